@@ -1,0 +1,4 @@
+#ifndef FMNIST_CHECKPOINT_H
+#define FMNIST_CHECKPOINT_H
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * dataset: the Fashion-MNIST images and labels, read from IDX files through
+ * zlib, so the .gz files and the uncompressed ones both load without being
+ * unpacked to disk.
+ *
+ * Images are stored as floats in [0, 1] (pixel / 255), one row-major 28x28
+ * image after another. Every loader function returns 0 on success or -1
+ * with a message "FILE: what was expected, what was found" in ERR.
+ */
+#ifndef FMNIST_DATASET_H
+#define FMNIST_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DATASET_ROWS 28
+#define DATASET_COLS 28
+#define DATASET_PIXELS (DATASET_ROWS * DATASET_COLS)
+#define DATASET_CLASSES 10
+
+/* Length of error buffers for this module; the "data not found" message
+ * lists every directory tried. */
+#define DATASET_ERR_LEN 2048
+
+#define IDX_MAGIC_IMAGES 0x00000803u
+#define IDX_MAGIC_LABELS 0x00000801u
+
+/* The directory the Debian package dataset-fashion-mnist installs. */
+#define DATASET_SYSTEM_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef struct {
+    int count;
+    float *images;    /* count x DATASET_PIXELS, values in [0, 1] */
+    uint8_t *labels;  /* count values in 0..9 */
+} Dataset;
+
+/* Class names in label order, in full and abbreviated to at most 5
+ * characters for narrow panes. */
+extern const char *const dataset_class_names[DATASET_CLASSES];
+extern const char *const dataset_class_short[DATASET_CLASSES];
+
+/*
+ * Reads an IDX image file (gzip or raw, detected from the content). Checks
+ * the magic, the big-endian dimensions (N x 28 x 28) and that the payload is
+ * exactly N*784 bytes. On success *PIXELS is a malloc'd N*784 byte array.
+ */
+int idx_read_images(const char *path, uint8_t **pixels, int *count,
+                    char *err, size_t errlen);
+
+/* Reads an IDX label file; checks the magic, the length and that every
+ * label is 0..9. On success *LABELS is a malloc'd array of *COUNT bytes. */
+int idx_read_labels(const char *path, uint8_t **labels, int *count,
+                    char *err, size_t errlen);
+
+/*
+ * Returns a malloc'd path to the file for BASE (for example
+ * "train-images-idx3-ubyte") in DIR, trying BASE.gz, BASE, and the dotted
+ * names archive tools write ("train-images.idx3-ubyte", with and without
+ * .gz). Returns NULL when none exists.
+ */
+char *dataset_find_file(const char *dir, const char *base);
+
+/*
+ * Chooses the data directory: EXPLICIT when not NULL, else $FMNIST_DATA,
+ * else ./data, else DATASET_SYSTEM_DIR; the first that holds all four files
+ * wins. On failure ERR lists every directory tried, what was missing and
+ * the apt-get command that installs the data.
+ */
+int dataset_locate(const char *explicit_dir, char **dir_out,
+                   char *err, size_t errlen);
+
+/* Loads the training set (TRAIN != 0) or the test set from DIR, checking
+ * that the image and label counts agree. */
+int dataset_load(const char *dir, int train, Dataset *ds,
+                 char *err, size_t errlen);
+
+void dataset_free(Dataset *ds);
+
+#endif

@@ -1,0 +1,4 @@
+#ifndef FMNIST_DRAW_H
+#define FMNIST_DRAW_H
+
+#endif

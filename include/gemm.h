@@ -1,0 +1,4 @@
+#ifndef FMNIST_GEMM_H
+#define FMNIST_GEMM_H
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * metrics: confusion-matrix arithmetic. Rows are true classes, columns
+ * predicted classes.
+ */
+#ifndef FMNIST_METRICS_H
+#define FMNIST_METRICS_H
+
+#include <stdint.h>
+
+#include "dataset.h"
+
+typedef struct {
+    double precision;  /* 0 when nothing was predicted as this class */
+    double recall;     /* 0 when the class has no samples */
+    double f1;         /* 0 when precision + recall is 0 */
+    long support;      /* number of samples whose true class this is */
+} ClassMetrics;
+
+/* Adds N (label, prediction) pairs to CONFUSION. */
+void metrics_confusion_add(long confusion[DATASET_CLASSES][DATASET_CLASSES],
+                           const uint8_t *labels, const uint8_t *predicted,
+                           int n);
+
+/* Returns the trace over the total, or 0 for an empty matrix. */
+double metrics_accuracy(const long confusion[DATASET_CLASSES][DATASET_CLASSES]);
+
+void metrics_per_class(const long confusion[DATASET_CLASSES][DATASET_CLASSES],
+                       ClassMetrics out[DATASET_CLASSES]);
+
+/* Returns the index of the largest of N values (the first on ties). */
+int metrics_argmax(const float *values, int n);
+
+/* Writes the indices of the K largest of N values to TOP, largest first. */
+void metrics_top_k(const float *values, int n, int k, int *top);
+
+#endif

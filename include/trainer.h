@@ -1,0 +1,141 @@
+/*
+ * trainer: runs training in background POSIX threads and publishes its
+ * progress for the UI.
+ *
+ * One coordinator thread runs the epoch loop; a pool of workers, created
+ * once, computes each batch. A batch is cut into fixed shards of
+ * TRAINER_SHARD samples whose gradients are summed in shard order, so the
+ * weights after a run depend on the seed and never on the thread count.
+ * The trainer never touches the terminal. Everything the UI shows is in
+ * TrainerStatus, copied out under the trainer's mutex.
+ */
+#ifndef FMNIST_TRAINER_H
+#define FMNIST_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "net.h"
+#include "optim.h"
+
+#define TRAINER_SHARD 8
+#define TRAINER_HISTORY 512
+#define TRAINER_ERR_LEN 512
+
+typedef enum {
+    TRAINER_IDLE,        /* created, not started */
+    TRAINER_TRAINING,
+    TRAINER_PAUSED,
+    TRAINER_EVALUATING,  /* evaluating the test set after an epoch */
+    TRAINER_DONE,        /* all epochs finished or stopped on request */
+    TRAINER_FAILED       /* stopped by an error; see message */
+} TrainerState;
+
+/* One line of the per-epoch log. Accuracies are fractions in [0, 1];
+ * seconds count from the start of the run. */
+typedef struct {
+    int epoch;  /* 1-based */
+    double train_loss, train_acc;
+    double test_loss, test_acc;
+    double seconds;
+    double samples_per_sec;
+} EpochRecord;
+
+typedef struct {
+    const char *spec;       /* model spec or preset; NULL for the default */
+    OptimKind optim;
+    float lr;               /* <= 0 selects the optimiser's default */
+    int epochs;             /* epochs to run in this invocation */
+    int batch;
+    uint64_t seed;
+    int threads;            /* worker threads, >= 1 */
+    int train_limit;        /* use the first N training images; 0 for all */
+    const char *save_path;  /* checkpoint written after every epoch; NULL */
+    const char *load_path;  /* checkpoint to resume from; NULL */
+    /* Called on the trainer thread after each epoch's evaluation. */
+    void (*on_epoch)(const EpochRecord *rec, void *ctx);
+    void *ctx;
+} TrainerConfig;
+
+typedef struct {
+    TrainerState state;
+    int epoch;              /* epoch in progress (1-based), or last one */
+    int epochs;             /* final epoch number of this run */
+    long batch;             /* batches done in the current epoch */
+    long batches_per_epoch;
+    double images_per_sec;  /* training throughput over recent batches */
+    double elapsed;         /* seconds since trainer_start */
+    double eta;             /* estimated seconds to the end; < 0 unknown */
+    int threads;
+    double train_loss;      /* running mean over the current epoch */
+    double train_acc;
+    /* Running training loss and accuracy sampled every few batches; older
+     * points are merged in pairs when the buffer fills, so the whole run
+     * stays visible. */
+    int n_history;
+    float loss_history[TRAINER_HISTORY];
+    float acc_history[TRAINER_HISTORY];
+    /* Test accuracy after each evaluated epoch (merged the same way). */
+    int n_test_history;
+    float test_acc_history[TRAINER_HISTORY];
+    int has_eval;           /* the fields below hold an evaluation */
+    double test_loss, test_acc;
+    long confusion[DATASET_CLASSES][DATASET_CLASSES];
+    unsigned eval_generation;  /* bumped after each evaluation */
+    char message[256];      /* latest notice or error, "" when none */
+} TrainerStatus;
+
+typedef struct Trainer Trainer;
+
+/*
+ * Builds the network (from CFG->spec, or from CFG->load_path when set) and
+ * the worker pool. TRAIN may be NULL when CFG->epochs is 0. The datasets
+ * must outlive the trainer. Returns NULL with a message in ERR on failure,
+ * such as a bad spec or a rejected checkpoint.
+ */
+Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
+                        const Dataset *test, char *err, size_t errlen);
+
+/* Starts the coordinator thread: CFG->epochs epochs, each followed by a
+ * test evaluation and, with save_path, a checkpoint. With epochs == 0 it
+ * only evaluates. Returns 0, or -1 when the thread cannot start. */
+int trainer_start(Trainer *tr);
+
+/* Pauses or resumes at the next batch boundary. */
+void trainer_set_paused(Trainer *tr, int paused);
+
+/* Asks the run to end after the current batch; with save_path set a
+ * checkpoint of the state reached is written first. */
+void trainer_request_stop(Trainer *tr);
+
+/* Asks for a checkpoint at the next batch boundary, to save_path or, when
+ * that is NULL, to "fmnist.ckpt". */
+void trainer_request_save(Trainer *tr);
+
+/* Waits for the coordinator thread to end. */
+void trainer_join(Trainer *tr);
+
+void trainer_free(Trainer *tr);
+
+/* Copies the current status under the mutex. */
+void trainer_get_status(Trainer *tr, TrainerStatus *out);
+
+/*
+ * Copies the latest per-image test predictions when their generation
+ * differs from *GENERATION: PREDICTED gets test->count classes and PROBS
+ * test->count x DATASET_CLASSES probabilities. Returns 1 and updates
+ * *GENERATION when it copied, 0 otherwise.
+ */
+int trainer_copy_predictions(Trainer *tr, unsigned *generation,
+                             uint8_t *predicted, float *probs);
+
+/* Evaluates the test set on the calling thread's behalf (using the worker
+ * pool) and fills the evaluation fields of the status. For --eval. */
+void trainer_evaluate(Trainer *tr);
+
+const Net *trainer_net(const Trainer *tr);
+
+const char *trainer_state_name(TrainerState state);
+
+#endif

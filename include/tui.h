@@ -1,0 +1,4 @@
+#ifndef FMNIST_TUI_H
+#define FMNIST_TUI_H
+
+#endif

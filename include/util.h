@@ -1,0 +1,63 @@
+/*
+ * util: checked allocation, a monotonic clock, CPU count and a seeded
+ * random number generator that callers pass around explicitly.
+ *
+ * Allocation failure is not recoverable in this program: the x* wrappers
+ * call the fatal hook (which ends curses) and then abort, so callers never
+ * test their results.
+ */
+#ifndef FMNIST_UTIL_H
+#define FMNIST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sets the function that runs before the process dies on allocation
+ * failure or a fatal signal; the terminal code uses it to restore the tty. */
+void util_set_fatal_hook(void (*hook)(void));
+
+/* Runs the fatal hook, prints "fmnist: MSG" to stderr and aborts. */
+void util_fatal(const char *msg);
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+
+/* Allocates SIZE bytes aligned to 64 bytes for vector kernels; free with
+ * free(). */
+void *xmalloc_aligned(size_t size);
+
+/* Returns seconds from an arbitrary fixed point on the monotonic clock. */
+double util_now(void);
+
+/* Returns the number of online CPUs, at least 1. */
+int util_online_cpus(void);
+
+/*
+ * Rng: xoshiro256** state. Every consumer owns its generator, so a run is
+ * reproducible from its seed whatever the thread schedule.
+ */
+typedef struct {
+    uint64_t s[4];
+} Rng;
+
+/* Seeds the generator from a 64-bit value through splitmix64. */
+void rng_seed(Rng *rng, uint64_t seed);
+
+/* Returns 64 uniformly random bits. */
+uint64_t rng_next(Rng *rng);
+
+/* Returns a float uniform in [0, 1). */
+float rng_uniform(Rng *rng);
+
+/* Returns a standard normal sample (Box-Muller). */
+float rng_normal(Rng *rng);
+
+/* Returns an integer uniform in [0, n); n must be positive. */
+uint32_t rng_below(Rng *rng, uint32_t n);
+
+/* Shuffles the N integers at INDEX with Fisher-Yates. */
+void rng_shuffle(Rng *rng, int *index, int n);
+
+#endif

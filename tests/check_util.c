@@ -1,0 +1,8 @@
+#include "config.h"
+
+#include "tests.h"
+
+Suite *util_suite(void)
+{
+    return suite_create("util");
+}
