@@ -1,4 +1,112 @@
+/*
+ * draw: the arithmetic behind the terminal UI, kept free of curses so the
+ * unit tests can run it without a terminal. It maps series to sparkline
+ * levels, pixels to shading-ramp indices, places the panes on the screen
+ * and formats numbers for narrow columns. Nothing here allocates.
+ */
 #ifndef FMNIST_DRAW_H
 #define FMNIST_DRAW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The smallest screen the interface is laid out for. */
+#define DRAW_MIN_COLS 80
+#define DRAW_MIN_LINES 24
+
+/* Levels of one sparkline cell: 0 is blank, 1..8 the eighth blocks. */
+#define DRAW_SPARK_CELL_LEVELS 8
+
+/* A rectangle of screen cells whose top-left corner is at y, x. */
+typedef struct {
+    int y, x, h, w;
+} DrawRect;
+
+typedef enum {
+    DRAW_STATUS,     /* epoch, progress, speed, state, message */
+    DRAW_SPARK,      /* loss and accuracy sparklines */
+    DRAW_IMAGE,      /* the test image viewer */
+    DRAW_CONFUSION,  /* the 10x10 confusion matrix */
+    DRAW_HINT,       /* one line of key hints at the bottom */
+    DRAW_PANES
+} DrawPane;
+
+typedef struct {
+    int fits;         /* 0 when the screen is below the minimum size */
+    int image_scale;  /* 1: 28x14 cells (row pairs), 2: 56x28 cells */
+    DrawRect pane[DRAW_PANES];
+} DrawLayout;
+
+/*
+ * Places the panes on a COLS x LINES screen: the status across the top,
+ * the key hints on the last line, the image viewer on the left and the
+ * sparklines above the confusion matrix on the right. Returns OUT->fits;
+ * when it is 0 the rectangles are all empty.
+ */
+int draw_layout(int cols, int lines, DrawLayout *out);
+
+/*
+ * Averages the N values into at most WIDTH buckets written to OUT, so a
+ * long history fits the pane; NaN values are skipped within a bucket and a
+ * bucket of only NaN stays NaN. Returns the number of values written,
+ * min(N, WIDTH).
+ */
+int draw_resample(const float *values, int n, int width, float *out);
+
+/*
+ * Maps the N values to levels 1..NLEVELS between the series' minimum and
+ * maximum. A flat series maps to the middle level, and a non-finite value
+ * to 0 (nothing drawn). Stores the range in *MIN and *MAX when they are
+ * not NULL, both NaN when no value is finite. Returns the number of finite
+ * values.
+ */
+int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
+                      float *min, float *max);
+
+/*
+ * Returns the glyph index 0..DRAW_SPARK_CELL_LEVELS for screen row ROW
+ * (0 is the bottom row) of a sparkline column at LEVEL, when each row adds
+ * DRAW_SPARK_CELL_LEVELS levels.
+ */
+int draw_spark_cell(int level, int row);
+
+/* Returns the index into a shading ramp of RAMP_LEN glyphs for a pixel in
+ * [0, 1]: 0 (blank) for 0, RAMP_LEN - 1 (densest) for 1, clamped outside
+ * that range; NaN gives 0. */
+int draw_shade_index(float value, int ramp_len);
+
+/* Halves the height of a ROWS x COLS image by averaging each pair of rows
+ * into OUT, (ROWS / 2) x COLS; an odd last row is dropped. */
+void draw_downsample_rows(const float *image, int rows, int cols,
+                          float *out);
+
+/* Returns how many of WIDTH cells a progress bar fills for FRACTION,
+ * clamped to [0, WIDTH]; NaN counts as 0. */
+int draw_bar_fill(double fraction, int width);
+
+/*
+ * Writes SECONDS as a short duration into BUF: "42s", "1m05s", "2h07m",
+ * "3d04h"; "--" when it is negative or not finite (an unknown ETA).
+ */
+void draw_format_duration(double seconds, char *buf, size_t len);
+
+/*
+ * Writes the count N in at most WIDTH characters: digits when they fit,
+ * else a k or M suffix ("1.2k", "12k"), else "#" repeated to WIDTH.
+ * Returns the length written.
+ */
+int draw_format_count(long n, int width, char *buf, size_t len);
+
+/*
+ * Writes to OUT, in order, the indices of the N images whose label is
+ * TRUE_CLASS and whose prediction is PRED_CLASS (one cell of the
+ * confusion matrix). OUT needs room for N. Returns the count.
+ */
+int draw_cell_filter(const uint8_t *labels, const uint8_t *predicted, int n,
+                     int true_class, int pred_class, int *out);
+
+/* Returns POS moved by DELTA and clamped to a list of LEN items; 0 for an
+ * empty list. */
+int draw_step(int pos, int delta, int len);
 
 #endif

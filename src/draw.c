@@ -1,3 +1,275 @@
+/*
+ * draw: pure drawing arithmetic for the terminal UI (see draw.h). The
+ * layout is fixed in shape and only its sizes vary:
+ *
+ *   +--------------------------------------------+
+ *   | status (4 lines)                           |
+ *   +---------------+----------------------------+
+ *   | image viewer  | sparklines                 |
+ *   |               +----------------------------+
+ *   |               | confusion matrix           |
+ *   +---------------+----------------------------+
+ *   | key hints (1 line)                         |
+ *   +--------------------------------------------+
+ *
+ * Terminal cells are about twice as tall as wide. A 28x28 image is
+ * therefore drawn as 28 columns x 14 rows, with row pairs averaged, or as
+ * 56 columns x 28 rows, each pixel two columns wide, when the screen has
+ * room.
+ */
 #include "config.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "draw.h"
+#include "dataset.h"
+
+#define STATUS_LINES 4
+#define HINT_LINES 1
+/* Title, header row, ten class rows and the cursor line. */
+#define CONFUSION_LINES 13
+/* Title, image rows and at least four lines of labels. */
+#define IMAGE_INFO_LINES 4
+#define RIGHT_MIN_COLS 50
+/* Sparklines taller than this stop being easier to read. */
+#define SPARK_MAX_ROWS 6
+
+static void layout_clear(DrawLayout *out)
+{
+    memset(out, 0, sizeof *out);
+}
+
+int draw_layout(int cols, int lines, DrawLayout *out)
+{
+    layout_clear(out);
+    if (cols < DRAW_MIN_COLS || lines < DRAW_MIN_LINES)
+        return 0;
+    out->fits = 1;
+
+    int body_y = STATUS_LINES;
+    int body_h = lines - STATUS_LINES - HINT_LINES;
+    int big_h = 1 + 2 * (DATASET_ROWS / 2) + IMAGE_INFO_LINES;
+    int big_w = 2 * DATASET_COLS + 2;
+    out->image_scale = (body_h >= big_h && cols >= big_w + RIGHT_MIN_COLS)
+                       ? 2 : 1;
+
+    out->pane[DRAW_STATUS] = (DrawRect){0, 0, STATUS_LINES, cols};
+    out->pane[DRAW_HINT] = (DrawRect){lines - HINT_LINES, 0, HINT_LINES,
+                                      cols};
+
+    /* The image viewer takes the full body height. A margin column on
+     * each side keeps the shading off the neighbouring panes. */
+    int image_w = out->image_scale * DATASET_COLS + 2;
+    out->pane[DRAW_IMAGE] = (DrawRect){body_y, 0, body_h, image_w};
+
+    /* The confusion matrix needs a fixed height, and the sparklines take
+     * what is left, up to SPARK_MAX_ROWS rows per series plus gaps. */
+    int right_x = image_w;
+    int right_w = cols - image_w;
+    int spark_h = body_h - CONFUSION_LINES;
+    int spark_max = 1 + 3 * SPARK_MAX_ROWS + 2;
+    if (spark_h > spark_max)
+        spark_h = spark_max;
+    out->pane[DRAW_SPARK] = (DrawRect){body_y, right_x, spark_h, right_w};
+    out->pane[DRAW_CONFUSION] = (DrawRect){body_y + spark_h, right_x,
+                                           body_h - spark_h, right_w};
+    return 1;
+}
+
+int draw_resample(const float *values, int n, int width, float *out)
+{
+    if (n <= 0 || width <= 0)
+        return 0;
+    if (n <= width) {
+        memcpy(out, values, (size_t)n * sizeof *out);
+        return n;
+    }
+
+    /* Bucket b covers [b*n/width, (b+1)*n/width): every value lands in
+     * exactly one bucket and the buckets differ in size by at most one. */
+    for (int b = 0; b < width; b++) {
+        long lo = (long)b * n / width;
+        long hi = (long)(b + 1) * n / width;
+        double sum = 0;
+        int finite = 0;
+        for (long i = lo; i < hi; i++) {
+            if (isfinite(values[i])) {
+                sum += values[i];
+                finite++;
+            }
+        }
+        out[b] = finite ? (float)(sum / finite) : NAN;
+    }
+    return width;
+}
+
+int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
+                      float *min, float *max)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    int finite = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(values[i]))
+            continue;
+        if (values[i] < lo)
+            lo = values[i];
+        if (values[i] > hi)
+            hi = values[i];
+        finite++;
+    }
+    if (min)
+        *min = finite ? lo : NAN;
+    if (max)
+        *max = finite ? hi : NAN;
+
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(values[i]) || nlevels < 1) {
+            levels[i] = 0;
+        } else if (hi - lo <= 0) {
+            levels[i] = (nlevels + 1) / 2;
+        } else {
+            double t = (values[i] - lo) / ((double)hi - lo);
+            int level = 1 + (int)lround(t * (nlevels - 1));
+            if (level < 1)
+                level = 1;
+            if (level > nlevels)
+                level = nlevels;
+            levels[i] = level;
+        }
+    }
+    return finite;
+}
+
+int draw_spark_cell(int level, int row)
+{
+    int cell = level - row * DRAW_SPARK_CELL_LEVELS;
+    if (cell < 0)
+        return 0;
+    return cell > DRAW_SPARK_CELL_LEVELS ? DRAW_SPARK_CELL_LEVELS : cell;
+}
+
+int draw_shade_index(float value, int ramp_len)
+{
+    if (ramp_len <= 1 || !(value > 0))
+        return 0;
+    if (value >= 1)
+        return ramp_len - 1;
+    int index = (int)lroundf(value * (float)(ramp_len - 1));
+    return index > ramp_len - 1 ? ramp_len - 1 : index;
+}
+
+void draw_downsample_rows(const float *image, int rows, int cols,
+                          float *out)
+{
+    for (int r = 0; r + 1 < rows; r += 2) {
+        const float *upper = image + (size_t)r * cols;
+        const float *lower = upper + cols;
+        float *dst = out + (size_t)(r / 2) * cols;
+        for (int c = 0; c < cols; c++)
+            dst[c] = 0.5f * (upper[c] + lower[c]);
+    }
+}
+
+int draw_bar_fill(double fraction, int width)
+{
+    if (width <= 0 || !(fraction > 0))
+        return 0;
+    if (fraction >= 1)
+        return width;
+    int fill = (int)(fraction * width + 0.5);
+    return fill > width ? width : fill;
+}
+
+void draw_format_duration(double seconds, char *buf, size_t len)
+{
+    if (!isfinite(seconds) || seconds < 0) {
+        snprintf(buf, len, "--");
+        return;
+    }
+
+    long s = (long)(seconds + 0.5);
+    if (s < 60)
+        snprintf(buf, len, "%lds", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
+}
+
+/* Writes N with a suffix in at most WIDTH characters, trying one decimal
+ * ("1.2k") before none ("12k"). Returns the length, or -1 when neither
+ * fits. */
+static int format_scaled(long n, int width, char *buf, size_t len)
+{
+    static const struct {
+        double unit;
+        char suffix;
+    } scales[] = {{1e3, 'k'}, {1e6, 'M'}, {1e9, 'G'}};
+    char tmp[32];
+
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        double v = (double)n / scales[i].unit;
+        if (v < 1)
+            break;
+        int w = snprintf(tmp, sizeof tmp, "%.1f%c", v, scales[i].suffix);
+        /* Below 9.95 the decimal still rounds to a single digit. */
+        if (v < 9.95 && w <= width) {
+            snprintf(buf, len, "%s", tmp);
+            return w;
+        }
+        w = snprintf(tmp, sizeof tmp, "%.0f%c", v, scales[i].suffix);
+        if (w <= width) {
+            snprintf(buf, len, "%s", tmp);
+            return w;
+        }
+    }
+    return -1;
+}
+
+int draw_format_count(long n, int width, char *buf, size_t len)
+{
+    char tmp[32];
+    int w = snprintf(tmp, sizeof tmp, "%ld", n);
+
+    if (len == 0)
+        return 0;
+    if (w <= width) {
+        snprintf(buf, len, "%s", tmp);
+        return (int)strlen(buf);
+    }
+    if (n > 0 && format_scaled(n, width, buf, len) >= 0)
+        return (int)strlen(buf);
+
+    int fill = width < (int)len - 1 ? width : (int)len - 1;
+    if (fill < 0)
+        fill = 0;
+    memset(buf, '#', (size_t)fill);
+    buf[fill] = '\0';
+    return fill;
+}
+
+int draw_cell_filter(const uint8_t *labels, const uint8_t *predicted, int n,
+                     int true_class, int pred_class, int *out)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        if (labels[i] == true_class && predicted[i] == pred_class)
+            out[count++] = i;
+    }
+    return count;
+}
+
+int draw_step(int pos, int delta, int len)
+{
+    if (len <= 0)
+        return 0;
+    long next = (long)pos + delta;
+    if (next < 0)
+        return 0;
+    return next >= len ? len - 1 : (int)next;
+}

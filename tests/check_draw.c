@@ -1,8 +1,447 @@
+/*
+ * Tests of the terminal UI's drawing arithmetic: sparkline levels, the
+ * shading ramp, row-pair downsampling, the pane layout at several screen
+ * sizes, number formatting and the confusion-cell filter. None of them
+ * needs a terminal.
+ */
 #include "config.h"
 
+#include <math.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "draw.h"
 #include "tests.h"
+
+/* ---------------------------------------------------------------- sparks */
+
+START_TEST(test_draw_spark_min_max_scaling)
+{
+    const float v[3] = {2.0f, 3.0f, 4.0f};
+    int levels[3];
+    float lo, hi;
+
+    ck_assert_int_eq(draw_spark_levels(v, 3, 8, levels, &lo, &hi), 3);
+    ck_assert_int_eq(levels[0], 1);
+    ck_assert_int_eq(levels[1], 5);  /* 1 + round(0.5 * 7) */
+    ck_assert_int_eq(levels[2], 8);
+    ck_assert_float_eq(lo, 2.0f);
+    ck_assert_float_eq(hi, 4.0f);
+}
+END_TEST
+
+START_TEST(test_draw_spark_flat_series)
+{
+    const float v[4] = {0.7f, 0.7f, 0.7f, 0.7f};
+    int levels[4];
+
+    draw_spark_levels(v, 4, 8, levels, NULL, NULL);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(levels[i], 4);
+}
+END_TEST
+
+START_TEST(test_draw_spark_nan_left_blank)
+{
+    const float v[4] = {1.0f, NAN, 3.0f, INFINITY};
+    int levels[4];
+    float lo, hi;
+
+    ck_assert_int_eq(draw_spark_levels(v, 4, 8, levels, &lo, &hi), 2);
+    ck_assert_int_eq(levels[0], 1);
+    ck_assert_int_eq(levels[1], 0);
+    ck_assert_int_eq(levels[2], 8);
+    ck_assert_int_eq(levels[3], 0);
+    ck_assert_float_eq(lo, 1.0f);
+    ck_assert_float_eq(hi, 3.0f);
+}
+END_TEST
+
+START_TEST(test_draw_spark_all_nan)
+{
+    const float v[2] = {NAN, NAN};
+    int levels[2];
+    float lo, hi;
+
+    ck_assert_int_eq(draw_spark_levels(v, 2, 8, levels, &lo, &hi), 0);
+    ck_assert_int_eq(levels[0], 0);
+    ck_assert_int_eq(levels[1], 0);
+    ck_assert(isnan(lo));
+    ck_assert(isnan(hi));
+}
+END_TEST
+
+START_TEST(test_draw_spark_cell_rows)
+{
+    /* Level 12 of a two-row sparkline: a full bottom cell, half a top. */
+    ck_assert_int_eq(draw_spark_cell(12, 0), 8);
+    ck_assert_int_eq(draw_spark_cell(12, 1), 4);
+    ck_assert_int_eq(draw_spark_cell(3, 0), 3);
+    ck_assert_int_eq(draw_spark_cell(3, 1), 0);
+    ck_assert_int_eq(draw_spark_cell(0, 0), 0);
+    ck_assert_int_eq(draw_spark_cell(16, 1), 8);
+}
+END_TEST
+
+START_TEST(test_draw_resample_short_copies)
+{
+    const float v[3] = {1, 2, 3};
+    float out[8];
+
+    ck_assert_int_eq(draw_resample(v, 3, 8, out), 3);
+    ck_assert_float_eq(out[0], 1);
+    ck_assert_float_eq(out[2], 3);
+    ck_assert_int_eq(draw_resample(v, 0, 8, out), 0);
+}
+END_TEST
+
+START_TEST(test_draw_resample_averages_buckets)
+{
+    const float v[6] = {1, 3, 5, 7, NAN, 10};
+    float out[3];
+
+    ck_assert_int_eq(draw_resample(v, 6, 3, out), 3);
+    ck_assert_float_eq_tol(out[0], 2.0f, 1e-6f);
+    ck_assert_float_eq_tol(out[1], 6.0f, 1e-6f);
+    ck_assert_float_eq_tol(out[2], 10.0f, 1e-6f);  /* the NaN is skipped */
+}
+END_TEST
+
+START_TEST(test_draw_resample_nan_bucket)
+{
+    const float v[4] = {NAN, NAN, 1, 2};
+    float out[2];
+
+    draw_resample(v, 4, 2, out);
+    ck_assert(isnan(out[0]));
+    ck_assert_float_eq_tol(out[1], 1.5f, 1e-6f);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- image */
+
+START_TEST(test_draw_shade_ramp_ends)
+{
+    ck_assert_int_eq(draw_shade_index(0.0f, 10), 0);
+    ck_assert_int_eq(draw_shade_index(1.0f, 10), 9);
+    ck_assert_int_eq(draw_shade_index(0.5f, 10), 5);  /* 4.5 rounds up */
+    ck_assert_int_eq(draw_shade_index(0.04f, 10), 0);
+    ck_assert_int_eq(draw_shade_index(0.06f, 10), 1);
+}
+END_TEST
+
+START_TEST(test_draw_shade_out_of_range)
+{
+    ck_assert_int_eq(draw_shade_index(-0.5f, 10), 0);
+    ck_assert_int_eq(draw_shade_index(7.0f, 10), 9);
+    ck_assert_int_eq(draw_shade_index(NAN, 10), 0);
+    ck_assert_int_eq(draw_shade_index(0.5f, 1), 0);
+}
+END_TEST
+
+START_TEST(test_draw_downsample_row_pairs)
+{
+    const float image[5 * 2] = {
+        0.0f, 1.0f,
+        1.0f, 1.0f,
+        0.2f, 0.4f,
+        0.6f, 0.0f,
+        9.0f, 9.0f,  /* odd last row: dropped */
+    };
+    float out[2 * 2];
+
+    draw_downsample_rows(image, 5, 2, out);
+    ck_assert_float_eq_tol(out[0], 0.5f, 1e-6f);
+    ck_assert_float_eq_tol(out[1], 1.0f, 1e-6f);
+    ck_assert_float_eq_tol(out[2], 0.4f, 1e-6f);
+    ck_assert_float_eq_tol(out[3], 0.2f, 1e-6f);
+}
+END_TEST
+
+START_TEST(test_draw_downsample_full_image)
+{
+    float image[DATASET_PIXELS], out[DATASET_PIXELS / 2];
+
+    /* Rows alternate 0 and 1, so every pair averages to one half. */
+    for (int r = 0; r < DATASET_ROWS; r++)
+        for (int c = 0; c < DATASET_COLS; c++)
+            image[r * DATASET_COLS + c] = (float)(r % 2);
+    draw_downsample_rows(image, DATASET_ROWS, DATASET_COLS, out);
+    for (int i = 0; i < DATASET_PIXELS / 2; i++)
+        ck_assert_float_eq_tol(out[i], 0.5f, 1e-6f);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- layout */
+
+static int rects_overlap(const DrawRect *a, const DrawRect *b)
+{
+    return a->x < b->x + b->w && b->x < a->x + a->w
+           && a->y < b->y + b->h && b->y < a->y + a->h;
+}
+
+static const struct {
+    int cols, lines, scale;
+} layout_sizes[] = {
+    {80, 24, 1}, {100, 30, 1}, {132, 43, 2}, {200, 60, 2},
+};
+
+START_TEST(test_draw_layout_panes_fit_screen)
+{
+    int cols = layout_sizes[_i].cols, lines = layout_sizes[_i].lines;
+    DrawLayout lay;
+
+    ck_assert_int_eq(draw_layout(cols, lines, &lay), 1);
+    ck_assert_int_eq(lay.fits, 1);
+    for (int p = 0; p < DRAW_PANES; p++) {
+        const DrawRect *r = &lay.pane[p];
+        ck_assert_int_ge(r->x, 0);
+        ck_assert_int_ge(r->y, 0);
+        ck_assert_int_gt(r->w, 0);
+        ck_assert_int_gt(r->h, 0);
+        ck_assert_int_le(r->x + r->w, cols);
+        ck_assert_int_le(r->y + r->h, lines);
+    }
+}
+END_TEST
+
+START_TEST(test_draw_layout_no_overlap)
+{
+    DrawLayout lay;
+
+    draw_layout(layout_sizes[_i].cols, layout_sizes[_i].lines, &lay);
+    for (int a = 0; a < DRAW_PANES; a++)
+        for (int b = a + 1; b < DRAW_PANES; b++)
+            ck_assert_msg(!rects_overlap(&lay.pane[a], &lay.pane[b]),
+                          "panes %d and %d overlap at %dx%d", a, b,
+                          layout_sizes[_i].cols, layout_sizes[_i].lines);
+}
+END_TEST
+
+START_TEST(test_draw_layout_pane_sizes)
+{
+    int scale = layout_sizes[_i].scale;
+    DrawLayout lay;
+
+    draw_layout(layout_sizes[_i].cols, layout_sizes[_i].lines, &lay);
+    ck_assert_int_eq(lay.image_scale, scale);
+
+    /* Image: title, the pixel rows, true class and three ranks. */
+    const DrawRect *img = &lay.pane[DRAW_IMAGE];
+    ck_assert_int_ge(img->w, scale * DATASET_COLS + 2);
+    ck_assert_int_ge(img->h, 1 + scale * DATASET_ROWS / 2 + 4);
+
+    /* Matrix: title, header, ten rows, cursor line; label + 10 columns. */
+    ck_assert_int_ge(lay.pane[DRAW_CONFUSION].h, 13);
+    ck_assert_int_ge(lay.pane[DRAW_CONFUSION].w, 2 + 6 + 10 * 4);
+    /* Sparklines: title and one row per series. */
+    ck_assert_int_ge(lay.pane[DRAW_SPARK].h, 4);
+    ck_assert_int_eq(lay.pane[DRAW_STATUS].h, 4);
+    ck_assert_int_eq(lay.pane[DRAW_HINT].y, layout_sizes[_i].lines - 1);
+}
+END_TEST
+
+START_TEST(test_draw_layout_80x24_exact)
+{
+    DrawLayout lay;
+
+    draw_layout(80, 24, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_IMAGE].w, 30);
+    ck_assert_int_eq(lay.pane[DRAW_IMAGE].h, 19);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].x, 30);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].w, 50);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].h + lay.pane[DRAW_CONFUSION].h, 19);
+}
+END_TEST
+
+START_TEST(test_draw_layout_too_small)
+{
+    DrawLayout lay;
+
+    ck_assert_int_eq(draw_layout(79, 24, &lay), 0);
+    ck_assert_int_eq(lay.fits, 0);
+    ck_assert_int_eq(lay.pane[DRAW_IMAGE].w, 0);
+    ck_assert_int_eq(draw_layout(80, 23, &lay), 0);
+    ck_assert_int_eq(draw_layout(0, 0, &lay), 0);
+    ck_assert_int_eq(draw_layout(80, 24, &lay), 1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- numbers */
+
+START_TEST(test_draw_duration_format)
+{
+    char buf[16];
+
+    draw_format_duration(65, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1m05s");
+    draw_format_duration(0, buf, sizeof buf);
+    ck_assert_str_eq(buf, "0s");
+    draw_format_duration(59.4, buf, sizeof buf);
+    ck_assert_str_eq(buf, "59s");
+    draw_format_duration(59.6, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1m00s");
+    draw_format_duration(3600, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1h00m");
+    draw_format_duration(2 * 86400 + 3 * 3600 + 59, buf, sizeof buf);
+    ck_assert_str_eq(buf, "2d03h");
+}
+END_TEST
+
+START_TEST(test_draw_duration_unknown)
+{
+    char buf[16];
+
+    draw_format_duration(-1, buf, sizeof buf);
+    ck_assert_str_eq(buf, "--");
+    draw_format_duration(NAN, buf, sizeof buf);
+    ck_assert_str_eq(buf, "--");
+    draw_format_duration(INFINITY, buf, sizeof buf);
+    ck_assert_str_eq(buf, "--");
+}
+END_TEST
+
+START_TEST(test_draw_count_fits_width)
+{
+    char buf[16];
+
+    ck_assert_int_eq(draw_format_count(999, 3, buf, sizeof buf), 3);
+    ck_assert_str_eq(buf, "999");
+    draw_format_count(0, 3, buf, sizeof buf);
+    ck_assert_str_eq(buf, "0");
+    draw_format_count(1000, 4, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1000");
+}
+END_TEST
+
+START_TEST(test_draw_count_scaled)
+{
+    char buf[16];
+
+    draw_format_count(1000, 3, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1k");
+    draw_format_count(1200, 4, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1200");
+    draw_format_count(12345, 4, buf, sizeof buf);
+    ck_assert_str_eq(buf, "12k");
+    draw_format_count(1234, 3, buf, sizeof buf);
+    ck_assert_str_eq(buf, "1k");
+    draw_format_count(12345, 3, buf, sizeof buf);
+    ck_assert_str_eq(buf, "12k");
+    draw_format_count(60000, 5, buf, sizeof buf);
+    ck_assert_str_eq(buf, "60000");
+    draw_format_count(2500000, 4, buf, sizeof buf);
+    ck_assert_str_eq(buf, "2.5M");
+}
+END_TEST
+
+START_TEST(test_draw_count_overflow)
+{
+    char buf[16];
+
+    /* 123k needs four columns and 0.1M is not written. */
+    ck_assert_int_eq(draw_format_count(123456, 3, buf, sizeof buf), 3);
+    ck_assert_str_eq(buf, "###");
+    draw_format_count(-50, 2, buf, sizeof buf);
+    ck_assert_str_eq(buf, "##");
+}
+END_TEST
+
+START_TEST(test_draw_bar_fill)
+{
+    ck_assert_int_eq(draw_bar_fill(0.5, 10), 5);
+    ck_assert_int_eq(draw_bar_fill(0.0, 10), 0);
+    ck_assert_int_eq(draw_bar_fill(1.0, 10), 10);
+    ck_assert_int_eq(draw_bar_fill(1.5, 10), 10);
+    ck_assert_int_eq(draw_bar_fill(-0.5, 10), 0);
+    ck_assert_int_eq(draw_bar_fill(NAN, 10), 0);
+    ck_assert_int_eq(draw_bar_fill(0.5, 0), 0);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- lists */
+
+START_TEST(test_draw_cell_filter_indices)
+{
+    const uint8_t labels[6] = {6, 0, 6, 6, 2, 6};
+    const uint8_t predicted[6] = {0, 0, 6, 0, 0, 0};
+    int out[6];
+
+    ck_assert_int_eq(draw_cell_filter(labels, predicted, 6, 6, 0, out), 3);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 3);
+    ck_assert_int_eq(out[2], 5);
+    ck_assert_int_eq(draw_cell_filter(labels, predicted, 6, 6, 6, out), 1);
+    ck_assert_int_eq(out[0], 2);
+}
+END_TEST
+
+START_TEST(test_draw_cell_filter_empty)
+{
+    const uint8_t labels[3] = {1, 1, 1};
+    const uint8_t predicted[3] = {1, 1, 1};
+    int out[3];
+
+    ck_assert_int_eq(draw_cell_filter(labels, predicted, 3, 1, 9, out), 0);
+    ck_assert_int_eq(draw_cell_filter(labels, predicted, 0, 1, 1, out), 0);
+}
+END_TEST
+
+START_TEST(test_draw_step_clamps)
+{
+    ck_assert_int_eq(draw_step(0, -1, 10), 0);
+    ck_assert_int_eq(draw_step(0, 1, 10), 1);
+    ck_assert_int_eq(draw_step(5, 10, 10), 9);
+    ck_assert_int_eq(draw_step(5, -10, 10), 0);
+    ck_assert_int_eq(draw_step(3, 0, 0), 0);
+}
+END_TEST
 
 Suite *draw_suite(void)
 {
-    return suite_create("draw");
+    Suite *s = suite_create("draw");
+    TCase *tc;
+    int n_sizes = (int)(sizeof layout_sizes / sizeof layout_sizes[0]);
+
+    tc = tcase_create("spark");
+    tcase_add_test(tc, test_draw_spark_min_max_scaling);
+    tcase_add_test(tc, test_draw_spark_flat_series);
+    tcase_add_test(tc, test_draw_spark_nan_left_blank);
+    tcase_add_test(tc, test_draw_spark_all_nan);
+    tcase_add_test(tc, test_draw_spark_cell_rows);
+    tcase_add_test(tc, test_draw_resample_short_copies);
+    tcase_add_test(tc, test_draw_resample_averages_buckets);
+    tcase_add_test(tc, test_draw_resample_nan_bucket);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("image");
+    tcase_add_test(tc, test_draw_shade_ramp_ends);
+    tcase_add_test(tc, test_draw_shade_out_of_range);
+    tcase_add_test(tc, test_draw_downsample_row_pairs);
+    tcase_add_test(tc, test_draw_downsample_full_image);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("layout");
+    tcase_add_loop_test(tc, test_draw_layout_panes_fit_screen, 0, n_sizes);
+    tcase_add_loop_test(tc, test_draw_layout_no_overlap, 0, n_sizes);
+    tcase_add_loop_test(tc, test_draw_layout_pane_sizes, 0, n_sizes);
+    tcase_add_test(tc, test_draw_layout_80x24_exact);
+    tcase_add_test(tc, test_draw_layout_too_small);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("numbers");
+    tcase_add_test(tc, test_draw_duration_format);
+    tcase_add_test(tc, test_draw_duration_unknown);
+    tcase_add_test(tc, test_draw_count_fits_width);
+    tcase_add_test(tc, test_draw_count_scaled);
+    tcase_add_test(tc, test_draw_count_overflow);
+    tcase_add_test(tc, test_draw_bar_fill);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lists");
+    tcase_add_test(tc, test_draw_cell_filter_indices);
+    tcase_add_test(tc, test_draw_cell_filter_empty);
+    tcase_add_test(tc, test_draw_step_clamps);
+    suite_add_tcase(s, tc);
+    return s;
 }

@@ -1,0 +1,125 @@
+/*
+ * pane_spark: sparklines of the training loss, the training accuracy (both
+ * sampled by the trainer every few batches) and the test accuracy (one
+ * point per evaluated epoch), each with its latest value. Each series is
+ * scaled between its own minimum and maximum, so the height of a
+ * sparkline shows the trend, not the absolute value. The pane prints that
+ * range when a series has three rows or more. The history is averaged
+ * down to the pane width, so the whole run stays visible.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "draw.h"
+#include "pane.h"
+
+#define LABEL_COLS 12
+#define VALUE_COLS 8
+
+typedef struct {
+    const char *label;
+    const float *values;
+    int n;
+    int percent;        /* show values x 100 with a % sign */
+    const char *empty;  /* shown before the first point */
+} Series;
+
+static void format_value(char *buf, size_t len, float v, int percent)
+{
+    if (!isfinite(v))
+        snprintf(buf, len, "--");
+    else if (percent)
+        snprintf(buf, len, "%.2f%%", 100 * v);
+    else
+        snprintf(buf, len, "%.4f", v);
+}
+
+static float last_finite(const float *values, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        if (isfinite(values[i]))
+            return values[i];
+    }
+    return NAN;
+}
+
+/* Draws the glyph columns of one series in ROWS rows starting at Y, X. */
+static void draw_columns(WINDOW *w, const Ui *ui, const int *levels, int n,
+                         int y, int x, int rows)
+{
+    wattrset(w, ui->attr[UI_SPARK]);
+    for (int r = 0; r < rows; r++) {
+        int from_bottom = rows - 1 - r;
+        wmove(w, y + r, x);
+        for (int i = 0; i < n; i++)
+            waddstr(w, ui->glyph->spark[draw_spark_cell(levels[i],
+                                                        from_bottom)]);
+    }
+    wattrset(w, A_NORMAL);
+}
+
+static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
+                        int rows)
+{
+    int width = getmaxx(w);
+    int spark_x = 1 + LABEL_COLS;
+    int spark_w = width - spark_x - 1 - VALUE_COLS - 1;
+    float buf[TRAINER_HISTORY];
+    int levels[TRAINER_HISTORY];
+    char value[32], lo_text[32], hi_text[32];
+    float lo, hi;
+
+    pane_print(w, y, 1, ui->attr[UI_LABEL], "%s", s->label);
+    if (spark_w > TRAINER_HISTORY)
+        spark_w = TRAINER_HISTORY;
+    if (s->n <= 0 || spark_w < 1) {
+        pane_print(w, y, spark_x, ui->attr[UI_DIM], "%s", s->empty);
+        return;
+    }
+
+    int n = draw_resample(s->values, s->n, spark_w, buf);
+    draw_spark_levels(buf, n, rows * DRAW_SPARK_CELL_LEVELS, levels, &lo, &hi);
+    draw_columns(w, ui, levels, n, y, spark_x, rows);
+
+    format_value(value, sizeof value, last_finite(s->values, s->n),
+                 s->percent);
+    pane_print(w, y, width - 1 - VALUE_COLS, ui->attr[UI_VALUE], "%*s",
+               VALUE_COLS, value);
+
+    /* With room for it, the range of the series goes under the label. It
+     * comes from the raw values, because bucket averages understate it. */
+    if (rows >= 3) {
+        draw_spark_levels(s->values, s->n, 1, levels, &lo, &hi);
+        format_value(lo_text, sizeof lo_text, lo, s->percent);
+        format_value(hi_text, sizeof hi_text, hi, s->percent);
+        pane_print(w, y + 1, 1, ui->attr[UI_DIM], "max %s", hi_text);
+        pane_print(w, y + rows - 1, 1, ui->attr[UI_DIM], "min %s", lo_text);
+    }
+}
+
+void pane_spark_draw(WINDOW *w, const Ui *ui)
+{
+    const TrainerStatus *st = &ui->status;
+    const Series series[3] = {
+        {"train loss", st->loss_history, st->n_history, 0,
+         "waiting for the first batches"},
+        {"train acc", st->acc_history, st->n_history, 1,
+         "waiting for the first batches"},
+        {"test acc", st->test_acc_history, st->n_test_history, 1,
+         "after the first epoch"},
+    };
+
+    werase(w);
+    pane_title(w, ui, "Loss and accuracy", 0);
+
+    /* A blank line between series when there is room for one. */
+    int avail = getmaxy(w) - 1;
+    int gap = avail >= 3 + 2 ? 1 : 0;
+    int rows = (avail - 2 * gap) / 3;
+    if (rows < 1)
+        return;
+    for (int i = 0; i < 3; i++)
+        draw_series(w, ui, &series[i], 1 + i * (rows + gap), rows);
+}

@@ -1,0 +1,122 @@
+/*
+ * pane_status: the top pane. Line 1 shows the epoch and a progress bar
+ * for the batches of the current epoch. Line 2 shows the state,
+ * throughput, elapsed time, ETA and thread count. Line 3 shows the
+ * trainer's latest message, or the last test result when there is none.
+ * The pane reads only Ui.status.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "draw.h"
+#include "pane.h"
+
+static UiElement state_element(TrainerState state)
+{
+    switch (state) {
+    case TRAINER_PAUSED:
+        return UI_STATE_PAUSED;
+    case TRAINER_DONE:
+        return UI_STATE_DONE;
+    case TRAINER_FAILED:
+        return UI_STATE_FAILED;
+    default:
+        return UI_STATE_RUN;
+    }
+}
+
+/* Returns the fraction of the current epoch done. A finished or
+ * evaluating epoch counts as complete. */
+static double epoch_fraction(const TrainerStatus *st)
+{
+    if (st->state == TRAINER_DONE || st->state == TRAINER_EVALUATING)
+        return 1.0;
+    if (st->batches_per_epoch <= 0)
+        return 0.0;
+    return (double)st->batch / (double)st->batches_per_epoch;
+}
+
+static void draw_progress(WINDOW *w, const Ui *ui, int y)
+{
+    const TrainerStatus *st = &ui->status;
+    int width = getmaxx(w);
+    double fraction = epoch_fraction(st);
+    char tail[64];
+
+    int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "epoch ");
+    x = pane_print(w, y, x, ui->attr[UI_VALUE], "%d/%d", st->epoch,
+                   st->epochs);
+    snprintf(tail, sizeof tail, " %3d%%  batch %ld/%ld",
+             (int)(fraction * 100 + 0.5), st->batch, st->batches_per_epoch);
+
+    /* The bar takes the room the text leaves, from 5 to 50 columns. */
+    int bar_w = width - x - 2 - (int)strlen(tail) - 1;
+    if (bar_w > 50)
+        bar_w = 50;
+    if (bar_w < 5) {
+        pane_print(w, y, x, ui->attr[UI_VALUE], "%s", tail);
+        return;
+    }
+    int fill = draw_bar_fill(fraction, bar_w);
+    wmove(w, y, x + 1);
+    wattrset(w, ui->attr[UI_BAR_DONE]);
+    for (int i = 0; i < fill; i++)
+        waddstr(w, ui->glyph->bar_done);
+    wattrset(w, ui->attr[UI_BAR_TODO]);
+    for (int i = fill; i < bar_w; i++)
+        waddstr(w, ui->glyph->bar_todo);
+    wattrset(w, A_NORMAL);
+    pane_print(w, y, x + 1 + bar_w, ui->attr[UI_NORMAL], "%s", tail);
+}
+
+static void draw_speed(WINDOW *w, const Ui *ui, int y)
+{
+    const TrainerStatus *st = &ui->status;
+    char elapsed[16], eta[16];
+
+    draw_format_duration(st->elapsed, elapsed, sizeof elapsed);
+    draw_format_duration(st->state == TRAINER_DONE ? 0 : st->eta, eta,
+                         sizeof eta);
+
+    int x = pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-10s",
+                       trainer_state_name(st->state));
+    x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "%.0f",
+                   st->images_per_sec);
+    x = pane_print(w, y, x, ui->attr[UI_LABEL], " img/s   elapsed ");
+    x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);
+    x = pane_print(w, y, x, ui->attr[UI_LABEL], "   ETA ");
+    x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", eta);
+    x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
+    pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);
+}
+
+static void draw_message(WINDOW *w, const Ui *ui, int y)
+{
+    const TrainerStatus *st = &ui->status;
+
+    if (st->message[0] != '\0') {
+        UiElement e = st->state == TRAINER_FAILED ? UI_STATE_FAILED
+                                                  : UI_NORMAL;
+        pane_print(w, y, 1, ui->attr[e], "%s", st->message);
+    } else if (st->has_eval) {
+        int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "test accuracy ");
+        x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
+                       100 * st->test_acc);
+        x = pane_print(w, y, x, ui->attr[UI_LABEL], "   test loss ");
+        pane_print(w, y, x, ui->attr[UI_VALUE], "%.4f", st->test_loss);
+    } else {
+        pane_print(w, y, 1, ui->attr[UI_DIM],
+                   "the test set is evaluated after each epoch");
+    }
+}
+
+void pane_status_draw(WINDOW *w, const Ui *ui)
+{
+    werase(w);
+    pane_title(w, ui, "fmnist: Fashion-MNIST CNN", 0);
+    draw_progress(w, ui, 1);
+    draw_speed(w, ui, 2);
+    draw_message(w, ui, 3);
+}
