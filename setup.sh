@@ -1,0 +1,40 @@
+#!/bin/sh
+# Sets up fmnist on Debian: installs the missing packages (the compiler,
+# autotools, ncurses, zlib, Check, tmux and the Fashion-MNIST data), builds
+# the program in this directory and, when run from a terminal, starts it.
+# Arguments are passed on to fmnist. Use --no-run to build only.
+set -eu
+cd "$(dirname "$0")"
+
+packages="build-essential autoconf automake pkg-config libncurses-dev
+zlib1g-dev check tmux dataset-fashion-mnist"
+
+missing=""
+for pkg in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+fi
+
+if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+    autoreconf -fi
+fi
+[ -f Makefile ] || ./configure
+make -j"$(nproc)"
+
+run=1
+if [ "${1:-}" = --no-run ]; then
+    run=0
+    shift
+fi
+if [ "$run" -eq 1 ] && [ -t 0 ] && [ -t 1 ]; then
+    exec ./fmnist "$@"
+fi
+echo "setup: built ./fmnist; run it in a terminal to start training"
