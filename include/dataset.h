@@ -69,6 +69,12 @@ char *dataset_find_file(const char *dir, const char *base);
 int dataset_locate(const char *explicit_dir, char **dir_out,
                    char *err, size_t errlen);
 
+/* Searches the NDIRS directories in DIRS in order, as dataset_locate does
+ * for its defaults: sets *DIR_OUT to a malloc'd copy of the first that
+ * contains all four files, or fails with the same "not found" message. */
+int dataset_search(const char *const *dirs, int ndirs, char **dir_out,
+                   char *err, size_t errlen);
+
 /* Loads the training set (TRAIN != 0) or the test set from DIR, checking
  * that the image and label counts agree. */
 int dataset_load(const char *dir, int train, Dataset *ds,

@@ -1,3 +1,227 @@
+/*
+ * util: allocation wrappers that never return NULL, the monotonic clock,
+ * the online CPU count and the xoshiro256** generator.
+ *
+ * The generator is xoshiro256** 1.0 by Blackman and Vigna
+ * (https://prng.di.unimi.it/xoshiro256starstar.c), seeded through
+ * splitmix64 as its authors recommend. It is fast and statistically sound
+ * for shuffling and weight initialisation, but it is not cryptographic.
+ *
+ * Limits: rng_normal draws two uniforms per sample and drops the second
+ * Box-Muller value, because Rng has no field to cache it in.
+ */
 #include "config.h"
 
 #include "util.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Alignment of xmalloc_aligned blocks: one x86 cache line, which also
+ * covers the 32-byte AVX and 64-byte AVX-512 loads. */
+#define ALIGNMENT 64
+
+static void (*fatal_hook)(void);
+
+void util_set_fatal_hook(void (*hook)(void))
+{
+    fatal_hook = hook;
+}
+
+void util_fatal(const char *msg)
+{
+    /* Clear the hook before calling it, so a hook that fails and lands
+     * here again cannot recurse. */
+    void (*hook)(void) = fatal_hook;
+
+    fatal_hook = NULL;
+    if (hook != NULL)
+        hook();
+    fprintf(stderr, "fmnist: %s\n", msg);
+    abort();
+}
+
+static void out_of_memory(const char *what, size_t size)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof msg, "%s: out of memory allocating %zu bytes",
+             what, size);
+    util_fatal(msg);
+}
+
+/* malloc(0) may return NULL, which would look like a failure, so every
+ * wrapper requests at least one byte. */
+void *xmalloc(size_t size)
+{
+    void *p = malloc(size > 0 ? size : 1);
+
+    if (p == NULL)
+        out_of_memory("xmalloc", size);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size)
+{
+    void *p;
+
+    if (count == 0 || size == 0)
+        count = size = 1;
+    p = calloc(count, size);
+    if (p == NULL) {
+        /* calloc itself rejects a count * size that overflows. The
+         * message then shows the wrapped product. */
+        out_of_memory("xcalloc", count * size);
+    }
+    return p;
+}
+
+void *xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size > 0 ? size : 1);
+
+    if (p == NULL)
+        out_of_memory("xrealloc", size);
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = xmalloc(len);
+
+    memcpy(copy, s, len);
+    return copy;
+}
+
+void *xmalloc_aligned(size_t size)
+{
+    void *p = NULL;
+
+    if (posix_memalign(&p, ALIGNMENT, size > 0 ? size : 1) != 0)
+        out_of_memory("xmalloc_aligned", size);
+    return p;
+}
+
+double util_now(void)
+{
+    struct timespec ts;
+
+    /* clock_gettime fails only for an unsupported clock or a bad pointer,
+     * and Linux always supports CLOCK_MONOTONIC. */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int util_online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        return 1;
+    if (n > 4096)
+        return 4096;
+    return (int)n;
+}
+
+/* ---------------------------------------------------------------- rng */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256** must not start from the all-zero state. Splitmix64 maps
+ * four distinct counter values through a bijection, so at most one of the
+ * four words can be zero. */
+void rng_seed(Rng *rng, uint64_t seed)
+{
+    uint64_t x = seed;
+
+    for (int i = 0; i < 4; i++)
+        rng->s[i] = splitmix64(&x);
+}
+
+uint64_t rng_next(Rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* The top 24 bits fill a float mantissa exactly, so every value is a
+ * multiple of 2^-24 and 1.0 cannot occur. */
+float rng_uniform(Rng *rng)
+{
+    return (float)(rng_next(rng) >> 40) * 0x1.0p-24f;
+}
+
+float rng_normal(Rng *rng)
+{
+    /* u1 lies in (0, 1] so that log(u1) is finite. With 53-bit uniforms
+     * the samples reach out to about 8.6 standard deviations. */
+    double u1 = 1.0 - (double)(rng_next(rng) >> 11) * 0x1.0p-53;
+    double u2 = (double)(rng_next(rng) >> 11) * 0x1.0p-53;
+    double two_pi = 6.283185307179586;
+
+    return (float)(sqrt(-2.0 * log(u1)) * cos(two_pi * u2));
+}
+
+/*
+ * Lemire's multiply-and-reject method: for a 32-bit random x, the high
+ * word of x * n is uniform in [0, n) once products whose low word is below
+ * 2^32 mod n are rejected. A draw is rejected with probability below
+ * n / 2^32, and the modulo runs only when the low word is below n.
+ */
+uint32_t rng_below(Rng *rng, uint32_t n)
+{
+    assert(n > 0);
+    if (n == 0)
+        return 0;
+
+    uint64_t m = (rng_next(rng) >> 32) * (uint64_t)n;
+    uint32_t low = (uint32_t)m;
+
+    if (low < n) {
+        uint32_t threshold = (uint32_t)-n % n;
+
+        while (low < threshold) {
+            m = (rng_next(rng) >> 32) * (uint64_t)n;
+            low = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+void rng_shuffle(Rng *rng, int *index, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(rng, (uint32_t)i + 1);
+        int tmp = index[i];
+
+        index[i] = index[j];
+        index[j] = tmp;
+    }
+}

@@ -1,8 +1,407 @@
+/*
+ * Tests for util: the allocation wrappers and their fatal path, the clock,
+ * the CPU count and the random number generator.
+ *
+ * The generator is checked against published reference values and with
+ * loose statistical bounds at fixed seeds. A correct generator passes
+ * every bound by a wide margin, so a failure points to a real defect.
+ */
 #include "config.h"
 
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "tests.h"
+#include "util.h"
+
+/* Exit status of the fatal hook below, which proves that the hook ran. */
+#define HOOK_EXIT_STATUS 3
+
+static void exiting_hook(void)
+{
+    _exit(HOOK_EXIT_STATUS);
+}
+
+/* Keeps the expected "fmnist: ..." line out of the test log. */
+static void silence_stderr(void)
+{
+    if (freopen("/dev/null", "w", stderr) == NULL)
+        ck_abort_msg("cannot redirect stderr to /dev/null");
+}
+
+/* ---------------------------------------------------------------- memory */
+
+START_TEST(test_util_xmalloc_aligned_64)
+{
+    for (size_t size = 1; size < 5000; size = size * 3 + 1) {
+        unsigned char *p = xmalloc_aligned(size);
+
+        ck_assert_uint_eq((uintptr_t)p % 64, 0);
+        memset(p, 0xab, size);
+        free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_util_xcalloc_zeroes)
+{
+    int *p = xcalloc(1000, sizeof *p);
+
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(p[i], 0);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_util_xrealloc_keeps_data)
+{
+    int *p = xmalloc(10 * sizeof *p);
+
+    for (int i = 0; i < 10; i++)
+        p[i] = i * i;
+    p = xrealloc(p, 100000 * sizeof *p);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(p[i], i * i);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_util_zero_size_not_null)
+{
+    void *a = xmalloc(0);
+    void *b = xcalloc(0, 8);
+    void *c = xmalloc_aligned(0);
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(c);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+START_TEST(test_util_xstrdup_copies)
+{
+    const char *text = "T-shirt/top";
+    char *copy = xstrdup(text);
+
+    ck_assert_ptr_ne(copy, text);
+    ck_assert_str_eq(copy, text);
+    free(copy);
+}
+END_TEST
+
+/* Expected to exit with HOOK_EXIT_STATUS. */
+START_TEST(test_util_fatal_runs_hook)
+{
+    silence_stderr();
+    util_set_fatal_hook(exiting_hook);
+    util_fatal("test message");
+}
+END_TEST
+
+/* Expected to end with SIGABRT. */
+START_TEST(test_util_fatal_aborts)
+{
+    silence_stderr();
+    util_set_fatal_hook(NULL);
+    util_fatal("test message");
+}
+END_TEST
+
+/* Expected to exit with HOOK_EXIT_STATUS. AddressSanitizer aborts on its
+ * own before malloc can return NULL, so under it the test skips the
+ * allocation and exits with the expected status. */
+START_TEST(test_util_xmalloc_failure_is_fatal)
+{
+    silence_stderr();
+    util_set_fatal_hook(exiting_hook);
+#if defined(__SANITIZE_ADDRESS__)
+    _exit(HOOK_EXIT_STATUS);
+#else
+    /* A quarter of the 64-bit address space cannot be mapped, and unlike
+     * SIZE_MAX it is positive as a signed value, which valgrind expects. */
+    volatile size_t huge = SIZE_MAX / 4;
+
+    free(xmalloc(huge));
+#endif
+}
+END_TEST
+
+/* ---------------------------------------------------------------- system */
+
+START_TEST(test_util_now_monotonic)
+{
+    double prev = util_now();
+
+    ck_assert(prev >= 0.0);
+    for (int i = 0; i < 1000; i++) {
+        double t = util_now();
+
+        ck_assert(t >= prev);
+        prev = t;
+    }
+}
+END_TEST
+
+START_TEST(test_util_online_cpus_positive)
+{
+    ck_assert_int_ge(util_online_cpus(), 1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- rng */
+
+/* Reference outputs from state {1, 2, 3, 4}, as given by the C reference
+ * code of xoshiro256** (prng.di.unimi.it) and recomputed in Python. */
+START_TEST(test_rng_reference_outputs)
+{
+    Rng rng = {{1, 2, 3, 4}};
+
+    ck_assert_uint_eq(rng_next(&rng), 11520u);
+    ck_assert_uint_eq(rng_next(&rng), 0u);
+    ck_assert_uint_eq(rng_next(&rng), 1509978240u);
+    ck_assert_uint_eq(rng_next(&rng), 1215971899390074240u);
+}
+END_TEST
+
+/* Seed 0 gives the first four splitmix64 outputs from state 0. */
+START_TEST(test_rng_seed_uses_splitmix64)
+{
+    Rng rng;
+
+    rng_seed(&rng, 0);
+    ck_assert_uint_eq(rng.s[0], 0xe220a8397b1dcdafu);
+    ck_assert_uint_eq(rng.s[1], 0x6e789e6aa1b965f4u);
+    ck_assert_uint_eq(rng.s[2], 0x06c45d188009454fu);
+    ck_assert_uint_eq(rng.s[3], 0xf88bb8a8724c81ecu);
+}
+END_TEST
+
+START_TEST(test_rng_same_seed_same_stream)
+{
+    Rng a;
+    Rng b;
+    Rng c;
+    int differ = 0;
+
+    rng_seed(&a, 12345);
+    rng_seed(&b, 12345);
+    rng_seed(&c, 12346);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = rng_next(&a);
+
+        ck_assert_uint_eq(x, rng_next(&b));
+        differ += x != rng_next(&c);
+    }
+    ck_assert_int_eq(differ, 1000);
+}
+END_TEST
+
+START_TEST(test_rng_uniform_range_and_mean)
+{
+    Rng rng;
+    double sum = 0.0;
+    const int n = 100000;
+
+    rng_seed(&rng, 7);
+    for (int i = 0; i < n; i++) {
+        float u = rng_uniform(&rng);
+
+        ck_assert(u >= 0.0f);
+        ck_assert(u < 1.0f);
+        sum += u;
+    }
+    /* The mean of n uniforms has standard deviation 0.29 / sqrt(n), about
+     * 0.0009 here, so 0.01 is more than 10 sigma. */
+    ck_assert_double_eq_tol(sum / n, 0.5, 0.01);
+}
+END_TEST
+
+START_TEST(test_rng_normal_moments)
+{
+    Rng rng;
+    double sum = 0.0;
+    double sum_sq = 0.0;
+    const int n = 100000;
+
+    rng_seed(&rng, 99);
+    for (int i = 0; i < n; i++) {
+        float x = rng_normal(&rng);
+
+        ck_assert(isfinite(x));
+        sum += x;
+        sum_sq += (double)x * x;
+    }
+    /* Standard errors: 0.003 for the mean, 0.0045 for the variance. */
+    ck_assert_double_eq_tol(sum / n, 0.0, 0.03);
+    ck_assert_double_eq_tol(sum_sq / n, 1.0, 0.05);
+}
+END_TEST
+
+START_TEST(test_rng_below_range)
+{
+    Rng rng;
+    const uint32_t bounds[] = {1, 2, 3, 7, 10, 1000, 0x80000001u, UINT32_MAX};
+
+    rng_seed(&rng, 1);
+    for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) {
+        for (int i = 0; i < 10000; i++)
+            ck_assert_uint_lt(rng_below(&rng, bounds[b]), bounds[b]);
+    }
+}
+END_TEST
+
+/* Pearson's chi-square over 10 cells has 9 degrees of freedom: mean 9,
+ * standard deviation 4.2. A bound of 40 fails with probability below 1e-5
+ * for a uniform generator, and a bug that empties or doubles a cell gives
+ * a statistic in the thousands. */
+START_TEST(test_rng_below_uniform_chi_square)
+{
+    Rng rng;
+    long counts[10] = {0};
+    const int n = 100000;
+    double expected = n / 10.0;
+    double chi2 = 0.0;
+
+    rng_seed(&rng, 2024);
+    for (int i = 0; i < n; i++)
+        counts[rng_below(&rng, 10)]++;
+    for (int c = 0; c < 10; c++) {
+        double d = counts[c] - expected;
+
+        chi2 += d * d / expected;
+    }
+    ck_assert_msg(chi2 < 40.0, "chi-square %.2f over 10 cells", chi2);
+}
+END_TEST
+
+/*
+ * n = 3 * 2^30 exposes both common biases, each moving a fraction that
+ * should be 1/3 (standard error 0.003 over 30000 draws):
+ * - x mod n for 32-bit x puts half the draws below 2^30;
+ * - x * n >> 32 without rejection maps 2 of every 4 values of x to
+ *   multiples of 3, so half the draws are divisible by 3.
+ */
+START_TEST(test_rng_below_unbiased_large_n)
+{
+    Rng rng;
+    const uint32_t n = 3u << 30;
+    const int draws = 30000;
+    int low = 0;
+    int multiple_of_3 = 0;
+
+    rng_seed(&rng, 5);
+    for (int i = 0; i < draws; i++) {
+        uint32_t x = rng_below(&rng, n);
+
+        low += x < (1u << 30);
+        multiple_of_3 += x % 3 == 0;
+    }
+    ck_assert_double_eq_tol((double)low / draws, 1.0 / 3.0, 0.03);
+    ck_assert_double_eq_tol((double)multiple_of_3 / draws, 1.0 / 3.0, 0.03);
+}
+END_TEST
+
+START_TEST(test_rng_shuffle_permutation)
+{
+    Rng rng;
+    int index[100];
+    int seen[100] = {0};
+    int moved = 0;
+
+    rng_seed(&rng, 3);
+    for (int i = 0; i < 100; i++)
+        index[i] = i;
+    rng_shuffle(&rng, index, 100);
+    for (int i = 0; i < 100; i++) {
+        ck_assert_int_ge(index[i], 0);
+        ck_assert_int_lt(index[i], 100);
+        seen[index[i]]++;
+        moved += index[i] != i;
+    }
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(seen[i], 1);
+    /* A shuffle of 100 leaves about one element in place on average. */
+    ck_assert_int_gt(moved, 80);
+}
+END_TEST
+
+START_TEST(test_rng_shuffle_tiny_arrays)
+{
+    Rng rng;
+    int one = 42;
+
+    rng_seed(&rng, 3);
+    rng_shuffle(&rng, NULL, 0);
+    rng_shuffle(&rng, &one, 1);
+    ck_assert_int_eq(one, 42);
+}
+END_TEST
+
+/* All 6 orders of 3 elements must be about equally likely. An off-by-one
+ * that draws j from [0, i) yields only the 2 cyclic orders. */
+START_TEST(test_rng_shuffle_all_orders_equal)
+{
+    Rng rng;
+    long counts[6] = {0};
+    const int n = 60000;
+
+    rng_seed(&rng, 11);
+    for (int t = 0; t < n; t++) {
+        int a[3] = {0, 1, 2};
+
+        rng_shuffle(&rng, a, 3);
+        /* Encode the order by its first two elements. */
+        counts[a[0] * 2 + (a[1] > a[2])]++;
+    }
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(counts[i] > 9000 && counts[i] < 11000,
+                      "order %d occurred %ld times, expected about 10000",
+                      i, counts[i]);
+    }
+}
+END_TEST
 
 Suite *util_suite(void)
 {
-    return suite_create("util");
+    Suite *s = suite_create("util");
+    TCase *memory = tcase_create("memory");
+    TCase *system = tcase_create("system");
+    TCase *rng = tcase_create("rng");
+
+    tcase_add_test(memory, test_util_xmalloc_aligned_64);
+    tcase_add_test(memory, test_util_xcalloc_zeroes);
+    tcase_add_test(memory, test_util_xrealloc_keeps_data);
+    tcase_add_test(memory, test_util_zero_size_not_null);
+    tcase_add_test(memory, test_util_xstrdup_copies);
+    tcase_add_exit_test(memory, test_util_fatal_runs_hook, HOOK_EXIT_STATUS);
+    tcase_add_test_raise_signal(memory, test_util_fatal_aborts, SIGABRT);
+    tcase_add_exit_test(memory, test_util_xmalloc_failure_is_fatal,
+                        HOOK_EXIT_STATUS);
+    suite_add_tcase(s, memory);
+
+    tcase_add_test(system, test_util_now_monotonic);
+    tcase_add_test(system, test_util_online_cpus_positive);
+    suite_add_tcase(s, system);
+
+    tcase_add_test(rng, test_rng_reference_outputs);
+    tcase_add_test(rng, test_rng_seed_uses_splitmix64);
+    tcase_add_test(rng, test_rng_same_seed_same_stream);
+    tcase_add_test(rng, test_rng_uniform_range_and_mean);
+    tcase_add_test(rng, test_rng_normal_moments);
+    tcase_add_test(rng, test_rng_below_range);
+    tcase_add_test(rng, test_rng_below_uniform_chi_square);
+    tcase_add_test(rng, test_rng_below_unbiased_large_n);
+    tcase_add_test(rng, test_rng_shuffle_permutation);
+    tcase_add_test(rng, test_rng_shuffle_tiny_arrays);
+    tcase_add_test(rng, test_rng_shuffle_all_orders_equal);
+    suite_add_tcase(s, rng);
+    return s;
 }
