@@ -1,4 +1,101 @@
+/*
+ * checkpoint: a training run saved to disk so it can be resumed, evaluated
+ * or explored later.
+ *
+ * The file is versioned binary, little-endian throughout; floats are their
+ * IEEE-754 bit patterns. P is the parameter count, L the spec length, H and
+ * T the history lengths.
+ *
+ *   header, 40 bytes
+ *      0  char[8]  magic "FMNISTCK"
+ *      8  u32      format version (CHECKPOINT_VERSION)
+ *     12  u32      L
+ *     16  u64      P
+ *     24  u32      optimiser kind (0 SGD, 1 Adam)
+ *     28  u32      H
+ *     32  u32      T
+ *     36  u32      CRC-32 of bytes 0..35
+ *   body
+ *     L bytes      canonical model spec, without a terminating NUL
+ *     P f32        parameters
+ *     5 f32, i64   lr, momentum, beta1, beta2, eps, updates applied (t)
+ *     P f32        SGD velocity or Adam first moment
+ *     P f32        Adam second moment (Adam only)
+ *     u64, 2 i64   seed, epochs done, global step
+ *     2 u32, 3 i64, f64
+ *                  unfinished epoch: batch size, training-set size,
+ *                  batches, samples, correct samples, summed loss
+ *     u32          history stride in batches
+ *     H f32, H f32, T f32
+ *                  training loss, training accuracy, test accuracy
+ *   u32            CRC-32 (zlib) of every byte before it
+ *
+ * The header has its own CRC so that a damaged length field is reported
+ * as corruption rather than as truncation. Nothing in the file depends on
+ * the clock or the thread count, so identical runs write identical files.
+ */
 #ifndef FMNIST_CHECKPOINT_H
 #define FMNIST_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "optim.h"
+
+#define CHECKPOINT_MAGIC "FMNISTCK"
+#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_HEADER_SIZE 40
+#define CHECKPOINT_ERR_LEN 512
+
+/* Progress through an epoch that was interrupted. All fields are zero when
+ * the run stopped at an epoch boundary. The position is only meaningful for
+ * the same batch size and training-set size. */
+typedef struct {
+    int batch;              /* batch size in use */
+    int train_count;        /* training images the epoch was shuffled over */
+    int64_t batches;        /* batches done */
+    int64_t samples;        /* samples done */
+    int64_t correct;        /* correctly classified samples so far */
+    double loss_sum;        /* summed cross-entropy so far */
+} CheckpointEpoch;
+
+typedef struct {
+    char *spec;             /* canonical model spec */
+    size_t n_params;
+    float *params;          /* n_params floats */
+    Optim optim;            /* optim.n == n_params; v is NULL for SGD */
+    uint64_t seed;          /* run seed: shuffles and dropout derive from it */
+    int64_t epochs_done;
+    int64_t step;           /* optimiser updates over the whole run */
+    CheckpointEpoch partial;
+    int history_stride;     /* batches between training-history points */
+    int n_history;
+    float *loss_history;    /* n_history floats */
+    float *acc_history;     /* n_history floats */
+    int n_test_history;
+    float *test_acc_history;  /* n_test_history floats */
+} Checkpoint;
+
+/*
+ * Writes CK to PATH atomically: a temporary file in the same directory is
+ * written, flushed and fsync'd, renamed over PATH, and then the directory
+ * is fsync'd. CK's arrays are only read. On failure the temporary file is
+ * removed, an existing PATH is left as it was, and -1 is returned with
+ * "PATH: step: reason" in ERR. Returns 0 on success.
+ */
+int checkpoint_save(const char *path, const Checkpoint *ck,
+                    char *err, size_t errlen);
+
+/*
+ * Reads PATH into CK, which the caller releases with checkpoint_free.
+ * Returns 0 on success. Returns -1 with "PATH: reason" in ERR when the file
+ * is empty, has another magic or format version, is truncated or fails
+ * either CRC. It is also rejected when its parameter count is not the one
+ * its model spec needs for 1x28x28 inputs and 10 classes.
+ */
+int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen);
+
+/* Frees the arrays of a checkpoint filled by checkpoint_load. */
+void checkpoint_free(Checkpoint *ck);
 
 #endif

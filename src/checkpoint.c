@@ -1,3 +1,733 @@
+/*
+ * checkpoint: writes and reads the run file described in checkpoint.h.
+ *
+ * Writing streams the fields through a small packing buffer, so a large
+ * model is never copied whole. Every fwrite, the flush, the fsync and the
+ * close are checked, and the CRC-32 is updated on the bytes as they go
+ * out. Reading validates the 40-byte header first (magic, version, header
+ * CRC) and compares the size it describes with the file's size before
+ * reading the rest, so a huge or foreign file is never loaded into memory.
+ *
+ * Limits: model specs up to CHECKPOINT_SPEC_MAX bytes, up to 2^40
+ * parameters and up to 2^20 history points per series.
+ */
 #include "config.h"
 
 #include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "dataset.h"
+#include "net.h"
+#include "util.h"
+
+#define CHECKPOINT_SPEC_MAX 4096
+#define MAX_PARAMS ((uint64_t)1 << 40)
+#define MAX_HISTORY (1u << 20)
+
+/* Floats packed per fwrite; the buffer lives on the stack. */
+#define PACK_FLOATS 4096
+
+/* Fixed-size parts of the body, in bytes (see the layout in checkpoint.h). */
+#define OPTIM_SCALARS_SIZE (5 * 4 + 8)
+#define PROGRESS_SIZE (8 + 8 + 8)
+#define PARTIAL_SIZE (4 + 4 + 8 + 8 + 8 + 8)
+#define STRIDE_SIZE 4
+#define CRC_SIZE 4
+
+/* Fields of the fixed header that decide the size of the rest. */
+typedef struct {
+    uint32_t version;
+    uint32_t spec_len;
+    uint64_t n_params;
+    uint32_t optim_kind;
+    uint32_t n_history;
+    uint32_t n_test_history;
+} Header;
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ encoding */
+
+static void store_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void store_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t load_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t load_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_float(uint32_t u)
+{
+    float f;
+
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint64_t double_bits(double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double bits_double(uint64_t u)
+{
+    double d;
+
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Returns the number of bytes a file with header H has, or 0 when the
+ * header's counts are out of range. */
+static uint64_t expected_size(const Header *h)
+{
+    uint64_t moments = h->optim_kind == OPTIM_ADAM ? 2 : 1;
+
+    if (h->n_params == 0 || h->n_params > MAX_PARAMS)
+        return 0;
+    if (h->spec_len == 0 || h->spec_len > CHECKPOINT_SPEC_MAX)
+        return 0;
+    if (h->n_history > MAX_HISTORY || h->n_test_history > MAX_HISTORY)
+        return 0;
+    return CHECKPOINT_HEADER_SIZE + (uint64_t)h->spec_len
+           + 4 * h->n_params * (1 + moments) + OPTIM_SCALARS_SIZE
+           + PROGRESS_SIZE + PARTIAL_SIZE + STRIDE_SIZE
+           + 8 * (uint64_t)h->n_history + 4 * (uint64_t)h->n_test_history
+           + CRC_SIZE;
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct {
+    FILE *file;
+    uLong crc;
+    int error;  /* errno of the first failed write, or 0 */
+} Writer;
+
+/* Writes N bytes (N fits in uInt) and adds them to the running CRC. */
+static void put_bytes(Writer *w, const void *data, size_t n)
+{
+    if (w->error != 0 || n == 0)
+        return;
+    w->crc = crc32(w->crc, data, (uInt)n);
+    errno = 0;
+    if (fwrite(data, 1, n, w->file) != n)
+        w->error = errno != 0 ? errno : EIO;
+}
+
+static void put_u32(Writer *w, uint32_t v)
+{
+    uint8_t b[4];
+
+    store_u32(b, v);
+    put_bytes(w, b, sizeof b);
+}
+
+static void put_u64(Writer *w, uint64_t v)
+{
+    uint8_t b[8];
+
+    store_u64(b, v);
+    put_bytes(w, b, sizeof b);
+}
+
+static void put_f32(Writer *w, float f)
+{
+    put_u32(w, float_bits(f));
+}
+
+/* Writes N floats from V, or N zeros when V is NULL. */
+static void put_floats(Writer *w, const float *v, size_t n)
+{
+    uint8_t buf[PACK_FLOATS * 4];
+
+    while (n > 0 && w->error == 0) {
+        size_t chunk = n < PACK_FLOATS ? n : PACK_FLOATS;
+
+        for (size_t i = 0; i < chunk; i++)
+            store_u32(buf + 4 * i, v != NULL ? float_bits(v[i]) : 0);
+        put_bytes(w, buf, 4 * chunk);
+        if (v != NULL)
+            v += chunk;
+        n -= chunk;
+    }
+}
+
+static void put_header(Writer *w, const Checkpoint *ck)
+{
+    uint8_t h[CHECKPOINT_HEADER_SIZE];
+
+    memcpy(h, CHECKPOINT_MAGIC, 8);
+    store_u32(h + 8, CHECKPOINT_VERSION);
+    store_u32(h + 12, (uint32_t)strlen(ck->spec));
+    store_u64(h + 16, ck->n_params);
+    store_u32(h + 24, (uint32_t)ck->optim.kind);
+    store_u32(h + 28, (uint32_t)ck->n_history);
+    store_u32(h + 32, (uint32_t)ck->n_test_history);
+    store_u32(h + 36, (uint32_t)crc32(0L, h, 36));
+    put_bytes(w, h, sizeof h);
+}
+
+static void put_optim(Writer *w, const Checkpoint *ck)
+{
+    const Optim *opt = &ck->optim;
+
+    put_f32(w, opt->lr);
+    put_f32(w, opt->momentum);
+    put_f32(w, opt->beta1);
+    put_f32(w, opt->beta2);
+    put_f32(w, opt->eps);
+    put_u64(w, (uint64_t)opt->t);
+    put_floats(w, opt->m, ck->n_params);
+    if (opt->kind == OPTIM_ADAM)
+        put_floats(w, opt->v, ck->n_params);
+}
+
+static void put_progress(Writer *w, const Checkpoint *ck)
+{
+    const CheckpointEpoch *part = &ck->partial;
+
+    put_u64(w, ck->seed);
+    put_u64(w, (uint64_t)ck->epochs_done);
+    put_u64(w, (uint64_t)ck->step);
+    put_u32(w, (uint32_t)part->batch);
+    put_u32(w, (uint32_t)part->train_count);
+    put_u64(w, (uint64_t)part->batches);
+    put_u64(w, (uint64_t)part->samples);
+    put_u64(w, (uint64_t)part->correct);
+    put_u64(w, double_bits(part->loss_sum));
+    put_u32(w, (uint32_t)ck->history_stride);
+    put_floats(w, ck->loss_history, (size_t)ck->n_history);
+    put_floats(w, ck->acc_history, (size_t)ck->n_history);
+    put_floats(w, ck->test_acc_history, (size_t)ck->n_test_history);
+}
+
+/* Writes the whole file to F. Returns 0 or the errno of the first failure. */
+static int write_checkpoint(FILE *file, const Checkpoint *ck)
+{
+    Writer w = { file, crc32(0L, Z_NULL, 0), 0 };
+
+    put_header(&w, ck);
+    put_bytes(&w, ck->spec, strlen(ck->spec));
+    put_floats(&w, ck->params, ck->n_params);
+    put_optim(&w, ck);
+    put_progress(&w, ck);
+    put_u32(&w, (uint32_t)w.crc);
+    return w.error;
+}
+
+/* Copies the directory part of PATH ("." when there is none). */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+
+    if (slash == NULL)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    dir = xmalloc((size_t)(slash - path) + 1);
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    return dir;
+}
+
+/* Flushes the directory entry of a rename to disk. */
+static int sync_dir(const char *path)
+{
+    char *dir = dir_of(path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int rc = 0;
+
+    if (fd < 0 || fsync(fd) != 0)
+        rc = errno;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return rc;
+}
+
+/* Gives the new file the mode of the one it replaces, or rw-r--r--, since
+ * mkstemp creates files readable by the owner only. */
+static void copy_mode(int fd, const char *path)
+{
+    struct stat st;
+    mode_t mode = 0644;
+
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        mode = st.st_mode & 07777;
+    /* NOTE: the process umask is not applied, because reading it means
+     * setting it, which races with other threads creating files. */
+    (void)fchmod(fd, mode);
+}
+
+/* Writes CK into the new temporary file FD, flushes it to disk and closes
+ * it. Returns 0, or the errno of the failure with *STEP naming the step. */
+static int fill_temp(int fd, const Checkpoint *ck, const char **step)
+{
+    FILE *file = fdopen(fd, "wb");
+    int rc;
+
+    if (file == NULL) {
+        rc = errno;
+        close(fd);
+        *step = "opening the temporary file";
+        return rc;
+    }
+    *step = "writing";
+    rc = write_checkpoint(file, ck);
+    if (rc == 0 && fflush(file) != 0)
+        rc = errno;
+    if (rc == 0 && fsync(fileno(file)) != 0) {
+        *step = "fsync";
+        rc = errno;
+    }
+    if (fclose(file) != 0 && rc == 0)
+        rc = errno;
+    return rc;
+}
+
+int checkpoint_save(const char *path, const Checkpoint *ck,
+                    char *err, size_t errlen)
+{
+    static const char suffix[] = ".tmp-XXXXXX";
+    size_t len = strlen(path);
+    char *tmp = xmalloc(len + sizeof suffix);
+    const char *step = "creating a temporary file";
+    int fd, rc;
+
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, suffix, sizeof suffix);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = errno;
+        goto fail;
+    }
+    copy_mode(fd, path);
+    rc = fill_temp(fd, ck, &step);
+    if (rc != 0)
+        goto fail_unlink;
+
+    step = "renaming the temporary file over it";
+    if (rename(tmp, path) != 0) {
+        rc = errno;
+        goto fail_unlink;
+    }
+    free(tmp);
+
+    /* The new file is in place; only its directory entry may not be on disk. */
+    rc = sync_dir(path);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: fsync of its directory: %s", path,
+                strerror(rc));
+        return -1;
+    }
+    return 0;
+
+fail_unlink:
+    unlink(tmp);
+fail:
+    set_err(err, errlen, "%s: %s: %s", path, step, strerror(rc));
+    free(tmp);
+    return -1;
+}
+
+/* ------------------------------------------------------------ reading */
+
+typedef struct {
+    const uint8_t *p;
+} Cursor;
+
+static uint32_t get_u32(Cursor *c)
+{
+    uint32_t v = load_u32(c->p);
+
+    c->p += 4;
+    return v;
+}
+
+static uint64_t get_u64(Cursor *c)
+{
+    uint64_t v = load_u64(c->p);
+
+    c->p += 8;
+    return v;
+}
+
+static float get_f32(Cursor *c)
+{
+    return bits_float(get_u32(c));
+}
+
+static void get_floats(Cursor *c, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = get_f32(c);
+}
+
+/* Returns the CRC-32 of N bytes; zlib's crc32 takes at most UINT_MAX. */
+static uint32_t crc_of(const uint8_t *data, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+
+    while (n > 0) {
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+
+        crc = crc32(crc, data, chunk);
+        data += chunk;
+        n -= chunk;
+    }
+    return (uint32_t)crc;
+}
+
+/* Formats up to 8 leading bytes of a file for the bad-magic message. */
+static void format_magic(const uint8_t *data, size_t n, char *out, size_t outlen)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && i < 8 && used + 3 < outlen; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%02x", data[i]);
+}
+
+/* Checks magic, version and header CRC of the SIZE-byte file whose first
+ * min(SIZE, 40) bytes are in H_BYTES, and fills HDR. */
+static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
+                        Header *hdr, char *err, size_t errlen)
+{
+    size_t magic_len = size < 8 ? size : 8;
+    char found[20];
+
+    if (size == 0) {
+        set_err(err, errlen, "%s: empty file, not a checkpoint", path);
+        return -1;
+    }
+    if (memcmp(h_bytes, CHECKPOINT_MAGIC, magic_len) != 0) {
+        format_magic(h_bytes, magic_len, found, sizeof found);
+        set_err(err, errlen, "%s: not an fmnist checkpoint (starts with "
+                "bytes %s, expected \"%s\")", path, found, CHECKPOINT_MAGIC);
+        return -1;
+    }
+    if (size >= 12) {
+        hdr->version = load_u32(h_bytes + 8);
+        if (hdr->version != CHECKPOINT_VERSION) {
+            set_err(err, errlen, "%s: checkpoint format version %" PRIu32
+                    ", but this program reads version %u", path,
+                    hdr->version, CHECKPOINT_VERSION);
+            return -1;
+        }
+    }
+    if (size < CHECKPOINT_HEADER_SIZE) {
+        set_err(err, errlen, "%s: truncated: ends after %zu bytes, inside "
+                "the %d-byte header", path, size, CHECKPOINT_HEADER_SIZE);
+        return -1;
+    }
+    if (load_u32(h_bytes + 36) != (uint32_t)crc32(0L, h_bytes, 36)) {
+        set_err(err, errlen, "%s: corrupted: header CRC-32 mismatch", path);
+        return -1;
+    }
+    hdr->spec_len = load_u32(h_bytes + 12);
+    hdr->n_params = load_u64(h_bytes + 16);
+    hdr->optim_kind = load_u32(h_bytes + 24);
+    hdr->n_history = load_u32(h_bytes + 28);
+    hdr->n_test_history = load_u32(h_bytes + 32);
+    if (hdr->optim_kind != OPTIM_SGD && hdr->optim_kind != OPTIM_ADAM) {
+        set_err(err, errlen, "%s: unknown optimiser kind %" PRIu32, path,
+                hdr->optim_kind);
+        return -1;
+    }
+    return 0;
+}
+
+/* Compares the file size with the one the header describes. */
+static int check_size(const char *path, const Header *hdr, uint64_t size,
+                      char *err, size_t errlen)
+{
+    uint64_t want = expected_size(hdr);
+
+    if (want == 0) {
+        set_err(err, errlen, "%s: header out of range (spec length %" PRIu32
+                ", %" PRIu64 " parameters, history %" PRIu32 " and %" PRIu32
+                " points)", path, hdr->spec_len, hdr->n_params,
+                hdr->n_history, hdr->n_test_history);
+        return -1;
+    }
+    if (size < want) {
+        set_err(err, errlen, "%s: truncated: ends after %" PRIu64 " of %"
+                PRIu64 " bytes", path, size, want);
+        return -1;
+    }
+    if (size > want) {
+        set_err(err, errlen, "%s: %" PRIu64 " bytes, but its header "
+                "describes %" PRIu64 "; the file has trailing data", path,
+                size, want);
+        return -1;
+    }
+    return 0;
+}
+
+static void parse_optim(Cursor *c, const Header *hdr, Checkpoint *ck)
+{
+    float lr = get_f32(c);
+    Optim *opt = &ck->optim;
+
+    optim_init(opt, (OptimKind)hdr->optim_kind, ck->n_params, lr);
+    opt->momentum = get_f32(c);
+    opt->beta1 = get_f32(c);
+    opt->beta2 = get_f32(c);
+    opt->eps = get_f32(c);
+    opt->t = (int64_t)get_u64(c);
+    get_floats(c, opt->m, ck->n_params);
+    if (opt->kind == OPTIM_ADAM)
+        get_floats(c, opt->v, ck->n_params);
+}
+
+static void parse_progress(Cursor *c, Checkpoint *ck)
+{
+    CheckpointEpoch *part = &ck->partial;
+
+    ck->seed = get_u64(c);
+    ck->epochs_done = (int64_t)get_u64(c);
+    ck->step = (int64_t)get_u64(c);
+    part->batch = (int)get_u32(c);
+    part->train_count = (int)get_u32(c);
+    part->batches = (int64_t)get_u64(c);
+    part->samples = (int64_t)get_u64(c);
+    part->correct = (int64_t)get_u64(c);
+    part->loss_sum = bits_double(get_u64(c));
+    ck->history_stride = (int)get_u32(c);
+    get_floats(c, ck->loss_history, (size_t)ck->n_history);
+    get_floats(c, ck->acc_history, (size_t)ck->n_history);
+    get_floats(c, ck->test_acc_history, (size_t)ck->n_test_history);
+}
+
+/* Fills CK from the body at DATA (already size- and CRC-checked). */
+static void parse_body(const uint8_t *data, const Header *hdr, Checkpoint *ck)
+{
+    Cursor c = { data + CHECKPOINT_HEADER_SIZE };
+
+    ck->spec = xmalloc(hdr->spec_len + 1);
+    memcpy(ck->spec, c.p, hdr->spec_len);
+    ck->spec[hdr->spec_len] = '\0';
+    c.p += hdr->spec_len;
+
+    ck->n_params = (size_t)hdr->n_params;
+    ck->params = xmalloc_aligned(ck->n_params * sizeof(float));
+    get_floats(&c, ck->params, ck->n_params);
+    parse_optim(&c, hdr, ck);
+
+    ck->n_history = (int)hdr->n_history;
+    ck->n_test_history = (int)hdr->n_test_history;
+    ck->loss_history = xcalloc(hdr->n_history + 1, sizeof(float));
+    ck->acc_history = xcalloc(hdr->n_history + 1, sizeof(float));
+    ck->test_acc_history = xcalloc(hdr->n_test_history + 1, sizeof(float));
+    parse_progress(&c, ck);
+}
+
+/* Names the first field of CK that no writer produces, or NULL. */
+static const char *invalid_field(const Checkpoint *ck)
+{
+    const CheckpointEpoch *part = &ck->partial;
+
+    if (!isfinite(ck->optim.lr) || ck->optim.lr <= 0 || ck->optim.t < 0)
+        return "optimiser state";
+    if (ck->epochs_done < 0 || ck->step < 0)
+        return "epoch or step count";
+    if (ck->history_stride < 1)
+        return "history stride";
+    if (part->batch < 0 || part->train_count < 0 || part->batches < 0
+        || part->samples < 0 || part->correct < 0
+        || part->samples > part->train_count
+        || part->correct > part->samples)
+        return "unfinished-epoch position";
+    return NULL;
+}
+
+/* Checks that the stored parameter count is the one the spec needs. */
+static int check_spec(const char *path, const Checkpoint *ck,
+                      char *err, size_t errlen)
+{
+    char net_err[NET_ERR_LEN];
+    Net net;
+
+    if (net_create(&net, ck->spec, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, net_err, sizeof net_err) != 0) {
+        set_err(err, errlen, "%s: invalid model spec \"%s\": %s", path,
+                ck->spec, net_err);
+        return -1;
+    }
+    if (net.n_params != ck->n_params) {
+        set_err(err, errlen, "%s: contains %zu parameters, but its model %s "
+                "has %zu", path, ck->n_params, net.spec, net.n_params);
+        net_free(&net);
+        return -1;
+    }
+    net_free(&net);
+    return 0;
+}
+
+/* Opens PATH for reading and stores its size in *SIZE. Returns NULL with
+ * ERR set when it cannot be opened or is not a regular file. */
+static FILE *open_regular(const char *path, uint64_t *size,
+                          char *err, size_t errlen)
+{
+    FILE *file = fopen(path, "rb");
+    struct stat st;
+
+    if (file == NULL) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: not a regular file", path);
+        fclose(file);
+        return NULL;
+    }
+    *size = (uint64_t)st.st_size;
+    return file;
+}
+
+/* Reads the header, validates it against the file size and returns the
+ * whole file in *DATA. */
+static int read_checked(const char *path, Header *hdr, uint8_t **data,
+                        char *err, size_t errlen)
+{
+    uint8_t head[CHECKPOINT_HEADER_SIZE];
+    uint64_t size;
+    FILE *file = open_regular(path, &size, err, errlen);
+    size_t got;
+    int rc = -1;
+
+    if (file == NULL)
+        return -1;
+    got = fread(head, 1, sizeof head, file);
+    if (got < sizeof head && ferror(file)) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (check_header(path, head, got, hdr, err, errlen) != 0
+        || check_size(path, hdr, size, err, errlen) != 0)
+        goto out;
+
+    *data = xmalloc((size_t)size);
+    memcpy(*data, head, sizeof head);
+    got = fread(*data + sizeof head, 1, (size_t)size - sizeof head, file);
+    if (got != (size_t)size - sizeof head) {
+        set_err(err, errlen, "%s: truncated while reading: ends after %zu "
+                "of %" PRIu64 " bytes", path, got + sizeof head, size);
+        free(*data);
+        *data = NULL;
+        goto out;
+    }
+    rc = 0;
+out:
+    fclose(file);
+    return rc;
+}
+
+int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen)
+{
+    Header hdr;
+    uint8_t *data = NULL;
+    size_t size;
+    uint32_t stored, computed;
+    const char *bad;
+
+    memset(ck, 0, sizeof *ck);
+    if (read_checked(path, &hdr, &data, err, errlen) != 0)
+        return -1;
+    size = (size_t)expected_size(&hdr);
+
+    stored = load_u32(data + size - CRC_SIZE);
+    computed = crc_of(data, size - CRC_SIZE);
+    if (stored != computed) {
+        set_err(err, errlen, "%s: corrupted: CRC-32 mismatch (stored "
+                "%08" PRIx32 ", computed %08" PRIx32 ")", path, stored,
+                computed);
+        free(data);
+        return -1;
+    }
+    if (memchr(data + CHECKPOINT_HEADER_SIZE, '\0', hdr.spec_len) != NULL) {
+        set_err(err, errlen, "%s: model spec contains a NUL byte", path);
+        free(data);
+        return -1;
+    }
+
+    parse_body(data, &hdr, ck);
+    free(data);
+    bad = invalid_field(ck);
+    if (bad != NULL) {
+        set_err(err, errlen, "%s: invalid %s", path, bad);
+        checkpoint_free(ck);
+        return -1;
+    }
+    if (check_spec(path, ck, err, errlen) != 0) {
+        checkpoint_free(ck);
+        return -1;
+    }
+    return 0;
+}
+
+void checkpoint_free(Checkpoint *ck)
+{
+    free(ck->spec);
+    free(ck->params);
+    optim_free(&ck->optim);
+    free(ck->loss_history);
+    free(ck->acc_history);
+    free(ck->test_acc_history);
+    memset(ck, 0, sizeof *ck);
+}

@@ -1,3 +1,1280 @@
+/*
+ * trainer: the epoch loop on a coordinator thread, a pool of worker
+ * threads for the per-shard work, and the status snapshot the UI copies.
+ *
+ * A batch of up to cfg.batch shuffled training samples is gathered into
+ * one contiguous buffer and cut into shards of TRAINER_SHARD samples. The
+ * workers are created once and wait on a condition variable between jobs.
+ * They take shards in any order, and each runs net_train_batch into that
+ * shard's own gradient buffer, with dropout drawn from an Rng seeded by
+ * (seed, global step, shard index). The shard gradients are then summed
+ * in shard order and divided by the batch size (the workers share this
+ * too, each taking slices of the parameter vector), and the coordinator
+ * applies the optimiser. So the weights depend on the seed and never on
+ * the thread count or the schedule. Evaluation cuts the test set into
+ * shards of EVAL_SHARD images the same way, with net_predict and no
+ * dropout.
+ *
+ * Every random stream derives from the run seed: the initial weights, the
+ * shuffle of epoch e (from the identity permutation, so it depends on e
+ * only) and the dropout masks of each (step, shard). A checkpoint therefore
+ * needs only the seed, the epoch and step counts and the position inside
+ * an unfinished epoch to continue exactly where the run stopped. A resumed
+ * run uses the checkpoint's seed, not cfg.seed.
+ *
+ * Locks, taken in this order when nested:
+ *   job_lock   the network, optimiser, run progress, batch and evaluation
+ *              buffers and the posting of pool jobs. The coordinator holds
+ *              it for one batch, one evaluation or one save at a time.
+ *   pool.lock  the job fields of the pool.
+ *   pred_lock  the published per-image predictions.
+ *   lock       the status snapshot and the pause, stop and save requests.
+ *
+ * Memory: one gradient of n_params floats per shard of a batch, so a batch
+ * of B samples costs ceil(B / TRAINER_SHARD) gradient copies.
+ */
 #include "config.h"
 
 #include "trainer.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "metrics.h"
+#include "util.h"
+
+/* Test images per evaluation shard; larger than TRAINER_SHARD because
+ * prediction needs no gradient buffer. */
+#define EVAL_SHARD 32
+#define MAX_THREADS 256
+/* Parameters per shard of the gradient reduction. */
+#define REDUCE_SLICE 16384
+/* Batches between training-history points at the start of a run; the
+ * stride doubles each time the buffer fills. */
+#define HISTORY_STRIDE 2
+/* Batches in the images-per-second average. */
+#define RATE_WINDOW 16
+#define DEFAULT_SAVE_PATH "fmnist.ckpt"
+#define DEFAULT_LR_SGD 0.01f
+#define DEFAULT_LR_ADAM 0.001f
+
+/* Keeps the random streams derived from one seed apart. */
+enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2, STREAM_DROPOUT = 3 };
+
+typedef enum { JOB_TRAIN, JOB_REDUCE, JOB_EVAL, JOB_QUIT } JobKind;
+
+typedef struct {
+    Trainer *tr;
+    NetScratch *scratch;    /* used by this worker only */
+    pthread_t thread;
+} Worker;
+
+/* Job board of the worker pool. Every field is guarded by lock. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work;    /* broadcast when a job is posted */
+    pthread_cond_t done;    /* signalled when the last shard of a job ends */
+    JobKind kind;
+    unsigned generation;    /* incremented for every posted job */
+    int n_shards;
+    int next_shard;         /* first shard no worker has taken */
+    int shards_done;
+} Pool;
+
+/* The batch being trained: filled by the coordinator, read by the workers,
+ * each of which writes only the slots of the shards it took. */
+typedef struct {
+    float *images;          /* batch x DATASET_PIXELS */
+    uint8_t *labels;        /* batch */
+    int n;                  /* samples in this batch */
+    int n_shards;           /* shards in this batch */
+    int64_t step;           /* global step, which seeds dropout */
+    int max_shards;
+    float **grad;           /* max_shards gradients of n_params floats */
+    double *loss;           /* summed loss per shard */
+    int *correct;           /* correct predictions per shard */
+    float *mean_grad;       /* n_params floats handed to the optimiser */
+} Batch;
+
+/* Evaluation buffers, written by the workers shard by shard. */
+typedef struct {
+    int n_shards;
+    uint8_t *predicted;     /* test count classes */
+    float *probs;           /* test count x DATASET_CLASSES */
+    double *loss;           /* summed loss per shard */
+} EvalBuffers;
+
+typedef struct {
+    double loss, acc;
+    long confusion[DATASET_CLASSES][DATASET_CLASSES];
+} EvalResult;
+
+/* Position and history of the run: the part a checkpoint stores. */
+typedef struct {
+    int64_t epochs_done;
+    int64_t step;
+    CheckpointEpoch epoch;  /* sums over the epoch in progress */
+    int history_stride;
+    int n_history;
+    float loss_history[TRAINER_HISTORY];
+    float acc_history[TRAINER_HISTORY];
+    int n_test_history;
+    float test_acc_history[TRAINER_HISTORY];
+} Progress;
+
+struct Trainer {
+    /* Fixed after trainer_create (t_start after trainer_start). */
+    TrainerConfig cfg;      /* strings point to the copies below */
+    char *spec, *save_path, *load_path;
+    const Dataset *train, *test;
+    int n_train;
+    int n_threads;
+    uint64_t seed;
+    int64_t epochs_end;     /* epoch number the run ends with */
+    double t_start;
+
+    /* Guarded by job_lock. */
+    pthread_mutex_t job_lock;
+    Net net;
+    Optim opt;
+    Progress progress;
+    int *order;             /* n_train indices, shuffled per epoch */
+    Batch batch;
+    EvalBuffers eval;
+    unsigned eval_count;    /* evaluations finished */
+    int64_t saved_step;     /* step of the latest save attempt, or -1 */
+    int history_changed;    /* history not yet copied to the status */
+    double eval_seconds;    /* duration of the latest evaluation */
+
+    /* Only the coordinator thread touches these. */
+    double rate_seconds[RATE_WINDOW];
+    int rate_samples[RATE_WINDOW];
+    int rate_next, rate_count;
+    double epoch_seconds;   /* training time of this epoch in this run */
+    long epoch_run_samples; /* samples of this epoch trained in this run */
+
+    Pool pool;
+    Worker *workers;
+
+    /* Guarded by pred_lock. */
+    pthread_mutex_t pred_lock;
+    unsigned pred_generation;
+    uint8_t *pub_predicted;
+    float *pub_probs;
+
+    /* Guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t control; /* broadcast on pause, resume, stop and save */
+    TrainerStatus status;
+    int paused, stop_requested, save_requested;
+    int running;            /* the coordinator handles requests */
+
+    pthread_t coordinator;
+    int started, joined;    /* used by the thread owning the trainer */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The splitmix64 finaliser: a bijection that scatters nearby inputs. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Returns the seed of one random stream of the run. */
+static uint64_t derive_seed(uint64_t seed, uint64_t stream, uint64_t a,
+                            uint64_t b)
+{
+    return mix64(mix64(mix64(seed ^ mix64(stream)) ^ a) ^ b);
+}
+
+static void set_message(Trainer *tr, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&tr->lock);
+    va_start(ap, fmt);
+    vsnprintf(tr->status.message, sizeof tr->status.message, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&tr->lock);
+}
+
+/* ------------------------------------------------------------ worker pool */
+
+static void run_train_shard(Trainer *tr, Worker *w, int shard)
+{
+    Batch *b = &tr->batch;
+    int first = shard * TRAINER_SHARD;
+    int n = b->n - first < TRAINER_SHARD ? b->n - first : TRAINER_SHARD;
+    int correct = 0;
+    Rng rng;
+
+    rng_seed(&rng, derive_seed(tr->seed, STREAM_DROPOUT, (uint64_t)b->step,
+                               (uint64_t)shard));
+    b->loss[shard] = net_train_batch(&tr->net, w->scratch,
+                                     b->images + (size_t)first * DATASET_PIXELS,
+                                     b->labels + first, n, b->grad[shard],
+                                     &rng, &correct);
+    b->correct[shard] = correct;
+}
+
+/* Sums the shard gradients of one slice of the parameters in shard order
+ * and divides by the batch size. Each parameter gets the same additions in
+ * the same order, whichever thread takes its slice. */
+static void run_reduce_slice(Trainer *tr, int slice)
+{
+    const Batch *b = &tr->batch;
+    size_t first = (size_t)slice * REDUCE_SLICE;
+    size_t end = first + REDUCE_SLICE < tr->net.n_params
+                 ? first + REDUCE_SLICE : tr->net.n_params;
+    float *mean = b->mean_grad;
+    float count = (float)b->n;
+
+    memcpy(mean + first, b->grad[0] + first, (end - first) * sizeof(float));
+    for (int s = 1; s < b->n_shards; s++) {
+        const float *g = b->grad[s];
+
+        for (size_t j = first; j < end; j++)
+            mean[j] += g[j];
+    }
+    for (size_t j = first; j < end; j++)
+        mean[j] /= count;
+}
+
+static void run_eval_shard(Trainer *tr, Worker *w, int shard)
+{
+    const Dataset *test = tr->test;
+    int first = shard * EVAL_SHARD;
+    int n = test->count - first < EVAL_SHARD ? test->count - first : EVAL_SHARD;
+    float *probs = tr->eval.probs + (size_t)first * DATASET_CLASSES;
+    double loss = 0.0;
+
+    net_predict(&tr->net, w->scratch,
+                test->images + (size_t)first * DATASET_PIXELS, n, probs);
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * DATASET_CLASSES;
+        float p_true = p[test->labels[first + i]];
+
+        /* The floor keeps a confident mistake from making the loss infinite. */
+        loss -= log(p_true > 1e-12f ? (double)p_true : 1e-12);
+        tr->eval.predicted[first + i] =
+            (uint8_t)metrics_argmax(p, DATASET_CLASSES);
+    }
+    tr->eval.loss[shard] = loss;
+}
+
+static void *worker_main(void *arg)
+{
+    Worker *w = arg;
+    Pool *pool = &w->tr->pool;
+    unsigned seen = 0;
+
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (pool->generation == seen)
+            pthread_cond_wait(&pool->work, &pool->lock);
+        seen = pool->generation;
+        if (pool->kind == JOB_QUIT)
+            break;
+        while (pool->next_shard < pool->n_shards) {
+            int shard = pool->next_shard++;
+            JobKind kind = pool->kind;
+
+            pthread_mutex_unlock(&pool->lock);
+            if (kind == JOB_TRAIN)
+                run_train_shard(w->tr, w, shard);
+            else if (kind == JOB_REDUCE)
+                run_reduce_slice(w->tr, shard);
+            else
+                run_eval_shard(w->tr, w, shard);
+            pthread_mutex_lock(&pool->lock);
+            if (++pool->shards_done == pool->n_shards)
+                pthread_cond_signal(&pool->done);
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* Posts a job of N_SHARDS shards and waits until all of them are done.
+ * The caller holds job_lock, so only one job is ever posted at a time. */
+static void pool_run(Pool *pool, JobKind kind, int n_shards)
+{
+    if (n_shards <= 0)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->kind = kind;
+    pool->n_shards = n_shards;
+    pool->next_shard = 0;
+    pool->shards_done = 0;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->work);
+    while (pool->shards_done < pool->n_shards)
+        pthread_cond_wait(&pool->done, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Starts the workers. Returns 0, or -1 with ERR set. */
+static int pool_start(Trainer *tr, char *err, size_t errlen)
+{
+    int shard_max = TRAINER_SHARD > EVAL_SHARD ? TRAINER_SHARD : EVAL_SHARD;
+
+    tr->workers = xcalloc((size_t)tr->n_threads, sizeof *tr->workers);
+    for (int i = 0; i < tr->n_threads; i++) {
+        Worker *w = &tr->workers[i];
+        int rc;
+
+        w->tr = tr;
+        w->scratch = net_scratch_create(&tr->net, shard_max);
+        rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            net_scratch_free(w->scratch);
+            w->scratch = NULL;
+            set_err(err, errlen, "starting worker thread %d of %d: %s",
+                    i + 1, tr->n_threads, strerror(rc));
+            tr->n_threads = i;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Ends and joins the workers that were started. */
+static void pool_stop(Trainer *tr)
+{
+    Pool *pool = &tr->pool;
+
+    pthread_mutex_lock(&pool->lock);
+    pool->kind = JOB_QUIT;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->work);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < tr->n_threads; i++) {
+        pthread_join(tr->workers[i].thread, NULL);
+        net_scratch_free(tr->workers[i].scratch);
+    }
+}
+
+/* ------------------------------------------------------------ history */
+
+/* Averages neighbouring pairs of the N values at V in place; an odd last
+ * value is kept. Returns the new count. */
+static int merge_pairs(float *v, int n)
+{
+    int out = 0;
+
+    for (int i = 0; i < n; i += 2)
+        v[out++] = i + 1 < n ? 0.5f * (v[i] + v[i + 1]) : v[i];
+    return out;
+}
+
+/* Appends the running epoch means every history_stride steps. Caller holds
+ * job_lock. */
+static void history_sample(Trainer *tr)
+{
+    Progress *pr = &tr->progress;
+    const CheckpointEpoch *ep = &pr->epoch;
+
+    if (pr->step % pr->history_stride != 0)
+        return;
+    if (pr->n_history == TRAINER_HISTORY) {
+        merge_pairs(pr->loss_history, pr->n_history);
+        pr->n_history = merge_pairs(pr->acc_history, pr->n_history);
+        pr->history_stride *= 2;
+        if (pr->step % pr->history_stride != 0)
+            return;
+    }
+    pr->loss_history[pr->n_history] = (float)(ep->loss_sum / (double)ep->samples);
+    pr->acc_history[pr->n_history] = (float)ep->correct / (float)ep->samples;
+    pr->n_history++;
+    tr->history_changed = 1;
+}
+
+static void history_add_test(Progress *pr, double acc)
+{
+    if (pr->n_test_history == TRAINER_HISTORY)
+        pr->n_test_history = merge_pairs(pr->test_acc_history,
+                                         pr->n_test_history);
+    pr->test_acc_history[pr->n_test_history++] = (float)acc;
+}
+
+/* Copies the history into the status. Caller holds job_lock and lock. */
+static void history_publish(Trainer *tr)
+{
+    const Progress *pr = &tr->progress;
+    TrainerStatus *st = &tr->status;
+    size_t n = (size_t)pr->n_history, t = (size_t)pr->n_test_history;
+
+    st->n_history = pr->n_history;
+    memcpy(st->loss_history, pr->loss_history, n * sizeof(float));
+    memcpy(st->acc_history, pr->acc_history, n * sizeof(float));
+    st->n_test_history = pr->n_test_history;
+    memcpy(st->test_acc_history, pr->test_acc_history, t * sizeof(float));
+    tr->history_changed = 0;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* Saves the run to PATH. Takes job_lock, so the caller must not hold it.
+ * Returns 0, or -1 with ERR set. */
+static int save_run(Trainer *tr, const char *path, char *err, size_t errlen)
+{
+    const Progress *pr = &tr->progress;
+    Checkpoint ck;
+    int rc;
+
+    pthread_mutex_lock(&tr->job_lock);
+    memset(&ck, 0, sizeof ck);
+    ck.spec = tr->net.spec;
+    ck.n_params = tr->net.n_params;
+    ck.params = tr->net.params;
+    ck.optim = tr->opt;
+    ck.seed = tr->seed;
+    ck.epochs_done = pr->epochs_done;
+    ck.step = pr->step;
+    ck.partial = pr->epoch;
+    ck.history_stride = pr->history_stride;
+    ck.n_history = pr->n_history;
+    ck.loss_history = (float *)pr->loss_history;
+    ck.acc_history = (float *)pr->acc_history;
+    ck.n_test_history = pr->n_test_history;
+    ck.test_acc_history = (float *)pr->test_acc_history;
+    rc = checkpoint_save(path, &ck, err, errlen);
+    tr->saved_step = pr->step;
+    pthread_mutex_unlock(&tr->job_lock);
+    return rc;
+}
+
+/* Saves to PATH and reports the outcome in the status message. */
+static void save_and_report(Trainer *tr, const char *path)
+{
+    char err[CHECKPOINT_ERR_LEN];
+
+    if (save_run(tr, path, err, sizeof err) == 0)
+        set_message(tr, "saved %s", path);
+    else
+        set_message(tr, "checkpoint not saved: %s", err);
+}
+
+static const char *request_path(const Trainer *tr)
+{
+    return tr->save_path != NULL ? tr->save_path : DEFAULT_SAVE_PATH;
+}
+
+/* ------------------------------------------------------------ evaluation */
+
+/* Predicts every test image once with the pool. Caller holds job_lock. */
+static void evaluate_locked(Trainer *tr, EvalResult *res)
+{
+    const Dataset *test = tr->test;
+    double loss = 0.0;
+
+    pool_run(&tr->pool, JOB_EVAL, tr->eval.n_shards);
+    for (int s = 0; s < tr->eval.n_shards; s++)
+        loss += tr->eval.loss[s];
+    memset(res->confusion, 0, sizeof res->confusion);
+    metrics_confusion_add(res->confusion, test->labels, tr->eval.predicted,
+                          test->count);
+    res->loss = loss / test->count;
+    res->acc = metrics_accuracy((const long (*)[DATASET_CLASSES])res->confusion);
+}
+
+/* Swaps the finished evaluation buffers with the published ones, so the UI
+ * never copies a half-written evaluation. Caller holds job_lock. */
+static void publish_predictions(Trainer *tr, unsigned generation)
+{
+    uint8_t *predicted;
+    float *probs;
+
+    pthread_mutex_lock(&tr->pred_lock);
+    predicted = tr->pub_predicted;
+    probs = tr->pub_probs;
+    tr->pub_predicted = tr->eval.predicted;
+    tr->pub_probs = tr->eval.probs;
+    tr->eval.predicted = predicted;
+    tr->eval.probs = probs;
+    tr->pred_generation = generation;
+    pthread_mutex_unlock(&tr->pred_lock);
+}
+
+/* Evaluates the test set and publishes the result. After a training epoch
+ * (EPOCH_END) the test accuracy also joins the history. The state shows
+ * EVALUATING meanwhile and is restored afterwards. */
+static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
+{
+    TrainerState before;
+    unsigned generation;
+    double t0;
+
+    pthread_mutex_lock(&tr->lock);
+    before = tr->status.state;
+    tr->status.state = TRAINER_EVALUATING;
+    pthread_mutex_unlock(&tr->lock);
+
+    pthread_mutex_lock(&tr->job_lock);
+    t0 = util_now();
+    evaluate_locked(tr, res);
+    tr->eval_seconds = util_now() - t0;
+    generation = ++tr->eval_count;
+    publish_predictions(tr, generation);
+    if (epoch_end)
+        history_add_test(&tr->progress, res->acc);
+
+    pthread_mutex_lock(&tr->lock);
+    tr->status.state = before;
+    tr->status.has_eval = 1;
+    tr->status.test_loss = res->loss;
+    tr->status.test_acc = res->acc;
+    memcpy(tr->status.confusion, res->confusion, sizeof res->confusion);
+    tr->status.eval_generation = generation;
+    history_publish(tr);
+    pthread_mutex_unlock(&tr->lock);
+    pthread_mutex_unlock(&tr->job_lock);
+}
+
+/* ------------------------------------------------------------ training */
+
+/* Copies the images and labels of the next N samples of the epoch into the
+ * batch buffer. */
+static void gather_batch(Trainer *tr, int n)
+{
+    const int *index = tr->order + tr->progress.epoch.samples;
+    Batch *b = &tr->batch;
+
+    for (int i = 0; i < n; i++) {
+        memcpy(b->images + (size_t)i * DATASET_PIXELS,
+               tr->train->images + (size_t)index[i] * DATASET_PIXELS,
+               DATASET_PIXELS * sizeof(float));
+        b->labels[i] = tr->train->labels[index[i]];
+    }
+    b->n = n;
+}
+
+/* Adds a batch of N samples that took SECONDS to the throughput window. */
+static void record_batch_time(Trainer *tr, double seconds, int n)
+{
+    tr->rate_seconds[tr->rate_next] = seconds;
+    tr->rate_samples[tr->rate_next] = n;
+    tr->rate_next = (tr->rate_next + 1) % RATE_WINDOW;
+    if (tr->rate_count < RATE_WINDOW)
+        tr->rate_count++;
+    tr->epoch_seconds += seconds;
+    tr->epoch_run_samples += n;
+}
+
+/* Trains one batch. Returns 0, or -1 when the loss is not finite. In that
+ * case the update is skipped and the status message gives the loss. */
+static int train_batch(Trainer *tr)
+{
+    Progress *pr = &tr->progress;
+    int remaining = tr->n_train - (int)pr->epoch.samples;
+    int n = remaining < tr->cfg.batch ? remaining : tr->cfg.batch;
+    int n_shards = (n + TRAINER_SHARD - 1) / TRAINER_SHARD;
+    int n_slices = (int)((tr->net.n_params + REDUCE_SLICE - 1) / REDUCE_SLICE);
+    double loss = 0.0, t0 = util_now();
+    long correct = 0;
+
+    pthread_mutex_lock(&tr->job_lock);
+    gather_batch(tr, n);
+    tr->batch.n_shards = n_shards;
+    tr->batch.step = pr->step;
+    pool_run(&tr->pool, JOB_TRAIN, n_shards);
+    for (int s = 0; s < n_shards; s++) {
+        loss += tr->batch.loss[s];
+        correct += tr->batch.correct[s];
+    }
+    if (!isfinite(loss)) {
+        pthread_mutex_unlock(&tr->job_lock);
+        set_message(tr, "training stopped: the loss of batch %lld in epoch "
+                    "%lld is %g; try a lower learning rate",
+                    (long long)pr->epoch.batches + 1,
+                    (long long)pr->epochs_done + 1, loss);
+        return -1;
+    }
+    pool_run(&tr->pool, JOB_REDUCE, n_slices);
+    optim_step(&tr->opt, tr->net.params, tr->batch.mean_grad);
+
+    pr->step++;
+    pr->epoch.batch = tr->cfg.batch;
+    pr->epoch.train_count = tr->n_train;
+    pr->epoch.batches++;
+    pr->epoch.samples += n;
+    pr->epoch.correct += correct;
+    pr->epoch.loss_sum += loss;
+    history_sample(tr);
+    pthread_mutex_unlock(&tr->job_lock);
+
+    record_batch_time(tr, util_now() - t0, n);
+    return 0;
+}
+
+/* Returns the training throughput over the recent batches, or 0. */
+static double recent_rate(const Trainer *tr)
+{
+    double seconds = 0.0;
+    long samples = 0;
+
+    for (int i = 0; i < tr->rate_count; i++) {
+        seconds += tr->rate_seconds[i];
+        samples += tr->rate_samples[i];
+    }
+    return seconds > 0.0 ? (double)samples / seconds : 0.0;
+}
+
+/* Estimates the seconds left: the remaining samples at the recent rate,
+ * plus one evaluation per unfinished epoch at the latest evaluation's
+ * duration (0 before the first). Returns -1 while the rate is unknown. */
+static double estimate_eta(const Trainer *tr, double rate)
+{
+    const Progress *pr = &tr->progress;
+    double epochs_after = (double)(tr->epochs_end - pr->epochs_done - 1);
+    double samples;
+
+    if (rate <= 0.0)
+        return -1.0;
+    samples = epochs_after * tr->n_train
+              + (double)(tr->n_train - pr->epoch.samples);
+    return samples / rate
+           + (double)(tr->epochs_end - pr->epochs_done) * tr->eval_seconds;
+}
+
+/* Publishes the progress after a batch. Everything is computed before the
+ * status lock is taken. */
+static void publish_progress(Trainer *tr)
+{
+    const Progress *pr = &tr->progress;
+    double rate = recent_rate(tr);
+    double samples, loss, acc, eta, elapsed;
+
+    pthread_mutex_lock(&tr->job_lock);
+    samples = (double)pr->epoch.samples;
+    loss = pr->epoch.loss_sum / samples;
+    acc = (double)pr->epoch.correct / samples;
+    eta = estimate_eta(tr, rate);
+    elapsed = util_now() - tr->t_start;
+
+    pthread_mutex_lock(&tr->lock);
+    tr->status.batch = (long)pr->epoch.batches;
+    tr->status.images_per_sec = rate;
+    tr->status.eta = eta;
+    tr->status.elapsed = elapsed;
+    tr->status.train_loss = loss;
+    tr->status.train_acc = acc;
+    if (tr->history_changed)
+        history_publish(tr);
+    pthread_mutex_unlock(&tr->lock);
+    pthread_mutex_unlock(&tr->job_lock);
+}
+
+/*
+ * Serves the requests that arrived since the last batch: saves, pauses
+ * (waiting on the control condition until resumed) and stops. Returns 1
+ * when the run should stop.
+ */
+static int at_boundary(Trainer *tr)
+{
+    int paused = 0, stop;
+
+    pthread_mutex_lock(&tr->lock);
+    for (;;) {
+        if (tr->save_requested) {
+            tr->save_requested = 0;
+            pthread_mutex_unlock(&tr->lock);
+            save_and_report(tr, request_path(tr));
+            pthread_mutex_lock(&tr->lock);
+            continue;
+        }
+        if (tr->stop_requested || !tr->paused)
+            break;
+        if (!paused) {
+            tr->status.state = TRAINER_PAUSED;
+            paused = 1;
+        }
+        pthread_cond_wait(&tr->control, &tr->lock);
+    }
+    stop = tr->stop_requested;
+    if (paused)
+        tr->status.state = TRAINER_TRAINING;
+    pthread_mutex_unlock(&tr->lock);
+    return stop;
+}
+
+/* Shuffles the training order of the epoch that starts now (or resumes
+ * mid-way) and publishes the epoch number. */
+static void begin_epoch(Trainer *tr)
+{
+    Progress *pr = &tr->progress;
+    Rng rng;
+
+    pthread_mutex_lock(&tr->job_lock);
+    for (int i = 0; i < tr->n_train; i++)
+        tr->order[i] = i;
+    rng_seed(&rng, derive_seed(tr->seed, STREAM_SHUFFLE,
+                               (uint64_t)pr->epochs_done, 0));
+    rng_shuffle(&rng, tr->order, tr->n_train);
+    pthread_mutex_unlock(&tr->job_lock);
+    tr->epoch_seconds = 0.0;
+    tr->epoch_run_samples = 0;
+
+    pthread_mutex_lock(&tr->lock);
+    tr->status.epoch = (int)pr->epochs_done + 1;
+    tr->status.batch = (long)pr->epoch.batches;
+    pthread_mutex_unlock(&tr->lock);
+}
+
+/* Evaluates after a finished epoch, reports it to on_epoch and saves. */
+static void end_epoch(Trainer *tr)
+{
+    Progress *pr = &tr->progress;
+    EpochRecord rec;
+    EvalResult res;
+
+    pthread_mutex_lock(&tr->job_lock);
+    rec.epoch = (int)++pr->epochs_done;
+    rec.train_loss = pr->epoch.loss_sum / (double)pr->epoch.samples;
+    rec.train_acc = (double)pr->epoch.correct / (double)pr->epoch.samples;
+    memset(&pr->epoch, 0, sizeof pr->epoch);
+    pthread_mutex_unlock(&tr->job_lock);
+    rec.samples_per_sec = tr->epoch_seconds > 0.0
+                          ? (double)tr->epoch_run_samples / tr->epoch_seconds
+                          : 0.0;
+
+    evaluate_and_publish(tr, 1, &res);
+    rec.test_loss = res.loss;
+    rec.test_acc = res.acc;
+    rec.seconds = util_now() - tr->t_start;
+    if (tr->cfg.on_epoch != NULL)
+        tr->cfg.on_epoch(&rec, tr->cfg.ctx);
+    if (tr->save_path != NULL)
+        save_and_report(tr, tr->save_path);
+}
+
+/* Runs the batches of one epoch. Returns 0 when the epoch is complete, 1
+ * on a stop request and -1 on a non-finite loss. */
+static int run_epoch(Trainer *tr)
+{
+    begin_epoch(tr);
+    while (tr->progress.epoch.samples < tr->n_train) {
+        if (at_boundary(tr))
+            return 1;
+        if (train_batch(tr) != 0)
+            return -1;
+        publish_progress(tr);
+    }
+    return 0;
+}
+
+/* Saves after a stop, sets the final state and serves a save request that
+ * arrived after the last batch boundary. */
+static void finish_run(Trainer *tr, int failed)
+{
+    int pending;
+
+    if (!failed && tr->save_path != NULL && tr->cfg.epochs > 0
+        && tr->saved_step != tr->progress.step)
+        save_and_report(tr, tr->save_path);
+
+    pthread_mutex_lock(&tr->lock);
+    tr->status.state = failed ? TRAINER_FAILED : TRAINER_DONE;
+    tr->status.elapsed = util_now() - tr->t_start;
+    tr->status.eta = 0.0;
+    tr->running = 0;
+    pending = tr->save_requested;
+    tr->save_requested = 0;
+    pthread_mutex_unlock(&tr->lock);
+    if (pending)
+        save_and_report(tr, request_path(tr));
+}
+
+static void *coordinator_main(void *arg)
+{
+    Trainer *tr = arg;
+    int rc = 0;
+    EvalResult res;
+
+    if (tr->cfg.epochs == 0)
+        evaluate_and_publish(tr, 0, &res);
+    while (rc == 0 && tr->progress.epochs_done < tr->epochs_end) {
+        rc = run_epoch(tr);
+        if (rc == 0)
+            end_epoch(tr);
+    }
+    finish_run(tr, rc < 0);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ creation */
+
+static int check_config(const TrainerConfig *cfg, const Dataset *train,
+                        const Dataset *test, char *err, size_t errlen)
+{
+    if (cfg->epochs < 0) {
+        set_err(err, errlen, "epochs: %d is negative", cfg->epochs);
+        return -1;
+    }
+    if (cfg->batch < 1) {
+        set_err(err, errlen, "batch size: %d, expected at least 1", cfg->batch);
+        return -1;
+    }
+    if (cfg->threads < 1 || cfg->threads > MAX_THREADS) {
+        set_err(err, errlen, "threads: %d, expected 1 to %d", cfg->threads,
+                MAX_THREADS);
+        return -1;
+    }
+    if (cfg->train_limit < 0) {
+        set_err(err, errlen, "training limit: %d is negative",
+                cfg->train_limit);
+        return -1;
+    }
+    if (test == NULL || test->count < 1) {
+        set_err(err, errlen, "test set: no images to evaluate");
+        return -1;
+    }
+    if (cfg->epochs > 0 && (train == NULL || train->count < 1)) {
+        set_err(err, errlen, "training set: no images to train on");
+        return -1;
+    }
+    return 0;
+}
+
+static float default_lr(OptimKind kind)
+{
+    return kind == OPTIM_ADAM ? DEFAULT_LR_ADAM : DEFAULT_LR_SGD;
+}
+
+static int setup_fresh(Trainer *tr, char *err, size_t errlen)
+{
+    const TrainerConfig *cfg = &tr->cfg;
+    const char *spec = tr->spec != NULL ? tr->spec : "default";
+    Rng rng;
+
+    if (net_create(&tr->net, spec, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, err, errlen) != 0)
+        return -1;
+    tr->seed = cfg->seed;
+    rng_seed(&rng, derive_seed(tr->seed, STREAM_INIT, 0, 0));
+    net_init_params(&tr->net, &rng);
+    optim_init(&tr->opt, cfg->optim, tr->net.n_params,
+               cfg->lr > 0 ? cfg->lr : default_lr(cfg->optim));
+    tr->progress.history_stride = HISTORY_STRIDE;
+    return 0;
+}
+
+/* Rejects a --model that names another network than the checkpoint's. */
+static int check_model_matches(const Trainer *tr, char *err, size_t errlen)
+{
+    char net_err[NET_ERR_LEN];
+    Net requested;
+    int same;
+
+    if (tr->spec == NULL)
+        return 0;
+    if (net_create(&requested, tr->spec, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, net_err, sizeof net_err) != 0) {
+        set_err(err, errlen, "%s", net_err);
+        return -1;
+    }
+    same = strcmp(requested.spec, tr->net.spec) == 0;
+    if (!same)
+        set_err(err, errlen, "%s holds model %s but --model asks for %s",
+                tr->load_path, tr->net.spec, requested.spec);
+    net_free(&requested);
+    return same ? 0 : -1;
+}
+
+/* Takes over the optimiser state when cfg.optim matches the checkpoint's.
+ * Otherwise starts the requested optimiser afresh and notes the switch in
+ * the status message. */
+static void adopt_optimiser(Trainer *tr, Checkpoint *ck)
+{
+    const TrainerConfig *cfg = &tr->cfg;
+
+    if (cfg->optim == ck->optim.kind) {
+        tr->opt = ck->optim;
+        memset(&ck->optim, 0, sizeof ck->optim);
+        if (cfg->lr > 0)
+            tr->opt.lr = cfg->lr;
+        return;
+    }
+    optim_init(&tr->opt, cfg->optim, tr->net.n_params,
+               cfg->lr > 0 ? cfg->lr : default_lr(cfg->optim));
+    snprintf(tr->status.message, sizeof tr->status.message,
+             "%s was trained with %s; %s starts with fresh state",
+             tr->load_path, optim_name(ck->optim.kind), optim_name(cfg->optim));
+}
+
+/* Restores the position, the seed and the history of a checkpoint. */
+static void adopt_progress(Trainer *tr, const Checkpoint *ck)
+{
+    Progress *pr = &tr->progress;
+    const CheckpointEpoch *part = &ck->partial;
+    int n = ck->n_history, t = ck->n_test_history;
+    float *loss = xmalloc(((size_t)n + 1) * sizeof(float));
+    float *acc = xmalloc(((size_t)n + 1) * sizeof(float));
+    float *test = xmalloc(((size_t)t + 1) * sizeof(float));
+
+    tr->seed = ck->seed;
+    pr->epochs_done = ck->epochs_done;
+    pr->step = ck->step;
+    pr->history_stride = ck->history_stride;
+    if (part->samples > 0 && part->batch == tr->cfg.batch
+        && part->train_count == tr->n_train) {
+        pr->epoch = *part;
+    } else if (part->samples > 0) {
+        snprintf(tr->status.message, sizeof tr->status.message,
+                 "epoch %lld restarts: the batch size or training-set size "
+                 "differs from the checkpoint's", (long long)ck->epochs_done + 1);
+    }
+
+    /* A checkpoint may contain more points than fit, so merge them like a
+     * full buffer. */
+    memcpy(loss, ck->loss_history, (size_t)n * sizeof(float));
+    memcpy(acc, ck->acc_history, (size_t)n * sizeof(float));
+    memcpy(test, ck->test_acc_history, (size_t)t * sizeof(float));
+    while (n > TRAINER_HISTORY) {
+        merge_pairs(loss, n);
+        n = merge_pairs(acc, n);
+        pr->history_stride *= 2;
+    }
+    while (t > TRAINER_HISTORY)
+        t = merge_pairs(test, t);
+    pr->n_history = n;
+    memcpy(pr->loss_history, loss, (size_t)n * sizeof(float));
+    memcpy(pr->acc_history, acc, (size_t)n * sizeof(float));
+    pr->n_test_history = t;
+    memcpy(pr->test_acc_history, test, (size_t)t * sizeof(float));
+    free(loss);
+    free(acc);
+    free(test);
+}
+
+static int setup_from_checkpoint(Trainer *tr, char *err, size_t errlen)
+{
+    Checkpoint ck;
+
+    if (checkpoint_load(tr->load_path, &ck, err, errlen) != 0)
+        return -1;
+    if (net_create(&tr->net, ck.spec, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, err, errlen) != 0
+        || check_model_matches(tr, err, errlen) != 0) {
+        checkpoint_free(&ck);
+        return -1;
+    }
+    memcpy(tr->net.params, ck.params, ck.n_params * sizeof(float));
+    adopt_optimiser(tr, &ck);
+    adopt_progress(tr, &ck);
+    checkpoint_free(&ck);
+    return 0;
+}
+
+static void alloc_buffers(Trainer *tr)
+{
+    Batch *b = &tr->batch;
+    size_t grad_bytes = tr->net.n_params * sizeof(float);
+    int test_count = tr->test->count;
+
+    tr->order = xcalloc((size_t)tr->n_train + 1, sizeof *tr->order);
+    b->images = xmalloc_aligned((size_t)tr->cfg.batch * DATASET_PIXELS
+                                * sizeof(float));
+    b->labels = xmalloc((size_t)tr->cfg.batch);
+    b->max_shards = (tr->cfg.batch + TRAINER_SHARD - 1) / TRAINER_SHARD;
+    b->grad = xcalloc((size_t)b->max_shards, sizeof *b->grad);
+    for (int s = 0; s < b->max_shards; s++)
+        b->grad[s] = xmalloc_aligned(grad_bytes);
+    b->loss = xcalloc((size_t)b->max_shards, sizeof *b->loss);
+    b->correct = xcalloc((size_t)b->max_shards, sizeof *b->correct);
+    b->mean_grad = xmalloc_aligned(grad_bytes);
+
+    tr->eval.n_shards = (test_count + EVAL_SHARD - 1) / EVAL_SHARD;
+    tr->eval.predicted = xcalloc((size_t)test_count, 1);
+    tr->eval.probs = xcalloc((size_t)test_count * DATASET_CLASSES,
+                             sizeof(float));
+    tr->eval.loss = xcalloc((size_t)tr->eval.n_shards, sizeof(double));
+    tr->pub_predicted = xcalloc((size_t)test_count, 1);
+    tr->pub_probs = xcalloc((size_t)test_count * DATASET_CLASSES,
+                            sizeof(float));
+}
+
+static void init_status(Trainer *tr)
+{
+    const Progress *pr = &tr->progress;
+    TrainerStatus *st = &tr->status;
+    double samples = (double)pr->epoch.samples;
+
+    st->state = TRAINER_IDLE;
+    st->epoch = (int)pr->epochs_done;
+    st->epochs = (int)tr->epochs_end;
+    st->batch = (long)pr->epoch.batches;
+    st->batches_per_epoch = (tr->n_train + tr->cfg.batch - 1) / tr->cfg.batch;
+    st->eta = -1.0;
+    st->threads = tr->n_threads;
+    if (samples > 0) {
+        st->train_loss = pr->epoch.loss_sum / samples;
+        st->train_acc = (double)pr->epoch.correct / samples;
+    }
+    history_publish(tr);
+}
+
+static void free_buffers(Trainer *tr)
+{
+    Batch *b = &tr->batch;
+
+    free(tr->order);
+    free(b->images);
+    free(b->labels);
+    for (int s = 0; b->grad != NULL && s < b->max_shards; s++)
+        free(b->grad[s]);
+    free(b->grad);
+    free(b->loss);
+    free(b->correct);
+    free(b->mean_grad);
+    free(tr->eval.predicted);
+    free(tr->eval.probs);
+    free(tr->eval.loss);
+    free(tr->pub_predicted);
+    free(tr->pub_probs);
+}
+
+/* Releases everything but the threads; safe on a partly built trainer. */
+static void destroy(Trainer *tr)
+{
+    free_buffers(tr);
+    free(tr->workers);
+    net_free(&tr->net);
+    optim_free(&tr->opt);
+    pthread_mutex_destroy(&tr->job_lock);
+    pthread_mutex_destroy(&tr->pred_lock);
+    pthread_mutex_destroy(&tr->lock);
+    pthread_cond_destroy(&tr->control);
+    pthread_mutex_destroy(&tr->pool.lock);
+    pthread_cond_destroy(&tr->pool.work);
+    pthread_cond_destroy(&tr->pool.done);
+    free(tr->spec);
+    free(tr->save_path);
+    free(tr->load_path);
+    free(tr);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* Allocates a trainer holding copies of CFG's strings, with its locks
+ * initialised and nothing else built yet. */
+static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
+                              const Dataset *test)
+{
+    Trainer *tr = xcalloc(1, sizeof *tr);
+
+    tr->cfg = *cfg;
+    tr->spec = dup_or_null(cfg->spec);
+    tr->save_path = dup_or_null(cfg->save_path);
+    tr->load_path = dup_or_null(cfg->load_path);
+    tr->cfg.spec = tr->spec;
+    tr->cfg.save_path = tr->save_path;
+    tr->cfg.load_path = tr->load_path;
+    tr->train = train;
+    tr->test = test;
+    tr->n_threads = cfg->threads;
+    tr->saved_step = -1;
+    if (train != NULL) {
+        tr->n_train = train->count;
+        if (cfg->train_limit > 0 && cfg->train_limit < train->count)
+            tr->n_train = cfg->train_limit;
+    }
+    pthread_mutex_init(&tr->job_lock, NULL);
+    pthread_mutex_init(&tr->pred_lock, NULL);
+    pthread_mutex_init(&tr->lock, NULL);
+    pthread_cond_init(&tr->control, NULL);
+    pthread_mutex_init(&tr->pool.lock, NULL);
+    pthread_cond_init(&tr->pool.work, NULL);
+    pthread_cond_init(&tr->pool.done, NULL);
+    return tr;
+}
+
+Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
+                        const Dataset *test, char *err, size_t errlen)
+{
+    Trainer *tr;
+    int rc;
+
+    if (check_config(cfg, train, test, err, errlen) != 0)
+        return NULL;
+    tr = trainer_alloc(cfg, train, test);
+    rc = tr->load_path != NULL ? setup_from_checkpoint(tr, err, errlen)
+                               : setup_fresh(tr, err, errlen);
+    if (rc != 0) {
+        destroy(tr);
+        return NULL;
+    }
+    tr->epochs_end = tr->progress.epochs_done + cfg->epochs;
+    alloc_buffers(tr);
+    init_status(tr);
+    if (pool_start(tr, err, errlen) != 0) {
+        pool_stop(tr);
+        destroy(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+/* ------------------------------------------------------------ control */
+
+int trainer_start(Trainer *tr)
+{
+    int rc;
+
+    if (tr->started)
+        return -1;
+    tr->t_start = util_now();
+    pthread_mutex_lock(&tr->lock);
+    tr->running = 1;
+    tr->status.state = tr->cfg.epochs > 0 ? TRAINER_TRAINING
+                                          : TRAINER_EVALUATING;
+    pthread_mutex_unlock(&tr->lock);
+
+    rc = pthread_create(&tr->coordinator, NULL, coordinator_main, tr);
+    if (rc != 0) {
+        pthread_mutex_lock(&tr->lock);
+        tr->running = 0;
+        tr->status.state = TRAINER_FAILED;
+        snprintf(tr->status.message, sizeof tr->status.message,
+                 "starting the training thread: %s", strerror(rc));
+        pthread_mutex_unlock(&tr->lock);
+        return -1;
+    }
+    tr->started = 1;
+    return 0;
+}
+
+void trainer_set_paused(Trainer *tr, int paused)
+{
+    pthread_mutex_lock(&tr->lock);
+    tr->paused = paused != 0;
+    pthread_cond_broadcast(&tr->control);
+    pthread_mutex_unlock(&tr->lock);
+}
+
+void trainer_request_stop(Trainer *tr)
+{
+    pthread_mutex_lock(&tr->lock);
+    tr->stop_requested = 1;
+    pthread_cond_broadcast(&tr->control);
+    pthread_mutex_unlock(&tr->lock);
+}
+
+/* While the coordinator runs, it saves at its next batch boundary. Before
+ * the start and after the end, the save happens here on the caller's
+ * thread. */
+void trainer_request_save(Trainer *tr)
+{
+    pthread_mutex_lock(&tr->lock);
+    if (tr->running) {
+        tr->save_requested = 1;
+        pthread_cond_broadcast(&tr->control);
+        pthread_mutex_unlock(&tr->lock);
+        return;
+    }
+    pthread_mutex_unlock(&tr->lock);
+    save_and_report(tr, request_path(tr));
+}
+
+void trainer_join(Trainer *tr)
+{
+    if (!tr->started || tr->joined)
+        return;
+    pthread_join(tr->coordinator, NULL);
+    tr->joined = 1;
+}
+
+void trainer_free(Trainer *tr)
+{
+    if (tr == NULL)
+        return;
+    if (tr->started && !tr->joined) {
+        trainer_request_stop(tr);
+        trainer_join(tr);
+    }
+    pool_stop(tr);
+    destroy(tr);
+}
+
+void trainer_get_status(Trainer *tr, TrainerStatus *out)
+{
+    int running;
+
+    pthread_mutex_lock(&tr->lock);
+    *out = tr->status;
+    running = tr->running;
+    pthread_mutex_unlock(&tr->lock);
+
+    /* The clock keeps running between batches and while paused. */
+    if (running)
+        out->elapsed = util_now() - tr->t_start;
+}
+
+int trainer_copy_predictions(Trainer *tr, unsigned *generation,
+                             uint8_t *predicted, float *probs)
+{
+    size_t count = (size_t)tr->test->count;
+    int copied = 0;
+
+    pthread_mutex_lock(&tr->pred_lock);
+    if (tr->pred_generation != 0 && tr->pred_generation != *generation) {
+        memcpy(predicted, tr->pub_predicted, count);
+        memcpy(probs, tr->pub_probs, count * DATASET_CLASSES * sizeof(float));
+        *generation = tr->pred_generation;
+        copied = 1;
+    }
+    pthread_mutex_unlock(&tr->pred_lock);
+    return copied;
+}
+
+void trainer_evaluate(Trainer *tr)
+{
+    EvalResult res;
+
+    evaluate_and_publish(tr, 0, &res);
+}
+
+const Net *trainer_net(const Trainer *tr)
+{
+    return &tr->net;
+}
+
+const char *trainer_state_name(TrainerState state)
+{
+    switch (state) {
+    case TRAINER_IDLE:
+        return "idle";
+    case TRAINER_TRAINING:
+        return "training";
+    case TRAINER_PAUSED:
+        return "paused";
+    case TRAINER_EVALUATING:
+        return "evaluating";
+    case TRAINER_DONE:
+        return "done";
+    case TRAINER_FAILED:
+        return "failed";
+    }
+    return "unknown";
+}

@@ -1,8 +1,789 @@
+/*
+ * Tests for trainer: runs on a small synthetic data set built in memory,
+ * so each case takes well under a second.
+ *
+ * Each synthetic image is faint noise plus one bright band of rows whose
+ * position is the label, so a dense layer learns it within a few epochs.
+ * Sizes are chosen not to divide by the batch, the training shard or the
+ * evaluation shard, so the partial last batch and shard are always
+ * exercised. No test asserts on timing: pauses and stops are injected from
+ * the on_epoch callback, which runs at a known point of the run.
+ */
 #include "config.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "metrics.h"
+#include "net.h"
 #include "tests.h"
+#include "trainer.h"
+#include "util.h"
+
+#define SPEC_DENSE "dense16,relu,dropout0.25,dense10"
+#define SPEC_CONV "conv3x3x4,relu,pool2,dropout0.2,dense10"
+#define TRAIN_COUNT 61
+#define TEST_COUNT 37
+#define BATCH 20
+#define THREADED_TIMEOUT 120
+
+/* Fills DS with N images: noise in [0, 0.2) plus 0.8 on rows 2c+4 and
+ * 2c+5, where c is the image's label. */
+static void make_dataset(Dataset *ds, int n, uint64_t seed)
+{
+    Rng rng;
+
+    rng_seed(&rng, seed);
+    ds->count = n;
+    ds->images = xmalloc((size_t)n * DATASET_PIXELS * sizeof(float));
+    ds->labels = xmalloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+        uint8_t label = (uint8_t)rng_below(&rng, DATASET_CLASSES);
+        float *img = ds->images + (size_t)i * DATASET_PIXELS;
+
+        ds->labels[i] = label;
+        for (int p = 0; p < DATASET_PIXELS; p++) {
+            int row = p / DATASET_COLS;
+
+            img[p] = 0.2f * rng_uniform(&rng);
+            if (row / 2 - 2 == label)
+                img[p] += 0.8f;
+        }
+    }
+}
+
+static void free_dataset(Dataset *ds)
+{
+    free(ds->images);
+    free(ds->labels);
+}
+
+static TrainerConfig base_config(void)
+{
+    TrainerConfig cfg;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.spec = SPEC_DENSE;
+    cfg.optim = OPTIM_ADAM;
+    cfg.lr = 0.01f;
+    cfg.epochs = 2;
+    cfg.batch = BATCH;
+    cfg.seed = 42;
+    cfg.threads = 2;
+    return cfg;
+}
+
+static Trainer *create_ok(const TrainerConfig *cfg, const Dataset *train,
+                          const Dataset *test)
+{
+    char err[TRAINER_ERR_LEN] = "";
+    Trainer *tr = trainer_create(cfg, train, test, err, sizeof err);
+
+    ck_assert_msg(tr != NULL, "trainer_create failed: %s", err);
+    return tr;
+}
+
+/* Creates a trainer, runs it to the end and returns it. */
+static Trainer *run_to_end(const TrainerConfig *cfg, const Dataset *train,
+                           const Dataset *test)
+{
+    Trainer *tr = create_ok(cfg, train, test);
+
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    return tr;
+}
+
+/* Polls the status every millisecond until it reaches WANT. A run that
+ * ends first fails the test, and a hang is caught by the case's timeout. */
+static void wait_for_state(Trainer *tr, TrainerState want, TrainerStatus *st)
+{
+    struct timespec tick = { 0, 1000000 };
+
+    for (;;) {
+        trainer_get_status(tr, st);
+        if (st->state == want)
+            return;
+        ck_assert_msg(st->state != TRAINER_DONE && st->state != TRAINER_FAILED,
+                      "run ended in state %s while waiting for %s",
+                      trainer_state_name(st->state), trainer_state_name(want));
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* Makes a directory under $TMPDIR (or /tmp) for one test's files. */
+static char *make_temp_dir(void)
+{
+    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    char *dir = xmalloc(strlen(base) + 32);
+
+    sprintf(dir, "%s/fmnist-trainer-XXXXXX", base);
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp in %s failed", base);
+    return dir;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    char *path = xmalloc(strlen(dir) + strlen(name) + 2);
+
+    sprintf(path, "%s/%s", dir, name);
+    return path;
+}
+
+/* ---------------------------------------------------------- determinism */
+
+/* Trains SPEC with 1, 2 and 3 threads and compares the weights bitwise. */
+static void check_threads_identical(const char *spec)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    Trainer *tr[3];
+    Trainer *untrained;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = spec;
+    for (int i = 0; i < 3; i++) {
+        cfg.threads = i + 1;
+        tr[i] = run_to_end(&cfg, &train, &test);
+    }
+    cfg.epochs = 0;
+    untrained = create_ok(&cfg, &train, &test);
+
+    const Net *net = trainer_net(tr[0]);
+    size_t bytes = net->n_params * sizeof(float);
+    ck_assert_msg(memcmp(net->params, trainer_net(untrained)->params, bytes) != 0,
+                  "training did not change the weights of %s", spec);
+    for (int i = 1; i < 3; i++)
+        ck_assert_msg(memcmp(net->params, trainer_net(tr[i])->params, bytes) == 0,
+                      "%s: weights with %d threads differ from 1 thread",
+                      spec, i + 1);
+
+    for (int i = 0; i < 3; i++)
+        trainer_free(tr[i]);
+    trainer_free(untrained);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+
+START_TEST(test_trainer_threads_identical_dense)
+{
+    check_threads_identical(SPEC_DENSE);
+}
+END_TEST
+
+START_TEST(test_trainer_threads_identical_conv)
+{
+    check_threads_identical(SPEC_CONV);
+}
+END_TEST
+
+START_TEST(test_trainer_seed_changes_weights)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    Trainer *a, *b;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    a = run_to_end(&cfg, &train, &test);
+    cfg.seed = 43;
+    b = run_to_end(&cfg, &train, &test);
+    ck_assert_int_ne(memcmp(trainer_net(a)->params, trainer_net(b)->params,
+                            trainer_net(a)->n_params * sizeof(float)), 0);
+    trainer_free(a);
+    trainer_free(b);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* ---------------------------------------------------------- learning */
+
+typedef struct {
+    int count;
+    EpochRecord records[16];
+} EpochLog;
+
+static void log_epoch(const EpochRecord *rec, void *ctx)
+{
+    EpochLog *log = ctx;
+
+    if (log->count < 16)
+        log->records[log->count] = *rec;
+    log->count++;
+}
+
+START_TEST(test_trainer_loss_decreases)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    EpochLog log = { 0 };
+    Trainer *tr;
+
+    make_dataset(&train, 200, 3);
+    make_dataset(&test, 100, 4);
+    cfg.epochs = 6;
+    cfg.on_epoch = log_epoch;
+    cfg.ctx = &log;
+    tr = run_to_end(&cfg, &train, &test);
+
+    ck_assert_int_eq(log.count, 6);
+    for (int i = 0; i < log.count; i++)
+        ck_assert_int_eq(log.records[i].epoch, i + 1);
+    const EpochRecord *first = &log.records[0], *last = &log.records[5];
+    ck_assert_msg(last->train_loss < 0.5 * first->train_loss,
+                  "training loss went from %g to %g", first->train_loss,
+                  last->train_loss);
+    ck_assert_msg(last->test_loss < first->test_loss,
+                  "test loss went from %g to %g", first->test_loss,
+                  last->test_loss);
+    ck_assert_msg(last->test_acc > 0.8, "test accuracy %g after 6 epochs",
+                  last->test_acc);
+    ck_assert(last->seconds >= first->seconds);
+    ck_assert(last->samples_per_sec > 0);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_status_after_run)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    long total = 0;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 3;
+    cfg.threads = 3;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_str_eq(trainer_state_name(st.state), "done");
+    ck_assert_int_eq(st.epoch, 3);
+    ck_assert_int_eq(st.epochs, 3);
+    /* 61 samples in batches of 20: 20, 20, 20 and 1. */
+    ck_assert_int_eq(st.batches_per_epoch, 4);
+    ck_assert_int_eq(st.batch, 4);
+    ck_assert_int_eq(st.threads, 3);
+    ck_assert_int_eq(st.has_eval, 1);
+    ck_assert_uint_eq(st.eval_generation, 3);
+    ck_assert_int_eq(st.n_test_history, 3);
+    ck_assert_double_eq_tol(st.test_acc_history[2], st.test_acc, 1e-6);
+    /* 12 steps with a point every 2 steps. */
+    ck_assert_int_eq(st.n_history, 6);
+    ck_assert(st.train_loss > 0);
+    ck_assert(st.train_acc >= 0 && st.train_acc <= 1);
+    ck_assert_str_eq(st.message, "");
+    for (int t = 0; t < DATASET_CLASSES; t++)
+        for (int p = 0; p < DATASET_CLASSES; p++)
+            total += st.confusion[t][p];
+    ck_assert_int_eq(total, TEST_COUNT);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* Many batches overflow the history, which must merge and keep sampling. */
+START_TEST(test_trainer_history_merges)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, 2 * TRAINER_HISTORY + 100, 5);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.batch = 1;
+    cfg.epochs = 1;
+    cfg.threads = 1;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_int_le(st.n_history, TRAINER_HISTORY);
+    ck_assert_int_gt(st.n_history, TRAINER_HISTORY / 4);
+    for (int i = 0; i < st.n_history; i++) {
+        ck_assert(isfinite(st.loss_history[i]));
+        ck_assert(st.acc_history[i] >= 0 && st.acc_history[i] <= 1);
+    }
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* ---------------------------------------------------------- evaluation */
+
+/* Evaluates COUNT images and checks the result against net_predict run on
+ * one image at a time. */
+static void check_eval_count(int count)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+    unsigned gen = 0;
+    uint8_t *predicted = xmalloc((size_t)count);
+    float *probs = xmalloc((size_t)count * DATASET_CLASSES * sizeof(float));
+    float one[DATASET_CLASSES];
+    long label_count[DATASET_CLASSES] = { 0 };
+    double loss = 0.0;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, count, 7);
+    cfg.epochs = 1;
+    cfg.threads = 3;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(trainer_copy_predictions(tr, &gen, predicted, probs), 1);
+    ck_assert_uint_eq(gen, st.eval_generation);
+    ck_assert_int_eq(trainer_copy_predictions(tr, &gen, predicted, probs), 0);
+
+    const Net *net = trainer_net(tr);
+    NetScratch *scratch = net_scratch_create(net, 1);
+    for (int i = 0; i < count; i++) {
+        const float *p = probs + (size_t)i * DATASET_CLASSES;
+
+        net_predict(net, scratch, test.images + (size_t)i * DATASET_PIXELS, 1,
+                    one);
+        for (int c = 0; c < DATASET_CLASSES; c++)
+            ck_assert_float_eq_tol(p[c], one[c], 1e-5f);
+        ck_assert_int_eq(predicted[i], metrics_argmax(one, DATASET_CLASSES));
+        loss -= log(fmax(one[test.labels[i]], 1e-12));
+        label_count[test.labels[i]]++;
+    }
+    net_scratch_free(scratch);
+
+    ck_assert_double_eq_tol(st.test_loss, loss / count, 1e-5);
+    for (int t = 0; t < DATASET_CLASSES; t++) {
+        long sum = 0;
+
+        for (int p = 0; p < DATASET_CLASSES; p++)
+            sum += st.confusion[t][p];
+        ck_assert_msg(sum == label_count[t], "%d images: class %d has %ld "
+                      "confusion entries for %ld images", count, t, sum,
+                      label_count[t]);
+    }
+
+    free(predicted);
+    free(probs);
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+
+START_TEST(test_trainer_eval_counts_once)
+{
+    static const int counts[] = { 1, 7, 8, 31, 32, 33, 37, 65, 100 };
+
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        check_eval_count(counts[i]);
+}
+END_TEST
+
+START_TEST(test_trainer_eval_only_keeps_weights)
+{
+    Dataset test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *fresh, *tr;
+
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 0;
+    fresh = create_ok(&cfg, NULL, &test);
+    tr = run_to_end(&cfg, NULL, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.has_eval, 1);
+    ck_assert_uint_eq(st.eval_generation, 1);
+    ck_assert_int_eq(st.n_test_history, 0);
+    ck_assert_int_eq(memcmp(trainer_net(fresh)->params, trainer_net(tr)->params,
+                            trainer_net(tr)->n_params * sizeof(float)), 0);
+
+    /* trainer_evaluate works without a started run. */
+    trainer_evaluate(fresh);
+    trainer_get_status(fresh, &st);
+    ck_assert_int_eq(st.state, TRAINER_IDLE);
+    ck_assert_int_eq(st.has_eval, 1);
+    ck_assert_uint_eq(st.eval_generation, 1);
+
+    trainer_free(fresh);
+    trainer_free(tr);
+    free_dataset(&test);
+}
+END_TEST
+
+/* ---------------------------------------------------------- control */
+
+static void pause_after_epoch(const EpochRecord *rec, void *ctx)
+{
+    if (rec->epoch == 1)
+        trainer_set_paused(*(Trainer **)ctx, 1);
+}
+
+START_TEST(test_trainer_pause_resume)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr = NULL;
+    struct timespec wait = { 0, 20000000 };
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 3;
+    cfg.on_epoch = pause_after_epoch;
+    cfg.ctx = &tr;
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+
+    wait_for_state(tr, TRAINER_PAUSED, &st);
+    ck_assert_int_eq(st.epoch, 2);
+    ck_assert_int_eq(st.batch, 0);
+
+    /* Nothing moves while paused. */
+    size_t bytes = trainer_net(tr)->n_params * sizeof(float);
+    float *before = xmalloc(bytes);
+    memcpy(before, trainer_net(tr)->params, bytes);
+    nanosleep(&wait, NULL);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_PAUSED);
+    ck_assert_int_eq(st.batch, 0);
+    ck_assert_int_eq(memcmp(before, trainer_net(tr)->params, bytes), 0);
+
+    trainer_set_paused(tr, 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.epoch, 3);
+    ck_assert_int_eq(st.batch, st.batches_per_epoch);
+
+    /* The pause changed nothing about the result. */
+    Trainer *plain;
+    cfg.on_epoch = NULL;
+    plain = run_to_end(&cfg, &train, &test);
+    ck_assert_int_eq(memcmp(trainer_net(plain)->params, trainer_net(tr)->params,
+                            bytes), 0);
+
+    free(before);
+    trainer_free(plain);
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+static void stop_after_epoch(const EpochRecord *rec, void *ctx)
+{
+    if (rec->epoch == 1)
+        trainer_request_stop(*(Trainer **)ctx);
+}
+
+START_TEST(test_trainer_stop_saves)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr = NULL;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    char err[CHECKPOINT_ERR_LEN];
+    Checkpoint ck;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 5;
+    cfg.on_epoch = stop_after_epoch;
+    cfg.ctx = &tr;
+    cfg.save_path = path;
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.epoch, 2);
+    ck_assert_int_eq(st.batch, 0);
+    ck_assert_uint_eq(st.eval_generation, 1);
+    ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(ck.epochs_done, 1);
+    ck_assert_int_eq(ck.step, 4);
+    ck_assert_int_eq(memcmp(ck.params, trainer_net(tr)->params,
+                            ck.n_params * sizeof(float)), 0);
+
+    checkpoint_free(&ck);
+    trainer_free(tr);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_stop_while_paused)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    tr = create_ok(&cfg, &train, &test);
+    trainer_set_paused(tr, 1);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    wait_for_state(tr, TRAINER_PAUSED, &st);
+    ck_assert_int_eq(st.epoch, 1);
+    ck_assert_int_eq(st.batch, 0);
+
+    trainer_request_stop(tr);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.batch, 0);
+    ck_assert_int_eq(st.has_eval, 0);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* trainer_free on a running trainer stops and joins it. */
+START_TEST(test_trainer_free_while_running)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 1000;
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+static void save_after_epoch(const EpochRecord *rec, void *ctx)
+{
+    if (rec->epoch == 1)
+        trainer_request_save(*(Trainer **)ctx);
+}
+
+START_TEST(test_trainer_save_request)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr = NULL;
+    char *dir = make_temp_dir();
+    char err[CHECKPOINT_ERR_LEN];
+    Checkpoint ck;
+
+    /* Without save_path the file goes to ./fmnist.ckpt; the test runs in a
+     * forked process, so changing directory stays local. */
+    ck_assert_int_eq(chdir(dir), 0);
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.on_epoch = save_after_epoch;
+    cfg.ctx = &tr;
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_str_eq(st.message, "saved fmnist.ckpt");
+
+    /* Saved at the first batch boundary after epoch 1. */
+    ck_assert_msg(checkpoint_load("fmnist.ckpt", &ck, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(ck.epochs_done, 1);
+    ck_assert_int_eq(ck.step, 4);
+    checkpoint_free(&ck);
+
+    /* After the run the save happens at once. */
+    trainer_request_save(tr);
+    ck_assert_msg(checkpoint_load("fmnist.ckpt", &ck, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(ck.epochs_done, 2);
+    ck_assert_int_eq(ck.step, 8);
+    checkpoint_free(&ck);
+
+    trainer_free(tr);
+    unlink("fmnist.ckpt");
+    rmdir(dir);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_save_failure_continues)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 3;
+    cfg.save_path = "/nonexistent-fmnist-dir/run.ckpt";
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.epoch, 3);
+    ck_assert_uint_eq(st.eval_generation, 3);
+    ck_assert_msg(strstr(st.message, "checkpoint not saved: "
+                         "/nonexistent-fmnist-dir/run.ckpt") != NULL,
+                  "message: %s", st.message);
+    ck_assert_msg(strstr(st.message, "No such file or directory") != NULL,
+                  "message: %s", st.message);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_nonfinite_loss_fails)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    for (int p = 0; p < DATASET_PIXELS; p++)
+        train.images[5 * DATASET_PIXELS + p] = NAN;
+    /* Without a hidden ReLU, which maps NaN to 0, the NaN reaches the loss. */
+    cfg.spec = "dense10";
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_str_eq(trainer_state_name(st.state), "failed");
+    ck_assert_msg(strstr(st.message, "training stopped: the loss of batch")
+                  != NULL, "message: %s", st.message);
+    ck_assert_msg(strstr(st.message, "in epoch 1 is nan") != NULL,
+                  "message: %s", st.message);
+    const Net *net = trainer_net(tr);
+    for (size_t i = 0; i < net->n_params; i++)
+        ck_assert_msg(isfinite(net->params[i]), "parameter %zu is %g", i,
+                      net->params[i]);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* ---------------------------------------------------------- configuration */
+
+static void check_rejected(const TrainerConfig *cfg, const Dataset *train,
+                           const Dataset *test, const char *expected)
+{
+    char err[TRAINER_ERR_LEN] = "";
+    Trainer *tr = trainer_create(cfg, train, test, err, sizeof err);
+
+    ck_assert_msg(tr == NULL, "expected rejection: %s", expected);
+    ck_assert_msg(strstr(err, expected) != NULL, "error \"%s\" lacks \"%s\"",
+                  err, expected);
+}
+
+START_TEST(test_trainer_rejects_bad_config)
+{
+    Dataset train, test;
+    TrainerConfig cfg;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+
+    cfg = base_config();
+    cfg.batch = 0;
+    check_rejected(&cfg, &train, &test, "batch size: 0");
+    cfg = base_config();
+    cfg.threads = 0;
+    check_rejected(&cfg, &train, &test, "threads: 0");
+    cfg = base_config();
+    cfg.epochs = -1;
+    check_rejected(&cfg, &train, &test, "epochs: -1");
+    cfg = base_config();
+    check_rejected(&cfg, NULL, &test, "training set");
+    check_rejected(&cfg, &train, NULL, "test set");
+    cfg.spec = "dense0";
+    check_rejected(&cfg, &train, &test, "model spec");
+    cfg = base_config();
+    cfg.load_path = "/nonexistent-fmnist-dir/run.ckpt";
+    check_rejected(&cfg, &train, &test,
+                   "/nonexistent-fmnist-dir/run.ckpt: No such file");
+
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_state_names)
+{
+    ck_assert_str_eq(trainer_state_name(TRAINER_IDLE), "idle");
+    ck_assert_str_eq(trainer_state_name(TRAINER_TRAINING), "training");
+    ck_assert_str_eq(trainer_state_name(TRAINER_PAUSED), "paused");
+    ck_assert_str_eq(trainer_state_name(TRAINER_EVALUATING), "evaluating");
+    ck_assert_str_eq(trainer_state_name(TRAINER_DONE), "done");
+    ck_assert_str_eq(trainer_state_name(TRAINER_FAILED), "failed");
+}
+END_TEST
 
 Suite *trainer_suite(void)
 {
-    return suite_create("trainer");
+    Suite *s = suite_create("trainer");
+    TCase *run = tcase_create("run");
+    TCase *control = tcase_create("control");
+    TCase *config = tcase_create("config");
+
+    tcase_set_timeout(run, THREADED_TIMEOUT);
+    tcase_add_test(run, test_trainer_threads_identical_dense);
+    tcase_add_test(run, test_trainer_threads_identical_conv);
+    tcase_add_test(run, test_trainer_seed_changes_weights);
+    tcase_add_test(run, test_trainer_loss_decreases);
+    tcase_add_test(run, test_trainer_status_after_run);
+    tcase_add_test(run, test_trainer_history_merges);
+    tcase_add_test(run, test_trainer_eval_counts_once);
+    tcase_add_test(run, test_trainer_eval_only_keeps_weights);
+    suite_add_tcase(s, run);
+
+    tcase_set_timeout(control, THREADED_TIMEOUT);
+    tcase_add_test(control, test_trainer_pause_resume);
+    tcase_add_test(control, test_trainer_stop_saves);
+    tcase_add_test(control, test_trainer_stop_while_paused);
+    tcase_add_test(control, test_trainer_free_while_running);
+    tcase_add_test(control, test_trainer_save_request);
+    tcase_add_test(control, test_trainer_save_failure_continues);
+    tcase_add_test(control, test_trainer_nonfinite_loss_fails);
+    suite_add_tcase(s, control);
+
+    tcase_set_timeout(config, THREADED_TIMEOUT);
+    tcase_add_test(config, test_trainer_rejects_bad_config);
+    tcase_add_test(config, test_trainer_state_names);
+    suite_add_tcase(s, config);
+    return s;
 }
