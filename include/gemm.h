@@ -1,4 +1,79 @@
+/*
+ * gemm: single-precision matrix multiply and the im2col/col2im lowering
+ * that turns a convolution into one.
+ *
+ * All matrices are row-major with an explicit leading dimension (the
+ * distance in floats between consecutive rows). Every sgemm variant
+ * computes C = alpha * op(A) * op(B) + beta * C, where op(A) is M x K,
+ * op(B) is K x N and C is M x N. With TRANS set, the operand is stored
+ * transposed: a K x M array for A, an N x K array for B. When beta is 0,
+ * C is written without being read, so it may hold garbage or NaN.
+ *
+ * None of these functions start threads. They may be called from several
+ * threads at once: each thread packs into its own buffer.
+ */
 #ifndef FMNIST_GEMM_H
 #define FMNIST_GEMM_H
+
+#include <stddef.h>
+
+typedef enum { GEMM_NOTRANS = 0, GEMM_TRANS = 1 } GemmTrans;
+
+/* Computes the product with the fastest kernel this CPU supports: the AVX2
+ * and FMA one when the CPU has both, otherwise sgemm_portable. */
+void sgemm(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
+           const float *a, int lda, const float *b, int ldb, float beta,
+           float *c, int ldc);
+
+/* Computes the product with three plain loops; the reference for tests. */
+void sgemm_ref(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta,
+               float *c, int ldc);
+
+/* Computes the product with the cache-blocked path and a C micro-kernel
+ * that any CPU runs. */
+void sgemm_portable(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                    float alpha, const float *a, int lda, const float *b,
+                    int ldb, float beta, float *c, int ldc);
+
+/* Computes the product with the cache-blocked path and the AVX2 and FMA
+ * micro-kernel. Call it only when gemm_have_avx2() returns 1. */
+void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b,
+                int ldb, float beta, float *c, int ldc);
+
+/* Returns 1 when the CPU supports both AVX2 and FMA, else 0. */
+int gemm_have_avx2(void);
+
+/*
+ * Shape of one convolution input: C planes of H x W, a square K x K
+ * kernel, PAD zero rows and columns on each side, stride 1. The output
+ * planes are (H + 2*PAD - K + 1) x (W + 2*PAD - K + 1).
+ */
+typedef struct {
+    int c, h, w;
+    int k, pad;
+} ConvGeom;
+
+/* Returns the output height or width of G. */
+int conv_out_h(const ConvGeom *g);
+int conv_out_w(const ConvGeom *g);
+
+/*
+ * Copies the input patches of N samples into COL. Plane c of sample s
+ * starts at IM + s*SAMPLE_STRIDE + c*PLANE_STRIDE (H x W, rows
+ * contiguous), so the same call reads NCHW batches (strides C*H*W and H*W)
+ * and channel-major ones (strides H*W and N*H*W). COL has C*K*K rows,
+ * ordered (c, ky, kx), with LDCOL floats between rows. Each row contains
+ * N*OH*OW values ordered (s, oy, ox), and padding taps are 0.
+ */
+void im2col(const ConvGeom *g, int n, const float *im, size_t sample_stride,
+            size_t plane_stride, float *col, size_t ldcol);
+
+/* Adds each entry of COL back to the input pixel it was copied from: the
+ * adjoint of im2col with the same layouts. IM is accumulated into, so the
+ * caller zeroes it first. */
+void col2im(const ConvGeom *g, int n, const float *col, size_t ldcol,
+            float *im, size_t sample_stride, size_t plane_stride);
 
 #endif

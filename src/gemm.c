@@ -1,3 +1,769 @@
+/*
+ * gemm: a reference sgemm, a cache-blocked one with packed panels, and
+ * im2col/col2im.
+ *
+ * The blocked path follows the usual three-level scheme. The K dimension is
+ * cut into blocks of KC. For each block, a KC x NC slab of op(B) is packed
+ * into column panels NR wide, then each MC x KC block of op(A) is packed
+ * into row panels MR tall and scaled by alpha. A micro-kernel multiplies
+ * one MR x KC panel by one KC x NR panel into an MR x NR tile of C that
+ * stays in registers. Packing makes every operand contiguous whatever the
+ * transposition flags, so one kernel serves all four cases, and panels
+ * shorter than MR or NR are padded with zeros. Tiles at the right and
+ * bottom edges of C go through a small buffer so the kernel never writes
+ * outside C. When op(A) fits one MC block, an untransposed B is not packed
+ * at all: the kernel reads its rows in place.
+ *
+ * Sizes: an A block is MC*KC floats (96 KB), meant to stay in L2 while the
+ * kernel sweeps it. One B panel is KC*NR floats (16 KB), meant to stay in
+ * L1 across that sweep. Each thread gets its own packing buffer (about
+ * 2.2 MB) from thread-specific storage on first use. It is freed when the
+ * thread exits, except the main thread's, which lives until the process
+ * ends.
+ *
+ * Limits: indices are int, so M, N and K must each stay below 2^31, and
+ * the product of a dimension and its leading dimension must fit in size_t.
+ */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GEMM_X86 1
+#endif
+
 #include "gemm.h"
+#include "util.h"
+
+/* MR x NR is the register tile: 6 x 16 floats uses 12 of the 16 AVX2
+ * registers as accumulators, leaving room for two B vectors and one
+ * broadcast A value. MC is a multiple of MR and NC of NR. */
+enum { MR = 6, NR = 16, KC = 256, MC = 96, NC = 2048 };
+
+/* Floats between the packed A block and the packed B slab. The AVX2 packer
+ * for A stores 8 floats where a packed column has 6, so it can write 2
+ * floats past the end of the block; 16 keeps B 64-byte aligned. */
+enum { A_SLACK = 16 };
+
+/* Multiplies a packed MR x KC panel by a KC x NR panel whose rows are LDB
+ * floats apart (NR when packed). With ACCUMULATE the tile is added to C,
+ * otherwise it overwrites C. */
+typedef void (*MicroKernel)(int kc, const float *a, const float *b,
+                            size_t ldb, float *c, size_t ldc,
+                            int accumulate);
+
+/* Packs columns J0..J0+NC-1 of a transposed B (stored N x K, rows LDB
+ * apart), rows P0..P0+KC-1 of op(B), into the panel layout of pack_b. */
+typedef void (*TransPacker)(const float *b, int ldb, int p0, int j0, int kc,
+                            int nc, float *dst);
+
+/* Packs rows I0..I0+MC-1, columns P0..P0+KC-1 of an untransposed A, times
+ * ALPHA, into the panel layout of pack_a. */
+typedef void (*APacker)(const float *a, int lda, int i0, int p0, int mc,
+                        int kc, float alpha, float *dst);
+
+/* One implementation of the blocked path: its micro-kernel and its packers
+ * for the two operands whose packing is a transpose (untransposed A and
+ * transposed B). */
+typedef struct {
+    MicroKernel kernel;
+    TransPacker pack_b_trans;
+    APacker pack_a_rows;
+} GemmImpl;
+
+static int min_int(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+/* ---------------------------------------------------------------- reference */
+
+void sgemm_ref(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta,
+               float *c, int ldc)
+{
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double sum = 0.0;
+            for (int p = 0; p < k; p++) {
+                float av = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                float bv = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                sum += (double)av * bv;
+            }
+            float *cij = &c[(size_t)i * ldc + j];
+            /* beta == 0 must not read C, which may be uninitialised. */
+            *cij = beta == 0.0f ? alpha * (float)sum
+                                : alpha * (float)sum + beta * *cij;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* Packs MR rows of an untransposed A one value at a time: row i of the
+ * panel starts at SRC + i*LDA, and fewer than MR rows are padded with
+ * zeros. */
+static void pack_a_rows_strip(const float *src, int lda, int rows, int kc,
+                              float alpha, float *d)
+{
+    for (int i = 0; i < rows; i++) {
+        const float *row = src + (size_t)i * lda;
+        for (int p = 0; p < kc; p++)
+            d[p * MR + i] = alpha * row[p];
+    }
+    for (int i = rows; i < MR; i++)
+        for (int p = 0; p < kc; p++)
+            d[p * MR + i] = 0.0f;
+}
+
+/* Packs rows I0..I0+MC-1, columns P0..P0+KC-1 of op(A), times ALPHA, into
+ * panels of MR rows: panel r contains, for each p, its MR row values
+ * contiguously (index r*MR*KC + p*MR + i). For an untransposed A this
+ * is a transpose: A rows are contiguous in p. */
+static void pack_a_rows_portable(const float *a, int lda, int i0, int p0,
+                                 int mc, int kc, float alpha, float *dst)
+{
+    for (int ir = 0; ir < mc; ir += MR)
+        pack_a_rows_strip(a + (size_t)(i0 + ir) * lda + p0, lda,
+                          min_int(MR, mc - ir), kc, alpha,
+                          dst + (size_t)ir * kc);
+}
+
+/* The same panels from a transposed A (stored K x M), where the MR values
+ * of one p are already contiguous. */
+static void pack_a_trans(const float *a, int lda, int i0, int p0, int mc,
+                         int kc, float alpha, float *dst)
+{
+    for (int ir = 0; ir < mc; ir += MR) {
+        int mr = min_int(MR, mc - ir);
+        float *d = dst + (size_t)ir * kc;
+
+        for (int p = 0; p < kc; p++) {
+            const float *src = a + (size_t)(p0 + p) * lda + i0 + ir;
+            for (int i = 0; i < mr; i++)
+                d[p * MR + i] = alpha * src[i];
+            for (int i = mr; i < MR; i++)
+                d[p * MR + i] = 0.0f;
+        }
+    }
+}
+
+/* Packs rows P0..P0+KC-1, columns J0..J0+NC-1 of an untransposed B into
+ * panels of NR columns: panel s contains, for each p, its NR values
+ * contiguously (index s*NR*KC + p*NR + j). */
+static void pack_b(const float *b, int ldb, int p0, int j0, int kc, int nc,
+                   float *dst)
+{
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = min_int(NR, nc - jr);
+        float *d = dst + (size_t)jr * kc;
+
+        for (int p = 0; p < kc; p++) {
+            const float *src = b + (size_t)(p0 + p) * ldb + j0 + jr;
+            float *dp = d + (size_t)p * NR;
+            memcpy(dp, src, (size_t)nr * sizeof *dp);
+            for (int j = nr; j < NR; j++)
+                dp[j] = 0.0f;
+        }
+    }
+}
+
+/* Packs COLS (at most NR) columns of a transposed B, starting at stored
+ * row J, one value at a time: rows P0..P0+KC-1 go to D[p*NR + j]. */
+static void pack_b_trans_strip(const float *b, int ldb, int p0, int j,
+                               int cols, int kc, float *d)
+{
+    for (int jj = 0; jj < cols; jj++) {
+        const float *src = b + (size_t)(j + jj) * ldb + p0;
+        for (int p = 0; p < kc; p++)
+            d[p * NR + jj] = src[p];
+    }
+    for (int jj = cols; jj < NR; jj++)
+        for (int p = 0; p < kc; p++)
+            d[p * NR + jj] = 0.0f;
+}
+
+/* Stored N x K: each column of op(B) is a stored row, read along it. */
+static void pack_b_trans_portable(const float *b, int ldb, int p0, int j0,
+                                  int kc, int nc, float *dst)
+{
+    for (int jr = 0; jr < nc; jr += NR)
+        pack_b_trans_strip(b, ldb, p0, j0 + jr, min_int(NR, nc - jr), kc,
+                           dst + (size_t)jr * kc);
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+/* Keeps the MR x NR tile in a local array; compilers vectorise the inner
+ * j loop with whatever vector unit the baseline target has. */
+static void kernel_portable(int kc, const float *a, const float *b,
+                            size_t ldb, float *c, size_t ldc, int accumulate)
+{
+    float t[MR][NR];
+
+    memset(t, 0, sizeof t);
+    for (int p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++) {
+            float ai = a[i];
+            for (int j = 0; j < NR; j++)
+                t[i][j] += ai * b[j];
+        }
+        a += MR;
+        b += ldb;
+    }
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < NR; j++)
+            ci[j] = accumulate ? ci[j] + t[i][j] : t[i][j];
+    }
+}
+
+#ifdef GEMM_X86
+/* Six rows of two 8-float vectors: per p it loads two B vectors, broadcasts
+ * six A values and issues twelve FMAs. B rows read in place and C may be
+ * unaligned, so all their accesses are unaligned loads and stores. */
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(int kc, const float *a, const float *b, size_t ldb,
+                        float *c, size_t ldc, int accumulate)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+
+    for (int p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b);
+        __m256 b1 = _mm256_loadu_ps(b + 8);
+        __m256 av;
+
+        av = _mm256_broadcast_ss(a + 0);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+        a += MR;
+        b += ldb;
+    }
+
+    __m256 rows[MR][2] = {
+        {c00, c01}, {c10, c11}, {c20, c21},
+        {c30, c31}, {c40, c41}, {c50, c51},
+    };
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        __m256 lo = rows[i][0], hi = rows[i][1];
+        if (accumulate) {
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(ci));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(ci + 8));
+        }
+        _mm256_storeu_ps(ci, lo);
+        _mm256_storeu_ps(ci + 8, hi);
+    }
+}
+
+/* Transposes the 8 x 8 block held in R (row q in R[q]) in place, with the
+ * usual unpack, shuffle and lane-permute sequence. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void transpose_8x8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
+        t[q + 1] = _mm256_unpackhi_ps(r[q], r[q + 1]);
+    }
+    for (int q = 0; q < 8; q += 4) {
+        u[q] = _mm256_shuffle_ps(t[q], t[q + 2], 0x44);
+        u[q + 1] = _mm256_shuffle_ps(t[q], t[q + 2], 0xEE);
+        u[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+        u[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x20);
+        r[q + 4] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x31);
+    }
+}
+
+/* Same result as pack_b_trans_portable, but full panels move as 8 x 8
+ * blocks: eight stored rows of eight values are loaded, transposed in
+ * registers and stored as eight contiguous half-panel rows, in place of
+ * 64 scalar stores NR floats apart. */
+__attribute__((target("avx2,fma")))
+static void pack_b_trans_avx2(const float *b, int ldb, int p0, int j0,
+                              int kc, int nc, float *dst)
+{
+    for (int jr = 0; jr < nc; jr += NR) {
+        float *d = dst + (size_t)jr * kc;
+        int kc8 = kc & ~7;
+
+        if (nc - jr < NR) {
+            pack_b_trans_strip(b, ldb, p0, j0 + jr, nc - jr, kc, d);
+            continue;
+        }
+        for (int half = 0; half < NR; half += 8) {
+            const float *src = b + (size_t)(j0 + jr + half) * ldb + p0;
+            for (int p = 0; p < kc8; p += 8) {
+                __m256 r[8];
+                for (int q = 0; q < 8; q++)
+                    r[q] = _mm256_loadu_ps(src + (size_t)q * ldb + p);
+                transpose_8x8(r);
+                for (int q = 0; q < 8; q++)
+                    _mm256_store_ps(d + (size_t)(p + q) * NR + half, r[q]);
+            }
+        }
+        for (int p = kc8; p < kc; p++)
+            for (int j = 0; j < NR; j++)
+                d[p * NR + j] = b[(size_t)(j0 + jr + j) * ldb + p0 + p];
+    }
+}
+
+/* Same result as pack_a_rows_portable. Full panels move as 6 x 8 blocks:
+ * six rows of eight values plus two zero rows are transposed in registers,
+ * and each column goes out as one 8-float store at its 6-float slot. The
+ * two extra floats land in the next slot, which a later store rewrites.
+ * After the last panel they land in the A_SLACK gap before packed B. */
+__attribute__((target("avx2,fma")))
+static void pack_a_rows_avx2(const float *a, int lda, int i0, int p0,
+                             int mc, int kc, float alpha, float *dst)
+{
+    __m256 scale = _mm256_set1_ps(alpha);
+    int kc8 = kc & ~7;
+
+    for (int ir = 0; ir < mc; ir += MR) {
+        const float *src = a + (size_t)(i0 + ir) * lda + p0;
+        float *d = dst + (size_t)ir * kc;
+
+        if (mc - ir < MR) {
+            pack_a_rows_strip(src, lda, mc - ir, kc, alpha, d);
+            continue;
+        }
+        for (int p = 0; p < kc8; p += 8) {
+            __m256 r[8];
+            for (int i = 0; i < MR; i++)
+                r[i] = _mm256_mul_ps(
+                    scale, _mm256_loadu_ps(src + (size_t)i * lda + p));
+            r[6] = r[7] = _mm256_setzero_ps();
+            transpose_8x8(r);
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(d + (size_t)(p + q) * MR, r[q]);
+        }
+        for (int p = kc8; p < kc; p++)
+            for (int i = 0; i < MR; i++)
+                d[p * MR + i] = alpha * src[(size_t)i * lda + p];
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------- driver */
+
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+
+static void create_pack_key(void)
+{
+    /* Without a key each thread could not get its own buffer, and sharing
+     * one would corrupt concurrent products, so this is fatal. */
+    if (pthread_key_create(&pack_key, free) != 0)
+        util_fatal("gemm: failed to create the key for per-thread packing "
+                   "buffers");
+}
+
+/* Returns this thread's packing buffer: MC*KC floats for A, A_SLACK spare
+ * floats, then KC*NC floats for B, 64-byte aligned. */
+static float *pack_buffer(void)
+{
+    pthread_once(&pack_once, create_pack_key);
+    float *buf = pthread_getspecific(pack_key);
+    if (buf == NULL) {
+        buf = xmalloc_aligned(((size_t)MC * KC + A_SLACK + (size_t)KC * NC)
+                              * sizeof *buf);
+        if (pthread_setspecific(pack_key, buf) != 0)
+            util_fatal("gemm: failed to store this thread's packing "
+                       "buffer");
+    }
+    return buf;
+}
+
+/* Multiplies C by BETA in place; beta == 0 clears C without reading it. */
+static void scale_c(int m, int n, float beta, float *c, int ldc)
+{
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc;
+        if (beta == 0.0f) {
+            memset(ci, 0, (size_t)n * sizeof *ci);
+        } else {
+            for (int j = 0; j < n; j++)
+                ci[j] *= beta;
+        }
+    }
+}
+
+/*
+ * Runs the micro-kernel over every MR x NR tile of an MC x NC block. The
+ * j loop is outside so one B panel stays in L1 while all A panels pass.
+ * B is either packed (B_DIRECT == NULL) or read in place from B_DIRECT,
+ * a row-major KC x NC block with rows LDB apart; a last strip narrower
+ * than NR is then packed into a stack buffer, padded with zeros.
+ */
+static void macro_kernel(MicroKernel kernel, int mc, int nc, int kc,
+                         const float *pa, const float *pb,
+                         const float *b_direct, int ldb, float *c, int ldc,
+                         int accumulate)
+{
+    float edge[MR * NR] __attribute__((aligned(64)));
+    float strip[KC * NR] __attribute__((aligned(64)));
+
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = min_int(NR, nc - jr);
+        const float *bp = pb + (size_t)jr * kc;
+        size_t bstride = NR;
+
+        if (b_direct != NULL && nr == NR) {
+            bp = b_direct + jr;
+            bstride = (size_t)ldb;
+        } else if (b_direct != NULL) {
+            pack_b(b_direct, ldb, 0, jr, kc, nr, strip);
+            bp = strip;
+        }
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = min_int(MR, mc - ir);
+            const float *ap = pa + (size_t)ir * kc;
+            float *cp = c + (size_t)ir * ldc + jr;
+
+            if (mr == MR && nr == NR) {
+                kernel(kc, ap, bp, bstride, cp, (size_t)ldc, accumulate);
+                continue;
+            }
+            kernel(kc, ap, bp, bstride, edge, NR, 0);
+            for (int i = 0; i < mr; i++) {
+                float *ci = cp + (size_t)i * ldc;
+                for (int j = 0; j < nr; j++)
+                    ci[j] = accumulate ? ci[j] + edge[i * NR + j]
+                                       : edge[i * NR + j];
+            }
+        }
+    }
+}
+
+static void gemm_blocked(const GemmImpl *impl, GemmTrans ta, GemmTrans tb,
+                         int m, int n, int k, float alpha, const float *a,
+                         int lda, const float *b, int ldb, float beta,
+                         float *c, int ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    /* The kernels either overwrite C or add to it, so any other beta is
+     * applied up front; so is k == 0, where C = beta * C. */
+    if (k <= 0 || alpha == 0.0f || (beta != 0.0f && beta != 1.0f)) {
+        scale_c(m, n, beta, c, ldc);
+        if (k <= 0 || alpha == 0.0f)
+            return;
+        beta = 1.0f;
+    }
+
+    /* When all of A fits one block, each B panel is used by a single
+     * sweep of the macro-kernel, so packing it costs a full extra pass over
+     * B for little reuse. An untransposed B is then read in place. */
+    int direct_b = tb == GEMM_NOTRANS && m <= MC;
+    float *pa = pack_buffer();
+    float *pb = pa + (size_t)MC * KC + A_SLACK;
+
+    for (int jc = 0; jc < n; jc += NC) {
+        int nc = min_int(NC, n - jc);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = min_int(KC, k - pc);
+            int accumulate = pc > 0 || beta != 0.0f;
+            const float *b_direct = NULL;
+
+            if (direct_b)
+                b_direct = b + (size_t)pc * ldb + jc;
+            else if (tb == GEMM_NOTRANS)
+                pack_b(b, ldb, pc, jc, kc, nc, pb);
+            else
+                impl->pack_b_trans(b, ldb, pc, jc, kc, nc, pb);
+            for (int ic = 0; ic < m; ic += MC) {
+                int mc = min_int(MC, m - ic);
+                if (ta == GEMM_NOTRANS)
+                    impl->pack_a_rows(a, lda, ic, pc, mc, kc, alpha, pa);
+                else
+                    pack_a_trans(a, lda, ic, pc, mc, kc, alpha, pa);
+                macro_kernel(impl->kernel, mc, nc, kc, pa, pb, b_direct, ldb,
+                             c + (size_t)ic * ldc + jc, ldc, accumulate);
+            }
+        }
+    }
+}
+
+void sgemm_portable(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                    float alpha, const float *a, int lda, const float *b,
+                    int ldb, float beta, float *c, int ldc)
+{
+    static const GemmImpl impl = {kernel_portable, pack_b_trans_portable,
+                                  pack_a_rows_portable};
+
+    gemm_blocked(&impl, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                 beta, c, ldc);
+}
+
+void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b,
+                int ldb, float beta, float *c, int ldc)
+{
+#ifdef GEMM_X86
+    static const GemmImpl impl = {kernel_avx2, pack_b_trans_avx2,
+                                  pack_a_rows_avx2};
+
+    gemm_blocked(&impl, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                 beta, c, ldc);
+#else
+    /* Not an x86 build: gemm_have_avx2() is 0, so no caller gets here. */
+    abort();
+#endif
+}
+
+static int have_avx2;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void detect_cpu(void)
+{
+#ifdef GEMM_X86
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+}
+
+int gemm_have_avx2(void)
+{
+    pthread_once(&cpu_once, detect_cpu);
+    return have_avx2;
+}
+
+void sgemm(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
+           const float *a, int lda, const float *b, int ldb, float beta,
+           float *c, int ldc)
+{
+    if (gemm_have_avx2())
+        sgemm_avx2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        sgemm_portable(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                       ldc);
+}
+
+/* ---------------------------------------------------------------- im2col */
+
+int conv_out_h(const ConvGeom *g)
+{
+    return g->h + 2 * g->pad - g->k + 1;
+}
+
+int conv_out_w(const ConvGeom *g)
+{
+    return g->w + 2 * g->pad - g->k + 1;
+}
+
+/* For kernel column KX, the output columns whose input column lies inside
+ * the image are [*lo, *hi); the rest read padding. */
+static void valid_columns(const ConvGeom *g, int kx, int ow, int *lo, int *hi)
+{
+    *lo = g->pad - kx > 0 ? g->pad - kx : 0;
+    *hi = min_int(ow, g->w + g->pad - kx);
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* Copies or accumulates one short row: DST[i] (+)= SRC[i] for i < LEN. */
+typedef void (*RowOp)(float *restrict dst, const float *restrict src,
+                      int len);
+
+static inline __attribute__((always_inline)) void
+copy_row(float *restrict dst, const float *restrict src, int len)
+{
+    for (int i = 0; i < len; i++)
+        dst[i] = src[i];
+}
+
+static inline __attribute__((always_inline)) void
+add_row(float *restrict dst, const float *restrict src, int len)
+{
+    for (int i = 0; i < len; i++)
+        dst[i] += src[i];
+}
+
+/*
+ * Both functions walk COL row by row, one (c, ky, kx) at a time, and
+ * within a row sample by sample. COL is the large operand (1.1 MB for the
+ * second layer of "small" at 8 samples), and this order streams it once
+ * in address order while the N planes of channel c, a few KB, stay in L1.
+ * The work is a great many short row copies (11 floats for a 3x3 kernel
+ * on 13x13 planes), so the row operation is a parameter, and the AVX2
+ * variants inline vector versions of it.
+ */
+static inline __attribute__((always_inline)) void
+im2col_body(const ConvGeom *g, int n, const float *im, size_t sample_stride,
+            size_t plane_stride, float *col, size_t ldcol, RowOp copy)
+{
+    int oh = conv_out_h(g), ow = conv_out_w(g), k = g->k;
+    size_t ohw = (size_t)oh * ow;
+
+    for (int c = 0; c < g->c; c++) {
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                float *row = col + ((size_t)(c * k + ky) * k + kx) * ldcol;
+                int shift = kx - g->pad;
+                int lo, hi;
+
+                /* Input column of output column ox is ox + shift, which
+                 * lies in [0, w) for ox in [lo, hi). */
+                valid_columns(g, kx, ow, &lo, &hi);
+                for (int s = 0; s < n; s++) {
+                    const float *plane =
+                        im + s * sample_stride + c * plane_stride;
+                    for (int oy = 0; oy < oh; oy++) {
+                        float *dst = row + s * ohw + (size_t)oy * ow;
+                        int iy = oy + ky - g->pad;
+                        if (iy < 0 || iy >= g->h) {
+                            memset(dst, 0, (size_t)ow * sizeof *dst);
+                            continue;
+                        }
+                        const float *src = plane + (size_t)iy * g->w;
+                        for (int ox = 0; ox < lo; ox++)
+                            dst[ox] = 0.0f;
+                        copy(dst + lo, src + lo + shift, hi - lo);
+                        for (int ox = hi; ox < ow; ox++)
+                            dst[ox] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+col2im_body(const ConvGeom *g, int n, const float *col, size_t ldcol,
+            float *im, size_t sample_stride, size_t plane_stride, RowOp add)
+{
+    int oh = conv_out_h(g), ow = conv_out_w(g), k = g->k;
+    size_t ohw = (size_t)oh * ow;
+
+    for (int c = 0; c < g->c; c++) {
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                const float *row =
+                    col + ((size_t)(c * k + ky) * k + kx) * ldcol;
+                int shift = kx - g->pad;
+                int lo, hi;
+
+                valid_columns(g, kx, ow, &lo, &hi);
+                for (int s = 0; s < n; s++) {
+                    float *plane = im + s * sample_stride + c * plane_stride;
+                    for (int oy = 0; oy < oh; oy++) {
+                        int iy = oy + ky - g->pad;
+                        if (iy < 0 || iy >= g->h)
+                            continue;
+                        const float *src = row + s * ohw + (size_t)oy * ow;
+                        float *dst = plane + (size_t)iy * g->w;
+                        add(dst + lo + shift, src + lo, hi - lo);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#ifdef GEMM_X86
+/* Copies LEN floats with 8-float vectors. A row that is not a multiple of
+ * 8 ends with one vector aligned to its last float, which rewrites a few
+ * floats the previous vector already copied, with the same values. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void copy_row_avx2(float *restrict dst,
+                                 const float *restrict src, int len)
+{
+    int i = 0;
+
+    if (len < 8) {
+        copy_row(dst, src, len);
+        return;
+    }
+    for (; i + 8 <= len; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+    if (i < len)
+        _mm256_storeu_ps(dst + len - 8, _mm256_loadu_ps(src + len - 8));
+}
+
+/* Adds LEN floats, 8 at a time, then the rest one by one. An overlapping
+ * tail vector, as in copy_row_avx2, would reload floats just stored,
+ * which stalls store-to-load forwarding and measured slower. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void add_row_avx2(float *restrict dst,
+                                const float *restrict src, int len)
+{
+    int i = 0;
+
+    for (; i + 8 <= len; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i),
+                                                _mm256_loadu_ps(src + i)));
+    for (; i < len; i++)
+        dst[i] += src[i];
+}
+
+__attribute__((target("avx2,fma")))
+static void im2col_avx2(const ConvGeom *g, int n, const float *im,
+                        size_t sample_stride, size_t plane_stride,
+                        float *col, size_t ldcol)
+{
+    im2col_body(g, n, im, sample_stride, plane_stride, col, ldcol,
+                copy_row_avx2);
+}
+
+__attribute__((target("avx2,fma")))
+static void col2im_avx2(const ConvGeom *g, int n, const float *col,
+                        size_t ldcol, float *im, size_t sample_stride,
+                        size_t plane_stride)
+{
+    col2im_body(g, n, col, ldcol, im, sample_stride, plane_stride,
+                add_row_avx2);
+}
+#endif
+
+void im2col(const ConvGeom *g, int n, const float *im, size_t sample_stride,
+            size_t plane_stride, float *col, size_t ldcol)
+{
+#ifdef GEMM_X86
+    if (gemm_have_avx2()) {
+        im2col_avx2(g, n, im, sample_stride, plane_stride, col, ldcol);
+        return;
+    }
+#endif
+    im2col_body(g, n, im, sample_stride, plane_stride, col, ldcol, copy_row);
+}
+
+void col2im(const ConvGeom *g, int n, const float *col, size_t ldcol,
+            float *im, size_t sample_stride, size_t plane_stride)
+{
+#ifdef GEMM_X86
+    if (gemm_have_avx2()) {
+        col2im_avx2(g, n, col, ldcol, im, sample_stride, plane_stride);
+        return;
+    }
+#endif
+    col2im_body(g, n, col, ldcol, im, sample_stride, plane_stride, add_row);
+}

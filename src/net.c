@@ -1,3 +1,1056 @@
+/*
+ * net: the spec parser, parameter setup, and the forward and backward
+ * passes of every layer kind.
+ *
+ * Activations of a batch of N samples take one of two layouts. Images
+ * arrive sample-major (NCHW). Convolutions write channel-major (CNHW)
+ * output, because lowering the whole batch through im2col gives a
+ * (C*K*K) x (N*OH*OW) matrix, and one weight x column product then yields
+ * F x (N*OH*OW), which is already CNHW. Pooling, ReLU and dropout work
+ * plane by plane or element by element, so they keep whichever layout
+ * they get. Dense layers need each sample's features contiguous, so flatten
+ * and dense transpose a channel-major input to sample-major (and transpose
+ * the gradient back). With N == 1 or C == 1 the two layouts coincide.
+ *
+ * Layer i writes its output to scratch->out[i] and reads the gradient of
+ * the loss with respect to that output from scratch->dout[i]. The backward
+ * pass of layer 0 computes parameter gradients only, since nothing needs
+ * the gradient of the images.
+ *
+ * ReLU works in place: past layer 0, its out and dout buffers are those of
+ * the layer before it. That is safe because no backward pass reads its own
+ * layer's output, with one exception. Pooling right after a ReLU reads its
+ * output as the ReLU mask, and those values are non-negative, so a ReLU
+ * after the pooling leaves them unchanged.
+ *
+ * ReLU is also fused into its neighbours, which saves passes over the
+ * largest buffers. After a convolution or dense layer it is applied in
+ * that layer's bias pass. Before a pooling layer, its mask is applied
+ * while pooling routes the gradient, because a window's maximum of ReLU
+ * outputs is positive exactly when the input it came from was.
+ *
+ * net_train_batch and net_predict only read the Net, so several threads
+ * may run them at once, each with its own NetScratch and Rng.
+ */
 #include "config.h"
 
+#include <assert.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
 #include "net.h"
+#include "util.h"
+
+/* Upper bound for any number in a spec (kernel size, filters, width), so
+ * that shape and parameter arithmetic cannot overflow. */
+#define SPEC_MAX_NUMBER 65536
+
+/* Upper bound on the floats of one sample's activation in any layer. */
+#define MAX_ACTIVATION ((size_t)1 << 26)
+
+/* Upper bound on the parameter count (1 GiB of floats), so that an absurd
+ * spec is rejected with a message instead of failing allocation. */
+#define MAX_PARAMS ((size_t)1 << 28)
+
+struct NetScratch {
+    int max_batch;
+    int n_layers;
+    int *channel_major;   /* per layer: 1 if its output is CNHW */
+    int *aliased;         /* per layer: out and dout belong to layer i-1 */
+    float **out;          /* per layer: max_batch x output size */
+    float **dout;         /* per layer: gradient of the loss wrt out */
+    float **col;          /* conv: (C*K*K) x (max_batch*OH*OW) patches */
+    float **flat;         /* dense with CNHW input: sample-major copy */
+    int32_t **argmax;     /* pool: winner (2*dy + dx) of each window */
+    float **mask;         /* dropout: 0 or 1/(1-rate) per element */
+    float *dcol;          /* conv backward: gradient of the patches */
+    float *dw_t;          /* conv backward: transposed weight gradient */
+    float *dflat;         /* dense backward: sample-major input gradient */
+};
+
+/* ---------------------------------------------------------------- parser */
+
+typedef struct {
+    int c, h, w;      /* shape of the next layer's input */
+    int spatial;      /* 0 once flatten or dense has run */
+    size_t n_params;
+} ParseState;
+
+/* Reads a decimal integer at *P, advancing past it. Returns 0, or -1 when
+ * no digit is there or the value exceeds SPEC_MAX_NUMBER. */
+static int read_int(const char **p, int *out)
+{
+    long v = 0;
+
+    if (!isdigit((unsigned char)**p))
+        return -1;
+    while (isdigit((unsigned char)**p)) {
+        v = v * 10 + (**p - '0');
+        if (v > SPEC_MAX_NUMBER)
+            return -1;
+        (*p)++;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* Reads an unsigned decimal fraction such as "0.5", "1" or ".25". strtod
+ * is avoided because it follows LC_NUMERIC, which the UI may set to a
+ * locale whose decimal separator is a comma. */
+static int read_fraction(const char **p, double *out)
+{
+    double v = 0.0, scale = 1.0;
+    int digits = 0;
+
+    while (isdigit((unsigned char)**p)) {
+        v = v * 10.0 + (**p - '0');
+        digits++;
+        (*p)++;
+    }
+    if (**p == '.') {
+        (*p)++;
+        while (isdigit((unsigned char)**p)) {
+            scale /= 10.0;
+            v += (**p - '0') * scale;
+            digits++;
+            (*p)++;
+        }
+    }
+    *out = v;
+    return digits > 0 ? 0 : -1;
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Parses "convKxKxF[:same|:valid]" (P points after "conv"). Returns NULL
+ * or the text of what was expected. */
+static const char *parse_conv(const char *p, Layer *layer)
+{
+    const char *form = "expected convKxKxF[:same|:valid], e.g. conv3x3x32";
+    int k1, k2, filters;
+
+    if (read_int(&p, &k1) < 0 || *p++ != 'x' || read_int(&p, &k2) < 0
+        || *p++ != 'x' || read_int(&p, &filters) < 0)
+        return form;
+    layer->pad = -1;
+    if (strcmp(p, ":same") == 0)
+        layer->pad = (k1 - 1) / 2;
+    else if (*p == '\0' || strcmp(p, ":valid") == 0)
+        layer->pad = 0;
+    else
+        return form;
+    if (k1 <= 0 || k2 <= 0)
+        return "expected a positive kernel size";
+    if (k1 != k2)
+        return "expected a square kernel (the two K must be equal)";
+    if (filters <= 0)
+        return "expected a positive number of filters";
+    if (layer->pad > 0 && k1 % 2 == 0)
+        return "expected an odd kernel size with :same";
+    layer->kind = LAYER_CONV;
+    layer->k = k1;
+    layer->out_c = filters;
+    return NULL;
+}
+
+/* Parses one token into LAYER's kind and hyper-parameters. Returns NULL or
+ * the text of what was expected. */
+static const char *parse_token(const char *tok, Layer *layer)
+{
+    const char *p;
+
+    if (*tok == '\0')
+        return "expected a layer, found nothing between commas";
+    if (has_prefix(tok, "conv"))
+        return parse_conv(tok + 4, layer);
+    if (strcmp(tok, "pool2") == 0) {
+        layer->kind = LAYER_POOL;
+        layer->k = 2;
+        return NULL;
+    }
+    if (has_prefix(tok, "pool"))
+        return "expected pool2 (only 2x2 max pooling exists)";
+    if (strcmp(tok, "flatten") == 0) {
+        layer->kind = LAYER_FLATTEN;
+        return NULL;
+    }
+    if (strcmp(tok, "relu") == 0) {
+        layer->kind = LAYER_RELU;
+        return NULL;
+    }
+    if (has_prefix(tok, "dense")) {
+        int width;
+        p = tok + 5;
+        if (read_int(&p, &width) < 0 || *p != '\0')
+            return "expected denseN with N a positive integer, e.g. dense128";
+        if (width <= 0)
+            return "expected a positive width";
+        layer->kind = LAYER_DENSE;
+        layer->out_c = width;
+        return NULL;
+    }
+    if (has_prefix(tok, "dropout")) {
+        double rate;
+        p = tok + 7;
+        if (read_fraction(&p, &rate) < 0 || *p != '\0')
+            return "expected dropoutP with P a decimal number, e.g. dropout0.5";
+        if (rate >= 1.0)
+            return "expected a drop probability in [0, 1)";
+        layer->kind = LAYER_DROPOUT;
+        layer->rate = (float)rate;
+        return NULL;
+    }
+    return "expected a layer: convKxKxF, pool2, flatten, denseN, relu "
+           "or dropoutP";
+}
+
+/* Gives LAYER its input and output shapes and parameter offsets from the
+ * running STATE, then advances STATE. Returns NULL or what was expected,
+ * written into BUF when it needs numbers. */
+static const char *place_layer(Layer *layer, ParseState *st, char *buf,
+                               size_t buflen)
+{
+    layer->in_c = st->c;
+    layer->in_h = st->h;
+    layer->in_w = st->w;
+    layer->out_h = layer->out_w = 1;
+    layer->weight_offset = layer->bias_offset = st->n_params;
+    layer->param_count = 0;
+
+    switch (layer->kind) {
+    case LAYER_CONV:
+        if (!st->spatial)
+            return "expected a spatial input, but a dense or flatten layer "
+                   "comes before this convolution";
+        if (layer->k > st->h || layer->k > st->w) {
+            snprintf(buf, buflen, "expected a kernel no larger than the "
+                     "%dx%d input", st->h, st->w);
+            return buf;
+        }
+        layer->out_h = st->h + 2 * layer->pad - layer->k + 1;
+        layer->out_w = st->w + 2 * layer->pad - layer->k + 1;
+        layer->bias_offset = st->n_params
+            + (size_t)layer->out_c * st->c * layer->k * layer->k;
+        layer->param_count = layer->bias_offset + layer->out_c - st->n_params;
+        break;
+    case LAYER_POOL:
+        if (!st->spatial)
+            return "expected a spatial input, but a dense or flatten layer "
+                   "comes before this pooling";
+        if (st->h < 2 || st->w < 2) {
+            snprintf(buf, buflen, "expected an input of at least 2x2 for "
+                     "pooling, found %dx%d", st->h, st->w);
+            return buf;
+        }
+        layer->out_c = st->c;
+        layer->out_h = st->h / 2;
+        layer->out_w = st->w / 2;
+        break;
+    case LAYER_FLATTEN:
+        layer->out_c = st->c * st->h * st->w;
+        break;
+    case LAYER_DENSE:
+        layer->bias_offset = st->n_params
+            + (size_t)layer->out_c * st->c * st->h * st->w;
+        layer->param_count = layer->bias_offset + layer->out_c - st->n_params;
+        break;
+    case LAYER_RELU:
+    case LAYER_DROPOUT:
+        layer->out_c = st->c;
+        layer->out_h = st->h;
+        layer->out_w = st->w;
+        break;
+    }
+    if ((size_t)layer->out_c * layer->out_h * layer->out_w > MAX_ACTIVATION)
+        return "expected a smaller layer (the output of one sample exceeds "
+               "2^26 values)";
+    if (st->n_params + layer->param_count > MAX_PARAMS)
+        return "expected a smaller layer (the network would exceed 2^28 "
+               "parameters)";
+
+    st->c = layer->out_c;
+    st->h = layer->out_h;
+    st->w = layer->out_w;
+    if (layer->kind == LAYER_FLATTEN || layer->kind == LAYER_DENSE)
+        st->spatial = 0;
+    st->n_params += layer->param_count;
+    return NULL;
+}
+
+/* Returns a copy of SPEC without whitespace, with a preset name replaced
+ * by its layers. */
+static char *canonical_spec(const char *spec)
+{
+    if (strcmp(spec, "default") == 0)
+        return xstrdup(NET_SPEC_DEFAULT);
+    if (strcmp(spec, "small") == 0)
+        return xstrdup(NET_SPEC_SMALL);
+    if (strcmp(spec, "tf") == 0)
+        return xstrdup(NET_SPEC_TF);
+
+    char *out = xmalloc(strlen(spec) + 1);
+    size_t len = 0;
+    for (const char *p = spec; *p != '\0'; p++)
+        if (!isspace((unsigned char)*p))
+            out[len++] = *p;
+    out[len] = '\0';
+    if (len > 0 && strcmp(out, spec) != 0) {
+        /* " small " names the preset too. */
+        char *preset = canonical_spec(out);
+        if (strcmp(preset, out) != 0) {
+            free(out);
+            return preset;
+        }
+        free(preset);
+    }
+    return out;
+}
+
+static void spec_error(char *err, size_t errlen, int index, const char *tok,
+                       const char *expected)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "model spec: token %d \"%.48s\": %s", index,
+                 tok, expected);
+}
+
+/* Splits SPEC (already canonical) at commas and fills NET's layers.
+ * Returns 0, or -1 with ERR set. */
+static int parse_layers(Net *net, const char *spec, char *err, size_t errlen)
+{
+    char *copy = xstrdup(spec);
+    int n_tokens = 1;
+
+    for (const char *p = copy; *p != '\0'; p++)
+        n_tokens += *p == ',';
+    net->layers = xcalloc((size_t)n_tokens, sizeof *net->layers);
+
+    ParseState st = {net->in_c, net->in_h, net->in_w, 1, 0};
+    char *tok = copy;
+    char buf[128];
+    for (int i = 0; i < n_tokens; i++) {
+        char *comma = strchr(tok, ',');
+        if (comma != NULL)
+            *comma = '\0';
+
+        Layer *layer = &net->layers[i];
+        const char *expected = parse_token(tok, layer);
+        if (expected == NULL)
+            expected = place_layer(layer, &st, buf, sizeof buf);
+        if (expected == NULL && i == n_tokens - 1
+            && (layer->kind != LAYER_DENSE || layer->out_c != net->classes)) {
+            snprintf(buf, sizeof buf, "expected the last layer to be "
+                     "dense%d (one output per class)", net->classes);
+            expected = buf;
+        }
+        if (expected != NULL) {
+            spec_error(err, errlen, i + 1, tok, expected);
+            free(copy);
+            return -1;
+        }
+        tok = comma + 1;
+    }
+    net->n_layers = n_tokens;
+    net->n_params = st.n_params;
+    free(copy);
+    return 0;
+}
+
+int net_create(Net *net, const char *spec, int in_c, int in_h, int in_w,
+               int classes, char *err, size_t errlen)
+{
+    memset(net, 0, sizeof *net);
+    if (in_c <= 0 || in_h <= 0 || in_w <= 0 || classes <= 0) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "model spec: input %dx%dx%d with %d "
+                     "classes: expected positive sizes", in_c, in_h, in_w,
+                     classes);
+        return -1;
+    }
+    net->in_c = in_c;
+    net->in_h = in_h;
+    net->in_w = in_w;
+    net->classes = classes;
+    net->spec = canonical_spec(spec != NULL ? spec : "default");
+    if (net->spec[0] == '\0') {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "model spec: empty: expected a preset "
+                     "(default, small, tf) or comma-separated layers");
+        net_free(net);
+        return -1;
+    }
+    if (parse_layers(net, net->spec, err, errlen) < 0) {
+        net_free(net);
+        return -1;
+    }
+    net->params = xmalloc_aligned(net->n_params * sizeof *net->params);
+    memset(net->params, 0, net->n_params * sizeof *net->params);
+    return 0;
+}
+
+void net_init_params(Net *net, Rng *rng)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        if (l->param_count == 0)
+            continue;
+
+        size_t n_weights = l->bias_offset - l->weight_offset;
+        size_t n_biases = l->param_count - n_weights;
+        size_t fan_in = n_weights / (size_t)l->out_c;
+        float stddev = sqrtf(2.0f / (float)fan_in);
+        float *w = net->params + l->weight_offset;
+        for (size_t j = 0; j < n_weights; j++)
+            w[j] = stddev * rng_normal(rng);
+        memset(net->params + l->bias_offset, 0, n_biases * sizeof(float));
+    }
+}
+
+void net_free(Net *net)
+{
+    free(net->spec);
+    free(net->layers);
+    free(net->params);
+    memset(net, 0, sizeof *net);
+}
+
+double net_forward_macs(const Net *net)
+{
+    double macs = 0.0;
+
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        if (l->kind == LAYER_CONV)
+            macs += (double)l->out_c * l->in_c * l->k * l->k
+                    * l->out_h * l->out_w;
+        else if (l->kind == LAYER_DENSE)
+            macs += (double)l->out_c * l->in_c * l->in_h * l->in_w;
+    }
+    return macs;
+}
+
+/* ---------------------------------------------------------------- scratch */
+
+static size_t in_size(const Layer *l)
+{
+    return (size_t)l->in_c * l->in_h * l->in_w;
+}
+
+static size_t out_size(const Layer *l)
+{
+    return (size_t)l->out_c * l->out_h * l->out_w;
+}
+
+static float *alloc_floats(size_t count)
+{
+    return xmalloc_aligned(count * sizeof(float));
+}
+
+NetScratch *net_scratch_create(const Net *net, int max_batch)
+{
+    NetScratch *s = xcalloc(1, sizeof *s);
+    int n = net->n_layers;
+    size_t mb = (size_t)(max_batch > 0 ? max_batch : 1);
+    size_t max_dcol = 0, max_dflat = 0, max_dw_t = 0;
+    int cm = 0;
+
+    s->max_batch = (int)mb;
+    s->n_layers = n;
+    s->channel_major = xcalloc((size_t)n, sizeof *s->channel_major);
+    s->aliased = xcalloc((size_t)n, sizeof *s->aliased);
+    s->out = xcalloc((size_t)n, sizeof *s->out);
+    s->dout = xcalloc((size_t)n, sizeof *s->dout);
+    s->col = xcalloc((size_t)n, sizeof *s->col);
+    s->flat = xcalloc((size_t)n, sizeof *s->flat);
+    s->argmax = xcalloc((size_t)n, sizeof *s->argmax);
+    s->mask = xcalloc((size_t)n, sizeof *s->mask);
+
+    for (int i = 0; i < n; i++) {
+        const Layer *l = &net->layers[i];
+        size_t patches = (size_t)l->in_c * l->k * l->k
+                         * l->out_h * l->out_w * mb;
+
+        if (l->kind == LAYER_RELU && i > 0) {
+            s->aliased[i] = 1;
+            s->out[i] = s->out[i - 1];
+            s->dout[i] = s->dout[i - 1];
+        } else {
+            s->out[i] = alloc_floats(out_size(l) * mb);
+            s->dout[i] = alloc_floats(out_size(l) * mb);
+        }
+        switch (l->kind) {
+        case LAYER_CONV:
+            s->col[i] = alloc_floats(patches);
+            if (i > 0 && patches > max_dcol)
+                max_dcol = patches;
+            if (l->bias_offset - l->weight_offset > max_dw_t)
+                max_dw_t = l->bias_offset - l->weight_offset;
+            cm = 1;
+            break;
+        case LAYER_POOL:
+            s->argmax[i] = xmalloc(out_size(l) * mb * sizeof(int32_t));
+            break;
+        case LAYER_DROPOUT:
+            s->mask[i] = alloc_floats(out_size(l) * mb);
+            break;
+        case LAYER_DENSE:
+            if (cm) {
+                s->flat[i] = alloc_floats(in_size(l) * mb);
+                if (i > 0 && in_size(l) * mb > max_dflat)
+                    max_dflat = in_size(l) * mb;
+            }
+            cm = 0;
+            break;
+        case LAYER_FLATTEN:
+            cm = 0;
+            break;
+        case LAYER_RELU:
+            break;
+        }
+        s->channel_major[i] = cm;
+    }
+    s->dcol = max_dcol > 0 ? alloc_floats(max_dcol) : NULL;
+    s->dflat = max_dflat > 0 ? alloc_floats(max_dflat) : NULL;
+    s->dw_t = max_dw_t > 0 ? alloc_floats(max_dw_t) : NULL;
+    return s;
+}
+
+void net_scratch_free(NetScratch *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < s->n_layers; i++) {
+        if (!s->aliased[i]) {
+            free(s->out[i]);
+            free(s->dout[i]);
+        }
+        free(s->col[i]);
+        free(s->flat[i]);
+        free(s->argmax[i]);
+        free(s->mask[i]);
+    }
+    free(s->channel_major);
+    free(s->aliased);
+    free(s->out);
+    free(s->dout);
+    free(s->col);
+    free(s->flat);
+    free(s->argmax);
+    free(s->mask);
+    free(s->dcol);
+    free(s->dflat);
+    free(s->dw_t);
+    free(s);
+}
+
+/* ---------------------------------------------------------------- layouts */
+
+/* Copies N samples of C planes of HW floats from channel-major X (plane
+ * (c, s) at (c*N + s)*HW) to sample-major Y (plane (s, c) at
+ * (s*C + c)*HW). */
+static void to_sample_major(const float *x, int n, int c, size_t hw,
+                            float *y)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int s = 0; s < n; s++)
+            memcpy(y + ((size_t)s * c + ch) * hw,
+                   x + ((size_t)ch * n + s) * hw, hw * sizeof *y);
+}
+
+/* The inverse of to_sample_major. */
+static void to_channel_major(const float *x, int n, int c, size_t hw,
+                             float *y)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int s = 0; s < n; s++)
+            memcpy(y + ((size_t)ch * n + s) * hw,
+                   x + ((size_t)s * c + ch) * hw, hw * sizeof *y);
+}
+
+/* Returns the sum of COUNT floats. Eight interleaved partial sums break
+ * the chain of dependent additions and let the compiler use vector adds,
+ * where a single running sum waits out the add latency on every element. */
+static double sum_floats(const float *x, size_t count)
+{
+    float lane[8] = {0};
+    double sum = 0.0;
+    size_t j = 0;
+
+    for (; j + 8 <= count; j += 8)
+        for (int q = 0; q < 8; q++)
+            lane[q] += x[j + q];
+    for (int q = 0; q < 8; q++)
+        sum += lane[q];
+    for (; j < count; j++)
+        sum += x[j];
+    return sum;
+}
+
+/* ---------------------------------------------------------------- conv */
+
+static ConvGeom conv_geom(const Layer *l)
+{
+    ConvGeom g = {l->in_c, l->in_h, l->in_w, l->k, l->pad};
+    return g;
+}
+
+/*
+ * Lowers the N samples of X into COL, (C*K*K) x (N*OH*OW) with sample s in
+ * columns [s*OH*OW, (s+1)*OH*OW). One product with the F x (C*K*K) weights
+ * then convolves the whole batch, and a single large GEMM keeps the
+ * micro-kernel busy where N small ones would spend their time packing.
+ */
+static void conv_lower(const Layer *l, const float *x, int x_cm, int n,
+                       float *col)
+{
+    ConvGeom g = conv_geom(l);
+    size_t hw = (size_t)l->in_h * l->in_w;
+    size_t cols = (size_t)l->out_h * l->out_w * n;
+
+    if (x_cm)
+        im2col(&g, n, x, hw, hw * n, col, cols);
+    else
+        im2col(&g, n, x, hw * l->in_c, hw, col, cols);
+}
+
+/* Adds BIAS to the COUNT floats at Y, clamping at 0 when RELU is set. */
+static void add_bias(float *restrict y, size_t count, float bias, int relu)
+{
+    if (relu) {
+        for (size_t j = 0; j < count; j++) {
+            float v = y[j] + bias;
+            y[j] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (size_t j = 0; j < count; j++)
+            y[j] += bias;
+    }
+}
+
+/* Y (F x N*OH*OW, channel-major) = W (F x C*K*K) * COL + bias, followed by
+ * ReLU when RELU is set. */
+static void conv_forward(const Layer *l, const float *params, const float *x,
+                         int x_cm, int n, float *col, float *y, int relu)
+{
+    int kdim = l->in_c * l->k * l->k;
+    int cols = l->out_h * l->out_w * n;
+    const float *b = params + l->bias_offset;
+
+    conv_lower(l, x, x_cm, n, col);
+    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, l->out_c, cols, kdim, 1.0f,
+          params + l->weight_offset, kdim, col, cols, 0.0f, y, cols);
+    for (int f = 0; f < l->out_c; f++)
+        add_bias(y + (size_t)f * cols, (size_t)cols, b[f], relu);
+}
+
+/*
+ * Computes dW = DY * COL^T (F x C*K*K). When C*K*K < F, as in a first
+ * layer over one channel (9 x 32 for 3x3 kernels), the product is formed
+ * as dW^T = COL * DY^T and transposed into GRAD: the GEMM then has the
+ * long dimension as N and the short one as M, and pads 9 rows up to 12
+ * where the direct form would pad 9 columns up to 16.
+ */
+static void conv_weight_grad(const Layer *l, const float *col,
+                             const float *dy, int cols, float *dw_t,
+                             float *dw)
+{
+    int kdim = l->in_c * l->k * l->k, f = l->out_c;
+
+    if (kdim >= f) {
+        sgemm(GEMM_NOTRANS, GEMM_TRANS, f, kdim, cols, 1.0f, dy, cols, col,
+              cols, 0.0f, dw, kdim);
+        return;
+    }
+    sgemm(GEMM_NOTRANS, GEMM_TRANS, kdim, f, cols, 1.0f, col, cols, dy,
+          cols, 0.0f, dw_t, f);
+    for (int r = 0; r < f; r++)
+        for (int q = 0; q < kdim; q++)
+            dw[(size_t)r * kdim + q] = dw_t[(size_t)q * f + r];
+}
+
+/*
+ * From DY (F x N*OH*OW): dW = DY * COL^T, db = row sums of DY, and when DX
+ * is not NULL, dCOL = W^T * DY scattered back into DX by col2im.
+ */
+static void conv_backward(const Layer *l, const float *params, float *grad,
+                          const float *col, const float *dy, int n,
+                          NetScratch *s, float *dx, int x_cm)
+{
+    int kdim = l->in_c * l->k * l->k;
+    int cols = l->out_h * l->out_w * n;
+    float *dcol = s->dcol;
+
+    conv_weight_grad(l, col, dy, cols, s->dw_t, grad + l->weight_offset);
+    for (int f = 0; f < l->out_c; f++)
+        grad[l->bias_offset + f] = (float)sum_floats(dy + (size_t)f * cols,
+                                                     (size_t)cols);
+    if (dx == NULL)
+        return;
+
+    ConvGeom g = conv_geom(l);
+    size_t hw = (size_t)l->in_h * l->in_w;
+
+    sgemm(GEMM_TRANS, GEMM_NOTRANS, kdim, cols, l->out_c, 1.0f,
+          params + l->weight_offset, kdim, dy, cols, 0.0f, dcol, cols);
+    memset(dx, 0, in_size(l) * n * sizeof *dx);
+    if (x_cm)
+        col2im(&g, n, dcol, (size_t)cols, dx, hw, hw * n);
+    else
+        col2im(&g, n, dcol, (size_t)cols, dx, hw * l->in_c, hw);
+}
+
+/* ---------------------------------------------------------------- pool */
+
+/*
+ * 2x2 max pooling, stride 2, over N*C planes in either layout; odd
+ * trailing rows and columns are dropped. ARGMAX records which of the four
+ * inputs won (2*dy + dx), the first one on ties.
+ *
+ * The body is written so that GCC vectorises it: winners are chosen by
+ * selects on values and the index by integer arithmetic, never by
+ * branches, and ARGMAX is int32 like the floats, since a narrowing store
+ * stops the vectoriser. On activations the winner is unpredictable, so a
+ * branchy version spends most of its time on mispredictions.
+ */
+static void pool_row(const float *restrict r0, const float *restrict r1,
+                     int ow, float *restrict y, int32_t *restrict argmax)
+{
+    for (int ox = 0; ox < ow; ox++) {
+        float v0 = r0[2 * ox], v1 = r0[2 * ox + 1];
+        float v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+        int32_t right_top = v1 > v0;
+        int32_t right_bottom = v3 > v2;
+        float top = right_top ? v1 : v0;
+        float bottom = right_bottom ? v3 : v2;
+        int32_t use_bottom = bottom > top;
+
+        y[ox] = use_bottom ? bottom : top;
+        argmax[ox] = use_bottom * (2 + right_bottom)
+                     + (1 - use_bottom) * right_top;
+    }
+}
+
+static void pool_forward(const Layer *l, const float *x, int n, float *y,
+                         int32_t *argmax)
+{
+    int w = l->in_w, oh = l->out_h, ow = l->out_w;
+    size_t planes = (size_t)l->in_c * n;
+
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * l->in_h * w;
+        for (int oy = 0; oy < oh; oy++) {
+            const float *r0 = xp + (size_t)(2 * oy) * w;
+            pool_row(r0, r0 + w, ow, y, argmax);
+            y += ow;
+            argmax += ow;
+        }
+    }
+}
+
+/* Routes each output gradient to the input that won; the others get 0.
+ * When Y (the pooled output) is not NULL, the gradient passes only where
+ * Y > 0: that is the mask of a ReLU in place just before the pooling. */
+static void pool_backward(const Layer *l, const float *dy,
+                          const int32_t *argmax, const float *y, int n,
+                          float *dx)
+{
+    int w = l->in_w, oh = l->out_h, ow = l->out_w;
+    size_t planes = (size_t)l->in_c * n;
+
+    memset(dx, 0, in_size(l) * n * sizeof *dx);
+    for (size_t p = 0; p < planes; p++) {
+        float *dxp = dx + p * l->in_h * w;
+        for (int oy = 0; oy < oh; oy++) {
+            float *r0 = dxp + (size_t)(2 * oy) * w;
+            for (int ox = 0; ox < ow; ox++) {
+                int q = argmax[ox];
+                float g = dy[ox];
+                if (y != NULL && !(y[ox] > 0.0f))
+                    g = 0.0f;
+                r0[(q >> 1) * w + 2 * ox + (q & 1)] = g;
+            }
+            dy += ow;
+            argmax += ow;
+            if (y != NULL)
+                y += ow;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- dense */
+
+/* Y (N x OUT) = X (N x IN) * W^T + b, where W is OUT x IN, followed by
+ * ReLU when RELU is set. A channel-major X is first copied sample-major
+ * into FLAT. */
+static void dense_forward(const Layer *l, const float *params, const float *x,
+                          int x_cm, int n, float *flat, float *y, int relu)
+{
+    int in = (int)in_size(l), out = l->out_c;
+    const float *b = params + l->bias_offset;
+
+    if (x_cm) {
+        to_sample_major(x, n, l->in_c, (size_t)l->in_h * l->in_w, flat);
+        x = flat;
+    }
+    sgemm(GEMM_NOTRANS, GEMM_TRANS, n, out, in, 1.0f, x, in,
+          params + l->weight_offset, in, 0.0f, y, out);
+    for (int s = 0; s < n; s++) {
+        float *ys = y + (size_t)s * out;
+        for (int o = 0; o < out; o++) {
+            float v = ys[o] + b[o];
+            ys[o] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+/* dW = DY^T * X, db = column sums of DY, and when DX is not NULL,
+ * DX = DY * W (transposed back to channel-major through DFLAT if the input
+ * was channel-major). */
+static void dense_backward(const Layer *l, const float *params, float *grad,
+                           const float *x, int x_cm, const float *flat,
+                           const float *dy, int n, float *dflat, float *dx)
+{
+    int in = (int)in_size(l), out = l->out_c;
+
+    if (x_cm)
+        x = flat;
+    sgemm(GEMM_TRANS, GEMM_NOTRANS, out, in, n, 1.0f, dy, out, x, in, 0.0f,
+          grad + l->weight_offset, in);
+    for (int o = 0; o < out; o++) {
+        double sum = 0.0;
+        for (int s = 0; s < n; s++)
+            sum += dy[(size_t)s * out + o];
+        grad[l->bias_offset + o] = (float)sum;
+    }
+    if (dx == NULL)
+        return;
+
+    float *target = x_cm ? dflat : dx;
+    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, n, in, out, 1.0f, dy, out,
+          params + l->weight_offset, in, 0.0f, target, in);
+    if (x_cm)
+        to_channel_major(dflat, n, l->in_c, (size_t)l->in_h * l->in_w, dx);
+}
+
+/* ---------------------------------------------------------------- relu, dropout */
+
+static void relu_forward(float *y, size_t count)
+{
+    for (size_t j = 0; j < count; j++)
+        y[j] = y[j] > 0.0f ? y[j] : 0.0f;
+}
+
+/* Y > 0 exactly where the input was positive, so the output serves as the
+ * mask; D is the gradient, masked in place. */
+static void relu_backward(const float *restrict y, float *restrict d,
+                          size_t count)
+{
+    /* Loading d unconditionally lets the compiler turn the select into a
+     * vector blend; a conditional load would keep it a branch. */
+    for (size_t j = 0; j < count; j++) {
+        float g = d[j];
+        d[j] = y[j] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* Inverted dropout: each value survives with probability 1 - rate and is
+ * scaled by 1 / (1 - rate), so the expected output equals the input and
+ * prediction needs no rescaling. Without RNG the layer is the identity. */
+static void dropout_forward(const Layer *l, const float *x, size_t count,
+                            Rng *rng, float *mask, float *y)
+{
+    if (rng == NULL) {
+        memcpy(y, x, count * sizeof *y);
+        return;
+    }
+    float keep_scale = 1.0f / (1.0f - l->rate);
+    for (size_t j = 0; j < count; j++) {
+        mask[j] = rng_uniform(rng) >= l->rate ? keep_scale : 0.0f;
+        y[j] = x[j] * mask[j];
+    }
+}
+
+static void dropout_backward(const float *mask, const float *dy,
+                             size_t count, float *dx)
+{
+    for (size_t j = 0; j < count; j++)
+        dx[j] = dy[j] * mask[j];
+}
+
+/* ---------------------------------------------------------------- passes */
+
+static int is_relu(const Net *net, int i)
+{
+    return i >= 0 && i < net->n_layers && net->layers[i].kind == LAYER_RELU;
+}
+
+/* Runs every layer over N samples and returns the N x classes logits.
+ * Dropout is active only when RNG is not NULL. */
+static const float *forward(const Net *net, NetScratch *s,
+                            const float *images, int n, Rng *rng)
+{
+    const float *x = images;
+    int x_cm = 0;
+
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        float *y = s->out[i];
+        size_t count = out_size(l) * n;
+        int relu_next = is_relu(net, i + 1);
+
+        switch (l->kind) {
+        case LAYER_CONV:
+            conv_forward(l, net->params, x, x_cm, n, s->col[i], y, relu_next);
+            break;
+        case LAYER_POOL:
+            pool_forward(l, x, n, y, s->argmax[i]);
+            break;
+        case LAYER_FLATTEN:
+            if (x_cm)
+                to_sample_major(x, n, l->in_c, (size_t)l->in_h * l->in_w, y);
+            else
+                memcpy(y, x, count * sizeof *y);
+            break;
+        case LAYER_DENSE:
+            dense_forward(l, net->params, x, x_cm, n, s->flat[i], y,
+                          relu_next);
+            break;
+        case LAYER_RELU:
+            /* Already applied by the convolution or dense layer before. */
+            if (i > 0 && (net->layers[i - 1].kind == LAYER_CONV
+                          || net->layers[i - 1].kind == LAYER_DENSE))
+                break;
+            if (!s->aliased[i])
+                memcpy(y, x, count * sizeof *y);
+            relu_forward(y, count);
+            break;
+        case LAYER_DROPOUT:
+            dropout_forward(l, x, count, rng, s->mask[i], y);
+            break;
+        }
+        x = y;
+        x_cm = s->channel_major[i];
+    }
+    return x;
+}
+
+/* Propagates s->dout of the last layer back through every layer, writing
+ * each layer's parameter gradients into GRAD. */
+static void backward(const Net *net, NetScratch *s, const float *images,
+                     int n, float *grad)
+{
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        const Layer *l = &net->layers[i];
+        const float *x = i > 0 ? s->out[i - 1] : images;
+        int x_cm = i > 0 ? s->channel_major[i - 1] : 0;
+        float *dx = i > 0 ? s->dout[i - 1] : NULL;
+        float *dy = s->dout[i];
+        size_t count = out_size(l) * n;
+
+        if (l->kind == LAYER_CONV) {
+            conv_backward(l, net->params, grad, s->col[i], dy, n, s, dx,
+                          x_cm);
+        } else if (l->kind == LAYER_DENSE) {
+            dense_backward(l, net->params, grad, x, x_cm, s->flat[i], dy, n,
+                           s->dflat, dx);
+        } else if (dx == NULL) {
+            continue;
+        } else if (l->kind == LAYER_POOL) {
+            pool_backward(l, dy, s->argmax[i],
+                          is_relu(net, i - 1) ? s->out[i] : NULL, n, dx);
+        } else if (l->kind == LAYER_FLATTEN) {
+            if (x_cm)
+                to_channel_major(dy, n, l->in_c, (size_t)l->in_h * l->in_w,
+                                 dx);
+            else
+                memcpy(dx, dy, count * sizeof *dx);
+        } else if (l->kind == LAYER_RELU) {
+            /* In place (dx == dy), unless pooling already masked it. */
+            if (net->layers[i + 1].kind != LAYER_POOL)
+                relu_backward(s->out[i], dy, count);
+        } else {
+            dropout_backward(s->mask[i], dy, count, dx);
+        }
+    }
+}
+
+/*
+ * Writes the softmax of each row of LOGITS (N x CLASSES) to PROBS and
+ * returns the summed cross-entropy of LABELS (when not NULL). The
+ * log-sum-exp subtracts the row maximum first, so large logits cannot
+ * overflow exp(). Counts argmax hits into *CORRECT when it is not NULL.
+ */
+static double softmax_xent(const float *logits, const uint8_t *labels, int n,
+                           int classes, float *probs, int *correct)
+{
+    double loss = 0.0;
+
+    for (int s = 0; s < n; s++) {
+        const float *z = logits + (size_t)s * classes;
+        float *p = probs + (size_t)s * classes;
+        int best = 0;
+
+        for (int c = 1; c < classes; c++)
+            if (z[c] > z[best])
+                best = c;
+        double sum = 0.0;
+        for (int c = 0; c < classes; c++)
+            sum += exp((double)z[c] - z[best]);
+        double lse = z[best] + log(sum);
+        for (int c = 0; c < classes; c++)
+            p[c] = (float)exp((double)z[c] - lse);
+
+        if (labels != NULL) {
+            assert(labels[s] < classes);
+            loss += lse - z[labels[s]];
+            if (correct != NULL && best == labels[s])
+                (*correct)++;
+        }
+    }
+    return loss;
+}
+
+double net_train_batch(const Net *net, NetScratch *scratch,
+                       const float *images, const uint8_t *labels, int n,
+                       float *grad, Rng *rng, int *correct)
+{
+    assert(n > 0);
+    assert(n <= scratch->max_batch);
+    int last = net->n_layers - 1;
+    int classes = net->classes;
+    const float *logits = forward(net, scratch, images, n, rng);
+
+    /* d(loss)/d(logit) = softmax - one-hot, computed in the last layer's
+     * gradient buffer. */
+    float *dlogits = scratch->dout[last];
+    double loss = softmax_xent(logits, labels, n, classes, dlogits, correct);
+    /* softmax_xent asserts labels[s] < classes, and the dataset loader
+     * rejects files with larger labels. */
+    for (int s = 0; s < n; s++)
+        dlogits[(size_t)s * classes + labels[s]] -= 1.0f;
+
+    backward(net, scratch, images, n, grad);
+    return loss;
+}
+
+void net_predict(const Net *net, NetScratch *scratch, const float *images,
+                 int n, float *probs)
+{
+    size_t sample = (size_t)net->in_c * net->in_h * net->in_w;
+
+    for (int first = 0; first < n; first += scratch->max_batch) {
+        int count = n - first < scratch->max_batch ? n - first
+                                                   : scratch->max_batch;
+        const float *logits = forward(net, scratch, images + first * sample,
+                                      count, NULL);
+        softmax_xent(logits, NULL, count, net->classes,
+                     probs + (size_t)first * net->classes, NULL);
+    }
+}

@@ -1,8 +1,315 @@
+/*
+ * Tests for gemm: both blocked paths against the reference on awkward
+ * shapes, every transposition and several alpha/beta pairs, and
+ * im2col/col2im against a direct convolution and as each other's adjoint.
+ */
 #include "config.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
 #include "tests.h"
+#include "util.h"
+
+typedef void (*GemmFn)(GemmTrans, GemmTrans, int, int, int, float,
+                       const float *, int, const float *, int, float,
+                       float *, int);
+
+/* Marks the gap between a row's last column and the next row of C, which
+ * no sgemm may write. */
+#define SENTINEL 12345.0f
+
+static void fill_uniform(Rng *rng, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = 2.0f * rng_uniform(rng) - 1.0f;
+}
+
+/*
+ * Runs FN and sgemm_ref on the same random operands with leading
+ * dimensions three larger than needed, then compares every element of C
+ * and checks the gap columns still hold SENTINEL.
+ */
+static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
+                              GemmTrans tb, int m, int n, int k, float alpha,
+                              float beta)
+{
+    int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3;
+    size_t a_len = (size_t)(ta ? k : m) * lda + 1;
+    size_t b_len = (size_t)(tb ? n : k) * ldb + 1;
+    size_t c_len = (size_t)m * ldc + 1;
+    float *a = xmalloc(a_len * sizeof *a), *b = xmalloc(b_len * sizeof *b);
+    float *c = xmalloc(c_len * sizeof *c), *ref = xmalloc(c_len * sizeof *c);
+    Rng rng;
+
+    rng_seed(&rng, (uint64_t)(m * 1000003 + n * 1009 + k));
+    fill_uniform(&rng, a, a_len);
+    fill_uniform(&rng, b, b_len);
+    fill_uniform(&rng, c, c_len);
+    for (int i = 0; i < m; i++)
+        for (int j = n; j < ldc; j++)
+            c[(size_t)i * ldc + j] = SENTINEL;
+    memcpy(ref, c, c_len * sizeof *c);
+
+    fn(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc);
+
+    /* A float sum of k products of values in [-1, 1] has a rounding error
+     * of roughly k * 2^-24. The bound allows about 16 times that. Check
+     * logs every assertion it evaluates, so the loop only looks for the
+     * first bad element and asserts once. */
+    double tol = 1e-6 * (k + 16) * (fabs(alpha) + 1.0) + 1e-6;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < ldc; j++) {
+            size_t at = (size_t)i * ldc + j;
+            if (j >= n && c[at] != SENTINEL)
+                ck_abort_msg("%s %c%c m=%d n=%d k=%d wrote past column %d",
+                             name, ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k,
+                             n);
+            if (j < n && !(fabs(c[at] - ref[at]) <= tol))
+                ck_abort_msg("%s %c%c m=%d n=%d k=%d alpha=%g beta=%g: "
+                             "C[%d][%d] = %g, reference %g",
+                             name, ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k,
+                             alpha, beta, i, j, c[at], ref[at]);
+        }
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(ref);
+}
+
+/* Shapes that hit every edge: 1x1x1, primes, and sizes one past or one
+ * short of the 6 x 16 register tile and the 96 / 256 / 2048 cache blocks.
+ * M above 96 takes the path that packs B. M up to 96 reads an untransposed
+ * B in place. */
+static const int shapes[][3] = {
+    {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
+    {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
+    {8, 128, 300}, {100, 45, 64}, {3, 2049, 7}, {61, 67, 71},
+};
+
+static const float alpha_beta[][2] = {
+    {1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -0.75f}, {-2.0f, 0.25f},
+};
+
+static void check_all_shapes(GemmFn fn, const char *name)
+{
+    size_t n_shapes = sizeof shapes / sizeof shapes[0];
+    size_t n_ab = sizeof alpha_beta / sizeof alpha_beta[0];
+
+    for (size_t s = 0; s < n_shapes; s++)
+        for (int t = 0; t < 4; t++)
+            for (size_t ab = 0; ab < n_ab; ab++)
+                check_against_ref(fn, name, (GemmTrans)(t & 1),
+                                  (GemmTrans)(t >> 1), shapes[s][0],
+                                  shapes[s][1], shapes[s][2],
+                                  alpha_beta[ab][0], alpha_beta[ab][1]);
+}
+
+START_TEST(test_gemm_portable_matches_ref)
+{
+    check_all_shapes(sgemm_portable, "portable");
+}
+END_TEST
+
+START_TEST(test_gemm_avx2_matches_ref)
+{
+    if (!gemm_have_avx2())
+        return;
+    check_all_shapes(sgemm_avx2, "avx2");
+}
+END_TEST
+
+START_TEST(test_gemm_dispatch_matches_ref)
+{
+    check_against_ref(sgemm, "sgemm", GEMM_NOTRANS, GEMM_TRANS, 29, 41, 300,
+                      1.0f, 0.0f);
+}
+END_TEST
+
+/* beta == 0 must overwrite C without reading it, so NaN in C vanishes. */
+START_TEST(test_gemm_beta_zero_ignores_nan)
+{
+    GemmFn fns[] = {sgemm_portable, sgemm_avx2, sgemm_ref};
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1};
+    float expected[4] = {4, 5, 10, 11};
+
+    for (int f = 0; f < 3; f++) {
+        float c[4] = {NAN, NAN, NAN, NAN};
+        if (fns[f] == sgemm_avx2 && !gemm_have_avx2())
+            continue;
+        /* 2x3 times 3x2. */
+        fns[f](GEMM_NOTRANS, GEMM_NOTRANS, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f,
+               c, 2);
+        for (int i = 0; i < 4; i++)
+            ck_assert_float_eq_tol(c[i], expected[i], 1e-6f);
+    }
+}
+END_TEST
+
+/* With k == 0 or alpha == 0 the product vanishes and C = beta * C. */
+START_TEST(test_gemm_empty_product_scales_c)
+{
+    float a[1] = {7}, b[1] = {7};
+    float c[4] = {1, 2, 3, 4};
+
+    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, 2, 2, 0, 1.0f, a, 1, b, 2, 0.5f, c, 2);
+    ck_assert_float_eq_tol(c[0], 0.5f, 1e-7f);
+    ck_assert_float_eq_tol(c[3], 2.0f, 1e-7f);
+
+    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, 1, 1, 1, 0.0f, a, 1, b, 1, 2.0f, c, 2);
+    ck_assert_float_eq_tol(c[0], 1.0f, 1e-7f);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- im2col */
+
+/* Direct convolution of one NCHW sample with F x C x K x K weights. */
+static void naive_conv(const ConvGeom *g, const float *x, const float *w,
+                       int filters, float *y)
+{
+    int oh = conv_out_h(g), ow = conv_out_w(g), k = g->k;
+
+    for (int f = 0; f < filters; f++) {
+        for (int oy = 0; oy < oh; oy++) {
+            for (int ox = 0; ox < ow; ox++) {
+                double sum = 0.0;
+                for (int c = 0; c < g->c; c++) {
+                    for (int ky = 0; ky < k; ky++) {
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy + ky - g->pad, ix = ox + kx - g->pad;
+                            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                continue;
+                            sum += (double)x[(c * g->h + iy) * g->w + ix]
+                                   * w[((f * g->c + c) * k + ky) * k + kx];
+                        }
+                    }
+                }
+                y[(f * oh + oy) * ow + ox] = (float)sum;
+            }
+        }
+    }
+}
+
+/* Rows shorter than 8, exactly 8, and 11 and 20 long (a vector plus an
+ * overlapping tail vector), with and without padding. */
+static const ConvGeom geoms[] = {
+    {3, 7, 6, 3, 0},   {3, 7, 6, 3, 1},  {2, 5, 5, 1, 0},
+    {1, 4, 9, 5, 2},   {2, 3, 3, 3, 0},  {4, 8, 5, 2, 0},
+    {2, 13, 13, 3, 0}, {2, 6, 20, 3, 1}, {1, 5, 10, 3, 0},
+};
+
+/* Two NCHW samples lowered in one call and multiplied by F x C*K*K
+ * weights must give each sample's direct convolution. */
+START_TEST(test_gemm_im2col_matches_naive_conv)
+{
+    Rng rng;
+    rng_seed(&rng, 42);
+
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++) {
+        const ConvGeom *g = &geoms[gi];
+        int filters = 4, n = 2, kdim = g->c * g->k * g->k;
+        int ohw = conv_out_h(g) * conv_out_w(g);
+        size_t sample = (size_t)g->c * g->h * g->w;
+        /* Leave four spare columns per col row to exercise LDCOL. */
+        int cols = n * ohw, ldcol = cols + 4;
+        float *x = xmalloc(n * sample * sizeof *x);
+        float *w = xmalloc((size_t)filters * kdim * sizeof *w);
+        float *col = xmalloc((size_t)kdim * ldcol * sizeof *col);
+        float *y = xmalloc((size_t)filters * cols * sizeof *y);
+        float *ref = xmalloc((size_t)filters * ohw * sizeof *ref);
+
+        fill_uniform(&rng, x, n * sample);
+        fill_uniform(&rng, w, (size_t)filters * kdim);
+        im2col(g, n, x, sample, (size_t)g->h * g->w, col, (size_t)ldcol);
+        sgemm_ref(GEMM_NOTRANS, GEMM_NOTRANS, filters, cols, kdim, 1.0f, w,
+                  kdim, col, ldcol, 0.0f, y, cols);
+        for (int s = 0; s < n; s++) {
+            naive_conv(g, x + s * sample, w, filters, ref);
+            for (int f = 0; f < filters; f++) {
+                for (int j = 0; j < ohw; j++) {
+                    float got = y[(size_t)f * cols + s * ohw + j];
+                    float want = ref[f * ohw + j];
+                    ck_assert_msg(fabsf(got - want) < 1e-5f,
+                                  "geometry %zu, sample %d, filter %d, "
+                                  "output %d: %g, naive %g",
+                                  gi, s, f, j, got, want);
+                }
+            }
+        }
+        free(x);
+        free(w);
+        free(col);
+        free(y);
+        free(ref);
+    }
+}
+END_TEST
+
+/*
+ * col2im is the adjoint of im2col: <im2col(x), c> == <x, col2im(c)> for
+ * any x and c. The batch is channel-major (plane (c, s) at
+ * (c*N + s) * GAP) with GAP - H*W unused floats after each plane, which
+ * col2im must leave at 0.
+ */
+START_TEST(test_gemm_col2im_is_adjoint)
+{
+    Rng rng;
+    rng_seed(&rng, 7);
+
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++) {
+        const ConvGeom *g = &geoms[gi];
+        int n = 3;
+        size_t kdim = (size_t)g->c * g->k * g->k;
+        size_t cols = (size_t)conv_out_h(g) * conv_out_w(g) * n;
+        size_t plane = (size_t)g->h * g->w, gap = plane + 5;
+        size_t im_len = gap * n * g->c;
+        float *x = xmalloc(im_len * sizeof *x);
+        float *back = xcalloc(im_len, sizeof *back);
+        float *col = xmalloc(kdim * cols * sizeof *col);
+        float *c = xmalloc(kdim * cols * sizeof *c);
+
+        fill_uniform(&rng, x, im_len);
+        fill_uniform(&rng, c, kdim * cols);
+        im2col(g, n, x, gap, gap * n, col, cols);
+        col2im(g, n, c, cols, back, gap, gap * n);
+
+        double lhs = 0.0, rhs = 0.0;
+        for (size_t i = 0; i < kdim * cols; i++)
+            lhs += (double)col[i] * c[i];
+        for (size_t p = 0; p < (size_t)n * g->c; p++) {
+            for (size_t i = 0; i < plane; i++)
+                rhs += (double)x[p * gap + i] * back[p * gap + i];
+            for (size_t i = plane; i < gap; i++)
+                ck_assert_float_eq(back[p * gap + i], 0.0f);
+        }
+        ck_assert_msg(fabs(lhs - rhs) < 1e-4 * (1.0 + fabs(lhs)),
+                      "geometry %zu: <im2col x, c> = %g, <x, col2im c> = %g",
+                      gi, lhs, rhs);
+        free(x);
+        free(back);
+        free(col);
+        free(c);
+    }
+}
+END_TEST
 
 Suite *gemm_suite(void)
 {
-    return suite_create("gemm");
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_gemm_portable_matches_ref);
+    tcase_add_test(tc, test_gemm_avx2_matches_ref);
+    tcase_add_test(tc, test_gemm_dispatch_matches_ref);
+    tcase_add_test(tc, test_gemm_beta_zero_ignores_nan);
+    tcase_add_test(tc, test_gemm_empty_product_scales_c);
+    tcase_add_test(tc, test_gemm_im2col_matches_naive_conv);
+    tcase_add_test(tc, test_gemm_col2im_is_adjoint);
+    suite_add_tcase(s, tc);
+    return s;
 }

@@ -1,8 +1,629 @@
+/*
+ * Tests for net: the spec parser and its error messages, parameter counts,
+ * He initialisation, finite-difference gradient checks of every layer kind
+ * on small inputs, the softmax cross-entropy, and net_predict against the
+ * forward pass of net_train_batch.
+ */
 #include "config.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
 #include "tests.h"
+#include "util.h"
+
+static void fill_uniform(Rng *rng, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = 2.0f * rng_uniform(rng) - 1.0f;
+}
+
+/* ---------------------------------------------------------------- parser */
+
+START_TEST(test_net_presets_parse)
+{
+    const char *names[] = {"default", "small", "tf"};
+    const char *specs[] = {NET_SPEC_DEFAULT, NET_SPEC_SMALL, NET_SPEC_TF};
+    char err[NET_ERR_LEN];
+
+    for (int i = 0; i < 3; i++) {
+        Net net;
+        int rc = net_create(&net, names[i], 1, 28, 28, 10, err, sizeof err);
+        ck_assert_msg(rc == 0, "preset %s: %s", names[i], err);
+        ck_assert_str_eq(net.spec, specs[i]);
+        ck_assert_ptr_nonnull(net.params);
+        net_free(&net);
+    }
+}
+END_TEST
+
+START_TEST(test_net_whitespace_ignored)
+{
+    Net net;
+    char err[NET_ERR_LEN];
+
+    ck_assert_int_eq(net_create(&net, " conv3x3x4 :same ,\trelu, dense 10\n",
+                                1, 8, 8, 10, err, sizeof err), 0);
+    ck_assert_str_eq(net.spec, "conv3x3x4:same,relu,dense10");
+    ck_assert_int_eq(net.n_layers, 3);
+    ck_assert_int_eq(net.layers[0].pad, 1);
+    ck_assert_int_eq(net.layers[0].out_h, 8);
+    net_free(&net);
+
+    ck_assert_int_eq(net_create(&net, " small ", 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    ck_assert_str_eq(net.spec, NET_SPEC_SMALL);
+    net_free(&net);
+}
+END_TEST
+
+/*
+ * Parameter count of "small" on 1 x 28 x 28 inputs with 10 classes:
+ *   conv3x3x32  valid: 28 -> 26   32*1*3*3 + 32   =    320
+ *   pool2              26 -> 13
+ *   conv3x3x64  valid: 13 -> 11   64*32*3*3 + 64  =  18496
+ *   pool2              11 -> 5    (floor)
+ *   dense128    in 64*5*5 = 1600  128*1600 + 128  = 204928
+ *   dense10                       10*128 + 10     =   1290
+ *   total                                           225034
+ * Forward multiply-adds per sample: 32*9*26*26 + 64*288*11*11
+ * + 1600*128 + 128*10 = 194688 + 2230272 + 204800 + 1280 = 2631040.
+ */
+START_TEST(test_net_small_param_count)
+{
+    Net net;
+    char err[NET_ERR_LEN];
+
+    ck_assert_int_eq(net_create(&net, "small", 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    ck_assert_uint_eq(net.n_params, 225034);
+    ck_assert_int_eq(net.n_layers, 9);
+    ck_assert_int_eq(net.layers[5].out_h, 5);
+    ck_assert_uint_eq(net.layers[6].param_count, 204928);
+    ck_assert_uint_eq(net.layers[6].weight_offset, 320 + 18496);
+    ck_assert_uint_eq(net.layers[6].bias_offset, 320 + 18496 + 204800);
+    ck_assert_double_eq_tol(net_forward_macs(&net), 2631040.0, 0.5);
+
+    size_t sum = 0;
+    for (int i = 0; i < net.n_layers; i++)
+        sum += net.layers[i].param_count;
+    ck_assert_uint_eq(sum, net.n_params);
+    net_free(&net);
+}
+END_TEST
+
+START_TEST(test_net_pool_floors_odd_sizes)
+{
+    Net net;
+    char err[NET_ERR_LEN];
+
+    ck_assert_int_eq(net_create(&net, "pool2,dense10", 2, 7, 5, 10, err,
+                                sizeof err), 0);
+    ck_assert_int_eq(net.layers[0].out_h, 3);
+    ck_assert_int_eq(net.layers[0].out_w, 2);
+    ck_assert_uint_eq(net.n_params, 2 * 3 * 2 * 10 + 10);
+    net_free(&net);
+}
+END_TEST
+
+typedef struct {
+    const char *spec;
+    const char *token;  /* expected to appear in the message */
+} BadSpec;
+
+static const BadSpec bad_specs[] = {
+    {"conv3x3x8,relu,blah,dense10", "token 3 \"blah\""},
+    {"dense0,dense10", "token 1 \"dense0\""},
+    {"conv0x0x8,dense10", "token 1 \"conv0x0x8\""},
+    {"conv3x3x0,dense10", "token 1 \"conv3x3x0\""},
+    {"conv3x3x-4,dense10", "token 1 \"conv3x3x-4\""},
+    {"dense-5,dense10", "token 1 \"dense-5\""},
+    {"conv3x5x8,dense10", "token 1 \"conv3x5x8\""},
+    {"conv29x29x4,dense10", "token 1 \"conv29x29x4\""},
+    {"conv4x4x8:same,dense10", "token 1 \"conv4x4x8:same\""},
+    {"conv3x3x8:full,dense10", "token 1 \"conv3x3x8:full\""},
+    {"pool3,dense10", "token 1 \"pool3\""},
+    {"pool2,pool2,pool2,pool2,pool2,dense10", "token 5 \"pool2\""},
+    {"dense32,conv3x3x4,dense10", "token 2 \"conv3x3x4\""},
+    {"flatten,pool2,dense10", "token 2 \"pool2\""},
+    {",dense10", "token 1 \"\""},
+    {"relu,,dense10", "token 2 \"\""},
+    {"dense10,", "token 2 \"\""},
+    {"conv3x3x8,relu", "token 2 \"relu\""},
+    {"dense128", "token 1 \"dense128\""},
+    {"dense10,dropout0.5", "token 2 \"dropout0.5\""},
+    {"dropout1.0,dense10", "token 1 \"dropout1.0\""},
+    {"dropout1.5,dense10", "token 1 \"dropout1.5\""},
+    {"dropout-0.1,dense10", "token 1 \"dropout-0.1\""},
+    {"dropout,dense10", "token 1 \"dropout\""},
+    {"dense10x", "token 1 \"dense10x\""},
+    {"dense,dense10", "token 1 \"dense\""},
+    {"conv,dense10", "token 1 \"conv\""},
+    {"conv3x3,dense10", "token 1 \"conv3x3\""},
+    {"relu,dense10x", "token 2 \"dense10x\""},
+    {"dense99999999,dense10", "token 1 \"dense99999999\""},
+    {"dense60000,dense60000,dense10", "token 2 \"dense60000\""},
+    {"Dense10", "token 1 \"Dense10\""},
+};
+
+START_TEST(test_net_bad_specs_rejected)
+{
+    for (size_t i = 0; i < sizeof bad_specs / sizeof bad_specs[0]; i++) {
+        Net net;
+        char err[NET_ERR_LEN] = "";
+        int rc = net_create(&net, bad_specs[i].spec, 1, 28, 28, 10, err,
+                            sizeof err);
+
+        ck_assert_msg(rc == -1, "spec \"%s\" was accepted",
+                      bad_specs[i].spec);
+        ck_assert_msg(strstr(err, bad_specs[i].token) != NULL,
+                      "spec \"%s\": message \"%s\" does not name %s",
+                      bad_specs[i].spec, err, bad_specs[i].token);
+        ck_assert_msg(strstr(err, "expected") != NULL,
+                      "spec \"%s\": message \"%s\" does not say what was "
+                      "expected", bad_specs[i].spec, err);
+        ck_assert_ptr_null(net.params);
+        ck_assert_ptr_null(net.layers);
+    }
+}
+END_TEST
+
+START_TEST(test_net_empty_spec_rejected)
+{
+    const char *empties[] = {"", "   ", "\t\n"};
+
+    for (int i = 0; i < 3; i++) {
+        Net net;
+        char err[NET_ERR_LEN] = "";
+        ck_assert_int_eq(net_create(&net, empties[i], 1, 28, 28, 10, err,
+                                    sizeof err), -1);
+        ck_assert_ptr_nonnull(strstr(err, "empty"));
+    }
+}
+END_TEST
+
+START_TEST(test_net_last_layer_message_names_classes)
+{
+    Net net;
+    char err[NET_ERR_LEN] = "";
+
+    ck_assert_int_eq(net_create(&net, "dense5", 1, 4, 4, 3, err, sizeof err),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(err, "dense3"));
+}
+END_TEST
+
+START_TEST(test_net_bad_input_shape_rejected)
+{
+    Net net;
+    char err[NET_ERR_LEN] = "";
+
+    ck_assert_int_eq(net_create(&net, "dense10", 1, 0, 28, 10, err,
+                                sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "expected"));
+    ck_assert_int_eq(net_create(&net, "dense10", 1, 28, 28, 0, err,
+                                sizeof err), -1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- init */
+
+START_TEST(test_net_he_init_statistics)
+{
+    Net net;
+    char err[NET_ERR_LEN];
+    Rng rng;
+
+    ck_assert_int_eq(net_create(&net, "small", 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    rng_seed(&rng, 3);
+    net_init_params(&net, &rng);
+
+    /* dense128 has 204800 weights with fan-in 1600. */
+    const Layer *l = &net.layers[6];
+    const float *w = net.params + l->weight_offset;
+    size_t count = l->bias_offset - l->weight_offset;
+    double sum = 0.0, sq = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        sum += w[i];
+        sq += (double)w[i] * w[i];
+    }
+    double mean = sum / count, sd = sqrt(sq / count - mean * mean);
+    ck_assert_double_lt(fabs(mean), 0.001);
+    ck_assert_double_lt(fabs(sd - sqrt(2.0 / 1600.0)), 0.01 * sqrt(2.0 / 1600.0));
+
+    for (int i = 0; i < 128; i++)
+        ck_assert_float_eq(net.params[l->bias_offset + i], 0.0f);
+    net_free(&net);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- gradients */
+
+/* Returns the summed loss on the batch, drawing dropout masks from a
+ * generator seeded with SEED so that every call uses the same masks. */
+static double batch_loss(const Net *net, NetScratch *scratch, const float *x,
+                         const uint8_t *labels, int n, float *grad,
+                         uint64_t seed)
+{
+    Rng rng;
+
+    rng_seed(&rng, seed);
+    return net_train_batch(net, scratch, x, labels, n, grad, &rng, NULL);
+}
+
+typedef struct {
+    Net net;
+    NetScratch *scratch;
+    const float *x;
+    const uint8_t *labels;
+    int n;
+    float *grad_unused;  /* net_train_batch writes here while probing */
+    uint64_t seed;
+} Probe;
+
+/* Returns (L(w_j + h) - L(w_j - h)) / 2h, restoring w_j afterwards. */
+static double central_difference(Probe *p, size_t j, float h)
+{
+    float saved = p->net.params[j];
+
+    p->net.params[j] = saved + h;
+    double up = batch_loss(&p->net, p->scratch, p->x, p->labels, p->n,
+                           p->grad_unused, p->seed);
+    p->net.params[j] = saved - h;
+    double down = batch_loss(&p->net, p->scratch, p->x, p->labels, p->n,
+                             p->grad_unused, p->seed);
+    p->net.params[j] = saved;
+    return (up - down) / (2.0 * h);
+}
+
+static int close_enough(double numeric, double analytic)
+{
+    return fabs(numeric - analytic)
+           <= 2e-2 * fmax(fabs(numeric), fabs(analytic)) + 2e-3;
+}
+
+/*
+ * Compares the gradient from net_train_batch with central differences for
+ * up to 300 parameters spread over all layers, on N random samples of
+ * IN_C x IN_H x IN_W. Biases start random so their gradients are not all
+ * alike. The layers compute in float, so h cannot be tiny: at h = 1e-3
+ * float rounding moves the difference quotient by about 1e-4. A ReLU or
+ * max-pool kink inside [w - h, w + h] also skews it, and a conv weight
+ * touches every window, so a parameter that misses at h = 1e-3 gets a
+ * second try at h = 2.5e-4; a wrong backward pass misses at both.
+ */
+static void check_gradient(const char *spec, int in_c, int in_h, int in_w,
+                           int classes, int n, uint64_t seed)
+{
+    Probe p;
+    char err[NET_ERR_LEN];
+    Rng rng;
+    size_t sample = (size_t)in_c * in_h * in_w;
+
+    ck_assert_msg(net_create(&p.net, spec, in_c, in_h, in_w, classes, err,
+                             sizeof err) == 0, "%s: %s", spec, err);
+    rng_seed(&rng, seed);
+    net_init_params(&p.net, &rng);
+    for (int i = 0; i < p.net.n_layers; i++) {
+        const Layer *l = &p.net.layers[i];
+        for (size_t j = l->bias_offset; j < l->weight_offset + l->param_count;
+             j++)
+            p.net.params[j] = 0.2f * (2.0f * rng_uniform(&rng) - 1.0f);
+    }
+
+    float *x = xmalloc((size_t)n * sample * sizeof *x);
+    uint8_t *labels = xmalloc((size_t)n);
+    float *grad = xmalloc(p.net.n_params * sizeof *grad);
+
+    fill_uniform(&rng, x, (size_t)n * sample);
+    for (int s = 0; s < n; s++)
+        labels[s] = (uint8_t)rng_below(&rng, (uint32_t)classes);
+    p.scratch = net_scratch_create(&p.net, n);
+    p.x = x;
+    p.labels = labels;
+    p.n = n;
+    p.grad_unused = xmalloc(p.net.n_params * sizeof *grad);
+    p.seed = seed + 1;
+    batch_loss(&p.net, p.scratch, x, labels, n, grad, p.seed);
+
+    size_t stride = p.net.n_params / 300 + 1;
+    for (size_t j = 0; j < p.net.n_params; j += stride) {
+        double numeric = central_difference(&p, j, 1e-3f);
+        if (!close_enough(numeric, grad[j]))
+            numeric = central_difference(&p, j, 2.5e-4f);
+        ck_assert_msg(close_enough(numeric, grad[j]),
+                      "%s: parameter %zu: backward %g, central difference "
+                      "%g", spec, j, grad[j], numeric);
+    }
+    net_scratch_free(p.scratch);
+    free(x);
+    free(labels);
+    free(grad);
+    free(p.grad_unused);
+    net_free(&p.net);
+}
+
+START_TEST(test_net_grad_softmax_dense)
+{
+    check_gradient("dense4", 1, 2, 3, 4, 3, 11);
+}
+END_TEST
+
+START_TEST(test_net_grad_dense_relu)
+{
+    check_gradient("dense6,relu,dense5,relu,dense4", 2, 2, 2, 4, 3, 12);
+}
+END_TEST
+
+START_TEST(test_net_grad_conv_valid)
+{
+    check_gradient("conv3x3x3,dense4", 2, 6, 5, 4, 3, 13);
+}
+END_TEST
+
+START_TEST(test_net_grad_conv_same)
+{
+    /* The second convolution reads channel-major input and passes its
+     * gradient back through col2im with padding. */
+    check_gradient("conv3x3x3:same,conv3x3x2:same,dense4", 2, 5, 6, 4, 3,
+                   14);
+}
+END_TEST
+
+START_TEST(test_net_grad_conv_relu)
+{
+    check_gradient("conv3x3x3,relu,conv2x2x2,relu,dense4", 1, 6, 6, 4, 2,
+                   15);
+}
+END_TEST
+
+/* ReLU first (on the images), after pooling and after dropout, where it
+ * cannot be fused into a bias pass, and twice in a row. */
+START_TEST(test_net_grad_relu_placements)
+{
+    check_gradient("relu,conv3x3x2,pool2,relu,dense5,dropout0.2,relu,relu,"
+                   "dense3", 1, 8, 8, 3, 3, 21);
+}
+END_TEST
+
+START_TEST(test_net_grad_pool)
+{
+    /* 7x7 -> conv 5x5 -> pool 2x2, dropping the odd row and column. */
+    check_gradient("conv3x3x3,pool2,dense4", 1, 7, 7, 4, 3, 16);
+    check_gradient("conv3x3x2,relu,pool2,conv1x1x2,pool2,dense3", 1, 10, 10,
+                   3, 2, 17);
+}
+END_TEST
+
+START_TEST(test_net_grad_flatten)
+{
+    check_gradient("conv3x3x2,flatten,dense5,relu,dense4", 2, 5, 5, 4, 3,
+                   18);
+}
+END_TEST
+
+START_TEST(test_net_grad_dropout)
+{
+    check_gradient("dense8,dropout0.5,dense4", 1, 3, 3, 4, 3, 19);
+    check_gradient("conv3x3x2,dropout0.3,dense4", 1, 5, 5, 4, 3, 20);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- loss */
+
+/* With zero weights every logit is 0, so each sample's loss is log(3). With
+ * biases +-1000 the log-sum-exp keeps the loss finite. */
+START_TEST(test_net_softmax_loss_values)
+{
+    Net net;
+    char err[NET_ERR_LEN];
+    float x[2] = {0.5f, -0.25f};
+    uint8_t labels[2] = {0, 2};
+    float grad[3 * 1 + 3];
+
+    ck_assert_int_eq(net_create(&net, "dense3", 1, 1, 1, 3, err, sizeof err),
+                     0);
+    NetScratch *scratch = net_scratch_create(&net, 2);
+    double loss = batch_loss(&net, scratch, x, labels, 2, grad, 1);
+    ck_assert_double_eq_tol(loss, 2.0 * log(3.0), 1e-6);
+
+    const Layer *l = &net.layers[0];
+    net.params[l->bias_offset + 0] = 1000.0f;
+    net.params[l->bias_offset + 2] = -1000.0f;
+    int correct = 0;
+    Rng rng;
+    rng_seed(&rng, 1);
+    loss = net_train_batch(&net, scratch, x, labels, 2, grad, &rng, &correct);
+    /* Sample 0 is certain and right (loss ~0); sample 1 costs 2000. */
+    ck_assert_double_eq_tol(loss, 2000.0, 1e-3);
+    ck_assert_int_eq(correct, 1);
+    /* Bias gradient: sum over samples of softmax - one-hot, which is
+     * (1 - 1) + 1 for class 0, 0 for class 1, 0 - 1 for class 2. */
+    ck_assert_float_eq_tol(grad[l->bias_offset + 0], 1.0f, 1e-6f);
+    ck_assert_float_eq_tol(grad[l->bias_offset + 1], 0.0f, 1e-6f);
+    ck_assert_float_eq_tol(grad[l->bias_offset + 2], -1.0f, 1e-6f);
+    net_scratch_free(scratch);
+    net_free(&net);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- predict */
+
+typedef struct {
+    Net net;
+    float *x;
+    uint8_t labels[7];
+} Fixture;
+
+static void fixture_setup(Fixture *f, const char *spec)
+{
+    char err[NET_ERR_LEN];
+    Rng rng;
+
+    ck_assert_int_eq(net_create(&f->net, spec, 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    rng_seed(&rng, 5);
+    net_init_params(&f->net, &rng);
+    f->x = xmalloc(7 * 784 * sizeof *f->x);
+    for (int i = 0; i < 7 * 784; i++)
+        f->x[i] = rng_uniform(&rng);
+    for (int s = 0; s < 7; s++)
+        f->labels[s] = (uint8_t)rng_below(&rng, 10);
+}
+
+static void fixture_teardown(Fixture *f)
+{
+    free(f->x);
+    net_free(&f->net);
+}
+
+START_TEST(test_net_predict_probabilities_sum_to_one)
+{
+    Fixture f;
+    float probs[7 * 10];
+
+    fixture_setup(&f, "default");
+    NetScratch *scratch = net_scratch_create(&f.net, 8);
+    net_predict(&f.net, scratch, f.x, 7, probs);
+    for (int s = 0; s < 7; s++) {
+        double sum = 0.0;
+        for (int c = 0; c < 10; c++) {
+            ck_assert_float_ge(probs[s * 10 + c], 0.0f);
+            sum += probs[s * 10 + c];
+        }
+        ck_assert_double_eq_tol(sum, 1.0, 1e-5);
+    }
+    net_scratch_free(scratch);
+    fixture_teardown(&f);
+}
+END_TEST
+
+/* Without dropout, net_train_batch's loss and hit count must come from the
+ * same forward pass that net_predict runs. */
+START_TEST(test_net_predict_matches_train_forward)
+{
+    Fixture f;
+    float probs[7 * 10];
+    Rng rng;
+    int correct = 0, predicted_correct = 0;
+
+    fixture_setup(&f, "small");
+    NetScratch *scratch = net_scratch_create(&f.net, 8);
+    float *grad = xmalloc(f.net.n_params * sizeof *grad);
+
+    rng_seed(&rng, 9);
+    double loss = net_train_batch(&f.net, scratch, f.x, f.labels, 7, grad,
+                                  &rng, &correct);
+    net_predict(&f.net, scratch, f.x, 7, probs);
+
+    double expected = 0.0;
+    for (int s = 0; s < 7; s++) {
+        int best = 0;
+        for (int c = 1; c < 10; c++)
+            if (probs[s * 10 + c] > probs[s * 10 + best])
+                best = c;
+        predicted_correct += best == f.labels[s];
+        expected -= log(probs[s * 10 + f.labels[s]]);
+    }
+    ck_assert_double_eq_tol(loss, expected, 1e-4 * expected);
+    ck_assert_int_eq(correct, predicted_correct);
+    free(grad);
+    net_scratch_free(scratch);
+    fixture_teardown(&f);
+}
+END_TEST
+
+/* A scratch smaller than the request makes net_predict work in chunks;
+ * the probabilities must not change. */
+START_TEST(test_net_predict_chunks_batches)
+{
+    Fixture f;
+    float whole[7 * 10], chunked[7 * 10];
+
+    fixture_setup(&f, "default");
+    NetScratch *big = net_scratch_create(&f.net, 8);
+    NetScratch *small = net_scratch_create(&f.net, 3);
+    net_predict(&f.net, big, f.x, 7, whole);
+    net_predict(&f.net, small, f.x, 7, chunked);
+    for (int i = 0; i < 70; i++)
+        ck_assert_float_eq_tol(whole[i], chunked[i], 1e-6f);
+    net_scratch_free(big);
+    net_scratch_free(small);
+    fixture_teardown(&f);
+}
+END_TEST
+
+/* The gradient is overwritten, not accumulated: NaN in GRAD beforehand
+ * must not survive, and two identical calls give identical gradients. */
+START_TEST(test_net_train_overwrites_grad)
+{
+    Fixture f;
+
+    fixture_setup(&f, "default");
+    NetScratch *scratch = net_scratch_create(&f.net, 8);
+    size_t n = f.net.n_params;
+    float *first = xmalloc(n * sizeof *first);
+    float *second = xmalloc(n * sizeof *second);
+
+    for (size_t i = 0; i < n; i++)
+        first[i] = second[i] = NAN;
+    batch_loss(&f.net, scratch, f.x, f.labels, 7, first, 77);
+    batch_loss(&f.net, scratch, f.x, f.labels, 7, second, 77);
+    /* One assertion per failure, not per element: Check logs each one. */
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(first[i]))
+            ck_abort_msg("grad[%zu] = %g after the first call", i, first[i]);
+        if (first[i] != second[i])
+            ck_abort_msg("grad[%zu] = %g, then %g on the same input", i,
+                         first[i], second[i]);
+    }
+    free(first);
+    free(second);
+    net_scratch_free(scratch);
+    fixture_teardown(&f);
+}
+END_TEST
 
 Suite *net_suite(void)
 {
-    return suite_create("net");
+    Suite *s = suite_create("net");
+    TCase *parse = tcase_create("parse");
+    TCase *grads = tcase_create("gradients");
+    TCase *passes = tcase_create("passes");
+
+    tcase_add_test(parse, test_net_presets_parse);
+    tcase_add_test(parse, test_net_whitespace_ignored);
+    tcase_add_test(parse, test_net_small_param_count);
+    tcase_add_test(parse, test_net_pool_floors_odd_sizes);
+    tcase_add_test(parse, test_net_bad_specs_rejected);
+    tcase_add_test(parse, test_net_empty_spec_rejected);
+    tcase_add_test(parse, test_net_last_layer_message_names_classes);
+    tcase_add_test(parse, test_net_bad_input_shape_rejected);
+    tcase_add_test(parse, test_net_he_init_statistics);
+    suite_add_tcase(s, parse);
+
+    tcase_set_timeout(grads, 120);
+    tcase_add_test(grads, test_net_grad_softmax_dense);
+    tcase_add_test(grads, test_net_grad_dense_relu);
+    tcase_add_test(grads, test_net_grad_conv_valid);
+    tcase_add_test(grads, test_net_grad_conv_same);
+    tcase_add_test(grads, test_net_grad_conv_relu);
+    tcase_add_test(grads, test_net_grad_relu_placements);
+    tcase_add_test(grads, test_net_grad_pool);
+    tcase_add_test(grads, test_net_grad_flatten);
+    tcase_add_test(grads, test_net_grad_dropout);
+    suite_add_tcase(s, grads);
+
+    tcase_set_timeout(passes, 120);
+    tcase_add_test(passes, test_net_softmax_loss_values);
+    tcase_add_test(passes, test_net_predict_probabilities_sum_to_one);
+    tcase_add_test(passes, test_net_predict_matches_train_forward);
+    tcase_add_test(passes, test_net_predict_chunks_batches);
+    tcase_add_test(passes, test_net_train_overwrites_grad);
+    suite_add_tcase(s, passes);
+    return s;
 }
