@@ -45,6 +45,7 @@ typedef struct {
 typedef struct {
     const char *spec;       /* model spec or preset; NULL for the default */
     OptimKind optim;
+    int optim_given;        /* with load_path: optim overrides the stored one */
     float lr;               /* <= 0 selects the optimiser's default */
     int epochs;             /* epochs to run in this invocation */
     int batch;

@@ -43,6 +43,7 @@ typedef struct {
     int epochs_given;
     int batch;
     int optim;
+    int optim_given;
     float lr;
     uint64_t seed;
     int threads;
@@ -191,6 +192,7 @@ static void parse_options(int argc, char **argv, Options *opt)
         case 'b': opt->batch = (int)parse_long("batch", optarg, 1, 65536); break;
         case 'o':
             opt->optim = optim_parse(optarg);
+            opt->optim_given = 1;
             if (opt->optim < 0)
                 usage_error("invalid value '%s' for --optimizer: expected sgd "
                             "or adam", optarg);
@@ -370,7 +372,8 @@ int main(int argc, char **argv)
     atomic_store(&sink.print_lines, opt.headless);
 
     TrainerConfig cfg = {
-        .spec = opt.spec, .optim = (OptimKind)opt.optim, .lr = opt.lr,
+        .spec = opt.spec, .optim = (OptimKind)opt.optim,
+        .optim_given = opt.optim_given, .lr = opt.lr,
         .epochs = opt.epochs, .batch = opt.batch, .seed = opt.seed,
         .threads = opt.threads, .train_limit = opt.train_limit,
         .save_path = opt.save_path, .load_path = opt.load_path,

@@ -899,14 +899,14 @@ static int check_model_matches(const Trainer *tr, char *err, size_t errlen)
     return same ? 0 : -1;
 }
 
-/* Takes over the optimiser state when cfg.optim matches the checkpoint's.
- * Otherwise starts the requested optimiser afresh and notes the switch in
- * the status message. */
+/* Takes over the optimiser state unless the user asked for another
+ * optimiser, which then starts afresh; the status message notes the
+ * switch. */
 static void adopt_optimiser(Trainer *tr, Checkpoint *ck)
 {
     const TrainerConfig *cfg = &tr->cfg;
 
-    if (cfg->optim == ck->optim.kind) {
+    if (!cfg->optim_given || cfg->optim == ck->optim.kind) {
         tr->opt = ck->optim;
         memset(&ck->optim, 0, sizeof ck->optim);
         if (cfg->lr > 0)

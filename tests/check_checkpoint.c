@@ -642,6 +642,16 @@ START_TEST(test_checkpoint_optimiser_switch)
     cfg.save_path = NULL;
     cfg.load_path = path;
     cfg.optim = OPTIM_SGD;
+
+    /* An optimiser that was not asked for explicitly keeps the stored one. */
+    cfg.optim_given = 0;
+    tr = trainer_create(&cfg, &train, &test, err, sizeof err);
+    ck_assert_msg(tr != NULL, "%s", err);
+    trainer_get_status(tr, &st);
+    ck_assert_str_eq(st.message, "");
+    trainer_free(tr);
+
+    cfg.optim_given = 1;
     tr = trainer_create(&cfg, &train, &test, err, sizeof err);
     ck_assert_msg(tr != NULL, "%s", err);
     trainer_get_status(tr, &st);
