@@ -1,0 +1,52 @@
+#!/bin/sh
+# Trains the reference networks "small" and "tf" with fmnist's benchmark
+# and with PyTorch (Debian's python3-torch, on OpenBLAS) alternately on this
+# machine, and prints training images per second and their ratio for 1 and
+# 2 threads. Shared machines are noisy, so compare the ratios of one run.
+#
+# Usage: bench/compare.sh [ROUNDS] (run from the build directory after
+# make bench). Needs: apt-get install python3-torch python3-numpy, and the
+# PyTorch script, by default ../shared/bench/pytorch_fmnist.py next to the
+# source tree (set PYTORCH_SCRIPT to override).
+set -eu
+
+rounds=${1:-1}
+here=$(cd "$(dirname "$0")" && pwd)
+script=${PYTORCH_SCRIPT:-$here/../../shared/bench/pytorch_fmnist.py}
+bench=${FMNIST_BENCH:-./bench/fmnist-bench}
+train=10000
+openblas=${OPENBLAS_DIR:-/tmp/fmnist-openblas}
+
+[ -x "$bench" ] || { echo "compare: $bench not found; run make bench first" >&2; exit 1; }
+[ -f "$script" ] || { echo "compare: PyTorch script $script not found; set PYTORCH_SCRIPT" >&2; exit 1; }
+
+# PyTorch on OpenBLAS without changing the system's BLAS: unpack the
+# package into a private directory.
+libdir=$openblas/usr/lib/x86_64-linux-gnu/openblas-openmp
+if [ ! -d "$libdir" ]; then
+    mkdir -p "$openblas"
+    (cd "$openblas" && apt-get download libopenblas0-openmp >/dev/null && dpkg -x libopenblas0-openmp_*.deb .)
+fi
+
+torch_ips() {  # model threads
+    LD_LIBRARY_PATH=$libdir /usr/bin/python3 "$script" --model "$1" --threads "$2" \
+        --epochs 1 --limit-train "$train" --skip-test 2>/dev/null \
+        | sed -n 's/^total training seconds:.*samples, \([0-9.]*\) samples\/s.*/\1/p'
+}
+
+fmnist_ips() {  # model threads
+    "$bench" --model "$1" --threads "$2" --train "$train" \
+        | awk -v t="$2" '$1 == t && $2 ~ /^[0-9.]+$/ { v = $2 } END { print v }'
+}
+
+printf '%-6s %-7s %12s %12s %7s\n' model threads fmnist pytorch ratio
+for round in $(seq "$rounds"); do
+    for model in small tf; do
+        for threads in 1 2; do
+            f=$(fmnist_ips "$model" "$threads")
+            p=$(torch_ips "$model" "$threads")
+            ratio=$(awk -v f="$f" -v p="$p" 'BEGIN { if (p > 0) printf "%.2f", f / p; else print "n/a" }')
+            printf '%-6s %-7s %12s %12s %7s\n' "$model" "$threads" "$f" "$p" "$ratio"
+        done
+    done
+done
