@@ -11,13 +11,27 @@
  *   relu                     rectified linear unit
  *   dropoutP                 inverted dropout with drop probability P in
  *                            [0, 1), active only in net_train_batch
+ *   bn                       batch normalisation: per channel after a
+ *                            convolution or pooling, per unit after a
+ *                            dense layer, with a learned scale and shift
  * The last layer must be a dense layer with as many outputs as classes;
  * softmax and the cross-entropy loss follow it implicitly. The names
  * "default", "small" and "tf" expand to the built-in networks below.
  *
  * Tensors are NCHW, contiguous, float32. Parameters of all layers live in
  * one array: for each layer its weights, then its biases. Convolution
- * weights are F x C x K x K; dense weights are OUT x IN (row-major).
+ * weights are F x C x K x K; dense weights are OUT x IN (row-major). A bn
+ * layer's "weights" are its C scales (gamma) and its "biases" its C shifts
+ * (beta).
+ *
+ * Batch normalisation in net_train_batch normalises with the mean and
+ * variance of the samples of that one call, which the trainer makes a
+ * shard of TRAINER_SHARD samples. The result therefore depends only on the
+ * shard, never on the thread count. net_predict normalises with running
+ * statistics instead. They live in Net.stats and are not parameters:
+ * net_train_batch only reports each call's batch statistics (see
+ * net_batch_stats), and the caller folds them in with
+ * net_update_running_stats, at a moment when no thread reads the Net.
  */
 #ifndef FMNIST_NET_H
 #define FMNIST_NET_H
@@ -28,11 +42,18 @@
 #include "util.h"
 
 #define NET_SPEC_DEFAULT \
-    "conv3x3x32,relu,pool2,conv3x3x64,relu,pool2,dense128,relu,dropout0.5,dense10"
+    "conv3x3x32:same,relu,pool2,conv3x3x64:same,relu,pool2,dense128,relu,dropout0.5,dense10"
 #define NET_SPEC_SMALL \
     "conv3x3x32,relu,pool2,conv3x3x64,relu,pool2,dense128,relu,dense10"
 #define NET_SPEC_TF \
     "conv5x5x32:same,relu,pool2,conv5x5x64:same,relu,pool2,dense1024,relu,dropout0.4,dense10"
+#define NET_SPEC_BEST \
+    "conv3x3x32:same,bn,relu,conv3x3x32:same,bn,relu,pool2," \
+    "conv3x3x64:same,bn,relu,conv3x3x64:same,bn,relu,pool2," \
+    "dense256,bn,relu,dropout0.3,dense10"
+
+/* Added to the variance before its square root in batch normalisation. */
+#define NET_BN_EPS 1e-5f
 
 #define NET_ERR_LEN 256
 
@@ -42,7 +63,8 @@ typedef enum {
     LAYER_FLATTEN,
     LAYER_DENSE,
     LAYER_RELU,
-    LAYER_DROPOUT
+    LAYER_DROPOUT,
+    LAYER_BN
 } LayerKind;
 
 typedef struct {
@@ -55,6 +77,8 @@ typedef struct {
     size_t weight_offset;     /* index of the first weight in Net.params */
     size_t bias_offset;       /* index of the first bias in Net.params */
     size_t param_count;       /* weights plus biases */
+    size_t stats_offset;      /* bn: index of its running means in
+                                 Net.stats; its variances follow */
 } Layer;
 
 typedef struct {
@@ -65,6 +89,10 @@ typedef struct {
     Layer *layers;
     size_t n_params;
     float *params;            /* 64-byte aligned */
+    /* Running statistics of the bn layers: for each, C means then C
+     * variances. Not trained by gradients; 0 floats without bn layers. */
+    size_t n_stats;
+    float *stats;
 } Net;
 
 /* Opaque per-thread scratch space: activations, gradients and im2col
@@ -81,10 +109,15 @@ int net_create(Net *net, const char *spec, int in_c, int in_h, int in_w,
                int classes, char *err, size_t errlen);
 
 /* Fills weights with He-normal values (stddev sqrt(2 / fan_in)) drawn from
- * RNG and sets biases to zero. */
+ * RNG and sets biases to zero. Batch normalisation starts as the identity:
+ * scales 1, shifts 0, running means 0 and running variances 1. */
 void net_init_params(Net *net, Rng *rng);
 
 void net_free(Net *net);
+
+/* Makes DST an independent copy of SRC: spec, layers, parameters and
+ * running statistics. Free it with net_free. */
+void net_clone(Net *dst, const Net *src);
 
 /* Returns the forward multiply-adds for one sample. */
 double net_forward_macs(const Net *net);
@@ -103,9 +136,52 @@ double net_train_batch(const Net *net, NetScratch *scratch,
                        const float *images, const uint8_t *labels, int n,
                        float *grad, Rng *rng, int *correct);
 
-/* Runs the forward pass without dropout and writes N x classes softmax
- * probabilities to PROBS. */
+/* Runs the forward pass without dropout, with batch normalisation using
+ * the running statistics, and writes N x classes softmax probabilities to
+ * PROBS. */
 void net_predict(const Net *net, NetScratch *scratch, const float *images,
                  int n, float *probs);
+
+/*
+ * Returns the batch statistics of the latest net_train_batch call on
+ * SCRATCH, laid out like Net.stats: for each bn layer, the mean and the
+ * biased variance (divided by the value count, not count - 1) of every
+ * channel over that call's samples and positions. The array is valid
+ * until the next call on SCRATCH; it is empty when the net has no bn.
+ */
+const float *net_batch_stats(const NetScratch *scratch);
+
+/*
+ * Folds the batch statistics of N_PARTS calls of net_train_batch into the
+ * running statistics, in the order given: PART_STATS[i] came from a call
+ * over PART_SAMPLES[i] samples. The parts are pooled exactly into the
+ * mean and unbiased variance of all their values, and then
+ * running = (1 - MOMENTUM) * running + MOMENTUM * pooled.
+ * Writes net->stats, so no thread may run the net meanwhile.
+ */
+void net_update_running_stats(Net *net, const float *const *part_stats,
+                              const int *part_samples, int n_parts,
+                              float momentum);
+
+/* Time and arithmetic of one layer in one net_profile call. FLOPs count
+ * the multiply-adds of convolutions and dense layers as 2 each; the other
+ * layers count 0, so only their time is meaningful. */
+typedef struct {
+    double forward_seconds;
+    double backward_seconds;
+    double forward_flops;
+    double backward_flops;
+} NetLayerProfile;
+
+/*
+ * Runs net_train_batch over the same arguments and fills PROFILE (one
+ * entry per layer) with each layer's forward and backward wall time and
+ * FLOPs. The loss and softmax are in no layer's time. Returns the loss.
+ * The clock is read twice per layer and pass, so the timings include
+ * that; net_train_batch itself reads no clock.
+ */
+double net_profile(const Net *net, NetScratch *scratch, const float *images,
+                   const uint8_t *labels, int n, float *grad, Rng *rng,
+                   NetLayerProfile *profile);
 
 #endif
