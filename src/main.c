@@ -6,7 +6,8 @@
  * the curses interface (when stdout is a terminal) or a headless loop that
  * prints one line per epoch. Exit status: 0 success, 1 bad data, checkpoint
  * or training failure, 2 usage error, 128 + signal number when stopped by
- * SIGINT or SIGTERM.
+ * SIGINT or SIGTERM. After SIGHUP, or when the terminal hangs up, training
+ * goes on to the end without the terminal, and messages go to the log.
  */
 #include "config.h"
 
@@ -23,11 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "augment.h"
 #include "dataset.h"
 #include "metrics.h"
 #include "net.h"
 #include "optim.h"
 #include "trainer.h"
+#include "tty.h"
 #include "tui.h"
 #include "util.h"
 
@@ -48,6 +51,18 @@ typedef struct {
     uint64_t seed;
     int threads;
     int train_limit;
+    int val_count;
+    const char *preset;
+    /* Below, -1 (or a negative decay) means "not given", so that a preset
+     * can fill in what the command line leaves open. */
+    int batch_given;
+    int flip;
+    int shift;
+    int schedule;
+    int lr_step;
+    float lr_gamma;
+    float weight_decay;
+    int decay;
     int headless;
     int eval;
     int ascii;
@@ -60,13 +75,23 @@ typedef struct {
     atomic_int print_lines;  /* headless: print one line per epoch */
     FILE *log;               /* CSV log, or NULL */
     int epochs;
+    /* Used by the main thread only. */
+    int stderr_is_tty;       /* at startup */
+    int detached;            /* the terminal was let go after a hangup */
 } EpochSink;
 
+/* Set by the signal handlers, which do nothing else. */
 static volatile sig_atomic_t quit_signal;
+static volatile sig_atomic_t hangup_signal;
 
 static void on_quit_signal(int sig)
 {
     quit_signal = sig;
+}
+
+static void on_hangup_signal(int sig)
+{
+    hangup_signal = sig;
 }
 
 static void usage(FILE *out)
@@ -80,10 +105,15 @@ static void usage(FILE *out)
 "  -d, --data=DIR         directory holding the four IDX files (default:\n"
 "                         $FMNIST_DATA, ./data, " DATASET_SYSTEM_DIR ")\n"
 "      --train-limit=N    train on the first N training images only\n"
+"      --val=N            hold out the last N training images as a validation\n"
+"                         set: never trained on, evaluated after each epoch\n"
 "\n"
 "Model and training:\n"
-"  -m, --model=SPEC       network spec or preset name: default, small, tf\n"
-"                         (spec syntax in fmnist(1))\n"
+"  -m, --model=SPEC       network spec or preset name: default, small, tf,\n"
+"                         best (spec syntax in fmnist(1))\n"
+"      --preset=NAME      best: the best network with augmentation, a cosine\n"
+"                         schedule and weight decay; options given on the\n"
+"                         command line override its values\n"
 "  -e, --epochs=N         epochs to train (default 5; 0 with --load only\n"
 "                         explores the loaded model)\n"
 "  -b, --batch=N          samples per batch (default 64)\n"
@@ -92,6 +122,18 @@ static void usage(FILE *out)
 "  -s, --seed=N           random seed for initialisation, shuffling and\n"
 "                         dropout (default 1)\n"
 "  -j, --threads=N        worker threads (default: the online CPUs)\n"
+"      --flip             mirror training images left-right at random\n"
+"      --shift=N          move training images by up to N pixels each way\n"
+"                         (0 to 4, default 0), filling with background\n"
+"      --schedule=NAME    learning-rate schedule: constant (default), step,\n"
+"                         or cosine (from --lr down to 0 at the last epoch)\n"
+"      --lr-step=N        step schedule: drop the rate every N epochs\n"
+"                         (default 10)\n"
+"      --lr-gamma=F       step schedule: multiply the rate by F at each drop\n"
+"                         (default 0.1)\n"
+"      --weight-decay=F   decay of convolution and dense weights (default 0)\n"
+"      --decay-mode=MODE  decoupled (default): w -= lr*F*w at each step;\n"
+"                         l2: F*w is added to the gradient\n"
 "\n"
 "Files:\n"
 "      --save=FILE        write a checkpoint after every epoch\n"
@@ -151,10 +193,100 @@ static float parse_rate(const char *text)
     return (float)value;
 }
 
+/* Parses TEXT as a number for option NAME that must lie in [MIN, MAX)
+ * (or [MIN, MAX] with MAX_INCLUDED) or exits with a usage error. */
+static float parse_float(const char *name, const char *text, double min,
+                         double max, int max_included)
+{
+    char *end;
+
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(value >= min)
+        || !(max_included ? value <= max : value < max))
+        usage_error("invalid value '%s' for --%s: expected a number from %g "
+                    "to %s %g", text, name, min,
+                    max_included ? "at most" : "below", max);
+    return (float)value;
+}
+
+/* The training recipe of a --preset. */
+typedef struct {
+    const char *name;
+    const char *spec;
+    int epochs;
+    int batch;
+    OptimKind optim;
+    float lr;
+    ScheduleKind schedule;
+    int flip;
+    int shift;
+    float weight_decay;
+    DecayKind decay;
+} Preset;
+
+/* "best" was chosen on a validation split of the training set (the last
+ * 10,000 images); docs/BENCHMARKS.md has the measurements. */
+static const Preset presets[] = {
+    { "best", "best", 15, 64, OPTIM_ADAM, 0.002f, SCHEDULE_COSINE, 1, 2,
+      0.05f, DECAY_DECOUPLED },
+};
+
+/* Fills the options that the command line left open from the preset. */
+static void apply_preset(Options *opt)
+{
+    const Preset *p = NULL;
+
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strcmp(opt->preset, presets[i].name) == 0)
+            p = &presets[i];
+    if (p == NULL)
+        usage_error("invalid value '%s' for --preset: expected best",
+                    opt->preset);
+    if (opt->spec == NULL)
+        opt->spec = p->spec;
+    if (!opt->epochs_given)
+        opt->epochs = p->epochs;
+    if (!opt->batch_given)
+        opt->batch = p->batch;
+    if (!opt->optim_given)
+        opt->optim = p->optim;
+    if (opt->lr <= 0 && (!opt->optim_given || opt->optim == (int)p->optim))
+        opt->lr = p->lr;
+    if (opt->schedule < 0)
+        opt->schedule = p->schedule;
+    if (opt->flip < 0)
+        opt->flip = p->flip;
+    if (opt->shift < 0)
+        opt->shift = p->shift;
+    if (opt->weight_decay < 0)
+        opt->weight_decay = p->weight_decay;
+    if (opt->decay < 0)
+        opt->decay = p->decay;
+}
+
+/* Gives the options that neither the command line nor a preset set their
+ * defaults. */
+static void apply_defaults(Options *opt)
+{
+    if (opt->schedule < 0)
+        opt->schedule = SCHEDULE_CONSTANT;
+    if (opt->flip < 0)
+        opt->flip = 0;
+    if (opt->shift < 0)
+        opt->shift = 0;
+    if (opt->weight_decay < 0)
+        opt->weight_decay = 0.0f;
+    if (opt->decay < 0)
+        opt->decay = DECAY_DECOUPLED;
+}
+
 static void parse_options(int argc, char **argv, Options *opt)
 {
     enum { OPT_TRAIN_LIMIT = 256, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_EVAL,
-           OPT_HEADLESS, OPT_ASCII, OPT_NO_COLOR };
+           OPT_HEADLESS, OPT_ASCII, OPT_NO_COLOR, OPT_VAL, OPT_PRESET,
+           OPT_FLIP, OPT_SHIFT, OPT_SCHEDULE, OPT_LR_STEP, OPT_LR_GAMMA,
+           OPT_WEIGHT_DECAY, OPT_DECAY_MODE };
     static const struct option longopts[] = {
         { "data", required_argument, NULL, 'd' },
         { "train-limit", required_argument, NULL, OPT_TRAIN_LIMIT },
@@ -165,6 +297,15 @@ static void parse_options(int argc, char **argv, Options *opt)
         { "lr", required_argument, NULL, 'l' },
         { "seed", required_argument, NULL, 's' },
         { "threads", required_argument, NULL, 'j' },
+        { "val", required_argument, NULL, OPT_VAL },
+        { "preset", required_argument, NULL, OPT_PRESET },
+        { "flip", no_argument, NULL, OPT_FLIP },
+        { "shift", required_argument, NULL, OPT_SHIFT },
+        { "schedule", required_argument, NULL, OPT_SCHEDULE },
+        { "lr-step", required_argument, NULL, OPT_LR_STEP },
+        { "lr-gamma", required_argument, NULL, OPT_LR_GAMMA },
+        { "weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY },
+        { "decay-mode", required_argument, NULL, OPT_DECAY_MODE },
         { "save", required_argument, NULL, OPT_SAVE },
         { "load", required_argument, NULL, OPT_LOAD },
         { "log", required_argument, NULL, OPT_LOG },
@@ -189,7 +330,10 @@ static void parse_options(int argc, char **argv, Options *opt)
             opt->epochs = (int)parse_long("epochs", optarg, 0, 100000);
             opt->epochs_given = 1;
             break;
-        case 'b': opt->batch = (int)parse_long("batch", optarg, 1, 65536); break;
+        case 'b':
+            opt->batch = (int)parse_long("batch", optarg, 1, 65536);
+            opt->batch_given = 1;
+            break;
         case 'o':
             opt->optim = optim_parse(optarg);
             opt->optim_given = 1;
@@ -200,6 +344,39 @@ static void parse_options(int argc, char **argv, Options *opt)
         case 'l': opt->lr = parse_rate(optarg); break;
         case 's': opt->seed = (uint64_t)parse_long("seed", optarg, 0, LONG_MAX); break;
         case 'j': opt->threads = (int)parse_long("threads", optarg, 1, 256); break;
+        case OPT_VAL:
+            opt->val_count = (int)parse_long("val", optarg, 0, INT_MAX);
+            break;
+        case OPT_PRESET: opt->preset = optarg; break;
+        case OPT_FLIP: opt->flip = 1; break;
+        case OPT_SHIFT:
+            opt->shift = (int)parse_long("shift", optarg, 0, AUGMENT_MAX_SHIFT);
+            break;
+        case OPT_SCHEDULE:
+            opt->schedule = schedule_parse(optarg);
+            if (opt->schedule < 0)
+                usage_error("invalid value '%s' for --schedule: expected "
+                            "constant, step or cosine", optarg);
+            break;
+        case OPT_LR_STEP:
+            opt->lr_step = (int)parse_long("lr-step", optarg, 1, 100000);
+            break;
+        case OPT_LR_GAMMA:
+            opt->lr_gamma = parse_float("lr-gamma", optarg, 0.0, 1.0, 1);
+            if (opt->lr_gamma <= 0.0f)
+                usage_error("invalid value '%s' for --lr-gamma: expected a "
+                            "factor above 0 and at most 1", optarg);
+            break;
+        case OPT_WEIGHT_DECAY:
+            opt->weight_decay = parse_float("weight-decay", optarg, 0.0, 1.0,
+                                            0);
+            break;
+        case OPT_DECAY_MODE:
+            opt->decay = decay_parse(optarg);
+            if (opt->decay < 0)
+                usage_error("invalid value '%s' for --decay-mode: expected "
+                            "decoupled or l2", optarg);
+            break;
         case OPT_SAVE: opt->save_path = optarg; break;
         case OPT_LOAD: opt->load_path = optarg; break;
         case OPT_LOG: opt->log_path = optarg; break;
@@ -218,6 +395,9 @@ static void parse_options(int argc, char **argv, Options *opt)
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    if (opt->preset != NULL)
+        apply_preset(opt);
+    apply_defaults(opt);
     if (opt->eval && opt->load_path == NULL)
         usage_error("--eval needs a trained model: add --load FILE");
     if (opt->eval) {
@@ -244,10 +424,13 @@ static void on_epoch(const EpochRecord *rec, void *ctx)
     if (sink->log != NULL)
         log_epoch(sink->log, rec);
     if (atomic_load(&sink->print_lines)) {
-        printf("epoch %d/%d  train_loss %.4f  train_acc %.4f  test_loss %.4f  "
-               "test_acc %.4f  %.1fs  %.0f img/s\n",
-               rec->epoch, sink->epochs, rec->train_loss, rec->train_acc,
-               rec->test_loss, rec->test_acc, rec->seconds,
+        printf("epoch %d/%d  train_loss %.4f  train_acc %.4f  ", rec->epoch,
+               sink->epochs, rec->train_loss, rec->train_acc);
+        if (rec->has_val)
+            printf("val_loss %.4f  val_acc %.4f  ", rec->val_loss,
+                   rec->val_acc);
+        printf("test_loss %.4f  test_acc %.4f  lr %.3g  %.1fs  %.0f img/s\n",
+               rec->test_loss, rec->test_acc, rec->lr, rec->seconds,
                rec->samples_per_sec);
         fflush(stdout);
     }
@@ -282,10 +465,19 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
         exit(1);
     }
     free(dir);
-    if (need_train && opt->train_limit > train->count) {
+    if (need_train && opt->val_count >= train->count) {
+        fprintf(stderr, "fmnist: --val %d leaves none of the %d training "
+                "images to train on; use a value from 0 to %d\n",
+                opt->val_count, train->count, train->count - 1);
+        exit(2);
+    }
+    if (need_train && opt->train_limit > train->count - opt->val_count) {
+        int left = train->count - opt->val_count;
         fprintf(stderr, "fmnist: --train-limit %d is larger than the %d "
-                "training images; use a value from 1 to %d\n",
-                opt->train_limit, train->count, train->count);
+                "training images%s; use a value from 1 to %d\n",
+                opt->train_limit, left,
+                opt->val_count > 0 ? " outside the validation split" : "",
+                left);
         exit(2);
     }
 }
@@ -319,17 +511,59 @@ static void print_eval(Trainer *tr)
     free(st);
 }
 
-/* Waits for the trainer to finish, polling the quit flag ten times a
- * second. Returns the final state. */
-static TrainerState wait_headless(Trainer *tr, TrainerStatus *st)
+/* Writes one message line for the user: to stderr, or, once a hangup
+ * took stderr away, to the --log file as a "# " comment line; without a
+ * log the message is dropped. Main thread only. */
+__attribute__((format(printf, 2, 3)))
+static void note(const EpochSink *sink, const char *fmt, ...)
+{
+    FILE *out = sink->detached && sink->stderr_is_tty ? sink->log : stderr;
+    va_list ap;
+
+    if (out == NULL)
+        return;
+    /* The trainer thread writes epoch lines to the same log. */
+    flockfile(out);
+    fputs(out == stderr ? "fmnist: " : "# fmnist: ", out);
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
+    funlockfile(out);
+}
+
+/* Lets go of the terminal after a hangup. Standard streams that were the
+ * terminal now go to /dev/null, so later writes neither fail nor block,
+ * and messages go to the log. Training goes on. */
+static void detach(EpochSink *sink, const char *why)
+{
+    tty_detach_stdio();
+    sink->detached = 1;
+    note(sink, "%s; training continues without a terminal", why);
+}
+
+/* Waits for the trainer to finish, polling the signal flags ten times a
+ * second and passing on new status messages (saves, failed saves). The
+ * final failure message is left to the caller. Returns the final state. */
+static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
+                                  EpochSink *sink)
 {
     const struct timespec tick = { 0, 100 * 1000 * 1000 };
+    char shown[sizeof st->message] = "";
     int stop_sent = 0;
 
     for (;;) {
         trainer_get_status(tr, st);
+        if (st->state != TRAINER_FAILED && strcmp(st->message, shown) != 0) {
+            memcpy(shown, st->message, sizeof shown);
+            if (shown[0] != '\0')
+                note(sink, "%s", shown);
+        }
         if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED)
             return st->state;
+        if (hangup_signal && !sink->detached)
+            detach(sink, "received SIGHUP");
         if (quit_signal && !stop_sent) {
             trainer_request_stop(tr);
             stop_sent = 1;
@@ -338,21 +572,72 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st)
     }
 }
 
+/* Prints the network and the training options of a headless run to
+ * stderr, so that a saved log records how its numbers were made. */
+static void print_run_summary(const Options *opt, const Net *net)
+{
+    fprintf(stderr, "fmnist: training %s for %d epochs on %d threads\n",
+            net->spec, opt->epochs, opt->threads);
+    fprintf(stderr, "fmnist: batch %d", opt->batch);
+    if (opt->load_path == NULL || opt->optim_given)
+        fprintf(stderr, ", %s", optim_name((OptimKind)opt->optim));
+    if (opt->lr > 0)
+        fprintf(stderr, ", lr %g", opt->lr);
+    else if (opt->load_path == NULL)
+        fprintf(stderr, ", lr %g", opt->optim == OPTIM_ADAM ? 0.001 : 0.01);
+    fprintf(stderr, ", %s schedule", schedule_name((ScheduleKind)opt->schedule));
+    if (opt->schedule == SCHEDULE_STEP)
+        fprintf(stderr, " (x%g every %d epochs)", opt->lr_gamma, opt->lr_step);
+    if (opt->weight_decay > 0)
+        fprintf(stderr, ", weight decay %g %s", opt->weight_decay,
+                decay_name((DecayKind)opt->decay));
+    if (opt->flip)
+        fprintf(stderr, ", flips");
+    if (opt->shift > 0)
+        fprintf(stderr, ", shifts up to %d px", opt->shift);
+    if (opt->val_count > 0)
+        fprintf(stderr, ", %d validation images", opt->val_count);
+    fputc('\n', stderr);
+}
+
+/* SA_RESTART keeps a signal from failing the checkpoint's writes with
+ * EINTR; getch and nanosleep still return early, so the flags are seen
+ * within a tick. */
 static void install_signals(void)
 {
     struct sigaction sa;
 
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_quit_signal;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_quit_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hangup_signal;
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and stores the
+ * previous mask in OLD. Threads created meanwhile inherit the block, so
+ * the kernel delivers these signals to the main thread, where they cut
+ * the key or sleep timeout short. */
+static void block_signals(sigset_t *old)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 int main(int argc, char **argv)
 {
     Options opt = {
         .epochs = 5, .batch = 64, .optim = OPTIM_ADAM, .seed = 1,
+        .flip = -1, .shift = -1, .schedule = -1, .lr_step = 10,
+        .lr_gamma = 0.1f, .weight_decay = -1.0f, .decay = -1,
     };
     Dataset train = { 0 }, test = { 0 };
     EpochSink sink = { .log = NULL };
@@ -360,11 +645,23 @@ int main(int argc, char **argv)
     int status = 0;
 
     setlocale(LC_ALL, "");
+    sink.stderr_is_tty = isatty(STDERR_FILENO);
     parse_options(argc, argv, &opt);
     if (opt.threads == 0)
         opt.threads = util_online_cpus();
     if (!opt.headless && !opt.eval && !isatty(STDOUT_FILENO))
         opt.headless = 1;
+
+    /* Reject a bad spec before spending a second on loading the data. */
+    if (opt.spec != NULL) {
+        Net probe;
+        if (net_create(&probe, opt.spec, 1, DATASET_ROWS, DATASET_COLS,
+                       DATASET_CLASSES, err, sizeof err) != 0) {
+            fprintf(stderr, "fmnist: %s\n", err);
+            return 1;
+        }
+        net_free(&probe);
+    }
 
     load_data(&opt, opt.epochs > 0, &train, &test);
     if (opt.log_path != NULL)
@@ -376,11 +673,19 @@ int main(int argc, char **argv)
         .optim_given = opt.optim_given, .lr = opt.lr,
         .epochs = opt.epochs, .batch = opt.batch, .seed = opt.seed,
         .threads = opt.threads, .train_limit = opt.train_limit,
+        .val_count = opt.val_count,
+        .augment = { .flip = opt.flip, .shift = opt.shift },
+        .schedule = { .kind = (ScheduleKind)opt.schedule,
+                      .step_epochs = opt.lr_step, .gamma = opt.lr_gamma },
+        .weight_decay = opt.weight_decay, .decay = (DecayKind)opt.decay,
         .save_path = opt.save_path, .load_path = opt.load_path,
         .on_epoch = on_epoch, .ctx = &sink,
     };
+    sigset_t old_mask;
+    block_signals(&old_mask);
     Trainer *tr = trainer_create(&cfg, opt.epochs > 0 ? &train : NULL, &test,
                                  err, sizeof err);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (tr == NULL) {
         fprintf(stderr, "fmnist: %s\n", err);
         return 1;
@@ -397,9 +702,11 @@ int main(int argc, char **argv)
 
     install_signals();
     if (opt.headless)
-        fprintf(stderr, "fmnist: training %s for %d epochs on %d threads\n",
-                trainer_net(tr)->spec, opt.epochs, opt.threads);
-    if (trainer_start(tr) != 0) {
+        print_run_summary(&opt, trainer_net(tr));
+    block_signals(&old_mask);
+    int start_rc = trainer_start(tr);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (start_rc != 0) {
         fprintf(stderr, "fmnist: cannot start the training thread\n");
         status = 1;
         goto done;
@@ -409,24 +716,30 @@ int main(int argc, char **argv)
         TuiOptions tui = {
             .ascii = opt.ascii,
             .no_color = opt.no_color || getenv("NO_COLOR") != NULL,
+            .train = &train,
             .quit_signal = &quit_signal,
+            .hangup = &hangup_signal,
         };
         char tui_err[256];
-        if (tui_run(tr, &test, &tui, tui_err, sizeof tui_err) != 0) {
-            fprintf(stderr, "fmnist: %s; continuing without the terminal UI\n",
-                    tui_err);
+        int tui_rc = tui_run(tr, &test, &tui, tui_err, sizeof tui_err);
+        if (tui_rc < 0) {
+            fprintf(stderr, "fmnist: %s; using headless mode\n", tui_err);
             atomic_store(&sink.print_lines, 1);
+            opt.headless = 1;
+        } else if (tui_rc == TUI_DETACHED) {
+            detach(&sink, hangup_signal ? "received SIGHUP"
+                                        : "the terminal hung up");
             opt.headless = 1;
         }
     }
 
     if (opt.headless)
-        wait_headless(tr, st);
+        wait_headless(tr, st, &sink);
     trainer_request_stop(tr);
     trainer_join(tr);
     trainer_get_status(tr, st);
     if (st->state == TRAINER_FAILED) {
-        fprintf(stderr, "fmnist: training failed: %s\n", st->message);
+        note(&sink, "training failed: %s", st->message);
         status = 1;
     } else if (quit_signal) {
         status = 128 + quit_signal;
