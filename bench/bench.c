@@ -1,16 +1,21 @@
 /*
- * fmnist-bench: measures training and evaluation throughput of a network
- * on the real data, for one thread and for all threads, and reports the
- * achieved GFLOP/s against this machine's measured FP32 peak, the time to
- * load the four data files and the peak resident memory of a default run.
+ * fmnist-bench: measures a network on the real data and reports
+ *   - the time each layer takes forward and backward over one training
+ *     shard, with its GFLOP/s and the fraction of this machine's FP32
+ *     peak that is;
+ *   - training and evaluation images per second through the trainer, for
+ *     one thread and for all threads (or for one given count only);
+ *   - the time to load the four data files;
+ *   - the peak resident memory of a default run of the fmnist program.
  *
- * Throughput is taken from the trainer itself (one epoch over --train
- * images at --batch samples per batch), so the numbers include shuffling,
- * gathering and the optimiser step, as a user's run does. A training step
- * is counted as 3 x 2 x the forward multiply-adds per image.
+ * Training throughput comes from the trainer itself (one epoch over
+ * --train images at --batch samples per batch), so it includes gathering,
+ * the gradient reduction and the optimiser step, as a user's run does.
+ * A training step counts as 3 x 2 x the forward multiply-adds per image.
+ * The per-layer table keeps each layer's fastest of --repeat runs, which
+ * discounts other processes that share the machine.
  *
- * Usage: fmnist-bench [--model SPEC] [--train N] [--batch N] [--threads N]
- *                     [--data DIR] [--fmnist PATH]
+ * Usage: see usage() below or run fmnist-bench --help.
  */
 #include "config.h"
 
@@ -28,6 +33,10 @@
 #include "trainer.h"
 #include "util.h"
 
+/* Untimed profile runs before the timed ones: they fault in the scratch
+ * buffers and warm the caches. */
+#define PROFILE_WARMUP 3
+
 typedef struct {
     const char *model;
     const char *data_dir;
@@ -35,6 +44,9 @@ typedef struct {
     int train;
     int batch;
     int threads;
+    int only_threads;     /* measure --threads alone, not 1 as well */
+    int repeat;           /* timed runs of the per-layer profile */
+    int throughput_only;  /* skip the profile and the memory run */
 } BenchOptions;
 
 typedef struct {
@@ -42,11 +54,264 @@ typedef struct {
     double eval_ips;
 } Throughput;
 
+static void usage(FILE *out)
+{
+    fputs("Usage: fmnist-bench [OPTION]...\n"
+          "Measure per-layer speed, training and evaluation throughput, "
+          "data load time\nand peak memory of fmnist on this machine.\n\n"
+          "  --model SPEC        network spec or preset (default small)\n"
+          "  --train N           training images in the timed epoch "
+          "(default 10000)\n"
+          "  --batch N           samples per batch (default 64)\n"
+          "  --threads N         thread count to measure besides 1 "
+          "(default: online CPUs)\n"
+          "  --only-threads      measure --threads only, not 1 thread too\n"
+          "  --repeat N          timed runs of the per-layer profile "
+          "(default 20)\n"
+          "  --throughput-only   skip the per-layer profile and the memory "
+          "run\n"
+          "  --data DIR          directory of the four IDX files\n"
+          "  --fmnist PATH       program whose default run is measured for "
+          "memory\n"
+          "                      (default ./fmnist)\n"
+          "  --help              show this help and exit\n", out);
+}
+
+/* Parses the value of OPTION as an integer of at least MIN, or exits 2. */
+static int parse_count(const char *option, const char *value, int min)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(value, &end, 10);
+    if (errno != 0 || *end != '\0' || end == value || v < min
+        || v > 100000000) {
+        fprintf(stderr, "fmnist-bench: %s: invalid value \"%s\", expected "
+                "an integer of at least %d\n", option, value, min);
+        exit(2);
+    }
+    return (int)v;
+}
+
+static void parse(int argc, char **argv, BenchOptions *opt)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+
+        if (strcmp(arg, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strcmp(arg, "--only-threads") == 0) {
+            opt->only_threads = 1;
+            continue;
+        }
+        if (strcmp(arg, "--throughput-only") == 0) {
+            opt->throughput_only = 1;
+            continue;
+        }
+        const char *value = i + 1 < argc ? argv[++i] : NULL;
+        if (value == NULL) {
+            fprintf(stderr, "fmnist-bench: %s: missing value\n", arg);
+            exit(2);
+        }
+        if (strcmp(arg, "--model") == 0)
+            opt->model = value;
+        else if (strcmp(arg, "--data") == 0)
+            opt->data_dir = value;
+        else if (strcmp(arg, "--fmnist") == 0)
+            opt->fmnist = value;
+        else if (strcmp(arg, "--train") == 0)
+            opt->train = parse_count(arg, value, 1);
+        else if (strcmp(arg, "--batch") == 0)
+            opt->batch = parse_count(arg, value, 1);
+        else if (strcmp(arg, "--threads") == 0)
+            opt->threads = parse_count(arg, value, 1);
+        else if (strcmp(arg, "--repeat") == 0)
+            opt->repeat = parse_count(arg, value, 1);
+        else {
+            fprintf(stderr, "fmnist-bench: unknown option %s\n", arg);
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (opt->train < opt->batch) {
+        fprintf(stderr, "fmnist-bench: --train %d is smaller than --batch "
+                "%d; use at least one batch of images\n", opt->train,
+                opt->batch);
+        exit(2);
+    }
+}
+
+/* ------------------------------------------------------------ memory */
+
+/*
+ * Runs a default headless epoch of PROGRAM on a subset in a child process
+ * and returns its peak resident set in MiB, or -1. The whole data set is
+ * loaded whatever the subset, so the peak is that of a full default run.
+ * Linux carries the peak over exec from the forked copy of this process,
+ * so main calls this before it loads anything.
+ */
+static double default_run_rss(const char *program, const char *data_dir)
+{
+    pid_t pid;
+    int status;
+    struct rusage ru;
+
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL)
+            _exit(127);
+        if (data_dir != NULL)
+            execl(program, program, "--headless", "--epochs", "1",
+                  "--train-limit", "2000", "--data", data_dir, (char *)NULL);
+        else
+            execl(program, program, "--headless", "--epochs", "1",
+                  "--train-limit", "2000", (char *)NULL);
+        fprintf(stderr, "fmnist-bench: cannot run %s: %s\n", program,
+                strerror(errno));
+        _exit(127);
+    }
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0)
+        return -1;
+    if (getrusage(RUSAGE_CHILDREN, &ru) != 0)
+        return -1;
+    return ru.ru_maxrss / 1024.0;
+}
+
+/* ------------------------------------------------------------ profile */
+
+/* Writes a short name for layer L, such as "conv5x5x32:same" or
+ * "dense1024", into BUF. */
+static void layer_name(const Layer *l, char *buf, size_t len)
+{
+    switch (l->kind) {
+    case LAYER_CONV:
+        snprintf(buf, len, "conv%dx%dx%d%s", l->k, l->k, l->out_c,
+                 l->pad > 0 ? ":same" : "");
+        break;
+    case LAYER_POOL:
+        snprintf(buf, len, "pool2");
+        break;
+    case LAYER_FLATTEN:
+        snprintf(buf, len, "flatten");
+        break;
+    case LAYER_DENSE:
+        snprintf(buf, len, "dense%d", l->out_c);
+        break;
+    case LAYER_RELU:
+        snprintf(buf, len, "relu");
+        break;
+    case LAYER_DROPOUT:
+        snprintf(buf, len, "dropout%g", (double)l->rate);
+        break;
+    case LAYER_BN:
+        snprintf(buf, len, "bn");
+        break;
+    default:
+        snprintf(buf, len, "layer kind %d", (int)l->kind);
+        break;
+    }
+}
+
+/* Prints "ms GFLOP/s %peak" for SECONDS of FLOPS work, or only the time
+ * when the layer does no multiply-adds. */
+static void print_rate(double seconds, double flops, double peak)
+{
+    double gflops = seconds > 0 ? flops / seconds / 1e9 : 0;
+
+    if (flops > 0)
+        printf(" %9.3f %8.1f %6.1f%%", seconds * 1e3, gflops,
+               100.0 * gflops / peak);
+    else
+        printf(" %9.3f %8s %7s", seconds * 1e3, "", "");
+}
+
+/*
+ * Times every layer of NET over the first BATCH training images on this
+ * thread, computed the way the trainer computes a batch: shards of
+ * TRAINER_SHARD samples, then the batch-level dense gradients. Prints the
+ * fastest of REPEAT runs per layer and pass.
+ */
+static void profile_layers(const Net *net, const Dataset *train, int batch,
+                           int repeat, double peak)
+{
+    int n = batch < train->count ? batch : train->count;
+    int layers = net->n_layers;
+    float *images = xmalloc_aligned((size_t)n * DATASET_PIXELS
+                                    * sizeof(float));
+    float *grad = xmalloc_aligned(net->n_params * sizeof(float));
+    NetLayerProfile *run = xcalloc((size_t)layers, sizeof *run);
+    NetLayerProfile *best = xcalloc((size_t)layers, sizeof *best);
+    NetScratch *scratch = net_scratch_create(net, TRAINER_SHARD);
+    NetBatch *rows = net_batch_create(net, n);
+    double total_fwd = 0, total_bwd = 0, flops_fwd = 0, flops_bwd = 0;
+    Rng rng;
+
+    dataset_copy_images(train, 0, n, images);
+    rng_seed(&rng, 1);
+    for (int r = 0; r < PROFILE_WARMUP + repeat; r++) {
+        net_profile(net, scratch, rows, images, train->labels, n,
+                    TRAINER_SHARD, grad, &rng, run);
+        for (int i = 0; i < layers && r >= PROFILE_WARMUP; i++) {
+            if (r == PROFILE_WARMUP
+                || run[i].forward_seconds < best[i].forward_seconds) {
+                best[i].forward_seconds = run[i].forward_seconds;
+                best[i].forward_flops = run[i].forward_flops;
+            }
+            if (r == PROFILE_WARMUP
+                || run[i].backward_seconds < best[i].backward_seconds) {
+                best[i].backward_seconds = run[i].backward_seconds;
+                best[i].backward_flops = run[i].backward_flops;
+            }
+        }
+    }
+
+    printf("per-layer time for a batch of %d images in shards of %d, on "
+           "one thread (best of %d runs)\n", n, TRAINER_SHARD, repeat);
+    printf("%-18s %9s %8s %7s %9s %8s %7s\n", "layer", "fwd ms", "GFLOP/s",
+           "peak", "bwd ms", "GFLOP/s", "peak");
+    for (int i = 0; i < layers; i++) {
+        char name[64];
+
+        layer_name(&net->layers[i], name, sizeof name);
+        printf("%-18s", name);
+        print_rate(best[i].forward_seconds, best[i].forward_flops, peak);
+        print_rate(best[i].backward_seconds, best[i].backward_flops, peak);
+        printf("\n");
+        total_fwd += best[i].forward_seconds;
+        total_bwd += best[i].backward_seconds;
+        flops_fwd += best[i].forward_flops;
+        flops_bwd += best[i].backward_flops;
+    }
+    printf("%-18s", "all layers");
+    print_rate(total_fwd, flops_fwd, peak);
+    print_rate(total_bwd, flops_bwd, peak);
+    printf("\nsum of the fastest layer times: %.0f images/s on one thread, "
+           "without the optimiser step\n\n", n / (total_fwd + total_bwd));
+
+    net_batch_free(rows);
+    net_scratch_free(scratch);
+    free(best);
+    free(run);
+    free(grad);
+    free(images);
+}
+
+/* ------------------------------------------------------------ throughput */
+
 static void on_epoch(const EpochRecord *rec, void *ctx)
 {
     *(double *)ctx = rec->samples_per_sec;
 }
 
+/* Trains one epoch on THREADS threads and then evaluates the test set.
+ * Returns 0, or -1 after printing why the trainer failed. */
 static int measure(const BenchOptions *opt, int threads, const Dataset *train,
                    const Dataset *test, Throughput *out)
 {
@@ -64,7 +329,7 @@ static int measure(const BenchOptions *opt, int threads, const Dataset *train,
         return -1;
     }
     if (trainer_start(tr) != 0) {
-        fprintf(stderr, "fmnist-bench: cannot start the trainer\n");
+        fprintf(stderr, "fmnist-bench: the training thread did not start\n");
         trainer_free(tr);
         return -1;
     }
@@ -80,78 +345,57 @@ static int measure(const BenchOptions *opt, int threads, const Dataset *train,
     return 0;
 }
 
-/* Runs a default headless epoch on a small subset in a child process and
- * returns its peak resident set in MiB, or -1. The whole dataset is loaded
- * whatever the subset, so the peak is that of a full default run. */
-static double default_run_rss(const BenchOptions *opt)
+/* Prints the throughput table for 1 and opt->threads threads, or for
+ * opt->threads alone. Returns 0 or -1. */
+static int report_throughput(const BenchOptions *opt, const Dataset *train,
+                             const Dataset *test, double train_flops,
+                             double peak)
 {
-    pid_t pid = fork();
+    int counts[2] = { 1, opt->threads };
+    int first = opt->only_threads || opt->threads == 1 ? 1 : 0;
+    double single = 0;
 
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (freopen("/dev/null", "w", stdout) == NULL)
-            _exit(127);
-        execl(opt->fmnist, opt->fmnist, "--headless", "--epochs", "1",
-              "--train-limit", "2000", (char *)NULL);
-        fprintf(stderr, "fmnist-bench: cannot run %s: %s\n", opt->fmnist,
-                strerror(errno));
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)
-        || WEXITSTATUS(status) != 0)
-        return -1;
+    printf("%-8s %12s %12s %10s %10s\n", "threads", "train img/s",
+           "eval img/s", "GFLOP/s", "% of peak");
+    for (int i = first; i < 2; i++) {
+        Throughput tp;
 
-    struct rusage ru;
-    getrusage(RUSAGE_CHILDREN, &ru);
-    return ru.ru_maxrss / 1024.0;
-}
-
-static void parse(int argc, char **argv, BenchOptions *opt)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (value == NULL) {
-            fprintf(stderr, "fmnist-bench: %s needs a value\n", argv[i]);
-            exit(2);
-        }
-        if (strcmp(argv[i], "--model") == 0)
-            opt->model = value;
-        else if (strcmp(argv[i], "--data") == 0)
-            opt->data_dir = value;
-        else if (strcmp(argv[i], "--fmnist") == 0)
-            opt->fmnist = value;
-        else if (strcmp(argv[i], "--train") == 0)
-            opt->train = atoi(value);
-        else if (strcmp(argv[i], "--batch") == 0)
-            opt->batch = atoi(value);
-        else if (strcmp(argv[i], "--threads") == 0)
-            opt->threads = atoi(value);
-        else {
-            fprintf(stderr, "fmnist-bench: unknown option %s\n", argv[i]);
-            exit(2);
-        }
-        i++;
+        if (measure(opt, counts[i], train, test, &tp) != 0)
+            return -1;
+        double gflops = tp.train_ips * train_flops / 1e9;
+        printf("%-8d %12.0f %12.0f %10.1f %9.1f%%\n", counts[i],
+               tp.train_ips, tp.eval_ips, gflops,
+               100.0 * gflops / (peak * counts[i]));
+        fflush(stdout);
+        if (i == 0)
+            single = tp.train_ips;
+        else if (single > 0)
+            printf("scaling 1 -> %d threads: %.2fx\n", counts[i],
+                   tp.train_ips / single);
     }
-    if (opt->train < opt->batch || opt->batch < 1 || opt->threads < 1) {
-        fprintf(stderr, "fmnist-bench: need --train >= --batch >= 1 and --threads >= 1\n");
-        exit(2);
-    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     BenchOptions opt = {
         .model = "small", .fmnist = "./fmnist", .train = 10000, .batch = 64,
-        .threads = util_online_cpus(),
+        .threads = util_online_cpus(), .repeat = 20,
     };
     char err[DATASET_ERR_LEN];
     char *dir;
     Dataset train, test;
     Net net;
+    double rss = -1;
 
     parse(argc, argv, &opt);
+    if (net_create(&net, opt.model, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, err, sizeof err) != 0) {
+        fprintf(stderr, "fmnist-bench: %s\n", err);
+        return 2;
+    }
+    if (!opt.throughput_only)
+        rss = default_run_rss(opt.fmnist, opt.data_dir);
     if (dataset_locate(opt.data_dir, &dir, err, sizeof err) != 0) {
         fprintf(stderr, "fmnist-bench: %s\n", err);
         return 1;
@@ -164,42 +408,27 @@ int main(int argc, char **argv)
         return 1;
     }
     double load_seconds = util_now() - t0;
-
-    if (net_create(&net, opt.model, 1, DATASET_ROWS, DATASET_COLS,
-                   DATASET_CLASSES, err, sizeof err) != 0) {
-        fprintf(stderr, "fmnist-bench: %s\n", err);
-        return 2;
-    }
     double train_flops = 6.0 * net_forward_macs(&net);
     double peak = bench_peak_gflops();
+    Rng rng;
 
+    rng_seed(&rng, 1);
+    net_init_params(&net, &rng);
     printf("model %s (%s)\n", opt.model, net.spec);
-    printf("training step: %.1f MFLOP per image; FP32 peak %.1f GFLOP/s per core (FMA loop)\n",
-           train_flops / 1e6, peak);
+    printf("training step: %.1f MFLOP per image; FP32 peak %.1f GFLOP/s "
+           "per core (%s)\n", train_flops / 1e6, peak, bench_peak_method());
     printf("data load: %.3f s for the four files\n\n", load_seconds);
-    printf("%-8s %12s %12s %10s %10s\n", "threads", "train img/s", "eval img/s",
-           "GFLOP/s", "% of peak");
 
-    int counts[2] = { 1, opt.threads };
-    double first = 0;
-    for (int i = 0; i < (opt.threads > 1 ? 2 : 1); i++) {
-        Throughput tp;
-        if (measure(&opt, counts[i], &train, &test, &tp) != 0)
-            return 1;
-        double gflops = tp.train_ips * train_flops / 1e9;
-        printf("%-8d %12.0f %12.0f %10.1f %9.1f%%\n", counts[i], tp.train_ips,
-               tp.eval_ips, gflops, 100.0 * gflops / (peak * counts[i]));
-        if (i == 0)
-            first = tp.train_ips;
-        else
-            printf("scaling 1 -> %d threads: %.2fx\n", counts[i], tp.train_ips / first);
-    }
+    if (!opt.throughput_only)
+        profile_layers(&net, &train, opt.batch, opt.repeat, peak);
+    if (report_throughput(&opt, &train, &test, train_flops, peak) != 0)
+        return 1;
 
-    double rss = default_run_rss(&opt);
-    if (rss >= 0)
+    if (!opt.throughput_only && rss >= 0)
         printf("peak resident memory of a default run: %.0f MiB\n", rss);
-    else
-        printf("peak resident memory: could not run %s (use --fmnist PATH)\n", opt.fmnist);
+    else if (!opt.throughput_only)
+        printf("peak resident memory: %s did not run (use --fmnist PATH)\n",
+               opt.fmnist);
 
     net_free(&net);
     dataset_free(&train);

@@ -4,9 +4,10 @@
  *
  * The file is versioned binary, little-endian throughout; floats are their
  * IEEE-754 bit patterns. P is the parameter count, L the spec length, H and
- * T the history lengths.
+ * T the history lengths, S the count of batch-normalisation running
+ * statistics (0 for a model without bn layers).
  *
- *   header, 40 bytes
+ *   header, 44 bytes
  *      0  char[8]  magic "FMNISTCK"
  *      8  u32      format version (CHECKPOINT_VERSION)
  *     12  u32      L
@@ -14,10 +15,12 @@
  *     24  u32      optimiser kind (0 SGD, 1 Adam)
  *     28  u32      H
  *     32  u32      T
- *     36  u32      CRC-32 of bytes 0..35
+ *     36  u32      S
+ *     40  u32      CRC-32 of bytes 0..39
  *   body
  *     L bytes      canonical model spec, without a terminating NUL
  *     P f32        parameters
+ *     S f32        running statistics (Net.stats)
  *     5 f32, i64   lr, momentum, beta1, beta2, eps, updates applied (t)
  *     P f32        SGD velocity or Adam first moment
  *     P f32        Adam second moment (Adam only)
@@ -43,8 +46,9 @@
 #include "optim.h"
 
 #define CHECKPOINT_MAGIC "FMNISTCK"
-#define CHECKPOINT_VERSION 1u
-#define CHECKPOINT_HEADER_SIZE 40
+/* Version 1 had no running statistics and a 40-byte header. */
+#define CHECKPOINT_VERSION 2u
+#define CHECKPOINT_HEADER_SIZE 44
 #define CHECKPOINT_ERR_LEN 512
 
 /* Progress through an epoch that was interrupted. All fields are zero when
@@ -63,6 +67,8 @@ typedef struct {
     char *spec;             /* canonical model spec */
     size_t n_params;
     float *params;          /* n_params floats */
+    size_t n_stats;
+    float *stats;           /* n_stats floats, the Net.stats of the model */
     Optim optim;            /* optim.n == n_params; v is NULL for SGD */
     uint64_t seed;          /* run seed: shuffles and dropout derive from it */
     int64_t epochs_done;
@@ -90,8 +96,8 @@ int checkpoint_save(const char *path, const Checkpoint *ck,
  * Reads PATH into CK, which the caller releases with checkpoint_free.
  * Returns 0 on success. Returns -1 with "PATH: reason" in ERR when the file
  * is empty, has another magic or format version, is truncated or fails
- * either CRC. It is also rejected when its parameter count is not the one
- * its model spec needs for 1x28x28 inputs and 10 classes.
+ * either CRC. It is also rejected when its parameter or statistics count
+ * is not the one its model spec needs for 1x28x28 inputs and 10 classes.
  */
 int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen);
 

@@ -25,25 +25,42 @@ typedef struct {
 typedef enum {
     DRAW_STATUS,     /* epoch, progress, speed, state, message */
     DRAW_SPARK,      /* loss and accuracy sparklines */
-    DRAW_IMAGE,      /* the test image viewer */
+    DRAW_IMAGE,      /* the image viewer */
     DRAW_CONFUSION,  /* the 10x10 confusion matrix */
+    DRAW_MISTAKES,   /* the list of misclassified test images */
+    DRAW_CLASSES,    /* per-class precision, recall, F1 and support */
     DRAW_HINT,       /* one line of key hints at the bottom */
     DRAW_PANES
 } DrawPane;
 
+/* What the right-hand side of the screen shows. The image viewer, the
+ * status and the hint line are in every view. */
+typedef enum {
+    DRAW_VIEW_TRAINING,  /* sparklines above the confusion matrix */
+    DRAW_VIEW_MISTAKES,  /* the mistakes list, with the matrix when tall */
+    DRAW_VIEW_CLASSES,   /* the per-class table, then the matrix or the
+                            sparklines in the room left */
+    DRAW_VIEWS
+} DrawView;
+
 typedef struct {
     int fits;         /* 0 when the screen is below the minimum size */
     int image_scale;  /* 1: 28x14 cells (row pairs), 2: 56x28 cells */
-    DrawRect pane[DRAW_PANES];
+    DrawRect pane[DRAW_PANES];  /* h == 0: not shown in this view */
 } DrawLayout;
 
 /*
- * Places the panes on a COLS x LINES screen: the status across the top,
- * the key hints on the last line, the image viewer on the left and the
- * sparklines above the confusion matrix on the right. Returns OUT->fits;
- * when it is 0 the rectangles are all empty.
+ * Places the panes of VIEW on a COLS x LINES screen: the status across the
+ * top, the key hints on the last line, the image viewer on the left and
+ * the view's panes stacked on the right. Panes the view leaves out get an
+ * empty rectangle. Returns OUT->fits; when it is 0 every rectangle is
+ * empty.
  */
-int draw_layout(int cols, int lines, DrawLayout *out);
+int draw_layout(int cols, int lines, DrawView view, DrawLayout *out);
+
+/* Returns the pane of LAYOUT that contains the screen cell at Y, X, or -1
+ * when none does. */
+int draw_pane_at(const DrawLayout *layout, int y, int x);
 
 /*
  * Averages the N values into at most WIDTH buckets written to OUT, so a
@@ -97,16 +114,23 @@ void draw_format_duration(double seconds, char *buf, size_t len);
  */
 int draw_format_count(long n, int width, char *buf, size_t len);
 
-/*
- * Writes to OUT, in order, the indices of the N images whose label is
- * TRUE_CLASS and whose prediction is PRED_CLASS (one cell of the
- * confusion matrix). OUT needs room for N. Returns the count.
- */
-int draw_cell_filter(const uint8_t *labels, const uint8_t *predicted, int n,
-                     int true_class, int pred_class, int *out);
-
 /* Returns POS moved by DELTA and clamped to a list of LEN items; 0 for an
  * empty list. */
 int draw_step(int pos, int delta, int len);
+
+/* Returns the first list item to show in ROWS rows so that item POS is
+ * visible, scrolling as little as possible from TOP, the first item shown
+ * before, and never past the end of a list of LEN items. */
+int draw_scroll(int top, int pos, int rows, int len);
+
+/*
+ * Classifies the fall DROP of one occlusion-map value for the overlay.
+ * MAX_DROP is the largest fall in the map. Returns 2 for a fall of more
+ * than half of MAX_DROP, 1 for more than a fifth, -1 for a rise of more
+ * than a fifth, and 0 otherwise. A map whose largest fall is below
+ * DRAW_HEAT_FLOOR gives 0 everywhere, so noise is never highlighted.
+ */
+int draw_heat_level(float drop, float max_drop);
+#define DRAW_HEAT_FLOOR 0.01f
 
 #endif

@@ -42,6 +42,15 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b,
                 int ldb, float beta, float *c, int ldc);
 
+/* Computes C = alpha * A * B^T + beta * C where A is stored M x K and B
+ * is stored N x K, rows LDA and LDB apart: the GEMM_NOTRANS, GEMM_TRANS
+ * case, as dot products of rows without packing either operand. Call it
+ * only when gemm_have_avx2() returns 1. sgemm_avx2 takes this path when
+ * M is small, where packing B would cost more than the product. */
+void sgemm_dot_avx2(int m, int n, int k, float alpha, const float *a,
+                    int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc);
+
 /* Returns 1 when the CPU supports both AVX2 and FMA, else 0. */
 int gemm_have_avx2(void);
 

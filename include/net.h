@@ -163,6 +163,54 @@ void net_update_running_stats(Net *net, const float *const *part_stats,
                               const int *part_samples, int n_parts,
                               float momentum);
 
+/*
+ * Batch-level gradients of dense layers. A dense layer's weight gradient
+ * sums one OUT x IN outer product per sample. Formed by each call of
+ * net_train_batch over a shard of a few samples, it costs a pass over the
+ * whole weight matrix for a few multiply-adds per weight, and every shard
+ * needs its own copy. net_train_shard with a NetBatch instead keeps each
+ * sample's input row and output-gradient row of the dense layers, and
+ * after the last shard net_batch_grad forms their gradients once over
+ * the whole batch, in parts that threads can share.
+ */
+typedef struct NetBatch NetBatch;
+
+/* Allocates the rows of up to MAX_BATCH samples for every dense layer of
+ * NET. Free with net_batch_free. */
+NetBatch *net_batch_create(const Net *net, int max_batch);
+void net_batch_free(NetBatch *batch);
+
+/* Returns 1 when net_train_shard with a NetBatch leaves the gradient of
+ * layer L to net_batch_grad (dense layers), else 0. */
+int net_grad_per_batch(const Layer *l);
+
+/*
+ * Runs net_train_batch on N samples that are rows FIRST..FIRST+N-1 of a
+ * batch. With BATCH NULL it is net_train_batch. Otherwise the layers for
+ * which net_grad_per_batch returns 1 write nothing to GRAD and store their
+ * rows in BATCH instead. Threads may call it at once with their own
+ * scratch and disjoint rows of one BATCH.
+ */
+double net_train_shard(const Net *net, NetScratch *scratch,
+                       const float *images, const uint8_t *labels, int n,
+                       float *grad, Rng *rng, int *correct, NetBatch *batch,
+                       int first);
+
+/* Returns the number of parts net_batch_grad splits NET's batch-level
+ * gradients into; it depends on NET only. */
+int net_batch_grad_parts(const Net *net);
+
+/*
+ * Writes part PART (0 <= PART < net_batch_grad_parts) of the batch-level
+ * gradients over rows 0..N-1 of BATCH into GRAD: the weight and bias
+ * gradients, summed over the samples, of a block of one dense layer's
+ * output units. Parts write disjoint entries of GRAD and each entry's
+ * value does not depend on which thread computes it, so threads may share
+ * the parts in any order.
+ */
+void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
+                    float *grad);
+
 /* Time and arithmetic of one layer in one net_profile call. FLOPs count
  * the multiply-adds of convolutions and dense layers as 2 each; the other
  * layers count 0, so only their time is meaningful. */
@@ -174,14 +222,19 @@ typedef struct {
 } NetLayerProfile;
 
 /*
- * Runs net_train_batch over the same arguments and fills PROFILE (one
- * entry per layer) with each layer's forward and backward wall time and
- * FLOPs. The loss and softmax are in no layer's time. Returns the loss.
- * The clock is read twice per layer and pass, so the timings include
- * that; net_train_batch itself reads no clock.
+ * Trains N samples on the calling thread the way the trainer does: in
+ * shards of SHARD samples through net_train_shard with BATCH, then every
+ * part of net_batch_grad. Fills PROFILE (one entry per layer) with each
+ * layer's summed forward and backward time and FLOPs; the batch-level
+ * gradients count as their layer's backward time, the loss and softmax as
+ * no layer's. Times are the thread's CPU time, so waits for a busy core
+ * do not count. Returns the summed loss. The clock is read twice per
+ * layer and pass, so the timings include that; the other entry points
+ * read no clock.
  */
-double net_profile(const Net *net, NetScratch *scratch, const float *images,
-                   const uint8_t *labels, int n, float *grad, Rng *rng,
+double net_profile(const Net *net, NetScratch *scratch, NetBatch *batch,
+                   const float *images, const uint8_t *labels, int n,
+                   int shard, float *grad, Rng *rng,
                    NetLayerProfile *profile);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * optim: parameter updates from an averaged gradient. SGD with momentum
- * (v = mu*v + g; w -= lr*v) and Adam with bias correction.
+ * (v = mu*v + g; w -= lr*v) and Adam with bias correction, plus the
+ * learning-rate schedules and the two forms of weight decay.
  */
 #ifndef FMNIST_OPTIM_H
 #define FMNIST_OPTIM_H
@@ -35,5 +36,52 @@ int optim_parse(const char *name);
 
 /* Returns "sgd" or "adam". */
 const char *optim_name(OptimKind kind);
+
+/* ------------------------------------------------------------ schedules */
+
+typedef enum { SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE } ScheduleKind;
+
+typedef struct {
+    ScheduleKind kind;
+    int step_epochs;   /* step: epochs between two drops, >= 1 */
+    float gamma;       /* step: factor applied at each drop, in (0, 1] */
+} Schedule;
+
+/*
+ * Returns the factor that multiplies the base learning rate after EPOCH
+ * epochs (a fraction within an epoch counts, e.g. 2.5) of a run that ends
+ * after TOTAL epochs:
+ *   constant  1
+ *   step      gamma^floor(EPOCH / step_epochs)
+ *   cosine    (1 + cos(pi * EPOCH / TOTAL)) / 2, which falls smoothly
+ *             from 1 to 0; EPOCH beyond TOTAL gives 0.
+ */
+double schedule_factor(const Schedule *schedule, double epoch, double total);
+
+/* Returns the schedule kind for NAME ("constant", "step", "cosine"), or -1. */
+int schedule_parse(const char *name);
+
+const char *schedule_name(ScheduleKind kind);
+
+/* ------------------------------------------------------------ weight decay */
+
+/*
+ * L2 decay adds DECAY * w to the gradient, so that Adam rescales it like
+ * any other gradient term. Decoupled decay (as in AdamW) shrinks the
+ * weights directly by lr * DECAY * w, outside the optimiser's moments.
+ * With plain SGD without momentum the two coincide.
+ */
+typedef enum { DECAY_DECOUPLED, DECAY_L2 } DecayKind;
+
+/* Adds DECAY * W[i] to GRAD[i] for the N weights at W. */
+void optim_decay_l2(float *grad, const float *w, size_t n, float decay);
+
+/* Multiplies the N weights at W by 1 - LR * DECAY. */
+void optim_decay_decoupled(float *w, size_t n, float lr, float decay);
+
+/* Returns the decay kind for NAME ("decoupled" or "l2"), or -1. */
+int decay_parse(const char *name);
+
+const char *decay_name(DecayKind kind);
 
 #endif

@@ -2,9 +2,10 @@
  * pane: the state the terminal UI's panes share, and the draw and key
  * functions of each pane. tui.c owns the loop, the curses setup and the
  * layout. Each pane_*.c draws into its own curses window from the copy of
- * the trainer's status held in Ui. The interactive panes (image viewer and
- * confusion matrix) turn keys into changes of that state. Every function
- * here runs on the main thread only.
+ * the trainer's status held in Ui. The interactive panes (image viewer,
+ * confusion matrix and mistakes list) turn keys and mouse clicks into
+ * changes of that state. Every function here runs on the main thread
+ * only.
  */
 #ifndef FMNIST_PANE_H
 #define FMNIST_PANE_H
@@ -15,6 +16,7 @@
 
 #include "dataset.h"
 #include "draw.h"
+#include "occlusion.h"
 #include "trainer.h"
 
 /* UI elements, each with a colour and a monochrome attribute (tui.c). */
@@ -40,6 +42,11 @@ typedef enum {
     UI_STATE_FAILED,
     UI_HINT,           /* the key-hint line */
     UI_HINT_KEY,       /* key names within it */
+    UI_HEAT_HIGH,      /* occlusion: masking here cuts the probability most */
+    UI_HEAT_LOW,       /* occlusion: a smaller cut */
+    UI_HEAT_RAISE,     /* occlusion: masking here raises the probability */
+    UI_SELECTED,       /* the selected entry of the mistakes list */
+    UI_WEAK,           /* a weakest class in the per-class table */
     UI_COUNT
 } UiElement;
 
@@ -49,11 +56,20 @@ typedef struct {
     const char *bar_done, *bar_todo;
     const char *arrow;               /* "true -> predicted" */
     const char *left_right;          /* key names in the hint line */
+    const char *up_down;
     const char *all_arrows;
 } UiGlyphs;
 
+/* Progress of the occlusion overlay for the image in the viewer. */
+typedef enum {
+    OVERLAY_OFF,
+    OVERLAY_COMPUTING,
+    OVERLAY_READY
+} OverlayState;
+
 typedef struct {
     const Dataset *test;
+    const Dataset *train;        /* count 0 when it was not loaded */
     TrainerStatus status;        /* latest copy, refreshed on each tick */
 
     /* Per-image test predictions, valid once has_predictions is set. */
@@ -62,14 +78,36 @@ typedef struct {
     unsigned pred_generation;
     int has_predictions;
 
-    /* The image viewer's list: all test images, or one confusion cell. */
-    int *view;                   /* test->count slots; used when filtered */
-    int view_len;
-    int view_pos;                /* 0-based position in the list */
-    int filter_true, filter_pred;  /* -1 when showing all images */
+    /* The explorer list, in explore_rank order: every misclassified test
+     * image, or one confusion cell when filter_true >= 0. It is rebuilt
+     * from every new set of predictions. */
+    int *list;                   /* test->count slots */
+    int list_len;
+    int list_pos;                /* selected entry */
+    int list_top;                /* first entry shown in the list pane */
+    int filter_true, filter_pred;  /* -1 when listing all mistakes */
+
+    /* The image viewer shows the training set (show_train), the explorer
+     * list at list_pos (follow_list), or all test images. */
+    int show_train;
+    int follow_list;
+    int test_pos, train_pos;     /* positions when walking a whole set */
+
+    /* Occlusion overlay: requested again whenever the image, the set or
+     * the evaluation changes. */
+    OcclusionWorker *occlusion;  /* NULL when its thread did not start */
+    int overlay_on;
+    OverlayState overlay;
+    unsigned overlay_id;         /* id of the request for this image */
+    int overlay_index;           /* image and set the request was for */
+    int overlay_train;
+    unsigned overlay_generation; /* pred_generation at the request */
+    OcclusionResult overlay_result;
 
     int cursor_true, cursor_pred;  /* confusion-matrix cursor */
-    DrawPane focus;              /* DRAW_IMAGE or DRAW_CONFUSION */
+    DrawPane focus;              /* DRAW_IMAGE, DRAW_CONFUSION or
+                                    DRAW_MISTAKES */
+    DrawView view;
     int image_scale;             /* from DrawLayout */
     unsigned dirty;              /* bit (1u << DrawPane) per pane to redraw */
 
@@ -104,19 +142,52 @@ void pane_spark_draw(WINDOW *w, const Ui *ui);
 
 void pane_image_draw(WINDOW *w, const Ui *ui);
 int pane_image_key(Ui *ui, int key);
-/* Returns the test-image index shown by the viewer, or -1 when the list
- * is empty. */
+/* Returns the index of the image the viewer shows, in the training set
+ * when ui->show_train is set and in the test set otherwise; -1 when there
+ * is none. */
 int pane_image_current(const Ui *ui);
-/* Restricts the viewer to the images of true class T predicted as P, on
- * the first of them. Returns the number of images, and leaves the viewer
- * unchanged when it is 0 or there are no predictions yet. */
-int pane_image_filter(Ui *ui, int t, int p);
-/* Shows all images again, staying on the current one. */
-void pane_image_unfilter(Ui *ui);
-/* Rebuilds a filtered list after new predictions arrive. */
-void pane_image_refilter(Ui *ui);
+/* Returns the dataset the viewer shows. */
+const Dataset *pane_image_set(const Ui *ui);
+/* Copies image INDEX of DS as DATASET_PIXELS floats in [0, 1]. */
+void pane_image_pixels(const Dataset *ds, int index, float *out);
+/* Requests the occlusion map of the image shown when the overlay is on
+ * and the map shown is for another image or older weights, and takes
+ * over a finished map. Called on every tick. */
+void pane_image_sync_overlay(Ui *ui);
+/* Switches the viewer between the test and the training set. */
+void pane_image_toggle_set(Ui *ui);
+/* Returns the viewer to all test images, on the image it showed. */
+void pane_image_show_all(Ui *ui);
 
 void pane_confusion_draw(WINDOW *w, const Ui *ui);
 int pane_confusion_key(Ui *ui, int key);
+/* Finds the cell at Y, X of a W x H confusion pane. Returns 1 and sets *T
+ * and *P to its true and predicted class, or returns 0. */
+int pane_confusion_cell_at(int w, int h, int y, int x, int *t, int *p);
+/* Lists the images of cell T, P and opens the first in the viewer. */
+void pane_confusion_open(Ui *ui, int t, int p);
+
+void pane_list_draw(WINDOW *w, const Ui *ui);
+int pane_list_key(Ui *ui, int key);
+/* Scrolls an H-line list pane as little as needed to show the selected
+ * entry. */
+void pane_list_scroll(Ui *ui, int h);
+/* Returns the list entry shown at row Y of an H-line list pane, or -1. */
+int pane_list_entry_at(const Ui *ui, int h, int y);
+/* Opens the selected entry in the viewer, which then follows the list. */
+void pane_list_open(Ui *ui);
+/* Rebuilds the list for true class T and predicted class P (-1 for any;
+ * see explore_rank) on its first entry. Returns its length. */
+int pane_list_filter(Ui *ui, int t, int p);
+/* Rebuilds the list after new predictions, keeping the selected image
+ * where it is still listed. */
+void pane_list_refresh(Ui *ui);
+
+void pane_classes_draw(WINDOW *w, const Ui *ui);
+
+/* Reads the pending mouse event and acts on it: a click focuses the pane
+ * under it and picks the matrix cell or list entry there, and the wheel
+ * moves through images, entries or matrix rows (tui_mouse.c). */
+void tui_mouse(Ui *ui, const DrawLayout *layout);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "dataset.h"
 #include "net.h"
 #include "optim.h"
@@ -22,6 +23,9 @@
 #define TRAINER_SHARD 8
 #define TRAINER_HISTORY 512
 #define TRAINER_ERR_LEN 512
+/* Bounds of trainer_scale_lr. */
+#define TRAINER_LR_MIN 1e-7f
+#define TRAINER_LR_MAX 10.0f
 
 typedef enum {
     TRAINER_IDLE,        /* created, not started */
@@ -40,6 +44,9 @@ typedef struct {
     double test_loss, test_acc;
     double seconds;
     double samples_per_sec;
+    int has_val;                /* val_loss and val_acc are set */
+    double val_loss, val_acc;   /* on the held-out validation images */
+    double lr;                  /* learning rate of the epoch's last batch */
 } EpochRecord;
 
 typedef struct {
@@ -52,6 +59,14 @@ typedef struct {
     uint64_t seed;
     int threads;            /* worker threads, >= 1 */
     int train_limit;        /* use the first N training images; 0 for all */
+    /* Hold out the last N images of the training set (whatever
+     * train_limit says) for validation: they are never trained on and are
+     * evaluated after every epoch. 0 for none. */
+    int val_count;
+    Augment augment;        /* applied to training images only */
+    Schedule schedule;      /* scales lr over the epochs of the run */
+    float weight_decay;     /* on convolution and dense weights; 0 none */
+    DecayKind decay;        /* how weight_decay is applied */
     const char *save_path;  /* checkpoint written after every epoch; NULL */
     const char *load_path;  /* checkpoint to resume from; NULL */
     /* Called on the trainer thread after each epoch's evaluation. */
@@ -82,8 +97,12 @@ typedef struct {
     float test_acc_history[TRAINER_HISTORY];
     int has_eval;           /* the fields below hold an evaluation */
     double test_loss, test_acc;
+    int has_val;            /* val_loss and val_acc are set */
+    double val_loss, val_acc;
     long confusion[DATASET_CLASSES][DATASET_CLASSES];
     unsigned eval_generation;  /* bumped after each evaluation */
+    double lr;              /* learning rate of the next update */
+    int stop_after_epoch;   /* the run ends after the current epoch */
     char message[256];      /* latest notice or error, "" when none */
 } TrainerStatus;
 
@@ -114,6 +133,16 @@ void trainer_request_stop(Trainer *tr);
  * that is NULL, to "fmnist.ckpt". */
 void trainer_request_save(Trainer *tr);
 
+/* Multiplies the learning rate by FACTOR from the next batch on. The rate
+ * before any schedule stays within [TRAINER_LR_MIN, TRAINER_LR_MAX], and a
+ * schedule keeps applying on top of it. Returns the rate the next update
+ * will use, which the status also shows. */
+float trainer_scale_lr(Trainer *tr, float factor);
+
+/* With STOP nonzero, ends the run after the current epoch's evaluation
+ * and checkpoint; with 0, withdraws that request. */
+void trainer_stop_after_epoch(Trainer *tr, int stop);
+
 /* Waits for the coordinator thread to end. */
 void trainer_join(Trainer *tr);
 
@@ -135,7 +164,13 @@ int trainer_copy_predictions(Trainer *tr, unsigned *generation,
  * pool) and fills the evaluation fields of the status. For --eval. */
 void trainer_evaluate(Trainer *tr);
 
+/* Returns the network. Only its shape (spec, layers, sizes) may be read
+ * while training runs; use trainer_copy_net for the weights. */
 const Net *trainer_net(const Trainer *tr);
+
+/* Fills OUT with a private copy of the network and its current weights,
+ * taken between two batches. Free it with net_free. */
+void trainer_copy_net(Trainer *tr, Net *out);
 
 const char *trainer_state_name(TrainerState state);
 

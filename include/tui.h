@@ -15,16 +15,32 @@
 typedef struct {
     int ascii;      /* draw ASCII glyphs even in a UTF-8 locale (--ascii) */
     int no_color;   /* monochrome attributes only (--no-color, NO_COLOR) */
+    /* The training images the viewer can browse (key t); NULL or empty
+     * when they were not loaded. */
+    const Dataset *train;
     /* Set by the SIGINT/SIGTERM handler; the loop leaves when nonzero. */
     volatile sig_atomic_t *quit_signal;
+    /* Set by the SIGHUP handler; the loop then leaves without touching
+     * the terminal again. May be NULL. */
+    volatile sig_atomic_t *hangup;
 } TuiOptions;
+
+/* Results of tui_run besides -1. */
+enum {
+    TUI_QUIT = 0,      /* q or *quit_signal; the terminal was restored */
+    TUI_DETACHED = 1   /* hangup: stdin, stdout and stderr now go to
+                          /dev/null where they were the terminal */
+};
 
 /*
  * Takes over the terminal and shows TR's progress and the TEST images
  * until the user presses q or *quit_signal is set; the run keeps being
  * shown after training ends. Restores the terminal before returning, also
- * on the fatal path. Returns 0, or -1 with ERR set when curses cannot
- * start (for example no terminfo entry for $TERM).
+ * on the fatal path and from a crash handler (SIGSEGV, SIGBUS, SIGFPE,
+ * SIGILL, SIGABRT). Returns TUI_QUIT; TUI_DETACHED when *hangup was set
+ * or the terminal hung up, in which case the terminal is left as it is;
+ * or -1 with ERR set when curses cannot start (for example TERM=dumb or
+ * no terminfo entry for $TERM), before anything was sent to the terminal.
  */
 int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
             char *err, size_t errlen);

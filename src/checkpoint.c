@@ -4,7 +4,7 @@
  * Writing streams the fields through a small packing buffer, so a large
  * model is never copied whole. Every fwrite, the flush, the fsync and the
  * close are checked, and the CRC-32 is updated on the bytes as they go
- * out. Reading validates the 40-byte header first (magic, version, header
+ * out. Reading validates the 44-byte header first (magic, version, header
  * CRC) and compares the size it describes with the file's size before
  * reading the rest, so a huge or foreign file is never loaded into memory.
  *
@@ -53,6 +53,7 @@ typedef struct {
     uint32_t optim_kind;
     uint32_t n_history;
     uint32_t n_test_history;
+    uint32_t n_stats;
 } Header;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -142,8 +143,11 @@ static uint64_t expected_size(const Header *h)
         return 0;
     if (h->n_history > MAX_HISTORY || h->n_test_history > MAX_HISTORY)
         return 0;
+    if (h->n_stats > h->n_params)
+        return 0;
     return CHECKPOINT_HEADER_SIZE + (uint64_t)h->spec_len
-           + 4 * h->n_params * (1 + moments) + OPTIM_SCALARS_SIZE
+           + 4 * h->n_params * (1 + moments) + 4 * (uint64_t)h->n_stats
+           + OPTIM_SCALARS_SIZE
            + PROGRESS_SIZE + PARTIAL_SIZE + STRIDE_SIZE
            + 8 * (uint64_t)h->n_history + 4 * (uint64_t)h->n_test_history
            + CRC_SIZE;
@@ -217,7 +221,8 @@ static void put_header(Writer *w, const Checkpoint *ck)
     store_u32(h + 24, (uint32_t)ck->optim.kind);
     store_u32(h + 28, (uint32_t)ck->n_history);
     store_u32(h + 32, (uint32_t)ck->n_test_history);
-    store_u32(h + 36, (uint32_t)crc32(0L, h, 36));
+    store_u32(h + 36, (uint32_t)ck->n_stats);
+    store_u32(h + 40, (uint32_t)crc32(0L, h, 40));
     put_bytes(w, h, sizeof h);
 }
 
@@ -263,6 +268,7 @@ static int write_checkpoint(FILE *file, const Checkpoint *ck)
     put_header(&w, ck);
     put_bytes(&w, ck->spec, strlen(ck->spec));
     put_floats(&w, ck->params, ck->n_params);
+    put_floats(&w, ck->stats, ck->n_stats);
     put_optim(&w, ck);
     put_progress(&w, ck);
     put_u32(&w, (uint32_t)w.crc);
@@ -444,7 +450,7 @@ static void format_magic(const uint8_t *data, size_t n, char *out, size_t outlen
 }
 
 /* Checks magic, version and header CRC of the SIZE-byte file whose first
- * min(SIZE, 40) bytes are in H_BYTES, and fills HDR. */
+ * min(SIZE, 44) bytes are in H_BYTES, and fills HDR. */
 static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
                         Header *hdr, char *err, size_t errlen)
 {
@@ -463,6 +469,13 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
     }
     if (size >= 12) {
         hdr->version = load_u32(h_bytes + 8);
+        if (hdr->version < CHECKPOINT_VERSION) {
+            set_err(err, errlen, "%s: checkpoint format version %" PRIu32
+                    ", but this program reads version %u only; load it "
+                    "with the older fmnist that wrote it, or train again",
+                    path, hdr->version, CHECKPOINT_VERSION);
+            return -1;
+        }
         if (hdr->version != CHECKPOINT_VERSION) {
             set_err(err, errlen, "%s: checkpoint format version %" PRIu32
                     ", but this program reads version %u", path,
@@ -475,7 +488,7 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
                 "the %d-byte header", path, size, CHECKPOINT_HEADER_SIZE);
         return -1;
     }
-    if (load_u32(h_bytes + 36) != (uint32_t)crc32(0L, h_bytes, 36)) {
+    if (load_u32(h_bytes + 40) != (uint32_t)crc32(0L, h_bytes, 40)) {
         set_err(err, errlen, "%s: corrupted: header CRC-32 mismatch", path);
         return -1;
     }
@@ -484,6 +497,7 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
     hdr->optim_kind = load_u32(h_bytes + 24);
     hdr->n_history = load_u32(h_bytes + 28);
     hdr->n_test_history = load_u32(h_bytes + 32);
+    hdr->n_stats = load_u32(h_bytes + 36);
     if (hdr->optim_kind != OPTIM_SGD && hdr->optim_kind != OPTIM_ADAM) {
         set_err(err, errlen, "%s: unknown optimiser kind %" PRIu32, path,
                 hdr->optim_kind);
@@ -567,6 +581,9 @@ static void parse_body(const uint8_t *data, const Header *hdr, Checkpoint *ck)
     ck->n_params = (size_t)hdr->n_params;
     ck->params = xmalloc_aligned(ck->n_params * sizeof(float));
     get_floats(&c, ck->params, ck->n_params);
+    ck->n_stats = hdr->n_stats;
+    ck->stats = xcalloc(ck->n_stats + 1, sizeof(float));
+    get_floats(&c, ck->stats, ck->n_stats);
     parse_optim(&c, hdr, ck);
 
     ck->n_history = (int)hdr->n_history;
@@ -612,6 +629,12 @@ static int check_spec(const char *path, const Checkpoint *ck,
     if (net.n_params != ck->n_params) {
         set_err(err, errlen, "%s: contains %zu parameters, but its model %s "
                 "has %zu", path, ck->n_params, net.spec, net.n_params);
+        net_free(&net);
+        return -1;
+    }
+    if (net.n_stats != ck->n_stats) {
+        set_err(err, errlen, "%s: contains %zu running statistics, but its "
+                "model %s has %zu", path, ck->n_stats, net.spec, net.n_stats);
         net_free(&net);
         return -1;
     }
@@ -725,6 +748,7 @@ void checkpoint_free(Checkpoint *ck)
 {
     free(ck->spec);
     free(ck->params);
+    free(ck->stats);
     optim_free(&ck->optim);
     free(ck->loss_history);
     free(ck->acc_history);

@@ -591,26 +591,6 @@ int dataset_locate(const char *explicit_dir, char **dir_out,
 
 /* ---------------------------------------------------------------- loading */
 
-/* Converts N bytes to floats in [0, 1] into a 64-byte aligned buffer. */
-static float *pixels_to_floats(const uint8_t *pixels, size_t n)
-{
-    float table[256];
-    void *mem = NULL;
-    float *out;
-
-    if (n > SIZE_MAX / sizeof(float)
-        || posix_memalign(&mem, 64, n * sizeof(float)) != 0)
-        return NULL;
-    out = mem;
-    /* A table of v / 255.0f gives the correctly rounded quotient, which a
-     * multiplication by 1 / 255.0f would miss for some values. */
-    for (int v = 0; v < 256; v++)
-        table[v] = (float)v / 255.0f;
-    for (size_t i = 0; i < n; i++)
-        out[i] = table[pixels[i]];
-    return out;
-}
-
 static char *find_data_file(const char *dir, const char *base,
                             char *err, size_t errlen)
 {
@@ -653,15 +633,9 @@ int dataset_load(const char *dir, int train, Dataset *ds,
         goto fail;
     }
 
-    ds->images = pixels_to_floats(pixels, (size_t)nimages * DATASET_PIXELS);
-    if (ds->images == NULL) {
-        set_error(err, errlen, images_path,
-                  "out of memory converting %d images to floats", nimages);
-        goto fail;
-    }
+    ds->pixels = pixels;
     ds->labels = labels;
     ds->count = nimages;
-    free(pixels);
     free(images_path);
     free(labels_path);
     return 0;
@@ -679,7 +653,30 @@ void dataset_free(Dataset *ds)
 {
     if (ds == NULL)
         return;
-    free(ds->images);
+    free(ds->pixels);
     free(ds->labels);
     memset(ds, 0, sizeof *ds);
+}
+
+/* Divides rather than multiplying by 1 / 255.0f: IEEE division is
+ * correctly rounded, so each value is the float nearest to v / 255,
+ * which the multiplication misses for some v. GCC vectorises the loop
+ * with the division too. */
+static void bytes_to_floats(const uint8_t *restrict src, size_t n,
+                            float *restrict out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)src[i] / 255.0f;
+}
+
+void dataset_copy_image(const Dataset *ds, int index, float *out)
+{
+    bytes_to_floats(ds->pixels + (size_t)index * DATASET_PIXELS,
+                    DATASET_PIXELS, out);
+}
+
+void dataset_copy_images(const Dataset *ds, int first, int n, float *out)
+{
+    bytes_to_floats(ds->pixels + (size_t)first * DATASET_PIXELS,
+                    (size_t)n * DATASET_PIXELS, out);
 }

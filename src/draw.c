@@ -1,16 +1,23 @@
 /*
  * draw: pure drawing arithmetic for the terminal UI (see draw.h). The
- * layout is fixed in shape and only its sizes vary:
+ * layout keeps one shape, and the view chooses the panes on the right:
  *
  *   +--------------------------------------------+
  *   | status (4 lines)                           |
  *   +---------------+----------------------------+
- *   | image viewer  | sparklines                 |
- *   |               +----------------------------+
- *   |               | confusion matrix           |
+ *   | image viewer  | training: sparklines       |
+ *   |               |   above the confusion matrix
+ *   |               | mistakes: the mistakes list|
+ *   |               |   (above the matrix if tall)
+ *   |               | classes: per-class table,  |
+ *   |               |   then matrix or sparklines|
  *   +---------------+----------------------------+
  *   | key hints (1 line)                         |
  *   +--------------------------------------------+
+ *
+ * At 80x24 the right side has 19 lines, enough for one of the tall panes
+ * (matrix, list or table) only, so the views take turns there. The matrix
+ * joins the list from 27 lines on and the table from 31 lines on.
  *
  * Terminal cells are about twice as tall as wide. A 28x28 image is
  * therefore drawn as 28 columns x 14 rows, with row pairs averaged, or as
@@ -30,6 +37,14 @@
 #define HINT_LINES 1
 /* Title, header row, ten class rows and the cursor line. */
 #define CONFUSION_LINES 13
+/* The same and a precision row, the matrix's height beside other panes. */
+#define CONFUSION_FULL_LINES 14
+/* Title, header row, ten class rows and a footnote. */
+#define CLASSES_LINES 13
+/* Title, header row and a few entries. */
+#define LIST_MIN_LINES 8
+/* Title and one row per series. */
+#define SPARK_MIN_LINES 4
 /* Title, image rows and at least four lines of labels. */
 #define IMAGE_INFO_LINES 4
 #define RIGHT_MIN_COLS 50
@@ -41,7 +56,57 @@ static void layout_clear(DrawLayout *out)
     memset(out, 0, sizeof *out);
 }
 
-int draw_layout(int cols, int lines, DrawLayout *out)
+/* Stacks the panes of VIEW in the column of W x H cells at Y, X. */
+static void layout_right(DrawLayout *out, DrawView view, int y, int x, int w,
+                         int h)
+{
+    DrawRect *spark = &out->pane[DRAW_SPARK];
+    DrawRect *confusion = &out->pane[DRAW_CONFUSION];
+    DrawRect *list = &out->pane[DRAW_MISTAKES];
+    DrawRect *classes = &out->pane[DRAW_CLASSES];
+    int spark_max = 1 + 3 * SPARK_MAX_ROWS + 2;
+
+    switch (view) {
+    case DRAW_VIEW_MISTAKES:
+        if (h >= LIST_MIN_LINES + CONFUSION_FULL_LINES) {
+            int list_h = h - CONFUSION_FULL_LINES;
+            *list = (DrawRect){y, x, list_h, w};
+            *confusion = (DrawRect){y + list_h, x, CONFUSION_FULL_LINES, w};
+        } else {
+            *list = (DrawRect){y, x, h, w};
+        }
+        break;
+    case DRAW_VIEW_CLASSES: {
+        int rest = h - CLASSES_LINES;
+        *classes = (DrawRect){y, x, CLASSES_LINES, w};
+        if (rest >= CONFUSION_FULL_LINES + SPARK_MIN_LINES) {
+            int spark_h = rest - CONFUSION_FULL_LINES;
+            *confusion = (DrawRect){y + CLASSES_LINES, x,
+                                    CONFUSION_FULL_LINES, w};
+            *spark = (DrawRect){y + CLASSES_LINES + CONFUSION_FULL_LINES, x,
+                                spark_h < spark_max ? spark_h : spark_max, w};
+        } else if (rest >= CONFUSION_LINES) {
+            *confusion = (DrawRect){y + CLASSES_LINES, x, rest, w};
+        } else if (rest >= SPARK_MIN_LINES) {
+            *spark = (DrawRect){y + CLASSES_LINES, x, rest, w};
+        }
+        break;
+    }
+    default: {
+        /* The confusion matrix needs a fixed height, and the sparklines
+         * take what is left, up to SPARK_MAX_ROWS rows per series plus
+         * gaps. */
+        int spark_h = h - CONFUSION_LINES;
+        if (spark_h > spark_max)
+            spark_h = spark_max;
+        *spark = (DrawRect){y, x, spark_h, w};
+        *confusion = (DrawRect){y + spark_h, x, h - spark_h, w};
+        break;
+    }
+    }
+}
+
+int draw_layout(int cols, int lines, DrawView view, DrawLayout *out)
 {
     layout_clear(out);
     if (cols < DRAW_MIN_COLS || lines < DRAW_MIN_LINES)
@@ -64,18 +129,19 @@ int draw_layout(int cols, int lines, DrawLayout *out)
     int image_w = out->image_scale * DATASET_COLS + 2;
     out->pane[DRAW_IMAGE] = (DrawRect){body_y, 0, body_h, image_w};
 
-    /* The confusion matrix needs a fixed height, and the sparklines take
-     * what is left, up to SPARK_MAX_ROWS rows per series plus gaps. */
-    int right_x = image_w;
-    int right_w = cols - image_w;
-    int spark_h = body_h - CONFUSION_LINES;
-    int spark_max = 1 + 3 * SPARK_MAX_ROWS + 2;
-    if (spark_h > spark_max)
-        spark_h = spark_max;
-    out->pane[DRAW_SPARK] = (DrawRect){body_y, right_x, spark_h, right_w};
-    out->pane[DRAW_CONFUSION] = (DrawRect){body_y + spark_h, right_x,
-                                           body_h - spark_h, right_w};
+    layout_right(out, view, body_y, image_w, cols - image_w, body_h);
     return 1;
+}
+
+int draw_pane_at(const DrawLayout *layout, int y, int x)
+{
+    for (int p = 0; p < DRAW_PANES; p++) {
+        const DrawRect *r = &layout->pane[p];
+        if (r->h > 0 && r->w > 0 && y >= r->y && y < r->y + r->h
+            && x >= r->x && x < r->x + r->w)
+            return p;
+    }
+    return -1;
 }
 
 int draw_resample(const float *values, int n, int width, float *out)
@@ -253,17 +319,6 @@ int draw_format_count(long n, int width, char *buf, size_t len)
     return fill;
 }
 
-int draw_cell_filter(const uint8_t *labels, const uint8_t *predicted, int n,
-                     int true_class, int pred_class, int *out)
-{
-    int count = 0;
-    for (int i = 0; i < n; i++) {
-        if (labels[i] == true_class && predicted[i] == pred_class)
-            out[count++] = i;
-    }
-    return count;
-}
-
 int draw_step(int pos, int delta, int len)
 {
     if (len <= 0)
@@ -272,4 +327,30 @@ int draw_step(int pos, int delta, int len)
     if (next < 0)
         return 0;
     return next >= len ? len - 1 : (int)next;
+}
+
+int draw_scroll(int top, int pos, int rows, int len)
+{
+    if (rows <= 0 || len <= 0)
+        return 0;
+    if (pos < top)
+        top = pos;
+    if (pos >= top + rows)
+        top = pos - rows + 1;
+    if (top > len - rows)
+        top = len - rows;
+    return top < 0 ? 0 : top;
+}
+
+int draw_heat_level(float drop, float max_drop)
+{
+    if (!(max_drop >= DRAW_HEAT_FLOOR) || !isfinite(drop))
+        return 0;
+    if (drop > 0.5f * max_drop)
+        return 2;
+    if (drop > 0.2f * max_drop)
+        return 1;
+    if (drop < -0.2f * max_drop)
+        return -1;
+    return 0;
 }

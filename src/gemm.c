@@ -373,6 +373,208 @@ static void pack_a_rows_avx2(const float *a, int lda, int i0, int p0,
 }
 #endif
 
+/* ---------------------------------------------------------------- dot path */
+
+#ifdef GEMM_X86
+/*
+ * C = alpha * A * B^T + beta * C with A stored M x K and B stored N x K,
+ * both row-major: each C[i][j] is the dot product of two contiguous rows.
+ * This path packs nothing. The blocked path would transpose all of B into
+ * panels on every call, which for a dense layer's forward pass over a few
+ * samples (M = 8, B = the OUT x IN weights) costs more than the product.
+ *
+ * A tile of DOT_ROWS x DOT_COLS products keeps one 8-float accumulator per
+ * element: per step of 8 along K it loads 2 A vectors and 4 B vectors for
+ * 8 FMAs, 13 of the 16 registers. Loop order, outermost first: chunks of
+ * DOT_CHUNK rows of A, groups of DOT_COLS rows of B, blocks of DOT_KC
+ * along K, then the row pairs of the chunk. One block of the 4 B rows
+ * (8 KB) then stays in L1 while every row pair of A passes, and B, the
+ * large operand, streams from memory once per chunk. The accumulators are
+ * parked in STATE between K blocks.
+ *
+ * Every element takes the same steps whatever its position: lanes summed
+ * along K in order, then reduced by the same horizontal-add tree. So the
+ * result does not depend on M, N or which tile an element falls in.
+ */
+enum { DOT_ROWS = 2, DOT_COLS = 4, DOT_KC = 512, DOT_CHUNK = 32 };
+
+/* sgemm_avx2 takes the dot path up to this many rows of A. */
+enum { DOT_MAX_M = 32 };
+
+/* Masks for _mm256_maskload_ps: entry r has its first r lanes set. */
+static const int32_t dot_tail_mask[9][8] = {
+    {0, 0, 0, 0, 0, 0, 0, 0},     {-1, 0, 0, 0, 0, 0, 0, 0},
+    {-1, -1, 0, 0, 0, 0, 0, 0},   {-1, -1, -1, 0, 0, 0, 0, 0},
+    {-1, -1, -1, -1, 0, 0, 0, 0}, {-1, -1, -1, -1, -1, 0, 0, 0},
+    {-1, -1, -1, -1, -1, -1, 0, 0}, {-1, -1, -1, -1, -1, -1, -1, 0},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+};
+
+/* Returns the four horizontal sums of R[0..3] as one 4-float vector: two
+ * hadd levels pair the lanes within each 128-bit half, and the halves are
+ * added last. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m128 dot_reduce4(const __m256 r[4])
+{
+    __m256 pair01 = _mm256_hadd_ps(r[0], r[1]);
+    __m256 pair23 = _mm256_hadd_ps(r[2], r[3]);
+    __m256 quad = _mm256_hadd_ps(pair01, pair23);
+
+    return _mm_add_ps(_mm256_castps256_ps128(quad),
+                      _mm256_extractf128_ps(quad, 1));
+}
+
+/* One block of a dot tile: KC values along K from A and B (rows LDA and
+ * LDB apart), the accumulators parked in STATE. */
+typedef struct {
+    int kc;
+    int first, last;   /* the first or last K block of the product */
+    float alpha, beta;
+} DotBlock;
+
+/*
+ * Adds one K block of a ROWS x COLS tile (ROWS <= DOT_ROWS, COLS <=
+ * DOT_COLS) to the accumulators in STATE, starting from zero in the first
+ * block. In the last block it writes the tile to C. Callers pass
+ * constants for ROWS and COLS, so after inlining the accumulators are
+ * registers. Missing columns keep zero accumulators and feed the same
+ * reduction, which is why every element is computed the same way.
+ */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dot_tile(int rows, int cols, const DotBlock *blk,
+                            const float *a, size_t lda, const float *b,
+                            size_t ldb, __m256 *state, float *c, size_t ldc)
+{
+    __m256 acc[DOT_ROWS][DOT_COLS];
+    int kc = blk->kc, k8 = kc & ~7;
+
+    for (int i = 0; i < DOT_ROWS; i++)
+        for (int j = 0; j < DOT_COLS; j++)
+            acc[i][j] = blk->first ? _mm256_setzero_ps()
+                                   : state[i * DOT_COLS + j];
+    for (int p = 0; p < k8; p += 8) {
+        __m256 bv[DOT_COLS];
+
+        /* The empty asm pins each B vector in a register. Without it GCC
+         * folds the loads into the FMAs and loads B once per A row, which
+         * makes the loop bound by loads instead of FMAs. */
+        for (int j = 0; j < cols; j++) {
+            bv[j] = _mm256_loadu_ps(b + j * ldb + p);
+            __asm__("" : "+x"(bv[j]));
+        }
+        for (int i = 0; i < rows; i++) {
+            __m256 av = _mm256_loadu_ps(a + i * lda + p);
+            for (int j = 0; j < cols; j++)
+                acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    if (k8 < kc) {
+        __m256i mask = _mm256_loadu_si256(
+            (const __m256i *)dot_tail_mask[kc - k8]);
+        __m256 bv[DOT_COLS];
+
+        for (int j = 0; j < cols; j++)
+            bv[j] = _mm256_maskload_ps(b + j * ldb + k8, mask);
+        for (int i = 0; i < rows; i++) {
+            __m256 av = _mm256_maskload_ps(a + i * lda + k8, mask);
+            for (int j = 0; j < cols; j++)
+                acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    if (!blk->last) {
+        for (int i = 0; i < DOT_ROWS; i++)
+            for (int j = 0; j < DOT_COLS; j++)
+                state[i * DOT_COLS + j] = acc[i][j];
+        return;
+    }
+    for (int i = 0; i < rows; i++) {
+        float sums[4];
+        float *ci = c + i * ldc;
+
+        _mm_storeu_ps(sums, dot_reduce4(acc[i]));
+        for (int j = 0; j < cols; j++)
+            ci[j] = blk->beta == 0.0f
+                    ? blk->alpha * sums[j]
+                    : blk->alpha * sums[j] + blk->beta * ci[j];
+    }
+}
+
+/* Calls dot_tile with constant sizes for every tile shape, so each shape
+ * is compiled with its accumulators in registers. */
+__attribute__((target("avx2,fma")))
+static void dot_any_tile(int rows, int cols, const DotBlock *blk,
+                         const float *a, size_t lda, const float *b,
+                         size_t ldb, __m256 *state, float *c, size_t ldc)
+{
+#define DOT_CASE(r, q)                                                  \
+    case (r) * 8 + (q):                                                 \
+        dot_tile((r), (q), blk, a, lda, b, ldb, state, c, ldc);         \
+        break
+    switch (rows * 8 + cols) {
+    DOT_CASE(2, 4);
+    DOT_CASE(2, 3);
+    DOT_CASE(2, 2);
+    DOT_CASE(2, 1);
+    DOT_CASE(1, 4);
+    DOT_CASE(1, 3);
+    DOT_CASE(1, 2);
+    DOT_CASE(1, 1);
+    default:
+        /* dot_nt never passes more than DOT_ROWS x DOT_COLS. */
+        abort();
+    }
+#undef DOT_CASE
+}
+
+/* Computes the products of ROWS (at most DOT_CHUNK) rows of A with all N
+ * rows of B. */
+__attribute__((target("avx2,fma")))
+static void dot_chunk(int rows, int n, int k, float alpha, const float *a,
+                      size_t lda, const float *b, size_t ldb, float beta,
+                      float *c, size_t ldc)
+{
+    __m256 state[DOT_CHUNK / DOT_ROWS][DOT_ROWS * DOT_COLS];
+
+    for (int j = 0; j < n; j += DOT_COLS) {
+        int cols = min_int(DOT_COLS, n - j);
+
+        for (int p = 0; p < k || p == 0; p += DOT_KC) {
+            DotBlock blk = {min_int(DOT_KC, k - p), p == 0, p + DOT_KC >= k,
+                            alpha, beta};
+
+            for (int i = 0; i < rows; i += DOT_ROWS)
+                dot_any_tile(min_int(DOT_ROWS, rows - i), cols, &blk,
+                             a + (size_t)i * lda + p, lda,
+                             b + (size_t)j * ldb + p, ldb,
+                             state[i / DOT_ROWS], c + (size_t)i * ldc + j,
+                             ldc);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void dot_nt(int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc)
+{
+    for (int i = 0; i < m; i += DOT_CHUNK)
+        dot_chunk(min_int(DOT_CHUNK, m - i), n, k, alpha,
+                  a + (size_t)i * lda, (size_t)lda, b, (size_t)ldb, beta,
+                  c + (size_t)i * ldc, (size_t)ldc);
+}
+#endif
+
+void sgemm_dot_avx2(int m, int n, int k, float alpha, const float *a,
+                    int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc)
+{
+#ifdef GEMM_X86
+    dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    /* Not an x86 build: gemm_have_avx2() is 0, so no caller gets here. */
+    abort();
+#endif
+}
+
 /* ---------------------------------------------------------------- driver */
 
 static pthread_key_t pack_key;
@@ -532,6 +734,14 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
     static const GemmImpl impl = {kernel_avx2, pack_b_trans_avx2,
                                   pack_a_rows_avx2};
 
+    /* The dot path wins for few rows of A: on a 2-core AMD EPYC (Zen 4)
+     * it ran a dense forward pass over 8 samples (8 x 3136 by 1024 x
+     * 3136) at 85 GFLOP/s against 44 for the blocked path, 86 against 74
+     * at M = 32, and lost at M = 64 (convolution weight gradients). */
+    if (ta == GEMM_NOTRANS && tb == GEMM_TRANS && m <= DOT_MAX_M) {
+        dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     gemm_blocked(&impl, ta, tb, m, n, k, alpha, a, lda, b, ldb,
                  beta, c, ldc);
 #else

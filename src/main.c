@@ -150,8 +150,10 @@ static void usage(FILE *out)
 "  -h, --help             show this help and exit\n"
 "  -V, --version          show the version and exit\n"
 "\n"
-"Keys in the terminal UI: Tab focus, arrows move, Enter opens a confusion\n"
-"cell, Esc all images, p pause, s save, ? help, q quit.\n");
+"Keys in the terminal UI: Tab focus, arrows move, 1 2 3 or v views (training,\n"
+"mistakes, per-class), Enter opens an entry or a confusion cell, Esc all\n"
+"images, t training images, o occlusion overlay, + and - learning rate,\n"
+"x stop after the epoch, p pause, s save, ? help, q quit.\n");
 }
 
 __attribute__((format(printf, 1, 2), noreturn))
@@ -265,8 +267,8 @@ static void apply_preset(Options *opt)
         opt->decay = p->decay;
 }
 
-/* Gives the options that neither the command line nor a preset set their
- * defaults. */
+/* Sets the defaults of the options that neither the command line nor a
+ * preset set. */
 static void apply_defaults(Options *opt)
 {
     if (opt->schedule < 0)

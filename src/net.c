@@ -24,13 +24,15 @@
  * after the pooling leaves them unchanged.
  *
  * ReLU is also fused into its neighbours, which saves passes over the
- * largest buffers. After a convolution or dense layer it is applied in
- * that layer's bias pass. Before a pooling layer, its mask is applied
+ * largest buffers. After a convolution, dense or bn layer it is applied
+ * in that layer's output pass. Before a pooling layer, its mask is applied
  * while pooling routes the gradient, because a window's maximum of ReLU
  * outputs is positive exactly when the input it came from was.
  *
  * net_train_batch and net_predict only read the Net, so several threads
- * may run them at once, each with its own NetScratch and Rng.
+ * may run them at once, each with its own NetScratch and Rng. Batch
+ * normalisation's batch statistics go to the NetScratch, and only
+ * net_update_running_stats writes the running statistics in the Net.
  */
 #include "config.h"
 
@@ -40,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gemm.h"
 #include "net.h"
@@ -67,9 +70,18 @@ struct NetScratch {
     float **flat;         /* dense with CNHW input: sample-major copy */
     int32_t **argmax;     /* pool: winner (2*dy + dx) of each window */
     float **mask;         /* dropout: 0 or 1/(1-rate) per element */
+    float **inv_std;      /* bn: 1/sqrt(batch variance + eps) per channel */
+    size_t n_stats;
+    float *batch_stats;   /* bn: Net.stats layout, from the latest
+                             training call */
     float *dcol;          /* conv backward: gradient of the patches */
     float *dw_t;          /* conv backward: transposed weight gradient */
     float *dflat;         /* dense backward: sample-major input gradient */
+    NetLayerProfile *profile;  /* per-layer timings while net_profile runs,
+                                  otherwise NULL */
+    NetBatch *batch;      /* while net_train_shard runs with a NetBatch:
+                             where dense layers keep their rows */
+    int batch_first;      /* row of this call's first sample in batch */
 };
 
 /* ---------------------------------------------------------------- parser */
@@ -78,6 +90,7 @@ typedef struct {
     int c, h, w;      /* shape of the next layer's input */
     int spatial;      /* 0 once flatten or dense has run */
     size_t n_params;
+    size_t n_stats;
 } ParseState;
 
 /* Reads a decimal integer at *P, advancing past it. Returns 0, or -1 when
@@ -207,8 +220,12 @@ static const char *parse_token(const char *tok, Layer *layer)
         layer->rate = (float)rate;
         return NULL;
     }
-    return "expected a layer: convKxKxF, pool2, flatten, denseN, relu "
-           "or dropoutP";
+    if (strcmp(tok, "bn") == 0) {
+        layer->kind = LAYER_BN;
+        return NULL;
+    }
+    return "expected a layer: convKxKxF, pool2, flatten, denseN, relu, "
+           "dropoutP or bn";
 }
 
 /* Gives LAYER its input and output shapes and parameter offsets from the
@@ -267,6 +284,17 @@ static const char *place_layer(Layer *layer, ParseState *st, char *buf,
         layer->out_h = st->h;
         layer->out_w = st->w;
         break;
+    case LAYER_BN:
+        /* After flatten or dense, H = W = 1 and C counts the units, so
+         * "per channel" is "per unit" there. */
+        layer->out_c = st->c;
+        layer->out_h = st->h;
+        layer->out_w = st->w;
+        layer->bias_offset = st->n_params + (size_t)st->c;
+        layer->param_count = 2 * (size_t)st->c;
+        layer->stats_offset = st->n_stats;
+        st->n_stats += 2 * (size_t)st->c;
+        break;
     }
     if ((size_t)layer->out_c * layer->out_h * layer->out_w > MAX_ACTIVATION)
         return "expected a smaller layer (the output of one sample exceeds "
@@ -294,6 +322,8 @@ static char *canonical_spec(const char *spec)
         return xstrdup(NET_SPEC_SMALL);
     if (strcmp(spec, "tf") == 0)
         return xstrdup(NET_SPEC_TF);
+    if (strcmp(spec, "best") == 0)
+        return xstrdup(NET_SPEC_BEST);
 
     char *out = xmalloc(strlen(spec) + 1);
     size_t len = 0;
@@ -332,7 +362,7 @@ static int parse_layers(Net *net, const char *spec, char *err, size_t errlen)
         n_tokens += *p == ',';
     net->layers = xcalloc((size_t)n_tokens, sizeof *net->layers);
 
-    ParseState st = {net->in_c, net->in_h, net->in_w, 1, 0};
+    ParseState st = {net->in_c, net->in_h, net->in_w, 1, 0, 0};
     char *tok = copy;
     char buf[128];
     for (int i = 0; i < n_tokens; i++) {
@@ -355,12 +385,32 @@ static int parse_layers(Net *net, const char *spec, char *err, size_t errlen)
             free(copy);
             return -1;
         }
-        tok = comma + 1;
+        /* The last token has no comma after it, and NULL + 1 is undefined. */
+        if (comma != NULL)
+            tok = comma + 1;
     }
     net->n_layers = n_tokens;
     net->n_params = st.n_params;
+    net->n_stats = st.n_stats;
     free(copy);
     return 0;
+}
+
+/* Sets every running mean to 0 and every running variance to 1, so that
+ * an untrained bn layer is the identity in net_predict. */
+static void reset_running_stats(Net *net)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        float *mean = net->stats + l->stats_offset;
+
+        if (l->kind != LAYER_BN)
+            continue;
+        for (int c = 0; c < l->out_c; c++) {
+            mean[c] = 0.0f;
+            mean[l->out_c + c] = 1.0f;
+        }
+    }
 }
 
 int net_create(Net *net, const char *spec, int in_c, int in_h, int in_w,
@@ -382,7 +432,7 @@ int net_create(Net *net, const char *spec, int in_c, int in_h, int in_w,
     if (net->spec[0] == '\0') {
         if (err != NULL && errlen > 0)
             snprintf(err, errlen, "model spec: empty: expected a preset "
-                     "(default, small, tf) or comma-separated layers");
+                     "(default, small, tf, best) or comma-separated layers");
         net_free(net);
         return -1;
     }
@@ -392,6 +442,8 @@ int net_create(Net *net, const char *spec, int in_c, int in_h, int in_w,
     }
     net->params = xmalloc_aligned(net->n_params * sizeof *net->params);
     memset(net->params, 0, net->n_params * sizeof *net->params);
+    net->stats = xcalloc(net->n_stats + 1, sizeof *net->stats);
+    reset_running_stats(net);
     return 0;
 }
 
@@ -401,6 +453,13 @@ void net_init_params(Net *net, Rng *rng)
         const Layer *l = &net->layers[i];
         if (l->param_count == 0)
             continue;
+        if (l->kind == LAYER_BN) {
+            for (int c = 0; c < l->out_c; c++) {
+                net->params[l->weight_offset + c] = 1.0f;
+                net->params[l->bias_offset + c] = 0.0f;
+            }
+            continue;
+        }
 
         size_t n_weights = l->bias_offset - l->weight_offset;
         size_t n_biases = l->param_count - n_weights;
@@ -411,6 +470,7 @@ void net_init_params(Net *net, Rng *rng)
             w[j] = stddev * rng_normal(rng);
         memset(net->params + l->bias_offset, 0, n_biases * sizeof(float));
     }
+    reset_running_stats(net);
 }
 
 void net_free(Net *net)
@@ -418,7 +478,20 @@ void net_free(Net *net)
     free(net->spec);
     free(net->layers);
     free(net->params);
+    free(net->stats);
     memset(net, 0, sizeof *net);
+}
+
+void net_clone(Net *dst, const Net *src)
+{
+    *dst = *src;
+    dst->spec = xstrdup(src->spec);
+    dst->layers = xmalloc((size_t)src->n_layers * sizeof *dst->layers);
+    memcpy(dst->layers, src->layers, (size_t)src->n_layers * sizeof *dst->layers);
+    dst->params = xmalloc_aligned(src->n_params * sizeof *dst->params);
+    memcpy(dst->params, src->params, src->n_params * sizeof *dst->params);
+    dst->stats = xmalloc((src->n_stats + 1) * sizeof *dst->stats);
+    memcpy(dst->stats, src->stats, src->n_stats * sizeof *dst->stats);
 }
 
 double net_forward_macs(const Net *net)
@@ -471,6 +544,9 @@ NetScratch *net_scratch_create(const Net *net, int max_batch)
     s->flat = xcalloc((size_t)n, sizeof *s->flat);
     s->argmax = xcalloc((size_t)n, sizeof *s->argmax);
     s->mask = xcalloc((size_t)n, sizeof *s->mask);
+    s->inv_std = xcalloc((size_t)n, sizeof *s->inv_std);
+    s->n_stats = net->n_stats;
+    s->batch_stats = xcalloc(net->n_stats + 1, sizeof *s->batch_stats);
 
     for (int i = 0; i < n; i++) {
         const Layer *l = &net->layers[i];
@@ -511,6 +587,9 @@ NetScratch *net_scratch_create(const Net *net, int max_batch)
         case LAYER_FLATTEN:
             cm = 0;
             break;
+        case LAYER_BN:
+            s->inv_std[i] = alloc_floats((size_t)l->out_c);
+            break;
         case LAYER_RELU:
             break;
         }
@@ -535,6 +614,7 @@ void net_scratch_free(NetScratch *s)
         free(s->flat[i]);
         free(s->argmax[i]);
         free(s->mask[i]);
+        free(s->inv_std[i]);
     }
     free(s->channel_major);
     free(s->aliased);
@@ -544,6 +624,8 @@ void net_scratch_free(NetScratch *s)
     free(s->flat);
     free(s->argmax);
     free(s->mask);
+    free(s->inv_std);
+    free(s->batch_stats);
     free(s->dcol);
     free(s->dflat);
     free(s->dw_t);
@@ -810,9 +892,28 @@ static void dense_forward(const Layer *l, const float *params, const float *x,
     }
 }
 
-/* dW = DY^T * X, db = column sums of DY, and when DX is not NULL,
- * DX = DY * W (transposed back to channel-major through DFLAT if the input
- * was channel-major). */
+/* Writes rows R0..R1-1 of dW = DY^T * X and of db = column sums of DY,
+ * over N samples: DY is N x OUT and X is N x IN, sample-major. The bias
+ * sums run in sample order in double. */
+static void dense_param_grad(const Layer *l, const float *dy, int out,
+                             const float *x, int n, int r0, int r1,
+                             float *grad)
+{
+    int in = (int)in_size(l);
+
+    sgemm(GEMM_TRANS, GEMM_NOTRANS, r1 - r0, in, n, 1.0f, dy + r0, out, x,
+          in, 0.0f, grad + l->weight_offset + (size_t)r0 * in, in);
+    for (int o = r0; o < r1; o++) {
+        double sum = 0.0;
+        for (int s = 0; s < n; s++)
+            sum += dy[(size_t)s * out + o];
+        grad[l->bias_offset + o] = (float)sum;
+    }
+}
+
+/* dW = DY^T * X and db = column sums of DY when GRAD is not NULL, and
+ * when DX is not NULL, DX = DY * W (transposed back to channel-major
+ * through DFLAT if the input was channel-major). */
 static void dense_backward(const Layer *l, const float *params, float *grad,
                            const float *x, int x_cm, const float *flat,
                            const float *dy, int n, float *dflat, float *dx)
@@ -821,14 +922,8 @@ static void dense_backward(const Layer *l, const float *params, float *grad,
 
     if (x_cm)
         x = flat;
-    sgemm(GEMM_TRANS, GEMM_NOTRANS, out, in, n, 1.0f, dy, out, x, in, 0.0f,
-          grad + l->weight_offset, in);
-    for (int o = 0; o < out; o++) {
-        double sum = 0.0;
-        for (int s = 0; s < n; s++)
-            sum += dy[(size_t)s * out + o];
-        grad[l->bias_offset + o] = (float)sum;
-    }
+    if (grad != NULL)
+        dense_param_grad(l, dy, out, x, n, 0, out, grad);
     if (dx == NULL)
         return;
 
@@ -837,6 +932,123 @@ static void dense_backward(const Layer *l, const float *params, float *grad,
           params + l->weight_offset, in, 0.0f, target, in);
     if (x_cm)
         to_channel_major(dflat, n, l->in_c, (size_t)l->in_h * l->in_w, dx);
+}
+
+/* ---------------------------------------------------------------- batch */
+
+/* Rows of a dense layer's weight gradient per part of net_batch_grad: one
+ * A block of the blocked GEMM (MC in gemm.c), so a part is one sweep of
+ * the micro-kernel over the layer's inputs. */
+#define BATCH_PART_ROWS 96
+
+/* Part P of net_batch_grad: rows ROW0..ROW1-1 of dense layer LAYER. */
+typedef struct {
+    int layer;
+    int row0, row1;
+} BatchPart;
+
+struct NetBatch {
+    int max_batch;
+    int n_layers;
+    float **x;            /* per dense layer: max_batch x IN inputs */
+    float **dy;           /* per dense layer: max_batch x OUT gradients */
+    int n_parts;
+    BatchPart *parts;
+};
+
+int net_grad_per_batch(const Layer *l)
+{
+    return l->kind == LAYER_DENSE;
+}
+
+/* Lists the parts of NET in layer order, or counts them when PARTS is
+ * NULL. Returns the count. */
+static int list_parts(const Net *net, BatchPart *parts)
+{
+    int count = 0;
+
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+
+        if (!net_grad_per_batch(l))
+            continue;
+        for (int r = 0; r < l->out_c; r += BATCH_PART_ROWS) {
+            if (parts != NULL) {
+                parts[count].layer = i;
+                parts[count].row0 = r;
+                parts[count].row1 = r + BATCH_PART_ROWS < l->out_c
+                                    ? r + BATCH_PART_ROWS : l->out_c;
+            }
+            count++;
+        }
+    }
+    return count;
+}
+
+int net_batch_grad_parts(const Net *net)
+{
+    return list_parts(net, NULL);
+}
+
+NetBatch *net_batch_create(const Net *net, int max_batch)
+{
+    NetBatch *b = xcalloc(1, sizeof *b);
+    size_t mb = (size_t)(max_batch > 0 ? max_batch : 1);
+
+    b->max_batch = (int)mb;
+    b->n_layers = net->n_layers;
+    b->x = xcalloc((size_t)net->n_layers, sizeof *b->x);
+    b->dy = xcalloc((size_t)net->n_layers, sizeof *b->dy);
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+
+        if (!net_grad_per_batch(l))
+            continue;
+        b->x[i] = alloc_floats(in_size(l) * mb);
+        b->dy[i] = alloc_floats((size_t)l->out_c * mb);
+    }
+    b->n_parts = list_parts(net, NULL);
+    b->parts = xcalloc((size_t)b->n_parts + 1, sizeof *b->parts);
+    list_parts(net, b->parts);
+    return b;
+}
+
+void net_batch_free(NetBatch *b)
+{
+    if (b == NULL)
+        return;
+    for (int i = 0; i < b->n_layers; i++) {
+        free(b->x[i]);
+        free(b->dy[i]);
+    }
+    free(b->x);
+    free(b->dy);
+    free(b->parts);
+    free(b);
+}
+
+/* Copies the N sample-major input rows X and output-gradient rows DY of
+ * dense layer I (L) to rows FIRST.. of B. */
+static void batch_keep_rows(NetBatch *b, const Layer *l, int i, int first,
+                            const float *x, const float *dy, int n)
+{
+    size_t in = in_size(l), out = (size_t)l->out_c;
+
+    assert(first + n <= b->max_batch);
+    memcpy(b->x[i] + (size_t)first * in, x, (size_t)n * in * sizeof *x);
+    memcpy(b->dy[i] + (size_t)first * out, dy, (size_t)n * out * sizeof *dy);
+}
+
+void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
+                    float *grad)
+{
+    const BatchPart *p = &batch->parts[part];
+    const Layer *l = &net->layers[p->layer];
+
+    assert(part >= 0 && part < batch->n_parts);
+    assert(n > 0 && n <= batch->max_batch);
+    dense_param_grad(l, batch->dy[p->layer], l->out_c, batch->x[p->layer], n,
+                     p->row0, p->row1, grad);
 }
 
 /* ---------------------------------------------------------------- relu, dropout */
@@ -884,7 +1096,205 @@ static void dropout_backward(const float *mask, const float *dy,
         dx[j] = dy[j] * mask[j];
 }
 
+/* ---------------------------------------------------------------- bn */
+
+/*
+ * Batch normalisation keeps the layout of its input. Channel c of sample
+ * s is a plane of HW = H*W floats, at (c*N + s)*HW when the input is
+ * channel-major and at (s*C + c)*HW when it is sample-major. Dense
+ * outputs are sample-major with HW = 1, so a unit is a channel.
+ */
+static size_t bn_plane(const Layer *l, int x_cm, int n, int c, int s)
+{
+    size_t hw = (size_t)l->in_h * l->in_w;
+
+    return x_cm ? ((size_t)c * n + s) * hw : ((size_t)s * l->in_c + c) * hw;
+}
+
+/* Returns the sum of (X[j] - MEAN)^2 over COUNT floats, with the same
+ * eight partial sums as sum_floats. */
+static double sum_sq_dev(const float *x, size_t count, float mean)
+{
+    float lane[8] = {0};
+    double sum = 0.0;
+    size_t j = 0;
+
+    for (; j + 8 <= count; j += 8)
+        for (int q = 0; q < 8; q++) {
+            float d = x[j + q] - mean;
+            lane[q] += d * d;
+        }
+    for (int q = 0; q < 8; q++)
+        sum += lane[q];
+    for (; j < count; j++)
+        sum += (double)(x[j] - mean) * (x[j] - mean);
+    return sum;
+}
+
+/* Y = X * SCALE + SHIFT on COUNT floats, clamped at 0 when RELU is set. */
+static void scale_shift(const float *restrict x, size_t count, float scale,
+                        float shift, int relu, float *restrict y)
+{
+    for (size_t j = 0; j < count; j++) {
+        float v = x[j] * scale + shift;
+        y[j] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+/*
+ * Training mode: normalises each channel with the mean and biased variance
+ * of its N*H*W values in X, then applies the scale gamma and shift beta.
+ * The mean and variance go to STATS (Net.stats layout) and 1/sqrt(var +
+ * eps) to INV_STD for the backward pass. The variance is computed in a
+ * second pass around the mean, which loses fewer digits than E[x^2] -
+ * E[x]^2 when the mean is large.
+ */
+static void bn_forward_train(const Layer *l, const float *params,
+                             const float *x, int x_cm, int n, float *stats,
+                             float *inv_std, float *y, int relu)
+{
+    int channels = l->in_c;
+    size_t hw = (size_t)l->in_h * l->in_w;
+    double count = (double)n * (double)hw;
+    const float *gamma = params + l->weight_offset;
+    const float *beta = params + l->bias_offset;
+    float *mean_out = stats + l->stats_offset;
+    float *var_out = mean_out + channels;
+
+    for (int c = 0; c < channels; c++) {
+        double sum = 0.0, sq = 0.0;
+
+        for (int s = 0; s < n; s++)
+            sum += sum_floats(x + bn_plane(l, x_cm, n, c, s), hw);
+        float mean = (float)(sum / count);
+        for (int s = 0; s < n; s++)
+            sq += sum_sq_dev(x + bn_plane(l, x_cm, n, c, s), hw, mean);
+        float var = (float)(sq / count);
+        float istd = 1.0f / sqrtf(var + NET_BN_EPS);
+        float scale = gamma[c] * istd;
+
+        mean_out[c] = mean;
+        var_out[c] = var;
+        inv_std[c] = istd;
+        for (int s = 0; s < n; s++) {
+            size_t at = bn_plane(l, x_cm, n, c, s);
+            scale_shift(x + at, hw, scale, beta[c] - mean * scale, relu,
+                        y + at);
+        }
+    }
+}
+
+/* Evaluation mode: the same transform with the running mean and variance
+ * of STATS (Net.stats) in place of the batch's. */
+static void bn_forward_eval(const Layer *l, const float *params,
+                            const float *stats, const float *x, int x_cm,
+                            int n, float *y, int relu)
+{
+    int channels = l->in_c;
+    size_t hw = (size_t)l->in_h * l->in_w;
+    const float *mean = stats + l->stats_offset;
+    const float *var = mean + channels;
+
+    for (int c = 0; c < channels; c++) {
+        float scale = params[l->weight_offset + c]
+                      / sqrtf(var[c] + NET_BN_EPS);
+        float shift = params[l->bias_offset + c] - mean[c] * scale;
+
+        for (int s = 0; s < n; s++) {
+            size_t at = bn_plane(l, x_cm, n, c, s);
+            scale_shift(x + at, hw, scale, shift, relu, y + at);
+        }
+    }
+}
+
+/* Adds the sums of DY and of DY * (X - MEAN) * ISTD over COUNT floats to
+ * SUMS[0] and SUMS[1], with eight partial sums as in sum_floats. */
+static void bn_plane_sums(const float *restrict x, const float *restrict dy,
+                          size_t count, float mean, float istd, double *sums)
+{
+    float lane_dy[8] = {0}, lane_dyx[8] = {0};
+    size_t j = 0;
+
+    for (; j + 8 <= count; j += 8)
+        for (int q = 0; q < 8; q++) {
+            lane_dy[q] += dy[j + q];
+            lane_dyx[q] += dy[j + q] * ((x[j + q] - mean) * istd);
+        }
+    for (int q = 0; q < 8; q++) {
+        sums[0] += lane_dy[q];
+        sums[1] += lane_dyx[q];
+    }
+    for (; j < count; j++) {
+        sums[0] += dy[j];
+        sums[1] += (double)dy[j] * ((x[j] - mean) * istd);
+    }
+}
+
+/* DX = K * (DY - MEAN_DY - xhat * MEAN_DY_XHAT) over COUNT floats. */
+static void bn_plane_dx(const float *restrict x, const float *restrict dy,
+                        size_t count, float mean, float istd, float k,
+                        float mean_dy, float mean_dy_xhat,
+                        float *restrict dx)
+{
+    for (size_t j = 0; j < count; j++) {
+        float xhat = (x[j] - mean) * istd;
+        dx[j] = k * (dy[j] - mean_dy - xhat * mean_dy_xhat);
+    }
+}
+
+/*
+ * With xhat = (x - mean) * inv_std recomputed from X, and M = N*H*W:
+ *   dgamma = sum(dy * xhat), dbeta = sum(dy),
+ *   dx = gamma * inv_std * (dy - sum(dy) / M - xhat * dgamma / M),
+ * the last because the batch mean and variance depend on every x of the
+ * channel. DX may be NULL for a first layer.
+ */
+static void bn_backward(const Layer *l, const float *params, float *grad,
+                        const float *x, int x_cm, int n, const float *stats,
+                        const float *inv_std, const float *dy, float *dx)
+{
+    int channels = l->in_c;
+    size_t hw = (size_t)l->in_h * l->in_w;
+    double count = (double)n * (double)hw;
+    const float *mean = stats + l->stats_offset;
+
+    for (int c = 0; c < channels; c++) {
+        float mu = mean[c], istd = inv_std[c];
+        double sums[2] = {0.0, 0.0};  /* sum(dy), sum(dy * xhat) */
+
+        for (int s = 0; s < n; s++) {
+            size_t at = bn_plane(l, x_cm, n, c, s);
+            bn_plane_sums(x + at, dy + at, hw, mu, istd, sums);
+        }
+        grad[l->weight_offset + c] = (float)sums[1];
+        grad[l->bias_offset + c] = (float)sums[0];
+        if (dx == NULL)
+            continue;
+
+        float k = params[l->weight_offset + c] * istd;
+        float mean_dy = (float)(sums[0] / count);
+        float mean_dy_xhat = (float)(sums[1] / count);
+        for (int s = 0; s < n; s++) {
+            size_t at = bn_plane(l, x_cm, n, c, s);
+            bn_plane_dx(x + at, dy + at, hw, mu, istd, k, mean_dy,
+                        mean_dy_xhat, dx + at);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- passes */
+
+/* Returns the CPU time of the calling thread in seconds. Profiles use it
+ * rather than the wall clock so that time the thread spends waiting for a
+ * core, on a machine shared with other work, does not count. */
+static double profile_clock(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 
 static int is_relu(const Net *net, int i)
 {
@@ -892,9 +1302,11 @@ static int is_relu(const Net *net, int i)
 }
 
 /* Runs every layer over N samples and returns the N x classes logits.
- * Dropout is active only when RNG is not NULL. */
+ * Dropout is active only when RNG is not NULL. Batch normalisation uses
+ * the batch's statistics when TRAIN is set and the running ones
+ * otherwise. */
 static const float *forward(const Net *net, NetScratch *s,
-                            const float *images, int n, Rng *rng)
+                            const float *images, int n, Rng *rng, int train)
 {
     const float *x = images;
     int x_cm = 0;
@@ -904,6 +1316,7 @@ static const float *forward(const Net *net, NetScratch *s,
         float *y = s->out[i];
         size_t count = out_size(l) * n;
         int relu_next = is_relu(net, i + 1);
+        double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
         switch (l->kind) {
         case LAYER_CONV:
@@ -923,9 +1336,11 @@ static const float *forward(const Net *net, NetScratch *s,
                           relu_next);
             break;
         case LAYER_RELU:
-            /* Already applied by the convolution or dense layer before. */
+            /* Already applied by the convolution, dense or bn layer
+             * before. */
             if (i > 0 && (net->layers[i - 1].kind == LAYER_CONV
-                          || net->layers[i - 1].kind == LAYER_DENSE))
+                          || net->layers[i - 1].kind == LAYER_DENSE
+                          || net->layers[i - 1].kind == LAYER_BN))
                 break;
             if (!s->aliased[i])
                 memcpy(y, x, count * sizeof *y);
@@ -934,7 +1349,17 @@ static const float *forward(const Net *net, NetScratch *s,
         case LAYER_DROPOUT:
             dropout_forward(l, x, count, rng, s->mask[i], y);
             break;
+        case LAYER_BN:
+            if (train)
+                bn_forward_train(l, net->params, x, x_cm, n, s->batch_stats,
+                                 s->inv_std[i], y, relu_next);
+            else
+                bn_forward_eval(l, net->params, net->stats, x, x_cm, n, y,
+                                relu_next);
+            break;
         }
+        if (s->profile != NULL)
+            s->profile[i].forward_seconds = profile_clock() - t0;
         x = y;
         x_cm = s->channel_major[i];
     }
@@ -953,13 +1378,24 @@ static void backward(const Net *net, NetScratch *s, const float *images,
         float *dx = i > 0 ? s->dout[i - 1] : NULL;
         float *dy = s->dout[i];
         size_t count = out_size(l) * n;
+        double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
         if (l->kind == LAYER_CONV) {
             conv_backward(l, net->params, grad, s->col[i], dy, n, s, dx,
                           x_cm);
         } else if (l->kind == LAYER_DENSE) {
-            dense_backward(l, net->params, grad, x, x_cm, s->flat[i], dy, n,
-                           s->dflat, dx);
+            float *dense_grad = grad;
+
+            if (s->batch != NULL) {
+                batch_keep_rows(s->batch, l, i, s->batch_first,
+                                x_cm ? s->flat[i] : x, dy, n);
+                dense_grad = NULL;
+            }
+            dense_backward(l, net->params, dense_grad, x, x_cm, s->flat[i],
+                           dy, n, s->dflat, dx);
+        } else if (l->kind == LAYER_BN) {
+            bn_backward(l, net->params, grad, x, x_cm, n, s->batch_stats,
+                        s->inv_std[i], dy, dx);
         } else if (dx == NULL) {
             continue;
         } else if (l->kind == LAYER_POOL) {
@@ -978,6 +1414,8 @@ static void backward(const Net *net, NetScratch *s, const float *images,
         } else {
             dropout_backward(s->mask[i], dy, count, dx);
         }
+        if (s->profile != NULL)
+            s->profile[i].backward_seconds = profile_clock() - t0;
     }
 }
 
@@ -1021,11 +1459,22 @@ double net_train_batch(const Net *net, NetScratch *scratch,
                        const float *images, const uint8_t *labels, int n,
                        float *grad, Rng *rng, int *correct)
 {
+    return net_train_shard(net, scratch, images, labels, n, grad, rng,
+                           correct, NULL, 0);
+}
+
+double net_train_shard(const Net *net, NetScratch *scratch,
+                       const float *images, const uint8_t *labels, int n,
+                       float *grad, Rng *rng, int *correct, NetBatch *batch,
+                       int first)
+{
     assert(n > 0);
     assert(n <= scratch->max_batch);
+    scratch->batch = batch;
+    scratch->batch_first = first;
     int last = net->n_layers - 1;
     int classes = net->classes;
-    const float *logits = forward(net, scratch, images, n, rng);
+    const float *logits = forward(net, scratch, images, n, rng, 1);
 
     /* d(loss)/d(logit) = softmax - one-hot, computed in the last layer's
      * gradient buffer. */
@@ -1037,6 +1486,7 @@ double net_train_batch(const Net *net, NetScratch *scratch,
         dlogits[(size_t)s * classes + labels[s]] -= 1.0f;
 
     backward(net, scratch, images, n, grad);
+    scratch->batch = NULL;
     return loss;
 }
 
@@ -1049,8 +1499,118 @@ void net_predict(const Net *net, NetScratch *scratch, const float *images,
         int count = n - first < scratch->max_batch ? n - first
                                                    : scratch->max_batch;
         const float *logits = forward(net, scratch, images + first * sample,
-                                      count, NULL);
+                                      count, NULL, 0);
         softmax_xent(logits, NULL, count, net->classes,
                      probs + (size_t)first * net->classes, NULL);
+    }
+}
+
+/* Returns the forward FLOPs of layer L over N samples: twice its
+ * multiply-adds for convolutions and dense layers, 0 for the rest. */
+static double layer_flops(const Layer *l, int n)
+{
+    double macs = 0.0;
+
+    if (l->kind == LAYER_CONV)
+        macs = (double)l->out_c * l->in_c * l->k * l->k * l->out_h * l->out_w;
+    else if (l->kind == LAYER_DENSE)
+        macs = (double)l->out_c * in_size(l);
+    return 2.0 * macs * n;
+}
+
+double net_profile(const Net *net, NetScratch *scratch, NetBatch *batch,
+                   const float *images, const uint8_t *labels, int n,
+                   int shard, float *grad, Rng *rng, NetLayerProfile *profile)
+{
+    size_t sample = (size_t)net->in_c * net->in_h * net->in_w;
+    NetLayerProfile *run = xcalloc((size_t)net->n_layers, sizeof *run);
+    double loss = 0.0;
+
+    memset(profile, 0, (size_t)net->n_layers * sizeof *profile);
+    for (int i = 0; i < net->n_layers; i++) {
+        double flops = layer_flops(&net->layers[i], n);
+
+        /* Backward forms the weight gradient and, past layer 0, the input
+         * gradient: two products of the forward one's size. */
+        profile[i].forward_flops = flops;
+        profile[i].backward_flops = i > 0 ? 2.0 * flops : flops;
+    }
+
+    scratch->profile = run;
+    for (int first = 0; first < n; first += shard) {
+        int count = n - first < shard ? n - first : shard;
+
+        loss += net_train_shard(net, scratch, images + first * sample,
+                                labels + first, count, grad, rng, NULL,
+                                batch, first);
+        for (int i = 0; i < net->n_layers; i++) {
+            profile[i].forward_seconds += run[i].forward_seconds;
+            profile[i].backward_seconds += run[i].backward_seconds;
+        }
+    }
+    scratch->profile = NULL;
+
+    /* The batch-level weight gradients count as their layer's backward
+     * time. */
+    for (int part = 0; part < batch->n_parts; part++) {
+        double t0 = profile_clock();
+
+        net_batch_grad(net, batch, n, part, grad);
+        profile[batch->parts[part].layer].backward_seconds +=
+            profile_clock() - t0;
+    }
+    free(run);
+    return loss;
+}
+
+const float *net_batch_stats(const NetScratch *scratch)
+{
+    return scratch->batch_stats;
+}
+
+/*
+ * Pools the parts exactly. A part of m values with mean u and biased
+ * variance v contributes m*u to the sum, and m*v + m*(u - mean)^2 to the
+ * sum of squared deviations around the pooled mean. The sums are in
+ * double and run over the parts in order, so the result does not depend
+ * on which thread produced which part.
+ */
+void net_update_running_stats(Net *net, const float *const *part_stats,
+                              const int *part_samples, int n_parts,
+                              float momentum)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        double hw = (double)l->in_h * l->in_w;
+
+        if (l->kind != LAYER_BN)
+            continue;
+        for (int c = 0; c < l->out_c; c++) {
+            size_t at_mean = l->stats_offset + (size_t)c;
+            size_t at_var = at_mean + (size_t)l->out_c;
+            double total = 0.0, sum = 0.0, sq = 0.0;
+
+            for (int p = 0; p < n_parts; p++) {
+                double m = part_samples[p] * hw;
+                total += m;
+                sum += m * part_stats[p][at_mean];
+            }
+            if (total <= 0.0)
+                continue;
+            double mean = sum / total;
+            for (int p = 0; p < n_parts; p++) {
+                double m = part_samples[p] * hw;
+                double d = part_stats[p][at_mean] - mean;
+                sq += m * (part_stats[p][at_var] + d * d);
+            }
+            /* Unbiased, as the population variance the running value
+             * estimates; a single value gives no spread to estimate. */
+            double var = total > 1.0 ? sq / (total - 1.0) : sq;
+            float *stats = net->stats;
+            stats[at_mean] = (1.0f - momentum) * stats[at_mean]
+                             + momentum * (float)mean;
+            stats[at_var] = (1.0f - momentum) * stats[at_var]
+                            + momentum * (float)var;
+        }
     }
 }

@@ -6,6 +6,10 @@
  * so its first steps are not damped by the zero-initialised moments. The
  * corrections are computed in double, since beta2^t approaches 1 slowly
  * and 1 - beta2^t loses digits in float for small t.
+ *
+ * The schedules and weight decay are separate functions that the trainer
+ * applies around optim_step, because they need to know which parameters
+ * are weights and how far the run has come, which the optimiser does not.
  */
 #include "config.h"
 
@@ -15,6 +19,9 @@
 
 #include "optim.h"
 #include "util.h"
+
+/* M_PI is POSIX, not C11. */
+#define PI 3.14159265358979323846
 
 void optim_init(Optim *opt, OptimKind kind, size_t n, float lr)
 {
@@ -92,4 +99,75 @@ int optim_parse(const char *name)
 const char *optim_name(OptimKind kind)
 {
     return kind == OPTIM_ADAM ? "adam" : "sgd";
+}
+
+double schedule_factor(const Schedule *schedule, double epoch, double total)
+{
+    switch (schedule->kind) {
+    case SCHEDULE_STEP:
+        return pow(schedule->gamma, floor(epoch / schedule->step_epochs));
+    case SCHEDULE_COSINE:
+        if (total <= 0.0 || epoch >= total)
+            return 0.0;
+        return 0.5 * (1.0 + cos(PI * epoch / total));
+    case SCHEDULE_CONSTANT:
+        break;
+    }
+    return 1.0;
+}
+
+int schedule_parse(const char *name)
+{
+    if (name == NULL)
+        return -1;
+    if (strcmp(name, "constant") == 0)
+        return SCHEDULE_CONSTANT;
+    if (strcmp(name, "step") == 0)
+        return SCHEDULE_STEP;
+    if (strcmp(name, "cosine") == 0)
+        return SCHEDULE_COSINE;
+    return -1;
+}
+
+const char *schedule_name(ScheduleKind kind)
+{
+    switch (kind) {
+    case SCHEDULE_STEP:
+        return "step";
+    case SCHEDULE_COSINE:
+        return "cosine";
+    case SCHEDULE_CONSTANT:
+        break;
+    }
+    return "constant";
+}
+
+void optim_decay_l2(float *grad, const float *w, size_t n, float decay)
+{
+    for (size_t i = 0; i < n; i++)
+        grad[i] += decay * w[i];
+}
+
+void optim_decay_decoupled(float *w, size_t n, float lr, float decay)
+{
+    float keep = 1.0f - lr * decay;
+
+    for (size_t i = 0; i < n; i++)
+        w[i] *= keep;
+}
+
+int decay_parse(const char *name)
+{
+    if (name == NULL)
+        return -1;
+    if (strcmp(name, "decoupled") == 0)
+        return DECAY_DECOUPLED;
+    if (strcmp(name, "l2") == 0)
+        return DECAY_L2;
+    return -1;
+}
+
+const char *decay_name(DecayKind kind)
+{
+    return kind == DECAY_L2 ? "l2" : "decoupled";
 }

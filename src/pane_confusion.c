@@ -5,8 +5,9 @@
  * highlighted, and so are off-diagonal cells holding at least a tenth of
  * their row. Wide panes add a recall column and tall ones a precision row.
  *
- * A cursor moves over the cells while the pane has the focus; Enter hands
- * the cell to the image viewer, which then shows only those images.
+ * A cursor moves over the cells while the pane has the focus. Enter, or a
+ * click on a cell, makes the explorer list that cell's images, most
+ * confident first, and opens the first of them in the image viewer.
  */
 #include "config.h"
 
@@ -38,7 +39,7 @@ static Grid grid_for(int width, int height)
     Grid g;
     int avail = width - 2;
 
-    g.label_w = avail >= FULL_LABEL_COLS + 10 * 6 + RATE_COLS
+    g.label_w = avail >= FULL_LABEL_COLS + 10 * 5 + RATE_COLS
                 ? FULL_LABEL_COLS : SHORT_LABEL_COLS;
     g.recall_w = avail >= g.label_w + 10 * 5 + RATE_COLS ? RATE_COLS : 0;
     g.cell_w = (avail - g.label_w - g.recall_w) / 10;
@@ -171,23 +172,48 @@ void pane_confusion_draw(WINDOW *w, const Ui *ui)
     draw_cursor_line(w, ui, 2 + DATASET_CLASSES + (g.precision ? 1 : 0));
 }
 
-/* Hands the cell under the cursor to the image viewer. */
-static void open_cell(Ui *ui)
+int pane_confusion_cell_at(int w, int h, int y, int x, int *t, int *p)
+{
+    Grid g = grid_for(w, h);
+    int col = x - 1 - g.label_w;
+
+    if (y < 2 || y >= 2 + DATASET_CLASSES || col < 0
+        || col >= DATASET_CLASSES * g.cell_w)
+        return 0;
+    *t = y - 2;
+    *p = col / g.cell_w;
+    return 1;
+}
+
+/* Returns the number of test images of true class T predicted as P. The
+ * predictions can be newer than the matrix for a moment. */
+static int count_cell(const Ui *ui, int t, int p)
+{
+    int count = 0;
+
+    for (int i = 0; i < ui->test->count; i++)
+        count += ui->test->labels[i] == t && ui->predicted[i] == p;
+    return count;
+}
+
+void pane_confusion_open(Ui *ui, int t, int p)
 {
     char msg[96];
-    int t = ui->cursor_true, p = ui->cursor_pred;
 
     if (!ui->has_predictions) {
         pane_notice(ui, "no predictions yet: wait for the first test run");
         return;
     }
-    if (pane_image_filter(ui, t, p) == 0) {
+    if (count_cell(ui, t, p) == 0) {
         snprintf(msg, sizeof msg, "no test images in %s%s%s",
                  dataset_class_names[t], ui->glyph->arrow,
                  dataset_class_names[p]);
         pane_notice(ui, msg);
         return;
     }
+    pane_list_filter(ui, t, p);
+    ui->follow_list = 1;
+    ui->show_train = 0;
     ui->focus = DRAW_IMAGE;
     ui->dirty |= UI_DIRTY_ALL;
 }
@@ -212,7 +238,7 @@ int pane_confusion_key(Ui *ui, int key)
     case KEY_ENTER:
     case '\n':
     case '\r':
-        open_cell(ui);
+        pane_confusion_open(ui, t, p);
         return 1;
     default:
         return 0;

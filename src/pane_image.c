@@ -1,14 +1,22 @@
 /*
- * pane_image: the test-image viewer. The image is drawn top row first
- * with a 10-step ASCII shading ramp. A cell is about twice as tall as
- * wide, so the image takes 28 columns x 14 rows with each pair of pixel
- * rows averaged, or 56 x 28 on large screens with each pixel two columns
- * wide. Below it are the true class and, once the trainer has evaluated
- * the test set, the predicted classes ranked by probability.
+ * pane_image: the image viewer. The image is drawn top row first with a
+ * 10-step ASCII shading ramp. A cell is about twice as tall as wide, so
+ * the image takes 28 columns x 14 rows with each pair of pixel rows
+ * averaged, or 56 x 28 on large screens with each pixel two columns wide.
+ * Below it are the true class and the predicted classes ranked by
+ * probability: for test images from the latest evaluation, for training
+ * images from the occlusion request, which runs the current weights.
  *
- * The viewer walks a list: all test images, or the images of one
- * confusion-matrix cell. A filtered list is rebuilt from every new set of
- * predictions, so it can shrink or grow while training goes on.
+ * The viewer walks one of three lists: all test images, the explorer list
+ * (mistakes or one confusion cell, shared with the list pane), or all
+ * training images. Each keeps its own position, so switching back returns
+ * to the same image.
+ *
+ * With the occlusion overlay on, each cell's background shows how far
+ * masking the patches around it cuts the probability of the predicted
+ * class. Two steps are relative to the largest cut in the map, and a
+ * third attribute marks where masking raises the probability. Two legend
+ * lines replace the last ranks.
  */
 #include "config.h"
 
@@ -16,12 +24,14 @@
 #include <string.h>
 
 #include "draw.h"
+#include "explore.h"
 #include "metrics.h"
 #include "pane.h"
 
 #define PAGE_STEP 10
 /* Probability bars appear when a rank line has this many spare columns. */
 #define MIN_BAR_COLS 5
+#define LEGEND_LINES 2
 
 static const char shade_ramp[] = " .:-=+*#%@";
 #define SHADE_LEN ((int)sizeof shade_ramp - 1)
@@ -30,97 +40,168 @@ static const char *const rank_names[DATASET_CLASSES] = {
     "pred", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th",
 };
 
+/* Attributes of draw_heat_level's results -1..2. */
+static const UiElement heat_element[4] = {
+    UI_HEAT_RAISE, UI_IMAGE, UI_HEAT_LOW, UI_HEAT_HIGH,
+};
+
+/* Images are stored as bytes and converted here, the one place that
+ * reads them for the UI. */
+void pane_image_pixels(const Dataset *ds, int index, float *out)
+{
+    dataset_copy_image(ds, index, out);
+}
+
+const Dataset *pane_image_set(const Ui *ui)
+{
+    return ui->show_train ? ui->train : ui->test;
+}
+
+/* Returns the position the viewer keys move and stores the length of
+ * its list in *LEN. */
+static int *viewer_position(Ui *ui, int *len)
+{
+    if (ui->show_train) {
+        *len = ui->train->count;
+        return &ui->train_pos;
+    }
+    if (ui->follow_list) {
+        *len = ui->list_len;
+        return &ui->list_pos;
+    }
+    *len = ui->test->count;
+    return &ui->test_pos;
+}
+
+/* Returns the viewer's position and stores the length of its list in
+ * *LEN, choosing the list as viewer_position does. */
+static int viewer_read(const Ui *ui, int *len)
+{
+    if (ui->show_train) {
+        *len = ui->train->count;
+        return ui->train_pos;
+    }
+    if (ui->follow_list) {
+        *len = ui->list_len;
+        return ui->list_pos;
+    }
+    *len = ui->test->count;
+    return ui->test_pos;
+}
+
 int pane_image_current(const Ui *ui)
 {
-    if (ui->view_len <= 0)
+    int len;
+    int pos = viewer_read(ui, &len);
+
+    if (len <= 0)
         return -1;
-    if (ui->filter_true < 0)
-        return ui->view_pos;
-    return ui->view[ui->view_pos];
+    return ui->follow_list && !ui->show_train ? ui->list[pos] : pos;
 }
 
-static int count_cell(const Ui *ui, int t, int p)
+void pane_image_toggle_set(Ui *ui)
 {
-    const uint8_t *labels = ui->test->labels;
-    int count = 0;
-
-    for (int i = 0; i < ui->test->count; i++)
-        count += labels[i] == t && ui->predicted[i] == p;
-    return count;
-}
-
-int pane_image_filter(Ui *ui, int t, int p)
-{
-    if (!ui->has_predictions)
-        return 0;
-    int count = count_cell(ui, t, p);
-    if (count == 0)
-        return 0;
-
-    ui->view_len = draw_cell_filter(ui->test->labels, ui->predicted,
-                                    ui->test->count, t, p, ui->view);
-    ui->filter_true = t;
-    ui->filter_pred = p;
-    ui->view_pos = 0;
-    ui->dirty |= UI_DIRTY(DRAW_IMAGE);
-    return count;
-}
-
-void pane_image_unfilter(Ui *ui)
-{
-    int current = pane_image_current(ui);
-
-    ui->filter_true = ui->filter_pred = -1;
-    ui->view_len = ui->test->count;
-    ui->view_pos = current >= 0 ? current : 0;
-    ui->dirty |= UI_DIRTY(DRAW_IMAGE);
-}
-
-void pane_image_refilter(Ui *ui)
-{
-    if (ui->filter_true < 0)
-        return;
-    int current = pane_image_current(ui);
-    int t = ui->filter_true, p = ui->filter_pred;
-
-    if (count_cell(ui, t, p) == 0) {
-        pane_image_unfilter(ui);
-        pane_notice(ui, "that cell is empty now; showing all images");
+    if (ui->train->count == 0) {
+        pane_notice(ui, "the training set is not loaded (--epochs 0)");
         return;
     }
-    ui->view_len = draw_cell_filter(ui->test->labels, ui->predicted,
-                                    ui->test->count, t, p, ui->view);
-
-    /* Stay on the same image when it is still in the cell, else keep the
-     * position in the list. */
-    ui->view_pos = draw_step(ui->view_pos, 0, ui->view_len);
-    for (int i = 0; i < ui->view_len; i++) {
-        if (ui->view[i] == current) {
-            ui->view_pos = i;
-            break;
-        }
-    }
-    ui->dirty |= UI_DIRTY(DRAW_IMAGE);
+    ui->show_train = !ui->show_train;
+    pane_notice(ui, ui->show_train ? "training images (t: back to test)"
+                                   : "test images");
+    ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_HINT);
 }
 
-static void draw_pixels(WINDOW *w, const Ui *ui, const float *image)
+void pane_image_show_all(Ui *ui)
 {
-    float half[DATASET_PIXELS / 2];
+    if (!ui->show_train) {
+        int current = pane_image_current(ui);
+        if (current >= 0)
+            ui->test_pos = current;
+    }
+    ui->show_train = 0;
+    ui->follow_list = 0;
+    ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_MISTAKES)
+                 | UI_DIRTY(DRAW_HINT);
+}
+
+void pane_image_sync_overlay(Ui *ui)
+{
+    if (ui->occlusion == NULL)
+        return;
+    if (!ui->overlay_on) {
+        if (ui->overlay != OVERLAY_OFF)
+            occlusion_cancel(ui->occlusion);
+        ui->overlay = OVERLAY_OFF;
+        return;
+    }
+
+    int index = pane_image_current(ui);
+    if (index < 0)
+        return;
+    if (ui->overlay == OVERLAY_OFF || index != ui->overlay_index
+        || ui->show_train != ui->overlay_train
+        || ui->pred_generation != ui->overlay_generation) {
+        float pixels[DATASET_PIXELS];
+
+        pane_image_pixels(pane_image_set(ui), index, pixels);
+        /* Ids are nonzero; 0 means "no request" to the worker. */
+        if (++ui->overlay_id == 0)
+            ui->overlay_id = 1;
+        occlusion_request(ui->occlusion, ui->overlay_id, pixels);
+        ui->overlay = OVERLAY_COMPUTING;
+        ui->overlay_index = index;
+        ui->overlay_train = ui->show_train;
+        ui->overlay_generation = ui->pred_generation;
+        ui->dirty |= UI_DIRTY(DRAW_IMAGE);
+        return;
+    }
+    if (ui->overlay == OVERLAY_COMPUTING
+        && occlusion_result(ui->occlusion, ui->overlay_id,
+                            &ui->overlay_result)) {
+        ui->overlay = OVERLAY_READY;
+        ui->dirty |= UI_DIRTY(DRAW_IMAGE);
+    }
+}
+
+/* ---------------------------------------------------------------- drawing */
+
+/* Returns the overlay result when it belongs to the image shown. */
+static const OcclusionResult *overlay_for(const Ui *ui, int index)
+{
+    if (!ui->overlay_on || ui->overlay != OVERLAY_READY
+        || ui->overlay_index != index || ui->overlay_train != ui->show_train)
+        return NULL;
+    return &ui->overlay_result;
+}
+
+static void draw_pixels(WINDOW *w, const Ui *ui, const float *image,
+                        const OcclusionResult *heat)
+{
+    float half[DATASET_PIXELS / 2], heat_half[DATASET_PIXELS / 2];
     const float *rows_src = image;
+    const float *map = heat != NULL ? heat->map : NULL;
     int rows = DATASET_ROWS;
 
     if (ui->image_scale == 1) {
         draw_downsample_rows(image, DATASET_ROWS, DATASET_COLS, half);
         rows_src = half;
+        if (map != NULL) {
+            draw_downsample_rows(map, DATASET_ROWS, DATASET_COLS, heat_half);
+            map = heat_half;
+        }
         rows = DATASET_ROWS / 2;
     }
 
-    wattrset(w, ui->attr[UI_IMAGE]);
     for (int r = 0; r < rows; r++) {
         wmove(w, 1 + r, 1);
         for (int c = 0; c < DATASET_COLS; c++) {
             float v = rows_src[r * DATASET_COLS + c];
             char glyph = shade_ramp[draw_shade_index(v, SHADE_LEN)];
+            UiElement e = UI_IMAGE;
+            if (map != NULL)
+                e = heat_element[1 + draw_heat_level(map[r * DATASET_COLS + c],
+                                                     heat->max_drop)];
+            wattrset(w, ui->attr[e]);
             for (int k = 0; k < ui->image_scale; k++)
                 waddch(w, (chtype)(unsigned char)glyph);
         }
@@ -131,15 +212,28 @@ static void draw_pixels(WINDOW *w, const Ui *ui, const float *image)
 static void draw_title(WINDOW *w, const Ui *ui)
 {
     char title[96];
-    int position = ui->view_len > 0 ? ui->view_pos + 1 : 0;
+    int len;
+    int pos = viewer_read(ui, &len);
+    int position = len > 0 ? pos + 1 : 0;
 
-    if (ui->filter_true < 0)
-        snprintf(title, sizeof title, "Image %d/%d", position, ui->view_len);
-    else
-        snprintf(title, sizeof title, "%s%s%s %d/%d",
-                 dataset_class_names[ui->filter_true], ui->glyph->arrow,
-                 dataset_class_names[ui->filter_pred], position,
-                 ui->view_len);
+    if (ui->show_train)
+        snprintf(title, sizeof title, "Train %d/%d", position, len);
+    else if (!ui->follow_list)
+        snprintf(title, sizeof title, "Test %d/%d", position, len);
+    else if (ui->filter_true < 0)
+        snprintf(title, sizeof title, "Mistakes %d/%d", position, len);
+    else {
+        /* Full class names where they fit, "Shirt→T-shirt/top 1/265". */
+        const char *const *names = dataset_class_names;
+        for (int pass = 0; pass < 2; pass++) {
+            snprintf(title, sizeof title, "%s%s%s %d/%d",
+                     names[ui->filter_true], ui->glyph->arrow,
+                     names[ui->filter_pred], position, len);
+            if ((int)strlen(title) <= getmaxx(w) - 2)
+                break;
+            names = dataset_class_short;
+        }
+    }
     pane_title(w, ui, title, ui->focus == DRAW_IMAGE);
 }
 
@@ -157,13 +251,14 @@ static void draw_prob_bar(WINDOW *w, const Ui *ui, int y, int x, float prob)
     wattrset(w, A_NORMAL);
 }
 
-static void draw_ranks(WINDOW *w, const Ui *ui, int index, int y, int lines)
+static void draw_ranks(WINDOW *w, const Ui *ui, const float *probs, int label,
+                       int y, int lines)
 {
-    const float *probs = ui->probs + (size_t)index * DATASET_CLASSES;
-    int label = ui->test->labels[index];
     int top[DATASET_CLASSES];
     int k = lines < DATASET_CLASSES ? lines : DATASET_CLASSES;
 
+    if (k <= 0)
+        return;
     metrics_top_k(probs, DATASET_CLASSES, k, top);
     for (int i = 0; i < k; i++) {
         UiElement e = i > 0 ? UI_NORMAL
@@ -178,31 +273,86 @@ static void draw_ranks(WINDOW *w, const Ui *ui, int index, int y, int lines)
     }
 }
 
+/* Prints a fall of DROP (a probability difference) in percentage points
+ * after ">", with a decimal when it is small. Returns the next column. */
+static int print_points(WINDOW *w, const Ui *ui, int y, int x, float drop)
+{
+    float points = 100 * drop;
+
+    return pane_print(w, y, x, ui->attr[UI_NORMAL],
+                      points < 10 ? ">%.1f " : ">%.0f ", points);
+}
+
+/* Draws the two legend lines of the overlay at Y: the class whose
+ * probability the map follows, then a sample of each highlight with the
+ * fall it stands for, in percentage points. */
+static void draw_legend(WINDOW *w, const Ui *ui, int y,
+                        const OcclusionResult *heat)
+{
+    if (heat == NULL) {
+        pane_print(w, y, 1, ui->attr[UI_DIM], "occlusion: computing...");
+        return;
+    }
+    const char *name = dataset_class_names[heat->target];
+    if ((int)strlen(name) + 20 > getmaxx(w))
+        name = dataset_class_short[heat->target];
+    int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "occlusion of ");
+    x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", name);
+    pane_print(w, y, x, ui->attr[UI_LABEL], " %.0f%%",
+               100 * heat->probs[heat->target]);
+    if (heat->max_drop < DRAW_HEAT_FLOOR) {
+        pane_print(w, y + 1, 1, ui->attr[UI_DIM], "no patch cuts it %.0f pts",
+                   100 * DRAW_HEAT_FLOOR);
+        return;
+    }
+    x = pane_print(w, y + 1, 1, ui->attr[UI_HEAT_HIGH], "  ");
+    x = print_points(w, ui, y + 1, x, 0.5f * heat->max_drop);
+    x = pane_print(w, y + 1, x, ui->attr[UI_HEAT_LOW], "  ");
+    x = print_points(w, ui, y + 1, x, 0.2f * heat->max_drop);
+    x = pane_print(w, y + 1, x, ui->attr[UI_HEAT_RAISE], "  ");
+    x = pane_print(w, y + 1, x, ui->attr[UI_NORMAL], "rise");
+    pane_print(w, y + 1, x, ui->attr[UI_DIM], " pts");
+}
+
 static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)
 {
-    int lines = getmaxy(w) - y;
-    int label = ui->test->labels[index];
+    const Dataset *ds = pane_image_set(ui);
+    const OcclusionResult *heat = overlay_for(ui, index);
+    int lines = getmaxy(w) - y - (ui->overlay_on ? LEGEND_LINES : 0);
+    int label = ds->labels[index];
 
     int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "true  ");
     pane_print(w, y, x, ui->attr[UI_VALUE], "%s",
                dataset_class_names[label]);
-    if (!ui->has_predictions) {
+    if (ui->overlay_on)
+        draw_legend(w, ui, getmaxy(w) - LEGEND_LINES, heat);
+
+    if (!ui->show_train && ui->has_predictions) {
+        int right = ui->predicted[index] == label;
+        const char *verdict = right ? "correct" : "wrong";
+        pane_print(w, y, getmaxx(w) - 1 - (int)strlen(verdict),
+                   ui->attr[right ? UI_CORRECT : UI_WRONG], "%s", verdict);
+        draw_ranks(w, ui, ui->probs + (size_t)index * DATASET_CLASSES, label,
+                   y + 1, lines - 1);
+    } else if (heat != NULL) {
+        /* The occlusion request predicted it with the current weights. */
+        draw_ranks(w, ui, heat->probs, label, y + 1, lines - 1);
+    } else if (ui->show_train) {
+        pane_print(w, y + 1, 1, ui->attr[UI_DIM],
+                   "o predicts it (and shows");
+        pane_print(w, y + 2, 1, ui->attr[UI_DIM], "the occlusion overlay)");
+    } else {
         pane_print(w, y + 1, 1, ui->attr[UI_LABEL], "pred  ");
         pane_print(w, y + 1, 7, ui->attr[UI_DIM], "pending");
         pane_print(w, y + 2, 1, ui->attr[UI_DIM],
                    "(after the first test run)");
-        return;
     }
-
-    int right = ui->predicted[index] == label;
-    const char *verdict = right ? "correct" : "wrong";
-    pane_print(w, y, getmaxx(w) - 1 - (int)strlen(verdict),
-               ui->attr[right ? UI_CORRECT : UI_WRONG], "%s", verdict);
-    draw_ranks(w, ui, index, y + 1, lines - 1);
 }
 
 void pane_image_draw(WINDOW *w, const Ui *ui)
 {
+    float pixels[DATASET_PIXELS];
+
     werase(w);
     draw_title(w, ui);
 
@@ -212,39 +362,45 @@ void pane_image_draw(WINDOW *w, const Ui *ui)
         return;
     }
     int image_rows = ui->image_scale == 1 ? DATASET_ROWS / 2 : DATASET_ROWS;
-    draw_pixels(w, ui, ui->test->images + (size_t)index * DATASET_PIXELS);
+    pane_image_pixels(pane_image_set(ui), index, pixels);
+    draw_pixels(w, ui, pixels, overlay_for(ui, index));
     draw_labels(w, ui, index, 1 + image_rows);
 }
 
 int pane_image_key(Ui *ui, int key)
 {
-    int pos = ui->view_pos;
+    int len;
+    int *position = viewer_position(ui, &len);
+    int pos = *position;
 
     switch (key) {
     case KEY_LEFT:
-        pos = draw_step(pos, -1, ui->view_len);
+        pos = draw_step(pos, -1, len);
         break;
     case KEY_RIGHT:
-        pos = draw_step(pos, 1, ui->view_len);
+        pos = draw_step(pos, 1, len);
         break;
     case KEY_PPAGE:
-        pos = draw_step(pos, -PAGE_STEP, ui->view_len);
+        pos = draw_step(pos, -PAGE_STEP, len);
         break;
     case KEY_NPAGE:
-        pos = draw_step(pos, PAGE_STEP, ui->view_len);
+        pos = draw_step(pos, PAGE_STEP, len);
         break;
     case KEY_HOME:
         pos = 0;
         break;
     case KEY_END:
-        pos = draw_step(ui->view_len, 0, ui->view_len);
+        pos = draw_step(len, 0, len);
         break;
     default:
         return 0;
     }
-    if (pos != ui->view_pos) {
-        ui->view_pos = pos;
+    if (pos != *position) {
+        *position = pos;
         ui->dirty |= UI_DIRTY(DRAW_IMAGE);
+        /* In the list, the list pane's selection moves along. */
+        if (position == &ui->list_pos)
+            ui->dirty |= UI_DIRTY(DRAW_MISTAKES);
     }
     return 1;
 }

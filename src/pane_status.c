@@ -1,9 +1,10 @@
 /*
  * pane_status: the top pane. Line 1 shows the epoch and a progress bar
  * for the batches of the current epoch. Line 2 shows the state,
- * throughput, elapsed time, ETA and thread count. Line 3 shows the
- * trainer's latest message, or the last test result when there is none.
- * The pane reads only Ui.status.
+ * throughput, elapsed time, ETA, thread count and learning rate. Line 3
+ * shows the trainer's latest message, or the last test (and validation)
+ * result when there is none, and on the right whether the run ends after
+ * this epoch. The pane reads only Ui.status.
  */
 #include "config.h"
 
@@ -89,7 +90,25 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
     x = pane_print(w, y, x, ui->attr[UI_LABEL], "   ETA ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", eta);
     x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
-    pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);
+    x = pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);
+    if (st->lr > 0) {
+        x = pane_print(w, y, x, ui->attr[UI_LABEL], "   lr ");
+        pane_print(w, y, x, ui->attr[UI_VALUE], "%.3g", st->lr);
+    }
+}
+
+/* Marks a pending stop after the current epoch at the end of line Y. */
+static void draw_stop_mark(WINDOW *w, const Ui *ui, int y)
+{
+    const TrainerStatus *st = &ui->status;
+    char text[48];
+
+    if (!st->stop_after_epoch || st->state == TRAINER_DONE
+        || st->state == TRAINER_FAILED)
+        return;
+    snprintf(text, sizeof text, " stops after epoch %d ", st->epoch);
+    pane_print(w, y, getmaxx(w) - 1 - (int)strlen(text),
+               ui->attr[UI_STATE_PAUSED], "%s", text);
 }
 
 static void draw_message(WINDOW *w, const Ui *ui, int y)
@@ -105,7 +124,12 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
                        100 * st->test_acc);
         x = pane_print(w, y, x, ui->attr[UI_LABEL], "   test loss ");
-        pane_print(w, y, x, ui->attr[UI_VALUE], "%.4f", st->test_loss);
+        x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.4f", st->test_loss);
+        if (st->has_val) {
+            x = pane_print(w, y, x, ui->attr[UI_LABEL], "   val ");
+            pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
+                       100 * st->val_acc);
+        }
     } else {
         pane_print(w, y, 1, ui->attr[UI_DIM],
                    "the test set is evaluated after each epoch");
@@ -119,4 +143,5 @@ void pane_status_draw(WINDOW *w, const Ui *ui)
     draw_progress(w, ui, 1);
     draw_speed(w, ui, 2);
     draw_message(w, ui, 3);
+    draw_stop_mark(w, ui, 3);
 }

@@ -6,21 +6,27 @@
  * one contiguous buffer and cut into shards of TRAINER_SHARD samples. The
  * workers are created once and wait on a condition variable between jobs.
  * They take shards in any order, and each runs net_train_batch into that
- * shard's own gradient buffer, with dropout drawn from an Rng seeded by
- * (seed, global step, shard index). The shard gradients are then summed
- * in shard order and divided by the batch size (the workers share this
- * too, each taking slices of the parameter vector), and the coordinator
- * applies the optimiser. So the weights depend on the seed and never on
- * the thread count or the schedule. Evaluation cuts the test set into
- * shards of EVAL_SHARD images the same way, with net_predict and no
- * dropout.
+ * shard's own gradient buffer, with augmentation and dropout drawn from an
+ * Rng seeded by (seed, global step, shard index). The shard gradients are
+ * then summed in shard order and divided by the batch size (the workers
+ * share this too, each taking slices of the parameter vector), and the
+ * coordinator applies weight decay and the optimiser at the scheduled
+ * learning rate. Batch normalisation normalises each shard with its own
+ * statistics; the coordinator pools the shards' statistics in shard order
+ * into the running statistics. So the weights depend on the seed and
+ * never on the thread count or the thread schedule. Evaluation cuts the
+ * test set, and the validation images when there are some, into shards of
+ * EVAL_SHARD images the same way, with net_predict and no dropout.
  *
  * Every random stream derives from the run seed: the initial weights, the
  * shuffle of epoch e (from the identity permutation, so it depends on e
- * only) and the dropout masks of each (step, shard). A checkpoint therefore
- * needs only the seed, the epoch and step counts and the position inside
- * an unfinished epoch to continue exactly where the run stopped. A resumed
- * run uses the checkpoint's seed, not cfg.seed.
+ * only) and the augmentation and dropout masks of each (step, shard). A
+ * checkpoint therefore needs only the seed, the epoch and step counts and
+ * the position inside an unfinished epoch to continue exactly where the
+ * run stopped. A resumed run uses the checkpoint's seed, not cfg.seed.
+ * The checkpoint stores the base learning rate; the schedule,
+ * augmentation, weight decay and validation split come from the
+ * TrainerConfig of each invocation.
  *
  * Locks, taken in this order when nested:
  *   job_lock   the network, optimiser, run progress, batch and evaluation
@@ -62,6 +68,9 @@
 #define DEFAULT_SAVE_PATH "fmnist.ckpt"
 #define DEFAULT_LR_SGD 0.01f
 #define DEFAULT_LR_ADAM 0.001f
+/* Weight of each batch in the running statistics of batch normalisation,
+ * the usual 0.1: the running values follow roughly the last 10 batches. */
+#define BN_MOMENTUM 0.1f
 
 /* Keeps the random streams derived from one seed apart. */
 enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2, STREAM_DROPOUT = 3 };
@@ -71,6 +80,7 @@ typedef enum { JOB_TRAIN, JOB_REDUCE, JOB_EVAL, JOB_QUIT } JobKind;
 typedef struct {
     Trainer *tr;
     NetScratch *scratch;    /* used by this worker only */
+    float *eval_images;     /* EVAL_SHARD images converted to floats */
     pthread_t thread;
 } Worker;
 
@@ -96,6 +106,8 @@ typedef struct {
     int64_t step;           /* global step, which seeds dropout */
     int max_shards;
     float **grad;           /* max_shards gradients of n_params floats */
+    float **stats;          /* max_shards bn batch statistics (n_stats) */
+    int *samples;           /* samples per shard */
     double *loss;           /* summed loss per shard */
     int *correct;           /* correct predictions per shard */
     float *mean_grad;       /* n_params floats handed to the optimiser */
@@ -109,9 +121,25 @@ typedef struct {
     double *loss;           /* summed loss per shard */
 } EvalBuffers;
 
+/* The images the current JOB_EVAL predicts and where the results go:
+ * the test set into EvalBuffers, or the validation images into their own
+ * buffers. */
+typedef struct {
+    const Dataset *data;
+    int first;              /* the job covers images first..first+count-1 */
+    const uint8_t *labels;  /* labels of those images */
+    int count;
+    int n_shards;
+    uint8_t *predicted;
+    float *probs;
+    double *loss;
+} EvalJob;
+
 typedef struct {
     double loss, acc;
     long confusion[DATASET_CLASSES][DATASET_CLASSES];
+    int has_val;            /* val_loss and val_acc are set */
+    double val_loss, val_acc;
 } EvalResult;
 
 /* Position and history of the run: the part a checkpoint stores. */
@@ -133,6 +161,7 @@ struct Trainer {
     char *spec, *save_path, *load_path;
     const Dataset *train, *test;
     int n_train;
+    int n_val;              /* validation images at the end of train */
     int n_threads;
     uint64_t seed;
     int64_t epochs_end;     /* epoch number the run ends with */
@@ -143,12 +172,17 @@ struct Trainer {
     Net net;
     Optim opt;
     Progress progress;
+    float base_lr;          /* learning rate before the schedule */
+    float lr_user_scale;    /* copy of lr_scale for the current batch */
     int *order;             /* n_train indices, shuffled per epoch */
     Batch batch;
     EvalBuffers eval;
+    EvalBuffers val;        /* n_shards is 0 without validation images */
+    EvalJob eval_job;
     unsigned eval_count;    /* evaluations finished */
     int64_t saved_step;     /* step of the latest save attempt, or -1 */
     int history_changed;    /* history not yet copied to the status */
+    int diverged;           /* a non-finite loss or weight ended the run */
     double eval_seconds;    /* duration of the latest evaluation */
 
     /* Only the coordinator thread touches these. */
@@ -172,6 +206,7 @@ struct Trainer {
     pthread_cond_t control; /* broadcast on pause, resume, stop and save */
     TrainerStatus status;
     int paused, stop_requested, save_requested;
+    float lr_scale;         /* product of the trainer_scale_lr factors */
     int running;            /* the coordinator handles requests */
 
     pthread_t coordinator;
@@ -226,13 +261,22 @@ static void run_train_shard(Trainer *tr, Worker *w, int shard)
     int correct = 0;
     Rng rng;
 
+    float *images = b->images + (size_t)first * DATASET_PIXELS;
+
+    /* Each shard owns its images in the batch buffer, which gather_batch
+     * refills from the dataset for every batch. */
     rng_seed(&rng, derive_seed(tr->seed, STREAM_DROPOUT, (uint64_t)b->step,
                                (uint64_t)shard));
-    b->loss[shard] = net_train_batch(&tr->net, w->scratch,
-                                     b->images + (size_t)first * DATASET_PIXELS,
+    for (int i = 0; i < n; i++)
+        augment_image(&tr->cfg.augment, images + (size_t)i * DATASET_PIXELS,
+                      &rng);
+    b->loss[shard] = net_train_batch(&tr->net, w->scratch, images,
                                      b->labels + first, n, b->grad[shard],
                                      &rng, &correct);
     b->correct[shard] = correct;
+    b->samples[shard] = n;
+    memcpy(b->stats[shard], net_batch_stats(w->scratch),
+           tr->net.n_stats * sizeof(float));
 }
 
 /* Sums the shard gradients of one slice of the parameters in shard order
@@ -260,24 +304,23 @@ static void run_reduce_slice(Trainer *tr, int slice)
 
 static void run_eval_shard(Trainer *tr, Worker *w, int shard)
 {
-    const Dataset *test = tr->test;
+    const EvalJob *job = &tr->eval_job;
     int first = shard * EVAL_SHARD;
-    int n = test->count - first < EVAL_SHARD ? test->count - first : EVAL_SHARD;
-    float *probs = tr->eval.probs + (size_t)first * DATASET_CLASSES;
+    int n = job->count - first < EVAL_SHARD ? job->count - first : EVAL_SHARD;
+    float *probs = job->probs + (size_t)first * DATASET_CLASSES;
     double loss = 0.0;
 
-    net_predict(&tr->net, w->scratch,
-                test->images + (size_t)first * DATASET_PIXELS, n, probs);
+    dataset_copy_images(job->data, job->first + first, n, w->eval_images);
+    net_predict(&tr->net, w->scratch, w->eval_images, n, probs);
     for (int i = 0; i < n; i++) {
         const float *p = probs + (size_t)i * DATASET_CLASSES;
-        float p_true = p[test->labels[first + i]];
+        float p_true = p[job->labels[first + i]];
 
         /* The floor keeps a confident mistake from making the loss infinite. */
         loss -= log(p_true > 1e-12f ? (double)p_true : 1e-12);
-        tr->eval.predicted[first + i] =
-            (uint8_t)metrics_argmax(p, DATASET_CLASSES);
+        job->predicted[first + i] = (uint8_t)metrics_argmax(p, DATASET_CLASSES);
     }
-    tr->eval.loss[shard] = loss;
+    job->loss[shard] = loss;
 }
 
 static void *worker_main(void *arg)
@@ -343,10 +386,14 @@ static int pool_start(Trainer *tr, char *err, size_t errlen)
 
         w->tr = tr;
         w->scratch = net_scratch_create(&tr->net, shard_max);
+        w->eval_images = xmalloc_aligned((size_t)EVAL_SHARD * DATASET_PIXELS
+                                         * sizeof(float));
         rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             net_scratch_free(w->scratch);
+            free(w->eval_images);
             w->scratch = NULL;
+            w->eval_images = NULL;
             set_err(err, errlen, "starting worker thread %d of %d: %s",
                     i + 1, tr->n_threads, strerror(rc));
             tr->n_threads = i;
@@ -369,6 +416,7 @@ static void pool_stop(Trainer *tr)
     for (int i = 0; i < tr->n_threads; i++) {
         pthread_join(tr->workers[i].thread, NULL);
         net_scratch_free(tr->workers[i].scratch);
+        free(tr->workers[i].eval_images);
     }
 }
 
@@ -441,11 +489,22 @@ static int save_run(Trainer *tr, const char *path, char *err, size_t errlen)
     int rc;
 
     pthread_mutex_lock(&tr->job_lock);
+    if (tr->diverged) {
+        /* Keep the file from before the failure rather than replace it
+         * with weights that may not be finite. */
+        set_err(err, errlen, "%s: training stopped on a non-finite value, "
+                "so the previous checkpoint is kept", path);
+        pthread_mutex_unlock(&tr->job_lock);
+        return -1;
+    }
     memset(&ck, 0, sizeof ck);
     ck.spec = tr->net.spec;
     ck.n_params = tr->net.n_params;
     ck.params = tr->net.params;
+    ck.n_stats = tr->net.n_stats;
+    ck.stats = tr->net.stats;
     ck.optim = tr->opt;
+    ck.optim.lr = tr->base_lr;
     ck.seed = tr->seed;
     ck.epochs_done = pr->epochs_done;
     ck.step = pr->step;
@@ -486,6 +545,9 @@ static void evaluate_locked(Trainer *tr, EvalResult *res)
     const Dataset *test = tr->test;
     double loss = 0.0;
 
+    tr->eval_job = (EvalJob){ test, 0, test->labels, test->count,
+                              tr->eval.n_shards, tr->eval.predicted,
+                              tr->eval.probs, tr->eval.loss };
     pool_run(&tr->pool, JOB_EVAL, tr->eval.n_shards);
     for (int s = 0; s < tr->eval.n_shards; s++)
         loss += tr->eval.loss[s];
@@ -494,6 +556,29 @@ static void evaluate_locked(Trainer *tr, EvalResult *res)
                           test->count);
     res->loss = loss / test->count;
     res->acc = metrics_accuracy((const long (*)[DATASET_CLASSES])res->confusion);
+}
+
+/* Predicts the validation images, the last n_val of the training set,
+ * and stores their mean loss and accuracy in *LOSS and *ACC. Caller holds
+ * job_lock. */
+static void evaluate_val_locked(Trainer *tr, double *loss, double *acc)
+{
+    int first = tr->train->count - tr->n_val;
+    const uint8_t *labels = tr->train->labels + first;
+    double sum = 0.0;
+    long correct = 0;
+
+    tr->eval_job = (EvalJob){
+        tr->train, first, labels,
+        tr->n_val, tr->val.n_shards, tr->val.predicted, tr->val.probs,
+        tr->val.loss };
+    pool_run(&tr->pool, JOB_EVAL, tr->val.n_shards);
+    for (int s = 0; s < tr->val.n_shards; s++)
+        sum += tr->val.loss[s];
+    for (int i = 0; i < tr->n_val; i++)
+        correct += tr->val.predicted[i] == labels[i];
+    *loss = sum / tr->n_val;
+    *acc = (double)correct / tr->n_val;
 }
 
 /* Swaps the finished evaluation buffers with the published ones, so the UI
@@ -515,7 +600,8 @@ static void publish_predictions(Trainer *tr, unsigned generation)
 }
 
 /* Evaluates the test set and publishes the result. After a training epoch
- * (EPOCH_END) the test accuracy also joins the history. The state shows
+ * (EPOCH_END) the validation images are evaluated too, when there are
+ * some, and the test accuracy joins the history. The state shows
  * EVALUATING meanwhile and is restored afterwards. */
 static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
 {
@@ -530,6 +616,9 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
 
     pthread_mutex_lock(&tr->job_lock);
     t0 = util_now();
+    res->has_val = epoch_end && tr->n_val > 0;
+    if (res->has_val)
+        evaluate_val_locked(tr, &res->val_loss, &res->val_acc);
     evaluate_locked(tr, res);
     tr->eval_seconds = util_now() - t0;
     generation = ++tr->eval_count;
@@ -542,6 +631,11 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     tr->status.has_eval = 1;
     tr->status.test_loss = res->loss;
     tr->status.test_acc = res->acc;
+    if (res->has_val) {
+        tr->status.has_val = 1;
+        tr->status.val_loss = res->val_loss;
+        tr->status.val_acc = res->val_acc;
+    }
     memcpy(tr->status.confusion, res->confusion, sizeof res->confusion);
     tr->status.eval_generation = generation;
     history_publish(tr);
@@ -559,9 +653,8 @@ static void gather_batch(Trainer *tr, int n)
     Batch *b = &tr->batch;
 
     for (int i = 0; i < n; i++) {
-        memcpy(b->images + (size_t)i * DATASET_PIXELS,
-               tr->train->images + (size_t)index[i] * DATASET_PIXELS,
-               DATASET_PIXELS * sizeof(float));
+        dataset_copy_image(tr->train, index[i],
+                           b->images + (size_t)i * DATASET_PIXELS);
         b->labels[i] = tr->train->labels[index[i]];
     }
     b->n = n;
@@ -579,8 +672,79 @@ static void record_batch_time(Trainer *tr, double seconds, int n)
     tr->epoch_run_samples += n;
 }
 
-/* Trains one batch. Returns 0, or -1 when the loss is not finite. In that
- * case the update is skipped and the status message gives the loss. */
+/* Returns the learning rate the schedule gives at the current position
+ * of the run, counting the finished part of the epoch in progress. */
+static float scheduled_lr(const Trainer *tr)
+{
+    const Progress *pr = &tr->progress;
+    int n_train = tr->n_train > 0 ? tr->n_train : 1;
+    double epoch = (double)pr->epochs_done
+                   + (double)pr->epoch.samples / n_train;
+
+    return (float)(tr->base_lr * tr->lr_user_scale
+                   * schedule_factor(&tr->cfg.schedule, epoch,
+                                     (double)tr->epochs_end));
+}
+
+/* Applies weight decay at learning rate LR to the convolution and dense
+ * weights. Biases and the bn scales and shifts are left alone, since
+ * shrinking them does not limit the capacity of the network. Caller
+ * holds job_lock, after the gradient reduction. */
+static void apply_weight_decay(Trainer *tr, float lr)
+{
+    float decay = tr->cfg.weight_decay;
+
+    if (decay <= 0.0f)
+        return;
+    for (int i = 0; i < tr->net.n_layers; i++) {
+        const Layer *l = &tr->net.layers[i];
+        size_t at = l->weight_offset, n = l->bias_offset - l->weight_offset;
+
+        if (l->kind != LAYER_CONV && l->kind != LAYER_DENSE)
+            continue;
+        if (tr->cfg.decay == DECAY_L2)
+            optim_decay_l2(tr->batch.mean_grad + at, tr->net.params + at, n,
+                           decay);
+        else
+            optim_decay_decoupled(tr->net.params + at, n, lr, decay);
+    }
+}
+
+/* Checks the weights and batch-normalisation statistics after an update.
+ * Returns 0 when all are finite. Otherwise marks the run as diverged, so
+ * no checkpoint is written from these weights, sets the status message
+ * and returns -1. Caller holds job_lock. The scan costs one pass over the
+ * parameters, small next to a batch's forward and backward passes. */
+static int check_weights(Trainer *tr)
+{
+    const Progress *pr = &tr->progress;
+    const char *what = "weight";
+    size_t i, n = tr->net.n_params;
+    float value = 0.0f;
+
+    for (i = 0; i < n && isfinite(tr->net.params[i]); i++)
+        ;
+    if (i < n) {
+        value = tr->net.params[i];
+    } else {
+        for (i = 0; i < tr->net.n_stats && isfinite(tr->net.stats[i]); i++)
+            ;
+        if (i == tr->net.n_stats)
+            return 0;
+        what = "batch-normalisation statistic";
+        value = tr->net.stats[i];
+    }
+    tr->diverged = 1;
+    set_message(tr, "training stopped: %s %zu is %g after batch %lld in "
+                "epoch %lld; try a lower learning rate", what, i,
+                (double)value, (long long)pr->epoch.batches + 1,
+                (long long)pr->epochs_done + 1);
+    return -1;
+}
+
+/* Trains one batch. Returns 0, or -1 when the loss or, after the update,
+ * a weight is not finite. A non-finite loss skips the update. Either way
+ * the status message names the value and the run counts as diverged. */
 static int train_batch(Trainer *tr)
 {
     Progress *pr = &tr->progress;
@@ -601,6 +765,7 @@ static int train_batch(Trainer *tr)
         correct += tr->batch.correct[s];
     }
     if (!isfinite(loss)) {
+        tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
         set_message(tr, "training stopped: the loss of batch %lld in epoch "
                     "%lld is %g; try a lower learning rate",
@@ -609,7 +774,17 @@ static int train_batch(Trainer *tr)
         return -1;
     }
     pool_run(&tr->pool, JOB_REDUCE, n_slices);
+    tr->opt.lr = scheduled_lr(tr);
+    apply_weight_decay(tr, tr->opt.lr);
     optim_step(&tr->opt, tr->net.params, tr->batch.mean_grad);
+    if (tr->net.n_stats > 0)
+        net_update_running_stats(&tr->net,
+                                 (const float *const *)tr->batch.stats,
+                                 tr->batch.samples, n_shards, BN_MOMENTUM);
+    if (check_weights(tr) != 0) {
+        pthread_mutex_unlock(&tr->job_lock);
+        return -1;
+    }
 
     pr->step++;
     pr->epoch.batch = tr->cfg.batch;
@@ -677,6 +852,7 @@ static void publish_progress(Trainer *tr)
     tr->status.elapsed = elapsed;
     tr->status.train_loss = loss;
     tr->status.train_acc = acc;
+    tr->status.lr = tr->opt.lr;
     if (tr->history_changed)
         history_publish(tr);
     pthread_mutex_unlock(&tr->lock);
@@ -759,11 +935,34 @@ static void end_epoch(Trainer *tr)
     evaluate_and_publish(tr, 1, &res);
     rec.test_loss = res.loss;
     rec.test_acc = res.acc;
+    rec.has_val = res.has_val;
+    rec.val_loss = res.has_val ? res.val_loss : 0.0;
+    rec.val_acc = res.has_val ? res.val_acc : 0.0;
+    rec.lr = tr->opt.lr;
     rec.seconds = util_now() - tr->t_start;
     if (tr->cfg.on_epoch != NULL)
         tr->cfg.on_epoch(&rec, tr->cfg.ctx);
     if (tr->save_path != NULL)
         save_and_report(tr, tr->save_path);
+}
+
+/* Takes over the scale chosen with trainer_scale_lr for the next batch
+ * and publishes the learning rate that batch will use. */
+static void apply_lr_scale(Trainer *tr)
+{
+    float scale;
+
+    pthread_mutex_lock(&tr->lock);
+    scale = tr->lr_scale;
+    pthread_mutex_unlock(&tr->lock);
+
+    pthread_mutex_lock(&tr->job_lock);
+    tr->lr_user_scale = scale;
+    float lr = scheduled_lr(tr);
+    pthread_mutex_lock(&tr->lock);
+    tr->status.lr = lr;
+    pthread_mutex_unlock(&tr->lock);
+    pthread_mutex_unlock(&tr->job_lock);
 }
 
 /* Runs the batches of one epoch. Returns 0 when the epoch is complete, 1
@@ -774,6 +973,7 @@ static int run_epoch(Trainer *tr)
     while (tr->progress.epoch.samples < tr->n_train) {
         if (at_boundary(tr))
             return 1;
+        apply_lr_scale(tr);
         if (train_batch(tr) != 0)
             return -1;
         publish_progress(tr);
@@ -803,6 +1003,16 @@ static void finish_run(Trainer *tr, int failed)
         save_and_report(tr, request_path(tr));
 }
 
+static int stop_after_epoch_requested(Trainer *tr)
+{
+    int stop;
+
+    pthread_mutex_lock(&tr->lock);
+    stop = tr->status.stop_after_epoch;
+    pthread_mutex_unlock(&tr->lock);
+    return stop;
+}
+
 static void *coordinator_main(void *arg)
 {
     Trainer *tr = arg;
@@ -815,12 +1025,46 @@ static void *coordinator_main(void *arg)
         rc = run_epoch(tr);
         if (rc == 0)
             end_epoch(tr);
+        if (rc == 0 && stop_after_epoch_requested(tr))
+            break;
     }
     finish_run(tr, rc < 0);
     return NULL;
 }
 
 /* ------------------------------------------------------------ creation */
+
+/* Checks the validation split, augmentation, schedule and weight decay. */
+static int check_training_options(const TrainerConfig *cfg, char *err,
+                                  size_t errlen)
+{
+    const Schedule *sch = &cfg->schedule;
+
+    if (cfg->val_count < 0) {
+        set_err(err, errlen, "validation split: %d is negative",
+                cfg->val_count);
+        return -1;
+    }
+    if (cfg->augment.shift < 0 || cfg->augment.shift > AUGMENT_MAX_SHIFT) {
+        set_err(err, errlen, "shift: %d pixels, expected 0 to %d",
+                cfg->augment.shift, AUGMENT_MAX_SHIFT);
+        return -1;
+    }
+    if (sch->kind == SCHEDULE_STEP
+        && (sch->step_epochs < 1
+            || !(sch->gamma > 0.0f && sch->gamma <= 1.0f))) {
+        set_err(err, errlen, "step schedule: a drop every %d epochs by %g, "
+                "expected at least 1 epoch and a factor in (0, 1]",
+                sch->step_epochs, sch->gamma);
+        return -1;
+    }
+    if (!(cfg->weight_decay >= 0.0f && cfg->weight_decay < 1.0f)) {
+        set_err(err, errlen, "weight decay: %g, expected 0 or more and "
+                "below 1", cfg->weight_decay);
+        return -1;
+    }
+    return 0;
+}
 
 static int check_config(const TrainerConfig *cfg, const Dataset *train,
                         const Dataset *test, char *err, size_t errlen)
@@ -841,6 +1085,14 @@ static int check_config(const TrainerConfig *cfg, const Dataset *train,
     if (cfg->train_limit < 0) {
         set_err(err, errlen, "training limit: %d is negative",
                 cfg->train_limit);
+        return -1;
+    }
+    if (check_training_options(cfg, err, errlen) != 0)
+        return -1;
+    if (train != NULL && cfg->val_count >= train->count) {
+        set_err(err, errlen, "validation split: %d of the %d training images "
+                "leaves none to train on; use fewer than %d", cfg->val_count,
+                train->count, train->count);
         return -1;
     }
     if (test == NULL || test->count < 1) {
@@ -873,6 +1125,7 @@ static int setup_fresh(Trainer *tr, char *err, size_t errlen)
     net_init_params(&tr->net, &rng);
     optim_init(&tr->opt, cfg->optim, tr->net.n_params,
                cfg->lr > 0 ? cfg->lr : default_lr(cfg->optim));
+    tr->base_lr = tr->opt.lr;
     tr->progress.history_stride = HISTORY_STRIDE;
     return 0;
 }
@@ -911,10 +1164,12 @@ static void adopt_optimiser(Trainer *tr, Checkpoint *ck)
         memset(&ck->optim, 0, sizeof ck->optim);
         if (cfg->lr > 0)
             tr->opt.lr = cfg->lr;
+        tr->base_lr = tr->opt.lr;
         return;
     }
     optim_init(&tr->opt, cfg->optim, tr->net.n_params,
                cfg->lr > 0 ? cfg->lr : default_lr(cfg->optim));
+    tr->base_lr = tr->opt.lr;
     snprintf(tr->status.message, sizeof tr->status.message,
              "%s was trained with %s; %s starts with fresh state",
              tr->load_path, optim_name(ck->optim.kind), optim_name(cfg->optim));
@@ -978,6 +1233,7 @@ static int setup_from_checkpoint(Trainer *tr, char *err, size_t errlen)
         return -1;
     }
     memcpy(tr->net.params, ck.params, ck.n_params * sizeof(float));
+    memcpy(tr->net.stats, ck.stats, ck.n_stats * sizeof(float));
     adopt_optimiser(tr, &ck);
     adopt_progress(tr, &ck);
     checkpoint_free(&ck);
@@ -996,8 +1252,12 @@ static void alloc_buffers(Trainer *tr)
     b->labels = xmalloc((size_t)tr->cfg.batch);
     b->max_shards = (tr->cfg.batch + TRAINER_SHARD - 1) / TRAINER_SHARD;
     b->grad = xcalloc((size_t)b->max_shards, sizeof *b->grad);
-    for (int s = 0; s < b->max_shards; s++)
+    b->stats = xcalloc((size_t)b->max_shards, sizeof *b->stats);
+    for (int s = 0; s < b->max_shards; s++) {
         b->grad[s] = xmalloc_aligned(grad_bytes);
+        b->stats[s] = xcalloc(tr->net.n_stats + 1, sizeof(float));
+    }
+    b->samples = xcalloc((size_t)b->max_shards, sizeof *b->samples);
     b->loss = xcalloc((size_t)b->max_shards, sizeof *b->loss);
     b->correct = xcalloc((size_t)b->max_shards, sizeof *b->correct);
     b->mean_grad = xmalloc_aligned(grad_bytes);
@@ -1010,6 +1270,12 @@ static void alloc_buffers(Trainer *tr)
     tr->pub_predicted = xcalloc((size_t)test_count, 1);
     tr->pub_probs = xcalloc((size_t)test_count * DATASET_CLASSES,
                             sizeof(float));
+
+    tr->val.n_shards = (tr->n_val + EVAL_SHARD - 1) / EVAL_SHARD;
+    tr->val.predicted = xcalloc((size_t)tr->n_val + 1, 1);
+    tr->val.probs = xcalloc(((size_t)tr->n_val + 1) * DATASET_CLASSES,
+                            sizeof(float));
+    tr->val.loss = xcalloc((size_t)tr->val.n_shards + 1, sizeof(double));
 }
 
 static void init_status(Trainer *tr)
@@ -1025,6 +1291,7 @@ static void init_status(Trainer *tr)
     st->batches_per_epoch = (tr->n_train + tr->cfg.batch - 1) / tr->cfg.batch;
     st->eta = -1.0;
     st->threads = tr->n_threads;
+    st->lr = scheduled_lr(tr);
     if (samples > 0) {
         st->train_loss = pr->epoch.loss_sum / samples;
         st->train_acc = (double)pr->epoch.correct / samples;
@@ -1039,9 +1306,13 @@ static void free_buffers(Trainer *tr)
     free(tr->order);
     free(b->images);
     free(b->labels);
-    for (int s = 0; b->grad != NULL && s < b->max_shards; s++)
+    for (int s = 0; b->grad != NULL && s < b->max_shards; s++) {
         free(b->grad[s]);
+        free(b->stats[s]);
+    }
     free(b->grad);
+    free(b->stats);
+    free(b->samples);
     free(b->loss);
     free(b->correct);
     free(b->mean_grad);
@@ -1050,6 +1321,9 @@ static void free_buffers(Trainer *tr)
     free(tr->eval.loss);
     free(tr->pub_predicted);
     free(tr->pub_probs);
+    free(tr->val.predicted);
+    free(tr->val.probs);
+    free(tr->val.loss);
 }
 
 /* Releases everything but the threads; safe on a partly built trainer. */
@@ -1095,9 +1369,12 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
     tr->test = test;
     tr->n_threads = cfg->threads;
     tr->saved_step = -1;
+    tr->lr_scale = 1.0f;
+    tr->lr_user_scale = 1.0f;
     if (train != NULL) {
-        tr->n_train = train->count;
-        if (cfg->train_limit > 0 && cfg->train_limit < train->count)
+        tr->n_val = cfg->val_count;
+        tr->n_train = train->count - tr->n_val;
+        if (cfg->train_limit > 0 && cfg->train_limit < tr->n_train)
             tr->n_train = cfg->train_limit;
     }
     pthread_mutex_init(&tr->job_lock, NULL);
@@ -1126,6 +1403,7 @@ Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
         return NULL;
     }
     tr->epochs_end = tr->progress.epochs_done + cfg->epochs;
+    tr->base_lr = tr->opt.lr;
     alloc_buffers(tr);
     init_status(tr);
     if (pool_start(tr, err, errlen) != 0) {
@@ -1197,6 +1475,33 @@ void trainer_request_save(Trainer *tr)
     save_and_report(tr, request_path(tr));
 }
 
+/* base_lr is fixed once the trainer exists, so reading it needs no lock.
+ * The status shows the new rate at once, also while paused. */
+float trainer_scale_lr(Trainer *tr, float factor)
+{
+    float lr, old_scale;
+
+    pthread_mutex_lock(&tr->lock);
+    old_scale = tr->lr_scale;
+    lr = tr->base_lr * old_scale * factor;
+    if (lr > TRAINER_LR_MAX)
+        lr = TRAINER_LR_MAX;
+    if (lr < TRAINER_LR_MIN)
+        lr = TRAINER_LR_MIN;
+    tr->lr_scale = lr / tr->base_lr;
+    tr->status.lr *= tr->lr_scale / old_scale;
+    lr = (float)tr->status.lr;
+    pthread_mutex_unlock(&tr->lock);
+    return lr;
+}
+
+void trainer_stop_after_epoch(Trainer *tr, int stop)
+{
+    pthread_mutex_lock(&tr->lock);
+    tr->status.stop_after_epoch = stop != 0;
+    pthread_mutex_unlock(&tr->lock);
+}
+
 void trainer_join(Trainer *tr)
 {
     if (!tr->started || tr->joined)
@@ -1258,6 +1563,13 @@ void trainer_evaluate(Trainer *tr)
 const Net *trainer_net(const Trainer *tr)
 {
     return &tr->net;
+}
+
+void trainer_copy_net(Trainer *tr, Net *out)
+{
+    pthread_mutex_lock(&tr->job_lock);
+    net_clone(out, &tr->net);
+    pthread_mutex_unlock(&tr->job_lock);
 }
 
 const char *trainer_state_name(TrainerState state)

@@ -1,7 +1,10 @@
 /*
  * tui: curses setup and teardown, capability detection (UTF-8 glyphs,
- * colour), the table of UI elements, pane windows and the main loop. The
- * panes themselves live in pane_*.c.
+ * colour), the table of UI elements, pane windows, the views and the main
+ * loop. The panes themselves live in pane_*.c and mouse events are handled
+ * in tui_mouse.c. The right-hand side shows one of three views (training,
+ * mistakes, per-class), chosen with 1, 2, 3 or v. Only the panes of the
+ * current view have windows.
  *
  * The loop runs on the main thread. It reads keys with a timeout of about
  * 100 ms (ERR is a tick), copies the trainer's status and predictions on
@@ -17,6 +20,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -24,18 +28,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <curses.h>
 
 #include "draw.h"
 #include "pane.h"
+#include "tty.h"
 #include "tui.h"
 #include "util.h"
 
 #define TICK_MS 100
 #define REDRAW_HZ 10
 #define NOTICE_SECONDS 4.0
-/* This many ERR returns in a row, each far quicker than the timeout, mean
- * the terminal is gone (a closed SSH session) rather than idle. */
+/* This many ERR returns in a row, each far quicker than the timeout, on
+ * a terminal that did not hang up mean that standard input has ended. */
 #define MAX_FAST_ERRORS 50
 #define KEY_ESC 27
 #define KEY_CTRL_L 12
@@ -70,6 +77,11 @@ static const UiStyle ui_styles[UI_COUNT] = {
     [UI_STATE_FAILED] = {COLOR_RED, -1, A_BOLD, A_REVERSE | A_BOLD},
     [UI_HINT] = {-1, -1, A_NORMAL, A_NORMAL},
     [UI_HINT_KEY] = {COLOR_BLACK, COLOR_CYAN, A_NORMAL, A_REVERSE},
+    [UI_HEAT_HIGH] = {COLOR_BLACK, COLOR_RED, A_NORMAL, A_REVERSE},
+    [UI_HEAT_LOW] = {COLOR_BLACK, COLOR_YELLOW, A_NORMAL, A_UNDERLINE},
+    [UI_HEAT_RAISE] = {COLOR_BLACK, COLOR_BLUE, A_NORMAL, A_DIM | A_REVERSE},
+    [UI_SELECTED] = {-1, -1, A_REVERSE, A_REVERSE},
+    [UI_WEAK] = {COLOR_RED, -1, A_BOLD, A_BOLD},
 };
 
 static const UiGlyphs glyphs_utf8 = {
@@ -79,6 +91,7 @@ static const UiGlyphs glyphs_utf8 = {
     .bar_todo = "\u2591",
     .arrow = "\u2192",
     .left_right = "\u2190\u2192",
+    .up_down = "\u2191\u2193",
     .all_arrows = "\u2190\u2192\u2191\u2193",
 };
 
@@ -88,6 +101,7 @@ static const UiGlyphs glyphs_ascii = {
     .bar_todo = "-",
     .arrow = "->",
     .left_right = "Left/Right",
+    .up_down = "Up/Down",
     .all_arrows = "arrows",
 };
 
@@ -100,6 +114,8 @@ typedef struct {
     WINDOW *win[DRAW_PANES];
     WINDOW *help;     /* the help overlay while it is shown */
     int full_redraw;  /* repaint stdscr and every pane on the next draw */
+    int fast_errors;  /* getch calls in a row that failed at once */
+    int input_closed; /* standard input ended; keys are no longer read */
 } Tui;
 
 /* ---------------------------------------------------------------- helpers */
@@ -205,6 +221,12 @@ static int screen_start(Tui *t, char *err, size_t errlen)
     /* The codeset test needs it, and calling it again is harmless. */
     setlocale(LC_ALL, "");
 
+    /* newterm accepts TERM=dumb and then draws garbage, so the entry is
+     * checked first, before anything is sent to the terminal. */
+    if (tty_check_term(STDOUT_FILENO, err, errlen) != 0)
+        return -1;
+    tty_save_modes(STDOUT_FILENO);
+
     /* newterm, unlike initscr, returns NULL instead of exiting when the
      * terminal type is unknown. */
     t->screen = newterm(NULL, stdout, stdin);
@@ -228,11 +250,25 @@ static int screen_start(Tui *t, char *err, size_t errlen)
 #endif
     t->ui.glyph = use_utf8(t->opt) ? &glyphs_utf8 : &glyphs_ascii;
     setup_attributes(&t->ui, use_color(t->opt));
+    /* Clicks and the wheel where the terminal reports them. A zero click
+     * interval reports presses at once instead of waiting to tell a click
+     * from a drag. */
+    if (mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED | BUTTON4_PRESSED
+                  | BUTTON5_PRESSED, NULL) != 0)
+        mouseinterval(0);
+    tty_arm(STDOUT_FILENO);
     return 0;
 }
 
-static void screen_stop(Tui *t)
+/* Ends curses. With DETACHED set the terminal is gone or must be left
+ * alone (after SIGHUP), so the standard streams are pointed at /dev/null
+ * first and endwin's output and mode changes go nowhere. */
+static void screen_stop(Tui *t, int detached)
 {
+    if (detached) {
+        tty_forget();
+        tty_detach_stdio();
+    }
     if (t->help != NULL)
         delwin(t->help);
     for (int p = 0; p < DRAW_PANES; p++) {
@@ -242,6 +278,7 @@ static void screen_stop(Tui *t)
     endwin();
     util_set_fatal_hook(NULL);
     delscreen(t->screen);
+    tty_disarm();
 }
 
 /* Recomputes the pane rectangles from the screen size and recreates the
@@ -253,10 +290,12 @@ static void apply_layout(Tui *t)
             delwin(t->win[p]);
         t->win[p] = NULL;
     }
-    draw_layout(COLS, LINES, &t->layout);
+    draw_layout(COLS, LINES, t->ui.view, &t->layout);
     if (t->layout.fits) {
         for (int p = 0; p < DRAW_PANES; p++) {
             const DrawRect *r = &t->layout.pane[p];
+            if (r->h == 0)
+                continue;  /* not in this view */
             t->win[p] = newwin(r->h, r->w, r->y, r->x);
             if (t->win[p] == NULL)
                 t->layout.fits = 0;
@@ -265,6 +304,9 @@ static void apply_layout(Tui *t)
         }
     }
     t->ui.image_scale = t->layout.image_scale;
+    /* Keys go to a pane that is shown. */
+    if (t->win[t->ui.focus] == NULL)
+        t->ui.focus = DRAW_IMAGE;
     t->full_redraw = 1;
 }
 
@@ -279,7 +321,7 @@ static void draw_hint(WINDOW *w, const Ui *ui)
     const UiGlyphs *g = ui->glyph;
     const char *pause = ui->status.state == TRAINER_PAUSED ? "resume"
                                                            : "pause";
-    Hint hints[10];
+    Hint hints[16];
     int n = 0;
 
     werase(w);
@@ -287,20 +329,26 @@ static void draw_hint(WINDOW *w, const Ui *ui)
         pane_print(w, 0, 1, ui->attr[UI_VALUE], "%s", ui->notice);
         return;
     }
+    hints[n++] = (Hint){"Tab", "pane"};
     if (ui->focus == DRAW_IMAGE) {
-        hints[n++] = (Hint){"Tab", "matrix"};
         hints[n++] = (Hint){g->left_right, "image"};
-        if (ui->filter_true >= 0)
-            hints[n++] = (Hint){"Esc", "all images"};
-    } else {
-        hints[n++] = (Hint){"Tab", "viewer"};
+        if (ui->follow_list || ui->show_train)
+            hints[n++] = (Hint){"Esc", "all test"};
+        hints[n++] = (Hint){"o", ui->overlay_on ? "overlay off"
+                                                : "occlusion"};
+        hints[n++] = (Hint){"t", ui->show_train ? "test set" : "train set"};
+    } else if (ui->focus == DRAW_CONFUSION) {
         hints[n++] = (Hint){g->all_arrows, "cell"};
         hints[n++] = (Hint){"Enter", "its images"};
+    } else {
+        hints[n++] = (Hint){g->up_down, "entry"};
+        hints[n++] = (Hint){"Enter", "view"};
     }
-    hints[n++] = (Hint){"p", pause};
-    hints[n++] = (Hint){"s", "save"};
+    hints[n++] = (Hint){"v", "view"};
     hints[n++] = (Hint){"?", "help"};
     hints[n++] = (Hint){"q", "quit"};
+    hints[n++] = (Hint){"p", pause};
+    hints[n++] = (Hint){"+/-", "lr"};
 
     int x = -1;
     for (int i = 0; i < n; i++) {
@@ -316,17 +364,24 @@ static void draw_hint(WINDOW *w, const Ui *ui)
 }
 
 static const char *const help_lines[][2] = {
-    {"Tab", "move the focus between the image viewer and the matrix"},
-    {"Left/Right", "previous/next image; in the matrix, move the cursor"},
-    {"Up/Down", "move the cursor in the confusion matrix"},
-    {"PgUp/PgDn", "jump back or forward by 10 images"},
-    {"Home/End", "first or last image of the list"},
-    {"Enter", "show the test images of the cell under the cursor"},
-    {"Esc", "show all test images again"},
+    {"Tab", "next pane: viewer, matrix, mistakes list"},
+    {"1 2 3  v", "view: training, mistakes, per-class; v: next"},
+    {"Left/Right", "previous/next image; in the matrix, move"},
+    {"Up/Down", "move in the mistakes list or the matrix"},
+    {"PgUp/PgDn", "10 images or entries back or forward"},
+    {"Home/End", "first or last image or entry"},
+    {"Enter", "view the list entry; list the matrix cell"},
+    {"Esc", "back to all test images"},
+    {"t", "browse the training or the test images"},
+    {"o", "occlusion overlay on the image, on or off"},
+    {"+  -", "learning rate x2 or /2 from the next batch"},
+    {"x", "stop after this epoch; again: keep going"},
     {"p", "pause or resume training"},
     {"s", "save a checkpoint now"},
-    {"?", "show this help"},
+    {"Ctrl-L", "redraw the screen"},
+    {"?  F1", "show this help"},
     {"q", "quit (training stops)"},
+    {"mouse", "click a pane, cell or entry; the wheel scrolls"},
 };
 #define HELP_LINES ((int)(sizeof help_lines / sizeof help_lines[0]))
 
@@ -369,6 +424,8 @@ static void (*const pane_draw[DRAW_PANES])(WINDOW *, const Ui *) = {
     [DRAW_SPARK] = pane_spark_draw,
     [DRAW_IMAGE] = pane_image_draw,
     [DRAW_CONFUSION] = pane_confusion_draw,
+    [DRAW_MISTAKES] = pane_list_draw,
+    [DRAW_CLASSES] = pane_classes_draw,
     [DRAW_HINT] = draw_hint,
 };
 
@@ -386,8 +443,10 @@ static void draw_screen(Tui *t)
         t->ui.dirty = UI_DIRTY_ALL;
         t->full_redraw = 0;
     }
+    if (t->win[DRAW_MISTAKES] != NULL)
+        pane_list_scroll(&t->ui, getmaxy(t->win[DRAW_MISTAKES]));
     for (int p = 0; p < DRAW_PANES; p++) {
-        if (t->ui.dirty & UI_DIRTY(p)) {
+        if (t->win[p] != NULL && (t->ui.dirty & UI_DIRTY(p))) {
             pane_draw[p](t->win[p], &t->ui);
             wnoutrefresh(t->win[p]);
         }
@@ -422,6 +481,7 @@ static int status_line_changed(const TrainerStatus *a, const TrainerStatus *b)
            || (long)a->elapsed != (long)b->elapsed
            || (long)a->eta != (long)b->eta || a->threads != b->threads
            || a->has_eval != b->has_eval || a->test_acc != b->test_acc
+           || a->lr != b->lr || a->stop_after_epoch != b->stop_after_epoch
            || strcmp(a->message, b->message) != 0;
 }
 
@@ -438,15 +498,16 @@ static void poll_trainer(Tui *t, TrainerStatus *scratch)
         ui->dirty |= UI_DIRTY(DRAW_SPARK);
     if (scratch->eval_generation != ui->status.eval_generation
         || scratch->has_eval != ui->status.has_eval)
-        ui->dirty |= UI_DIRTY(DRAW_CONFUSION);
+        ui->dirty |= UI_DIRTY(DRAW_CONFUSION) | UI_DIRTY(DRAW_CLASSES);
     memcpy(&ui->status, scratch, sizeof *scratch);
 
     if (trainer_copy_predictions(t->tr, &ui->pred_generation, ui->predicted,
                                  ui->probs)) {
         ui->has_predictions = 1;
-        pane_image_refilter(ui);
+        pane_list_refresh(ui);
         ui->dirty |= UI_DIRTY(DRAW_IMAGE);
     }
+    pane_image_sync_overlay(ui);
 
     if (ui->notice[0] != '\0' && util_now() >= ui->notice_until) {
         ui->notice[0] = '\0';
@@ -479,11 +540,91 @@ static void request_save(Tui *t)
     pane_notice(&t->ui, "checkpoint requested; the status line reports it");
 }
 
-static void switch_focus(Ui *ui)
+/* Moves the focus to the next (STEP 1) or previous (STEP -1) pane that
+ * takes keys and is shown. */
+static void switch_focus(Tui *t, int step)
 {
-    ui->focus = ui->focus == DRAW_IMAGE ? DRAW_CONFUSION : DRAW_IMAGE;
+    static const DrawPane order[] = {DRAW_IMAGE, DRAW_CONFUSION,
+                                     DRAW_MISTAKES};
+    const int n = (int)(sizeof order / sizeof order[0]);
+    Ui *ui = &t->ui;
+    int at = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (order[i] == ui->focus)
+            at = i;
+    }
+    for (int i = 1; i <= n; i++) {
+        DrawPane next = order[(at + step * i + n * n) % n];
+        if (t->win[next] != NULL) {
+            ui->focus = next;
+            break;
+        }
+    }
     ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_CONFUSION)
-                 | UI_DIRTY(DRAW_HINT);
+                 | UI_DIRTY(DRAW_MISTAKES) | UI_DIRTY(DRAW_HINT);
+}
+
+/* Shows VIEW and gives the focus to the pane it is about. */
+static void set_view(Tui *t, DrawView view)
+{
+    static const char *const names[DRAW_VIEWS] = {
+        "training view", "mistakes view", "per-class view",
+    };
+
+    t->ui.view = view;
+    apply_layout(t);
+    if (view == DRAW_VIEW_MISTAKES)
+        t->ui.focus = DRAW_MISTAKES;
+    else if (view == DRAW_VIEW_TRAINING)
+        t->ui.focus = DRAW_CONFUSION;
+    pane_notice(&t->ui, names[view]);
+}
+
+static void scale_lr(Tui *t, float factor)
+{
+    char msg[96];
+    float lr = trainer_scale_lr(t->tr, factor);
+
+    snprintf(msg, sizeof msg, "learning rate %.3g from the next batch", lr);
+    pane_notice(&t->ui, msg);
+}
+
+static void toggle_stop_after_epoch(Tui *t)
+{
+    const TrainerStatus *st = &t->ui.status;
+
+    if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED) {
+        pane_notice(&t->ui, "training has ended");
+        return;
+    }
+    trainer_stop_after_epoch(t->tr, !st->stop_after_epoch);
+    pane_notice(&t->ui, st->stop_after_epoch
+                        ? "training continues after this epoch"
+                        : "training stops after this epoch (x: keep going)");
+}
+
+static void toggle_overlay(Ui *ui)
+{
+    if (ui->occlusion == NULL) {
+        pane_notice(ui, "occlusion is not available: its thread did not start");
+        return;
+    }
+    ui->overlay_on = !ui->overlay_on;
+    pane_notice(ui, ui->overlay_on ? "occlusion overlay on"
+                                   : "occlusion overlay off");
+    ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_HINT);
+}
+
+/* Sends KEY to the pane with the focus. */
+static void pane_key(Ui *ui, int key)
+{
+    if (ui->focus == DRAW_CONFUSION)
+        pane_confusion_key(ui, key);
+    else if (ui->focus == DRAW_MISTAKES)
+        pane_list_key(ui, key);
+    else
+        pane_image_key(ui, key);
 }
 
 /* Opens or closes the help overlay; it is drawn by the next redraw. */
@@ -521,8 +662,42 @@ static int handle_key(Tui *t, int key)
 
     switch (key) {
     case '\t':
+        switch_focus(t, 1);
+        break;
     case KEY_BTAB:
-        switch_focus(ui);
+        switch_focus(t, -1);
+        break;
+    case '1':
+    case '2':
+    case '3':
+        set_view(t, (DrawView)(key - '1'));
+        break;
+    case 'v':
+    case 'V':
+        set_view(t, (DrawView)((ui->view + 1) % DRAW_VIEWS));
+        break;
+    case 'o':
+    case 'O':
+        toggle_overlay(ui);
+        break;
+    case 't':
+    case 'T':
+        pane_image_toggle_set(ui);
+        break;
+    case '+':
+    case '=':
+        scale_lr(t, 2.0f);
+        break;
+    case '-':
+    case '_':
+        scale_lr(t, 0.5f);
+        break;
+    case 'x':
+    case 'X':
+        toggle_stop_after_epoch(t);
+        break;
+    case KEY_MOUSE:
+        tui_mouse(ui, &t->layout);
         break;
     case 'p':
     case 'P':
@@ -538,18 +713,15 @@ static int handle_key(Tui *t, int key)
         break;
     case KEY_ESC:
         if (ui->filter_true >= 0)
-            pane_image_unfilter(ui);
-        ui->dirty |= UI_DIRTY(DRAW_HINT);
+            pane_list_filter(ui, -1, -1);
+        pane_image_show_all(ui);
         break;
     case KEY_CTRL_L:
         clearok(curscr, TRUE);
         t->full_redraw = 1;
         break;
     default:
-        if (ui->focus == DRAW_IMAGE)
-            pane_image_key(ui, key);
-        else
-            pane_confusion_key(ui, key);
+        pane_key(ui, key);
         break;
     }
     return KEY_RESULT_CONTINUE;
@@ -557,15 +729,58 @@ static int handle_key(Tui *t, int key)
 
 /* ---------------------------------------------------------------- loop */
 
-static void run_loop(Tui *t)
+/* Waits up to WAIT_MS for a key and returns it, or ERR. A closed terminal
+ * makes getch return ERR at once instead of after the timeout. When the
+ * terminal hung up, *GONE is set. When only the input ended (standard
+ * input at end of file on a working terminal), keys are no longer read
+ * and later calls just sleep, so the loop never spins. */
+static int read_key(Tui *t, int wait_ms, int *gone)
+{
+    if (t->input_closed) {
+        napms(wait_ms);
+        return ERR;
+    }
+    timeout(wait_ms);
+    double before = util_now();
+    errno = 0;
+    int key = getch();
+    if (key != ERR) {
+        t->fast_errors = 0;
+        return key;
+    }
+
+    int fast = wait_ms >= TICK_MS / 2 && util_now() - before < 0.002;
+    if (!fast && errno != EIO) {
+        t->fast_errors = 0;
+        return ERR;
+    }
+    if (tty_hung_up(STDIN_FILENO) || tty_hung_up(STDOUT_FILENO)) {
+        *gone = 1;
+        return ERR;
+    }
+    if (++t->fast_errors > MAX_FAST_ERRORS) {
+        t->input_closed = 1;
+        pane_notice(&t->ui, "keyboard input ended; Ctrl-C stops the run");
+    }
+    return ERR;
+}
+
+/* Runs until q, a quit signal, a hangup signal or a closed terminal.
+ * Returns TUI_DETACHED in the last two cases, TUI_QUIT otherwise. */
+static int run_loop(Tui *t)
 {
     TrainerStatus *scratch = xmalloc(sizeof *scratch);
     double last_draw = -1;
-    int fast_errors = 0;
+    int gone = 0;
 
     volatile sig_atomic_t *quit = t->opt->quit_signal;
+    volatile sig_atomic_t *hangup = t->opt->hangup;
 
     while (quit == NULL || !*quit) {
+        if (hangup != NULL && *hangup) {
+            gone = 1;
+            break;
+        }
         poll_trainer(t, scratch);
 
         /* Redraw when something changed, at most REDRAW_HZ times a
@@ -582,35 +797,29 @@ static void run_loop(Tui *t)
             }
         }
 
-        int wait_ms = (int)(wait * 1000) + 1;
-        timeout(wait_ms);
-        double before = util_now();
-        int key = getch();
-        if (key == ERR) {
-            int fast = wait_ms >= TICK_MS / 2 && util_now() - before < 0.002;
-            fast_errors = fast ? fast_errors + 1 : 0;
-            if (fast_errors > MAX_FAST_ERRORS)
-                break;
-            continue;
-        }
-        fast_errors = 0;
-        if (handle_key(t, key) == KEY_RESULT_QUIT)
+        int key = read_key(t, (int)(wait * 1000) + 1, &gone);
+        if (gone)
+            break;
+        if (key != ERR && handle_key(t, key) == KEY_RESULT_QUIT)
             break;
     }
     free(scratch);
+    return gone ? TUI_DETACHED : TUI_QUIT;
 }
 
-static void ui_init(Ui *ui, const Dataset *test)
+static void ui_init(Ui *ui, const Dataset *test, const Dataset *train)
 {
+    static const Dataset no_images = {0};
     size_t n = (size_t)test->count;
 
     ui->test = test;
+    ui->train = train != NULL ? train : &no_images;
     ui->predicted = xcalloc(n, sizeof *ui->predicted);
     ui->probs = xcalloc(n * DATASET_CLASSES, sizeof *ui->probs);
-    ui->view = xcalloc(n, sizeof *ui->view);
-    ui->view_len = test->count;
+    ui->list = xcalloc(n, sizeof *ui->list);
     ui->filter_true = ui->filter_pred = -1;
     ui->focus = DRAW_IMAGE;
+    ui->view = DRAW_VIEW_TRAINING;
     ui->dirty = UI_DIRTY_ALL;
 }
 
@@ -618,7 +827,7 @@ static void ui_free(Ui *ui)
 {
     free(ui->predicted);
     free(ui->probs);
-    free(ui->view);
+    free(ui->list);
 }
 
 int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
@@ -632,14 +841,19 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
         free(t);
         return -1;
     }
-    ui_init(&t->ui, test);
+    ui_init(&t->ui, test, opt->train);
     trainer_get_status(tr, &t->ui.status);
     apply_layout(t);
+    /* The UI also works without the occlusion thread, and o then reports
+     * that it did not start. */
+    char occlusion_err[128];
+    t->ui.occlusion = occlusion_start(tr, occlusion_err, sizeof occlusion_err);
 
-    run_loop(t);
+    int result = run_loop(t);
 
-    screen_stop(t);
+    occlusion_stop(t->ui.occlusion);
+    screen_stop(t, result == TUI_DETACHED);
     ui_free(&t->ui);
     free(t);
-    return 0;
+    return result;
 }

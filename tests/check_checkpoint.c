@@ -43,24 +43,24 @@ static void make_dataset(Dataset *ds, int n, uint64_t seed)
 
     rng_seed(&rng, seed);
     ds->count = n;
-    ds->images = xmalloc((size_t)n * DATASET_PIXELS * sizeof(float));
+    ds->pixels = xmalloc((size_t)n * DATASET_PIXELS);
     ds->labels = xmalloc((size_t)n);
     for (int i = 0; i < n; i++) {
         uint8_t label = (uint8_t)rng_below(&rng, DATASET_CLASSES);
-        float *img = ds->images + (size_t)i * DATASET_PIXELS;
+        uint8_t *img = ds->pixels + (size_t)i * DATASET_PIXELS;
 
         ds->labels[i] = label;
         for (int p = 0; p < DATASET_PIXELS; p++) {
-            img[p] = 0.2f * rng_uniform(&rng);
+            img[p] = (uint8_t)(51.0f * rng_uniform(&rng));
             if (p / DATASET_COLS / 2 - 2 == label)
-                img[p] += 0.8f;
+                img[p] += 204;
         }
     }
 }
 
 static void free_dataset(Dataset *ds)
 {
-    free(ds->images);
+    free(ds->pixels);
     free(ds->labels);
 }
 
@@ -338,12 +338,14 @@ START_TEST(test_checkpoint_size_and_magic)
     save_ok(path, &ck);
     data = read_bytes(path, &size);
     p = ck.n_params;
-    /* Header, spec, parameters and two moments, optimiser scalars,
-     * progress, unfinished epoch, stride, histories, CRC. */
-    ck_assert_uint_eq(size, 40 + strlen(SPEC) + 12 * p + 28 + 24 + 40 + 4
+    /* Header, spec, parameters and two moments (SPEC has no bn, so no
+     * running statistics), optimiser scalars, progress, unfinished epoch,
+     * stride, histories, CRC. */
+    ck_assert_uint_eq(size, 44 + strlen(SPEC) + 12 * p + 28 + 24 + 40 + 4
                             + 8 * 10 + 4 * 3 + 4);
     ck_assert_int_eq(memcmp(data, "FMNISTCK", 8), 0);
-    ck_assert_int_eq(data[8], 1);
+    ck_assert_int_eq(data[8], 2);
+    ck_assert_int_eq(data[36], 0);
     ck_assert_int_eq(data[12], strlen(SPEC));
 
     free(data);
@@ -740,7 +742,7 @@ START_TEST(test_checkpoint_rejects_truncated)
     check_rejects(path, expected);
 
     write_bytes(path, data, 20);
-    check_rejects(path, ": truncated: ends after 20 bytes, inside the 40-byte "
+    check_rejects(path, ": truncated: ends after 20 bytes, inside the 44-byte "
                   "header");
     write_bytes(path, data, 5);
     check_rejects(path, ": truncated: ends after 5 bytes");
@@ -786,8 +788,9 @@ START_TEST(test_checkpoint_rejects_bit_flips)
         data[body_offsets[i]] ^= 0x10;
     }
 
-    /* The parameter count, the history length and the header CRC itself. */
-    size_t header_offsets[] = { 16, 28, 37 };
+    /* The parameter count, the history length, the statistics count and
+     * the header CRC itself. */
+    size_t header_offsets[] = { 16, 28, 36, 41 };
     for (size_t i = 0; i < sizeof header_offsets / sizeof header_offsets[0]; i++) {
         data[header_offsets[i]] ^= 0x01;
         write_bytes(path, data, size);
@@ -813,10 +816,17 @@ START_TEST(test_checkpoint_rejects_other_version)
     size_t size;
     uint8_t *data = good_file(path, &size);
 
-    data[8] = 2;
+    data[8] = 3;
     write_bytes(path, data, size);
-    check_rejects(path, ": checkpoint format version 2, but this program "
-                  "reads version 1");
+    check_rejects(path, ": checkpoint format version 3, but this program "
+                  "reads version 2");
+
+    /* Version 1 files had no running statistics. */
+    data[8] = 1;
+    write_bytes(path, data, size);
+    check_rejects(path, ": checkpoint format version 1, but this program "
+                  "reads version 2 only; load it with the older fmnist that "
+                  "wrote it, or train again");
 
     free(data);
     free(path);

@@ -218,18 +218,29 @@ static void drop_length(uint8_t *raw, size_t *len)
     *len -= 4;
 }
 
+/* Checks the bytes of the three synthetic images and their conversion to
+ * floats, one image at a time and as a range. */
 static void check_pixels(const Dataset *ds)
 {
+    float image[DATASET_PIXELS];
+    float range[3 * DATASET_PIXELS];
+
     ck_assert_int_eq(ds->count, 3);
+    dataset_copy_images(ds, 0, 3, range);
     for (int n = 0; n < 3; n++) {
         ck_assert_uint_eq(ds->labels[n], good_labels[n]);
+        dataset_copy_image(ds, n, image);
         for (int i = 0; i < DATASET_PIXELS; i += 37) {
             float expected = (float)pixel_value(n, i) / 255.0f;
 
-            ck_assert_float_eq(ds->images[n * DATASET_PIXELS + i], expected);
+            ck_assert_uint_eq(ds->pixels[n * DATASET_PIXELS + i],
+                              pixel_value(n, i));
+            ck_assert_float_eq(image[i], expected);
+            ck_assert_float_eq(range[n * DATASET_PIXELS + i], expected);
         }
     }
-    ck_assert_float_eq(ds->images[0], 1.0f);
+    dataset_copy_image(ds, 0, image);
+    ck_assert_float_eq(image[0], 1.0f);
 }
 
 /* ------------------------------------------------------------ good files */
@@ -243,9 +254,8 @@ START_TEST(test_dataset_load_gzip)
                     "train-labels-idx1-ubyte.gz", 1);
     ck_assert_msg(dataset_load(dir, 1, &ds, err, sizeof err) == 0, "%s", err);
     check_pixels(&ds);
-    ck_assert_uint_eq((uintptr_t)ds.images % 64, 0);
     dataset_free(&ds);
-    ck_assert_ptr_null(ds.images);
+    ck_assert_ptr_null(ds.pixels);
     ck_assert_int_eq(ds.count, 0);
 }
 END_TEST
@@ -613,7 +623,7 @@ START_TEST(test_dataset_count_mismatch)
     labels_path = write_file("train-labels-idx1-ubyte.gz", b.data, b.len, 1);
 
     ck_assert_int_eq(dataset_load(dir, 1, &ds, err, sizeof err), -1);
-    ck_assert_ptr_null(ds.images);
+    ck_assert_ptr_null(ds.pixels);
     ck_assert_ptr_null(ds.labels);
     ck_assert_int_eq(ds.count, 0);
     ck_assert_contains(err, labels_path);
@@ -889,6 +899,26 @@ START_TEST(test_dataset_locate_defaults)
 }
 END_TEST
 
+/* Every byte value converts to the float nearest to value / 255, which
+ * the exact quotient in double, rounded once to float, gives. */
+START_TEST(test_dataset_copy_rounds_to_nearest)
+{
+    uint8_t pixels[2 * DATASET_PIXELS];
+    float out[2 * DATASET_PIXELS];
+    Dataset ds = { 2, pixels, NULL };
+
+    for (int i = 0; i < 2 * DATASET_PIXELS; i++)
+        pixels[i] = (uint8_t)(i * 7 % 256);
+    dataset_copy_images(&ds, 0, 2, out);
+    for (int i = 0; i < 2 * DATASET_PIXELS; i++)
+        if (out[i] != (float)(pixels[i] / 255.0))
+            ck_abort_msg("byte %u became %.9g, expected %.9g", pixels[i],
+                         out[i], (float)(pixels[i] / 255.0));
+    dataset_copy_image(&ds, 1, out);
+    ck_assert_float_eq(out[0], (float)(pixels[DATASET_PIXELS] / 255.0));
+}
+END_TEST
+
 /* ------------------------------------------------------------- real data */
 
 START_TEST(test_dataset_real_test_set)
@@ -920,11 +950,16 @@ START_TEST(test_dataset_real_test_set)
     /* The test set is balanced: 1000 images per class. */
     for (int c = 0; c < DATASET_CLASSES; c++)
         ck_assert_int_eq(per_class[c], 1000);
-    for (size_t i = 0; i < (size_t)ds.count * DATASET_PIXELS; i++) {
-        if (ds.images[i] < min)
-            min = ds.images[i];
-        if (ds.images[i] > max)
-            max = ds.images[i];
+    for (int n = 0; n < ds.count; n++) {
+        float image[DATASET_PIXELS];
+
+        dataset_copy_image(&ds, n, image);
+        for (int i = 0; i < DATASET_PIXELS; i++) {
+            if (image[i] < min)
+                min = image[i];
+            if (image[i] > max)
+                max = image[i];
+        }
     }
     ck_assert_float_eq(min, 0.0f);
     ck_assert_float_eq(max, 1.0f);
@@ -955,6 +990,7 @@ Suite *dataset_suite(void)
     tcase_add_test(good, test_dataset_find_file_trailing_slash);
     tcase_add_test(good, test_idx_read_images_bytes);
     tcase_add_test(good, test_dataset_class_names);
+    tcase_add_test(good, test_dataset_copy_rounds_to_nearest);
 
     tcase_add_test(bad, test_idx_labels_bad_magic);
     tcase_add_test(bad, test_idx_images_bad_magic);

@@ -1,8 +1,8 @@
 /*
  * Tests of the terminal UI's drawing arithmetic: sparkline levels, the
- * shading ramp, row-pair downsampling, the pane layout at several screen
- * sizes, number formatting and the confusion-cell filter. None of them
- * needs a terminal.
+ * shading ramp, row-pair downsampling, the pane layout of every view at
+ * several screen sizes, hit-testing, number formatting, list scrolling and
+ * the occlusion overlay's levels. None of them needs a terminal.
  */
 #include "config.h"
 
@@ -186,19 +186,25 @@ static const struct {
     {80, 24, 1}, {100, 30, 1}, {132, 43, 2}, {200, 60, 2},
 };
 
+/* The loop tests below run every size in every view: _i / DRAW_VIEWS
+ * picks the size and _i % DRAW_VIEWS the view. */
+#define N_SIZES ((int)(sizeof layout_sizes / sizeof layout_sizes[0]))
+
 START_TEST(test_draw_layout_panes_fit_screen)
 {
-    int cols = layout_sizes[_i].cols, lines = layout_sizes[_i].lines;
+    int cols = layout_sizes[_i / DRAW_VIEWS].cols;
+    int lines = layout_sizes[_i / DRAW_VIEWS].lines;
     DrawLayout lay;
 
-    ck_assert_int_eq(draw_layout(cols, lines, &lay), 1);
+    ck_assert_int_eq(draw_layout(cols, lines, _i % DRAW_VIEWS, &lay), 1);
     ck_assert_int_eq(lay.fits, 1);
     for (int p = 0; p < DRAW_PANES; p++) {
         const DrawRect *r = &lay.pane[p];
+        if (r->h == 0)
+            continue;  /* not in this view */
         ck_assert_int_ge(r->x, 0);
         ck_assert_int_ge(r->y, 0);
         ck_assert_int_gt(r->w, 0);
-        ck_assert_int_gt(r->h, 0);
         ck_assert_int_le(r->x + r->w, cols);
         ck_assert_int_le(r->y + r->h, lines);
     }
@@ -207,14 +213,116 @@ END_TEST
 
 START_TEST(test_draw_layout_no_overlap)
 {
+    int cols = layout_sizes[_i / DRAW_VIEWS].cols;
+    int lines = layout_sizes[_i / DRAW_VIEWS].lines;
     DrawLayout lay;
 
-    draw_layout(layout_sizes[_i].cols, layout_sizes[_i].lines, &lay);
+    draw_layout(cols, lines, _i % DRAW_VIEWS, &lay);
     for (int a = 0; a < DRAW_PANES; a++)
         for (int b = a + 1; b < DRAW_PANES; b++)
             ck_assert_msg(!rects_overlap(&lay.pane[a], &lay.pane[b]),
-                          "panes %d and %d overlap at %dx%d", a, b,
-                          layout_sizes[_i].cols, layout_sizes[_i].lines);
+                          "panes %d and %d overlap at %dx%d in view %d", a,
+                          b, cols, lines, _i % DRAW_VIEWS);
+}
+END_TEST
+
+/* Each view shows its own pane, tall enough for its content, and the
+ * status, viewer and hint line. */
+START_TEST(test_draw_layout_view_panes)
+{
+    int cols = layout_sizes[_i / DRAW_VIEWS].cols;
+    int lines = layout_sizes[_i / DRAW_VIEWS].lines;
+    DrawView view = _i % DRAW_VIEWS;
+    DrawLayout lay;
+
+    draw_layout(cols, lines, view, &lay);
+    ck_assert_int_gt(lay.pane[DRAW_STATUS].h, 0);
+    ck_assert_int_gt(lay.pane[DRAW_IMAGE].h, 0);
+    ck_assert_int_gt(lay.pane[DRAW_HINT].h, 0);
+    if (view == DRAW_VIEW_TRAINING) {
+        ck_assert_int_ge(lay.pane[DRAW_CONFUSION].h, 13);
+        ck_assert_int_eq(lay.pane[DRAW_MISTAKES].h, 0);
+        ck_assert_int_eq(lay.pane[DRAW_CLASSES].h, 0);
+    } else if (view == DRAW_VIEW_MISTAKES) {
+        ck_assert_int_ge(lay.pane[DRAW_MISTAKES].h, 8);
+        ck_assert_int_eq(lay.pane[DRAW_CLASSES].h, 0);
+    } else {
+        ck_assert_int_eq(lay.pane[DRAW_CLASSES].h, 13);
+        ck_assert_int_eq(lay.pane[DRAW_MISTAKES].h, 0);
+    }
+    /* A matrix, when shown, is never cut short. */
+    if (lay.pane[DRAW_CONFUSION].h > 0)
+        ck_assert_int_ge(lay.pane[DRAW_CONFUSION].h, 13);
+}
+END_TEST
+
+START_TEST(test_draw_layout_views_at_80x24)
+{
+    DrawLayout lay;
+
+    /* Too short for the list and the matrix together. */
+    draw_layout(80, 24, DRAW_VIEW_MISTAKES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_MISTAKES].h, 19);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 0);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].h, 0);
+    /* The table leaves 6 lines, which the sparklines take. */
+    draw_layout(80, 24, DRAW_VIEW_CLASSES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_CLASSES].w, 50);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].h, 6);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 0);
+}
+END_TEST
+
+START_TEST(test_draw_layout_views_at_132x43)
+{
+    DrawLayout lay;
+
+    draw_layout(132, 43, DRAW_VIEW_MISTAKES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_MISTAKES].h, 24);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 14);
+    draw_layout(132, 43, DRAW_VIEW_CLASSES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_CLASSES].h, 13);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 14);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].h, 11);
+}
+END_TEST
+
+START_TEST(test_draw_layout_matrix_joins_when_tall)
+{
+    DrawLayout lay;
+
+    draw_layout(80, 26, DRAW_VIEW_MISTAKES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 0);
+    draw_layout(80, 27, DRAW_VIEW_MISTAKES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 14);
+    ck_assert_int_eq(lay.pane[DRAW_MISTAKES].h, 8);
+
+    draw_layout(80, 30, DRAW_VIEW_CLASSES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 0);
+    draw_layout(80, 31, DRAW_VIEW_CLASSES, &lay);
+    ck_assert_int_eq(lay.pane[DRAW_CONFUSION].h, 13);
+    ck_assert_int_eq(lay.pane[DRAW_SPARK].h, 0);
+}
+END_TEST
+
+START_TEST(test_draw_pane_at_hits)
+{
+    DrawLayout lay;
+
+    draw_layout(80, 24, DRAW_VIEW_TRAINING, &lay);
+    ck_assert_int_eq(draw_pane_at(&lay, 0, 0), DRAW_STATUS);
+    ck_assert_int_eq(draw_pane_at(&lay, 23, 79), DRAW_HINT);
+    ck_assert_int_eq(draw_pane_at(&lay, 4, 29), DRAW_IMAGE);
+    ck_assert_int_eq(draw_pane_at(&lay, 4, 30), DRAW_SPARK);
+    ck_assert_int_eq(draw_pane_at(&lay, lay.pane[DRAW_CONFUSION].y, 30),
+                     DRAW_CONFUSION);
+    ck_assert_int_eq(draw_pane_at(&lay, 24, 0), -1);
+    ck_assert_int_eq(draw_pane_at(&lay, 5, 80), -1);
+    ck_assert_int_eq(draw_pane_at(&lay, -1, 5), -1);
+
+    /* A pane left out of the view is never hit. */
+    draw_layout(80, 24, DRAW_VIEW_MISTAKES, &lay);
+    ck_assert_int_eq(draw_pane_at(&lay, 10, 40), DRAW_MISTAKES);
 }
 END_TEST
 
@@ -223,7 +331,8 @@ START_TEST(test_draw_layout_pane_sizes)
     int scale = layout_sizes[_i].scale;
     DrawLayout lay;
 
-    draw_layout(layout_sizes[_i].cols, layout_sizes[_i].lines, &lay);
+    draw_layout(layout_sizes[_i].cols, layout_sizes[_i].lines,
+                DRAW_VIEW_TRAINING, &lay);
     ck_assert_int_eq(lay.image_scale, scale);
 
     /* Image: title, the pixel rows, true class and three ranks. */
@@ -245,7 +354,7 @@ START_TEST(test_draw_layout_80x24_exact)
 {
     DrawLayout lay;
 
-    draw_layout(80, 24, &lay);
+    draw_layout(80, 24, DRAW_VIEW_TRAINING, &lay);
     ck_assert_int_eq(lay.pane[DRAW_IMAGE].w, 30);
     ck_assert_int_eq(lay.pane[DRAW_IMAGE].h, 19);
     ck_assert_int_eq(lay.pane[DRAW_SPARK].x, 30);
@@ -258,12 +367,13 @@ START_TEST(test_draw_layout_too_small)
 {
     DrawLayout lay;
 
-    ck_assert_int_eq(draw_layout(79, 24, &lay), 0);
+    ck_assert_int_eq(draw_layout(79, 24, DRAW_VIEW_TRAINING, &lay), 0);
     ck_assert_int_eq(lay.fits, 0);
     ck_assert_int_eq(lay.pane[DRAW_IMAGE].w, 0);
-    ck_assert_int_eq(draw_layout(80, 23, &lay), 0);
-    ck_assert_int_eq(draw_layout(0, 0, &lay), 0);
-    ck_assert_int_eq(draw_layout(80, 24, &lay), 1);
+    ck_assert_int_eq(draw_layout(80, 23, DRAW_VIEW_MISTAKES, &lay), 0);
+    ck_assert_int_eq(draw_pane_at(&lay, 0, 0), -1);
+    ck_assert_int_eq(draw_layout(0, 0, DRAW_VIEW_CLASSES, &lay), 0);
+    ck_assert_int_eq(draw_layout(80, 24, DRAW_VIEW_TRAINING, &lay), 1);
 }
 END_TEST
 
@@ -361,29 +471,33 @@ END_TEST
 
 /* ---------------------------------------------------------------- lists */
 
-START_TEST(test_draw_cell_filter_indices)
+START_TEST(test_draw_scroll_keeps_selection_visible)
 {
-    const uint8_t labels[6] = {6, 0, 6, 6, 2, 6};
-    const uint8_t predicted[6] = {0, 0, 6, 0, 0, 0};
-    int out[6];
-
-    ck_assert_int_eq(draw_cell_filter(labels, predicted, 6, 6, 0, out), 3);
-    ck_assert_int_eq(out[0], 0);
-    ck_assert_int_eq(out[1], 3);
-    ck_assert_int_eq(out[2], 5);
-    ck_assert_int_eq(draw_cell_filter(labels, predicted, 6, 6, 6, out), 1);
-    ck_assert_int_eq(out[0], 2);
+    /* 100 entries, 10 rows. */
+    ck_assert_int_eq(draw_scroll(0, 5, 10, 100), 0);
+    ck_assert_int_eq(draw_scroll(0, 10, 10, 100), 1);   /* one line down */
+    ck_assert_int_eq(draw_scroll(20, 15, 10, 100), 15); /* up to it */
+    ck_assert_int_eq(draw_scroll(20, 25, 10, 100), 20); /* no move */
+    ck_assert_int_eq(draw_scroll(95, 99, 10, 100), 90); /* not past the end */
+    ck_assert_int_eq(draw_scroll(7, 3, 10, 5), 0);      /* fits: top 0 */
+    ck_assert_int_eq(draw_scroll(3, 0, 0, 5), 0);
+    ck_assert_int_eq(draw_scroll(3, 0, 10, 0), 0);
 }
 END_TEST
 
-START_TEST(test_draw_cell_filter_empty)
+START_TEST(test_draw_heat_levels)
 {
-    const uint8_t labels[3] = {1, 1, 1};
-    const uint8_t predicted[3] = {1, 1, 1};
-    int out[3];
-
-    ck_assert_int_eq(draw_cell_filter(labels, predicted, 3, 1, 9, out), 0);
-    ck_assert_int_eq(draw_cell_filter(labels, predicted, 0, 1, 1, out), 0);
+    ck_assert_int_eq(draw_heat_level(0.30f, 0.40f), 2);
+    ck_assert_int_eq(draw_heat_level(0.20f, 0.40f), 1);  /* half: not above */
+    ck_assert_int_eq(draw_heat_level(0.10f, 0.40f), 1);
+    ck_assert_int_eq(draw_heat_level(0.05f, 0.40f), 0);
+    ck_assert_int_eq(draw_heat_level(0.0f, 0.40f), 0);
+    ck_assert_int_eq(draw_heat_level(-0.05f, 0.40f), 0);
+    ck_assert_int_eq(draw_heat_level(-0.10f, 0.40f), -1);
+    ck_assert_int_eq(draw_heat_level(NAN, 0.40f), 0);
+    /* Below the floor nothing is highlighted. */
+    ck_assert_int_eq(draw_heat_level(0.005f, 0.005f), 0);
+    ck_assert_int_eq(draw_heat_level(-0.5f, 0.0f), 0);
 }
 END_TEST
 
@@ -422,8 +536,16 @@ Suite *draw_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("layout");
-    tcase_add_loop_test(tc, test_draw_layout_panes_fit_screen, 0, n_sizes);
-    tcase_add_loop_test(tc, test_draw_layout_no_overlap, 0, n_sizes);
+    tcase_add_loop_test(tc, test_draw_layout_panes_fit_screen, 0,
+                        N_SIZES * DRAW_VIEWS);
+    tcase_add_loop_test(tc, test_draw_layout_no_overlap, 0,
+                        N_SIZES * DRAW_VIEWS);
+    tcase_add_loop_test(tc, test_draw_layout_view_panes, 0,
+                        N_SIZES * DRAW_VIEWS);
+    tcase_add_test(tc, test_draw_layout_views_at_80x24);
+    tcase_add_test(tc, test_draw_layout_views_at_132x43);
+    tcase_add_test(tc, test_draw_layout_matrix_joins_when_tall);
+    tcase_add_test(tc, test_draw_pane_at_hits);
     tcase_add_loop_test(tc, test_draw_layout_pane_sizes, 0, n_sizes);
     tcase_add_test(tc, test_draw_layout_80x24_exact);
     tcase_add_test(tc, test_draw_layout_too_small);
@@ -439,9 +561,9 @@ Suite *draw_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lists");
-    tcase_add_test(tc, test_draw_cell_filter_indices);
-    tcase_add_test(tc, test_draw_cell_filter_empty);
     tcase_add_test(tc, test_draw_step_clamps);
+    tcase_add_test(tc, test_draw_scroll_keeps_selection_visible);
+    tcase_add_test(tc, test_draw_heat_levels);
     suite_add_tcase(s, tc);
     return s;
 }

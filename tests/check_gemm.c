@@ -130,20 +130,114 @@ START_TEST(test_gemm_dispatch_matches_ref)
 }
 END_TEST
 
+/* Adapts sgemm_dot_avx2, which computes only the NOTRANS x TRANS case,
+ * to the signature of the other paths. */
+static void dot_as_gemm(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                        float alpha, const float *a, int lda, const float *b,
+                        int ldb, float beta, float *c, int ldc)
+{
+    ck_assert_int_eq(ta, GEMM_NOTRANS);
+    ck_assert_int_eq(tb, GEMM_TRANS);
+    sgemm_dot_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* Shapes for the dot path: K on either side of a multiple of 8 (the
+ * masked tail) and of the 512-float K block, M past the 2-row tile and
+ * the 32-row chunk, N past the 4-column tile. */
+static const int dot_shapes[][3] = {
+    {1, 1, 1},   {1, 1, 7},    {2, 4, 8},    {3, 5, 9},
+    {2, 3, 17},  {5, 7, 511},  {7, 9, 512},  {8, 13, 513},
+    {31, 6, 1025}, {32, 4, 64}, {33, 11, 100}, {13, 1, 1600},
+};
+
+START_TEST(test_gemm_dot_matches_ref)
+{
+    size_t n_shapes = sizeof dot_shapes / sizeof dot_shapes[0];
+    size_t n_ab = sizeof alpha_beta / sizeof alpha_beta[0];
+
+    if (!gemm_have_avx2())
+        return;
+    for (size_t s = 0; s < n_shapes; s++)
+        for (size_t ab = 0; ab < n_ab; ab++)
+            check_against_ref(dot_as_gemm, "dot", GEMM_NOTRANS, GEMM_TRANS,
+                              dot_shapes[s][0], dot_shapes[s][1],
+                              dot_shapes[s][2], alpha_beta[ab][0],
+                              alpha_beta[ab][1]);
+}
+END_TEST
+
+/* Computes rows [0, M) of C = op(A) * op(B) with FN in one call and again
+ * as two calls split at row SPLIT, and checks the results are bitwise
+ * equal. The trainer splits products by rows across threads and relies on
+ * this for results that do not depend on the thread count. */
+static void check_row_split(GemmFn fn, const char *name, GemmTrans ta,
+                            GemmTrans tb, int m, int n, int k, int split)
+{
+    int lda = ta ? m : k, ldb = tb ? k : n;
+    float *a = xmalloc((size_t)m * k * sizeof *a);
+    float *b = xmalloc((size_t)n * k * sizeof *b);
+    float *whole = xmalloc((size_t)m * n * sizeof *whole);
+    float *parts = xmalloc((size_t)m * n * sizeof *parts);
+    size_t a_second = ta ? (size_t)split : (size_t)split * lda;
+    Rng rng;
+
+    rng_seed(&rng, 99);
+    fill_uniform(&rng, a, (size_t)m * k);
+    fill_uniform(&rng, b, (size_t)n * k);
+    fn(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, whole, n);
+    fn(ta, tb, split, n, k, 1.0f, a, lda, b, ldb, 0.0f, parts, n);
+    fn(ta, tb, m - split, n, k, 1.0f, a + a_second, lda, b, ldb, 0.0f,
+       parts + (size_t)split * n, n);
+    for (size_t i = 0; i < (size_t)m * n; i++)
+        if (memcmp(&whole[i], &parts[i], sizeof whole[i]) != 0)
+            ck_abort_msg("%s %c%c m=%d n=%d k=%d split at row %d: C[%zu] "
+                         "= %.9g in one call, %.9g in two", name,
+                         ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, split,
+                         i, whole[i], parts[i]);
+    free(a);
+    free(b);
+    free(whole);
+    free(parts);
+}
+
+START_TEST(test_gemm_rows_do_not_depend_on_split)
+{
+    check_row_split(sgemm_portable, "portable", GEMM_TRANS, GEMM_NOTRANS,
+                    130, 45, 64, 37);
+    check_row_split(sgemm_portable, "portable", GEMM_NOTRANS, GEMM_NOTRANS,
+                    101, 33, 300, 50);
+    if (!gemm_have_avx2())
+        return;
+    check_row_split(sgemm_avx2, "avx2", GEMM_TRANS, GEMM_NOTRANS, 130, 45, 64,
+                    37);
+    check_row_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_NOTRANS, 101, 33,
+                    300, 50);
+    check_row_split(dot_as_gemm, "dot", GEMM_NOTRANS, GEMM_TRANS, 45, 10,
+                    1100, 7);
+}
+END_TEST
+
 /* beta == 0 must overwrite C without reading it, so NaN in C vanishes. */
 START_TEST(test_gemm_beta_zero_ignores_nan)
 {
-    GemmFn fns[] = {sgemm_portable, sgemm_avx2, sgemm_ref};
+    GemmFn fns[] = {sgemm_portable, sgemm_avx2, sgemm_ref, dot_as_gemm};
     float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1};
+    /* B stored transposed (2 x 3) for the dot path. */
+    float b_t[6] = {1, 0, 1, 0, 1, 1};
     float expected[4] = {4, 5, 10, 11};
 
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
         float c[4] = {NAN, NAN, NAN, NAN};
-        if (fns[f] == sgemm_avx2 && !gemm_have_avx2())
+        if (fns[f] != sgemm_portable && fns[f] != sgemm_ref
+            && !gemm_have_avx2())
             continue;
         /* 2x3 times 3x2. */
-        fns[f](GEMM_NOTRANS, GEMM_NOTRANS, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f,
-               c, 2);
+        if (fns[f] == dot_as_gemm)
+            fns[f](GEMM_NOTRANS, GEMM_TRANS, 2, 2, 3, 1.0f, a, 3, b_t, 3,
+                   0.0f, c, 2);
+        else
+            fns[f](GEMM_NOTRANS, GEMM_NOTRANS, 2, 2, 3, 1.0f, a, 3, b, 2,
+                   0.0f, c, 2);
         for (int i = 0; i < 4; i++)
             ck_assert_float_eq_tol(c[i], expected[i], 1e-6f);
     }
@@ -306,6 +400,8 @@ Suite *gemm_suite(void)
     tcase_add_test(tc, test_gemm_portable_matches_ref);
     tcase_add_test(tc, test_gemm_avx2_matches_ref);
     tcase_add_test(tc, test_gemm_dispatch_matches_ref);
+    tcase_add_test(tc, test_gemm_dot_matches_ref);
+    tcase_add_test(tc, test_gemm_rows_do_not_depend_on_split);
     tcase_add_test(tc, test_gemm_beta_zero_ignores_nan);
     tcase_add_test(tc, test_gemm_empty_product_scales_c);
     tcase_add_test(tc, test_gemm_im2col_matches_naive_conv);

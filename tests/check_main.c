@@ -14,6 +14,7 @@ int main(void)
         util_suite,    dataset_suite, metrics_suite,
         gemm_suite,    net_suite,     optim_suite,
         trainer_suite, checkpoint_suite, draw_suite,
+        augment_suite, training_suite, explore_suite,
     };
     SRunner *runner = srunner_create(NULL);
 

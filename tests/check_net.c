@@ -1,8 +1,9 @@
 /*
  * Tests for net: the spec parser and its error messages, parameter counts,
  * He initialisation, finite-difference gradient checks of every layer kind
- * on small inputs, the softmax cross-entropy, and net_predict against the
- * forward pass of net_train_batch.
+ * on small inputs, batch normalisation's batch and running statistics, the
+ * softmax cross-entropy, and net_predict against the forward pass of
+ * net_train_batch.
  */
 #include "config.h"
 
@@ -313,6 +314,11 @@ static void check_gradient(const char *spec, int in_c, int in_h, int in_w,
         for (size_t j = l->bias_offset; j < l->weight_offset + l->param_count;
              j++)
             p.net.params[j] = 0.2f * (2.0f * rng_uniform(&rng) - 1.0f);
+        /* bn scales start at 1, where a backward pass that forgets them
+         * would still pass. */
+        for (size_t j = l->weight_offset;
+             l->kind == LAYER_BN && j < l->bias_offset; j++)
+            p.net.params[j] = 0.5f + rng_uniform(&rng);
     }
 
     float *x = xmalloc((size_t)n * sample * sizeof *x);
@@ -413,6 +419,239 @@ START_TEST(test_net_grad_dropout)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- bn */
+
+START_TEST(test_net_grad_bn_conv)
+{
+    /* Channel-major input: the convolution's output over 3 samples. */
+    check_gradient("conv3x3x3,bn,relu,dense4", 1, 6, 6, 4, 3, 31);
+}
+END_TEST
+
+START_TEST(test_net_grad_bn_dense)
+{
+    /* Sample-major input with H = W = 1: statistics per unit over the
+     * 5 samples. */
+    check_gradient("dense6,bn,relu,dense4", 2, 2, 2, 4, 5, 32);
+}
+END_TEST
+
+/* On the images (layer 0, where no input gradient is needed), after
+ * pooling, and after flatten. */
+START_TEST(test_net_grad_bn_placements)
+{
+    check_gradient("bn,conv3x3x2,pool2,bn,dense3", 1, 7, 7, 3, 3, 35);
+    check_gradient("conv3x3x2,flatten,bn,dense4", 1, 5, 5, 4, 4, 34);
+}
+END_TEST
+
+/*
+ * 1 x 8 x 8 inputs: conv3x3x4:same keeps 8x8, so the first bn has 4
+ * channels (8 parameters, 8 statistics); dense8 gives the second 8 units
+ * (16 parameters, 16 statistics).
+ */
+START_TEST(test_net_bn_parse_and_init)
+{
+    Net net;
+    char err[NET_ERR_LEN];
+    Rng rng;
+
+    ck_assert_msg(net_create(&net, "conv3x3x4:same, bn, relu, dense8, bn,"
+                             "dense10", 1, 8, 8, 10, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_str_eq(net.spec, "conv3x3x4:same,bn,relu,dense8,bn,dense10");
+    const Layer *bn1 = &net.layers[1], *bn2 = &net.layers[4];
+    ck_assert_int_eq(bn1->kind, LAYER_BN);
+    ck_assert_int_eq(bn1->out_c, 4);
+    ck_assert_int_eq(bn1->out_h, 8);
+    ck_assert_uint_eq(bn1->param_count, 8);
+    ck_assert_uint_eq(bn1->bias_offset, bn1->weight_offset + 4);
+    ck_assert_uint_eq(bn1->stats_offset, 0);
+    ck_assert_int_eq(bn2->out_c, 8);
+    ck_assert_uint_eq(bn2->param_count, 16);
+    ck_assert_uint_eq(bn2->stats_offset, 8);
+    ck_assert_uint_eq(net.n_stats, 24);
+    ck_assert_uint_eq(net.n_params, (4 * 9 + 4) + 8 + (8 * 256 + 8) + 16
+                                    + (10 * 8 + 10));
+
+    rng_seed(&rng, 5);
+    net_init_params(&net, &rng);
+    for (int c = 0; c < 8; c++) {
+        ck_assert_float_eq(net.params[bn2->weight_offset + c], 1.0f);
+        ck_assert_float_eq(net.params[bn2->bias_offset + c], 0.0f);
+        ck_assert_float_eq(net.stats[bn2->stats_offset + c], 0.0f);
+        ck_assert_float_eq(net.stats[bn2->stats_offset + 8 + c], 1.0f);
+    }
+    net_free(&net);
+
+    ck_assert_msg(net_create(&net, "best", 1, 28, 28, 10, err, sizeof err)
+                  == 0, "best: %s", err);
+    ck_assert_str_eq(net.spec, NET_SPEC_BEST);
+    ck_assert_uint_gt(net.n_stats, 0);
+    net_free(&net);
+
+    ck_assert_int_ne(net_create(&net, "dense8,bn2,dense10", 1, 8, 8, 10, err,
+                                sizeof err), 0);
+    ck_assert_msg(strstr(err, "token 2 \"bn2\"") != NULL, "%s", err);
+}
+END_TEST
+
+/* Builds "bn,dense3" on 3 x 1 x 1 inputs with the dense layer set to the
+ * identity, so the logits are the bn outputs. */
+static void make_bn_identity_net(Net *net)
+{
+    char err[NET_ERR_LEN];
+
+    ck_assert_msg(net_create(net, "bn,dense3", 3, 1, 1, 3, err, sizeof err)
+                  == 0, "%s", err);
+    const Layer *dense = &net->layers[1];
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++)
+            net->params[dense->weight_offset + r * 3 + c] = r == c;
+    const float gamma[3] = {1.5f, 0.5f, -1.0f}, beta[3] = {0.25f, -1.0f, 2.0f};
+    for (int c = 0; c < 3; c++) {
+        net->params[c] = gamma[c];
+        net->params[3 + c] = beta[c];
+    }
+}
+
+/* net_predict normalises with the running statistics, not with those of
+ * the images it gets: the probabilities of each sample are those of the
+ * running-statistics formula, however the other samples look. */
+START_TEST(test_net_bn_predict_uses_running_stats)
+{
+    Net net;
+    const float x[4 * 3] = {0.5f, -2.0f, 3.0f,   1.0f, 0.0f, -1.0f,
+                            4.0f, 2.0f, 0.25f,  -3.0f, 1.0f, 1.0f};
+    const float mean[3] = {0.5f, -1.0f, 2.0f}, var[3] = {4.0f, 0.25f, 9.0f};
+    float probs[4 * 3];
+
+    make_bn_identity_net(&net);
+    for (int c = 0; c < 3; c++) {
+        net.stats[c] = mean[c];
+        net.stats[3 + c] = var[c];
+    }
+    NetScratch *scratch = net_scratch_create(&net, 4);
+    net_predict(&net, scratch, x, 4, probs);
+
+    for (int s = 0; s < 4; s++) {
+        double z[3], sum = 0.0;
+        for (int c = 0; c < 3; c++) {
+            z[c] = net.params[c] * (x[s * 3 + c] - mean[c])
+                   / sqrt(var[c] + NET_BN_EPS) + net.params[3 + c];
+            sum += exp(z[c]);
+        }
+        for (int c = 0; c < 3; c++)
+            ck_assert_msg(fabs(probs[s * 3 + c] - exp(z[c]) / sum) < 1e-5,
+                          "sample %d class %d: %g, expected %g", s, c,
+                          probs[s * 3 + c], exp(z[c]) / sum);
+    }
+    net_scratch_free(scratch);
+    net_free(&net);
+}
+END_TEST
+
+/* net_train_batch normalises with the batch's own mean and biased
+ * variance, reports them through net_batch_stats and leaves the running
+ * statistics alone. */
+START_TEST(test_net_bn_train_uses_batch_stats)
+{
+    Net net;
+    const float x[4 * 3] = {0.5f, -2.0f, 3.0f,   1.0f, 0.0f, -1.0f,
+                            4.0f, 2.0f, 0.25f,  -3.0f, 1.0f, 1.0f};
+    const uint8_t labels[4] = {0, 1, 2, 1};
+    float grad[9 + 3 + 6];
+    Rng rng;
+
+    make_bn_identity_net(&net);
+    ck_assert_uint_eq(net.n_params, 18);
+    NetScratch *scratch = net_scratch_create(&net, 4);
+    rng_seed(&rng, 1);
+    double loss = net_train_batch(&net, scratch, x, labels, 4, grad, &rng,
+                                  NULL);
+
+    const float *stats = net_batch_stats(scratch);
+    double expected_loss = 0.0;
+    double z[4][3];
+    for (int c = 0; c < 3; c++) {
+        double mean = 0.0, var = 0.0;
+        for (int s = 0; s < 4; s++)
+            mean += x[s * 3 + c] / 4.0;
+        for (int s = 0; s < 4; s++)
+            var += (x[s * 3 + c] - mean) * (x[s * 3 + c] - mean) / 4.0;
+        ck_assert_msg(fabs(stats[c] - mean) < 1e-6, "channel %d mean %g, "
+                      "expected %g", c, stats[c], mean);
+        ck_assert_msg(fabs(stats[3 + c] - var) < 1e-5, "channel %d variance "
+                      "%g, expected %g", c, stats[3 + c], var);
+        for (int s = 0; s < 4; s++)
+            z[s][c] = net.params[c] * (x[s * 3 + c] - mean)
+                      / sqrt(var + NET_BN_EPS) + net.params[3 + c];
+    }
+    for (int s = 0; s < 4; s++) {
+        double sum = 0.0;
+        for (int c = 0; c < 3; c++)
+            sum += exp(z[s][c]);
+        expected_loss += log(sum) - z[s][labels[s]];
+    }
+    ck_assert_msg(fabs(loss - expected_loss) < 1e-4, "loss %g, expected %g",
+                  loss, expected_loss);
+    for (int c = 0; c < 3; c++) {
+        ck_assert_float_eq(net.stats[c], 0.0f);
+        ck_assert_float_eq(net.stats[3 + c], 1.0f);
+    }
+    net_scratch_free(scratch);
+    net_free(&net);
+}
+END_TEST
+
+/*
+ * Six samples of one unit, trained as a part of 2 and a part of 4: with
+ * momentum 1 the running statistics become the mean and unbiased variance
+ * of all six values, exactly as if they had been one batch; with momentum
+ * 0.25 they move a quarter of the way from the initial 0 and 1.
+ */
+START_TEST(test_net_bn_running_stats_pool_parts)
+{
+    const float x[6] = {1.0f, 3.0f, -2.0f, 0.5f, 4.0f, 7.5f};
+    const uint8_t labels[6] = {0, 1, 0, 1, 0, 1};
+    float part_a[2], part_b[2], grad[2 + 4 + 2];
+    const float *parts[2] = {part_a, part_b};
+    const int samples[2] = {2, 4};
+    double mean = 0.0, var = 0.0;
+    char err[NET_ERR_LEN];
+    Net net;
+    Rng rng;
+
+    ck_assert_msg(net_create(&net, "bn,dense2", 1, 1, 1, 2, err, sizeof err)
+                  == 0, "%s", err);
+    NetScratch *scratch = net_scratch_create(&net, 4);
+    rng_seed(&rng, 2);
+    net_train_batch(&net, scratch, x, labels, 2, grad, &rng, NULL);
+    memcpy(part_a, net_batch_stats(scratch), sizeof part_a);
+    net_train_batch(&net, scratch, x + 2, labels + 2, 4, grad, &rng, NULL);
+    memcpy(part_b, net_batch_stats(scratch), sizeof part_b);
+
+    for (int i = 0; i < 6; i++)
+        mean += x[i] / 6.0;
+    for (int i = 0; i < 6; i++)
+        var += (x[i] - mean) * (x[i] - mean) / 5.0;
+
+    net_update_running_stats(&net, parts, samples, 2, 0.25f);
+    ck_assert_msg(fabs(net.stats[0] - 0.25 * mean) < 1e-5, "mean %g, "
+                  "expected %g", net.stats[0], 0.25 * mean);
+    ck_assert_msg(fabs(net.stats[1] - (0.75 + 0.25 * var)) < 1e-4,
+                  "variance %g, expected %g", net.stats[1], 0.75 + 0.25 * var);
+
+    net_update_running_stats(&net, parts, samples, 2, 1.0f);
+    ck_assert_msg(fabs(net.stats[0] - mean) < 1e-5, "mean %g, expected %g",
+                  net.stats[0], mean);
+    ck_assert_msg(fabs(net.stats[1] - var) < 1e-4, "variance %g, expected %g",
+                  net.stats[1], var);
+    net_scratch_free(scratch);
+    net_free(&net);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- loss */
 
 /* With zero weights every logit is 0, so each sample's loss is log(3). With
@@ -498,6 +737,39 @@ START_TEST(test_net_predict_probabilities_sum_to_one)
         ck_assert_double_eq_tol(sum, 1.0, 1e-5);
     }
     net_scratch_free(scratch);
+    fixture_teardown(&f);
+}
+END_TEST
+
+/* Dropout has no parameters, so a net with a dropout layer and the same
+ * net without it must predict exactly alike from the same weights when
+ * dropout is off while predicting. Two calls must also agree, since no
+ * mask is drawn. */
+START_TEST(test_net_predict_ignores_dropout)
+{
+    Fixture f;
+    Net plain;
+    char err[NET_ERR_LEN];
+    float with_dropout[7 * 10], again[7 * 10], without[7 * 10];
+
+    fixture_setup(&f, "conv3x3x4,relu,pool2,dense32,relu,dropout0.5,dense10");
+    ck_assert_int_eq(net_create(&plain, "conv3x3x4,relu,pool2,dense32,relu,"
+                                "dense10", 1, 28, 28, 10, err, sizeof err), 0);
+    ck_assert_uint_eq(plain.n_params, f.net.n_params);
+    memcpy(plain.params, f.net.params, plain.n_params * sizeof(float));
+
+    NetScratch *scratch = net_scratch_create(&f.net, 8);
+    NetScratch *plain_scratch = net_scratch_create(&plain, 8);
+    net_predict(&f.net, scratch, f.x, 7, with_dropout);
+    net_predict(&f.net, scratch, f.x, 7, again);
+    net_predict(&plain, plain_scratch, f.x, 7, without);
+    for (int i = 0; i < 7 * 10; i++) {
+        ck_assert_float_eq(with_dropout[i], without[i]);
+        ck_assert_float_eq(with_dropout[i], again[i]);
+    }
+    net_scratch_free(plain_scratch);
+    net_scratch_free(scratch);
+    net_free(&plain);
     fixture_teardown(&f);
 }
 END_TEST
@@ -616,11 +888,22 @@ Suite *net_suite(void)
     tcase_add_test(grads, test_net_grad_pool);
     tcase_add_test(grads, test_net_grad_flatten);
     tcase_add_test(grads, test_net_grad_dropout);
+    tcase_add_test(grads, test_net_grad_bn_conv);
+    tcase_add_test(grads, test_net_grad_bn_dense);
+    tcase_add_test(grads, test_net_grad_bn_placements);
     suite_add_tcase(s, grads);
+
+    TCase *bn = tcase_create("bn");
+    tcase_add_test(bn, test_net_bn_parse_and_init);
+    tcase_add_test(bn, test_net_bn_predict_uses_running_stats);
+    tcase_add_test(bn, test_net_bn_train_uses_batch_stats);
+    tcase_add_test(bn, test_net_bn_running_stats_pool_parts);
+    suite_add_tcase(s, bn);
 
     tcase_set_timeout(passes, 120);
     tcase_add_test(passes, test_net_softmax_loss_values);
     tcase_add_test(passes, test_net_predict_probabilities_sum_to_one);
+    tcase_add_test(passes, test_net_predict_ignores_dropout);
     tcase_add_test(passes, test_net_predict_matches_train_forward);
     tcase_add_test(passes, test_net_predict_chunks_batches);
     tcase_add_test(passes, test_net_train_overwrites_grad);

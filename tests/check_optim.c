@@ -1,9 +1,11 @@
 /*
  * Tests for optim: SGD with momentum and Adam against values worked out by
- * hand, and the name parser.
+ * hand, the name parsers, the learning-rate schedules at chosen epochs and
+ * the effect of each kind of weight decay on one step.
  */
 #include "config.h"
 
+#include <math.h>
 #include <stddef.h>
 
 #include "optim.h"
@@ -116,6 +118,118 @@ START_TEST(test_optim_parse_names)
 }
 END_TEST
 
+static void check_factor(const Schedule *sch, double epoch, double total,
+                         double want)
+{
+    double got = schedule_factor(sch, epoch, total);
+
+    ck_assert_msg(fabs(got - want) < 1e-9, "%s schedule at epoch %g of %g: "
+                  "factor %.12g, expected %.12g", schedule_name(sch->kind),
+                  epoch, total, got, want);
+}
+
+START_TEST(test_optim_schedule_values)
+{
+    Schedule constant = {SCHEDULE_CONSTANT, 0, 0.0f};
+    Schedule step = {SCHEDULE_STEP, 3, 0.5f};
+    Schedule cosine = {SCHEDULE_COSINE, 0, 0.0f};
+
+    check_factor(&constant, 0.0, 10.0, 1.0);
+    check_factor(&constant, 25.0, 10.0, 1.0);
+
+    check_factor(&step, 0.0, 10.0, 1.0);
+    check_factor(&step, 2.99, 10.0, 1.0);
+    check_factor(&step, 3.0, 10.0, 0.5);
+    check_factor(&step, 6.5, 10.0, 0.25);
+    check_factor(&step, 9.0, 10.0, 0.125);
+
+    check_factor(&cosine, 0.0, 10.0, 1.0);
+    check_factor(&cosine, 2.5, 10.0, (1.0 + sqrt(0.5)) / 2.0);
+    check_factor(&cosine, 5.0, 10.0, 0.5);
+    check_factor(&cosine, 7.5, 10.0, (1.0 - sqrt(0.5)) / 2.0);
+    check_factor(&cosine, 10.0, 10.0, 0.0);
+    check_factor(&cosine, 12.0, 10.0, 0.0);
+}
+END_TEST
+
+START_TEST(test_optim_schedule_and_decay_names)
+{
+    ck_assert_int_eq(schedule_parse("constant"), SCHEDULE_CONSTANT);
+    ck_assert_int_eq(schedule_parse("step"), SCHEDULE_STEP);
+    ck_assert_int_eq(schedule_parse("cosine"), SCHEDULE_COSINE);
+    ck_assert_int_eq(schedule_parse("linear"), -1);
+    ck_assert_int_eq(schedule_parse(NULL), -1);
+    ck_assert_str_eq(schedule_name(SCHEDULE_COSINE), "cosine");
+    ck_assert_int_eq(decay_parse("decoupled"), DECAY_DECOUPLED);
+    ck_assert_int_eq(decay_parse("l2"), DECAY_L2);
+    ck_assert_int_eq(decay_parse("L2 "), -1);
+    ck_assert_int_eq(decay_parse(NULL), -1);
+    ck_assert_str_eq(decay_name(DECAY_L2), "l2");
+}
+END_TEST
+
+/*
+ * One step from w = 2 with gradient 0.5, lr 0.1 and decay 0.1, applied as
+ * the trainer does: L2 adds 0.1 * 2 to the gradient before the step,
+ * decoupled decay scales w by 1 - 0.1 * 0.1 before it.
+ *   SGD, first step (v = g):  L2         2 - 0.1 * 0.7        = 1.93
+ *                             decoupled  1.98 - 0.1 * 0.5     = 1.93
+ *   Adam, first step (update lr * g / |g|):
+ *                             L2         2 - 0.1              = 1.9
+ *                             decoupled  1.98 - 0.1           = 1.88
+ *   Adam with gradient 0:     L2         2 - 0.1 (the decay term alone
+ *                                        is normalised to lr)  = 1.9
+ *                             decoupled  1.98
+ * So under Adam, L2 decay is rescaled with the gradient and decoupled
+ * decay is not.
+ */
+static float one_step(OptimKind kind, DecayKind decay, float g)
+{
+    Optim opt;
+    float w = 2.0f, grad = g;
+
+    optim_init(&opt, kind, 1, 0.1f);
+    if (decay == DECAY_L2)
+        optim_decay_l2(&grad, &w, 1, 0.1f);
+    else
+        optim_decay_decoupled(&w, 1, opt.lr, 0.1f);
+    optim_step(&opt, &w, &grad);
+    optim_free(&opt);
+    return w;
+}
+
+START_TEST(test_optim_weight_decay_one_step)
+{
+    ck_assert_float_eq_tol(one_step(OPTIM_SGD, DECAY_L2, 0.5f), 1.93f, 1e-6f);
+    ck_assert_float_eq_tol(one_step(OPTIM_SGD, DECAY_DECOUPLED, 0.5f), 1.93f,
+                           1e-6f);
+    ck_assert_float_eq_tol(one_step(OPTIM_ADAM, DECAY_L2, 0.5f), 1.9f, 1e-5f);
+    ck_assert_float_eq_tol(one_step(OPTIM_ADAM, DECAY_DECOUPLED, 0.5f), 1.88f,
+                           1e-5f);
+    ck_assert_float_eq_tol(one_step(OPTIM_ADAM, DECAY_L2, 0.0f), 1.9f, 1e-5f);
+    ck_assert_float_eq_tol(one_step(OPTIM_ADAM, DECAY_DECOUPLED, 0.0f), 1.98f,
+                           1e-6f);
+}
+END_TEST
+
+/* Decay touches only the N weights it is given. */
+START_TEST(test_optim_weight_decay_range)
+{
+    float w[4] = {1.0f, -2.0f, 3.0f, 4.0f};
+    float grad[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+
+    optim_decay_l2(grad + 1, w + 1, 2, 0.5f);
+    ck_assert_float_eq(grad[0], 0.0f);
+    ck_assert_float_eq(grad[1], -1.0f);
+    ck_assert_float_eq(grad[2], 1.5f);
+    ck_assert_float_eq(grad[3], 0.0f);
+    optim_decay_decoupled(w, 2, 0.5f, 0.5f);
+    ck_assert_float_eq(w[0], 0.75f);
+    ck_assert_float_eq(w[1], -1.5f);
+    ck_assert_float_eq(w[2], 3.0f);
+}
+END_TEST
+
 Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -126,6 +240,10 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_optim_sgd_momentum_steps);
     tcase_add_test(tc, test_optim_adam_steps);
     tcase_add_test(tc, test_optim_parse_names);
+    tcase_add_test(tc, test_optim_schedule_values);
+    tcase_add_test(tc, test_optim_schedule_and_decay_names);
+    tcase_add_test(tc, test_optim_weight_decay_one_step);
+    tcase_add_test(tc, test_optim_weight_decay_range);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -33,34 +33,35 @@
 #define BATCH 20
 #define THREADED_TIMEOUT 120
 
-/* Fills DS with N images: noise in [0, 0.2) plus 0.8 on rows 2c+4 and
- * 2c+5, where c is the image's label. */
+/* Fills DS with N images: noise from 0 to 50 plus 204 on rows 2c+4 and
+ * 2c+5, where c is the image's label (as floats, noise below 0.2 plus
+ * 0.8). */
 static void make_dataset(Dataset *ds, int n, uint64_t seed)
 {
     Rng rng;
 
     rng_seed(&rng, seed);
     ds->count = n;
-    ds->images = xmalloc((size_t)n * DATASET_PIXELS * sizeof(float));
+    ds->pixels = xmalloc((size_t)n * DATASET_PIXELS);
     ds->labels = xmalloc((size_t)n);
     for (int i = 0; i < n; i++) {
         uint8_t label = (uint8_t)rng_below(&rng, DATASET_CLASSES);
-        float *img = ds->images + (size_t)i * DATASET_PIXELS;
+        uint8_t *img = ds->pixels + (size_t)i * DATASET_PIXELS;
 
         ds->labels[i] = label;
         for (int p = 0; p < DATASET_PIXELS; p++) {
             int row = p / DATASET_COLS;
 
-            img[p] = 0.2f * rng_uniform(&rng);
+            img[p] = (uint8_t)(51.0f * rng_uniform(&rng));
             if (row / 2 - 2 == label)
-                img[p] += 0.8f;
+                img[p] += 204;
         }
     }
 }
 
 static void free_dataset(Dataset *ds)
 {
-    free(ds->images);
+    free(ds->pixels);
     free(ds->labels);
 }
 
@@ -357,8 +358,10 @@ static void check_eval_count(int count)
     for (int i = 0; i < count; i++) {
         const float *p = probs + (size_t)i * DATASET_CLASSES;
 
-        net_predict(net, scratch, test.images + (size_t)i * DATASET_PIXELS, 1,
-                    one);
+        float image[DATASET_PIXELS];
+
+        dataset_copy_image(&test, i, image);
+        net_predict(net, scratch, image, 1, one);
         for (int c = 0; c < DATASET_CLASSES; c++)
             ck_assert_float_eq_tol(p[c], one[c], 1e-5f);
         ck_assert_int_eq(predicted[i], metrics_argmax(one, DATASET_CLASSES));
@@ -536,6 +539,116 @@ START_TEST(test_trainer_stop_saves)
 }
 END_TEST
 
+START_TEST(test_trainer_stop_after_epoch)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 3;
+
+    /* Requested before the start: the first epoch ends whole, then the
+     * run. */
+    tr = create_ok(&cfg, &train, &test);
+    trainer_stop_after_epoch(tr, 1);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.stop_after_epoch, 1);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.epoch, 1);
+    ck_assert_int_eq(st.batch, st.batches_per_epoch);
+    ck_assert_int_eq(st.n_test_history, 1);
+    trainer_free(tr);
+
+    /* Withdrawn: all three epochs run. */
+    tr = create_ok(&cfg, &train, &test);
+    trainer_stop_after_epoch(tr, 1);
+    trainer_stop_after_epoch(tr, 0);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.epoch, 3);
+    ck_assert_int_eq(st.n_test_history, 3);
+    trainer_free(tr);
+
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_scale_lr)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *scaled, *plain;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+
+    /* Halving 0.01 trains exactly like starting at 0.005. */
+    scaled = create_ok(&cfg, &train, &test);
+    ck_assert_float_eq(trainer_scale_lr(scaled, 0.5f), 0.005f);
+    trainer_get_status(scaled, &st);
+    ck_assert_float_eq((float)st.lr, 0.005f);
+    ck_assert_int_eq(trainer_start(scaled), 0);
+    trainer_join(scaled);
+    cfg.lr = 0.005f;
+    plain = run_to_end(&cfg, &train, &test);
+
+    size_t bytes = trainer_net(plain)->n_params * sizeof(float);
+    ck_assert_int_eq(memcmp(trainer_net(scaled)->params,
+                            trainer_net(plain)->params, bytes), 0);
+    trainer_get_status(scaled, &st);
+    ck_assert_float_eq((float)st.lr, 0.005f);
+
+    /* The rate stays within its bounds, up to rounding. */
+    ck_assert_float_eq_tol(trainer_scale_lr(plain, 1e12f), TRAINER_LR_MAX,
+                           TRAINER_LR_MAX * 1e-6f);
+    ck_assert_float_eq_tol(trainer_scale_lr(plain, 1e-30f), TRAINER_LR_MIN,
+                           TRAINER_LR_MIN * 1e-6f);
+
+    trainer_free(scaled);
+    trainer_free(plain);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_copy_net_independent)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    Trainer *tr;
+    Net copy;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    tr = run_to_end(&cfg, &train, &test);
+
+    const Net *net = trainer_net(tr);
+    trainer_copy_net(tr, &copy);
+    ck_assert_str_eq(copy.spec, net->spec);
+    ck_assert_int_eq(copy.n_layers, net->n_layers);
+    ck_assert_uint_eq(copy.n_params, net->n_params);
+    ck_assert_ptr_ne(copy.params, net->params);
+    ck_assert_int_eq(memcmp(copy.params, net->params,
+                            net->n_params * sizeof(float)), 0);
+    copy.params[0] += 1.0f;
+    ck_assert_float_ne(copy.params[0], net->params[0]);
+
+    net_free(&copy);
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_stop_while_paused)
 {
     Dataset train, test;
@@ -674,24 +787,139 @@ START_TEST(test_trainer_nonfinite_loss_fails)
 
     make_dataset(&train, TRAIN_COUNT, 1);
     make_dataset(&test, TEST_COUNT, 2);
-    for (int p = 0; p < DATASET_PIXELS; p++)
-        train.images[5 * DATASET_PIXELS + p] = NAN;
-    /* Without a hidden ReLU, which maps NaN to 0, the NaN reaches the loss. */
     cfg.spec = "dense10";
-    tr = run_to_end(&cfg, &train, &test);
+    tr = create_ok(&cfg, &train, &test);
+    /* Images are bytes and cannot hold a NaN, so a weight brings it in.
+     * Every logit of class 0 is then NaN, and so is the first loss. No
+     * thread reads the net before trainer_start. */
+    Net *poisoned = (Net *)trainer_net(tr);
+    size_t bytes = poisoned->n_params * sizeof(float);
+    float *start = xmalloc(bytes);
+
+    poisoned->params[0] = NAN;
+    memcpy(start, poisoned->params, bytes);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
     trainer_get_status(tr, &st);
 
     ck_assert_str_eq(trainer_state_name(st.state), "failed");
     ck_assert_msg(strstr(st.message, "training stopped: the loss of batch")
                   != NULL, "message: %s", st.message);
-    ck_assert_msg(strstr(st.message, "in epoch 1 is nan") != NULL,
+    ck_assert_msg(strstr(st.message, "batch 1 in epoch 1 is nan") != NULL,
                   "message: %s", st.message);
-    const Net *net = trainer_net(tr);
-    for (size_t i = 0; i < net->n_params; i++)
-        ck_assert_msg(isfinite(net->params[i]), "parameter %zu is %g", i,
-                      net->params[i]);
+    /* The update of the failed batch was skipped. */
+    ck_assert_int_eq(memcmp(start, trainer_net(tr)->params, bytes), 0);
+
+    free(start);
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* An infinite learning rate leaves the first batch's loss finite but
+ * makes the updated weights infinite or NaN. */
+START_TEST(test_trainer_nonfinite_weight_fails)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = "dense10";
+    cfg.optim = OPTIM_SGD;
+    cfg.lr = INFINITY;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_str_eq(trainer_state_name(st.state), "failed");
+    ck_assert_msg(strstr(st.message, "training stopped: weight ") != NULL,
+                  "message: %s", st.message);
+    ck_assert_msg(strstr(st.message, "after batch 1 in epoch 1") != NULL,
+                  "message: %s", st.message);
+    ck_assert_int_eq(st.has_eval, 0);
 
     trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+static uint8_t *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf;
+    long n;
+
+    ck_assert_msg(f != NULL, "%s cannot be opened", path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+    buf = xmalloc((size_t)n);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+/* After a non-finite loss in epoch 2, neither the end of the run nor an
+ * explicit save request replaces the checkpoint of epoch 1. Epoch 1 runs
+ * in a first trainer; a second one resumes from its checkpoint with a NaN
+ * weight, so its first batch fails. */
+START_TEST(test_trainer_divergence_keeps_checkpoint)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    char err[CHECKPOINT_ERR_LEN];
+    size_t size_before, size_after;
+    Checkpoint ck;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = "dense10";
+    cfg.epochs = 1;
+    cfg.save_path = path;
+    trainer_free(run_to_end(&cfg, &train, &test));
+    cfg.epochs = 2;
+    cfg.load_path = path;
+    tr = create_ok(&cfg, &train, &test);
+    ((Net *)trainer_net(tr))->params[0] = NAN;
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+
+    ck_assert_str_eq(trainer_state_name(st.state), "failed");
+    ck_assert_msg(strstr(st.message, "in epoch 2 is nan") != NULL,
+                  "message: %s", st.message);
+    ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(ck.epochs_done, 1);
+    ck_assert_int_eq(ck.partial.samples, 0);
+    checkpoint_free(&ck);
+
+    uint8_t *before = read_file(path, &size_before);
+    trainer_request_save(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_msg(strstr(st.message, "checkpoint not saved: ") != NULL,
+                  "message: %s", st.message);
+    ck_assert_msg(strstr(st.message, "previous checkpoint is kept") != NULL,
+                  "message: %s", st.message);
+    uint8_t *after = read_file(path, &size_after);
+    ck_assert_uint_eq(size_after, size_before);
+    ck_assert_int_eq(memcmp(before, after, size_before), 0);
+
+    free(before);
+    free(after);
+    trainer_free(tr);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
     free_dataset(&train);
     free_dataset(&test);
 }
@@ -775,10 +1003,15 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_pause_resume);
     tcase_add_test(control, test_trainer_stop_saves);
     tcase_add_test(control, test_trainer_stop_while_paused);
+    tcase_add_test(control, test_trainer_stop_after_epoch);
+    tcase_add_test(control, test_trainer_scale_lr);
+    tcase_add_test(control, test_trainer_copy_net_independent);
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
     tcase_add_test(control, test_trainer_save_failure_continues);
     tcase_add_test(control, test_trainer_nonfinite_loss_fails);
+    tcase_add_test(control, test_trainer_nonfinite_weight_fails);
+    tcase_add_test(control, test_trainer_divergence_keeps_checkpoint);
     suite_add_tcase(s, control);
 
     tcase_set_timeout(config, THREADED_TIMEOUT);

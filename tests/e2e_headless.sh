@@ -54,6 +54,17 @@ grep -q '^Shirt ' "$tmp/eval" || fail "--eval printed no per-class table"
 grep -q '^epoch 2/2 ' "$tmp/out2" || { cat "$tmp/out2"; fail "resume did not run epoch 2"; }
 [ "$(wc -l <"$tmp/log.csv")" -eq 3 ] || fail "resume did not append one CSV line"
 
+# The training options: a validation split is reported on the epoch line,
+# and a bn model with augmentation and a schedule saves and evaluates.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 --val 1000 \
+    --model conv3x3x8,bn,relu,pool2,dense10 --flip --shift 2 \
+    --schedule cosine --weight-decay 0.01 --save "$tmp/bn.ckpt" \
+    >"$tmp/out3" 2>&1 || { cat "$tmp/out3"; fail "bn run exited with an error"; }
+grep -q '^epoch 1/1 .* val_acc 0\.[0-9]* ' "$tmp/out3" \
+    || { cat "$tmp/out3"; fail "no val_acc on the epoch line"; }
+"$fmnist" --data "$data" --load "$tmp/bn.ckpt" --eval >"$tmp/eval3" 2>&1 \
+    || { cat "$tmp/eval3"; fail "--eval of the bn checkpoint exited with an error"; }
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?

@@ -6,12 +6,15 @@
 
 Suite *util_suite(void);
 Suite *dataset_suite(void);
+Suite *augment_suite(void);
 Suite *metrics_suite(void);
 Suite *gemm_suite(void);
 Suite *net_suite(void);
 Suite *optim_suite(void);
 Suite *trainer_suite(void);
+Suite *training_suite(void);
 Suite *checkpoint_suite(void);
 Suite *draw_suite(void);
+Suite *explore_suite(void);
 
 #endif

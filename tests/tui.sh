@@ -87,13 +87,13 @@ locale -a 2>/dev/null | grep -Eqi '^c\.utf-?8$' || utf8=
 if [ -n "$utf8" ]; then
     start ui "$utf8"
     wait_for ui 'Confusion: rows true' 30 || fail "the panes did not appear"
-    wait_for ui 'Image 1/10000' 5 || fail "the viewer did not open on 1/10000"
+    wait_for ui 'Test 1/10000' 5 || fail "the viewer did not open on 1/10000"
     wait_for ui "$predicted" 60 || fail "no prediction within 60 s"
     grep -q "$(printf '\342\226')" "$tmp/screen" \
         || fail "no UTF-8 block characters in a UTF-8 locale"
 
     tm send-keys -t ui Right
-    wait_for ui 'Image 2/10000' 5 || fail "Right did not show image 2/10000"
+    wait_for ui 'Test 2/10000' 5 || fail "Right did not show image 2/10000"
 
     # Tab to the matrix, then one row down and one column right, to the
     # diagonal cell Trouser/Trouser. Trial runs of this configuration put
@@ -105,7 +105,7 @@ if [ -n "$utf8" ]; then
         || fail "Enter did not restrict the viewer to Trouser→Trouser"
 
     tm send-keys -t ui Escape
-    wait_for ui ' Image [0-9]+/10000' 5 || fail "Esc did not return to all images"
+    wait_for ui ' Test [0-9]+/10000' 5 || fail "Esc did not return to all images"
 
     tm send-keys -t ui q
     wait_exit ui

@@ -1,0 +1,285 @@
+#!/bin/sh
+# Signals and terminals, end to end on the real data. Each case runs
+# fmnist in a pane of a private tmux server (its own -L socket), sends a
+# signal to the fmnist process itself, and checks the exit status, the
+# saved checkpoint and the terminal modes that stty reports in the pane
+# afterwards:
+#   SIGINT in the UI and SIGTERM headless: exit 130 and 143, a checkpoint
+#     that --eval loads, icanon and echo back on;
+#   SIGSEGV and SIGABRT: the crash handler restores the terminal;
+#   SIGHUP and a terminal closed under a process in another session:
+#     training goes on to the last epoch, saves, and notes it in the log;
+#   TERM=dumb and an unknown TERM: headless mode with one line saying why;
+#   a resize storm down to 1x1: a notice, and training goes on;
+#   colours for xterm-256color, tmux-256color and screen, none for vt100;
+#   a NaN weight in headless mode: exit 1 with the message, and the
+#     checkpoint is not replaced.
+# Cases run in parallel groups to stay within about a minute. Skipped
+# (exit 77) without tmux or the data package.
+set -u
+
+data=/usr/share/datasets/fashion-mnist
+fmnist=${FMNIST:-./fmnist}
+tmux_bin=${TMUX_BIN:-}
+[ -n "$tmux_bin" ] || tmux_bin=$(command -v tmux 2>/dev/null)
+
+if [ -z "$tmux_bin" ]; then
+    echo "skip: tmux not found"
+    exit 77
+fi
+if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ]; then
+    echo "skip: $data not found (apt-get install dataset-fashion-mnist)"
+    exit 77
+fi
+case $fmnist in
+/*) ;;
+*) fmnist=$(pwd)/$fmnist ;;
+esac
+
+sock=fmnist-signals-$$
+tmp=$(mktemp -d) || exit 99
+trap '"$tmux_bin" -L "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+unset TMUX
+
+# A tiny network on 1000 images with one thread: an epoch, including the
+# evaluation of the 10,000 test images, takes well under a second.
+model=pool2,conv3x3x4,relu,pool2,dense10
+fast="--data $data --model $model --train-limit 1000 --batch 16 -j 1"
+
+tm() {
+    "$tmux_bin" -u -L "$sock" -f /dev/null "$@"
+}
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# wrap NAME: runs the rest of its arguments with the pid in NAME.pid
+# (the inner sh execs, so it is fmnist's pid), then records the exit
+# status and the terminal modes of the pane. SIGHUP is ignored here so
+# the wrapper outlives a hangup; fmnist installs its own handler.
+cat >"$tmp/wrap" <<'EOF'
+#!/bin/sh
+name=$1
+shift
+trap '' HUP
+sh -c 'echo $$ >"$0.pid"; exec "$@"' "$name" "$@"
+rc=$?
+stty -a >"$name.stty" 2>&1
+echo "exit=$rc" >"$name.status"
+exec sleep 600
+EOF
+chmod +x "$tmp/wrap"
+
+# start NAME WIDTH HEIGHT ARG...: runs ARG... in a new session NAME.
+start() {
+    name=$1
+    w=$2
+    h=$3
+    shift 3
+    tm new-session -d -x "$w" -y "$h" -s "$name" \
+        "cd '$tmp' && ./wrap $name $*" || fail "$name: tmux could not start"
+}
+
+capture() {
+    tm capture-pane -p -t "$1" >"$tmp/$1.screen" 2>/dev/null
+}
+
+# wait_for NAME REGEX SECONDS: polls the pane until REGEX matches.
+wait_for() {
+    tries=$(($3 * 5))
+    while [ "$tries" -gt 0 ]; do
+        capture "$1"
+        grep -Eq -- "$2" "$tmp/$1.screen" && return 0
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    return 1
+}
+
+# wait_file FILE SECONDS: polls until FILE exists and is not empty.
+wait_file() {
+    tries=$(($2 * 5))
+    while [ ! -s "$1" ] && [ "$tries" -gt 0 ]; do
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    [ -s "$1" ]
+}
+
+pid_of() {
+    wait_file "$tmp/$1.pid" 10 && cat "$tmp/$1.pid"
+}
+
+# expect_exit NAME STATUS SECONDS
+expect_exit() {
+    if ! wait_file "$tmp/$1.status" "$3"; then
+        fail "$1: fmnist did not exit within $3 s"
+        return 1
+    fi
+    got=$(cat "$tmp/$1.status")
+    [ "$got" = "exit=$2" ] || { fail "$1: $got, expected exit=$2"; return 1; }
+}
+
+# expect_sane_tty NAME: stty in the pane shows canonical mode and echo.
+expect_sane_tty() {
+    grep -Eq '(^| )icanon( |$)' "$tmp/$1.stty" \
+        || fail "$1: icanon not restored: $(cat "$tmp/$1.stty")"
+    grep -Eq '(^| )echo( |$)' "$tmp/$1.stty" \
+        || fail "$1: echo not restored: $(cat "$tmp/$1.stty")"
+}
+
+# expect_checkpoint NAME FILE: --eval loads FILE.
+expect_checkpoint() {
+    "$fmnist" --data "$data" --load "$2" --eval >"$tmp/$1.eval" 2>&1 \
+        || fail "$1: --eval rejects $2: $(cat "$tmp/$1.eval")"
+}
+
+# ---------------------------------------------------------------- group 1
+# SIGINT in the UI, SIGTERM headless, SIGSEGV and SIGABRT in the UI, and
+# two terminals curses cannot drive.
+start int 80 24 "$fmnist" $fast --epochs 1000 --save int.ckpt
+start term 80 24 "$fmnist" $fast --epochs 1000 --save term.ckpt --headless
+# AddressSanitizer would report the SIGSEGV itself and exit with 1.
+start segv 80 24 env ASAN_OPTIONS=handle_segv=0 "$fmnist" $fast --epochs 1000
+start abrt 80 24 "$fmnist" $fast --epochs 1000
+start dumb 80 24 env TERM=dumb "$fmnist" $fast --epochs 1
+start noterm 80 24 env TERM=fmnist-no-such-terminal "$fmnist" $fast --epochs 1
+
+# The first checkpoint is written after epoch 1, so the run is past the
+# start-up and inside the training loop when the signal comes.
+wait_file "$tmp/int.ckpt" 30 || fail "int: no checkpoint after epoch 1"
+wait_file "$tmp/term.ckpt" 30 || fail "term: no checkpoint after epoch 1"
+wait_for segv 'epoch [0-9]+/1000' 30 || fail "segv: the UI did not appear"
+wait_for abrt 'epoch [0-9]+/1000' 30 || fail "abrt: the UI did not appear"
+
+kill -INT "$(pid_of int)"
+kill -TERM "$(pid_of term)"
+kill -SEGV "$(pid_of segv)"
+kill -ABRT "$(pid_of abrt)"
+
+if expect_exit int 130 30; then
+    expect_sane_tty int
+    expect_checkpoint int "$tmp/int.ckpt"
+fi
+if expect_exit term 143 30; then
+    expect_checkpoint term "$tmp/term.ckpt"
+fi
+if expect_exit segv 139 10; then
+    expect_sane_tty segv
+    wait_for segv 'fmnist: crashed on signal 11' 5 \
+        || fail "segv: no crash line on the screen"
+fi
+if expect_exit abrt 134 10; then
+    expect_sane_tty abrt
+fi
+
+expect_exit dumb 0 30 && capture dumb
+grep -q 'fmnist: TERM=dumb cannot move the cursor; using headless mode' \
+    "$tmp/dumb.screen" || fail "dumb: no fallback line"
+grep -q '^epoch 1/1 ' "$tmp/dumb.screen" || fail "dumb: no epoch line"
+expect_exit noterm 0 30 && capture noterm
+grep -q 'fmnist: TERM=fmnist-no-such-terminal has no terminfo entry' \
+    "$tmp/noterm.screen" || fail "noterm: no fallback line"
+echo "group 1 (INT, TERM, SEGV, ABRT, dumb and unknown TERM) done"
+
+# ---------------------------------------------------------------- group 2
+# SIGHUP, as a login shell sends it to its jobs when the SSH connection
+# drops, and then the terminal goes away. A run in a session of its own
+# (setsid) gets no SIGHUP when its terminal closes and has to notice the
+# hangup itself. Both train to the end and save.
+epochs=60
+start hup 80 24 "$fmnist" $fast --epochs $epochs --save hup.ckpt --log hup.csv
+start closed 80 24 setsid -w "$fmnist" $fast --epochs $epochs \
+    --save closed.ckpt --log closed.csv
+start resize 80 24 "$fmnist" $fast --epochs 1000
+wait_for hup "epoch [0-9]+/$epochs" 30 || fail "hup: the UI did not appear"
+wait_for closed "epoch [0-9]+/$epochs" 30 || fail "closed: the UI did not appear"
+wait_for resize 'epoch [0-9]+/1000' 30 || fail "resize: the UI did not appear"
+kill -HUP "$(pid_of hup)"
+sleep 0.2
+tm kill-session -t hup
+tm kill-session -t closed
+
+# A resize storm down to 1x1 meanwhile.
+for size in 1x1 200x60 2x1 79x23 10x3 120x40 1x1 80x24 40x12 1x1; do
+    tm resize-window -t resize -x "${size%x*}" -y "${size#*x}" 2>/dev/null
+    sleep 0.1
+done
+tm resize-window -t resize -x 30 -y 5
+wait_for resize 'too small' 5 || fail "resize: no notice at 30x5"
+tm resize-window -t resize -x 80 -y 24
+wait_for resize 'epoch [0-9]+/1000' 5 || fail "resize: no UI back at 80x24"
+[ ! -s "$tmp/resize.status" ] || fail "resize: fmnist ended: $(cat "$tmp/resize.status")"
+tm send-keys -t resize q
+expect_exit resize 0 20
+
+for name in hup closed; do
+    expect_exit "$name" 0 60 || continue
+    [ "$(grep -c '^[0-9]' "$tmp/$name.csv")" -eq $epochs ] \
+        || fail "$name: the log does not list $epochs epochs: $(cat "$tmp/$name.csv")"
+    # The next epoch is number epochs + 1, so the checkpoint contains them all.
+    "$fmnist" $fast --load "$tmp/$name.ckpt" --epochs 1 --headless \
+        >"$tmp/$name.resume" 2>&1 || fail "$name: resuming failed"
+    grep -q "^epoch $((epochs + 1))/$((epochs + 1)) " "$tmp/$name.resume" \
+        || fail "$name: resume did not run epoch $((epochs + 1)): $(cat "$tmp/$name.resume")"
+done
+grep -q '^# fmnist: received SIGHUP; training continues without a terminal' \
+    "$tmp/hup.csv" || fail "hup: no SIGHUP note in the log"
+grep -q '^# fmnist: the terminal hung up; training continues' \
+    "$tmp/closed.csv" || fail "closed: no hangup note in the log"
+echo "group 2 (SIGHUP, closed terminal, resize storm) done"
+
+# ---------------------------------------------------------------- group 3
+# Colours: an SGR colour parameter (30-37, 40-47 or 38;5 and 48;5) in the
+# captured escape sequences. vt100 has no colours but must still draw.
+for term in xterm-256color tmux-256color screen vt100; do
+    start "c-$term" 80 24 env TERM=$term "$fmnist" $fast --epochs 1000
+done
+for term in xterm-256color tmux-256color screen vt100; do
+    name=c-$term
+    wait_for "$name" 'epoch [0-9]+/1000' 30 || fail "$name: the UI did not appear"
+    sleep 0.5
+    tm capture-pane -e -p -t "$name" >"$tmp/$name.escapes"
+    colours=$(grep -Ec "$(printf '\033')\\[([0-9;]*;)?([34][0-7]|[34]8;5)[;m]" \
+        "$tmp/$name.escapes")
+    if [ "$term" = vt100 ]; then
+        [ "$colours" -eq 0 ] || fail "vt100: colour codes on the screen"
+    else
+        [ "$colours" -gt 0 ] || fail "$term: no colours"
+    fi
+    tm send-keys -t "$name" q
+done
+for term in xterm-256color tmux-256color screen vt100; do
+    expect_exit "c-$term" 0 20 && expect_sane_tty "c-$term"
+done
+
+# A checkpoint with a NaN weight and valid CRCs: training from it stops
+# on the first batch with status 1, and --save keeps the file as it was.
+# The first weight follows the header (CHECKPOINT_HEADER_SIZE, 44 bytes)
+# and the spec, whose length is the u32 at offset 12; od reads it in host
+# order, which matches the file on little-endian hosts only. gzip's
+# trailer starts with the CRC-32 of its input, little-endian, which is
+# the CRC the file ends with.
+nan=$tmp/nan.ckpt
+cp "$tmp/term.ckpt" "$nan"
+spec_len=$(od -An -tu4 -j12 -N4 "$nan" | tr -d ' ')
+printf '\000\000\300\177' \
+    | dd of="$nan" bs=1 seek=$((44 + spec_len)) conv=notrunc 2>/dev/null
+size=$(wc -c <"$nan")
+head -c $((size - 4)) "$nan" | gzip -c | tail -c 8 | head -c 4 \
+    | dd of="$nan" bs=1 seek=$((size - 4)) conv=notrunc 2>/dev/null
+cp "$nan" "$tmp/nan.before"
+"$fmnist" $fast --load "$nan" --save "$nan" --epochs 1 --headless \
+    >"$tmp/nan.out" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] || fail "NaN weight: status $rc, expected 1: $(cat "$tmp/nan.out")"
+grep -q 'fmnist: training failed: training stopped: .* is nan' \
+    "$tmp/nan.out" || fail "NaN weight: no failure message: $(cat "$tmp/nan.out")"
+cmp -s "$nan" "$tmp/nan.before" || fail "NaN weight: the checkpoint was replaced"
+echo "group 3 (colours, NaN weight) done"
+
+[ "$failures" -eq 0 ] || exit 1
+echo "ok"
