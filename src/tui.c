@@ -393,7 +393,12 @@ static void draw_help(Tui *t)
     int h = HELP_HEIGHT;
 
     werase(t->help);
-    box(t->help, 0, 0);
+    /* In ASCII mode the border is plain characters, because box() uses the
+     * alternate character set, which tmux in a C locale shows as letters. */
+    if (t->ui.glyph == &glyphs_ascii)
+        wborder(t->help, '|', '|', '-', '-', '+', '+', '+', '+');
+    else
+        box(t->help, 0, 0);
     pane_print(t->help, 0, 2, t->ui.attr[UI_VALUE], " Keys ");
     for (int i = 0; i < HELP_LINES; i++) {
         pane_print(t->help, 1 + i, 2, t->ui.attr[UI_HINT_KEY], "%-10s",
