@@ -558,7 +558,8 @@ static int search_dirs(const char *heading, const char *const *dirs,
         append(err, errlen, &pos, "(%s)\n", NAME_VARIANTS_NOTE);
     append(err, errlen, &pos,
            "To fix this, install the data with: sudo apt-get install "
-           "dataset-fashion-mnist (or pass --data DIR)");
+           "dataset-fashion-mnist, or pass --data with a directory that "
+           "holds the four files");
     return -1;
 }
 
