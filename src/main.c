@@ -578,8 +578,9 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
  * stderr, so that a saved log records how its numbers were made. */
 static void print_run_summary(const Options *opt, const Net *net)
 {
-    fprintf(stderr, "fmnist: training %s for %d epochs on %d threads\n",
-            net->spec, opt->epochs, opt->threads);
+    fprintf(stderr, "fmnist: training %s for %d epoch%s on %d thread%s\n",
+            net->spec, opt->epochs, opt->epochs == 1 ? "" : "s",
+            opt->threads, opt->threads == 1 ? "" : "s");
     fprintf(stderr, "fmnist: batch %d", opt->batch);
     if (opt->load_path == NULL || opt->optim_given)
         fprintf(stderr, ", %s", optim_name((OptimKind)opt->optim));
