@@ -1,8 +1,8 @@
 /*
- * fmnist-bench: measures a network on the real data and reports
- *   - the time each layer takes forward and backward over one training
- *     shard, with its GFLOP/s and the fraction of this machine's FP32
- *     peak that is;
+ * fmnist-bench: measures a network on the real data. It reports
+ *   - each layer's forward and backward time over one batch, computed the
+ *     way the trainer computes it, with the layer's GFLOP/s and their
+ *     fraction of this machine's measured FP32 peak;
  *   - training and evaluation images per second through the trainer, for
  *     one thread and for all threads (or for one given count only);
  *   - the time to load the four data files;
@@ -12,8 +12,9 @@
  * --train images at --batch samples per batch), so it includes gathering,
  * the gradient reduction and the optimiser step, as a user's run does.
  * A training step counts as 3 x 2 x the forward multiply-adds per image.
- * The per-layer table keeps each layer's fastest of --repeat runs, which
- * discounts other processes that share the machine.
+ * The per-layer table keeps each layer's fastest of --repeat runs, timed
+ * in thread CPU time, which discounts other processes that share the
+ * machine.
  *
  * Usage: see usage() below or run fmnist-bench --help.
  */

@@ -4,6 +4,9 @@
 # machine, and prints training images per second and their ratio for 1 and
 # 2 threads. Shared machines are noisy, so compare the ratios of one run.
 #
+# Each fmnist figure is one epoch through the trainer at exactly that
+# thread count (fmnist-bench --only-threads --throughput-only).
+#
 # Usage: bench/compare.sh [ROUNDS] (run from the build directory after
 # make bench). Needs: apt-get install python3-torch python3-numpy, and the
 # PyTorch script, by default ../shared/bench/pytorch_fmnist.py next to the
@@ -35,10 +38,14 @@ torch_ips() {  # model threads
 }
 
 fmnist_ips() {  # model threads
-    "$bench" --model "$1" --threads "$2" --train "$train" \
+    "$bench" --model "$1" --threads "$2" --only-threads --throughput-only \
+        --train "$train" \
         | awk -v t="$2" '$1 == t && $2 ~ /^[0-9.]+$/ { v = $2 } END { print v }'
 }
 
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs"
+echo "load average before: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 printf '%-6s %-7s %12s %12s %7s\n' model threads fmnist pytorch ratio
 for round in $(seq "$rounds"); do
     for model in small tf; do

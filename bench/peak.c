@@ -6,10 +6,14 @@
  * Each loop keeps enough independent accumulators that FMA latency (4 or
  * 5 cycles on current x86 cores) hides behind the issue ports: 12 vectors
  * of 8 floats with AVX2 and FMA, 24 of 16 floats with AVX-512F. The peak
- * is the faster of the two, because some cores (AMD Zen 4) run a 512-bit
- * FMA as two 256-bit halves and gain nothing from AVX-512, while others
- * double their rate. Without AVX2 it measures a plain loop, which the
- * compiler vectorises for whatever the target offers.
+ * is the faster of the two, because wider vectors do not always mean more
+ * FLOPs: on the AMD EPYC this was written on, the 512-bit loop ran no
+ * faster than the 256-bit one. Without AVX2 it measures a plain loop,
+ * which the compiler vectorises for whatever the target offers.
+ *
+ * NOTE: on a virtual machine whose CPU shares a physical core with a busy
+ * hyperthread on the host, the loop measures about half the peak, and
+ * nothing inside the guest shows why. Compare a few runs.
  */
 #include "config.h"
 

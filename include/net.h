@@ -197,7 +197,7 @@ double net_train_shard(const Net *net, NetScratch *scratch,
                        int first);
 
 /* Returns the number of parts net_batch_grad splits NET's batch-level
- * gradients into; it depends on NET only. */
+ * gradients into. The count depends on NET only. */
 int net_batch_grad_parts(const Net *net);
 
 /*
@@ -225,12 +225,12 @@ typedef struct {
  * Trains N samples on the calling thread the way the trainer does: in
  * shards of SHARD samples through net_train_shard with BATCH, then every
  * part of net_batch_grad. Fills PROFILE (one entry per layer) with each
- * layer's summed forward and backward time and FLOPs; the batch-level
- * gradients count as their layer's backward time, the loss and softmax as
- * no layer's. Times are the thread's CPU time, so waits for a busy core
- * do not count. Returns the summed loss. The clock is read twice per
- * layer and pass, so the timings include that; the other entry points
- * read no clock.
+ * layer's summed forward and backward time and FLOPs. The batch-level
+ * gradients count as their layer's backward time, and the loss and
+ * softmax as no layer's. Times are the thread's CPU time, so waits for a
+ * busy core do not count. Returns the summed loss. The clock is read
+ * twice per layer and pass, and the timings include that. The other entry
+ * points read no clock.
  */
 double net_profile(const Net *net, NetScratch *scratch, NetBatch *batch,
                    const float *images, const uint8_t *labels, int n,

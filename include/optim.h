@@ -29,6 +29,17 @@ void optim_init(Optim *opt, OptimKind kind, size_t n, float lr);
 /* Applies one update to PARAMS from GRAD (already averaged over the batch). */
 void optim_step(Optim *opt, float *params, const float *grad);
 
+/*
+ * optim_step in parts, so that threads can share an update: call
+ * optim_begin_step once, then optim_update for ranges FIRST..END-1 that
+ * together cover 0..n-1 once. Each entry gets the same arithmetic as in
+ * optim_step, so the result does not depend on how the ranges are cut.
+ * Threads may update disjoint ranges at once.
+ */
+void optim_begin_step(Optim *opt);
+void optim_update(const Optim *opt, float *params, const float *grad,
+                  size_t first, size_t end);
+
 void optim_free(Optim *opt);
 
 /* Returns the optimiser for NAME ("sgd" or "adam"), or -1. */

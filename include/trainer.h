@@ -4,7 +4,8 @@
  *
  * One coordinator thread runs the epoch loop; a pool of workers, created
  * once, computes each batch. A batch is cut into fixed shards of
- * TRAINER_SHARD samples whose gradients are summed in shard order, so the
+ * TRAINER_SHARD samples whose gradients are summed in shard order (those
+ * of dense layers are formed over the whole batch at once), so the
  * weights after a run depend on the seed and never on the thread count.
  * The trainer never touches the terminal. Everything the UI shows is in
  * TrainerStatus, copied out under the trainer's mutex.

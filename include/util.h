@@ -28,6 +28,13 @@ char *xstrdup(const char *s);
  * free(). */
 void *xmalloc_aligned(size_t size);
 
+/* Allocates SIZE zeroed, page-aligned bytes straight from the kernel.
+ * A page takes memory only once it is written, so a large buffer of
+ * which a caller writes only some ranges costs only those ranges. Free
+ * with xfree_pages and the same SIZE. */
+void *xmalloc_pages(size_t size);
+void xfree_pages(void *ptr, size_t size);
+
 /* Returns seconds from an arbitrary fixed point on the monotonic clock. */
 double util_now(void);
 

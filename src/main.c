@@ -513,9 +513,9 @@ static void print_eval(Trainer *tr)
     free(st);
 }
 
-/* Writes one message line for the user: to stderr, or, once a hangup
- * took stderr away, to the --log file as a "# " comment line; without a
- * log the message is dropped. Main thread only. */
+/* Writes one message line for the user to stderr. Once a hangup took
+ * stderr away, the line goes to the --log file as a "# " comment instead,
+ * and without a log it is dropped. Main thread only. */
 __attribute__((format(printf, 2, 3)))
 static void note(const EpochSink *sink, const char *fmt, ...)
 {

@@ -1045,8 +1045,10 @@ void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
     const BatchPart *p = &batch->parts[part];
     const Layer *l = &net->layers[p->layer];
 
-    assert(part >= 0 && part < batch->n_parts);
-    assert(n > 0 && n <= batch->max_batch);
+    assert(part >= 0);
+    assert(part < batch->n_parts);
+    assert(n > 0);
+    assert(n <= batch->max_batch);
     dense_param_grad(l, batch->dy[p->layer], l->out_c, batch->x[p->layer], n,
                      p->row0, p->row1, grad);
 }

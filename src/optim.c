@@ -38,27 +38,30 @@ void optim_init(Optim *opt, OptimKind kind, size_t n, float lr)
     opt->t = 0;
 }
 
-/* v = mu*v + g; w -= lr*v. */
-static void sgd_step(Optim *opt, float *params, const float *grad)
+/* v = mu*v + g; w -= lr*v, for entries FIRST..END-1. */
+static void sgd_update(const Optim *opt, float *params, const float *grad,
+                       size_t first, size_t end)
 {
     float mu = opt->momentum, lr = opt->lr;
 
-    for (size_t i = 0; i < opt->n; i++) {
+    for (size_t i = first; i < end; i++) {
         opt->m[i] = mu * opt->m[i] + grad[i];
         params[i] -= lr * opt->m[i];
     }
 }
 
 /* m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
- * w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). */
-static void adam_step(Optim *opt, float *params, const float *grad)
+ * w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),
+ * for entries FIRST..END-1. */
+static void adam_update(const Optim *opt, float *params, const float *grad,
+                        size_t first, size_t end)
 {
     float b1 = opt->beta1, b2 = opt->beta2;
     double t = (double)opt->t;
     float m_scale = (float)(1.0 / (1.0 - pow(b1, t)));
     float v_scale = (float)(1.0 / (1.0 - pow(b2, t)));
 
-    for (size_t i = 0; i < opt->n; i++) {
+    for (size_t i = first; i < end; i++) {
         float g = grad[i];
         opt->m[i] = b1 * opt->m[i] + (1.0f - b1) * g;
         opt->v[i] = b2 * opt->v[i] + (1.0f - b2) * g * g;
@@ -68,13 +71,24 @@ static void adam_step(Optim *opt, float *params, const float *grad)
     }
 }
 
-void optim_step(Optim *opt, float *params, const float *grad)
+void optim_begin_step(Optim *opt)
 {
     opt->t++;
+}
+
+void optim_update(const Optim *opt, float *params, const float *grad,
+                  size_t first, size_t end)
+{
     if (opt->kind == OPTIM_ADAM)
-        adam_step(opt, params, grad);
+        adam_update(opt, params, grad, first, end);
     else
-        sgd_step(opt, params, grad);
+        sgd_update(opt, params, grad, first, end);
+}
+
+void optim_step(Optim *opt, float *params, const float *grad)
+{
+    optim_begin_step(opt);
+    optim_update(opt, params, grad, 0, opt->n);
 }
 
 void optim_free(Optim *opt)

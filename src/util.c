@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,25 @@ void *xmalloc_aligned(size_t size)
     if (posix_memalign(&p, ALIGNMENT, size > 0 ? size : 1) != 0)
         out_of_memory("xmalloc_aligned", size);
     return p;
+}
+
+void *xmalloc_pages(size_t size)
+{
+    void *p;
+
+    if (size == 0)
+        size = 1;
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED)
+        out_of_memory("xmalloc_pages", size);
+    return p;
+}
+
+void xfree_pages(void *ptr, size_t size)
+{
+    if (ptr != NULL)
+        munmap(ptr, size == 0 ? 1 : size);
 }
 
 double util_now(void)

@@ -860,6 +860,147 @@ START_TEST(test_net_train_overwrites_grad)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- batch */
+
+/* Spec of the batch-level tests: a convolution, whose gradient is summed
+ * per shard, and two dense layers, one wider than a part of
+ * net_batch_grad (96 rows), whose gradients are formed per batch. No
+ * dropout, so the shards draw nothing random. */
+#define SPEC_BATCH "conv3x3x4,relu,pool2,dense100,relu,dense10"
+#define BATCH_SAMPLES 19
+#define BATCH_SHARD 8
+
+/* Trains BATCH_SAMPLES inputs as shards of BATCH_SHARD with a NetBatch
+ * and compares the summed gradient with one net_train_batch call over all
+ * of them, which forms every gradient per call. The shards' sum and the
+ * batch-level products add the same terms in another order, so they agree
+ * to rounding. Also checks that the shards leave the dense layers'
+ * entries of their gradient buffers untouched. */
+START_TEST(test_net_shards_match_whole_batch)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+    Rng rng;
+
+    ck_assert_int_eq(net_create(&net, SPEC_BATCH, 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    rng_seed(&rng, 11);
+    net_init_params(&net, &rng);
+
+    size_t n = net.n_params, sample = 784;
+    float *x = xmalloc(BATCH_SAMPLES * sample * sizeof *x);
+    uint8_t labels[BATCH_SAMPLES];
+    float *whole = xmalloc(n * sizeof *whole);
+    float *sum = xcalloc(n, sizeof *sum);
+    float *shard = xmalloc(n * sizeof *shard);
+    NetScratch *all = net_scratch_create(&net, BATCH_SAMPLES);
+    NetScratch *part = net_scratch_create(&net, BATCH_SHARD);
+    NetBatch *rows = net_batch_create(&net, BATCH_SAMPLES);
+    double loss_whole, loss_shards = 0.0;
+
+    fill_uniform(&rng, x, BATCH_SAMPLES * sample);
+    for (int s = 0; s < BATCH_SAMPLES; s++)
+        labels[s] = (uint8_t)rng_below(&rng, 10);
+    loss_whole = net_train_batch(&net, all, x, labels, BATCH_SAMPLES, whole,
+                                 NULL, NULL);
+
+    for (int first = 0; first < BATCH_SAMPLES; first += BATCH_SHARD) {
+        int count = BATCH_SAMPLES - first < BATCH_SHARD
+                    ? BATCH_SAMPLES - first : BATCH_SHARD;
+
+        for (size_t i = 0; i < n; i++)
+            shard[i] = NAN;
+        loss_shards += net_train_shard(&net, part, x + first * sample,
+                                       labels + first, count, shard, NULL,
+                                       NULL, rows, first);
+        for (int l = 0; l < net.n_layers; l++) {
+            const Layer *layer = &net.layers[l];
+
+            for (size_t i = layer->weight_offset;
+                 i < layer->weight_offset + layer->param_count; i++) {
+                if (net_grad_per_batch(layer) && !isnan(shard[i]))
+                    ck_abort_msg("layer %d: shard wrote grad[%zu]", l, i);
+                if (!net_grad_per_batch(layer))
+                    sum[i] += shard[i];
+            }
+        }
+    }
+    ck_assert_int_eq(net_batch_grad_parts(&net), 2 + 1);
+    for (int p = 0; p < net_batch_grad_parts(&net); p++)
+        net_batch_grad(&net, rows, BATCH_SAMPLES, p, sum);
+
+    ck_assert_double_eq_tol(loss_shards, loss_whole, 1e-9 * BATCH_SAMPLES);
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(sum[i] - whole[i]) <= 1e-5 * (1.0 + fabs(whole[i]))))
+            ck_abort_msg("grad[%zu] = %.9g from the shards, %.9g from one "
+                         "call", i, sum[i], whole[i]);
+
+    net_batch_free(rows);
+    net_scratch_free(part);
+    net_scratch_free(all);
+    free(shard);
+    free(sum);
+    free(whole);
+    free(x);
+    net_free(&net);
+}
+END_TEST
+
+/* net_profile runs the same arithmetic as the shards and fills every
+ * layer: nonzero FLOPs for the convolution and dense layers only. */
+START_TEST(test_net_profile_fills_layers)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+    Rng rng;
+
+    ck_assert_int_eq(net_create(&net, SPEC_BATCH, 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    rng_seed(&rng, 12);
+    net_init_params(&net, &rng);
+
+    float *x = xmalloc(BATCH_SAMPLES * 784 * sizeof *x);
+    uint8_t labels[BATCH_SAMPLES];
+    float *grad = xmalloc(net.n_params * sizeof *grad);
+    NetScratch *part = net_scratch_create(&net, BATCH_SHARD);
+    NetBatch *rows = net_batch_create(&net, BATCH_SAMPLES);
+    NetLayerProfile profile[6];
+    double loss = 0.0;
+
+    ck_assert_int_eq(net.n_layers, 6);
+    fill_uniform(&rng, x, BATCH_SAMPLES * 784);
+    for (int s = 0; s < BATCH_SAMPLES; s++)
+        labels[s] = (uint8_t)rng_below(&rng, 10);
+    for (int first = 0; first < BATCH_SAMPLES; first += BATCH_SHARD) {
+        int count = BATCH_SAMPLES - first < BATCH_SHARD
+                    ? BATCH_SAMPLES - first : BATCH_SHARD;
+        loss += net_train_shard(&net, part, x + first * 784, labels + first,
+                                count, grad, NULL, NULL, rows, first);
+    }
+    ck_assert_double_eq_tol(net_profile(&net, part, rows, x, labels,
+                                        BATCH_SAMPLES, BATCH_SHARD, grad,
+                                        NULL, profile), loss, 1e-9);
+    /* conv3x3x4 on 28x28: 4 * 9 * 26 * 26 multiply-adds per sample. */
+    ck_assert_double_eq(profile[0].forward_flops,
+                        2.0 * 4 * 9 * 26 * 26 * BATCH_SAMPLES);
+    ck_assert_double_eq(profile[0].backward_flops,
+                        profile[0].forward_flops);
+    ck_assert_double_eq(profile[3].backward_flops,
+                        2.0 * profile[3].forward_flops);
+    ck_assert_double_eq(profile[1].forward_flops, 0.0);
+    for (int l = 0; l < 6; l++) {
+        ck_assert(profile[l].forward_seconds >= 0.0);
+        ck_assert(profile[l].backward_seconds >= 0.0);
+    }
+
+    net_batch_free(rows);
+    net_scratch_free(part);
+    free(grad);
+    free(x);
+    net_free(&net);
+}
+END_TEST
+
 Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -907,6 +1048,8 @@ Suite *net_suite(void)
     tcase_add_test(passes, test_net_predict_matches_train_forward);
     tcase_add_test(passes, test_net_predict_chunks_batches);
     tcase_add_test(passes, test_net_train_overwrites_grad);
+    tcase_add_test(passes, test_net_shards_match_whole_batch);
+    tcase_add_test(passes, test_net_profile_fills_layers);
     suite_add_tcase(s, passes);
     return s;
 }

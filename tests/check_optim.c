@@ -230,6 +230,45 @@ START_TEST(test_optim_weight_decay_range)
 }
 END_TEST
 
+/* Three steps of optim_step and three of optim_begin_step plus
+ * optim_update over ranges cut at 7 and 19 give bitwise equal weights and
+ * state, for SGD and Adam. */
+START_TEST(test_optim_update_ranges_match_step)
+{
+    enum { N = 30 };
+
+    for (int kind = OPTIM_SGD; kind <= OPTIM_ADAM; kind++) {
+        Optim whole, parts;
+        float w_whole[N], w_parts[N], grad[N];
+        size_t cuts[4] = {0, 7, 19, N};
+
+        optim_init(&whole, (OptimKind)kind, N, 0.05f);
+        optim_init(&parts, (OptimKind)kind, N, 0.05f);
+        for (int i = 0; i < N; i++)
+            w_whole[i] = w_parts[i] = 0.1f * (float)(i - 11);
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++)
+                grad[i] = 0.37f * (float)((i * 7 + step * 5) % 13) - 2.0f;
+            optim_step(&whole, w_whole, grad);
+            optim_begin_step(&parts);
+            /* Out of order, as threads may finish them. */
+            for (int r = 2; r >= 0; r--)
+                optim_update(&parts, w_parts, grad, cuts[r], cuts[r + 1]);
+        }
+        ck_assert_int_eq(parts.t, whole.t);
+        for (int i = 0; i < N; i++) {
+            ck_assert_float_eq(w_parts[i], w_whole[i]);
+            ck_assert_float_eq(parts.m[i], whole.m[i]);
+            if (kind == OPTIM_ADAM)
+                ck_assert_float_eq(parts.v[i], whole.v[i]);
+        }
+        ck_assert_float_ne(w_whole[0], 0.1f * -11.0f);
+        optim_free(&whole);
+        optim_free(&parts);
+    }
+}
+END_TEST
+
 Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -244,6 +283,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_optim_schedule_and_decay_names);
     tcase_add_test(tc, test_optim_weight_decay_one_step);
     tcase_add_test(tc, test_optim_weight_decay_range);
+    tcase_add_test(tc, test_optim_update_ranges_match_step);
     suite_add_tcase(s, tc);
     return s;
 }

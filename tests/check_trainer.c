@@ -925,6 +925,58 @@ START_TEST(test_trainer_divergence_keeps_checkpoint)
 }
 END_TEST
 
+/* Trains with 1, 2 and 3 threads, saving a checkpoint after each epoch,
+ * and compares the files byte for byte. The net has more parameters than
+ * one update slice (16384) and a dense layer wider than one part of the
+ * batch-level gradients (96 rows), so the threads share both jobs; Adam,
+ * decoupled weight decay, augmentation and dropout all run. A checkpoint
+ * holds no timestamp or thread count, so any difference is in the
+ * training. */
+START_TEST(test_trainer_threads_identical_checkpoints)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    char *dir = make_temp_dir();
+    char *path[3];
+    uint8_t *bytes[3];
+    size_t size[3];
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = "conv3x3x4,relu,pool2,dropout0.2,dense100,relu,dense10";
+    cfg.weight_decay = 1e-3f;
+    cfg.decay = DECAY_DECOUPLED;
+    cfg.augment.flip = 1;
+    cfg.augment.shift = 1;
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+
+        snprintf(name, sizeof name, "threads%d.ckpt", i + 1);
+        path[i] = join_path(dir, name);
+        cfg.threads = i + 1;
+        cfg.save_path = path[i];
+        trainer_free(run_to_end(&cfg, &train, &test));
+        bytes[i] = read_file(path[i], &size[i]);
+    }
+    for (int i = 1; i < 3; i++) {
+        ck_assert_uint_eq(size[i], size[0]);
+        ck_assert_msg(memcmp(bytes[i], bytes[0], size[0]) == 0,
+                      "checkpoint with %d threads differs from 1 thread",
+                      i + 1);
+    }
+
+    for (int i = 0; i < 3; i++) {
+        free(bytes[i]);
+        unlink(path[i]);
+        free(path[i]);
+    }
+    rmdir(dir);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 /* ---------------------------------------------------------- configuration */
 
 static void check_rejected(const TrainerConfig *cfg, const Dataset *train,
@@ -991,6 +1043,7 @@ Suite *trainer_suite(void)
     tcase_set_timeout(run, THREADED_TIMEOUT);
     tcase_add_test(run, test_trainer_threads_identical_dense);
     tcase_add_test(run, test_trainer_threads_identical_conv);
+    tcase_add_test(run, test_trainer_threads_identical_checkpoints);
     tcase_add_test(run, test_trainer_seed_changes_weights);
     tcase_add_test(run, test_trainer_loss_decreases);
     tcase_add_test(run, test_trainer_status_after_run);

@@ -7,8 +7,9 @@
 #   SIGINT in the UI and SIGTERM headless: exit 130 and 143, a checkpoint
 #     that --eval loads, icanon and echo back on;
 #   SIGSEGV and SIGABRT: the crash handler restores the terminal;
-#   SIGHUP and a terminal closed under a process in another session:
-#     training goes on to the last epoch, saves, and notes it in the log;
+#   SIGHUP in the UI and headless, and a terminal closed under a process
+#     in another session: training goes on to the last epoch, saves, and
+#     notes it in the log;
 #   TERM=dumb and an unknown TERM: headless mode with one line saying why;
 #   a resize storm down to 1x1: a notice, and training goes on;
 #   colours for xterm-256color, tmux-256color and screen, none for vt100;
@@ -142,8 +143,9 @@ expect_checkpoint() {
 # two terminals curses cannot drive.
 start int 80 24 "$fmnist" $fast --epochs 1000 --save int.ckpt
 start term 80 24 "$fmnist" $fast --epochs 1000 --save term.ckpt --headless
-# AddressSanitizer would report the SIGSEGV itself and exit with 1.
-start segv 80 24 env ASAN_OPTIONS=handle_segv=0 "$fmnist" $fast --epochs 1000
+# A sanitizer would report the SIGSEGV itself and exit with its own status.
+nosan="env ASAN_OPTIONS=handle_segv=0 TSAN_OPTIONS=handle_segv=0"
+start segv 80 24 $nosan "$fmnist" $fast --epochs 1000
 start abrt 80 24 "$fmnist" $fast --epochs 1000
 start dumb 80 24 env TERM=dumb "$fmnist" $fast --epochs 1
 start noterm 80 24 env TERM=fmnist-no-such-terminal "$fmnist" $fast --epochs 1
@@ -194,13 +196,19 @@ epochs=60
 start hup 80 24 "$fmnist" $fast --epochs $epochs --save hup.ckpt --log hup.csv
 start closed 80 24 setsid -w "$fmnist" $fast --epochs $epochs \
     --save closed.ckpt --log closed.csv
+start hupheadless 80 24 "$fmnist" $fast --epochs $epochs --headless \
+    --save hupheadless.ckpt --log hupheadless.csv
 start resize 80 24 "$fmnist" $fast --epochs 1000
 wait_for hup "epoch [0-9]+/$epochs" 30 || fail "hup: the UI did not appear"
 wait_for closed "epoch [0-9]+/$epochs" 30 || fail "closed: the UI did not appear"
+wait_for hupheadless "^epoch [0-9]+/$epochs " 30 \
+    || fail "hupheadless: no epoch line"
 wait_for resize 'epoch [0-9]+/1000' 30 || fail "resize: the UI did not appear"
 kill -HUP "$(pid_of hup)"
+kill -HUP "$(pid_of hupheadless)"
 sleep 0.2
 tm kill-session -t hup
+tm kill-session -t hupheadless
 tm kill-session -t closed
 
 # A resize storm down to 1x1 meanwhile.
@@ -216,7 +224,7 @@ wait_for resize 'epoch [0-9]+/1000' 5 || fail "resize: no UI back at 80x24"
 tm send-keys -t resize q
 expect_exit resize 0 20
 
-for name in hup closed; do
+for name in hup closed hupheadless; do
     expect_exit "$name" 0 60 || continue
     [ "$(grep -c '^[0-9]' "$tmp/$name.csv")" -eq $epochs ] \
         || fail "$name: the log does not list $epochs epochs: $(cat "$tmp/$name.csv")"
@@ -226,8 +234,10 @@ for name in hup closed; do
     grep -q "^epoch $((epochs + 1))/$((epochs + 1)) " "$tmp/$name.resume" \
         || fail "$name: resume did not run epoch $((epochs + 1)): $(cat "$tmp/$name.resume")"
 done
-grep -q '^# fmnist: received SIGHUP; training continues without a terminal' \
-    "$tmp/hup.csv" || fail "hup: no SIGHUP note in the log"
+for name in hup hupheadless; do
+    grep -q '^# fmnist: received SIGHUP; training continues without a terminal' \
+        "$tmp/$name.csv" || fail "$name: no SIGHUP note in the log"
+done
 grep -q '^# fmnist: the terminal hung up; training continues' \
     "$tmp/closed.csv" || fail "closed: no hangup note in the log"
 echo "group 2 (SIGHUP, closed terminal, resize storm) done"
