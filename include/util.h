@@ -35,6 +35,13 @@ void *xmalloc_aligned(size_t size);
 void *xmalloc_pages(size_t size);
 void xfree_pages(void *ptr, size_t size);
 
+/*
+ * Opens PATH read-only and returns the descriptor, or -1 with errno set.
+ * Anything but a regular file fails with EINVAL, and the open never waits
+ * for a writer, so a FIFO named like a data file cannot hang the program.
+ */
+int util_open_regular(const char *path);
+
 /* Returns seconds from an arbitrary fixed point on the monotonic clock. */
 double util_now(void);
 

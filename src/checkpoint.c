@@ -647,15 +647,23 @@ static int check_spec(const char *path, const Checkpoint *ck,
 static FILE *open_regular(const char *path, uint64_t *size,
                           char *err, size_t errlen)
 {
-    FILE *file = fopen(path, "rb");
+    int fd = util_open_regular(path);
+    FILE *file;
     struct stat st;
 
-    if (file == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+    if (fd < 0) {
+        set_err(err, errlen, "%s: %s", path,
+                errno == EINVAL ? "not a regular file" : strerror(errno));
         return NULL;
     }
-    if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+    file = fdopen(fd, "rb");
+    if (file == NULL) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
         fclose(file);
         return NULL;
     }

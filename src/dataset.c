@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "util.h"
@@ -121,18 +122,20 @@ static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 
 /*
  * Returns zlib's text for the last error on GZ, or NULL when there is
- * none. zlib 1.2.13 prefixes most texts with "PATH: ", which is dropped here
- * because every message of this module already starts with the path.
+ * none. zlib 1.2.13 prefixes most texts with the file's name, "<fd:N>: "
+ * for a file opened with gzdopen, which is dropped here because every
+ * message of this module already starts with the path.
  */
 static const char *gz_error_text(gzFile gz, const char *path, int *errnum)
 {
     const char *text = gzerror(gz, errnum);
-    size_t len = strlen(path);
+    const char *rest;
 
+    (void)path;
     if (*errnum == Z_OK)
         return NULL;
-    if (strncmp(text, path, len) == 0 && strncmp(text + len, ": ", 2) == 0)
-        text += len + 2;
+    if (strncmp(text, "<fd:", 4) == 0 && (rest = strstr(text, ">: ")) != NULL)
+        text = rest + 3;
     return text;
 }
 
@@ -157,12 +160,18 @@ static gzFile open_file(const char *path, char *err, size_t errlen)
 {
     gzFile gz;
 
-    errno = 0;
-    gz = gzopen(path, "rb");
-    if (gz == NULL) {
-        /* gzopen leaves errno at 0 when its own allocation failed. */
+    int fd = util_open_regular(path);
+
+    if (fd < 0) {
         set_error(err, errlen, path, "cannot open: %s",
-                  errno != 0 ? strerror(errno) : "out of memory");
+                  errno == EINVAL ? "not a regular file" : strerror(errno));
+        return NULL;
+    }
+    errno = 0;
+    gz = gzdopen(fd, "rb");
+    if (gz == NULL) {
+        close(fd);
+        set_error(err, errlen, path, "cannot open: out of memory");
         return NULL;
     }
     gzbuffer(gz, GZ_BUFFER_SIZE);

@@ -15,10 +15,13 @@
 #include "util.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,4 +247,25 @@ void rng_shuffle(Rng *rng, int *index, int n)
         index[i] = index[j];
         index[j] = tmp;
     }
+}
+
+int util_open_regular(const char *path)
+{
+    struct stat st;
+    int saved;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0)
+        saved = errno;
+    else if (!S_ISREG(st.st_mode))
+        saved = EINVAL;
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        saved = errno;
+    else
+        return fd;
+    close(fd);
+    errno = saved;
+    return -1;
 }

@@ -8,12 +8,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -401,6 +403,39 @@ START_TEST(test_rng_shuffle_all_orders_equal)
 }
 END_TEST
 
+/* A FIFO without a writer would block a plain open() for ever. */
+START_TEST(test_util_open_regular_rejects_fifo)
+{
+    char dir[] = "/tmp/fmnist-util-XXXXXX";
+    char fifo[64], file[64];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(file, sizeof file, "%s/file", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("data", f);
+    fclose(f);
+
+    errno = 0;
+    ck_assert_int_eq(util_open_regular(fifo), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(util_open_regular(dir), -1);
+    ck_assert_int_eq(errno, EINVAL);
+
+    int fd = util_open_regular(file);
+    ck_assert_int_ge(fd, 0);
+    char buf[8];
+    ck_assert_int_eq((int)read(fd, buf, sizeof buf), 4);
+    close(fd);
+
+    unlink(fifo);
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
 Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -408,6 +443,7 @@ Suite *util_suite(void)
     TCase *system = tcase_create("system");
     TCase *rng = tcase_create("rng");
 
+    tcase_add_test(system, test_util_open_regular_rejects_fifo);
     tcase_add_test(memory, test_util_xmalloc_aligned_64);
     tcase_add_test(memory, test_util_xmalloc_pages_zeroed);
     tcase_add_test(memory, test_util_xcalloc_zeroes);
