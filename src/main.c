@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -447,11 +448,49 @@ static FILE *open_log(const char *path)
                 strerror(errno));
         exit(1);
     }
-    if (ftell(log) == 0) {
+    if (ftell(log) == 0)
         fputs(LOG_HEADER "\n", log);
-        fflush(log);
+    if (fflush(log) != 0) {
+        fprintf(stderr, "fmnist: cannot write log file %s: %s\n", path,
+                strerror(errno));
+        exit(1);
     }
     return log;
+}
+
+/* Exits with a message when checkpoints could not be written to PATH, so a
+ * typo in --save is reported before an epoch of training, not after. */
+static void check_save_path(const char *path)
+{
+    struct stat st;
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    const char *parent = ".";
+
+    if (slash == dir)
+        parent = "/";
+    else if (slash != NULL) {
+        *slash = '\0';
+        parent = dir;
+    }
+    if (path[0] == '\0' || (slash != NULL && slash[1] == '\0')) {
+        fprintf(stderr, "fmnist: invalid --save '%s': expected a file name\n", path);
+        exit(2);
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "fmnist: --save %s is a directory; give a file name "
+                "such as %s/fmnist.ckpt\n", path, path);
+        exit(2);
+    }
+    errno = 0;
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)
+        || access(parent, W_OK) != 0) {
+        fprintf(stderr, "fmnist: cannot write checkpoints to %s: directory "
+                "%s: %s\n", path, parent,
+                errno != 0 ? strerror(errno) : "not a directory");
+        exit(1);
+    }
+    free(dir);
 }
 
 static void load_data(const Options *opt, int need_train, Dataset *train,
@@ -666,6 +705,8 @@ int main(int argc, char **argv)
         net_free(&probe);
     }
 
+    if (opt.save_path != NULL)
+        check_save_path(opt.save_path);
     load_data(&opt, opt.epochs > 0, &train, &test);
     if (opt.log_path != NULL)
         sink.log = open_log(opt.log_path);
