@@ -235,9 +235,9 @@ static void print_rate(double seconds, double flops, double peak)
 
 /*
  * Times every layer of NET over the first BATCH training images on this
- * thread, computed the way the trainer computes a batch: shards of
- * TRAINER_SHARD samples, then the batch-level dense gradients. Prints the
- * fastest of REPEAT runs per layer and pass.
+ * thread, computed the way the trainer computes a batch (net_profiler_run
+ * with shards of TRAINER_SHARD). Prints the fastest of REPEAT runs per
+ * layer and pass.
  */
 static void profile_layers(const Net *net, const Dataset *train, int batch,
                            int repeat, double peak)
@@ -246,19 +246,16 @@ static void profile_layers(const Net *net, const Dataset *train, int batch,
     int layers = net->n_layers;
     float *images = xmalloc_aligned((size_t)n * DATASET_PIXELS
                                     * sizeof(float));
-    float *grad = xmalloc_aligned(net->n_params * sizeof(float));
     NetLayerProfile *run = xcalloc((size_t)layers, sizeof *run);
     NetLayerProfile *best = xcalloc((size_t)layers, sizeof *best);
-    NetScratch *scratch = net_scratch_create(net, TRAINER_SHARD);
-    NetBatch *rows = net_batch_create(net, n);
+    NetProfiler *profiler = net_profiler_create(net, n, TRAINER_SHARD);
     double total_fwd = 0, total_bwd = 0, flops_fwd = 0, flops_bwd = 0;
     Rng rng;
 
     dataset_copy_images(train, 0, n, images);
     rng_seed(&rng, 1);
     for (int r = 0; r < PROFILE_WARMUP + repeat; r++) {
-        net_profile(net, scratch, rows, images, train->labels, n,
-                    TRAINER_SHARD, grad, &rng, run);
+        net_profiler_run(profiler, images, train->labels, &rng, run);
         for (int i = 0; i < layers && r >= PROFILE_WARMUP; i++) {
             if (r == PROFILE_WARMUP
                 || run[i].forward_seconds < best[i].forward_seconds) {
@@ -273,8 +270,10 @@ static void profile_layers(const Net *net, const Dataset *train, int batch,
         }
     }
 
-    printf("per-layer time for a batch of %d images in shards of %d, on "
-           "one thread (best of %d runs)\n", n, TRAINER_SHARD, repeat);
+    printf("per-layer time for a batch of %d images in shards of %d%s, on "
+           "one thread (best of %d runs)\n", n, TRAINER_SHARD,
+           net_head_batched(net) ? ", dense head over the whole batch" : "",
+           repeat);
     printf("%-18s %9s %8s %7s %9s %8s %7s\n", "layer", "fwd ms", "GFLOP/s",
            "peak", "bwd ms", "GFLOP/s", "peak");
     for (int i = 0; i < layers; i++) {
@@ -296,11 +295,9 @@ static void profile_layers(const Net *net, const Dataset *train, int batch,
     printf("\nsum of the fastest layer times: %.0f images/s on one thread, "
            "without the optimiser step\n\n", n / (total_fwd + total_bwd));
 
-    net_batch_free(rows);
-    net_scratch_free(scratch);
+    net_profiler_free(profiler);
     free(best);
     free(run);
-    free(grad);
     free(images);
 }
 

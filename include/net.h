@@ -211,6 +211,87 @@ int net_batch_grad_parts(const Net *net);
 void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
                     float *grad);
 
+/*
+ * Batch-level head. The head of a network is its layers from the first
+ * flatten or dense layer on, and the trunk the layers before it. Run per
+ * shard, the head's dense layers read their whole weight matrices for a
+ * few samples, twice per shard. Trained in three phases instead, each
+ * weight matrix is read twice per batch:
+ *   1. net_trunk_forward on every shard, each with its own trunk scratch,
+ *      writes the shard's rows of the N x net_head_width features;
+ *   2. net_head_train runs the head forward and backward over all N rows,
+ *      writes the head's gradients (summed over the batch) and the N x
+ *      width feature gradients, and shares its products among threads
+ *      through a caller's parallel-for;
+ *   3. net_trunk_backward on every shard, from its rows of the feature
+ *      gradients, writes the trunk's gradients for that shard.
+ * This is the same computation as net_train_batch on each shard with the
+ * dense gradients summed over the batch, except in the rounding.
+ * net_head_batched tells when it applies: a head with batch
+ * normalisation would normalise over the whole batch instead of each
+ * shard, so such a net keeps net_train_shard.
+ */
+
+/* Runs FN(ARG, part) for every part 0..N_PARTS-1, on any threads in any
+ * order, and returns once all have finished. */
+typedef void (*NetPartFn)(void *arg, int part);
+typedef void (*NetParallelFor)(void *ctx, int n_parts, NetPartFn fn,
+                               void *arg);
+
+/* Returns the index of the head's first layer. 0 means the trunk is
+ * empty and the features are the images. */
+int net_head_first(const Net *net);
+
+/* Returns the floats per sample entering the head. */
+size_t net_head_width(const Net *net);
+
+/* Returns 1 when the three phases apply to NET (its head has no batch
+ * normalisation), else 0. */
+int net_head_batched(const Net *net);
+
+/* Allocates a scratch for the trunk layers' activations only, for up to
+ * MAX_BATCH samples. The patch matrices and backward temporaries are
+ * borrowed from a full scratch of the thread that runs each phase. Free
+ * with net_scratch_free. */
+NetScratch *net_trunk_scratch_create(const Net *net, int max_batch);
+
+/* Allocates a scratch for the head layers only, for up to MAX_BATCH
+ * samples. Free with net_scratch_free. */
+NetScratch *net_head_scratch_create(const Net *net, int max_batch);
+
+/* Runs the trunk forward over N images with dropout drawn from RNG, keeps
+ * the activations in SCRATCH (a trunk scratch, which must stay with this
+ * shard until net_trunk_backward) and writes N x net_head_width sample-
+ * major rows to FEATURES. TEMP, a full scratch of the calling thread for
+ * at least N samples (net_scratch_create), lends its patch matrices. */
+void net_trunk_forward(const Net *net, NetScratch *scratch,
+                       const float *images, int n, Rng *rng,
+                       float *features, const NetScratch *temp);
+
+/* Runs the trunk backward of the shard whose forward SCRATCH holds, from
+ * N x net_head_width rows of DFEATURES, and overwrites the trunk layers'
+ * entries of GRAD. TEMP, as for net_trunk_forward, lends its patch
+ * matrices, into which each convolution's input is lowered again, and
+ * its temporaries. */
+void net_trunk_backward(const Net *net, NetScratch *scratch,
+                        const float *images, int n, const float *dfeatures,
+                        float *grad, const NetScratch *temp);
+
+/*
+ * Runs the head forward and backward over N rows of FEATURES with LABELS,
+ * with batch statistics and dropout active. Rows come in shards of SHARD
+ * rows, and shard k draws its dropout masks from SHARD_RNGS[k], after
+ * the draws of its trunk. Overwrites the head layers' entries of GRAD
+ * with the gradient of the summed loss, writes N rows of DFEATURES, adds
+ * the correct predictions to *CORRECT (when not NULL) and returns the
+ * summed loss. PFOR (when not NULL) with CTX shares the dense products
+ * among threads; the results are the same without it.
+ */
+double net_head_train(const Net *net, NetScratch *head, const float *features,
+                      const uint8_t *labels, int n, int shard,
+                      Rng *shard_rngs, float *grad, float *dfeatures,
+                      int *correct, NetParallelFor pfor, void *ctx);
+
 /* Time and arithmetic of one layer in one net_profile call. FLOPs count
  * the multiply-adds of convolutions and dense layers as 2 each; the other
  * layers count 0, so only their time is meaningful. */
@@ -221,20 +302,27 @@ typedef struct {
     double backward_flops;
 } NetLayerProfile;
 
+/* Buffers to profile batches of one size: opaque. */
+typedef struct NetProfiler NetProfiler;
+
+/* Allocates what net_profiler_run needs to train batches of N samples in
+ * shards of SHARD. NET must outlive it. Free with net_profiler_free. */
+NetProfiler *net_profiler_create(const Net *net, int n, int shard);
+void net_profiler_free(NetProfiler *profiler);
+
 /*
- * Trains N samples on the calling thread the way the trainer does: in
- * shards of SHARD samples through net_train_shard with BATCH, then every
- * part of net_batch_grad. Fills PROFILE (one entry per layer) with each
- * layer's summed forward and backward time and FLOPs. The batch-level
- * gradients count as their layer's backward time, and the loss and
- * softmax as no layer's. Times are the thread's CPU time, so waits for a
- * busy core do not count. Returns the summed loss. The clock is read
- * twice per layer and pass, and the timings include that. The other entry
- * points read no clock.
+ * Trains one batch of N images on the calling thread the way the trainer
+ * does: in the three phases when net_head_batched, else shards through
+ * net_train_shard and then net_batch_grad. Fills PROFILE (one entry per
+ * layer) with each layer's summed forward and backward time and FLOPs.
+ * The batch-level dense gradients count as their layer's backward time,
+ * and the loss and softmax as no layer's. Times are the thread's CPU
+ * time, so waits for a busy core do not count. Dropout draws from RNG.
+ * Returns the summed loss. The clock is read twice per layer and pass,
+ * and the timings include that. The other entry points read no clock.
  */
-double net_profile(const Net *net, NetScratch *scratch, NetBatch *batch,
-                   const float *images, const uint8_t *labels, int n,
-                   int shard, float *grad, Rng *rng,
-                   NetLayerProfile *profile);
+double net_profiler_run(NetProfiler *profiler, const float *images,
+                        const uint8_t *labels, Rng *rng,
+                        NetLayerProfile *profile);
 
 #endif

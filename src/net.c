@@ -77,11 +77,18 @@ struct NetScratch {
     float *dcol;          /* conv backward: gradient of the patches */
     float *dw_t;          /* conv backward: transposed weight gradient */
     float *dflat;         /* dense backward: sample-major input gradient */
-    NetLayerProfile *profile;  /* per-layer timings while net_profile runs,
-                                  otherwise NULL */
+    NetLayerProfile *profile;  /* per-layer timings while a profiler
+                                  runs, otherwise NULL */
     NetBatch *batch;      /* while net_train_shard runs with a NetBatch:
                              where dense layers keep their rows */
     int batch_first;      /* row of this call's first sample in batch */
+    /* While net_head_train runs: how dense layers share their products
+     * among threads, and the random stream of each shard of SHARD rows,
+     * from which dropout draws that shard's masks. */
+    NetParallelFor pfor;
+    void *pfor_ctx;
+    Rng *shard_rngs;
+    int shard;
 };
 
 /* ---------------------------------------------------------------- parser */
@@ -526,7 +533,15 @@ static float *alloc_floats(size_t count)
     return xmalloc_aligned(count * sizeof(float));
 }
 
-NetScratch *net_scratch_create(const Net *net, int max_batch)
+/*
+ * Allocates a scratch with buffers for layers FIRST..LAST-1 only; the
+ * layout flags cover every layer. With TEMPS, it also gets the
+ * convolutions' patch matrices and the temporaries of the backward pass
+ * (patch, transposed weight and sample-major input gradients), which a
+ * trunk scratch borrows instead.
+ */
+static NetScratch *scratch_create(const Net *net, int max_batch, int first,
+                                  int last, int temps)
 {
     NetScratch *s = xcalloc(1, sizeof *s);
     int n = net->n_layers;
@@ -553,7 +568,15 @@ NetScratch *net_scratch_create(const Net *net, int max_batch)
         size_t patches = (size_t)l->in_c * l->k * l->k
                          * l->out_h * l->out_w * mb;
 
-        if (l->kind == LAYER_RELU && i > 0) {
+        if (i < first || i >= last) {
+            if (l->kind == LAYER_CONV)
+                cm = 1;
+            else if (l->kind == LAYER_DENSE || l->kind == LAYER_FLATTEN)
+                cm = 0;
+            s->channel_major[i] = cm;
+            continue;
+        }
+        if (l->kind == LAYER_RELU && i > first) {
             s->aliased[i] = 1;
             s->out[i] = s->out[i - 1];
             s->dout[i] = s->dout[i - 1];
@@ -563,7 +586,10 @@ NetScratch *net_scratch_create(const Net *net, int max_batch)
         }
         switch (l->kind) {
         case LAYER_CONV:
-            s->col[i] = alloc_floats(patches);
+            /* A trunk scratch borrows the patches too: see
+             * net_trunk_backward. */
+            if (temps)
+                s->col[i] = alloc_floats(patches);
             if (i > 0 && patches > max_dcol)
                 max_dcol = patches;
             if (l->bias_offset - l->weight_offset > max_dw_t)
@@ -595,10 +621,17 @@ NetScratch *net_scratch_create(const Net *net, int max_batch)
         }
         s->channel_major[i] = cm;
     }
-    s->dcol = max_dcol > 0 ? alloc_floats(max_dcol) : NULL;
-    s->dflat = max_dflat > 0 ? alloc_floats(max_dflat) : NULL;
-    s->dw_t = max_dw_t > 0 ? alloc_floats(max_dw_t) : NULL;
+    if (temps) {
+        s->dcol = max_dcol > 0 ? alloc_floats(max_dcol) : NULL;
+        s->dflat = max_dflat > 0 ? alloc_floats(max_dflat) : NULL;
+        s->dw_t = max_dw_t > 0 ? alloc_floats(max_dw_t) : NULL;
+    }
     return s;
+}
+
+NetScratch *net_scratch_create(const Net *net, int max_batch)
+{
+    return scratch_create(net, max_batch, 0, net->n_layers, 1);
 }
 
 void net_scratch_free(NetScratch *s)
@@ -763,7 +796,7 @@ static void conv_weight_grad(const Layer *l, const float *col,
  */
 static void conv_backward(const Layer *l, const float *params, float *grad,
                           const float *col, const float *dy, int n,
-                          NetScratch *s, float *dx, int x_cm)
+                          const NetScratch *s, float *dx, int x_cm)
 {
     int kdim = l->in_c * l->k * l->k;
     int cols = l->out_h * l->out_w * n;
@@ -868,28 +901,97 @@ static void pool_backward(const Layer *l, const float *dy,
 
 /* ---------------------------------------------------------------- dense */
 
+/* Columns of a dense product per part when net_head_train shares it
+ * among threads: a multiple of the GEMM's 16-column register tile, and
+ * for "tf" (1024 units, 3136 inputs) 8 and 25 parts, enough for the
+ * threads to balance. */
+#define DENSE_PART_COLS 128
+
+/* Rows of a dense layer's weight gradient per part: one A block of the
+ * blocked GEMM (MC in gemm.c), so a part is one sweep of the micro-kernel
+ * over the layer's inputs. */
+#define DENSE_PART_ROWS 96
+
+/* Runs FN for parts 0..N_PARTS-1 through S's parallel-for when it has
+ * one, else in order on this thread. */
+static void run_parts(const NetScratch *s, int n_parts, NetPartFn fn,
+                      void *arg)
+{
+    if (s->pfor != NULL && n_parts > 1) {
+        s->pfor(s->pfor_ctx, n_parts, fn, arg);
+        return;
+    }
+    for (int p = 0; p < n_parts; p++)
+        fn(arg, p);
+}
+
+/* Returns the number of blocks of BLOCK in COUNT, or 1 without a
+ * parallel-for, so a single thread makes one call over everything. */
+static int part_count(const NetScratch *s, int count, int block)
+{
+    return s->pfor != NULL ? (count + block - 1) / block : 1;
+}
+
+/* Arguments of the parts of one dense layer's forward or backward pass
+ * over N sample-major rows. Each GEMM's entries depend only on their row
+ * and column, not on how the columns or rows are split (see the row and
+ * column split tests of gemm), so the parts give the same result on any
+ * number of threads. */
+typedef struct {
+    const Layer *l;
+    const float *w, *b;   /* weights (OUT x IN) and biases */
+    const float *x;       /* N x IN inputs */
+    const float *dy;      /* N x OUT output gradients (backward) */
+    float *y;             /* N x OUT outputs (forward) */
+    float *dx;            /* N x IN input gradients, or NULL */
+    float *grad;          /* parameter gradients, or NULL */
+    int n, relu;
+    int cols, rows;       /* columns or rows per part */
+    int grad_parts;       /* backward: parts 0.. are weight gradients */
+} DenseJob;
+
+/* Output columns part*cols.. of Y = X * W^T + b, then ReLU if set. */
+static void dense_forward_part(void *arg, int part)
+{
+    const DenseJob *j = arg;
+    int in = (int)in_size(j->l), out = j->l->out_c;
+    int c0 = part * j->cols;
+    int c1 = c0 + j->cols < out ? c0 + j->cols : out;
+
+    sgemm(GEMM_NOTRANS, GEMM_TRANS, j->n, c1 - c0, in, 1.0f, j->x, in,
+          j->w + (size_t)c0 * in, in, 0.0f, j->y + c0, out);
+    for (int s = 0; s < j->n; s++) {
+        float *ys = j->y + (size_t)s * out;
+        for (int o = c0; o < c1; o++) {
+            float v = ys[o] + j->b[o];
+            ys[o] = j->relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
 /* Y (N x OUT) = X (N x IN) * W^T + b, where W is OUT x IN, followed by
  * ReLU when RELU is set. A channel-major X is first copied sample-major
  * into FLAT. */
 static void dense_forward(const Layer *l, const float *params, const float *x,
-                          int x_cm, int n, float *flat, float *y, int relu)
+                          int x_cm, int n, float *flat, float *y, int relu,
+                          const NetScratch *s)
 {
-    int in = (int)in_size(l), out = l->out_c;
-    const float *b = params + l->bias_offset;
+    DenseJob job = {0};
 
     if (x_cm) {
         to_sample_major(x, n, l->in_c, (size_t)l->in_h * l->in_w, flat);
         x = flat;
     }
-    sgemm(GEMM_NOTRANS, GEMM_TRANS, n, out, in, 1.0f, x, in,
-          params + l->weight_offset, in, 0.0f, y, out);
-    for (int s = 0; s < n; s++) {
-        float *ys = y + (size_t)s * out;
-        for (int o = 0; o < out; o++) {
-            float v = ys[o] + b[o];
-            ys[o] = relu && v < 0.0f ? 0.0f : v;
-        }
-    }
+    job.l = l;
+    job.w = params + l->weight_offset;
+    job.b = params + l->bias_offset;
+    job.x = x;
+    job.y = y;
+    job.n = n;
+    job.relu = relu;
+    job.cols = s->pfor != NULL ? DENSE_PART_COLS : l->out_c;
+    run_parts(s, part_count(s, l->out_c, DENSE_PART_COLS), dense_forward_part,
+              &job);
 }
 
 /* Writes rows R0..R1-1 of dW = DY^T * X and of db = column sums of DY,
@@ -911,35 +1013,57 @@ static void dense_param_grad(const Layer *l, const float *dy, int out,
     }
 }
 
+/* Part PART of a dense backward pass: rows of dW and db for the first
+ * grad_parts parts, then columns of DX = DY * W. */
+static void dense_backward_part(void *arg, int part)
+{
+    const DenseJob *j = arg;
+    int in = (int)in_size(j->l), out = j->l->out_c;
+
+    if (part < j->grad_parts) {
+        int r0 = part * j->rows;
+        int r1 = r0 + j->rows < out ? r0 + j->rows : out;
+
+        dense_param_grad(j->l, j->dy, out, j->x, j->n, r0, r1, j->grad);
+        return;
+    }
+    int c0 = (part - j->grad_parts) * j->cols;
+    int c1 = c0 + j->cols < in ? c0 + j->cols : in;
+
+    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, j->n, c1 - c0, out, 1.0f, j->dy, out,
+          j->w + c0, in, 0.0f, j->dx + c0, in);
+}
+
 /* dW = DY^T * X and db = column sums of DY when GRAD is not NULL, and
  * when DX is not NULL, DX = DY * W (transposed back to channel-major
  * through DFLAT if the input was channel-major). */
 static void dense_backward(const Layer *l, const float *params, float *grad,
                            const float *x, int x_cm, const float *flat,
-                           const float *dy, int n, float *dflat, float *dx)
+                           const float *dy, int n, float *dflat, float *dx,
+                           const NetScratch *s)
 {
     int in = (int)in_size(l), out = l->out_c;
+    DenseJob job = {0};
+    int dx_parts = 0;
 
-    if (x_cm)
-        x = flat;
-    if (grad != NULL)
-        dense_param_grad(l, dy, out, x, n, 0, out, grad);
-    if (dx == NULL)
-        return;
-
-    float *target = x_cm ? dflat : dx;
-    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, n, in, out, 1.0f, dy, out,
-          params + l->weight_offset, in, 0.0f, target, in);
-    if (x_cm)
+    job.l = l;
+    job.w = params + l->weight_offset;
+    job.x = x_cm ? flat : x;
+    job.dy = dy;
+    job.dx = x_cm ? dflat : dx;
+    job.grad = grad;
+    job.n = n;
+    job.rows = s->pfor != NULL ? DENSE_PART_ROWS : out;
+    job.cols = s->pfor != NULL ? DENSE_PART_COLS : in;
+    job.grad_parts = grad != NULL ? part_count(s, out, DENSE_PART_ROWS) : 0;
+    if (dx != NULL)
+        dx_parts = part_count(s, in, DENSE_PART_COLS);
+    run_parts(s, job.grad_parts + dx_parts, dense_backward_part, &job);
+    if (dx != NULL && x_cm)
         to_channel_major(dflat, n, l->in_c, (size_t)l->in_h * l->in_w, dx);
 }
 
 /* ---------------------------------------------------------------- batch */
-
-/* Rows of a dense layer's weight gradient per part of net_batch_grad: one
- * A block of the blocked GEMM (MC in gemm.c), so a part is one sweep of
- * the micro-kernel over the layer's inputs. */
-#define BATCH_PART_ROWS 96
 
 /* Part P of net_batch_grad: rows ROW0..ROW1-1 of dense layer LAYER. */
 typedef struct {
@@ -972,12 +1096,12 @@ static int list_parts(const Net *net, BatchPart *parts)
 
         if (!net_grad_per_batch(l))
             continue;
-        for (int r = 0; r < l->out_c; r += BATCH_PART_ROWS) {
+        for (int r = 0; r < l->out_c; r += DENSE_PART_ROWS) {
             if (parts != NULL) {
                 parts[count].layer = i;
                 parts[count].row0 = r;
-                parts[count].row1 = r + BATCH_PART_ROWS < l->out_c
-                                    ? r + BATCH_PART_ROWS : l->out_c;
+                parts[count].row1 = r + DENSE_PART_ROWS < l->out_c
+                                    ? r + DENSE_PART_ROWS : l->out_c;
             }
             count++;
         }
@@ -1303,17 +1427,32 @@ static int is_relu(const Net *net, int i)
     return i >= 0 && i < net->n_layers && net->layers[i].kind == LAYER_RELU;
 }
 
-/* Runs every layer over N samples and returns the N x classes logits.
- * Dropout is active only when RNG is not NULL. Batch normalisation uses
+/* Dropout over N sample-major rows of ROW floats, each shard of
+ * s->shard rows drawing from its own stream in s->shard_rngs, in shard
+ * order: the masks a shard gets are those it would get on its own. */
+static void dropout_shards(const Layer *l, const NetScratch *s, int n,
+                           size_t row, const float *x, float *mask, float *y)
+{
+    for (int first = 0, k = 0; first < n; first += s->shard, k++) {
+        int rows = n - first < s->shard ? n - first : s->shard;
+        size_t at = (size_t)first * row;
+
+        dropout_forward(l, x + at, (size_t)rows * row, &s->shard_rngs[k],
+                        mask + at, y + at);
+    }
+}
+
+/* Runs layers FIRST..LAST-1 over N samples from input X (channel-major
+ * when X_CM) and returns the output of layer LAST-1. Dropout is active
+ * only when RNG or s->shard_rngs is not NULL. Batch normalisation uses
  * the batch's statistics when TRAIN is set and the running ones
  * otherwise. */
-static const float *forward(const Net *net, NetScratch *s,
-                            const float *images, int n, Rng *rng, int train)
+static const float *forward_range(const Net *net, NetScratch *s,
+                                  const NetScratch *temp, const float *x,
+                                  int x_cm, int first, int last, int n,
+                                  Rng *rng, int train)
 {
-    const float *x = images;
-    int x_cm = 0;
-
-    for (int i = 0; i < net->n_layers; i++) {
+    for (int i = first; i < last; i++) {
         const Layer *l = &net->layers[i];
         float *y = s->out[i];
         size_t count = out_size(l) * n;
@@ -1322,7 +1461,9 @@ static const float *forward(const Net *net, NetScratch *s,
 
         switch (l->kind) {
         case LAYER_CONV:
-            conv_forward(l, net->params, x, x_cm, n, s->col[i], y, relu_next);
+            conv_forward(l, net->params, x, x_cm, n,
+                         s->col[i] != NULL ? s->col[i] : temp->col[i], y,
+                         relu_next);
             break;
         case LAYER_POOL:
             pool_forward(l, x, n, y, s->argmax[i]);
@@ -1335,7 +1476,7 @@ static const float *forward(const Net *net, NetScratch *s,
             break;
         case LAYER_DENSE:
             dense_forward(l, net->params, x, x_cm, n, s->flat[i], y,
-                          relu_next);
+                          relu_next, s);
             break;
         case LAYER_RELU:
             /* Already applied by the convolution, dense or bn layer
@@ -1349,7 +1490,10 @@ static const float *forward(const Net *net, NetScratch *s,
             relu_forward(y, count);
             break;
         case LAYER_DROPOUT:
-            dropout_forward(l, x, count, rng, s->mask[i], y);
+            if (s->shard_rngs != NULL)
+                dropout_shards(l, s, n, out_size(l), x, s->mask[i], y);
+            else
+                dropout_forward(l, x, count, rng, s->mask[i], y);
             break;
         case LAYER_BN:
             if (train)
@@ -1368,22 +1512,42 @@ static const float *forward(const Net *net, NetScratch *s,
     return x;
 }
 
-/* Propagates s->dout of the last layer back through every layer, writing
- * each layer's parameter gradients into GRAD. */
-static void backward(const Net *net, NetScratch *s, const float *images,
-                     int n, float *grad)
+/* Runs every layer over N images and returns the N x classes logits. */
+static const float *forward(const Net *net, NetScratch *s,
+                            const float *images, int n, Rng *rng, int train)
 {
-    for (int i = net->n_layers - 1; i >= 0; i--) {
+    return forward_range(net, s, s, images, 0, 0, net->n_layers, n, rng,
+                         train);
+}
+
+/*
+ * Propagates s->dout of layer LAST-1 back through layers LAST-1..FIRST,
+ * writing their parameter gradients into GRAD. Layer FIRST's input is
+ * INPUT (channel-major when INPUT_CM), and its input gradient goes to
+ * DINPUT unless that is NULL. The temporaries of the pass come from TEMP,
+ * which may be S itself.
+ */
+static void backward_range(const Net *net, NetScratch *s, const float *input,
+                           int input_cm, float *dinput, int first, int last,
+                           int n, float *grad, const NetScratch *temp)
+{
+    for (int i = last - 1; i >= first; i--) {
         const Layer *l = &net->layers[i];
-        const float *x = i > 0 ? s->out[i - 1] : images;
-        int x_cm = i > 0 ? s->channel_major[i - 1] : 0;
-        float *dx = i > 0 ? s->dout[i - 1] : NULL;
+        const float *x = i > first ? s->out[i - 1] : input;
+        int x_cm = i > first ? s->channel_major[i - 1] : input_cm;
+        float *dx = i > first ? s->dout[i - 1] : dinput;
         float *dy = s->dout[i];
         size_t count = out_size(l) * n;
         double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
-        if (l->kind == LAYER_CONV) {
-            conv_backward(l, net->params, grad, s->col[i], dy, n, s, dx,
+        if (l->kind == LAYER_CONV && s->col[i] == NULL) {
+            /* A trunk scratch keeps no patches: lower the input again
+             * into the borrowed matrix, which is then still in cache. */
+            conv_lower(l, x, x_cm, n, temp->col[i]);
+            conv_backward(l, net->params, grad, temp->col[i], dy, n, temp, dx,
+                          x_cm);
+        } else if (l->kind == LAYER_CONV) {
+            conv_backward(l, net->params, grad, s->col[i], dy, n, temp, dx,
                           x_cm);
         } else if (l->kind == LAYER_DENSE) {
             float *dense_grad = grad;
@@ -1394,7 +1558,7 @@ static void backward(const Net *net, NetScratch *s, const float *images,
                 dense_grad = NULL;
             }
             dense_backward(l, net->params, dense_grad, x, x_cm, s->flat[i],
-                           dy, n, s->dflat, dx);
+                           dy, n, temp->dflat, dx, s);
         } else if (l->kind == LAYER_BN) {
             bn_backward(l, net->params, grad, x, x_cm, n, s->batch_stats,
                         s->inv_std[i], dy, dx);
@@ -1419,6 +1583,14 @@ static void backward(const Net *net, NetScratch *s, const float *images,
         if (s->profile != NULL)
             s->profile[i].backward_seconds = profile_clock() - t0;
     }
+}
+
+/* Propagates s->dout of the last layer back through every layer to the
+ * images, writing each layer's parameter gradients into GRAD. */
+static void backward(const Net *net, NetScratch *s, const float *images,
+                     int n, float *grad)
+{
+    backward_range(net, s, images, 0, NULL, 0, net->n_layers, n, grad, s);
 }
 
 /*
@@ -1492,6 +1664,123 @@ double net_train_shard(const Net *net, NetScratch *scratch,
     return loss;
 }
 
+/* ---------------------------------------------------------------- head */
+
+int net_head_first(const Net *net)
+{
+    int i = 0;
+
+    /* The parser ends every network with a dense layer. */
+    while (net->layers[i].kind != LAYER_FLATTEN
+           && net->layers[i].kind != LAYER_DENSE)
+        i++;
+    return i;
+}
+
+size_t net_head_width(const Net *net)
+{
+    return in_size(&net->layers[net_head_first(net)]);
+}
+
+int net_head_batched(const Net *net)
+{
+    for (int i = net_head_first(net); i < net->n_layers; i++)
+        if (net->layers[i].kind == LAYER_BN)
+            return 0;
+    return 1;
+}
+
+NetScratch *net_trunk_scratch_create(const Net *net, int max_batch)
+{
+    return scratch_create(net, max_batch, 0, net_head_first(net), 0);
+}
+
+NetScratch *net_head_scratch_create(const Net *net, int max_batch)
+{
+    return scratch_create(net, max_batch, net_head_first(net), net->n_layers,
+                          1);
+}
+
+void net_trunk_forward(const Net *net, NetScratch *scratch,
+                       const float *images, int n, Rng *rng,
+                       float *features, const NetScratch *temp)
+{
+    int h = net_head_first(net);
+    size_t width = net_head_width(net);
+
+    assert(n > 0);
+    assert(n <= scratch->max_batch);
+    if (h == 0) {
+        memcpy(features, images, (size_t)n * width * sizeof *features);
+        return;
+    }
+
+    const Layer *end = &net->layers[h - 1];
+    const float *out = forward_range(net, scratch, temp, images, 0, 0, h, n,
+                                     rng, 1);
+
+    if (scratch->channel_major[h - 1])
+        to_sample_major(out, n, end->out_c, (size_t)end->out_h * end->out_w,
+                        features);
+    else
+        memcpy(features, out, (size_t)n * width * sizeof *features);
+}
+
+void net_trunk_backward(const Net *net, NetScratch *scratch,
+                        const float *images, int n, const float *dfeatures,
+                        float *grad, const NetScratch *temp)
+{
+    int h = net_head_first(net);
+    size_t width = net_head_width(net);
+
+    if (h == 0)
+        return;
+
+    const Layer *end = &net->layers[h - 1];
+    float *dy = scratch->dout[h - 1];
+
+    if (scratch->channel_major[h - 1])
+        to_channel_major(dfeatures, n, end->out_c,
+                         (size_t)end->out_h * end->out_w, dy);
+    else
+        memcpy(dy, dfeatures, (size_t)n * width * sizeof *dy);
+    backward_range(net, scratch, images, 0, NULL, 0, h, n, grad, temp);
+}
+
+double net_head_train(const Net *net, NetScratch *head, const float *features,
+                      const uint8_t *labels, int n, int shard,
+                      Rng *shard_rngs, float *grad, float *dfeatures,
+                      int *correct, NetParallelFor pfor, void *ctx)
+{
+    int h = net_head_first(net), last = net->n_layers - 1;
+    int classes = net->classes;
+
+    assert(n > 0);
+    assert(n <= head->max_batch);
+    assert(shard > 0);
+    head->pfor = pfor;
+    head->pfor_ctx = ctx;
+    head->shard_rngs = shard_rngs;
+    head->shard = shard;
+
+    const float *logits = forward_range(net, head, head, features, 0, h,
+                                        net->n_layers, n, NULL, 1);
+    float *dlogits = head->dout[last];
+    double loss = softmax_xent(logits, labels, n, classes, dlogits, correct);
+
+    for (int s = 0; s < n; s++)
+        dlogits[(size_t)s * classes + labels[s]] -= 1.0f;
+    /* Without a trunk the feature gradients are those of the images,
+     * which nothing needs. */
+    backward_range(net, head, features, 0, h > 0 ? dfeatures : NULL, h,
+                   net->n_layers, n, grad, head);
+
+    head->pfor = NULL;
+    head->pfor_ctx = NULL;
+    head->shard_rngs = NULL;
+    return loss;
+}
+
 void net_predict(const Net *net, NetScratch *scratch, const float *images,
                  int n, float *probs)
 {
@@ -1520,49 +1809,163 @@ static double layer_flops(const Layer *l, int n)
     return 2.0 * macs * n;
 }
 
-double net_profile(const Net *net, NetScratch *scratch, NetBatch *batch,
-                   const float *images, const uint8_t *labels, int n,
-                   int shard, float *grad, Rng *rng, NetLayerProfile *profile)
+struct NetProfiler {
+    const Net *net;
+    int n, shard, n_shards;
+    int batched;             /* net_head_batched(net) */
+    NetScratch **trunk;      /* batched: one trunk scratch per shard */
+    NetScratch *head;        /* batched: the head for N rows */
+    NetScratch *temp;        /* a full scratch for SHARD samples */
+    NetBatch *rows;          /* not batched: the dense layers' rows */
+    float *features, *dfeatures, *grad;
+    Rng *rngs;               /* one stream per shard */
+    NetLayerProfile *run;    /* timings of one call */
+};
+
+NetProfiler *net_profiler_create(const Net *net, int n, int shard)
 {
+    NetProfiler *p = xcalloc(1, sizeof *p);
+    size_t width = net_head_width(net);
+
+    p->net = net;
+    p->n = n;
+    p->shard = shard;
+    p->n_shards = (n + shard - 1) / shard;
+    p->batched = net_head_batched(net);
+    p->temp = net_scratch_create(net, shard);
+    p->grad = alloc_floats(net->n_params);
+    p->rngs = xcalloc((size_t)p->n_shards, sizeof *p->rngs);
+    p->run = xcalloc((size_t)net->n_layers, sizeof *p->run);
+    if (p->batched) {
+        p->trunk = xcalloc((size_t)p->n_shards, sizeof *p->trunk);
+        for (int k = 0; k < p->n_shards; k++)
+            p->trunk[k] = net_trunk_scratch_create(net, shard);
+        p->head = net_head_scratch_create(net, n);
+        p->features = alloc_floats((size_t)n * width);
+        p->dfeatures = alloc_floats((size_t)n * width);
+    } else {
+        p->rows = net_batch_create(net, n);
+    }
+    return p;
+}
+
+void net_profiler_free(NetProfiler *p)
+{
+    if (p == NULL)
+        return;
+    for (int k = 0; p->trunk != NULL && k < p->n_shards; k++)
+        net_scratch_free(p->trunk[k]);
+    free(p->trunk);
+    net_scratch_free(p->head);
+    net_scratch_free(p->temp);
+    net_batch_free(p->rows);
+    free(p->features);
+    free(p->dfeatures);
+    free(p->grad);
+    free(p->rngs);
+    free(p->run);
+    free(p);
+}
+
+/* Runs CALL with S timing into p->run, then adds p->run to PROFILE. */
+#define PROFILED(p, s, profile, call)                                     \
+    do {                                                                  \
+        memset((p)->run, 0,                                               \
+               (size_t)(p)->net->n_layers * sizeof *(p)->run);            \
+        (s)->profile = (p)->run;                                          \
+        call;                                                             \
+        (s)->profile = NULL;                                              \
+        for (int i_ = 0; i_ < (p)->net->n_layers; i_++) {                 \
+            (profile)[i_].forward_seconds += (p)->run[i_].forward_seconds; \
+            (profile)[i_].backward_seconds +=                             \
+                (p)->run[i_].backward_seconds;                            \
+        }                                                                 \
+    } while (0)
+
+/* The three phases of a batch: trunk forward per shard, the head over
+ * the batch, trunk backward per shard. */
+static double profile_batched(NetProfiler *p, const float *images,
+                              const uint8_t *labels, Rng *rng,
+                              NetLayerProfile *profile)
+{
+    const Net *net = p->net;
     size_t sample = (size_t)net->in_c * net->in_h * net->in_w;
-    NetLayerProfile *run = xcalloc((size_t)net->n_layers, sizeof *run);
+    size_t width = net_head_width(net);
     double loss = 0.0;
+
+    for (int k = 0; k < p->n_shards; k++) {
+        int first = k * p->shard;
+        int count = p->n - first < p->shard ? p->n - first : p->shard;
+
+        rng_seed(&p->rngs[k], rng_next(rng));
+        PROFILED(p, p->trunk[k], profile,
+                 net_trunk_forward(net, p->trunk[k], images + first * sample,
+                                   count, &p->rngs[k],
+                                   p->features + first * width, p->temp));
+    }
+    PROFILED(p, p->head, profile,
+             loss = net_head_train(net, p->head, p->features, labels, p->n,
+                                   p->shard, p->rngs, p->grad, p->dfeatures,
+                                   NULL, NULL, NULL));
+    for (int k = 0; k < p->n_shards; k++) {
+        int first = k * p->shard;
+        int count = p->n - first < p->shard ? p->n - first : p->shard;
+
+        PROFILED(p, p->trunk[k], profile,
+                 net_trunk_backward(net, p->trunk[k], images + first * sample,
+                                    count, p->dfeatures + first * width,
+                                    p->grad, p->temp));
+    }
+    return loss;
+}
+
+/* Whole shards through net_train_shard, then the dense gradients over
+ * the batch, each part timed as its layer's backward time. */
+static double profile_shards(NetProfiler *p, const float *images,
+                             const uint8_t *labels, Rng *rng,
+                             NetLayerProfile *profile)
+{
+    const Net *net = p->net;
+    size_t sample = (size_t)net->in_c * net->in_h * net->in_w;
+    double loss = 0.0;
+
+    for (int first = 0; first < p->n; first += p->shard) {
+        int count = p->n - first < p->shard ? p->n - first : p->shard;
+
+        PROFILED(p, p->temp, profile,
+                 loss += net_train_shard(net, p->temp, images + first * sample,
+                                         labels + first, count, p->grad, rng,
+                                         NULL, p->rows, first));
+    }
+    for (int part = 0; part < p->rows->n_parts; part++) {
+        double t0 = profile_clock();
+
+        net_batch_grad(net, p->rows, p->n, part, p->grad);
+        profile[p->rows->parts[part].layer].backward_seconds +=
+            profile_clock() - t0;
+    }
+    return loss;
+}
+
+#undef PROFILED
+
+double net_profiler_run(NetProfiler *p, const float *images,
+                        const uint8_t *labels, Rng *rng,
+                        NetLayerProfile *profile)
+{
+    const Net *net = p->net;
 
     memset(profile, 0, (size_t)net->n_layers * sizeof *profile);
     for (int i = 0; i < net->n_layers; i++) {
-        double flops = layer_flops(&net->layers[i], n);
+        double flops = layer_flops(&net->layers[i], p->n);
 
         /* Backward forms the weight gradient and, past layer 0, the input
          * gradient: two products of the forward one's size. */
         profile[i].forward_flops = flops;
         profile[i].backward_flops = i > 0 ? 2.0 * flops : flops;
     }
-
-    scratch->profile = run;
-    for (int first = 0; first < n; first += shard) {
-        int count = n - first < shard ? n - first : shard;
-
-        loss += net_train_shard(net, scratch, images + first * sample,
-                                labels + first, count, grad, rng, NULL,
-                                batch, first);
-        for (int i = 0; i < net->n_layers; i++) {
-            profile[i].forward_seconds += run[i].forward_seconds;
-            profile[i].backward_seconds += run[i].backward_seconds;
-        }
-    }
-    scratch->profile = NULL;
-
-    /* The batch-level weight gradients count as their layer's backward
-     * time. */
-    for (int part = 0; part < batch->n_parts; part++) {
-        double t0 = profile_clock();
-
-        net_batch_grad(net, batch, n, part, grad);
-        profile[batch->parts[part].layer].backward_seconds +=
-            profile_clock() - t0;
-    }
-    free(run);
-    return loss;
+    return p->batched ? profile_batched(p, images, labels, rng, profile)
+                      : profile_shards(p, images, labels, rng, profile);
 }
 
 const float *net_batch_stats(const NetScratch *scratch)

@@ -5,22 +5,29 @@
  * A batch of up to cfg.batch shuffled training samples is gathered into
  * one contiguous buffer and cut into shards of TRAINER_SHARD samples. The
  * workers are created once and wait on a condition variable between jobs.
- * They take shards in any order, and each runs net_train_shard into that
- * shard's own gradient buffer, with augmentation and dropout drawn from an
- * Rng seeded by (seed, global step, shard index). The dense layers' weight
- * gradients are then formed once over the whole batch (net_batch_grad,
- * in parts the workers share), which reads each weight matrix once per
- * batch instead of once per shard. Then the workers take slices of the
- * parameter vector, and for each slice sum the other layers' shard
- * gradients in shard order, divide by the batch size, and apply weight
- * decay and the optimiser at the scheduled learning rate. Every parameter
- * gets the same operations whichever thread takes its slice, and batch
- * normalisation normalises each shard with its own
- * statistics; the coordinator pools the shards' statistics in shard order
- * into the running statistics. So the weights depend on the seed and
- * never on the thread count or the thread schedule. Evaluation cuts the
- * test set, and the validation images when there are some, into shards of
- * EVAL_SHARD images the same way, with net_predict and no dropout.
+ * They take shards in any order, with augmentation and dropout drawn from
+ * an Rng seeded by (seed, global step, shard index). A batch runs in the
+ * three phases of net.h. First the workers run the trunk forward of each
+ * shard. Then the coordinator runs the dense head over the whole batch,
+ * and the workers share its products. Last the workers run the trunk
+ * backward of each shard into that shard's own gradient buffer. The head
+ * reads each weight matrix twice per batch instead of twice per shard. A
+ * net whose head has batch normalisation, which normalises each shard on
+ * its own, instead runs net_train_shard on each shard and forms the dense
+ * layers' weight gradients over the batch afterwards (net_batch_grad, in
+ * parts the workers share).
+ *
+ * Then the workers take slices of the parameter vector, and for each
+ * slice sum the other layers' shard gradients in shard order, divide by
+ * the batch size, and apply weight decay and the optimiser at the
+ * scheduled learning rate. Every parameter gets the same operations
+ * whichever thread takes its slice. Batch normalisation normalises each
+ * shard with its own statistics, and the coordinator pools the shards'
+ * statistics in shard order into the running statistics. So the weights
+ * depend on the seed and never on the thread count or the thread
+ * schedule. Evaluation cuts the test set, and the validation images when
+ * there are some, into shards of EVAL_SHARD images the same way, with
+ * net_predict and no dropout.
  *
  * Every random stream derives from the run seed: the initial weights, the
  * shuffle of epoch e (from the identity permutation, so it depends on e
@@ -44,7 +51,10 @@
  * but only the ranges of the layers whose gradients are summed per shard
  * (all but the dense layers) are ever written, and the buffers come from
  * xmalloc_pages, so the rest takes no memory. For "tf" at batch 64 that is
- * 8 x 0.2 MB instead of 8 x 13 MB.
+ * 8 x 0.2 MB instead of 8 x 13 MB. In the three phases each shard also
+ * keeps its trunk activations between its forward and backward passes
+ * (3.3 MB per shard of 8 for "default" and "tf"), while the patch
+ * matrices, the largest buffers, stay one set per worker.
  */
 #include "config.h"
 
@@ -83,6 +93,9 @@
 enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2, STREAM_DROPOUT = 3 };
 
 typedef enum {
+    JOB_TRUNK_FWD,   /* one shard: trunk forward and its features */
+    JOB_TRUNK_BWD,   /* one shard: trunk backward, shard gradients */
+    JOB_PARTS,       /* one part of a step of the head (pool.fn) */
     JOB_TRAIN,       /* one shard: forward, backward, shard gradients */
     JOB_BATCH_GRAD,  /* one part of the batch-level dense gradients */
     JOB_UPDATE,      /* one slice: reduction, weight decay, optimiser */
@@ -108,6 +121,8 @@ typedef struct {
     pthread_cond_t work;    /* broadcast when a job is posted */
     pthread_cond_t done;    /* signalled when the last shard of a job ends */
     JobKind kind;
+    NetPartFn fn;           /* JOB_PARTS: what each part runs */
+    void *arg;
     unsigned generation;    /* incremented for every posted job */
     int n_shards;
     int next_shard;         /* first shard no worker has taken */
@@ -134,6 +149,12 @@ typedef struct {
     NetBatch *rows;         /* the dense layers' rows for net_batch_grad */
     size_t *bad;            /* per update slice: first parameter that is
                                not finite after the update, or n_params */
+    /* The three phases (net_head_batched), else all NULL: */
+    NetScratch **trunk;     /* max_shards trunk scratches, one per shard */
+    NetScratch *head;       /* the head for the whole batch */
+    float *features;        /* batch x net_head_width trunk outputs */
+    float *dfeatures;       /* their gradients from the head */
+    Rng *rngs;              /* max_shards streams: each shard's dropout */
 } Batch;
 
 /* Evaluation buffers, written by the workers shard by shard. */
@@ -283,23 +304,73 @@ static void set_message(Trainer *tr, const char *fmt, ...)
 
 /* ------------------------------------------------------------ worker pool */
 
+/* Seeds shard SHARD's stream for this step, augments its images in
+ * place and returns them. */
+static float *prepare_shard(Trainer *tr, int shard, int n, Rng *rng)
+{
+    Batch *b = &tr->batch;
+    float *images = b->images + (size_t)shard * TRAINER_SHARD
+                    * DATASET_PIXELS;
+
+    rng_seed(rng, derive_seed(tr->seed, STREAM_DROPOUT, (uint64_t)b->step,
+                              (uint64_t)shard));
+    for (int i = 0; i < n; i++)
+        augment_image(&tr->cfg.augment, images + (size_t)i * DATASET_PIXELS,
+                      rng);
+    return images;
+}
+
+/* Returns the samples in shard SHARD of the batch. */
+static int shard_samples(const Batch *b, int shard)
+{
+    int first = shard * TRAINER_SHARD;
+
+    return b->n - first < TRAINER_SHARD ? b->n - first : TRAINER_SHARD;
+}
+
+/* Phase 1: the trunk forward of one shard, which keeps its activations
+ * in the shard's own scratch and its stream in b->rngs for the head. The
+ * worker's own scratch lends the patch matrices. */
+static void run_trunk_forward(Trainer *tr, Worker *w, int shard)
+{
+    Batch *b = &tr->batch;
+    int n = shard_samples(b, shard);
+    float *images = prepare_shard(tr, shard, n, &b->rngs[shard]);
+
+    net_trunk_forward(&tr->net, b->trunk[shard], images, n, &b->rngs[shard],
+                      b->features + (size_t)shard * TRAINER_SHARD
+                      * net_head_width(&tr->net), w->scratch);
+    b->samples[shard] = n;
+    memcpy(b->stats[shard], net_batch_stats(b->trunk[shard]),
+           tr->net.n_stats * sizeof(float));
+}
+
+/* Phase 3: the trunk backward of one shard into its gradient buffer. The
+ * worker's own scratch lends the temporaries. */
+static void run_trunk_backward(Trainer *tr, Worker *w, int shard)
+{
+    Batch *b = &tr->batch;
+    int first = shard * TRAINER_SHARD;
+
+    net_trunk_backward(&tr->net, b->trunk[shard],
+                       b->images + (size_t)first * DATASET_PIXELS,
+                       shard_samples(b, shard),
+                       b->dfeatures + (size_t)first
+                       * net_head_width(&tr->net),
+                       b->grad[shard], w->scratch);
+}
+
 static void run_train_shard(Trainer *tr, Worker *w, int shard)
 {
     Batch *b = &tr->batch;
     int first = shard * TRAINER_SHARD;
-    int n = b->n - first < TRAINER_SHARD ? b->n - first : TRAINER_SHARD;
+    int n = shard_samples(b, shard);
     int correct = 0;
     Rng rng;
-
-    float *images = b->images + (size_t)first * DATASET_PIXELS;
-
     /* Each shard owns its images in the batch buffer, which gather_batch
      * refills from the dataset for every batch. */
-    rng_seed(&rng, derive_seed(tr->seed, STREAM_DROPOUT, (uint64_t)b->step,
-                               (uint64_t)shard));
-    for (int i = 0; i < n; i++)
-        augment_image(&tr->cfg.augment, images + (size_t)i * DATASET_PIXELS,
-                      &rng);
+    float *images = prepare_shard(tr, shard, n, &rng);
+
     b->loss[shard] = net_train_shard(&tr->net, w->scratch, images,
                                      b->labels + first, n, b->grad[shard],
                                      &rng, &correct, b->rows, first);
@@ -425,8 +496,17 @@ static void *worker_main(void *arg)
             int shard = pool->next_shard++;
             JobKind kind = pool->kind;
 
+            NetPartFn fn = pool->fn;
+            void *part_arg = pool->arg;
+
             pthread_mutex_unlock(&pool->lock);
-            if (kind == JOB_TRAIN)
+            if (kind == JOB_TRUNK_FWD)
+                run_trunk_forward(w->tr, w, shard);
+            else if (kind == JOB_TRUNK_BWD)
+                run_trunk_backward(w->tr, w, shard);
+            else if (kind == JOB_PARTS)
+                fn(part_arg, shard);
+            else if (kind == JOB_TRAIN)
                 run_train_shard(w->tr, w, shard);
             else if (kind == JOB_BATCH_GRAD)
                 net_batch_grad(&w->tr->net, w->tr->batch.rows,
@@ -461,6 +541,21 @@ static void pool_run(Pool *pool, JobKind kind, int n_shards)
     while (pool->shards_done < pool->n_shards)
         pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
+}
+
+/* The parallel-for that net_head_train shares its products through: the
+ * parts of one step become a pool job. Runs on the coordinator, which
+ * holds job_lock. */
+static void pool_parallel_for(void *ctx, int n_parts, NetPartFn fn,
+                              void *arg)
+{
+    Pool *pool = &((Trainer *)ctx)->pool;
+
+    pthread_mutex_lock(&pool->lock);
+    pool->fn = fn;
+    pool->arg = arg;
+    pthread_mutex_unlock(&pool->lock);
+    pool_run(pool, JOB_PARTS, n_parts);
 }
 
 /* Starts the workers. Returns 0, or -1 with ERR set. */
@@ -807,6 +902,40 @@ static int check_weights(Trainer *tr, int n_slices)
     return -1;
 }
 
+/* Runs phases 1 and 2 of the batch gathered in tr->batch: the trunk
+ * forward of every shard, then the head, which writes the dense layers'
+ * gradients to mean_grad. Adds the correct predictions to *CORRECT and
+ * returns the summed loss. Caller holds job_lock. */
+static double train_phases(Trainer *tr, long *correct)
+{
+    Batch *b = &tr->batch;
+    int right = 0;
+    double loss;
+
+    pool_run(&tr->pool, JOB_TRUNK_FWD, b->n_shards);
+    loss = net_head_train(&tr->net, b->head, b->features, b->labels, b->n,
+                          TRAINER_SHARD, b->rngs, b->mean_grad, b->dfeatures,
+                          &right, pool_parallel_for, tr);
+    *correct += right;
+    return loss;
+}
+
+/* Runs every shard of the batch through net_train_shard. Adds the
+ * correct predictions to *CORRECT and returns the summed loss. Caller
+ * holds job_lock. */
+static double train_shards(Trainer *tr, long *correct)
+{
+    Batch *b = &tr->batch;
+    double loss = 0.0;
+
+    pool_run(&tr->pool, JOB_TRAIN, b->n_shards);
+    for (int s = 0; s < b->n_shards; s++) {
+        loss += b->loss[s];
+        *correct += b->correct[s];
+    }
+    return loss;
+}
+
 /* Trains one batch. Returns 0, or -1 when the loss or, after the update,
  * a weight is not finite. A non-finite loss skips the update. Either way
  * the status message names the value and the run counts as diverged. */
@@ -824,11 +953,10 @@ static int train_batch(Trainer *tr)
     gather_batch(tr, n);
     tr->batch.n_shards = n_shards;
     tr->batch.step = pr->step;
-    pool_run(&tr->pool, JOB_TRAIN, n_shards);
-    for (int s = 0; s < n_shards; s++) {
-        loss += tr->batch.loss[s];
-        correct += tr->batch.correct[s];
-    }
+    if (tr->batch.head != NULL)
+        loss = train_phases(tr, &correct);
+    else
+        loss = train_shards(tr, &correct);
     if (!isfinite(loss)) {
         tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
@@ -838,7 +966,10 @@ static int train_batch(Trainer *tr)
                     (long long)pr->epochs_done + 1, loss);
         return -1;
     }
-    pool_run(&tr->pool, JOB_BATCH_GRAD, net_batch_grad_parts(&tr->net));
+    if (tr->batch.head != NULL)
+        pool_run(&tr->pool, JOB_TRUNK_BWD, n_shards);
+    else
+        pool_run(&tr->pool, JOB_BATCH_GRAD, net_batch_grad_parts(&tr->net));
     tr->opt.lr = scheduled_lr(tr);
     optim_begin_step(&tr->opt);
     pool_run(&tr->pool, JOB_UPDATE, n_slices);
@@ -1354,7 +1485,21 @@ static void alloc_buffers(Trainer *tr)
         b->grad[s] = xmalloc_pages(grad_bytes);
         b->stats[s] = xcalloc(tr->net.n_stats + 1, sizeof(float));
     }
-    b->rows = net_batch_create(&tr->net, tr->cfg.batch);
+    if (net_head_batched(&tr->net)) {
+        size_t width = net_head_width(&tr->net);
+
+        b->trunk = xcalloc((size_t)b->max_shards, sizeof *b->trunk);
+        for (int s = 0; s < b->max_shards; s++)
+            b->trunk[s] = net_trunk_scratch_create(&tr->net, TRAINER_SHARD);
+        b->head = net_head_scratch_create(&tr->net, tr->cfg.batch);
+        b->features = xmalloc_aligned((size_t)tr->cfg.batch * width
+                                      * sizeof(float));
+        b->dfeatures = xmalloc_aligned((size_t)tr->cfg.batch * width
+                                       * sizeof(float));
+        b->rngs = xcalloc((size_t)b->max_shards, sizeof *b->rngs);
+    } else {
+        b->rows = net_batch_create(&tr->net, tr->cfg.batch);
+    }
     b->bad = xcalloc(tr->net.n_params / REDUCE_SLICE + 1, sizeof *b->bad);
     list_param_ranges(tr);
     b->samples = xcalloc((size_t)b->max_shards, sizeof *b->samples);
@@ -1411,6 +1556,13 @@ static void free_buffers(Trainer *tr)
         free(b->stats[s]);
     }
     net_batch_free(b->rows);
+    for (int s = 0; b->trunk != NULL && s < b->max_shards; s++)
+        net_scratch_free(b->trunk[s]);
+    free(b->trunk);
+    net_scratch_free(b->head);
+    free(b->features);
+    free(b->dfeatures);
+    free(b->rngs);
     free(b->bad);
     free(tr->shard_ranges);
     free(tr->decay_ranges);

@@ -946,9 +946,76 @@ START_TEST(test_net_shards_match_whole_batch)
 }
 END_TEST
 
-/* net_profile runs the same arithmetic as the shards and fills every
- * layer: nonzero FLOPs for the convolution and dense layers only. */
-START_TEST(test_net_profile_fills_layers)
+/* Trains SPEC on BATCH_SAMPLES inputs in the three phases: trunk forward
+ * per shard, the head over the batch, trunk backward per shard. Writes
+ * the summed gradient to GRAD and returns the loss. PFOR, when not NULL,
+ * shares the head's products. */
+static double train_three_phases(const Net *net, const float *x,
+                                 const uint8_t *labels, float *grad,
+                                 NetParallelFor pfor)
+{
+    size_t sample = 784, width = net_head_width(net), n = net->n_params;
+    int n_shards = (BATCH_SAMPLES + BATCH_SHARD - 1) / BATCH_SHARD;
+    NetScratch *trunk[(BATCH_SAMPLES + BATCH_SHARD - 1) / BATCH_SHARD];
+    NetScratch *head = net_head_scratch_create(net, BATCH_SAMPLES);
+    NetScratch *temp = net_scratch_create(net, BATCH_SHARD);
+    float *features = xmalloc(BATCH_SAMPLES * width * sizeof *features);
+    float *dfeatures = xmalloc(BATCH_SAMPLES * width * sizeof *dfeatures);
+    float *shard = xmalloc(n * sizeof *shard);
+    Rng rngs[(BATCH_SAMPLES + BATCH_SHARD - 1) / BATCH_SHARD];
+    double loss;
+
+    for (int k = 0; k < n_shards; k++) {
+        int first = k * BATCH_SHARD;
+        int count = BATCH_SAMPLES - first < BATCH_SHARD
+                    ? BATCH_SAMPLES - first : BATCH_SHARD;
+
+        trunk[k] = net_trunk_scratch_create(net, BATCH_SHARD);
+        rng_seed(&rngs[k], (uint64_t)k + 1);
+        net_trunk_forward(net, trunk[k], x + first * sample, count, &rngs[k],
+                          features + first * width, temp);
+    }
+    for (size_t i = 0; i < n; i++)
+        grad[i] = 0.0f;
+    loss = net_head_train(net, head, features, labels, BATCH_SAMPLES,
+                          BATCH_SHARD, rngs, grad, dfeatures, NULL, pfor,
+                          NULL);
+    for (int k = 0; k < n_shards; k++) {
+        int first = k * BATCH_SHARD;
+        int count = BATCH_SAMPLES - first < BATCH_SHARD
+                    ? BATCH_SAMPLES - first : BATCH_SHARD;
+
+        net_trunk_backward(net, trunk[k], x + first * sample, count,
+                           dfeatures + first * width, shard, temp);
+        for (int l = 0; l < net_head_first(net); l++) {
+            const Layer *layer = &net->layers[l];
+
+            for (size_t i = layer->weight_offset;
+                 i < layer->weight_offset + layer->param_count; i++)
+                grad[i] += shard[i];
+        }
+        net_scratch_free(trunk[k]);
+    }
+    net_scratch_free(head);
+    net_scratch_free(temp);
+    free(features);
+    free(dfeatures);
+    free(shard);
+    return loss;
+}
+
+/* Runs the parts in reverse order, as threads might finish them. */
+static void reverse_parts(void *ctx, int n_parts, NetPartFn fn, void *arg)
+{
+    (void)ctx;
+    for (int p = n_parts - 1; p >= 0; p--)
+        fn(arg, p);
+}
+
+/* The three phases compute what one net_train_batch call over all
+ * samples computes, to rounding, and sharing the head's products among
+ * parts leaves every bit of the result unchanged. */
+START_TEST(test_net_three_phases_match_whole_batch)
 {
     char err[NET_ERR_LEN];
     Net net;
@@ -956,48 +1023,171 @@ START_TEST(test_net_profile_fills_layers)
 
     ck_assert_int_eq(net_create(&net, SPEC_BATCH, 1, 28, 28, 10, err,
                                 sizeof err), 0);
-    rng_seed(&rng, 12);
+    ck_assert_int_eq(net_head_first(&net), 3);
+    ck_assert_uint_eq(net_head_width(&net), 4 * 13 * 13);
+    ck_assert_int_eq(net_head_batched(&net), 1);
+    rng_seed(&rng, 13);
+    net_init_params(&net, &rng);
+
+    size_t n = net.n_params;
+    float *x = xmalloc(BATCH_SAMPLES * 784 * sizeof *x);
+    uint8_t labels[BATCH_SAMPLES];
+    float *whole = xmalloc(n * sizeof *whole);
+    float *phased = xmalloc(n * sizeof *phased);
+    float *parted = xmalloc(n * sizeof *parted);
+    NetScratch *all = net_scratch_create(&net, BATCH_SAMPLES);
+
+    fill_uniform(&rng, x, BATCH_SAMPLES * 784);
+    for (int s = 0; s < BATCH_SAMPLES; s++)
+        labels[s] = (uint8_t)rng_below(&rng, 10);
+    double loss_whole = net_train_batch(&net, all, x, labels, BATCH_SAMPLES,
+                                        whole, NULL, NULL);
+    double loss_phased = train_three_phases(&net, x, labels, phased, NULL);
+    double loss_parted = train_three_phases(&net, x, labels, parted,
+                                            reverse_parts);
+
+    ck_assert_double_eq_tol(loss_phased, loss_whole, 1e-9 * BATCH_SAMPLES);
+    ck_assert_double_eq(loss_parted, loss_phased);
+    for (size_t i = 0; i < n; i++) {
+        if (!(fabs(phased[i] - whole[i]) <= 1e-5 * (1.0 + fabs(whole[i]))))
+            ck_abort_msg("grad[%zu] = %.9g in three phases, %.9g from one "
+                         "call", i, phased[i], whole[i]);
+        if (memcmp(&parted[i], &phased[i], sizeof parted[i]) != 0)
+            ck_abort_msg("grad[%zu] = %.9g with parts, %.9g without", i,
+                         parted[i], phased[i]);
+    }
+
+    net_scratch_free(all);
+    free(parted);
+    free(phased);
+    free(whole);
+    free(x);
+    net_free(&net);
+}
+END_TEST
+
+/* Dropout in the head draws each shard's masks from that shard's stream,
+ * so the three phases give each sample the masks net_train_batch on its
+ * shard gives it. */
+START_TEST(test_net_head_dropout_matches_shards)
+{
+    const char *spec = "conv3x3x2,relu,pool2,dense20,relu,dropout0.5,"
+                       "dense10";
+    char err[NET_ERR_LEN];
+    Net net;
+    Rng rng;
+
+    ck_assert_int_eq(net_create(&net, spec, 1, 28, 28, 10, err, sizeof err),
+                     0);
+    rng_seed(&rng, 14);
     net_init_params(&net, &rng);
 
     float *x = xmalloc(BATCH_SAMPLES * 784 * sizeof *x);
     uint8_t labels[BATCH_SAMPLES];
-    float *grad = xmalloc(net.n_params * sizeof *grad);
-    NetScratch *part = net_scratch_create(&net, BATCH_SHARD);
-    NetBatch *rows = net_batch_create(&net, BATCH_SAMPLES);
-    NetLayerProfile profile[6];
-    double loss = 0.0;
+    float *phased = xmalloc(net.n_params * sizeof *phased);
+    float *shard = xmalloc(net.n_params * sizeof *shard);
+    double loss_shards = 0.0;
+    NetScratch *one = net_scratch_create(&net, BATCH_SHARD);
 
-    ck_assert_int_eq(net.n_layers, 6);
     fill_uniform(&rng, x, BATCH_SAMPLES * 784);
     for (int s = 0; s < BATCH_SAMPLES; s++)
         labels[s] = (uint8_t)rng_below(&rng, 10);
-    for (int first = 0; first < BATCH_SAMPLES; first += BATCH_SHARD) {
+    for (int first = 0, k = 0; first < BATCH_SAMPLES;
+         first += BATCH_SHARD, k++) {
         int count = BATCH_SAMPLES - first < BATCH_SHARD
                     ? BATCH_SAMPLES - first : BATCH_SHARD;
-        loss += net_train_shard(&net, part, x + first * 784, labels + first,
-                                count, grad, NULL, NULL, rows, first);
-    }
-    ck_assert_double_eq_tol(net_profile(&net, part, rows, x, labels,
-                                        BATCH_SAMPLES, BATCH_SHARD, grad,
-                                        NULL, profile), loss, 1e-9);
-    /* conv3x3x4 on 28x28: 4 * 9 * 26 * 26 multiply-adds per sample. */
-    ck_assert_double_eq(profile[0].forward_flops,
-                        2.0 * 4 * 9 * 26 * 26 * BATCH_SAMPLES);
-    ck_assert_double_eq(profile[0].backward_flops,
-                        profile[0].forward_flops);
-    ck_assert_double_eq(profile[3].backward_flops,
-                        2.0 * profile[3].forward_flops);
-    ck_assert_double_eq(profile[1].forward_flops, 0.0);
-    for (int l = 0; l < 6; l++) {
-        ck_assert(profile[l].forward_seconds >= 0.0);
-        ck_assert(profile[l].backward_seconds >= 0.0);
-    }
+        Rng shard_rng;
 
-    net_batch_free(rows);
-    net_scratch_free(part);
-    free(grad);
+        /* The streams train_three_phases seeds. */
+        rng_seed(&shard_rng, (uint64_t)k + 1);
+        loss_shards += net_train_batch(&net, one, x + first * 784,
+                                       labels + first, count, shard,
+                                       &shard_rng, NULL);
+    }
+    ck_assert_double_eq_tol(train_three_phases(&net, x, labels, phased,
+                                               NULL),
+                            loss_shards, 1e-9 * BATCH_SAMPLES);
+
+    net_scratch_free(one);
+    free(shard);
+    free(phased);
     free(x);
     net_free(&net);
+}
+END_TEST
+
+/* A head with batch normalisation would normalise over the whole batch,
+ * so it does not take the three phases. */
+START_TEST(test_net_head_with_bn_not_batched)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+
+    ck_assert_int_eq(net_create(&net, "conv3x3x4,bn,relu,pool2,dense10", 1,
+                                28, 28, 10, err, sizeof err), 0);
+    ck_assert_int_eq(net_head_batched(&net), 1);
+    net_free(&net);
+    ck_assert_int_eq(net_create(&net, "best", 1, 28, 28, 10, err,
+                                sizeof err), 0);
+    ck_assert_int_eq(net_head_batched(&net), 0);
+    net_free(&net);
+    ck_assert_int_eq(net_create(&net, "dense16,relu,dense10", 1, 28, 28, 10,
+                                err, sizeof err), 0);
+    ck_assert_int_eq(net_head_first(&net), 0);
+    ck_assert_uint_eq(net_head_width(&net), 784);
+    net_free(&net);
+}
+END_TEST
+
+/* The profiler runs the same arithmetic as the trainer and fills every
+ * layer: nonzero FLOPs for the convolution and dense layers only. */
+START_TEST(test_net_profiler_fills_layers)
+{
+    const char *specs[2] = {SPEC_BATCH, "conv3x3x4,relu,pool2,dense100,bn,"
+                                        "relu,dense10"};
+
+    for (int v = 0; v < 2; v++) {
+        char err[NET_ERR_LEN];
+        Net net;
+        Rng rng;
+
+        ck_assert_int_eq(net_create(&net, specs[v], 1, 28, 28, 10, err,
+                                    sizeof err), 0);
+        rng_seed(&rng, 12);
+        net_init_params(&net, &rng);
+
+        int layers = net.n_layers;
+        float *x = xmalloc(BATCH_SAMPLES * 784 * sizeof *x);
+        uint8_t labels[BATCH_SAMPLES];
+        NetProfiler *profiler = net_profiler_create(&net, BATCH_SAMPLES,
+                                                    BATCH_SHARD);
+        NetLayerProfile *profile = xcalloc((size_t)layers, sizeof *profile);
+
+        fill_uniform(&rng, x, BATCH_SAMPLES * 784);
+        for (int s = 0; s < BATCH_SAMPLES; s++)
+            labels[s] = (uint8_t)rng_below(&rng, 10);
+        ck_assert(isfinite(net_profiler_run(profiler, x, labels, &rng,
+                                            profile)));
+        /* conv3x3x4 on 28x28: 4 * 9 * 26 * 26 multiply-adds per sample. */
+        ck_assert_double_eq(profile[0].forward_flops,
+                            2.0 * 4 * 9 * 26 * 26 * BATCH_SAMPLES);
+        ck_assert_double_eq(profile[0].backward_flops,
+                            profile[0].forward_flops);
+        ck_assert_double_eq(profile[3].backward_flops,
+                            2.0 * profile[3].forward_flops);
+        ck_assert_double_eq(profile[1].forward_flops, 0.0);
+        ck_assert(profile[0].forward_seconds > 0.0);
+        ck_assert(profile[3].backward_seconds > 0.0);
+        for (int l = 0; l < layers; l++) {
+            ck_assert(profile[l].forward_seconds >= 0.0);
+            ck_assert(profile[l].backward_seconds >= 0.0);
+        }
+
+        free(profile);
+        net_profiler_free(profiler);
+        free(x);
+        net_free(&net);
+    }
 }
 END_TEST
 
@@ -1049,7 +1239,10 @@ Suite *net_suite(void)
     tcase_add_test(passes, test_net_predict_chunks_batches);
     tcase_add_test(passes, test_net_train_overwrites_grad);
     tcase_add_test(passes, test_net_shards_match_whole_batch);
-    tcase_add_test(passes, test_net_profile_fills_layers);
+    tcase_add_test(passes, test_net_three_phases_match_whole_batch);
+    tcase_add_test(passes, test_net_head_dropout_matches_shards);
+    tcase_add_test(passes, test_net_head_with_bn_not_batched);
+    tcase_add_test(passes, test_net_profiler_fills_layers);
     suite_add_tcase(s, passes);
     return s;
 }

@@ -185,6 +185,17 @@ START_TEST(test_trainer_threads_identical_conv)
 }
 END_TEST
 
+/* Batch normalisation in the trunk keeps the three phases. In the head it
+ * makes the trainer run whole shards and form the dense gradients
+ * afterwards. Both must be independent of the thread count. */
+START_TEST(test_trainer_threads_identical_bn)
+{
+    check_threads_identical("conv3x3x4,bn,relu,pool2,dropout0.2,dense10");
+    check_threads_identical("conv3x3x4,relu,pool2,dense100,bn,relu,"
+                            "dropout0.25,dense10");
+}
+END_TEST
+
 START_TEST(test_trainer_seed_changes_weights)
 {
     Dataset train, test;
@@ -866,7 +877,7 @@ static uint8_t *read_file(const char *path, size_t *size)
 
 /* After a non-finite loss in epoch 2, neither the end of the run nor an
  * explicit save request replaces the checkpoint of epoch 1. Epoch 1 runs
- * in a first trainer; a second one resumes from its checkpoint with a NaN
+ * in a first trainer. A second one resumes from its checkpoint with a NaN
  * weight, so its first batch fails. */
 START_TEST(test_trainer_divergence_keeps_checkpoint)
 {
@@ -930,7 +941,7 @@ END_TEST
  * one update slice (16384) and a dense layer wider than one part of the
  * batch-level gradients (96 rows), so the threads share both jobs; Adam,
  * decoupled weight decay, augmentation and dropout all run. A checkpoint
- * holds no timestamp or thread count, so any difference is in the
+ * contains no timestamp or thread count, so any difference is in the
  * training. */
 START_TEST(test_trainer_threads_identical_checkpoints)
 {
@@ -1043,6 +1054,7 @@ Suite *trainer_suite(void)
     tcase_set_timeout(run, THREADED_TIMEOUT);
     tcase_add_test(run, test_trainer_threads_identical_dense);
     tcase_add_test(run, test_trainer_threads_identical_conv);
+    tcase_add_test(run, test_trainer_threads_identical_bn);
     tcase_add_test(run, test_trainer_threads_identical_checkpoints);
     tcase_add_test(run, test_trainer_seed_changes_weights);
     tcase_add_test(run, test_trainer_loss_decreases);
