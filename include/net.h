@@ -48,8 +48,7 @@
 #define NET_SPEC_TF \
     "conv5x5x32:same,relu,pool2,conv5x5x64:same,relu,pool2,dense1024,relu,dropout0.4,dense10"
 #define NET_SPEC_BEST \
-    "conv3x3x32:same,bn,relu,conv3x3x32:same,bn,relu,pool2," \
-    "conv3x3x64:same,bn,relu,conv3x3x64:same,bn,relu,pool2," \
+    "conv3x3x32:same,bn,relu,pool2,conv3x3x64:same,bn,relu,pool2," \
     "dense256,bn,relu,dropout0.3,dense10"
 
 /* Added to the variance before its square root in batch normalisation. */
