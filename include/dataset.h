@@ -36,8 +36,11 @@ typedef struct {
     uint8_t *labels;  /* count values in 0..9 */
 } Dataset;
 
-/* Class names in label order, in full and abbreviated to at most 5
- * characters for narrow panes. */
+/* Class names in label order, in full and abbreviated to 3 characters,
+ * the width of a confusion-matrix column on an 80-column screen. Every
+ * pane uses the same abbreviations, and the help window lists them. */
+#define DATASET_SHORT_LEN 3
+
 extern const char *const dataset_class_names[DATASET_CLASSES];
 extern const char *const dataset_class_short[DATASET_CLASSES];
 
@@ -61,6 +64,14 @@ int idx_read_labels(const char *path, uint8_t **labels, int *count,
  * .gz). Returns NULL when none exists.
  */
 char *dataset_find_file(const char *dir, const char *base);
+
+/*
+ * Returns a malloc'd message such as "DIR/BASE.gz is a directory, expected
+ * a regular file" for the first of those names that exists in DIR as a
+ * directory or as a symbolic link that cannot be followed (a loop, a
+ * missing target), or NULL when none does.
+ */
+char *dataset_describe_unusable(const char *dir, const char *base);
 
 /*
  * Chooses the data directory: EXPLICIT when not NULL, else $FMNIST_DATA,

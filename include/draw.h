@@ -114,6 +114,13 @@ void draw_format_duration(double seconds, char *buf, size_t len);
  */
 int draw_format_count(long n, int width, char *buf, size_t len);
 
+/*
+ * Writes the percentage PERCENT right-aligned in WIDTH characters, with
+ * one decimal when that fits ("72.5", " 100") and none otherwise ("73").
+ * The % sign is left to the column's label. Returns the length written.
+ */
+int draw_format_percent(double percent, int width, char *buf, size_t len);
+
 /* Returns POS moved by DELTA and clamped to a list of LEN items; 0 for an
  * empty list. */
 int draw_step(int pos, int delta, int len);
@@ -132,5 +139,18 @@ int draw_scroll(int top, int pos, int rows, int len);
  */
 int draw_heat_level(float drop, float max_drop);
 #define DRAW_HEAT_FLOOR 0.01f
+
+/* Seconds a status message other than an error stays on the status line
+ * before the latest test result replaces it. */
+#define DRAW_MESSAGE_SECONDS 5.0
+
+/*
+ * Decides whether the status line shows a message that arrived AGE seconds
+ * ago. The reason for a failed run (FAILED) always stays. Another error
+ * (IS_ERROR) stays until an evaluation newer than the message
+ * (NEWER_EVAL) replaces it. Other messages stay DRAW_MESSAGE_SECONDS.
+ * Returns 1 to show it, 0 to show the latest result instead.
+ */
+int draw_message_shown(double age, int is_error, int newer_eval, int failed);
 
 #endif

@@ -114,6 +114,13 @@ typedef struct {
     char notice[128];            /* short reply to a key, on the hint line */
     double notice_until;         /* util_now() time when it disappears */
 
+    /* The trainer's status message is shown on the status pane while
+     * message_shown is set (see draw_message_shown). */
+    unsigned message_seq;        /* status.message_seq when it arrived */
+    double message_since;        /* util_now() time when it arrived */
+    unsigned message_eval;       /* status.eval_generation then */
+    int message_shown;
+
     attr_t attr[UI_COUNT];
     const UiGlyphs *glyph;
 } Ui;

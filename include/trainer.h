@@ -58,7 +58,10 @@ typedef struct {
     int epochs;             /* epochs to run in this invocation */
     int batch;
     uint64_t seed;
-    int threads;            /* worker threads, >= 1 */
+    int threads;            /* worker threads, >= 1; the trainer starts
+                             * at most one per TRAINER_SHARD samples of a
+                             * batch and reports the count it uses in
+                             * TrainerStatus.threads */
     int train_limit;        /* use the first N training images; 0 for all */
     /* Hold out the last N images of the training set (whatever
      * train_limit says) for validation: they are never trained on and are
@@ -72,6 +75,11 @@ typedef struct {
     const char *load_path;  /* checkpoint to resume from; NULL */
     /* Called on the trainer thread after each epoch's evaluation. */
     void (*on_epoch)(const EpochRecord *rec, void *ctx);
+    /* Called after each checkpoint write to PATH with ERR NULL on success,
+     * or the failure with the system's reason. It runs on the thread that
+     * saved: the trainer's, or the caller of trainer_request_save before
+     * the start or after the end. May be NULL. */
+    void (*on_save)(const char *path, const char *err, void *ctx);
     void *ctx;
 } TrainerConfig;
 
@@ -79,10 +87,14 @@ typedef struct {
     TrainerState state;
     int epoch;              /* epoch in progress (1-based), or last one */
     int epochs;             /* final epoch number of this run */
+    int train_epochs;       /* epochs this invocation trains; 0 when it
+                               only evaluates a loaded or new network */
+    int epochs_done;        /* finished epochs, loaded ones included */
     long batch;             /* batches done in the current epoch */
     long batches_per_epoch;
     double images_per_sec;  /* training throughput over recent batches */
-    double elapsed;         /* seconds since trainer_start */
+    double elapsed;         /* seconds since trainer_start, not counting
+                               the time spent paused */
     double eta;             /* estimated seconds to the end; < 0 unknown */
     int threads;
     double train_loss;      /* running mean over the current epoch */
@@ -105,6 +117,11 @@ typedef struct {
     double lr;              /* learning rate of the next update */
     int stop_after_epoch;   /* the run ends after the current epoch */
     char message[256];      /* latest notice or error, "" when none */
+    unsigned message_seq;   /* bumped each time message is set */
+    int message_is_error;   /* message reports a failure */
+    /* Path of the latest checkpoint written, NULL when none was; it
+     * points into the trainer and is valid until trainer_free. */
+    const char *saved_path;
 } TrainerStatus;
 
 typedef struct Trainer Trainer;

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "dataset.h"
 #include "trainer.h"
@@ -44,5 +45,15 @@ enum {
  */
 int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
             char *err, size_t errlen);
+
+/*
+ * Writes a short summary of the run to OUT, for the shell after the
+ * interface closed. It gives the epochs done, the training time, the
+ * latest test accuracy, the latest checkpoint or why a save failed, and
+ * LOG_PATH unless it is NULL. ST is the final status, taken after
+ * trainer_join.
+ */
+void tui_print_summary(FILE *out, const TrainerStatus *st,
+                       const char *log_path);
 
 #endif

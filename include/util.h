@@ -37,8 +37,9 @@ void xfree_pages(void *ptr, size_t size);
 
 /*
  * Opens PATH read-only and returns the descriptor, or -1 with errno set.
- * Anything but a regular file fails with EINVAL, and the open never waits
- * for a writer, so a FIFO named like a data file cannot hang the program.
+ * A directory fails with EISDIR and anything else but a regular file with
+ * EINVAL. The open never waits for a writer, so a FIFO named like a data
+ * file cannot hang the program.
  */
 int util_open_regular(const char *path);
 

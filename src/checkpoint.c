@@ -653,7 +653,8 @@ static FILE *open_regular(const char *path, uint64_t *size,
 
     if (fd < 0) {
         set_err(err, errlen, "%s: %s", path,
-                errno == EINVAL ? "not a regular file" : strerror(errno));
+                errno == EISDIR ? "is a directory, expected a checkpoint file"
+                : errno == EINVAL ? "not a regular file" : strerror(errno));
         return NULL;
     }
     file = fdopen(fd, "rb");

@@ -53,9 +53,10 @@ const char *const dataset_class_names[DATASET_CLASSES] = {
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot",
 };
 
+/* The first three letters of each name, the hyphen left out. */
 const char *const dataset_class_short[DATASET_CLASSES] = {
-    "Tshrt", "Trous", "Pullo", "Dress", "Coat",
-    "Sandl", "Shirt", "Snkr",  "Bag",   "Boot",
+    "Tsh", "Tro", "Pul", "Dre", "Coa",
+    "San", "Shi", "Sne", "Bag", "Ank",
 };
 
 /* Base names of the four files, in the order the loader needs them. */
@@ -162,6 +163,11 @@ static gzFile open_file(const char *path, char *err, size_t errlen)
 
     int fd = util_open_regular(path);
 
+    if (fd < 0 && errno == EISDIR) {
+        set_error(err, errlen, path, "is a directory, expected a regular "
+                  "file");
+        return NULL;
+    }
     if (fd < 0) {
         set_error(err, errlen, path, "cannot open: %s",
                   errno == EINVAL ? "not a regular file" : strerror(errno));
@@ -222,9 +228,19 @@ static int read_header(gzFile gz, const char *path, const IdxFormat *fmt,
     size_t need = 4 * (size_t)(1 + fmt->ndims);
     long long got = read_bytes(gz, raw, need);
     uint32_t magic;
+    int errnum;
 
     if (got < 0) {
         set_read_error(err, errlen, path, gz);
+        return -1;
+    }
+    if ((size_t)got < need && gz_error_text(gz, path, &errnum) != NULL) {
+        /* Short gzip data with a zlib error, usually "unexpected end of
+         * file", is a stream cut off, not an empty or short IDX file. */
+        set_error(err, errlen, path, "truncated: not a complete gzip stream "
+                  "(zlib: %s after %lld of the %zu %s header bytes); copy "
+                  "or download the file again",
+                  gz_error_text(gz, path, &errnum), got, need, fmt->kind);
         return -1;
     }
     if (got == 0) {
@@ -333,10 +349,16 @@ static int read_payload(gzFile gz, const char *path, const IdxFormat *fmt,
          * "unexpected end of file". The end of a raw file leaves none. */
         const char *zlib_text = gz_error_text(gz, path, &errnum);
 
-        set_error(err, errlen, path, "file ends after %zu of %lu %s%s%s%s",
-                  done / fmt->record_size, (unsigned long)count, fmt->unit,
-                  zlib_text ? " (corrupt gzip data: " : "",
-                  zlib_text ? zlib_text : "", zlib_text ? ")" : "");
+        if (zlib_text != NULL)
+            set_error(err, errlen, path, "truncated: not a complete gzip "
+                      "stream (zlib: %s after %zu of %lu %s); copy or "
+                      "download the file again", zlib_text,
+                      done / fmt->record_size, (unsigned long)count,
+                      fmt->unit);
+        else
+            set_error(err, errlen, path, "file ends after %zu of %lu %s",
+                      done / fmt->record_size, (unsigned long)count,
+                      fmt->unit);
         goto fail;
     }
     *out = buf;
@@ -475,13 +497,13 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
-char *dataset_find_file(const char *dir, const char *base)
+/* Fills PATHS with the malloc'd names BASE may have in DIR, in the order
+ * they are tried, and returns how many there are (at most 4). */
+static int candidate_paths(const char *dir, const char *base, char **paths)
 {
     size_t dlen = strlen(dir);
     const char *sep = dlen > 0 && dir[dlen - 1] != '/' ? "/" : "";
     const char *idx = strstr(base, "-idx");
-    char *paths[4];
-    char *found = NULL;
     int npaths = 0;
 
     paths[npaths++] = format_alloc("%s%s%s.gz", dir, sep, base);
@@ -497,6 +519,14 @@ char *dataset_find_file(const char *dir, const char *base)
         paths[npaths++] = format_alloc("%s%s%.*s.%s", dir, sep,
                                        head, base, idx + 1);
     }
+    return npaths;
+}
+
+char *dataset_find_file(const char *dir, const char *base)
+{
+    char *paths[4];
+    char *found = NULL;
+    int npaths = candidate_paths(dir, base, paths);
 
     for (int i = 0; i < npaths; i++) {
         if (found == NULL && file_exists(paths[i]))
@@ -507,15 +537,55 @@ char *dataset_find_file(const char *dir, const char *base)
     return found;
 }
 
+/* Returns a malloc'd "PATH is ..." saying why the directory entry PATH
+ * cannot be opened as a data file, or NULL when there is no entry. */
+static char *describe_entry(const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return NULL;
+    if (stat(path, &st) != 0) {
+        if (errno == ELOOP)
+            return format_alloc("%s is a symbolic link loop, expected a "
+                                "regular file", path);
+        if (errno == ENOENT)
+            return format_alloc("%s is a symbolic link to a missing file",
+                                path);
+        return format_alloc("%s: %s", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return format_alloc("%s is a directory, expected a regular file",
+                            path);
+    return NULL;
+}
+
+char *dataset_describe_unusable(const char *dir, const char *base)
+{
+    char *paths[4];
+    char *text = NULL;
+    int npaths = candidate_paths(dir, base, paths);
+
+    for (int i = 0; i < npaths; i++) {
+        if (text == NULL)
+            text = describe_entry(paths[i]);
+        free(paths[i]);
+    }
+    return text;
+}
+
 /*
  * Returns 1 when DIR contains all four data files. Otherwise writes the
  * reason into WHY and returns 0. *MISSING is set when the directory
- * exists but some files do not.
+ * exists but some files have no entry at all. An entry that is no file
+ * (a directory, a symbolic link loop) is described instead.
  */
 static int check_dir(const char *dir, char *why, size_t whylen, int *missing)
 {
     struct stat st;
+    char *problems[4];
     size_t pos = 0;
+    int unusable = 0;
 
     *missing = 0;
     why[0] = '\0';
@@ -530,14 +600,29 @@ static int check_dir(const char *dir, char *why, size_t whylen, int *missing)
     for (int i = 0; i < 4; i++) {
         char *path = dataset_find_file(dir, data_files[i]);
 
-        if (path == NULL) {
+        problems[i] = NULL;
+        if (path == NULL)
+            problems[i] = dataset_describe_unusable(dir, data_files[i]);
+        if (path == NULL && problems[i] == NULL) {
             append(why, whylen, &pos, "%s%s", *missing ? ", " : "missing ",
                    data_files[i]);
             *missing = 1;
         }
         free(path);
     }
-    return !*missing;
+
+    /* Entries that are there under a data file's name but are no file
+     * follow the missing names, so that list keeps its "missing A, B"
+     * form. */
+    for (int i = 0; i < 4; i++) {
+        if (problems[i] != NULL) {
+            append(why, whylen, &pos, "%s%s", pos > 0 ? "; " : "",
+                   problems[i]);
+            unusable = 1;
+        }
+        free(problems[i]);
+    }
+    return !*missing && !unusable;
 }
 
 /*
@@ -548,7 +633,7 @@ static int check_dir(const char *dir, char *why, size_t whylen, int *missing)
 static int search_dirs(const char *heading, const char *const *dirs,
                        int ndirs, char **dir_out, char *err, size_t errlen)
 {
-    char why[256];
+    char why[1024];
     int missing;
     int any_missing = 0;
     size_t pos = 0;
@@ -605,11 +690,18 @@ static char *find_data_file(const char *dir, const char *base,
                             char *err, size_t errlen)
 {
     char *path = dataset_find_file(dir, base);
+    char *problem;
 
-    if (path == NULL)
+    if (path != NULL)
+        return path;
+    problem = dataset_describe_unusable(dir, base);
+    if (problem != NULL && err != NULL)
+        snprintf(err, errlen, "%s", problem);
+    else
         set_error(err, errlen, dir, "%s not found (%s)", base,
                   NAME_VARIANTS_NOTE);
-    return path;
+    free(problem);
+    return NULL;
 }
 
 int dataset_load(const char *dir, int train, Dataset *ds,

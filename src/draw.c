@@ -319,6 +319,15 @@ int draw_format_count(long n, int width, char *buf, size_t len)
     return fill;
 }
 
+int draw_format_percent(double percent, int width, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%*.1f", width, percent);
+
+    if (n > width)
+        n = snprintf(buf, len, "%*.0f", width, percent);
+    return n;
+}
+
 int draw_step(int pos, int delta, int len)
 {
     if (len <= 0)
@@ -353,4 +362,13 @@ int draw_heat_level(float drop, float max_drop)
     if (drop < -0.2f * max_drop)
         return -1;
     return 0;
+}
+
+int draw_message_shown(double age, int is_error, int newer_eval, int failed)
+{
+    if (failed)
+        return 1;
+    if (is_error)
+        return !newer_eval;
+    return age < DRAW_MESSAGE_SECONDS;
 }

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -34,6 +35,10 @@
 #include "tty.h"
 #include "tui.h"
 #include "util.h"
+
+/* Turns the value of a numeric macro into a string literal. */
+#define STRINGIFY_VALUE(x) #x
+#define STRINGIFY(x) STRINGIFY_VALUE(x)
 
 #define LOG_HEADER "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec"
 
@@ -70,15 +75,18 @@ typedef struct {
     int no_color;
 } Options;
 
-/* State shared with the per-epoch callback, which runs on the trainer
- * thread. */
+/* State shared with the per-epoch and per-save callbacks, which run on
+ * the trainer thread. */
 typedef struct {
     atomic_int print_lines;  /* headless: print one line per epoch */
     FILE *log;               /* CSV log, or NULL */
     int epochs;
-    /* Used by the main thread only. */
     int stderr_is_tty;       /* at startup */
-    int detached;            /* the terminal was let go after a hangup */
+    /* The terminal was let go after a hangup. Set by the main thread. */
+    atomic_int detached;
+    /* Checkpoint writes that failed since the last one that worked.
+     * Guarded by the FILE lock of log (flockfile). */
+    int save_failures;
 } EpochSink;
 
 /* Set by the signal handlers, which do nothing else. */
@@ -122,7 +130,9 @@ static void usage(FILE *out)
 "  -l, --lr=RATE          learning rate (default 0.001 for adam, 0.01 for sgd)\n"
 "  -s, --seed=N           random seed for initialisation, shuffling and\n"
 "                         dropout (default 1)\n"
-"  -j, --threads=N        worker threads (default: the online CPUs)\n"
+"  -j, --threads=N        worker threads, 1 to 256 (default: the online\n"
+"                         CPUs); at most one per " STRINGIFY(TRAINER_SHARD)
+" samples of a batch\n"
 "      --flip             mirror training images left-right at random\n"
 "      --shift=N          move training images by up to N pixels each way\n"
 "                         (0 to 4, default 0), filling with background\n"
@@ -139,7 +149,8 @@ static void usage(FILE *out)
 "Files:\n"
 "      --save=FILE        write a checkpoint after every epoch\n"
 "      --load=FILE        resume training from a checkpoint\n"
-"      --log=FILE         append one CSV line per epoch\n"
+"      --log=FILE         append one CSV line per epoch, and failed\n"
+"                         checkpoint writes as '# fmnist:' lines\n"
 "      --eval             with --load: print test accuracy, per-class\n"
 "                         precision, recall and F1 and the confusion matrix\n"
 "\n"
@@ -150,6 +161,9 @@ static void usage(FILE *out)
 "      --no-color         do not use colours (also when NO_COLOR is set)\n"
 "  -h, --help             show this help and exit\n"
 "  -V, --version          show the version and exit\n"
+"\n"
+"Exit status: 0 done, 1 bad data or checkpoint or a failed run, 2 usage\n"
+"error, 130 or 143 stopped by SIGINT or SIGTERM.\n"
 "\n"
 "Keys in the terminal UI: Tab focus, arrows move, 1 2 3 or v views (training,\n"
 "mistakes, per-class), Enter opens an entry or a confusion cell, Esc all\n"
@@ -170,47 +184,91 @@ static void usage_error(const char *fmt, ...)
     exit(2);
 }
 
-/* Parses TEXT as an integer in [MIN, MAX] for option NAME or exits with a
- * usage error. */
-static long parse_long(const char *name, const char *text, long min, long max)
-{
-    char *end;
+/* The values a numeric option takes. An excluded bound is itself out of
+ * range, as 0 is for --lr. */
+typedef struct {
+    double min, max;
+    int integer;            /* whole numbers only */
+    int exclude_min, exclude_max;
+} NumberRange;
 
+/* The largest --seed. Up to 2^53 - 1 every integer is exact as a double,
+ * the type parse_number returns. */
+#define SEED_MAX 9007199254740991.0
+
+static int in_range(double value, const NumberRange *range)
+{
+    return value >= range->min && value <= range->max
+           && !(range->exclude_min && value == range->min)
+           && !(range->exclude_max && value == range->max);
+}
+
+__attribute__((noreturn))
+static void number_error(const char *name, const char *text,
+                         const NumberRange *range)
+{
+    const char *kind = range->integer ? "an integer" : "a number";
+    char excluded[80] = "";
+
+    if (range->exclude_min && range->exclude_max)
+        snprintf(excluded, sizeof excluded, ", excluding %g and %g",
+                 range->min, range->max);
+    else if (range->exclude_min || range->exclude_max)
+        snprintf(excluded, sizeof excluded, ", excluding %g",
+                 range->exclude_min ? range->min : range->max);
+    /* %.0f prints every integer bound in full, up to SEED_MAX. */
+    usage_error(range->integer
+                ? "invalid value '%s' for --%s: expected %s from %.0f to %.0f%s"
+                : "invalid value '%s' for --%s: expected %s from %g to %g%s",
+                text, name, kind, range->min, range->max, excluded);
+}
+
+/*
+ * Parses TEXT, the value of option --NAME, as a number in RANGE or exits
+ * with a usage error. Every numeric option goes through here, so all
+ * take the same syntax: an optional sign, then decimal digits, with a
+ * fraction and an exponent only where RANGE is not integer. Spaces, hex,
+ * "inf" and "nan" are rejected.
+ */
+static double parse_number(const char *name, const char *text,
+                           NumberRange range)
+{
+    const char *digits = text + (text[0] == '+' || text[0] == '-');
+    char *end;
+    double value;
+
+    if ((!isdigit((unsigned char)digits[0])
+         && !(!range.integer && digits[0] == '.'
+              && isdigit((unsigned char)digits[1])))
+        || strpbrk(text, "xX") != NULL)
+        number_error(name, text, &range);
     errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
-        usage_error("invalid value '%s' for --%s: expected an integer from "
-                    "%ld to %ld", text, name, min, max);
+    if (range.integer)
+        value = (double)strtoll(text, &end, 10);
+    else
+        value = strtod(text, &end);
+    if (errno != 0 || *end != '\0' || !in_range(value, &range))
+        number_error(name, text, &range);
     return value;
 }
 
-static float parse_rate(const char *text)
+static int parse_int(const char *name, const char *text, int min, int max)
 {
-    char *end;
+    NumberRange range = { .min = min, .max = max, .integer = 1 };
 
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !(value > 0 && value < 10))
-        usage_error("invalid value '%s' for --lr: expected a number above 0 "
-                    "and below 10", text);
-    return (float)value;
+    return (int)parse_number(name, text, range);
 }
 
-/* Parses TEXT as a number for option NAME that must lie in [MIN, MAX)
- * (or [MIN, MAX] with MAX_INCLUDED) or exits with a usage error. */
-static float parse_float(const char *name, const char *text, double min,
-                         double max, int max_included)
+/* Parses a float option. The check is repeated after rounding to float,
+ * where 1e-50 becomes 0 and 0.9999999999 becomes 1. */
+static float parse_float(const char *name, const char *text,
+                         NumberRange range)
 {
-    char *end;
+    float value = (float)parse_number(name, text, range);
 
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !(value >= min)
-        || !(max_included ? value <= max : value < max))
-        usage_error("invalid value '%s' for --%s: expected a number from %g "
-                    "to %s %g", text, name, min,
-                    max_included ? "at most" : "below", max);
-    return (float)value;
+    if (!in_range(value, &range))
+        number_error(name, text, &range);
+    return value;
 }
 
 /* The training recipe of a --preset. */
@@ -327,15 +385,15 @@ static void parse_options(int argc, char **argv, Options *opt)
         switch (c) {
         case 'd': opt->data_dir = optarg; break;
         case OPT_TRAIN_LIMIT:
-            opt->train_limit = (int)parse_long("train-limit", optarg, 1, INT_MAX);
+            opt->train_limit = parse_int("train-limit", optarg, 1, INT_MAX);
             break;
         case 'm': opt->spec = optarg; break;
         case 'e':
-            opt->epochs = (int)parse_long("epochs", optarg, 0, 100000);
+            opt->epochs = parse_int("epochs", optarg, 0, 100000);
             opt->epochs_given = 1;
             break;
         case 'b':
-            opt->batch = (int)parse_long("batch", optarg, 1, 65536);
+            opt->batch = parse_int("batch", optarg, 1, 65536);
             opt->batch_given = 1;
             break;
         case 'o':
@@ -345,16 +403,22 @@ static void parse_options(int argc, char **argv, Options *opt)
                 usage_error("invalid value '%s' for --optimizer: expected sgd "
                             "or adam", optarg);
             break;
-        case 'l': opt->lr = parse_rate(optarg); break;
-        case 's': opt->seed = (uint64_t)parse_long("seed", optarg, 0, LONG_MAX); break;
-        case 'j': opt->threads = (int)parse_long("threads", optarg, 1, 256); break;
+        case 'l':
+            opt->lr = parse_float("lr", optarg, (NumberRange){
+                .min = 0, .max = 10, .exclude_min = 1, .exclude_max = 1 });
+            break;
+        case 's':
+            opt->seed = (uint64_t)parse_number("seed", optarg, (NumberRange){
+                .min = 0, .max = SEED_MAX, .integer = 1 });
+            break;
+        case 'j': opt->threads = parse_int("threads", optarg, 1, 256); break;
         case OPT_VAL:
-            opt->val_count = (int)parse_long("val", optarg, 0, INT_MAX);
+            opt->val_count = parse_int("val", optarg, 0, INT_MAX);
             break;
         case OPT_PRESET: opt->preset = optarg; break;
         case OPT_FLIP: opt->flip = 1; break;
         case OPT_SHIFT:
-            opt->shift = (int)parse_long("shift", optarg, 0, AUGMENT_MAX_SHIFT);
+            opt->shift = parse_int("shift", optarg, 0, AUGMENT_MAX_SHIFT);
             break;
         case OPT_SCHEDULE:
             opt->schedule = schedule_parse(optarg);
@@ -363,17 +427,15 @@ static void parse_options(int argc, char **argv, Options *opt)
                             "constant, step or cosine", optarg);
             break;
         case OPT_LR_STEP:
-            opt->lr_step = (int)parse_long("lr-step", optarg, 1, 100000);
+            opt->lr_step = parse_int("lr-step", optarg, 1, 100000);
             break;
         case OPT_LR_GAMMA:
-            opt->lr_gamma = parse_float("lr-gamma", optarg, 0.0, 1.0, 1);
-            if (opt->lr_gamma <= 0.0f)
-                usage_error("invalid value '%s' for --lr-gamma: expected a "
-                            "factor above 0 and at most 1", optarg);
+            opt->lr_gamma = parse_float("lr-gamma", optarg,
+                (NumberRange){ .min = 0, .max = 1, .exclude_min = 1 });
             break;
         case OPT_WEIGHT_DECAY:
-            opt->weight_decay = parse_float("weight-decay", optarg, 0.0, 1.0,
-                                            0);
+            opt->weight_decay = parse_float("weight-decay", optarg,
+                (NumberRange){ .min = 0, .max = 1, .exclude_max = 1 });
             break;
         case OPT_DECAY_MODE:
             opt->decay = decay_parse(optarg);
@@ -507,20 +569,17 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
         exit(1);
     }
     free(dir);
-    if (need_train && opt->val_count >= train->count) {
-        fprintf(stderr, "fmnist: --val %d leaves none of the %d training "
-                "images to train on; use a value from 0 to %d\n",
-                opt->val_count, train->count, train->count - 1);
-        exit(2);
-    }
+    if (need_train && opt->val_count >= train->count)
+        usage_error("invalid value '%d' for --val: expected an integer from "
+                    "0 to %d, so that some of the %d training images are "
+                    "left to train on", opt->val_count, train->count - 1,
+                    train->count);
     if (need_train && opt->train_limit > train->count - opt->val_count) {
         int left = train->count - opt->val_count;
-        fprintf(stderr, "fmnist: --train-limit %d is larger than the %d "
-                "training images%s; use a value from 1 to %d\n",
-                opt->train_limit, left,
-                opt->val_count > 0 ? " outside the validation split" : "",
-                left);
-        exit(2);
+        usage_error("invalid value '%d' for --train-limit: expected an "
+                    "integer from 1 to %d, the number of training images%s",
+                    opt->train_limit, left,
+                    opt->val_count > 0 ? " outside the validation split" : "");
     }
 }
 
@@ -553,13 +612,64 @@ static void print_eval(Trainer *tr)
     free(st);
 }
 
+/* Returns 1 once a hangup took the terminal that stderr wrote to, so that
+ * messages go to the log instead. */
+static int notes_go_to_log(const EpochSink *sink)
+{
+    return atomic_load(&sink->detached) && sink->stderr_is_tty;
+}
+
+/* Writes "# fmnist: MESSAGE" to the log. The trainer thread writes CSV
+ * lines to the same FILE, so flockfile keeps each line whole. */
+__attribute__((format(printf, 2, 3)))
+static void log_comment(FILE *log, const char *fmt, ...)
+{
+    va_list ap;
+
+    flockfile(log);
+    fputs("# fmnist: ", log);
+    va_start(ap, fmt);
+    vfprintf(log, fmt, ap);
+    va_end(ap);
+    fputc('\n', log);
+    fflush(log);
+    funlockfile(log);
+}
+
+/*
+ * Logs every failed checkpoint write with its reason, and the first write
+ * that works after failures, whether the terminal UI or headless mode
+ * runs. After a hangup it logs every save, as the terminal would have
+ * shown it. Runs on the thread that saved (see TrainerConfig.on_save).
+ */
+static void on_save(const char *path, const char *err, void *ctx)
+{
+    EpochSink *sink = ctx;
+    FILE *log = sink->log;
+
+    if (log == NULL)
+        return;
+    flockfile(log);
+    if (err != NULL) {
+        sink->save_failures++;
+        log_comment(log, "checkpoint not saved: %s", err);
+    } else if (sink->save_failures > 0) {
+        log_comment(log, "saved %s again after %d failed attempt%s", path,
+                    sink->save_failures, sink->save_failures == 1 ? "" : "s");
+        sink->save_failures = 0;
+    } else if (notes_go_to_log(sink)) {
+        log_comment(log, "saved %s", path);
+    }
+    funlockfile(log);
+}
+
 /* Writes one message line for the user to stderr. Once a hangup took
  * stderr away, the line goes to the --log file as a "# " comment instead,
  * and without a log it is dropped. Main thread only. */
 __attribute__((format(printf, 2, 3)))
 static void note(const EpochSink *sink, const char *fmt, ...)
 {
-    FILE *out = sink->detached && sink->stderr_is_tty ? sink->log : stderr;
+    FILE *out = notes_go_to_log(sink) ? sink->log : stderr;
     va_list ap;
 
     if (out == NULL)
@@ -581,7 +691,7 @@ static void note(const EpochSink *sink, const char *fmt, ...)
 static void detach(EpochSink *sink, const char *why)
 {
     tty_detach_stdio();
-    sink->detached = 1;
+    atomic_store(&sink->detached, 1);
     note(sink, "%s; training continues without a terminal", why);
 }
 
@@ -597,14 +707,15 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
 
     for (;;) {
         trainer_get_status(tr, st);
+        /* Once notes go to the log, on_save already put the saves there. */
         if (st->state != TRAINER_FAILED && strcmp(st->message, shown) != 0) {
             memcpy(shown, st->message, sizeof shown);
-            if (shown[0] != '\0')
+            if (shown[0] != '\0' && !notes_go_to_log(sink))
                 note(sink, "%s", shown);
         }
         if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED)
             return st->state;
-        if (hangup_signal && !sink->detached)
+        if (hangup_signal && !atomic_load(&sink->detached))
             detach(sink, "received SIGHUP");
         if (quit_signal && !stop_sent) {
             trainer_request_stop(tr);
@@ -616,11 +727,12 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
 
 /* Prints the network and the training options of a headless run to
  * stderr, so that a saved log records how its numbers were made. */
-static void print_run_summary(const Options *opt, const Net *net)
+static void print_run_summary(const Options *opt, const Net *net,
+                              int threads)
 {
     fprintf(stderr, "fmnist: training %s for %d epoch%s on %d thread%s\n",
             net->spec, opt->epochs, opt->epochs == 1 ? "" : "s",
-            opt->threads, opt->threads == 1 ? "" : "s");
+            threads, threads == 1 ? "" : "s");
     fprintf(stderr, "fmnist: batch %d", opt->batch);
     if (opt->load_path == NULL || opt->optim_given)
         fprintf(stderr, ", %s", optim_name((OptimKind)opt->optim));
@@ -658,6 +770,12 @@ static void install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = on_hangup_signal;
     sigaction(SIGHUP, &sa, NULL);
+
+    /* A checkpoint write past the file-size limit (ulimit -f) then fails
+     * with EFBIG and is reported like a full disk, instead of the signal
+     * killing the run. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGXFSZ, &sa, NULL);
 }
 
 /* Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and stores the
@@ -690,6 +808,7 @@ int main(int argc, char **argv)
     setlocale(LC_ALL, "");
     sink.stderr_is_tty = isatty(STDERR_FILENO);
     parse_options(argc, argv, &opt);
+    int threads_given = opt.threads != 0;
     if (opt.threads == 0)
         opt.threads = util_online_cpus();
     if (!opt.headless && !opt.eval && !isatty(STDOUT_FILENO))
@@ -699,10 +818,9 @@ int main(int argc, char **argv)
     if (opt.spec != NULL) {
         Net probe;
         if (net_create(&probe, opt.spec, 1, DATASET_ROWS, DATASET_COLS,
-                       DATASET_CLASSES, err, sizeof err) != 0) {
-            fprintf(stderr, "fmnist: %s\n", err);
-            return 1;
-        }
+                       DATASET_CLASSES, err, sizeof err) != 0)
+            usage_error("invalid value '%s' for --model: %s", opt.spec,
+                        strncmp(err, "model spec: ", 12) == 0 ? err + 12 : err);
         net_free(&probe);
     }
 
@@ -724,7 +842,7 @@ int main(int argc, char **argv)
                       .step_epochs = opt.lr_step, .gamma = opt.lr_gamma },
         .weight_decay = opt.weight_decay, .decay = (DecayKind)opt.decay,
         .save_path = opt.save_path, .load_path = opt.load_path,
-        .on_epoch = on_epoch, .ctx = &sink,
+        .on_epoch = on_epoch, .on_save = on_save, .ctx = &sink,
     };
     sigset_t old_mask;
     block_signals(&old_mask);
@@ -746,8 +864,13 @@ int main(int argc, char **argv)
     }
 
     install_signals();
+    if (threads_given && st->threads < opt.threads)
+        fprintf(stderr, "fmnist: using %d threads, not %d: a batch of %d "
+                "splits into %d shards of up to %d images, one per thread\n",
+                st->threads, opt.threads, opt.batch, st->threads,
+                TRAINER_SHARD);
     if (opt.headless)
-        print_run_summary(&opt, trainer_net(tr));
+        print_run_summary(&opt, trainer_net(tr), st->threads);
     block_signals(&old_mask);
     int start_rc = trainer_start(tr);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
@@ -783,6 +906,10 @@ int main(int argc, char **argv)
     trainer_request_stop(tr);
     trainer_join(tr);
     trainer_get_status(tr, st);
+    /* opt.headless is still 0 only when the interface ran and closed the
+     * normal way. The shell then gets a summary. */
+    if (!opt.headless)
+        tui_print_summary(stdout, st, opt.log_path);
     if (st->state == TRAINER_FAILED) {
         note(&sink, "training failed: %s", st->message);
         status = 1;

@@ -5,7 +5,8 @@
  * short runs of the default network the marks fell on Shirt, Pullover and
  * Coat, which the network confuses with each other and with T-shirt/top.
  * Wide panes add the class each one is most often mistaken for, with its
- * share of the row.
+ * share of the row. Every number but the support is a percentage, which
+ * the title states once, so the cells carry no % sign.
  */
 #include "config.h"
 
@@ -18,7 +19,7 @@
 #define MAX_MARKED 3
 /* Marker, class name and the four numeric columns. */
 #define TABLE_COLS (2 + 12 + 6 + 7 + 7 + 8)
-/* "  Shirt       27.0%" after the table. */
+/* "  Shirt        27.0" after the table. */
 #define CONFUSED_COLS 20
 
 /* Returns the class that true class T is most often predicted as, other
@@ -82,7 +83,7 @@ void pane_classes_draw(WINDOW *w, const Ui *ui)
         double share;
         int other = wide ? most_confused(confusion, c, &share) : -1;
         if (other >= 0)
-            pane_print(w, y, x, ui->attr[UI_NORMAL], "  %-12s%5.1f%%",
+            pane_print(w, y, x, ui->attr[UI_NORMAL], "  %-12s%6.1f",
                        dataset_class_names[other], 100 * share);
     }
     x = pane_print(w, 2 + DATASET_CLASSES, 1, ui->attr[UI_LABEL],

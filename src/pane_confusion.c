@@ -4,6 +4,9 @@
  * do not fit a column are shortened with a k suffix. The diagonal is
  * highlighted, and so are off-diagonal cells holding at least a tenth of
  * their row. Wide panes add a recall column and tall ones a precision row.
+ * Columns are labelled with the 3-letter class abbreviations, and so are
+ * the rows unless the full names fit. Rates are percentages, and their
+ * labels carry the % sign so the cells hold plain numbers at every width.
  *
  * A cursor moves over the cells while the pane has the focus. Enter, or a
  * click on a cell, makes the explorer list that cell's images, most
@@ -18,9 +21,9 @@
 #include "metrics.h"
 #include "pane.h"
 
-#define SHORT_LABEL_COLS 6   /* dataset_class_short plus a space */
+#define SHORT_LABEL_COLS 6   /* "prec%" plus a space */
 #define FULL_LABEL_COLS 12   /* "T-shirt/top" plus a space */
-#define RATE_COLS 8          /* " recall" or "100.0%" with room */
+#define RATE_COLS 9          /* " recall %" */
 #define MIN_CELL_COLS 3
 #define MAX_CELL_COLS 7
 /* Title, header, ten rows and the cursor line. A precision row needs one
@@ -69,7 +72,7 @@ static void draw_header(WINDOW *w, const Ui *ui, const Grid *g)
     }
     if (g->recall_w)
         pane_print(w, 1, 1 + g->label_w + 10 * g->cell_w, ui->attr[UI_LABEL],
-                   "%*s", g->recall_w, "recall");
+                   "%*s", g->recall_w, "recall %");
 }
 
 static UiElement cell_element(const Ui *ui, int r, int c, long count,
@@ -114,23 +117,29 @@ static void draw_row(WINDOW *w, const Ui *ui, const Grid *g, int r,
                    ui->attr[cell_element(ui, r, c, count, row_total)],
                    "%*s", g->cell_w, text);
     }
-    if (g->recall_w && st->has_eval)
+    if (g->recall_w && st->has_eval) {
+        draw_format_percent(100 * m[r].recall, g->recall_w, text,
+                            sizeof text);
         pane_print(w, y, 1 + g->label_w + 10 * g->cell_w, ui->attr[UI_VALUE],
-                   "%*.1f%%", g->recall_w - 1, 100 * m[r].recall);
+                   "%s", text);
+    }
 }
 
 static void draw_precision(WINDOW *w, const Ui *ui, const Grid *g,
                            const ClassMetrics *m)
 {
     int y = 2 + DATASET_CLASSES;
+    char text[16];
 
     pane_print(w, y, 1, ui->attr[UI_LABEL], "%-*s", g->label_w - 1,
-               g->label_w > 6 ? "precision" : "prec");
+               g->label_w > SHORT_LABEL_COLS ? "precision %" : "prec%");
     for (int c = 0; c < DATASET_CLASSES; c++) {
-        /* Precision gets one decimal only where the column has room. */
-        int decimals = g->cell_w >= 6 ? 1 : 0;
+        /* Like the counts, the text leaves the column's first cell as a
+         * separator. */
+        draw_format_percent(100 * m[c].precision, g->cell_w - 1, text,
+                            sizeof text);
         pane_print(w, y, 1 + g->label_w + c * g->cell_w, ui->attr[UI_VALUE],
-                   "%*.*f", g->cell_w, decimals, 100 * m[c].precision);
+                   "%*s", g->cell_w, text);
     }
 }
 

@@ -1,10 +1,13 @@
 /*
  * pane_status: the top pane. Line 1 shows the epoch and a progress bar
  * for the batches of the current epoch. Line 2 shows the state,
- * throughput, elapsed time, ETA, thread count and learning rate. Line 3
- * shows the trainer's latest message, or the last test (and validation)
- * result when there is none, and on the right whether the run ends after
- * this epoch. The pane reads only Ui.status.
+ * throughput, training time (which stops while paused), ETA, thread count
+ * and learning rate. A run that only evaluates (--epochs 0) shows how
+ * many epochs the model was trained instead, and no throughput, ETA or
+ * learning rate. Line 3 shows the trainer's latest message while tui.c
+ * marks it as shown (Ui.message_shown), or else the last test (and
+ * validation) result, and on the right whether the run ends after this
+ * epoch. The pane reads only Ui.status and Ui.message_shown.
  */
 #include "config.h"
 
@@ -39,6 +42,21 @@ static double epoch_fraction(const TrainerStatus *st)
     return (double)st->batch / (double)st->batches_per_epoch;
 }
 
+/* Replaces the progress bar of a run that does not train. */
+static void draw_explore_only(WINDOW *w, const Ui *ui, int y)
+{
+    const TrainerStatus *st = &ui->status;
+
+    int x = pane_print(w, y, 1, ui->attr[UI_VALUE], "explore only");
+    if (st->epoch > 0)
+        pane_print(w, y, x, ui->attr[UI_LABEL],
+                   ", model trained %d epoch%s", st->epoch,
+                   st->epoch == 1 ? "" : "s");
+    else
+        pane_print(w, y, x, ui->attr[UI_LABEL],
+                   ", untrained network (no --load)");
+}
+
 static void draw_progress(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
@@ -46,6 +64,10 @@ static void draw_progress(WINDOW *w, const Ui *ui, int y)
     double fraction = epoch_fraction(st);
     char tail[64];
 
+    if (st->train_epochs == 0) {
+        draw_explore_only(w, ui, y);
+        return;
+    }
     int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "epoch ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%d/%d", st->epoch,
                    st->epochs);
@@ -83,10 +105,24 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
 
     int x = pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-10s",
                        trainer_state_name(st->state));
-    x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "%.0f",
-                   st->images_per_sec);
-    x = pane_print(w, y, x, ui->attr[UI_LABEL], " img/s   elapsed ");
+    if (st->train_epochs == 0) {
+        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "elapsed ");
+        x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);
+        x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
+        pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);
+        return;
+    }
+    /* A paused run has no speed, so that room goes to marking the
+     * training time as stopped. */
+    if (st->state != TRAINER_PAUSED) {
+        x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "%.0f",
+                       st->images_per_sec);
+        x = pane_print(w, y, x, ui->attr[UI_LABEL], " img/s  ");
+    }
+    x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "train time ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);
+    if (st->state == TRAINER_PAUSED)
+        x = pane_print(w, y, x, ui->attr[UI_STATE_PAUSED], " (paused)");
     x = pane_print(w, y, x, ui->attr[UI_LABEL], "   ETA ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", eta);
     x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
@@ -115,7 +151,7 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
 
-    if (st->message[0] != '\0') {
+    if (st->message[0] != '\0' && ui->message_shown) {
         UiElement e = st->state == TRAINER_FAILED ? UI_STATE_FAILED
                                                   : UI_NORMAL;
         pane_print(w, y, 1, ui->attr[e], "%s", st->message);
@@ -132,7 +168,9 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
         }
     } else {
         pane_print(w, y, 1, ui->attr[UI_DIM],
-                   "the test set is evaluated after each epoch");
+                   st->train_epochs == 0
+                   ? "evaluating the test set"
+                   : "the test set is evaluated after each epoch");
     }
 }
 

@@ -257,6 +257,9 @@ struct Trainer {
     pthread_cond_t control; /* broadcast on pause, resume, stop and save */
     TrainerStatus status;
     int paused, stop_requested, save_requested;
+    double paused_seconds;  /* time spent paused in finished pauses */
+    double paused_since;    /* util_now() when the current pause began;
+                               0 when not paused */
     float lr_scale;         /* product of the trainer_scale_lr factors */
     int running;            /* the coordinator handles requests */
 
@@ -291,7 +294,7 @@ static uint64_t derive_seed(uint64_t seed, uint64_t stream, uint64_t a,
     return mix64(mix64(mix64(seed ^ mix64(stream)) ^ a) ^ b);
 }
 
-static void set_message(Trainer *tr, const char *fmt, ...)
+static void set_message(Trainer *tr, int is_error, const char *fmt, ...)
 {
     va_list ap;
 
@@ -299,7 +302,20 @@ static void set_message(Trainer *tr, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(tr->status.message, sizeof tr->status.message, fmt, ap);
     va_end(ap);
+    tr->status.message_seq++;
+    tr->status.message_is_error = is_error;
     pthread_mutex_unlock(&tr->lock);
+}
+
+/* Returns the seconds since trainer_start without the time spent paused.
+ * The caller holds tr->lock. */
+static double run_seconds(const Trainer *tr, double now)
+{
+    double paused = tr->paused_seconds;
+
+    if (tr->paused_since > 0.0)
+        paused += now - tr->paused_since;
+    return now - tr->t_start - paused;
 }
 
 /* ------------------------------------------------------------ worker pool */
@@ -705,15 +721,23 @@ static int save_run(Trainer *tr, const char *path, char *err, size_t errlen)
     return rc;
 }
 
-/* Saves to PATH and reports the outcome in the status message. */
+/* Saves to PATH and reports the outcome in the status message and to
+ * cfg.on_save. */
 static void save_and_report(Trainer *tr, const char *path)
 {
     char err[CHECKPOINT_ERR_LEN];
+    int rc = save_run(tr, path, err, sizeof err);
 
-    if (save_run(tr, path, err, sizeof err) == 0)
-        set_message(tr, "saved %s", path);
-    else
-        set_message(tr, "checkpoint not saved: %s", err);
+    if (rc == 0) {
+        set_message(tr, 0, "saved %s", path);
+        pthread_mutex_lock(&tr->lock);
+        tr->status.saved_path = path;
+        pthread_mutex_unlock(&tr->lock);
+    } else {
+        set_message(tr, 1, "checkpoint not saved: %s", err);
+    }
+    if (tr->cfg.on_save != NULL)
+        tr->cfg.on_save(path, rc == 0 ? NULL : err, tr->cfg.ctx);
 }
 
 static const char *request_path(const Trainer *tr)
@@ -895,7 +919,7 @@ static int check_weights(Trainer *tr, int n_slices)
         value = tr->net.stats[i];
     }
     tr->diverged = 1;
-    set_message(tr, "training stopped: %s %zu is %g after batch %lld in "
+    set_message(tr, 1, "training stopped: %s %zu is %g after batch %lld in "
                 "epoch %lld; try a lower learning rate", what, i,
                 (double)value, (long long)pr->epoch.batches + 1,
                 (long long)pr->epochs_done + 1);
@@ -960,7 +984,7 @@ static int train_batch(Trainer *tr)
     if (!isfinite(loss)) {
         tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
-        set_message(tr, "training stopped: the loss of batch %lld in epoch "
+        set_message(tr, 1, "training stopped: the loss of batch %lld in epoch "
                     "%lld is %g; try a lower learning rate",
                     (long long)pr->epoch.batches + 1,
                     (long long)pr->epochs_done + 1, loss);
@@ -1032,20 +1056,19 @@ static void publish_progress(Trainer *tr)
 {
     const Progress *pr = &tr->progress;
     double rate = recent_rate(tr);
-    double samples, loss, acc, eta, elapsed;
+    double samples, loss, acc, eta;
 
     pthread_mutex_lock(&tr->job_lock);
     samples = (double)pr->epoch.samples;
     loss = pr->epoch.loss_sum / samples;
     acc = (double)pr->epoch.correct / samples;
     eta = estimate_eta(tr, rate);
-    elapsed = util_now() - tr->t_start;
 
     pthread_mutex_lock(&tr->lock);
     tr->status.batch = (long)pr->epoch.batches;
     tr->status.images_per_sec = rate;
     tr->status.eta = eta;
-    tr->status.elapsed = elapsed;
+    tr->status.elapsed = run_seconds(tr, util_now());
     tr->status.train_loss = loss;
     tr->status.train_acc = acc;
     tr->status.lr = tr->opt.lr;
@@ -1077,13 +1100,17 @@ static int at_boundary(Trainer *tr)
             break;
         if (!paused) {
             tr->status.state = TRAINER_PAUSED;
+            tr->paused_since = util_now();
             paused = 1;
         }
         pthread_cond_wait(&tr->control, &tr->lock);
     }
     stop = tr->stop_requested;
-    if (paused)
+    if (paused) {
         tr->status.state = TRAINER_TRAINING;
+        tr->paused_seconds += util_now() - tr->paused_since;
+        tr->paused_since = 0.0;
+    }
     pthread_mutex_unlock(&tr->lock);
     return stop;
 }
@@ -1124,6 +1151,9 @@ static void end_epoch(Trainer *tr)
     rec.train_acc = (double)pr->epoch.correct / (double)pr->epoch.samples;
     memset(&pr->epoch, 0, sizeof pr->epoch);
     pthread_mutex_unlock(&tr->job_lock);
+    pthread_mutex_lock(&tr->lock);
+    tr->status.epochs_done = rec.epoch;
+    pthread_mutex_unlock(&tr->lock);
     rec.samples_per_sec = tr->epoch_seconds > 0.0
                           ? (double)tr->epoch_run_samples / tr->epoch_seconds
                           : 0.0;
@@ -1189,7 +1219,7 @@ static void finish_run(Trainer *tr, int failed)
 
     pthread_mutex_lock(&tr->lock);
     tr->status.state = failed ? TRAINER_FAILED : TRAINER_DONE;
-    tr->status.elapsed = util_now() - tr->t_start;
+    tr->status.elapsed = run_seconds(tr, util_now());
     tr->status.eta = 0.0;
     tr->running = 0;
     pending = tr->save_requested;
@@ -1532,6 +1562,8 @@ static void init_status(Trainer *tr)
     st->state = TRAINER_IDLE;
     st->epoch = (int)pr->epochs_done;
     st->epochs = (int)tr->epochs_end;
+    st->train_epochs = tr->cfg.epochs;
+    st->epochs_done = (int)pr->epochs_done;
     st->batch = (long)pr->epoch.batches;
     st->batches_per_epoch = (tr->n_train + tr->cfg.batch - 1) / tr->cfg.batch;
     st->eta = -1.0;
@@ -1602,6 +1634,18 @@ static void destroy(Trainer *tr)
     free(tr);
 }
 
+/* Returns the number of workers for CFG: the threads requested, but no
+ * more than the shards of one batch. The forward and backward passes, most
+ * of a step's work, take one shard per worker, so further workers would
+ * only wait, each with its own scratch memory. The weights do not depend
+ * on the count. */
+static int worker_count(const TrainerConfig *cfg)
+{
+    int shards = (cfg->batch + TRAINER_SHARD - 1) / TRAINER_SHARD;
+
+    return cfg->threads < shards ? cfg->threads : shards;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s != NULL ? xstrdup(s) : NULL;
@@ -1623,7 +1667,7 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
     tr->cfg.load_path = tr->load_path;
     tr->train = train;
     tr->test = test;
-    tr->n_threads = cfg->threads;
+    tr->n_threads = worker_count(cfg);
     tr->saved_step = -1;
     tr->lr_scale = 1.0f;
     tr->lr_user_scale = 1.0f;
@@ -1780,16 +1824,13 @@ void trainer_free(Trainer *tr)
 
 void trainer_get_status(Trainer *tr, TrainerStatus *out)
 {
-    int running;
-
     pthread_mutex_lock(&tr->lock);
     *out = tr->status;
-    running = tr->running;
+    /* The clock keeps running between batches, but not while paused. */
+    if (tr->running)
+        out->elapsed = run_seconds(tr, util_now());
     pthread_mutex_unlock(&tr->lock);
 
-    /* The clock keeps running between batches and while paused. */
-    if (running)
-        out->elapsed = util_now() - tr->t_start;
 }
 
 int trainer_copy_predictions(Trainer *tr, unsigned *generation,

@@ -347,8 +347,11 @@ static void draw_hint(WINDOW *w, const Ui *ui)
     hints[n++] = (Hint){"v", "view"};
     hints[n++] = (Hint){"?", "help"};
     hints[n++] = (Hint){"q", "quit"};
-    hints[n++] = (Hint){"p", pause};
-    hints[n++] = (Hint){"+/-", "lr"};
+    /* A run that only evaluates has nothing to pause or to tune. */
+    if (ui->status.train_epochs > 0) {
+        hints[n++] = (Hint){"p", pause};
+        hints[n++] = (Hint){"+/-", "lr"};
+    }
 
     int x = -1;
     for (int i = 0; i < n; i++) {
@@ -385,8 +388,30 @@ static const char *const help_lines[][2] = {
 };
 #define HELP_LINES ((int)(sizeof help_lines / sizeof help_lines[0]))
 
-#define HELP_HEIGHT (HELP_LINES + 4)
+/* Two lines list the class abbreviations, five classes each. */
+#define HELP_KEY_LINES 2
+#define HELP_HEIGHT (HELP_LINES + HELP_KEY_LINES + 4)
 #define HELP_WIDTH 70
+
+/* Lists the class abbreviations below the keys, "Tsh T-shirt/top" and so
+ * on, in HELP_KEY_LINES lines. */
+static void draw_class_key(WINDOW *w, const Ui *ui, int y)
+{
+    int x = 2;
+
+    for (int c = 0; c < DATASET_CLASSES; c++) {
+        int need = (int)strlen(dataset_class_short[c]) + 1
+                   + (int)strlen(dataset_class_names[c]);
+        if (x > 2 && x + need > HELP_WIDTH - 2) {
+            x = 2;
+            y++;
+        }
+        x = pane_print(w, y, x, ui->attr[UI_HINT_KEY], "%s",
+                       dataset_class_short[c]);
+        x = pane_print(w, y, x, ui->attr[UI_NORMAL], " %s  ",
+                       dataset_class_names[c]);
+    }
+}
 
 static void draw_help(Tui *t)
 {
@@ -406,6 +431,7 @@ static void draw_help(Tui *t)
         pane_print(t->help, 1 + i, 14, t->ui.attr[UI_NORMAL], "%s",
                    help_lines[i][1]);
     }
+    draw_class_key(t->help, &t->ui, 1 + HELP_LINES);
     pane_print(t->help, h - 2, 2, t->ui.attr[UI_DIM],
                "Press any key to close this window.");
     touchwin(t->help);
@@ -487,7 +513,30 @@ static int status_line_changed(const TrainerStatus *a, const TrainerStatus *b)
            || (long)a->eta != (long)b->eta || a->threads != b->threads
            || a->has_eval != b->has_eval || a->test_acc != b->test_acc
            || a->lr != b->lr || a->stop_after_epoch != b->stop_after_epoch
+           || a->message_seq != b->message_seq
            || strcmp(a->message, b->message) != 0;
+}
+
+/* Notes when a new status message arrives and whether the status line
+ * shows it now or the latest result instead. */
+static void sync_message(Ui *ui, double now)
+{
+    const TrainerStatus *st = &ui->status;
+
+    if (st->message_seq != ui->message_seq) {
+        ui->message_seq = st->message_seq;
+        ui->message_since = now;
+        ui->message_eval = st->eval_generation;
+    }
+    int shown = st->message[0] != '\0'
+                && draw_message_shown(now - ui->message_since,
+                                      st->message_is_error,
+                                      st->eval_generation != ui->message_eval,
+                                      st->state == TRAINER_FAILED);
+    if (shown != ui->message_shown) {
+        ui->message_shown = shown;
+        ui->dirty |= UI_DIRTY(DRAW_STATUS);
+    }
 }
 
 /* Copies the trainer's status and, after an evaluation, its predictions,
@@ -505,6 +554,7 @@ static void poll_trainer(Tui *t, TrainerStatus *scratch)
         || scratch->has_eval != ui->status.has_eval)
         ui->dirty |= UI_DIRTY(DRAW_CONFUSION) | UI_DIRTY(DRAW_CLASSES);
     memcpy(&ui->status, scratch, sizeof *scratch);
+    sync_message(ui, util_now());
 
     if (trainer_copy_predictions(t->tr, &ui->pred_generation, ui->predicted,
                                  ui->probs)) {
@@ -524,11 +574,16 @@ static void poll_trainer(Tui *t, TrainerStatus *scratch)
 
 enum { KEY_RESULT_CONTINUE, KEY_RESULT_QUIT };
 
+static const char explore_only_notice[] =
+    "explore only (--epochs 0): there is no training to control";
+
 static void toggle_pause(Tui *t)
 {
     TrainerState state = t->ui.status.state;
 
-    if (state == TRAINER_PAUSED) {
+    if (t->ui.status.train_epochs == 0) {
+        pane_notice(&t->ui, explore_only_notice);
+    } else if (state == TRAINER_PAUSED) {
         trainer_set_paused(t->tr, 0);
         pane_notice(&t->ui, "resuming");
     } else if (state == TRAINER_DONE || state == TRAINER_FAILED) {
@@ -589,6 +644,11 @@ static void set_view(Tui *t, DrawView view)
 static void scale_lr(Tui *t, float factor)
 {
     char msg[96];
+
+    if (t->ui.status.train_epochs == 0) {
+        pane_notice(&t->ui, explore_only_notice);
+        return;
+    }
     float lr = trainer_scale_lr(t->tr, factor);
 
     snprintf(msg, sizeof msg, "learning rate %.3g from the next batch", lr);
@@ -599,6 +659,10 @@ static void toggle_stop_after_epoch(Tui *t)
 {
     const TrainerStatus *st = &t->ui.status;
 
+    if (st->train_epochs == 0) {
+        pane_notice(&t->ui, explore_only_notice);
+        return;
+    }
     if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED) {
         pane_notice(&t->ui, "training has ended");
         return;
@@ -848,6 +912,11 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     }
     ui_init(&t->ui, test, opt->train);
     trainer_get_status(tr, &t->ui.status);
+    /* A message set while the trainer was created, before this, counts
+     * as arriving now. */
+    t->ui.message_seq = t->ui.status.message_seq;
+    t->ui.message_since = util_now();
+    t->ui.message_eval = t->ui.status.eval_generation;
     apply_layout(t);
     /* The UI also works without the occlusion thread, and o then reports
      * that it did not start. */
@@ -861,4 +930,57 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     ui_free(&t->ui);
     free(t);
     return result;
+}
+
+/* Writes the first summary line: what the run did with the epochs. */
+static void print_progress_summary(FILE *out, const TrainerStatus *st)
+{
+    int loaded = st->epochs - st->train_epochs;
+    char duration[16];
+
+    if (st->train_epochs == 0) {
+        fprintf(out, "fmnist: explored a model trained %d epoch%s; "
+                "nothing was trained in this run\n", st->epochs_done,
+                st->epochs_done == 1 ? "" : "s");
+        return;
+    }
+    draw_format_duration(st->elapsed, duration, sizeof duration);
+    fprintf(out, "fmnist: %s after %d of %d epoch%s",
+            st->state == TRAINER_FAILED ? "failed"
+            : st->epochs_done >= st->epochs ? "finished" : "stopped",
+            st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
+    if (loaded > 0)
+        fprintf(out, " (%d loaded)", loaded);
+    if (st->epochs_done < st->epochs && st->batch > 0
+        && st->batch < st->batches_per_epoch)
+        fprintf(out, " and %ld of %ld batches of epoch %d", st->batch,
+                st->batches_per_epoch, st->epoch);
+    fprintf(out, "; training time %s\n", duration);
+}
+
+void tui_print_summary(FILE *out, const TrainerStatus *st,
+                       const char *log_path)
+{
+    print_progress_summary(out, st);
+    if (st->has_eval) {
+        fprintf(out, "fmnist: test accuracy %.2f%%, test loss %.4f",
+                100 * st->test_acc, st->test_loss);
+        if (st->has_val)
+            fprintf(out, ", validation accuracy %.2f%%", 100 * st->val_acc);
+        fputc('\n', out);
+    } else {
+        fprintf(out, "fmnist: no test evaluation finished\n");
+    }
+    if (st->saved_path != NULL)
+        fprintf(out, "fmnist: checkpoint %s\n", st->saved_path);
+    else if (st->train_epochs > 0)
+        fprintf(out, "fmnist: no checkpoint written; --save FILE or the "
+                "s key writes one\n");
+    /* The caller prints the reason for a failed run. A failed save is
+     * repeated here, because the checkpoint above is then older. */
+    if (st->message_is_error && st->state != TRAINER_FAILED)
+        fprintf(out, "fmnist: %s\n", st->message);
+    if (log_path != NULL)
+        fprintf(out, "fmnist: log %s\n", log_path);
+    fflush(out);
 }

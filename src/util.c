@@ -259,6 +259,8 @@ int util_open_regular(const char *path)
         return -1;
     if (fstat(fd, &st) != 0)
         saved = errno;
+    else if (S_ISDIR(st.st_mode))
+        saved = EISDIR;
     else if (!S_ISREG(st.st_mode))
         saved = EINVAL;
     else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)

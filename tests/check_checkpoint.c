@@ -862,7 +862,7 @@ START_TEST(test_checkpoint_rejects_missing_and_dir)
     char *path = join_path(dir, "missing.ckpt");
 
     check_rejects(path, ": No such file or directory");
-    check_rejects(dir, ": not a regular file");
+    check_rejects(dir, ": is a directory, expected a checkpoint file");
     free(path);
     remove_dir(dir);
 }

@@ -218,6 +218,14 @@ static void drop_length(uint8_t *raw, size_t *len)
     *len -= 4;
 }
 
+/* Keeps the 10-byte gzip header and 2 bytes of the deflate stream, too
+ * few to decode a single byte. */
+static void keep_12_bytes(uint8_t *raw, size_t *len)
+{
+    (void)raw;
+    *len = 12;
+}
+
 /* Checks the bytes of the three synthetic images and their conversion to
  * floats, one image at a time and as a range. */
 static void check_pixels(const Dataset *ds)
@@ -365,8 +373,8 @@ START_TEST(test_dataset_class_names)
     ck_assert_str_eq(dataset_class_names[0], "T-shirt/top");
     ck_assert_str_eq(dataset_class_names[9], "Ankle boot");
     for (int i = 0; i < DATASET_CLASSES; i++) {
-        ck_assert_uint_ge(strlen(dataset_class_short[i]), 1);
-        ck_assert_uint_le(strlen(dataset_class_short[i]), 5);
+        /* Exactly as wide as a matrix column, so nothing cuts them. */
+        ck_assert_uint_eq(strlen(dataset_class_short[i]), DATASET_SHORT_LEN);
         for (int j = 0; j < i; j++)
             ck_assert_str_ne(dataset_class_short[i], dataset_class_short[j]);
     }
@@ -699,6 +707,27 @@ START_TEST(test_idx_truncated_gzip)
 }
 END_TEST
 
+/* A gzip file cut off before any data decodes is truncated, not empty. */
+START_TEST(test_idx_gzip_cut_before_header)
+{
+    char err[DATASET_ERR_LEN] = "";
+    uint8_t *labels = NULL;
+    int count;
+    Bytes b;
+    const char *path;
+
+    build_labels(&b, IDX_MAGIC_LABELS, 3, good_labels, 3);
+    path = write_edited_gzip("labels.gz", &b, keep_12_bytes);
+    ck_assert_int_eq(idx_read_labels(path, &labels, &count, err, sizeof err),
+                     -1);
+    ck_assert_ptr_null(labels);
+    ck_assert_contains(err, path);
+    ck_assert_contains(err, "truncated: not a complete gzip stream");
+    ck_assert_contains(err, "unexpected end of file");
+    ck_assert_ptr_null(strstr(err, "empty"));
+}
+END_TEST
+
 /* All the data arrives, but the gzip trailer is incomplete. */
 START_TEST(test_idx_gzip_short_trailer)
 {
@@ -748,6 +777,41 @@ START_TEST(test_idx_missing_file)
                      -1);
     ck_assert_contains(err, path);
     ck_assert_contains(err, "cannot open: No such file or directory");
+}
+END_TEST
+
+START_TEST(test_idx_directory)
+{
+    char err[DATASET_ERR_LEN] = "";
+    char path[PATH_MAX];
+    uint8_t *labels = NULL;
+    int count;
+
+    join_path(path, dir, "labels.gz");
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(idx_read_labels(path, &labels, &count, err, sizeof err),
+                     -1);
+    ck_assert_contains(err, path);
+    ck_assert_contains(err, "is a directory, expected a regular file");
+}
+END_TEST
+
+/* A directory named like a data file is reported as what it is. */
+START_TEST(test_dataset_load_directory_as_file)
+{
+    char err[DATASET_ERR_LEN] = "";
+    char path[PATH_MAX];
+    Dataset ds;
+
+    write_good_pair("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+                    1);
+    join_path(path, dir, "t10k-labels-idx1-ubyte.gz");
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(dataset_load(dir, 0, &ds, err, sizeof err), -1);
+    ck_assert_contains(err, path);
+    ck_assert_contains(err, "is a directory, expected a regular file");
+    ck_assert_ptr_null(strstr(err, "not found"));
 }
 END_TEST
 
@@ -843,6 +907,38 @@ START_TEST(test_dataset_locate_explicit_missing)
     ck_assert_contains(err, "No such file or directory");
     ck_assert_contains(err, "install the data with: sudo apt-get install "
                             "dataset-fashion-mnist");
+}
+END_TEST
+
+/* The search lists the missing names first, then each entry that exists
+ * under a data file's name but cannot be one. */
+START_TEST(test_dataset_locate_unusable_entries)
+{
+    char err[DATASET_ERR_LEN] = "";
+    char *found = NULL;
+    char images[PATH_MAX], labels[PATH_MAX];
+
+    touch_all_four();
+    join_path(images, dir, "train-images-idx3-ubyte.gz");
+    ck_assert_int_eq(unlink(images), 0);
+    ck_assert_int_eq(mkdir(images, 0700), 0);
+    join_path(labels, dir, "train-labels-idx1-ubyte.gz");
+    ck_assert_int_eq(unlink(labels), 0);
+    ck_assert_int_eq(symlink("train-labels-idx1-ubyte.gz", labels), 0);
+    join_path(images, dir, "t10k-images-idx3-ubyte.gz");
+    ck_assert_int_eq(unlink(images), 0);
+    join_path(images, dir, "train-images-idx3-ubyte.gz");
+
+    unsetenv("FMNIST_DATA");
+    ck_assert_int_eq(dataset_locate(dir, &found, err, sizeof err), -1);
+    ck_assert_ptr_null(found);
+    ck_assert_contains(err, "missing t10k-images-idx3-ubyte; ");
+    ck_assert_contains(err, images);
+    ck_assert_contains(err, " is a directory, expected a regular file");
+    ck_assert_contains(err, labels);
+    ck_assert_contains(err, " is a symbolic link loop, expected a regular "
+                            "file");
+    ck_assert_ptr_null(strstr(err, "missing train-"));
 }
 END_TEST
 
@@ -1007,15 +1103,19 @@ Suite *dataset_suite(void)
     tcase_add_test(bad, test_idx_empty_file);
     tcase_add_test(bad, test_idx_corrupt_gzip);
     tcase_add_test(bad, test_idx_truncated_gzip);
+    tcase_add_test(bad, test_idx_gzip_cut_before_header);
     tcase_add_test(bad, test_idx_gzip_short_trailer);
     tcase_add_test(bad, test_idx_gzip_bad_crc);
     tcase_add_test(bad, test_idx_missing_file);
+    tcase_add_test(bad, test_idx_directory);
+    tcase_add_test(bad, test_dataset_load_directory_as_file);
     tcase_add_test(bad, test_dataset_load_missing_labels);
 
     tcase_add_test(locate, test_dataset_locate_env);
     tcase_add_test(locate, test_dataset_locate_explicit_beats_env);
     tcase_add_test(locate, test_dataset_locate_env_wrong_no_fallback);
     tcase_add_test(locate, test_dataset_locate_explicit_missing);
+    tcase_add_test(locate, test_dataset_locate_unusable_entries);
     tcase_add_test(locate, test_dataset_search_not_found);
     tcase_add_test(locate, test_dataset_locate_defaults);
 

@@ -511,6 +511,66 @@ START_TEST(test_draw_step_clamps)
 }
 END_TEST
 
+START_TEST(test_draw_percent_decimal_when_it_fits)
+{
+    char buf[16];
+
+    ck_assert_int_eq(draw_format_percent(72.54, 4, buf, sizeof buf), 4);
+    ck_assert_str_eq(buf, "72.5");
+    draw_format_percent(100.0, 4, buf, sizeof buf);
+    ck_assert_str_eq(buf, " 100");
+    draw_format_percent(100.0, 6, buf, sizeof buf);
+    ck_assert_str_eq(buf, " 100.0");
+    draw_format_percent(72.54, 3, buf, sizeof buf);
+    ck_assert_str_eq(buf, " 73");
+    draw_format_percent(5.04, 3, buf, sizeof buf);
+    ck_assert_str_eq(buf, "5.0");
+}
+END_TEST
+
+/* Every cell of a rate column has the width of the column and carries no
+ * % sign, whatever the width, so rows and columns read alike. */
+START_TEST(test_draw_percent_same_shape_at_every_width)
+{
+    static const double values[] = {0.0, 5.55, 56.78, 99.96, 100.0};
+    char buf[16];
+
+    for (int width = 3; width <= 8; width++) {
+        for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+            int n = draw_format_percent(values[i], width, buf, sizeof buf);
+            ck_assert_int_eq(n, width);
+            ck_assert_int_eq((int)strlen(buf), width);
+            ck_assert_ptr_null(strchr(buf, '%'));
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_draw_message_notice_expires)
+{
+    ck_assert_int_eq(draw_message_shown(0.0, 0, 0, 0), 1);
+    ck_assert_int_eq(draw_message_shown(DRAW_MESSAGE_SECONDS - 0.1, 0, 0, 0),
+                     1);
+    ck_assert_int_eq(draw_message_shown(DRAW_MESSAGE_SECONDS, 0, 0, 0), 0);
+    ck_assert_int_eq(draw_message_shown(3600.0, 0, 0, 0), 0);
+}
+END_TEST
+
+START_TEST(test_draw_message_error_until_newer_eval)
+{
+    ck_assert_int_eq(draw_message_shown(3600.0, 1, 0, 0), 1);
+    ck_assert_int_eq(draw_message_shown(0.0, 1, 1, 0), 0);
+    ck_assert_int_eq(draw_message_shown(3600.0, 1, 1, 0), 0);
+}
+END_TEST
+
+START_TEST(test_draw_message_failure_stays)
+{
+    ck_assert_int_eq(draw_message_shown(3600.0, 1, 1, 1), 1);
+    ck_assert_int_eq(draw_message_shown(3600.0, 0, 1, 1), 1);
+}
+END_TEST
+
 Suite *draw_suite(void)
 {
     Suite *s = suite_create("draw");
@@ -558,6 +618,14 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_count_scaled);
     tcase_add_test(tc, test_draw_count_overflow);
     tcase_add_test(tc, test_draw_bar_fill);
+    tcase_add_test(tc, test_draw_percent_decimal_when_it_fits);
+    tcase_add_test(tc, test_draw_percent_same_shape_at_every_width);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("messages");
+    tcase_add_test(tc, test_draw_message_notice_expires);
+    tcase_add_test(tc, test_draw_message_error_until_newer_eval);
+    tcase_add_test(tc, test_draw_message_failure_stays);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lists");

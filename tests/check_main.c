@@ -15,6 +15,7 @@ int main(void)
         gemm_suite,    net_suite,     optim_suite,
         trainer_suite, checkpoint_suite, draw_suite,
         augment_suite, training_suite, explore_suite,
+        tui_suite,
     };
     SRunner *runner = srunner_create(NULL);
 

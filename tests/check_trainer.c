@@ -196,6 +196,37 @@ START_TEST(test_trainer_threads_identical_bn)
 }
 END_TEST
 
+/* A batch splits into shards of up to TRAINER_SHARD samples (3 for a
+ * batch of 20), so 256 requested threads become one worker per shard,
+ * with the same weights as 1 thread. */
+START_TEST(test_trainer_threads_capped_at_shards)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *single, *capped;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.threads = 1;
+    single = run_to_end(&cfg, &train, &test);
+    cfg.threads = 256;
+    capped = run_to_end(&cfg, &train, &test);
+
+    trainer_get_status(capped, &st);
+    ck_assert_int_eq(st.threads, (BATCH + TRAINER_SHARD - 1) / TRAINER_SHARD);
+    const Net *net = trainer_net(single);
+    ck_assert_msg(memcmp(net->params, trainer_net(capped)->params,
+                         net->n_params * sizeof(float)) == 0,
+                  "weights with 256 requested threads differ from 1 thread");
+
+    trainer_free(single);
+    trainer_free(capped);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_seed_changes_weights)
 {
     Dataset train, test;
@@ -1055,6 +1086,7 @@ Suite *trainer_suite(void)
     tcase_add_test(run, test_trainer_threads_identical_dense);
     tcase_add_test(run, test_trainer_threads_identical_conv);
     tcase_add_test(run, test_trainer_threads_identical_bn);
+    tcase_add_test(run, test_trainer_threads_capped_at_shards);
     tcase_add_test(run, test_trainer_threads_identical_checkpoints);
     tcase_add_test(run, test_trainer_seed_changes_weights);
     tcase_add_test(run, test_trainer_loss_decreases);

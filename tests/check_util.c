@@ -422,7 +422,7 @@ START_TEST(test_util_open_regular_rejects_fifo)
     ck_assert_int_eq(util_open_regular(fifo), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(util_open_regular(dir), -1);
-    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(errno, EISDIR);
 
     int fd = util_open_regular(file);
     ck_assert_int_ge(fd, 0);

@@ -14,7 +14,10 @@
 #   a resize storm down to 1x1: a notice, and training goes on;
 #   colours for xterm-256color, tmux-256color and screen, none for vt100;
 #   a NaN weight in headless mode: exit 1 with the message, and the
-#     checkpoint is not replaced.
+#     checkpoint is not replaced;
+#   checkpoint writes failing in the UI (a file-size limit set with
+#     prlimit): each failure and the recovery in the log, training goes
+#     on, and the earlier checkpoint stays as it was.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -290,6 +293,88 @@ grep -q 'fmnist: training failed: training stopped: .* is nan' \
     "$tmp/nan.out" || fail "NaN weight: no failure message: $(cat "$tmp/nan.out")"
 cmp -s "$nan" "$tmp/nan.before" || fail "NaN weight: the checkpoint was replaced"
 echo "group 3 (colours, NaN weight) done"
+
+# ---------------------------------------------------------------- group 4
+# A checkpoint write that fails mid-run. Directory permissions cannot
+# cause it, because root ignores them, and a full disk needs a mount.
+# A file-size limit works for every user. prlimit lowers the soft
+# RLIMIT_FSIZE of the running fmnist to 256 kB. That is below the
+# checkpoint's size (1.9 MB, most of it the dense1000 layer and its Adam
+# moments) and far above what the log reaches, so writing the temporary
+# checkpoint fails with EFBIG ("File too large"). fmnist ignores SIGXFSZ,
+# which would otherwise kill it. Raising the soft limit again needs no
+# privilege. The log must get each failure with its reason and one
+# line when saving works again, training must go on, and the checkpoint
+# from before must stay as it was.
+
+# count_lines FILE REGEX: prints how many lines of FILE match REGEX.
+count_lines() {
+    grep -Ec -- "$2" "$1" 2>/dev/null || true
+}
+
+# wait_lines FILE REGEX COUNT SECONDS: polls until COUNT lines match.
+wait_lines() {
+    tries=$(($4 * 5))
+    while [ "$(count_lines "$1" "$2")" -lt "$3" ] && [ "$tries" -gt 0 ]; do
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    [ "$(count_lines "$1" "$2")" -ge "$3" ]
+}
+
+prlimit_bin=$(command -v prlimit 2>/dev/null)
+if [ -z "$prlimit_bin" ]; then
+    echo "group 4 skipped: prlimit (util-linux) not found"
+else
+    csv=$tmp/savefail.csv
+    ckpt=$tmp/savefail.ckpt
+    failed='^# fmnist: checkpoint not saved: savefail\.ckpt: .*File too large$'
+    again='^# fmnist: saved savefail\.ckpt again after [0-9]+ failed attempts?$'
+    start savefail 80 24 "$fmnist" $fast \
+        --model pool2,conv3x3x4,relu,pool2,dense1000,relu,dense10 \
+        --epochs 1000 --save savefail.ckpt --log savefail.csv
+    wait_file "$ckpt" 30 || fail "savefail: no checkpoint after epoch 1"
+    pid=$(pid_of savefail)
+    "$prlimit_bin" --pid "$pid" --fsize=262144: \
+        || fail "savefail: prlimit could not set the file-size limit"
+    if wait_lines "$csv" "$failed" 1 30; then
+        # Saves run one at a time, so none can replace the file after the
+        # logged failure while the limit holds.
+        cp "$ckpt" "$tmp/savefail.before"
+        failures_then=$(count_lines "$csv" "$failed")
+        epochs_then=$(count_lines "$csv" '^[0-9]')
+        wait_lines "$csv" '^[0-9]' $((epochs_then + 2)) 30 \
+            || fail "savefail: training stopped after the failed save"
+        wait_lines "$csv" "$failed" $((failures_then + 2)) 30 \
+            || fail "savefail: later failed saves are not logged: $(cat "$csv")"
+        wait_for savefail 'checkpoint not saved' 5 \
+            || fail "savefail: the UI does not show the failed save"
+        cmp -s "$ckpt" "$tmp/savefail.before" \
+            || fail "savefail: the failed saves changed the checkpoint"
+        ls "$tmp"/savefail.ckpt.tmp-* >/dev/null 2>&1 \
+            && fail "savefail: temporary files left: $(ls "$tmp")"
+    else
+        fail "savefail: no failed save in the log: $(cat "$csv")"
+    fi
+    "$prlimit_bin" --pid "$pid" --fsize=unlimited: \
+        || fail "savefail: prlimit could not lift the file-size limit"
+    wait_lines "$csv" "$again" 1 30 \
+        || fail "savefail: the log does not say saving works again: $(cat "$csv")"
+    # A few more good saves must not repeat that line.
+    epochs_then=$(count_lines "$csv" '^[0-9]')
+    wait_lines "$csv" '^[0-9]' $((epochs_then + 3)) 30 \
+        || fail "savefail: training did not go on after the recovery"
+    [ "$(count_lines "$csv" "$again")" -eq 1 ] \
+        || fail "savefail: the recovery is logged more than once: $(cat "$csv")"
+    cmp -s "$ckpt" "$tmp/savefail.before" \
+        && fail "savefail: no checkpoint written after the recovery"
+    tm send-keys -t savefail q
+    if expect_exit savefail 0 20; then
+        expect_sane_tty savefail
+        expect_checkpoint savefail "$ckpt"
+    fi
+    echo "group 4 (failed checkpoint writes) done"
+fi
 
 [ "$failures" -eq 0 ] || exit 1
 echo "ok"

@@ -16,5 +16,6 @@ Suite *training_suite(void);
 Suite *checkpoint_suite(void);
 Suite *draw_suite(void);
 Suite *explore_suite(void);
+Suite *tui_suite(void);
 
 #endif

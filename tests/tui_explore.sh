@@ -3,61 +3,17 @@
 # 80x24 on the real data. It covers the mistakes view and its order, Enter
 # and a click on a list entry, the wheel, the per-class view and its
 # marks, a click on a confusion cell, the occlusion overlay, the training
-# images, the learning-rate keys, stop after the epoch and the help. Mouse
+# images, the learning-rate keys, stop after the epoch, the help and the
+# training time, which must stand still while training is paused. Mouse
 # events are typed into the pane as SGR (mode 1006) sequences, which
 # ncurses reads under TERM=xterm-256color. A second run with LANG=C checks
 # that the new views and the overlay draw nothing but ASCII. Skipped
 # (exit 77) without tmux or the data package.
 set -u
 
-data=/usr/share/datasets/fashion-mnist
-fmnist=${FMNIST:-./fmnist}
-tmux_bin=${TMUX_BIN:-}
-[ -n "$tmux_bin" ] || tmux_bin=$(command -v tmux 2>/dev/null)
-
-if [ -z "$tmux_bin" ]; then
-    echo "skip: tmux not found"
-    exit 77
-fi
-if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ]; then
-    echo "skip: $data not found (apt-get install dataset-fashion-mnist)"
-    exit 77
-fi
-
-sock=fmnist-explore-$$
-tmp=$(mktemp -d) || exit 99
-trap '"$tmux_bin" -L "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-unset TMUX
-
-tm() {
-    "$tmux_bin" -u -L "$sock" -f /dev/null "$@"
-}
-
-capture() {
-    tm capture-pane -p -t "$1" >"$tmp/screen" 2>/dev/null
-}
-
-fail() {
-    echo "FAIL: $*"
-    if [ -s "$tmp/screen" ]; then
-        echo "last screen:"
-        cat "$tmp/screen"
-    fi
-    exit 1
-}
-
-# Polls the pane of session $1 until the extended regex $2 matches a line,
-# for at most $3 seconds.
-wait_for() {
-    tries=$(($3 * 5))
-    while [ "$tries" -gt 0 ]; do
-        capture "$1"
-        grep -Eq -- "$2" "$tmp/screen" && return 0
-        tries=$((tries - 1))
-        sleep 0.2
-    done
-    return 1
-}
+tui_test=explore
+tui_term=xterm-256color
+. "$(dirname "$0")/tui_lib.sh"
 
 # Types a left click (press and release) at 0-based row $2 and column $3
 # of session $1 as a terminal reports it, or with $4 = wheel one notch of
@@ -72,36 +28,32 @@ mouse() {
         $(($3 + 1)) $(($2 + 1)) $(($3 + 1)) $(($2 + 1)))"
 }
 
-start() {
-    tm new-session -d -x 80 -y 24 -s "$1" \
-        "env TERM=xterm-256color LANG=$2 LC_ALL=$2 '$fmnist' --data '$data' \
-         --train-limit 2000 --epochs 40 2>'$tmp/$1.err'; \
-         echo exit=\$? >'$tmp/$1.status'" \
-        || fail "tmux could not start session $1"
+# Trains on 2000 images in session $1 with locale $2, for more epochs
+# than the test takes.
+start_run() {
+    start "$1" 80x24 "$2" --train-limit 2000 --epochs 40
 }
 
-wait_exit() {
-    tries=100
-    while [ ! -s "$tmp/$1.status" ] && [ "$tries" -gt 0 ]; do
-        tries=$((tries - 1))
-        sleep 0.2
-    done
-    [ -s "$tmp/$1.status" ] || fail "$1: fmnist did not exit after q"
-    cat "$tmp/$1.err"
-    [ "$(cat "$tmp/$1.status")" = "exit=0" ] \
-        || fail "$1: q gave $(cat "$tmp/$1.status"), expected exit=0"
-}
-
-predicted=' pred  [A-Z][A-Za-z/ -]+ +[0-9]+\.[0-9]%'
-
-utf8=C.UTF-8
-locale -a 2>/dev/null | grep -Eqi '^c\.utf-?8$' || utf8=C
-start ui "$utf8"
+utf8=${utf8:-C}
+start_run ui "$utf8"
 wait_for ui "$predicted" 60 || fail "no prediction within 60 s"
 
 # Pausing keeps new evaluations from reordering the list under the test.
 tm send-keys -t ui p
 wait_for ui '^ paused ' 30 || fail "p did not pause training"
+
+# The training time stops while paused, and the status line marks it.
+paused_time() {
+    sed -n 's/.* train time \([0-9dhms]*\) (paused) .*/\1/p' "$tmp/screen"
+}
+wait_for ui ' train time [0-9dhms]+ \(paused\) ' 5 \
+    || fail "the training time is not marked as paused"
+before=$(paused_time)
+sleep 3
+capture ui
+after=$(paused_time)
+[ -n "$before" ] && [ "$before" = "$after" ] \
+    || fail "the training time went from '$before' to '$after' while paused"
 
 # ---------------------------------------------------------------- list
 tm send-keys -t ui 2
@@ -175,7 +127,7 @@ wait_exit ui
 echo "explorer run ($utf8): ok"
 
 # ---------------------------------------------------------------- ASCII
-start ascii C
+start_run ascii C
 wait_for ascii "$predicted" 60 || fail "LANG=C: no prediction within 60 s"
 tm send-keys -t ascii 2 o
 wait_for ascii 'occlusion of [A-Z]' 30 || fail "LANG=C: no occlusion legend"

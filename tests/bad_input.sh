@@ -1,0 +1,168 @@
+#!/bin/sh
+# Bad command-line values and bad data files, end to end, without the
+# real data. It checks that:
+# - every numeric option rejects the same malformed values (spaces, an
+#   empty value, hex, inf, a fraction for an integer option) and values
+#   out of range, with exit status 2 and one message form.
+# - an invalid --model spec is a usage error too (status 2).
+# - a directory or a symbolic link loop named like a data file is
+#   reported as what it is, not as missing (status 1).
+# - a gzip file cut off inside its header is reported as truncated, not
+#   as empty (status 1).
+# - --threads above the shards of a batch is lowered to one thread per
+#   shard, with a note saying so.
+set -u
+
+fmnist=${FMNIST:-./fmnist}
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# expect_usage EXPECTED ARG...: fmnist ARG... exits 2, and the first line
+# of its stderr is "fmnist: EXPECTED". A data directory that does not
+# exist makes a value accepted by mistake end the run with status 1.
+expect_usage() {
+    expected=$1
+    shift
+    "$fmnist" --data "$tmp/none" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq 2 ] || { fail "$*: status $rc, expected 2"; return; }
+    first=$(head -n 1 "$tmp/err")
+    [ "$first" = "fmnist: $expected" ] \
+        || fail "$*: message '$first', expected 'fmnist: $expected'"
+}
+
+# ---------------------------------------------------------------- options
+# Option, its range as the message gives it, and a valid value.
+while read -r opt range good; do
+    case $range in
+    integer:*) kind="an integer" ;;
+    *) kind="a number" ;;
+    esac
+    range=$(echo "${range#*:}" | tr _ ' ')
+    for bad in " $good" "$good " "" "0x1" "inf" "nan" "1 2" "--1"; do
+        expect_usage "invalid value '$bad' for $opt: expected $kind from $range" \
+            "$opt" "$bad"
+    done
+    [ "$kind" = "an integer" ] && expect_usage \
+        "invalid value '1.5' for $opt: expected $kind from $range" "$opt" 1.5
+    # A valid value passes, so the error comes from the option after it.
+    expect_usage "invalid value '0' for --threads: expected an integer from 1 to 256" \
+        "$opt" "$good" --threads 0
+done <<'EOF'
+--train-limit integer:1_to_2147483647 100
+--epochs integer:0_to_100000 3
+--batch integer:1_to_65536 16
+--seed integer:0_to_9007199254740991 7
+--threads integer:1_to_256 2
+--val integer:0_to_2147483647 10
+--shift integer:0_to_4 2
+--lr-step integer:1_to_100000 5
+--lr number:0_to_10,_excluding_0_and_10 0.01
+--lr-gamma number:0_to_1,_excluding_0 0.5
+--weight-decay number:0_to_1,_excluding_1 .05
+EOF
+
+# Out of range, including values that only leave the range as a float.
+expect_usage "invalid value '5' for --shift: expected an integer from 0 to 4" \
+    --shift 5
+expect_usage "invalid value '257' for --threads: expected an integer from 1 to 256" \
+    --threads 257
+expect_usage "invalid value '9007199254740992' for --seed: expected an integer from 0 to 9007199254740991" \
+    --seed 9007199254740992
+expect_usage "invalid value '0' for --lr: expected a number from 0 to 10, excluding 0 and 10" \
+    --lr 0
+expect_usage "invalid value '1e-50' for --lr: expected a number from 0 to 10, excluding 0 and 10" \
+    --lr 1e-50
+expect_usage "invalid value '0.9999999999' for --weight-decay: expected a number from 0 to 1, excluding 1" \
+    --weight-decay 0.9999999999
+expect_usage "invalid value '1.5' for --lr-gamma: expected a number from 0 to 1, excluding 0" \
+    --lr-gamma 1.5
+expect_usage "invalid value 'conv3x3x0' for --model: token 1 \"conv3x3x0\": expected a positive number of filters" \
+    --model conv3x3x0
+expect_usage "invalid value 'bogus' for --preset: expected best" --preset bogus
+"$fmnist" --no-such-option >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || fail "--no-such-option: status $rc, expected 2"
+echo "options done"
+
+# ---------------------------------------------------------------- data
+# The search checks only that the four names exist, so most files can be
+# empty. The test set has one black 28x28 image.
+data=$tmp/data
+mkdir "$data"
+: >"$data/train-images-idx3-ubyte.gz"
+: >"$data/train-labels-idx1-ubyte.gz"
+{
+    printf '\000\000\010\003\000\000\000\001\000\000\000\034\000\000\000\034'
+    head -c 784 /dev/zero
+} >"$data/t10k-images-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\001\000' >"$data/t10k-labels-idx1-ubyte"
+
+run_data() {
+    "$fmnist" --data "$data" --model dense10 --epochs 0 --headless "$@" \
+        >"$tmp/out" 2>"$tmp/err"
+}
+
+run_data
+rc=$?
+[ "$rc" -eq 0 ] || fail "the test data does not load: status $rc: $(cat "$tmp/err")"
+
+# A directory named like a data file.
+rm "$data/train-images-idx3-ubyte.gz"
+mkdir "$data/train-images-idx3-ubyte.gz"
+run_data
+rc=$?
+[ "$rc" -eq 1 ] || fail "directory as data file: status $rc, expected 1"
+grep -q "$data/train-images-idx3-ubyte.gz is a directory, expected a regular file" \
+    "$tmp/err" || fail "directory as data file: $(cat "$tmp/err")"
+grep -q "missing" "$tmp/err" \
+    && fail "directory as data file reported as missing: $(cat "$tmp/err")"
+rmdir "$data/train-images-idx3-ubyte.gz"
+: >"$data/train-images-idx3-ubyte.gz"
+
+# A symbolic link loop named like a data file.
+rm "$data/train-labels-idx1-ubyte.gz"
+ln -s train-labels-idx1-ubyte.gz "$data/train-labels-idx1-ubyte.gz"
+run_data
+rc=$?
+[ "$rc" -eq 1 ] || fail "symbolic link loop: status $rc, expected 1"
+grep -q "$data/train-labels-idx1-ubyte.gz is a symbolic link loop, expected a regular file" \
+    "$tmp/err" || fail "symbolic link loop: $(cat "$tmp/err")"
+rm "$data/train-labels-idx1-ubyte.gz"
+: >"$data/train-labels-idx1-ubyte.gz"
+
+# The first 20 bytes of a gzip file whose header contains the original
+# file name (23 bytes with its terminating zero), so no data byte decodes.
+labels=$data/t10k-labels-idx1-ubyte
+gzip -c "$labels" | head -c 20 >"$labels.gz"
+mv "$labels" "$tmp/labels"
+run_data
+rc=$?
+[ "$rc" -eq 1 ] || fail "truncated gzip: status $rc, expected 1"
+grep -q "$labels.gz: truncated: not a complete gzip stream" "$tmp/err" \
+    || fail "truncated gzip: $(cat "$tmp/err")"
+grep -q "empty" "$tmp/err" && fail "truncated gzip reported as empty"
+rm "$labels.gz"
+mv "$tmp/labels" "$labels"
+echo "data files done"
+
+# ---------------------------------------------------------------- threads
+# A batch of 16 is 2 shards of 8 images.
+run_data --batch 16 --threads 256
+rc=$?
+[ "$rc" -eq 0 ] || fail "--threads 256: status $rc: $(cat "$tmp/err")"
+grep -q "^fmnist: using 2 threads, not 256: a batch of 16 splits into 2 shards" \
+    "$tmp/err" || fail "--threads 256: no note on the thread count: $(cat "$tmp/err")"
+grep -q "on 2 threads" "$tmp/err" || fail "--threads 256: $(cat "$tmp/err")"
+run_data --batch 16 --threads 2
+grep -q "using" "$tmp/err" && fail "--threads 2: note without a cap: $(cat "$tmp/err")"
+echo "threads done"
+
+[ "$failures" -eq 0 ] || exit 1
+echo "ok"

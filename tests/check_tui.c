@@ -1,0 +1,174 @@
+/*
+ * Tests of the summary that fmnist prints after the interface closes. The
+ * summary is written to a memory stream from hand-made final statuses, so
+ * no terminal is needed.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests.h"
+#include "tui.h"
+
+/* Returns the summary of ST as one string; the caller frees it. */
+static char *summary_of(const TrainerStatus *st, const char *log_path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    ck_assert_ptr_nonnull(out);
+    tui_print_summary(out, st, log_path);
+    fclose(out);
+    return text;
+}
+
+/* A run of 2 epochs that ended on its own, with an evaluation. */
+static void finished_run(TrainerStatus *st)
+{
+    memset(st, 0, sizeof *st);
+    st->state = TRAINER_DONE;
+    st->epoch = 2;
+    st->epochs = 2;
+    st->train_epochs = 2;
+    st->epochs_done = 2;
+    st->batch = 32;
+    st->batches_per_epoch = 32;
+    st->elapsed = 75.0;
+    st->has_eval = 1;
+    st->test_acc = 0.8113;
+    st->test_loss = 0.5008;
+}
+
+START_TEST(test_tui_summary_finished_run)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.saved_path = "run.ckpt";
+    char *text = summary_of(&st, "run.csv");
+    ck_assert_str_eq(text,
+                     "fmnist: finished after 2 of 2 epochs; training time "
+                     "1m15s\n"
+                     "fmnist: test accuracy 81.13%, test loss 0.5008\n"
+                     "fmnist: checkpoint run.ckpt\n"
+                     "fmnist: log run.csv\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_tui_summary_stopped_mid_epoch)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 5;
+    st.train_epochs = 5;
+    st.epoch = 3;
+    st.batch = 10;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: stopped after 2 of 5 epochs "
+                                       "and 10 of 32 batches of epoch 3;"));
+    ck_assert_ptr_nonnull(strstr(text, "no checkpoint written"));
+    ck_assert_ptr_null(strstr(text, "fmnist: log"));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_tui_summary_resumed_run)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 4;
+    st.epochs_done = 4;
+    st.epoch = 4;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: finished after 4 of 4 "
+                                       "epochs (2 loaded);"));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_tui_summary_explore_only)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.train_epochs = 0;
+    st.epochs_done = 5;
+    st.epochs = 5;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained 5 "
+                                       "epochs; nothing was trained"));
+    ck_assert_ptr_nonnull(strstr(text, "test accuracy 81.13%"));
+    /* Exploring never writes a checkpoint, so none is missed. */
+    ck_assert_ptr_null(strstr(text, "checkpoint"));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_tui_summary_before_evaluation)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.has_eval = 0;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: no test evaluation finished"));
+    ck_assert_ptr_null(strstr(text, "accuracy"));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_tui_summary_failed_save)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.saved_path = "run.ckpt";
+    st.message_is_error = 1;
+    snprintf(st.message, sizeof st.message,
+             "checkpoint not saved: run.ckpt: No space left on device");
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: checkpoint run.ckpt\n"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: checkpoint not saved: "
+                                       "run.ckpt: No space left on device\n"));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_tui_summary_failed_run)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.state = TRAINER_FAILED;
+    st.epochs_done = 1;
+    st.message_is_error = 1;
+    snprintf(st.message, sizeof st.message, "training stopped: the loss");
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: failed after 1 of 2 epochs"));
+    /* main prints the reason itself, once. */
+    ck_assert_ptr_null(strstr(text, "training stopped"));
+    free(text);
+}
+END_TEST
+
+Suite *tui_suite(void)
+{
+    Suite *s = suite_create("tui");
+    TCase *tc = tcase_create("summary");
+
+    tcase_add_test(tc, test_tui_summary_finished_run);
+    tcase_add_test(tc, test_tui_summary_stopped_mid_epoch);
+    tcase_add_test(tc, test_tui_summary_resumed_run);
+    tcase_add_test(tc, test_tui_summary_explore_only);
+    tcase_add_test(tc, test_tui_summary_before_evaluation);
+    tcase_add_test(tc, test_tui_summary_failed_save);
+    tcase_add_test(tc, test_tui_summary_failed_run);
+    suite_add_tcase(s, tc);
+    return s;
+}

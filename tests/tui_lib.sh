@@ -1,0 +1,118 @@
+# Shared set-up of the tests that drive the terminal UI in tmux, sourced
+# by tests/tui.sh and tests/tui_explore.sh. The sourcing script sets
+# tui_test to a short name for its tmux socket first. Sourcing skips the
+# test (exit 77) without tmux or the data package, then provides a private
+# tmux server and a temporary directory, both removed on exit, and these
+# functions:
+#
+#   start NAME COLSxLINES LOCALE ARGS...  runs fmnist ARGS in a new session
+#   wait_for NAME REGEX SECONDS           polls the screen for REGEX
+#   capture NAME                          copies the screen to $tmp/screen
+#   capture_exited NAME                   the same with the lines scrolled
+#                                         off, after fmnist exited
+#   wait_exit NAME                        checks that fmnist exited with 0
+#   fail MESSAGE                          prints MESSAGE and the last screen
+#
+# Each session keeps its pane after fmnist exits, so what fmnist prints
+# on the restored terminal can be read with capture.
+
+data=/usr/share/datasets/fashion-mnist
+fmnist=${FMNIST:-./fmnist}
+tmux_bin=${TMUX_BIN:-}
+[ -n "$tmux_bin" ] || tmux_bin=$(command -v tmux 2>/dev/null)
+
+if [ -z "$tmux_bin" ]; then
+    echo "skip: tmux not found"
+    exit 77
+fi
+if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ]; then
+    echo "skip: $data not found (apt-get install dataset-fashion-mnist)"
+    exit 77
+fi
+
+sock=fmnist-${tui_test:-tui}-$$
+tmp=$(mktemp -d) || exit 99
+trap '"$tmux_bin" -L "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+# A running tmux client's variable would point commands at that server.
+unset TMUX
+
+# -u: the capture is written as UTF-8 whatever this shell's locale is, so
+# an ASCII check cannot pass just because tmux replaced the bytes.
+tm() {
+    "$tmux_bin" -u -L "$sock" -f /dev/null "$@"
+}
+
+capture() {
+    tm capture-pane -p -t "$1" >"$tmp/screen" 2>/dev/null
+}
+
+# When the pane's program ends, tmux writes "Pane is dead" on a new last
+# line, which scrolls the top line off the screen into the history.
+capture_exited() {
+    tm capture-pane -p -S -"$(tm display-message -p -t "$1" '#{pane_height}')" \
+        -t "$1" >"$tmp/screen" 2>/dev/null
+}
+
+fail() {
+    echo "FAIL: $*"
+    if [ -s "$tmp/screen" ]; then
+        echo "last screen:"
+        cat "$tmp/screen"
+    fi
+    exit 1
+}
+
+# Polls the pane of session $1 until the extended regex $2 matches a line,
+# for at most $3 seconds.
+wait_for() {
+    tries=$(($3 * 5))
+    while [ "$tries" -gt 0 ]; do
+        capture "$1"
+        grep -Eq -- "$2" "$tmp/screen" && return 0
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    return 1
+}
+
+# Starts fmnist with the arguments after $3 in session $1, sized $2
+# (COLSxLINES), with locale $3, on the real data. TERM is tmux's own unless
+# tui_term names another. Standard error goes to $tmp/$1.err, and the exit
+# status lands in $tmp/$1.status when the program ends.
+start() {
+    name=$1
+    cols=${2%x*}
+    lines=${2#*x}
+    locale=$3
+    shift 3
+    args=
+    for arg in "$@"; do
+        args="$args '$arg'"
+    done
+    term=${tui_term:+TERM=$tui_term}
+    tm start-server \; set-option -g remain-on-exit on \; \
+        new-session -d -x "$cols" -y "$lines" -s "$name" \
+        "env $term LANG=$locale LC_ALL=$locale '$fmnist' \
+         --data '$data' $args 2>'$tmp/$name.err'; \
+         echo exit=\$? >'$tmp/$name.status'" \
+        || fail "tmux could not start session $name"
+}
+
+wait_exit() {
+    tries=100
+    while [ ! -s "$tmp/$1.status" ] && [ "$tries" -gt 0 ]; do
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    [ -s "$tmp/$1.status" ] || fail "$1: fmnist did not exit after q"
+    cat "$tmp/$1.err"
+    [ "$(cat "$tmp/$1.status")" = "exit=0" ] \
+        || fail "$1: q gave $(cat "$tmp/$1.status"), expected exit=0"
+}
+
+# The viewer's prediction line once the first evaluation is in.
+predicted=' pred  [A-Z][A-Za-z/ -]+ +[0-9]+\.[0-9]%'
+
+# A UTF-8 locale, or empty when the system has none.
+utf8=C.UTF-8
+locale -a 2>/dev/null | grep -Eqi '^c\.utf-?8$' || utf8=
