@@ -153,4 +153,19 @@ int draw_heat_level(float drop, float max_drop);
  */
 int draw_message_shown(double age, int is_error, int newer_eval, int failed);
 
+/* Returns the columns the UTF-8 string TEXT takes, counting one column per
+ * character, which holds for ASCII and the arrows the interface draws. */
+int draw_text_width(const char *text);
+
+/*
+ * Chooses the key-bar entries that fit in WIDTH columns. Entry I takes
+ * WIDTHS[I] columns and has rank RANKS[I], where 0 is the most important.
+ * Entries are taken rank by rank, in list order within a rank, until one
+ * does not fit, and that one and every entry of a larger rank are left
+ * out. Sets SHOWN[I] to 1 for the entries taken and 0 for the others, and
+ * returns the columns they take.
+ */
+int draw_hint_fit(const int *widths, const int *ranks, int n, int width,
+                  int *shown);
+
 #endif

@@ -130,8 +130,11 @@ typedef struct {
 
 /* Shared helpers in tui.c. */
 
-/* Draws the title bar across the first line of W, highlighted when the
- * pane has the focus. */
+/* Marks the focused pane in the first column of its title bar. */
+#define PANE_FOCUS_MARK ">"
+
+/* Draws the title bar across the first line of W, highlighted and
+ * marked with PANE_FOCUS_MARK when the pane has the focus. */
 void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused);
 
 /* Prints a printf-style string at Y, X in attribute ATTR, clipped to the

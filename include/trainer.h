@@ -147,9 +147,12 @@ void trainer_set_paused(Trainer *tr, int paused);
  * checkpoint of the state reached is written first. */
 void trainer_request_stop(Trainer *tr);
 
-/* Asks for a checkpoint at the next batch boundary, to save_path or, when
- * that is NULL, to "fmnist.ckpt". */
-void trainer_request_save(Trainer *tr);
+/* Asks for a checkpoint at the next batch boundary and returns the file
+ * it goes to, valid until trainer_free: save_path, else load_path (the run
+ * continues it), else the first of "fmnist.ckpt", "fmnist-2.ckpt", ...
+ * that did not exist at the first request, so that a checkpoint of
+ * another run is never replaced. */
+const char *trainer_request_save(Trainer *tr);
 
 /* Multiplies the learning rate by FACTOR from the next batch on. The rate
  * before any schedule stays within [TRAINER_LR_MIN, TRAINER_LR_MAX], and a
@@ -181,6 +184,11 @@ int trainer_copy_predictions(Trainer *tr, unsigned *generation,
 /* Evaluates the test set on the calling thread's behalf (using the worker
  * pool) and fills the evaluation fields of the status. For --eval. */
 void trainer_evaluate(Trainer *tr);
+
+/* Returns the optimiser and stores in *BASE_LR its learning rate before
+ * the schedule, as set up from CFG or the loaded checkpoint. Call it
+ * before trainer_start. */
+OptimKind trainer_optim(const Trainer *tr, float *base_lr);
 
 /* Returns the network. Only its shape (spec, layers, sizes) may be read
  * while training runs; use trainer_copy_net for the weights. */

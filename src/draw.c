@@ -372,3 +372,35 @@ int draw_message_shown(double age, int is_error, int newer_eval, int failed)
         return !newer_eval;
     return age < DRAW_MESSAGE_SECONDS;
 }
+
+int draw_text_width(const char *text)
+{
+    int width = 0;
+
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        width += (*c & 0xC0) != 0x80;
+    return width;
+}
+
+int draw_hint_fit(const int *widths, const int *ranks, int n, int width,
+                  int *shown)
+{
+    int used = 0, max_rank = 0;
+
+    for (int i = 0; i < n; i++) {
+        shown[i] = 0;
+        if (ranks[i] > max_rank)
+            max_rank = ranks[i];
+    }
+    for (int rank = 0; rank <= max_rank; rank++) {
+        for (int i = 0; i < n; i++) {
+            if (ranks[i] != rank)
+                continue;
+            if (used + widths[i] > width)
+                return used;
+            shown[i] = 1;
+            used += widths[i];
+        }
+    }
+    return used;
+}

@@ -556,6 +556,23 @@ static void check_save_path(const char *path)
     free(dir);
 }
 
+/* Exits with a message when the --load file cannot be read, before the
+ * data is loaded. Its content is checked when the trainer loads it. */
+static void check_load_path(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL) {
+        fprintf(stderr, "fmnist: cannot read --load %s: %s; give a "
+                "checkpoint that --save or the s key wrote\n", path,
+                strerror(errno));
+        exit(1);
+    }
+    fclose(f);
+}
+
+/* Loads the test set and, with NEED_TRAIN, the training set, which the
+ * options that shape training are checked against when the run trains. */
 static void load_data(const Options *opt, int need_train, Dataset *train,
                       Dataset *test)
 {
@@ -569,12 +586,14 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
         exit(1);
     }
     free(dir);
-    if (need_train && opt->val_count >= train->count)
+    if (opt->epochs == 0)
+        return;
+    if (opt->val_count >= train->count)
         usage_error("invalid value '%d' for --val: expected an integer from "
                     "0 to %d, so that some of the %d training images are "
                     "left to train on", opt->val_count, train->count - 1,
                     train->count);
-    if (need_train && opt->train_limit > train->count - opt->val_count) {
+    if (opt->train_limit > train->count - opt->val_count) {
         int left = train->count - opt->val_count;
         usage_error("invalid value '%d' for --train-limit: expected an "
                     "integer from 1 to %d, the number of training images%s",
@@ -726,20 +745,20 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
 }
 
 /* Prints the network and the training options of a headless run to
- * stderr, so that a saved log records how its numbers were made. */
-static void print_run_summary(const Options *opt, const Net *net,
-                              int threads)
+ * stderr, so that a saved log records how its numbers were made. The
+ * optimiser and learning rate are the trainer's, which a resumed run
+ * takes from the checkpoint. */
+static void print_run_summary(const Options *opt, Trainer *tr, int threads)
 {
+    const Net *net = trainer_net(tr);
+    float lr;
+    OptimKind optim = trainer_optim(tr, &lr);
+
     fprintf(stderr, "fmnist: training %s for %d epoch%s on %d thread%s\n",
             net->spec, opt->epochs, opt->epochs == 1 ? "" : "s",
             threads, threads == 1 ? "" : "s");
-    fprintf(stderr, "fmnist: batch %d", opt->batch);
-    if (opt->load_path == NULL || opt->optim_given)
-        fprintf(stderr, ", %s", optim_name((OptimKind)opt->optim));
-    if (opt->lr > 0)
-        fprintf(stderr, ", lr %g", opt->lr);
-    else if (opt->load_path == NULL)
-        fprintf(stderr, ", lr %g", opt->optim == OPTIM_ADAM ? 0.001 : 0.01);
+    fprintf(stderr, "fmnist: batch %d, %s, lr %g", opt->batch,
+            optim_name(optim), lr);
     fprintf(stderr, ", %s schedule", schedule_name((ScheduleKind)opt->schedule));
     if (opt->schedule == SCHEDULE_STEP)
         fprintf(stderr, " (x%g every %d epochs)", opt->lr_gamma, opt->lr_step);
@@ -818,15 +837,29 @@ int main(int argc, char **argv)
     if (opt.spec != NULL) {
         Net probe;
         if (net_create(&probe, opt.spec, 1, DATASET_ROWS, DATASET_COLS,
-                       DATASET_CLASSES, err, sizeof err) != 0)
+                       DATASET_CLASSES, err, sizeof err) != 0) {
+            const char *reason = strncmp(err, "model spec: ", 12) == 0
+                                 ? err + 12 : err;
+            /* A word of letters only was likely meant as a preset. */
+            if (strspn(opt.spec, "abcdefghijklmnopqrstuvwxyz"
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(opt.spec))
+                usage_error("invalid value '%s' for --model: not a preset "
+                            "name (default, small, tf or best); as a spec, "
+                            "%s", opt.spec, reason);
             usage_error("invalid value '%s' for --model: %s", opt.spec,
-                        strncmp(err, "model spec: ", 12) == 0 ? err + 12 : err);
+                        reason);
+        }
         net_free(&probe);
     }
 
     if (opt.save_path != NULL)
         check_save_path(opt.save_path);
-    load_data(&opt, opt.epochs > 0, &train, &test);
+    if (opt.load_path != NULL)
+        check_load_path(opt.load_path);
+    /* The interface browses the training images (key t) even when it only
+     * explores a model. */
+    load_data(&opt, opt.epochs > 0 || (!opt.headless && !opt.eval), &train,
+              &test);
     if (opt.log_path != NULL)
         sink.log = open_log(opt.log_path);
     atomic_store(&sink.print_lines, opt.headless);
@@ -869,8 +902,8 @@ int main(int argc, char **argv)
                 "splits into %d shards of up to %d images, one per thread\n",
                 st->threads, opt.threads, opt.batch, st->threads,
                 TRAINER_SHARD);
-    if (opt.headless)
-        print_run_summary(&opt, trainer_net(tr), st->threads);
+    if (opt.headless && opt.epochs > 0)
+        print_run_summary(&opt, tr, st->threads);
     block_signals(&old_mask);
     int start_rc = trainer_start(tr);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
@@ -901,8 +934,10 @@ int main(int argc, char **argv)
         }
     }
 
-    if (opt.headless)
-        wait_headless(tr, st, &sink);
+    if (opt.headless && wait_headless(tr, st, &sink) == TRAINER_DONE
+        && opt.epochs == 0 && st->has_eval)
+        printf("test accuracy: %.4f  test loss: %.4f\n", st->test_acc,
+               st->test_loss);
     trainer_request_stop(tr);
     trainer_join(tr);
     trainer_get_status(tr, st);

@@ -1,7 +1,8 @@
 /*
  * pane_confusion: the 10x10 confusion matrix of the latest test
  * evaluation, rows true classes and columns predicted classes. Counts that
- * do not fit a column are shortened with a k suffix. The diagonal is
+ * do not fit a column are shortened with a k suffix, and every zero count,
+ * on the diagonal too, is drawn as ".". The diagonal is
  * highlighted, and so are off-diagonal cells holding at least a tenth of
  * their row. Wide panes add a recall column and tall ones a precision row.
  * Columns are labelled with the 3-letter class abbreviations, and so are
@@ -107,7 +108,7 @@ static void draw_row(WINDOW *w, const Ui *ui, const Grid *g, int r,
         long count = st->confusion[r][c];
         if (!st->has_eval)
             snprintf(text, sizeof text, "-");
-        else if (count == 0 && r != c)
+        else if (count == 0)
             snprintf(text, sizeof text, ".");
         else
             draw_format_count(count, g->cell_w - 1, text, sizeof text);
@@ -158,7 +159,7 @@ static void draw_cursor_line(WINDOW *w, const Ui *ui, int y)
                        dataset_class_names[p]);
     x = pane_print(w, y, x, ui->attr[UI_NORMAL], ": %ld",
                    st->confusion[t][p]);
-    if (ui->focus == DRAW_CONFUSION)
+    if (ui->focus == DRAW_CONFUSION && st->confusion[t][p] > 0)
         pane_print(w, y, x, ui->attr[UI_DIM], "   Enter shows them");
 }
 
@@ -254,6 +255,7 @@ int pane_confusion_key(Ui *ui, int key)
     }
     ui->cursor_true = t;
     ui->cursor_pred = p;
-    ui->dirty |= UI_DIRTY(DRAW_CONFUSION);
+    /* The key bar offers Enter only on a cell with images. */
+    ui->dirty |= UI_DIRTY(DRAW_CONFUSION) | UI_DIRTY(DRAW_HINT);
     return 1;
 }

@@ -16,7 +16,8 @@
  * masking the patches around it cuts the probability of the predicted
  * class. Two steps are relative to the largest cut in the map, and a
  * third attribute marks where masking raises the probability. Two legend
- * lines replace the last ranks.
+ * lines, which give the cuts in percentage points, replace the last
+ * ranks.
  */
 #include "config.h"
 
@@ -32,6 +33,8 @@
 /* Probability bars appear when a rank line has this many spare columns. */
 #define MIN_BAR_COLS 5
 #define LEGEND_LINES 2
+/* Text columns from which the legend uses its longer wording. */
+#define LEGEND_WIDE_COLS 52
 
 static const char shade_ramp[] = " .:-=+*#%@";
 #define SHADE_LEN ((int)sizeof shade_ramp - 1)
@@ -102,7 +105,7 @@ int pane_image_current(const Ui *ui)
 void pane_image_toggle_set(Ui *ui)
 {
     if (ui->train->count == 0) {
-        pane_notice(ui, "the training set is not loaded (--epochs 0)");
+        pane_notice(ui, "the training set is not loaded");
         return;
     }
     ui->show_train = !ui->show_train;
@@ -273,19 +276,27 @@ static void draw_ranks(WINDOW *w, const Ui *ui, const float *probs, int label,
     }
 }
 
-/* Prints a fall of DROP (a probability difference) in percentage points
- * after ">", with a decimal when it is small. Returns the next column. */
-static int print_points(WINDOW *w, const Ui *ui, int y, int x, float drop)
+/* Draws a sample of highlight E at Y, X and then TEXT. Returns the next
+ * column. */
+static int draw_swatch(WINDOW *w, const Ui *ui, int y, int x, UiElement e,
+                       const char *text)
 {
-    float points = 100 * drop;
-
-    return pane_print(w, y, x, ui->attr[UI_NORMAL],
-                      points < 10 ? ">%.1f " : ">%.0f ", points);
+    x = pane_print(w, y, x, ui->attr[e], "  ");
+    return pane_print(w, y, x, ui->attr[UI_NORMAL], "%s", text);
 }
 
-/* Draws the two legend lines of the overlay at Y: the class whose
- * probability the map follows, then a sample of each highlight with the
- * fall it stands for, in percentage points. */
+/* Formats a cut of POINTS percentage points as ">20" or, when small,
+ * ">8.5", followed by SUFFIX. */
+static void format_points(char *buf, size_t len, float points,
+                          const char *suffix)
+{
+    snprintf(buf, len, points < 10 ? ">%.1f%s" : ">%.0f%s", points, suffix);
+}
+
+/* Draws the two legend lines of the overlay at Y. The first names the
+ * class whose probability the map follows, by the full name the rank
+ * lines use. The second shows each highlight and how many percentage
+ * points masking the patch there takes off that probability. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {
@@ -294,24 +305,28 @@ static void draw_legend(WINDOW *w, const Ui *ui, int y,
         return;
     }
     const char *name = dataset_class_names[heat->target];
-    if ((int)strlen(name) + 20 > getmaxx(w))
-        name = dataset_class_short[heat->target];
-    int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "occlusion of ");
+    int wide = getmaxx(w) - 2 >= LEGEND_WIDE_COLS;
+
+    int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "%s",
+                       wide ? "masking a patch cuts the " : "masking cuts ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", name);
-    pane_print(w, y, x, ui->attr[UI_LABEL], " %.0f%%",
-               100 * heat->probs[heat->target]);
+    pane_print(w, y, x, ui->attr[UI_LABEL], "%s",
+               wide ? " probability by" : " by");
     if (heat->max_drop < DRAW_HEAT_FLOOR) {
-        pane_print(w, y + 1, 1, ui->attr[UI_DIM], "no patch cuts it %.0f pts",
-                   100 * DRAW_HEAT_FLOOR);
+        pane_print(w, y + 1, 1, ui->attr[UI_DIM],
+                   "less than %.0f point anywhere", 100 * DRAW_HEAT_FLOOR);
         return;
     }
-    x = pane_print(w, y + 1, 1, ui->attr[UI_HEAT_HIGH], "  ");
-    x = print_points(w, ui, y + 1, x, 0.5f * heat->max_drop);
-    x = pane_print(w, y + 1, x, ui->attr[UI_HEAT_LOW], "  ");
-    x = print_points(w, ui, y + 1, x, 0.2f * heat->max_drop);
-    x = pane_print(w, y + 1, x, ui->attr[UI_HEAT_RAISE], "  ");
-    x = pane_print(w, y + 1, x, ui->attr[UI_NORMAL], "rise");
-    pane_print(w, y + 1, x, ui->attr[UI_DIM], " pts");
+    /* The thresholds of draw_heat_level: half and a fifth of the
+     * largest cut, in percentage points. */
+    char text[32];
+    format_points(text, sizeof text, 50 * heat->max_drop,
+                  wide ? " points " : " ");
+    x = draw_swatch(w, ui, y + 1, 1, UI_HEAT_HIGH, text);
+    format_points(text, sizeof text, 20 * heat->max_drop, " points ");
+    x = draw_swatch(w, ui, y + 1, x, UI_HEAT_LOW, text);
+    draw_swatch(w, ui, y + 1, x, UI_HEAT_RAISE,
+                wide ? "raises it instead" : "rises");
 }
 
 static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)

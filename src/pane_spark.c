@@ -102,13 +102,17 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
 void pane_spark_draw(WINDOW *w, const Ui *ui)
 {
     const TrainerStatus *st = &ui->status;
+    /* A run that trains nothing never fills an empty series. */
+    const char *idle = st->epochs_done > 0 ? "no training in this run"
+                                           : "untrained; no training runs";
+    const int trains = st->train_epochs > 0;
     const Series series[3] = {
         {"train loss", st->loss_history, st->n_history, 0,
-         "waiting for the first batches"},
+         trains ? "waiting for the first batches" : idle},
         {"train acc", st->acc_history, st->n_history, 1,
-         "waiting for the first batches"},
+         trains ? "waiting for the first batches" : idle},
         {"test acc", st->test_acc_history, st->n_test_history, 1,
-         "after the first epoch"},
+         trains ? "after the first epoch" : idle},
     };
 
     werase(w);

@@ -60,12 +60,14 @@
 
 #include "trainer.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoint.h"
 #include "metrics.h"
@@ -203,6 +205,10 @@ struct Trainer {
     /* Fixed after trainer_create (t_start after trainer_start). */
     TrainerConfig cfg;      /* strings point to the copies below */
     char *spec, *save_path, *load_path;
+    /* The file of requested saves without save_path or load_path. Set
+     * once under lock by the first trainer_request_save, before the
+     * request it serves is posted. */
+    char *request_file;
     const Dataset *train, *test;
     int n_train;
     int n_val;              /* validation images at the end of train */
@@ -740,9 +746,27 @@ static void save_and_report(Trainer *tr, const char *path)
         tr->cfg.on_save(path, rc == 0 ? NULL : err, tr->cfg.ctx);
 }
 
+/* Returns the file a requested save writes (see trainer_request_save). */
 static const char *request_path(const Trainer *tr)
 {
-    return tr->save_path != NULL ? tr->save_path : DEFAULT_SAVE_PATH;
+    if (tr->save_path != NULL)
+        return tr->save_path;
+    if (tr->load_path != NULL)
+        return tr->load_path;
+    return tr->request_file;
+}
+
+/* Returns a new string holding the first of DEFAULT_SAVE_PATH,
+ * "fmnist-2.ckpt", "fmnist-3.ckpt", ... that does not exist. */
+static char *free_checkpoint_name(void)
+{
+    char name[64];
+    struct stat st;
+
+    snprintf(name, sizeof name, "%s", DEFAULT_SAVE_PATH);
+    for (int n = 2; lstat(name, &st) == 0 || errno != ENOENT; n++)
+        snprintf(name, sizeof name, "fmnist-%d.ckpt", n);
+    return xstrdup(name);
 }
 
 /* ------------------------------------------------------------ evaluation */
@@ -1372,7 +1396,8 @@ static int check_model_matches(const Trainer *tr, char *err, size_t errlen)
     }
     same = strcmp(requested.spec, tr->net.spec) == 0;
     if (!same)
-        set_err(err, errlen, "%s holds model %s but --model asks for %s",
+        set_err(err, errlen, "%s holds model %s but --model asks for %s; "
+                "drop --model to continue with the checkpoint's model",
                 tr->load_path, tr->net.spec, requested.spec);
     net_free(&requested);
     return same ? 0 : -1;
@@ -1631,6 +1656,7 @@ static void destroy(Trainer *tr)
     free(tr->spec);
     free(tr->save_path);
     free(tr->load_path);
+    free(tr->request_file);
     free(tr);
 }
 
@@ -1762,17 +1788,30 @@ void trainer_request_stop(Trainer *tr)
 /* While the coordinator runs, it saves at its next batch boundary. Before
  * the start and after the end, the save happens here on the caller's
  * thread. */
-void trainer_request_save(Trainer *tr)
+const char *trainer_request_save(Trainer *tr)
 {
     pthread_mutex_lock(&tr->lock);
+    /* TODO: another process can create the chosen file between this check
+     * and the first write, which then replaces it. */
+    if (tr->save_path == NULL && tr->load_path == NULL
+        && tr->request_file == NULL)
+        tr->request_file = free_checkpoint_name();
+    const char *path = request_path(tr);
     if (tr->running) {
         tr->save_requested = 1;
         pthread_cond_broadcast(&tr->control);
         pthread_mutex_unlock(&tr->lock);
-        return;
+        return path;
     }
     pthread_mutex_unlock(&tr->lock);
-    save_and_report(tr, request_path(tr));
+    save_and_report(tr, path);
+    return path;
+}
+
+OptimKind trainer_optim(const Trainer *tr, float *base_lr)
+{
+    *base_lr = tr->base_lr;
+    return tr->opt.kind;
 }
 
 /* base_lr is fixed once the trainer exists, so reading it needs no lock.

@@ -156,6 +156,10 @@ void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused)
     wattrset(w, attr);
     mvwhline(w, 0, 0, ' ', getmaxx(w));
     wattrset(w, A_NORMAL);
+    /* A character marks the focus also without colours or attributes,
+     * as in a screen capture. */
+    if (focused)
+        pane_print(w, 0, 0, attr, "%s", PANE_FOCUS_MARK);
     pane_print(w, 0, 1, attr, "%s", title);
 }
 
@@ -312,54 +316,118 @@ static void apply_layout(Tui *t)
 
 /* ---------------------------------------------------------------- drawing */
 
+/* One key-bar entry. RANK orders what is left out when the line is too
+ * short: the largest rank goes first (see draw_hint_fit). */
 typedef struct {
     const char *key, *action;
+    int rank;
 } Hint;
 
-static void draw_hint(WINDOW *w, const Ui *ui)
+enum {
+    HINT_RANK_ALWAYS,   /* help and quit */
+    HINT_RANK_FOCUS,    /* Tab */
+    HINT_RANK_PANE,     /* the keys of the focused pane */
+    HINT_RANK_BACK,     /* Esc out of a list or the training set */
+    HINT_RANK_PAUSE,
+    HINT_RANK_VIEW,     /* v and o */
+    HINT_RANK_SET,      /* t */
+    HINT_RANK_LR        /* + and - */
+};
+
+#define MAX_HINTS 16
+
+/* Fills HINTS with the keys that do something in the current state and
+ * returns how many there are. */
+static int collect_hints(const Ui *ui, Hint *hints)
 {
     const UiGlyphs *g = ui->glyph;
-    const char *pause = ui->status.state == TRAINER_PAUSED ? "resume"
-                                                           : "pause";
-    Hint hints[16];
+    const TrainerStatus *st = &ui->status;
+    int training = st->train_epochs > 0 && st->state != TRAINER_DONE
+                   && st->state != TRAINER_FAILED;
     int n = 0;
 
-    werase(w);
-    if (ui->notice[0] != '\0') {
-        pane_print(w, 0, 1, ui->attr[UI_VALUE], "%s", ui->notice);
-        return;
-    }
-    hints[n++] = (Hint){"Tab", "pane"};
+    hints[n++] = (Hint){"Tab", "pane", HINT_RANK_FOCUS};
     if (ui->focus == DRAW_IMAGE) {
-        hints[n++] = (Hint){g->left_right, "image"};
+        hints[n++] = (Hint){g->left_right, "image", HINT_RANK_PANE};
         if (ui->follow_list || ui->show_train)
-            hints[n++] = (Hint){"Esc", "all test"};
-        hints[n++] = (Hint){"o", ui->overlay_on ? "overlay off"
-                                                : "occlusion"};
-        hints[n++] = (Hint){"t", ui->show_train ? "test set" : "train set"};
+            hints[n++] = (Hint){"Esc", "all test", HINT_RANK_BACK};
+        if (ui->occlusion != NULL)
+            hints[n++] = (Hint){"o", ui->overlay_on ? "overlay off"
+                                                    : "occlusion",
+                                HINT_RANK_VIEW};
+        if (ui->train->count > 0)
+            hints[n++] = (Hint){"t", ui->show_train ? "test set"
+                                                    : "train set",
+                                HINT_RANK_SET};
     } else if (ui->focus == DRAW_CONFUSION) {
-        hints[n++] = (Hint){g->all_arrows, "cell"};
-        hints[n++] = (Hint){"Enter", "its images"};
+        hints[n++] = (Hint){g->all_arrows, "cell", HINT_RANK_PANE};
+        if (ui->has_predictions && st->has_eval
+            && st->confusion[ui->cursor_true][ui->cursor_pred] > 0)
+            hints[n++] = (Hint){"Enter", "its images", HINT_RANK_PANE};
     } else {
-        hints[n++] = (Hint){g->up_down, "entry"};
-        hints[n++] = (Hint){"Enter", "view"};
+        hints[n++] = (Hint){g->up_down, "entry", HINT_RANK_PANE};
+        if (ui->list_len > 0)
+            hints[n++] = (Hint){"Enter", "view", HINT_RANK_PANE};
     }
-    hints[n++] = (Hint){"v", "view"};
-    hints[n++] = (Hint){"?", "help"};
-    hints[n++] = (Hint){"q", "quit"};
-    /* A run that only evaluates has nothing to pause or to tune. */
-    if (ui->status.train_epochs > 0) {
-        hints[n++] = (Hint){"p", pause};
-        hints[n++] = (Hint){"+/-", "lr"};
+    hints[n++] = (Hint){"v", "view", HINT_RANK_VIEW};
+    if (training) {
+        hints[n++] = (Hint){"p", st->state == TRAINER_PAUSED ? "resume"
+                                                             : "pause",
+                            HINT_RANK_PAUSE};
+        hints[n++] = (Hint){"+/-", "lr", HINT_RANK_LR};
+    }
+    hints[n++] = (Hint){"?", "help", HINT_RANK_ALWAYS};
+    hints[n++] = (Hint){"q", "quit", HINT_RANK_ALWAYS};
+    return n;
+}
+
+/* Returns the bytes of TEXT that fill at most COLS columns, never ending
+ * inside a UTF-8 sequence. */
+static int clip_columns(const char *text, int cols)
+{
+    int len = 0;
+
+    for (int used = 0; text[len] != '\0'; used++) {
+        if (used == cols)
+            break;
+        len++;
+        while (((unsigned char)text[len] & 0xC0) == 0x80)
+            len++;
+    }
+    return len;
+}
+
+/* Draws the key bar: the reply to the last key, when there is one, then
+ * the keys that fit, always with help and quit. */
+static void draw_hint(WINDOW *w, const Ui *ui)
+{
+    Hint hints[MAX_HINTS];
+    int widths[MAX_HINTS], ranks[MAX_HINTS], shown[MAX_HINTS];
+    int n = collect_hints(ui, hints);
+    int width = getmaxx(w);
+    int always = 0;
+
+    werase(w);
+    for (int i = 0; i < n; i++) {
+        /* Two columns of space, the key, a space and the action. */
+        widths[i] = 3 + draw_text_width(hints[i].key)
+                    + draw_text_width(hints[i].action);
+        ranks[i] = hints[i].rank;
+        if (ranks[i] == HINT_RANK_ALWAYS)
+            always += widths[i];
     }
 
+    /* The text starts at column 1, one column closer than the space
+     * before each entry would put it. */
     int x = -1;
+    if (ui->notice[0] != '\0') {
+        int len = clip_columns(ui->notice, width - 1 - always);
+        x = pane_print(w, 0, 1, ui->attr[UI_VALUE], "%.*s", len, ui->notice);
+    }
+    draw_hint_fit(widths, ranks, n, width - x, shown);
     for (int i = 0; i < n; i++) {
-        /* Leave out the hints that would not fit whole. The byte count
-         * overestimates the width of UTF-8 arrows, which errs safe. */
-        int need = (int)strlen(hints[i].key) + (int)strlen(hints[i].action) + 3;
-        if (x + need > getmaxx(w))
-            break;
+        if (!shown[i])
+            continue;
         x = pane_print(w, 0, x + 2, ui->attr[UI_HINT_KEY], "%s",
                        hints[i].key);
         x = pane_print(w, 0, x, ui->attr[UI_HINT], " %s", hints[i].action);
@@ -596,8 +664,12 @@ static void toggle_pause(Tui *t)
 
 static void request_save(Tui *t)
 {
-    trainer_request_save(t->tr);
-    pane_notice(&t->ui, "checkpoint requested; the status line reports it");
+    char msg[sizeof t->ui.notice];
+    const char *path = trainer_request_save(t->tr);
+
+    snprintf(msg, sizeof msg, "saving %s; \"saved\" at the top confirms it",
+             path);
+    pane_notice(&t->ui, msg);
 }
 
 /* Moves the focus to the next (STEP 1) or previous (STEP -1) pane that
@@ -951,11 +1023,12 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
             st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     if (loaded > 0)
         fprintf(out, " (%d loaded)", loaded);
+    fprintf(out, "; training time %s\n", duration);
+    /* A line of its own keeps each line under 80 columns. */
     if (st->epochs_done < st->epochs && st->batch > 0
         && st->batch < st->batches_per_epoch)
-        fprintf(out, " and %ld of %ld batches of epoch %d", st->batch,
-                st->batches_per_epoch, st->epoch);
-    fprintf(out, "; training time %s\n", duration);
+        fprintf(out, "fmnist: epoch %d stopped after %ld of %ld batches\n",
+                st->epoch, st->batch, st->batches_per_epoch);
 }
 
 void tui_print_summary(FILE *out, const TrainerStatus *st,

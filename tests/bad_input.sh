@@ -11,6 +11,11 @@
 #   as empty (status 1).
 # - --threads above the shards of a batch is lowered to one thread per
 #   shard, with a note saying so.
+# - exploring headless (--epochs 0) prints the test result and no
+#   training header.
+# - a --load file that is missing, or that contains another model than
+#   --model, is reported with the fix; a resumed run's header names the
+#   optimiser and learning rate it took over.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -85,6 +90,8 @@ expect_usage "invalid value '1.5' for --lr-gamma: expected a number from 0 to 1,
     --lr-gamma 1.5
 expect_usage "invalid value 'conv3x3x0' for --model: token 1 \"conv3x3x0\": expected a positive number of filters" \
     --model conv3x3x0
+expect_usage "invalid value 'bogus' for --model: not a preset name (default, small, tf or best); as a spec, token 1 \"bogus\": expected a layer: convKxKxF, pool2, flatten, denseN, relu, dropoutP or bn" \
+    --model bogus
 expect_usage "invalid value 'bogus' for --preset: expected best" --preset bogus
 "$fmnist" --no-such-option >/dev/null 2>&1
 rc=$?
@@ -159,10 +166,54 @@ rc=$?
 [ "$rc" -eq 0 ] || fail "--threads 256: status $rc: $(cat "$tmp/err")"
 grep -q "^fmnist: using 2 threads, not 256: a batch of 16 splits into 2 shards" \
     "$tmp/err" || fail "--threads 256: no note on the thread count: $(cat "$tmp/err")"
-grep -q "on 2 threads" "$tmp/err" || fail "--threads 256: $(cat "$tmp/err")"
 run_data --batch 16 --threads 2
 grep -q "using" "$tmp/err" && fail "--threads 2: note without a cap: $(cat "$tmp/err")"
 echo "threads done"
+
+# ---------------------------------------------------------------- explore
+# Headless exploring prints the test result like --eval, and no training
+# header.
+run_data
+[ "$(cat "$tmp/out")" = "test accuracy: 1.0000  test loss: 2.3026" ] \
+    || fail "--epochs 0 headless: output '$(cat "$tmp/out")'"
+grep -q "training\|batch" "$tmp/err" \
+    && fail "--epochs 0 headless: a training header: $(cat "$tmp/err")"
+
+# ---------------------------------------------------------------- --load
+"$fmnist" --data "$data" --load "$tmp/none.ckpt" --eval >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "missing --load file: status $rc, expected 1"
+grep -qx "fmnist: cannot read --load $tmp/none.ckpt: No such file or directory; give a checkpoint that --save or the s key wrote" \
+    "$tmp/err" || fail "missing --load file: $(cat "$tmp/err")"
+
+# Eight black training images make a checkpoint to load.
+{
+    printf '\000\000\010\003\000\000\000\010\000\000\000\034\000\000\000\034'
+    head -c 6272 /dev/zero
+} >"$data/train-images-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\010\000\001\002\003\004\005\006\007' \
+    >"$data/train-labels-idx1-ubyte"
+rm "$data/train-images-idx3-ubyte.gz" "$data/train-labels-idx1-ubyte.gz"
+"$fmnist" --data "$data" --model dense10 --epochs 1 --batch 8 --headless \
+    --optimizer sgd --lr 0.05 --save "$tmp/small.ckpt" >/dev/null 2>"$tmp/err" \
+    || fail "training on 8 images failed: $(cat "$tmp/err")"
+
+# A resumed run names the optimiser and the rate it took over.
+"$fmnist" --data "$data" --load "$tmp/small.ckpt" --epochs 1 --batch 8 \
+    --headless >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "resumed run: status $rc: $(cat "$tmp/err")"
+grep -qx "fmnist: batch 8, sgd, lr 0.05, constant schedule" "$tmp/err" \
+    || fail "resumed run: header without the optimiser: $(cat "$tmp/err")"
+
+# Another --model than the checkpoint's gets a message with the fix.
+"$fmnist" --data "$data" --load "$tmp/small.ckpt" --model dense20,dense10 \
+    --eval >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "--model against --load: status $rc, expected 1"
+grep -q "drop --model to continue with the checkpoint's model$" "$tmp/err" \
+    || fail "--model against --load: $(cat "$tmp/err")"
+echo "explore and load done"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "ok"

@@ -546,6 +546,77 @@ START_TEST(test_draw_percent_same_shape_at_every_width)
 }
 END_TEST
 
+START_TEST(test_draw_text_width_counts_characters)
+{
+    ck_assert_int_eq(draw_text_width(""), 0);
+    ck_assert_int_eq(draw_text_width("q quit"), 6);
+    /* "←→" is two characters of three bytes each. */
+    ck_assert_int_eq(draw_text_width("\u2190\u2192 image"), 8);
+}
+END_TEST
+
+/* The key bar of the image viewer while it browses a confusion cell:
+ * widths include the two columns before each entry. */
+static const int hint_widths[] = {10, 10, 14, 13, 13, 8, 9, 8, 8, 8};
+static const int hint_ranks[] = {1, 2, 3, 5, 6, 5, 4, 7, 0, 0};
+#define N_HINTS ((int)(sizeof hint_widths / sizeof hint_widths[0]))
+
+START_TEST(test_draw_hint_fit_all_when_wide)
+{
+    int shown[N_HINTS];
+
+    ck_assert_int_eq(draw_hint_fit(hint_widths, hint_ranks, N_HINTS, 200,
+                                   shown), 101);
+    for (int i = 0; i < N_HINTS; i++)
+        ck_assert_int_eq(shown[i], 1);
+}
+END_TEST
+
+START_TEST(test_draw_hint_fit_drops_least_important)
+{
+    int shown[N_HINTS];
+    /* 81 columns: the line of an 80-column screen (see draw_hint). */
+    const int expected[N_HINTS] = {1, 1, 1, 1, 0, 1, 1, 0, 1, 1};
+
+    ck_assert_int_eq(draw_hint_fit(hint_widths, hint_ranks, N_HINTS, 81,
+                                   shown), 80);
+    for (int i = 0; i < N_HINTS; i++)
+        ck_assert_msg(shown[i] == expected[i], "entry %d: shown %d", i,
+                      shown[i]);
+}
+END_TEST
+
+START_TEST(test_draw_hint_fit_keeps_help_and_quit)
+{
+    int shown[N_HINTS];
+
+    /* Room for help and quit only, then for nothing. */
+    ck_assert_int_eq(draw_hint_fit(hint_widths, hint_ranks, N_HINTS, 20,
+                                   shown), 16);
+    for (int i = 0; i < N_HINTS; i++)
+        ck_assert_int_eq(shown[i], hint_ranks[i] == 0);
+    ck_assert_int_eq(draw_hint_fit(hint_widths, hint_ranks, N_HINTS, 12,
+                                   shown), 8);
+    ck_assert_int_eq(shown[8], 1);
+    ck_assert_int_eq(shown[9], 0);
+}
+END_TEST
+
+/* An entry that does not fit ends the choice, even when a less
+ * important one after it would fit. */
+START_TEST(test_draw_hint_fit_stops_at_first_miss)
+{
+    const int widths[] = {8, 20, 5};
+    const int ranks[] = {0, 1, 2};
+    int shown[3];
+
+    ck_assert_int_eq(draw_hint_fit(widths, ranks, 3, 20, shown), 8);
+    ck_assert_int_eq(shown[0], 1);
+    ck_assert_int_eq(shown[1], 0);
+    ck_assert_int_eq(shown[2], 0);
+}
+END_TEST
+
 START_TEST(test_draw_message_notice_expires)
 {
     ck_assert_int_eq(draw_message_shown(0.0, 0, 0, 0), 1);
@@ -620,6 +691,11 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_bar_fill);
     tcase_add_test(tc, test_draw_percent_decimal_when_it_fits);
     tcase_add_test(tc, test_draw_percent_same_shape_at_every_width);
+    tcase_add_test(tc, test_draw_text_width_counts_characters);
+    tcase_add_test(tc, test_draw_hint_fit_all_when_wide);
+    tcase_add_test(tc, test_draw_hint_fit_drops_least_important);
+    tcase_add_test(tc, test_draw_hint_fit_keeps_help_and_quit);
+    tcase_add_test(tc, test_draw_hint_fit_stops_at_first_miss);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("messages");

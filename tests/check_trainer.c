@@ -791,6 +791,63 @@ START_TEST(test_trainer_save_request)
 }
 END_TEST
 
+START_TEST(test_trainer_save_request_free_name)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+    char *dir = make_temp_dir();
+    char err[CHECKPOINT_ERR_LEN], text[32] = "";
+    Checkpoint ck;
+    FILE *f;
+
+    /* A file of another run has the default name. */
+    ck_assert_int_eq(chdir(dir), 0);
+    f = fopen("fmnist.ckpt", "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("another run\n", f);
+    fclose(f);
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    ck_assert_str_eq(trainer_request_save(tr), "fmnist-2.ckpt");
+    trainer_get_status(tr, &st);
+    ck_assert_str_eq(st.message, "saved fmnist-2.ckpt");
+    ck_assert_msg(checkpoint_load("fmnist-2.ckpt", &ck, err, sizeof err) == 0,
+                  "%s", err);
+    checkpoint_free(&ck);
+    /* The file this run wrote is its own, so the next save replaces it. */
+    ck_assert_str_eq(trainer_request_save(tr), "fmnist-2.ckpt");
+    trainer_free(tr);
+
+    f = fopen("fmnist.ckpt", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(text, sizeof text, f));
+    fclose(f);
+    ck_assert_str_eq(text, "another run\n");
+
+    /* A run that continues a checkpoint saves back to it. */
+    cfg.load_path = "fmnist-2.ckpt";
+    cfg.epochs = 0;
+    tr = create_ok(&cfg, NULL, &test);
+    ck_assert_str_eq(trainer_request_save(tr), "fmnist-2.ckpt");
+    trainer_get_status(tr, &st);
+    ck_assert_str_eq(st.message, "saved fmnist-2.ckpt");
+    trainer_free(tr);
+
+    unlink("fmnist.ckpt");
+    unlink("fmnist-2.ckpt");
+    rmdir(dir);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_save_failure_continues)
 {
     Dataset train, test;
@@ -1105,6 +1162,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_copy_net_independent);
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
+    tcase_add_test(control, test_trainer_save_request_free_name);
     tcase_add_test(control, test_trainer_save_failure_continues);
     tcase_add_test(control, test_trainer_nonfinite_loss_fails);
     tcase_add_test(control, test_trainer_nonfinite_weight_fails);

@@ -69,8 +69,10 @@ START_TEST(test_tui_summary_stopped_mid_epoch)
     st.epoch = 3;
     st.batch = 10;
     char *text = summary_of(&st, NULL);
-    ck_assert_ptr_nonnull(strstr(text, "fmnist: stopped after 2 of 5 epochs "
-                                       "and 10 of 32 batches of epoch 3;"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: stopped after 2 of 5 epochs; "
+                                       "training time 1m15s\n"
+                                       "fmnist: epoch 3 stopped after 10 of "
+                                       "32 batches\n"));
     ck_assert_ptr_nonnull(strstr(text, "no checkpoint written"));
     ck_assert_ptr_null(strstr(text, "fmnist: log"));
     free(text);
@@ -88,6 +90,36 @@ START_TEST(test_tui_summary_resumed_run)
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: finished after 4 of 4 "
                                        "epochs (2 loaded);"));
+    free(text);
+}
+END_TEST
+
+/* Each line fits an 80-column terminal, for a resumed run stopped in the
+ * middle of a long epoch with large numbers everywhere. */
+START_TEST(test_tui_summary_lines_under_80)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 10000;
+    st.train_epochs = 5000;
+    st.epochs_done = 9999;
+    st.epoch = 10000;
+    st.batches_per_epoch = 60000;
+    st.batch = 59999;
+    st.elapsed = 4 * 86400 + 3600;
+    st.has_val = 1;
+    st.val_acc = 0.9;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "(5000 loaded)"));
+    ck_assert_ptr_nonnull(strstr(text, "59999 of 60000 batches"));
+    for (char *line = text; *line != '\0';) {
+        char *end = strchr(line, '\n');
+        ck_assert_ptr_nonnull(end);
+        ck_assert_msg(end - line < 80, "%d columns: %.*s", (int)(end - line),
+                      (int)(end - line), line);
+        line = end + 1;
+    }
     free(text);
 }
 END_TEST
@@ -165,6 +197,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_finished_run);
     tcase_add_test(tc, test_tui_summary_stopped_mid_epoch);
     tcase_add_test(tc, test_tui_summary_resumed_run);
+    tcase_add_test(tc, test_tui_summary_lines_under_80);
     tcase_add_test(tc, test_tui_summary_explore_only);
     tcase_add_test(tc, test_tui_summary_before_evaluation);
     tcase_add_test(tc, test_tui_summary_failed_save);

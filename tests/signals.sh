@@ -1,6 +1,6 @@
 #!/bin/sh
 # Signals and terminals, end to end on the real data. Each case runs
-# fmnist in a pane of a private tmux server (its own -L socket), sends a
+# fmnist in a pane of a private tmux server (its own -S socket), sends a
 # signal to the fmnist process itself, and checks the exit status, the
 # saved checkpoint and the terminal modes that stty reports in the pane
 # afterwards:
@@ -40,9 +40,11 @@ case $fmnist in
 *) fmnist=$(pwd)/$fmnist ;;
 esac
 
-sock=fmnist-signals-$$
+# The tmux socket lives in the test's own directory, so removing that
+# directory on exit leaves nothing behind in /tmp/tmux-UID.
 tmp=$(mktemp -d) || exit 99
-trap '"$tmux_bin" -L "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+sock=$tmp/tmux-signals
+trap '"$tmux_bin" -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 unset TMUX
 
 # A tiny network on 1000 images with one thread: an epoch, including the
@@ -51,7 +53,7 @@ model=pool2,conv3x3x4,relu,pool2,dense10
 fast="--data $data --model $model --train-limit 1000 --batch 16 -j 1"
 
 tm() {
-    "$tmux_bin" -u -L "$sock" -f /dev/null "$@"
+    "$tmux_bin" -u -S "$sock" -f /dev/null "$@"
 }
 
 failures=0
@@ -219,8 +221,13 @@ for size in 1x1 200x60 2x1 79x23 10x3 120x40 1x1 80x24 40x12 1x1; do
     tm resize-window -t resize -x "${size%x*}" -y "${size#*x}" 2>/dev/null
     sleep 0.1
 done
+# Growing a pane brings back lines from its history, so the history is
+# cleared before each step: only a redraw at the new size can then show
+# the notice or the epoch.
+tm clear-history -t resize
 tm resize-window -t resize -x 30 -y 5
 wait_for resize 'too small' 5 || fail "resize: no notice at 30x5"
+tm clear-history -t resize
 tm resize-window -t resize -x 80 -y 24
 wait_for resize 'epoch [0-9]+/1000' 5 || fail "resize: no UI back at 80x24"
 [ ! -s "$tmp/resize.status" ] || fail "resize: fmnist ended: $(cat "$tmp/resize.status")"

@@ -1,13 +1,18 @@
 #!/bin/sh
 # Drives the terminal UI in a detached tmux session at 80x24 on the real
 # data. It waits for the panes and the first predictions, checks that the
-# matrix labels its rows and columns alike, steps the image viewer, opens
-# a confusion-matrix cell and returns to all images. Then a "saved"
-# message must give way to the test result, and q must give exit status 0
-# and leave a summary on the terminal. A run that only
-# explores the saved model (--epochs 0) at 132x43 must say so instead of
-# showing a speed, format the rates of the per-class view alike and
-# summarise too. A last run with LANG=C must draw nothing but ASCII.
+# matrix labels its rows and columns alike, steps the image viewer, moves
+# the focus mark with Tab, opens a confusion-matrix cell and returns to
+# all images. After training the key bar must offer no training control
+# and s must name its file. A "saved" message must give way to the test
+# result. Then q must give exit status 0 and leave a summary of lines
+# under 80 columns on the terminal. A run that only explores the saved
+# model (--epochs 0) at 132x43 must say so instead of showing a speed,
+# browse the training images, draw the wide occlusion legend, format the
+# rates of the per-class view alike and summarise too. An untrained
+# network must say that nothing trains, draw every empty cell as a dot
+# and offer no Enter there. A last run with LANG=C must mark the focus and
+# draw nothing but ASCII.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -48,22 +53,38 @@ if [ -n "$utf8" ]; then
     tm send-keys -t ui Right
     wait_for ui 'Test 2/10000' 5 || fail "Right did not show image 2/10000"
 
-    # Tab to the matrix, then one row down and one column right, to the
-    # diagonal cell Trouser/Trouser. Trial runs of this configuration put
-    # over 900 of the 1000 trousers there.
+    # Tab to the matrix, which the title marks, then one row down and one
+    # column right, to the diagonal cell Trouser/Trouser. Trial runs of
+    # this configuration put over 900 of the 1000 trousers there.
+    grep -q '^>Test 2/10000' "$tmp/screen" || fail "the viewer is not marked as focused"
     tm send-keys -t ui Tab
-    wait_for ui 'Enter its images' 5 || fail "Tab did not focus the matrix"
+    wait_for ui '>Confusion: rows true' 5 || fail "Tab did not mark the matrix"
+    grep -q '^>' "$tmp/screen" && fail "the viewer is still marked after Tab"
+    grep -q 'Enter its images' "$tmp/screen" || fail "the key bar lacks Enter"
     tm send-keys -t ui Down Right Enter
-    wait_for ui ' Trouser→Trouser 1/[0-9]+' 5 \
+    wait_for ui '^>Trouser→Trouser 1/[0-9]+' 5 \
         || fail "Enter did not restrict the viewer to Trouser→Trouser"
+    # At 80 columns the key bar leaves out the least important keys.
+    grep -Eq ' Esc all test .* \? help  q quit$' "$tmp/screen" \
+        || fail "the key bar lacks Esc, help or quit while browsing a cell"
 
     tm send-keys -t ui Escape
-    wait_for ui ' Test [0-9]+/10000' 5 || fail "Esc did not return to all images"
+    wait_for ui '^>Test [0-9]+/10000' 5 || fail "Esc did not return to all images"
+
+    # Once training is done, the key bar offers no training control. The
+    # message of the last epoch's save must have given way to the result,
+    # so that only s can bring "saved" back.
+    wait_for ui '^ done ' 120 || fail "training did not finish within 120 s"
+    wait_for ui '^ test accuracy [0-9.]+%' 15 \
+        || fail "the last save's message did not give way to the test accuracy"
+    grep -Eq ' p pause| \+/- lr' "$tmp/screen" \
+        && fail "the key bar offers pause or lr after training ended"
 
     # A message such as "saved" expires, and the result shows again.
-    wait_for ui '^ done ' 120 || fail "training did not finish within 120 s"
     tm send-keys -t ui s
     wait_for ui "^ saved $tmp/ui.ckpt" 10 || fail "s did not report the save"
+    grep -q "^ saving $tmp/ui.ckpt; .* q quit$" "$tmp/screen" \
+        || fail "s did not name the file next to the keys"
     wait_for ui '^ test accuracy [0-9.]+%' 15 \
         || fail "the saved message did not give way to the test accuracy"
 
@@ -75,6 +96,8 @@ if [ -n "$utf8" ]; then
         && fail "the interface is still on the screen after q"
     grep -Eq '^fmnist: finished after 2 of 2 epochs; training time [0-9]' \
         "$tmp/screen" || fail "the summary lacks the epochs and the time"
+    awk '/^fmnist: / && length($0) >= 80 { bad = 1 } END { exit bad }' \
+        "$tmp/screen" || fail "a summary line is 80 columns or wider"
     grep -Eq '^fmnist: test accuracy [0-9]+\.[0-9]{2}%, test loss' \
         "$tmp/screen" || fail "the summary lacks the test accuracy"
     grep -qxF "fmnist: checkpoint $tmp/ui.ckpt" "$tmp/screen" \
@@ -90,8 +113,22 @@ if [ -n "$utf8" ]; then
     grep -Eq 'img/s|batch 0/0|ETA' "$tmp/screen" \
         && fail "--epochs 0 shows a training speed, batch or ETA"
     wait_for explore '^ done ' 90 || fail "the evaluation did not finish"
+    grep -Eq ' p pause| \+/- lr' "$tmp/screen" \
+        && fail "the key bar offers pause or lr without training"
+
+    # The training images load for the viewer without training too.
+    tm send-keys -t explore t
+    wait_for explore '^>Train 1/60000' 5 || fail "t did not show training images"
+    tm send-keys -t explore o
+    wait_for explore 'masking a patch cuts the [A-Z][A-Za-z/ -]+ probability by' 30 \
+        || fail "o did not draw the wide occlusion legend"
+    tm send-keys -t explore o Escape
+
+    # View 1 also has a precision row at this size, so the wait is for the
+    # per-class table, which only view 3 has.
     tm send-keys -t explore 3
-    wait_for explore 'precision %' 5 \
+    wait_for explore 'Per-class metrics' 5 || fail "3 did not show the per-class table"
+    grep -q 'precision %' "$tmp/screen" \
         || fail "3 did not show the matrix with its precision row"
 
     # Every rate of the per-class table and the matrix below it has one
@@ -123,6 +160,40 @@ if [ -n "$utf8" ]; then
     grep -q '^fmnist: explored a model trained 2 epochs' "$tmp/screen" \
         || fail "the summary of --epochs 0 lacks the epochs trained"
     echo "explore-only run: ok"
+
+    # ------------------------------------------------------------ untrained
+    start untrained 80x24 "$utf8" --epochs 0
+    wait_for untrained 'explore only, untrained network' 30 \
+        || fail "--epochs 0 without --load did not say the network is untrained"
+    wait_for untrained '^ done ' 60 || fail "untrained: the evaluation did not finish"
+    grep -q 'untrained; no training runs' "$tmp/screen" \
+        || fail "untrained: the sparklines do not say that nothing trains"
+    grep -Eq 'waiting for the first|after the first epoch' "$tmp/screen" \
+        && fail "untrained: a hint waits for training that never runs"
+
+    # Every empty cell, on the diagonal too, is a dot. The cursor goes to
+    # the first empty cell, where Enter has nothing to show.
+    tm send-keys -t untrained Tab
+    wait_for untrained '>Confusion: rows true' 5 || fail "untrained: Tab did not focus the matrix"
+    awk '/Confusion: rows true/ { at = index($0, "Confusion"); t = NR; next }
+         t && NR > t + 1 && NR <= t + 11 {
+             n = split(substr($0, at), f)
+             for (i = 2; i <= 11 && i <= n; i++) {
+                 if (f[i] == "0") zero = 1
+                 if (f[i] == "." && !found) { found = 1; print NR - t - 2, i - 2 }
+             }
+         }
+         END { exit zero }' "$tmp/screen" >"$tmp/empty" \
+        || fail "untrained: a zero count is not drawn as a dot"
+    read -r row col <"$tmp/empty" || fail "untrained: no empty matrix cell"
+    while [ "$row" -gt 0 ]; do tm send-keys -t untrained Down; row=$((row - 1)); done
+    while [ "$col" -gt 0 ]; do tm send-keys -t untrained Right; col=$((col - 1)); done
+    wait_for untrained '→[A-Za-z/ -]+: 0 *$' 5 || fail "untrained: the cursor is not on an empty cell"
+    grep -Eq 'Enter shows them|Enter its images' "$tmp/screen" \
+        && fail "untrained: Enter is offered on an empty cell"
+    tm send-keys -t untrained q
+    wait_exit untrained
+    echo "untrained run: ok"
 else
     echo "note: no C.UTF-8 locale; only the ASCII run is tested"
 fi
@@ -131,6 +202,9 @@ fi
 start ascii 80x24 C --train-limit 2000 --epochs 2
 wait_for ascii 'Confusion: rows true' 30 || fail "LANG=C: the panes did not appear"
 wait_for ascii "$predicted" 60 || fail "LANG=C: no prediction within 60 s"
+tm send-keys -t ascii Tab
+wait_for ascii '>Confusion: rows true' 5 || fail "LANG=C: Tab did not mark the matrix"
+grep -q '^ Test 1/10000' "$tmp/screen" || fail "LANG=C: the viewer is still marked"
 nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 [ "$nonascii" -eq 0 ] || fail "LANG=C: $nonascii non-ASCII bytes on the screen"
 tm send-keys -t ascii q

@@ -35,6 +35,8 @@ start_run() {
 }
 
 utf8=${utf8:-C}
+# The first line of the occlusion legend at 80 columns.
+legend='^ masking cuts [A-Z][A-Za-z/ -]+ by '
 start_run ui "$utf8"
 wait_for ui "$predicted" 60 || fail "no prediction within 60 s"
 
@@ -81,6 +83,9 @@ wait_for ui '^ Mistakes 8/[0-9]+ ' 5 || fail "the wheel did not move 3 entries"
 # ---------------------------------------------------------------- classes
 tm send-keys -t ui 3
 wait_for ui 'Per-class metrics' 5 || fail "3 did not show the per-class table"
+# The reply to a key leaves the keys on the key bar.
+grep -q '^ per-class view .* ? help  q quit$' "$tmp/screen" \
+    || fail "the view's name took the place of the keys"
 cut -c31- "$tmp/screen" \
     | grep -Eq '^ +T-shirt/top +[0-9.]+ +[0-9.]+ +[0-9.]+ +1000$' \
     || fail "no precision, recall, F1 and support row"
@@ -92,18 +97,26 @@ grep -Eq ' ![A-Z]' "$tmp/screen" || fail "no class is marked as weakest"
 tm send-keys -t ui 1
 wait_for ui 'Confusion: rows true' 5 || fail "1 did not show the training view"
 mouse ui 13 43
-wait_for ui '^ Trouser(→|->)Trouser 1/[0-9]+' 5 \
+wait_for ui '^>Trouser(→|->)Trouser 1/[0-9]+' 5 \
     || fail "a click on the Trouser/Trouser cell did not list its images"
 
 # ---------------------------------------------------------------- overlay
+# The legend names the class in full, as the prediction lines above it
+# do, and explains the shading.
 tm send-keys -t ui o
-wait_for ui 'occlusion of [A-Z]' 30 || fail "o did not draw the occlusion legend"
+wait_for ui "$legend" 30 || fail "o did not draw the occlusion legend"
+legend_class=$(sed -n 's/^ masking cuts \(.*\) by .*/\1/p' "$tmp/screen")
+case $legend_class in
+T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|"Ankle boot") ;;
+*) fail "the legend names '$legend_class', not a full class name" ;;
+esac
+grep -Eq '^ +>[0-9.]+ +>[0-9.]+ points +rises( |$)|^ less than 1 point anywhere' \
+    "$tmp/screen" || fail "the legend does not give the cuts in points"
 tm send-keys -t ui Escape
 sleep 0.2
 tm send-keys -t ui t
-wait_for ui '^ Train 1/60000' 5 || fail "t did not switch to training images"
-wait_for ui 'occlusion of [A-Z]' 30 \
-    || fail "no occlusion map for a training image"
+wait_for ui '^>Train 1/60000' 5 || fail "t did not switch to training images"
+wait_for ui "$legend" 30 || fail "no occlusion map for a training image"
 grep -Eq "$predicted" "$tmp/screen" \
     || fail "no prediction for a training image with the overlay on"
 
@@ -121,6 +134,8 @@ tm send-keys -t ui Escape
 tm send-keys -t ui x p
 wait_for ui 'stops after epoch [0-9]+' 5 || fail "x did not mark the stop"
 wait_for ui '^ done ' 60 || fail "x did not end training after the epoch"
+grep -Eq ' p (pause|resume)| \+/- lr' "$tmp/screen" \
+    && fail "the key bar offers pause or lr after x ended training"
 
 tm send-keys -t ui q
 wait_exit ui
@@ -130,7 +145,7 @@ echo "explorer run ($utf8): ok"
 start_run ascii C
 wait_for ascii "$predicted" 60 || fail "LANG=C: no prediction within 60 s"
 tm send-keys -t ascii 2 o
-wait_for ascii 'occlusion of [A-Z]' 30 || fail "LANG=C: no occlusion legend"
+wait_for ascii "$legend" 30 || fail "LANG=C: no occlusion legend"
 nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 [ "$nonascii" -eq 0 ] || fail "LANG=C: $nonascii non-ASCII bytes in the mistakes view"
 tm send-keys -t ascii 3

@@ -30,16 +30,18 @@ if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ]; then
     exit 77
 fi
 
-sock=fmnist-${tui_test:-tui}-$$
+# The tmux socket lives in the test's own directory, so removing that
+# directory on exit leaves nothing behind in /tmp/tmux-UID.
 tmp=$(mktemp -d) || exit 99
-trap '"$tmux_bin" -L "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+sock=$tmp/tmux-${tui_test:-tui}
+trap '"$tmux_bin" -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 # A running tmux client's variable would point commands at that server.
 unset TMUX
 
 # -u: the capture is written as UTF-8 whatever this shell's locale is, so
 # an ASCII check cannot pass just because tmux replaced the bytes.
 tm() {
-    "$tmux_bin" -u -L "$sock" -f /dev/null "$@"
+    "$tmux_bin" -u -S "$sock" -f /dev/null "$@"
 }
 
 capture() {
