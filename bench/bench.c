@@ -30,6 +30,7 @@
 
 #include "bench.h"
 #include "dataset.h"
+#include "gemm.h"
 #include "net.h"
 #include "trainer.h"
 #include "util.h"
@@ -415,6 +416,10 @@ int main(int argc, char **argv)
     printf("model %s (%s)\n", opt.model, net.spec);
     printf("training step: %.1f MFLOP per image; FP32 peak %.1f GFLOP/s "
            "per core (%s)\n", train_flops / 1e6, peak, bench_peak_method());
+    printf("GEMM kernel: %s (FMNIST_GEMM selects auto, avx512, avx2 or "
+           "portable)\n", gemm_kernel_name());
+    if (gemm_kernel_note() != NULL)
+        printf("warning: %s\n", gemm_kernel_note());
     printf("data load: %.3f s for the four files\n\n", load_seconds);
 
     if (!opt.throughput_only)

@@ -19,11 +19,22 @@
 
 typedef enum { GEMM_NOTRANS = 0, GEMM_TRANS = 1 } GemmTrans;
 
-/* Computes the product with the fastest kernel this CPU supports: the AVX2
- * and FMA one when the CPU has both, otherwise sgemm_portable. */
+/* Computes the product with the kernel gemm_kernel() returns. */
 void sgemm(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
            const float *a, int lda, const float *b, int ldb, float beta,
            float *c, int ldc);
+
+/*
+ * Computes C = A * B + bias, then C = max(C, 0) when RELU is set. A is
+ * M x K and B is K x N, both untransposed, and BIAS contains one value per
+ * row of C or is NULL. It uses the kernel of gemm_kernel() and adds the
+ * bias and ReLU while each tile of C is still in registers. The operations
+ * are those of sgemm followed by a separate pass over C, so the results
+ * are equal bit for bit.
+ */
+void sgemm_bias_relu(int m, int n, int k, const float *a, int lda,
+                     const float *b, int ldb, const float *bias, int relu,
+                     float *c, int ldc);
 
 /* Computes the product with three plain loops; the reference for tests. */
 void sgemm_ref(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
@@ -42,6 +53,13 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b,
                 int ldb, float beta, float *c, int ldc);
 
+/* Computes the product with the cache-blocked path and the AVX-512
+ * micro-kernel; A * B^T with at most 32 rows of A takes the dot path of
+ * sgemm_dot_avx2. Call it only when gemm_have_avx512() returns 1. */
+void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                  float alpha, const float *a, int lda, const float *b,
+                  int ldb, float beta, float *c, int ldc);
+
 /* Computes C = alpha * A * B^T + beta * C where A is stored M x K and B
  * is stored N x K, rows LDA and LDB apart: the GEMM_NOTRANS, GEMM_TRANS
  * case, as dot products of rows without packing either operand. Call it
@@ -53,6 +71,32 @@ void sgemm_dot_avx2(int m, int n, int k, float alpha, const float *a,
 
 /* Returns 1 when the CPU supports both AVX2 and FMA, else 0. */
 int gemm_have_avx2(void);
+
+/* Returns 1 when the CPU supports AVX-512F besides AVX2 and FMA, else 0. */
+int gemm_have_avx512(void);
+
+typedef enum {
+    GEMM_KERNEL_PORTABLE = 0,
+    GEMM_KERNEL_AVX2 = 1,
+    GEMM_KERNEL_AVX512 = 2
+} GemmKernel;
+
+/*
+ * Returns the kernel that sgemm, im2col and col2im use, fixed for the
+ * process on the first call. That is the kernel FMNIST_GEMM names (auto,
+ * avx512, avx2 or portable) when the CPU supports it. Otherwise it is
+ * AVX-512 on Intel CPUs that have it, AVX2 on other CPUs with AVX2 and
+ * FMA, else portable. The choice never depends on the thread count, so
+ * results stay independent of it.
+ */
+GemmKernel gemm_kernel(void);
+
+/* Returns the name of gemm_kernel(): "avx512", "avx2" or "portable". */
+const char *gemm_kernel_name(void);
+
+/* Returns a message saying why FMNIST_GEMM was ignored, or NULL when it
+ * was applied or is unset. */
+const char *gemm_kernel_note(void);
 
 /*
  * Shape of one convolution input: C planes of H x W, a square K x K

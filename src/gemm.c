@@ -16,18 +16,27 @@
  *
  * A second AVX2 path, for A * B^T with at most DOT_MAX_M rows of A,
  * computes dot products of contiguous rows and packs nothing (see "dot
- * path" below). It serves a dense layer's forward pass over a shard. An
- * AVX-512 kernel was tried and not kept: on the AMD EPYC (Zen 4) this was
- * tuned on, an 8 x 32 kernel on 512-bit registers reached 54 GFLOP/s
- * against 115 for the 6 x 16 AVX2 kernel, and a loop of independent
- * 512-bit FMAs ran no faster than the 256-bit one.
+ * path" below). It serves a dense layer's forward pass over a shard.
  *
- * Sizes: an A block is MC*KC floats (96 KB), meant to stay in L2 while the
- * kernel sweeps it. One B panel is KC*NR floats (16 KB), meant to stay in
- * L1 across that sweep. Each thread gets its own packing buffer (about
- * 2.2 MB) from thread-specific storage on first use. It is freed when the
- * thread exits, except the main thread's, which lives until the process
- * ends.
+ * Three implementations share the blocked driver (GemmImpl): a portable C
+ * kernel, an AVX2 and FMA kernel with a 6 x 16 tile, and an AVX-512 kernel
+ * with an 8 x 32 tile. The AVX-512 tile uses 16 of the 32 zmm registers as
+ * accumulators. choose_kernel picks the AVX-512 kernel only on Intel CPUs.
+ * On a 2-core Intel Xeon VM with two 512-bit FMA ports, it made the layers
+ * of "tf" 1.4 times as fast as the AVX2 kernel (fmnist-bench's per-layer
+ * table). On an AMD EPYC (Zen 4), which splits each 512-bit FMA into two
+ * 256-bit halves, an earlier 8 x 32 kernel reached 54 GFLOP/s against 115
+ * for the AVX2 one. Both kernels use the same KC and add the same products
+ * in the same order, so they give bit-identical results. The environment
+ * variable FMNIST_GEMM overrides the choice. sgemm_bias_relu runs the same
+ * driver and adds a bias per row of C and ReLU in the kernels' store step.
+ *
+ * Sizes: an A block is MC*KC floats (96 KB; 128 KB for AVX-512), meant to
+ * stay in L2 while the kernel sweeps it. One B panel is KC*NR floats
+ * (16 KB; 32 KB for AVX-512), meant to stay in L1 across that sweep. Each
+ * thread gets its own packing buffer (about 2.2 MB) from thread-specific
+ * storage on first use. It is freed when the thread exits, except the
+ * main thread's, which lives until the process ends.
  *
  * Limits: indices are int, so M, N and K must each stay below 2^31, and
  * the product of a dimension and its leading dimension must fit in size_t.
@@ -36,6 +45,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,22 +57,55 @@
 #include "gemm.h"
 #include "util.h"
 
-/* MR x NR is the register tile: 6 x 16 floats uses 12 of the 16 AVX2
- * registers as accumulators, leaving room for two B vectors and one
- * broadcast A value. MC is a multiple of MR and NC of NR. */
+/* MR x NR is the register tile of the portable and AVX2 kernels: 6 x 16
+ * floats uses 12 of the 16 AVX2 registers as accumulators, leaving room
+ * for two B vectors and one broadcast A value. MC is a multiple of MR and
+ * NC of NR. */
 enum { MR = 6, NR = 16, KC = 256, MC = 96, NC = 2048 };
+
+/* The AVX-512 kernel's tile and blocks. 8 x 32 floats is 16 accumulators,
+ * twice the 8 that two FMA ports with 4-cycle latency need in flight.
+ * Each step of K loads 2 B vectors and 8 A values for 16 FMAs. MR = 8
+ * divides the row counts the layers produce (32 and 64 filters, the
+ * 800-row patch gradient of "tf"). */
+enum { MR512 = 8, NR512 = 32, KC512 = 256, MC512 = 128, NC512 = 2048 };
+
+/* The AVX2 and AVX-512 kernels give bit-identical products only with the
+ * same K blocks. */
+_Static_assert((int)KC512 == (int)KC, "KC512 must equal KC");
+
+/* Bounds over every implementation, for the edge buffers. */
+enum { MR_MAX = 8, NR_MAX = 32, KC_MAX = 256 };
 
 /* Floats between the packed A block and the packed B slab. The AVX2 packer
  * for A stores 8 floats where a packed column has 6, so it can write 2
  * floats past the end of the block; 16 keeps B 64-byte aligned. */
 enum { A_SLACK = 16 };
 
+/* Floats in one thread's packing buffer: the largest A block, the slack
+ * and the largest B slab of any implementation. */
+#define PACK_FLOATS_OF(mc, kc, nc) \
+    ((size_t)(mc) * (kc) + A_SLACK + (size_t)(kc) * (nc))
+#define PACK_FLOATS                                                     \
+    (PACK_FLOATS_OF(MC, KC, NC) > PACK_FLOATS_OF(MC512, KC512, NC512)   \
+         ? PACK_FLOATS_OF(MC, KC, NC)                                   \
+         : PACK_FLOATS_OF(MC512, KC512, NC512))
+
+/* How a micro-kernel stores its tile T: C = T, or C = C + T with
+ * ACCUMULATE. Then, when BIAS is not NULL, row i of the tile adds
+ * BIAS[i], and with RELU the tile is clamped at 0, in that order. */
+typedef struct {
+    int accumulate;
+    const float *bias;
+    int relu;
+} TileStore;
+
 /* Multiplies a packed MR x KC panel by a KC x NR panel whose rows are LDB
- * floats apart (NR when packed). With ACCUMULATE the tile is added to C,
- * otherwise it overwrites C. */
+ * floats apart (NR when packed) and stores the tile in C according to
+ * ST. */
 typedef void (*MicroKernel)(int kc, const float *a, const float *b,
                             size_t ldb, float *c, size_t ldc,
-                            int accumulate);
+                            const TileStore *st);
 
 /* Packs columns J0..J0+NC-1 of a transposed B (stored N x K, rows LDB
  * apart), rows P0..P0+KC-1 of op(B), into the panel layout of pack_b. */
@@ -74,10 +117,12 @@ typedef void (*TransPacker)(const float *b, int ldb, int p0, int j0, int kc,
 typedef void (*APacker)(const float *a, int lda, int i0, int p0, int mc,
                         int kc, float alpha, float *dst);
 
-/* One implementation of the blocked path: its micro-kernel and its packers
- * for the two operands whose packing is a transpose (untransposed A and
- * transposed B). */
+/* One implementation of the blocked path: its register tile and cache
+ * blocks, its micro-kernel, and its packers for the two operands whose
+ * packing is a transpose (untransposed A and transposed B). */
 typedef struct {
+    int mr, nr;
+    int kc, mc, nc;
     MicroKernel kernel;
     TransPacker pack_b_trans;
     APacker pack_a_rows;
@@ -112,20 +157,20 @@ void sgemm_ref(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
 
 /* ---------------------------------------------------------------- packing */
 
-/* Packs MR rows of an untransposed A one value at a time: row i of the
- * panel starts at SRC + i*LDA, and fewer than MR rows are padded with
- * zeros. */
+/* Packs a panel of MR rows of an untransposed A one value at a time: row
+ * i of the panel starts at SRC + i*LDA, and fewer than MR rows are padded
+ * with zeros. */
 static void pack_a_rows_strip(const float *src, int lda, int rows, int kc,
-                              float alpha, float *d)
+                              float alpha, int mr, float *d)
 {
     for (int i = 0; i < rows; i++) {
         const float *row = src + (size_t)i * lda;
         for (int p = 0; p < kc; p++)
-            d[p * MR + i] = alpha * row[p];
+            d[p * mr + i] = alpha * row[p];
     }
-    for (int i = rows; i < MR; i++)
+    for (int i = rows; i < mr; i++)
         for (int p = 0; p < kc; p++)
-            d[p * MR + i] = 0.0f;
+            d[p * mr + i] = 0.0f;
 }
 
 /* Packs rows I0..I0+MC-1, columns P0..P0+KC-1 of op(A), times ALPHA, into
@@ -137,62 +182,63 @@ static void pack_a_rows_portable(const float *a, int lda, int i0, int p0,
 {
     for (int ir = 0; ir < mc; ir += MR)
         pack_a_rows_strip(a + (size_t)(i0 + ir) * lda + p0, lda,
-                          min_int(MR, mc - ir), kc, alpha,
+                          min_int(MR, mc - ir), kc, alpha, MR,
                           dst + (size_t)ir * kc);
 }
 
-/* The same panels from a transposed A (stored K x M), where the MR values
- * of one p are already contiguous. */
+/* The same panels of PANEL rows from a transposed A (stored K x M), where
+ * the values of one p are already contiguous. */
 static void pack_a_trans(const float *a, int lda, int i0, int p0, int mc,
-                         int kc, float alpha, float *dst)
+                         int kc, float alpha, int panel, float *dst)
 {
-    for (int ir = 0; ir < mc; ir += MR) {
-        int mr = min_int(MR, mc - ir);
+    for (int ir = 0; ir < mc; ir += panel) {
+        int mr = min_int(panel, mc - ir);
         float *d = dst + (size_t)ir * kc;
 
         for (int p = 0; p < kc; p++) {
             const float *src = a + (size_t)(p0 + p) * lda + i0 + ir;
             for (int i = 0; i < mr; i++)
-                d[p * MR + i] = alpha * src[i];
-            for (int i = mr; i < MR; i++)
-                d[p * MR + i] = 0.0f;
+                d[p * panel + i] = alpha * src[i];
+            for (int i = mr; i < panel; i++)
+                d[p * panel + i] = 0.0f;
         }
     }
 }
 
 /* Packs rows P0..P0+KC-1, columns J0..J0+NC-1 of an untransposed B into
- * panels of NR columns: panel s contains, for each p, its NR values
- * contiguously (index s*NR*KC + p*NR + j). */
+ * panels of PANEL columns: panel s contains, for each p, its PANEL values
+ * contiguously (index s*PANEL*KC + p*PANEL + j). */
 static void pack_b(const float *b, int ldb, int p0, int j0, int kc, int nc,
-                   float *dst)
+                   int panel, float *dst)
 {
-    for (int jr = 0; jr < nc; jr += NR) {
-        int nr = min_int(NR, nc - jr);
+    for (int jr = 0; jr < nc; jr += panel) {
+        int nr = min_int(panel, nc - jr);
         float *d = dst + (size_t)jr * kc;
 
         for (int p = 0; p < kc; p++) {
             const float *src = b + (size_t)(p0 + p) * ldb + j0 + jr;
-            float *dp = d + (size_t)p * NR;
+            float *dp = d + (size_t)p * panel;
             memcpy(dp, src, (size_t)nr * sizeof *dp);
-            for (int j = nr; j < NR; j++)
+            for (int j = nr; j < panel; j++)
                 dp[j] = 0.0f;
         }
     }
 }
 
-/* Packs COLS (at most NR) columns of a transposed B, starting at stored
- * row J, one value at a time: rows P0..P0+KC-1 go to D[p*NR + j]. */
+/* Packs COLS (at most PANEL) columns of a transposed B, starting at
+ * stored row J, one value at a time: rows P0..P0+KC-1 go to
+ * D[p*PANEL + j]. */
 static void pack_b_trans_strip(const float *b, int ldb, int p0, int j,
-                               int cols, int kc, float *d)
+                               int cols, int kc, int panel, float *d)
 {
     for (int jj = 0; jj < cols; jj++) {
         const float *src = b + (size_t)(j + jj) * ldb + p0;
         for (int p = 0; p < kc; p++)
-            d[p * NR + jj] = src[p];
+            d[p * panel + jj] = src[p];
     }
-    for (int jj = cols; jj < NR; jj++)
+    for (int jj = cols; jj < panel; jj++)
         for (int p = 0; p < kc; p++)
-            d[p * NR + jj] = 0.0f;
+            d[p * panel + jj] = 0.0f;
 }
 
 /* Stored N x K: each column of op(B) is a stored row, read along it. */
@@ -201,15 +247,31 @@ static void pack_b_trans_portable(const float *b, int ldb, int p0, int j0,
 {
     for (int jr = 0; jr < nc; jr += NR)
         pack_b_trans_strip(b, ldb, p0, j0 + jr, min_int(NR, nc - jr), kc,
-                           dst + (size_t)jr * kc);
+                           NR, dst + (size_t)jr * kc);
 }
 
 /* ---------------------------------------------------------------- kernels */
 
+/* Returns the value to store for one element of row I of a tile according
+ * to ST. This is the scalar form of every kernel's store step, with the
+ * same operations in the same order. */
+static inline float store_value(const TileStore *st, int i, float old,
+                                float t)
+{
+    float v = st->accumulate ? old + t : t;
+
+    if (st->bias != NULL)
+        v += st->bias[i];
+    if (st->relu)
+        v = v > 0.0f ? v : 0.0f;
+    return v;
+}
+
 /* Keeps the MR x NR tile in a local array; compilers vectorise the inner
  * j loop with whatever vector unit the baseline target has. */
 static void kernel_portable(int kc, const float *a, const float *b,
-                            size_t ldb, float *c, size_t ldc, int accumulate)
+                            size_t ldb, float *c, size_t ldc,
+                            const TileStore *st)
 {
     float t[MR][NR];
 
@@ -226,7 +288,7 @@ static void kernel_portable(int kc, const float *a, const float *b,
     for (int i = 0; i < MR; i++) {
         float *ci = c + (size_t)i * ldc;
         for (int j = 0; j < NR; j++)
-            ci[j] = accumulate ? ci[j] + t[i][j] : t[i][j];
+            ci[j] = store_value(st, i, ci[j], t[i][j]);
     }
 }
 
@@ -236,7 +298,7 @@ static void kernel_portable(int kc, const float *a, const float *b,
  * unaligned, so all their accesses are unaligned loads and stores. */
 __attribute__((target("avx2,fma")))
 static void kernel_avx2(int kc, const float *a, const float *b, size_t ldb,
-                        float *c, size_t ldc, int accumulate)
+                        float *c, size_t ldc, const TileStore *st)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -279,9 +341,20 @@ static void kernel_avx2(int kc, const float *a, const float *b, size_t ldb,
     for (int i = 0; i < MR; i++) {
         float *ci = c + (size_t)i * ldc;
         __m256 lo = rows[i][0], hi = rows[i][1];
-        if (accumulate) {
+        if (st->accumulate) {
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(ci));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(ci + 8));
+        }
+        if (st->bias != NULL) {
+            __m256 bias = _mm256_set1_ps(st->bias[i]);
+            lo = _mm256_add_ps(lo, bias);
+            hi = _mm256_add_ps(hi, bias);
+        }
+        if (st->relu) {
+            /* max returns its second operand when either is NaN or both
+             * are zeros, as the scalar v > 0 ? v : 0 does. */
+            lo = _mm256_max_ps(lo, _mm256_setzero_ps());
+            hi = _mm256_max_ps(hi, _mm256_setzero_ps());
         }
         _mm256_storeu_ps(ci, lo);
         _mm256_storeu_ps(ci + 8, hi);
@@ -311,37 +384,55 @@ static inline void transpose_8x8(__m256 r[8])
     }
 }
 
-/* Same result as pack_b_trans_portable, but full panels move as 8 x 8
- * blocks: eight stored rows of eight values are loaded, transposed in
- * registers and stored as eight contiguous half-panel rows, in place of
- * 64 scalar stores NR floats apart. */
-__attribute__((target("avx2,fma")))
-static void pack_b_trans_avx2(const float *b, int ldb, int p0, int j0,
-                              int kc, int nc, float *dst)
+/* Same result as pack_b_trans_portable for panels of PANEL columns, a
+ * multiple of 8. Full panels move as 8 x 8 blocks: eight stored rows of
+ * eight values are loaded and transposed in registers. They go out as
+ * eight contiguous 8-float pieces of panel rows, in place of 64 scalar
+ * stores PANEL floats apart. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void pack_b_trans_blocks(const float *b, int ldb, int p0,
+                                       int j0, int kc, int nc, int panel,
+                                       float *dst)
 {
-    for (int jr = 0; jr < nc; jr += NR) {
+    for (int jr = 0; jr < nc; jr += panel) {
         float *d = dst + (size_t)jr * kc;
         int kc8 = kc & ~7;
 
-        if (nc - jr < NR) {
-            pack_b_trans_strip(b, ldb, p0, j0 + jr, nc - jr, kc, d);
+        if (nc - jr < panel) {
+            pack_b_trans_strip(b, ldb, p0, j0 + jr, nc - jr, kc, panel, d);
             continue;
         }
-        for (int half = 0; half < NR; half += 8) {
-            const float *src = b + (size_t)(j0 + jr + half) * ldb + p0;
+        for (int part = 0; part < panel; part += 8) {
+            const float *src = b + (size_t)(j0 + jr + part) * ldb + p0;
             for (int p = 0; p < kc8; p += 8) {
                 __m256 r[8];
                 for (int q = 0; q < 8; q++)
                     r[q] = _mm256_loadu_ps(src + (size_t)q * ldb + p);
                 transpose_8x8(r);
                 for (int q = 0; q < 8; q++)
-                    _mm256_store_ps(d + (size_t)(p + q) * NR + half, r[q]);
+                    _mm256_store_ps(d + (size_t)(p + q) * panel + part,
+                                    r[q]);
             }
         }
         for (int p = kc8; p < kc; p++)
-            for (int j = 0; j < NR; j++)
-                d[p * NR + j] = b[(size_t)(j0 + jr + j) * ldb + p0 + p];
+            for (int j = 0; j < panel; j++)
+                d[p * panel + j] = b[(size_t)(j0 + jr + j) * ldb + p0 + p];
     }
+}
+
+__attribute__((target("avx2,fma")))
+static void pack_b_trans_avx2(const float *b, int ldb, int p0, int j0,
+                              int kc, int nc, float *dst)
+{
+    pack_b_trans_blocks(b, ldb, p0, j0, kc, nc, NR, dst);
+}
+
+/* The AVX-512 kernel's panels, 32 columns wide. */
+__attribute__((target("avx2,fma")))
+static void pack_b_trans_32(const float *b, int ldb, int p0, int j0, int kc,
+                            int nc, float *dst)
+{
+    pack_b_trans_blocks(b, ldb, p0, j0, kc, nc, NR512, dst);
 }
 
 /* Same result as pack_a_rows_portable. Full panels move as 6 x 8 blocks:
@@ -361,7 +452,7 @@ static void pack_a_rows_avx2(const float *a, int lda, int i0, int p0,
         float *d = dst + (size_t)ir * kc;
 
         if (mc - ir < MR) {
-            pack_a_rows_strip(src, lda, mc - ir, kc, alpha, d);
+            pack_a_rows_strip(src, lda, mc - ir, kc, alpha, MR, d);
             continue;
         }
         for (int p = 0; p < kc8; p += 8) {
@@ -377,6 +468,92 @@ static void pack_a_rows_avx2(const float *a, int lda, int i0, int p0,
         for (int p = kc8; p < kc; p++)
             for (int i = 0; i < MR; i++)
                 d[p * MR + i] = alpha * src[(size_t)i * lda + p];
+    }
+}
+
+/*
+ * Eight rows of two 16-float vectors: per p it loads two B vectors,
+ * broadcasts eight A values and issues sixteen FMAs. The i loops are
+ * unrolled completely so that the 16 accumulators stay in registers. B
+ * rows read in place and C may be unaligned, so all their accesses are
+ * unaligned loads and stores.
+ */
+__attribute__((target("avx512f")))
+static void kernel_avx512(int kc, const float *a, const float *b, size_t ldb,
+                          float *c, size_t ldc, const TileStore *st)
+{
+    __m512 acc[MR512][2];
+
+#pragma GCC unroll 8
+    for (int i = 0; i < MR512; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b);
+        __m512 b1 = _mm512_loadu_ps(b + 16);
+
+#pragma GCC unroll 8
+        for (int i = 0; i < MR512; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+        a += MR512;
+        b += ldb;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR512; i++) {
+        float *ci = c + (size_t)i * ldc;
+        __m512 lo = acc[i][0], hi = acc[i][1];
+
+        if (st->accumulate) {
+            lo = _mm512_add_ps(lo, _mm512_loadu_ps(ci));
+            hi = _mm512_add_ps(hi, _mm512_loadu_ps(ci + 16));
+        }
+        if (st->bias != NULL) {
+            __m512 bias = _mm512_set1_ps(st->bias[i]);
+            lo = _mm512_add_ps(lo, bias);
+            hi = _mm512_add_ps(hi, bias);
+        }
+        if (st->relu) {
+            /* As in kernel_avx2: max(v, 0) returns 0 for NaN and -0. */
+            lo = _mm512_max_ps(lo, _mm512_setzero_ps());
+            hi = _mm512_max_ps(hi, _mm512_setzero_ps());
+        }
+        _mm512_storeu_ps(ci, lo);
+        _mm512_storeu_ps(ci + 16, hi);
+    }
+}
+
+/* Same result as pack_a_rows_strip for panels of 8 rows, the AVX-512
+ * kernel's MR512: each 8 x 8 block of A is transposed in registers and
+ * goes out as eight contiguous 8-float columns. */
+__attribute__((target("avx2,fma")))
+static void pack_a_rows_8(const float *a, int lda, int i0, int p0, int mc,
+                          int kc, float alpha, float *dst)
+{
+    __m256 scale = _mm256_set1_ps(alpha);
+    int kc8 = kc & ~7;
+
+    for (int ir = 0; ir < mc; ir += MR512) {
+        const float *src = a + (size_t)(i0 + ir) * lda + p0;
+        float *d = dst + (size_t)ir * kc;
+
+        if (mc - ir < MR512) {
+            pack_a_rows_strip(src, lda, mc - ir, kc, alpha, MR512, d);
+            continue;
+        }
+        for (int p = 0; p < kc8; p += 8) {
+            __m256 r[8];
+            for (int i = 0; i < MR512; i++)
+                r[i] = _mm256_mul_ps(
+                    scale, _mm256_loadu_ps(src + (size_t)i * lda + p));
+            transpose_8x8(r);
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(d + (size_t)(p + q) * MR512, r[q]);
+        }
+        for (int p = kc8; p < kc; p++)
+            for (int i = 0; i < MR512; i++)
+                d[p * MR512 + i] = alpha * src[(size_t)i * lda + p];
     }
 }
 #endif
@@ -597,15 +774,14 @@ static void create_pack_key(void)
                    "buffers");
 }
 
-/* Returns this thread's packing buffer: MC*KC floats for A, A_SLACK spare
- * floats, then KC*NC floats for B, 64-byte aligned. */
+/* Returns this thread's packing buffer: room for the largest A block,
+ * A_SLACK spare floats, then the largest B slab, 64-byte aligned. */
 static float *pack_buffer(void)
 {
     pthread_once(&pack_once, create_pack_key);
     float *buf = pthread_getspecific(pack_key);
     if (buf == NULL) {
-        buf = xmalloc_aligned(((size_t)MC * KC + A_SLACK + (size_t)KC * NC)
-                              * sizeof *buf);
+        buf = xmalloc_aligned(PACK_FLOATS * sizeof *buf);
         if (pthread_setspecific(pack_key, buf) != 0)
             util_fatal("gemm: failed to store this thread's packing "
                        "buffer");
@@ -628,56 +804,79 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
 }
 
 /*
- * Runs the micro-kernel over every MR x NR tile of an MC x NC block. The
- * j loop is outside so one B panel stays in L1 while all A panels pass.
- * B is either packed (B_DIRECT == NULL) or read in place from B_DIRECT,
- * a row-major KC x NC block with rows LDB apart; a last strip narrower
- * than NR is then packed into a stack buffer, padded with zeros.
+ * Runs IMPL's micro-kernel over every MR x NR tile of an MC x NC block.
+ * The j loop is outside so one B panel stays in L1 while all A panels
+ * pass. B is either packed (B_DIRECT == NULL) or read in place from
+ * B_DIRECT, a row-major KC x NC block with rows LDB apart; a last strip
+ * narrower than NR is then packed into a stack buffer, padded with zeros.
  */
-static void macro_kernel(MicroKernel kernel, int mc, int nc, int kc,
+static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                          const float *pa, const float *pb,
                          const float *b_direct, int ldb, float *c, int ldc,
-                         int accumulate)
+                         const TileStore *st)
 {
-    float edge[MR * NR] __attribute__((aligned(64)));
-    float strip[KC * NR] __attribute__((aligned(64)));
+    float edge[MR_MAX * NR_MAX] __attribute__((aligned(64)));
+    float strip[KC_MAX * NR_MAX] __attribute__((aligned(64)));
+    int tile_m = impl->mr, tile_n = impl->nr;
 
-    for (int jr = 0; jr < nc; jr += NR) {
-        int nr = min_int(NR, nc - jr);
+    for (int jr = 0; jr < nc; jr += tile_n) {
+        int nr = min_int(tile_n, nc - jr);
         const float *bp = pb + (size_t)jr * kc;
-        size_t bstride = NR;
+        size_t bstride = (size_t)tile_n;
 
-        if (b_direct != NULL && nr == NR) {
+        if (b_direct != NULL && nr == tile_n) {
             bp = b_direct + jr;
             bstride = (size_t)ldb;
         } else if (b_direct != NULL) {
-            pack_b(b_direct, ldb, 0, jr, kc, nr, strip);
+            pack_b(b_direct, ldb, 0, jr, kc, nr, tile_n, strip);
             bp = strip;
         }
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = min_int(MR, mc - ir);
+        for (int ir = 0; ir < mc; ir += tile_m) {
+            int mr = min_int(tile_m, mc - ir);
             const float *ap = pa + (size_t)ir * kc;
             float *cp = c + (size_t)ir * ldc + jr;
 
-            if (mr == MR && nr == NR) {
-                kernel(kc, ap, bp, bstride, cp, (size_t)ldc, accumulate);
+            TileStore tile = *st;
+            static const TileStore plain = {0, NULL, 0};
+
+            if (tile.bias != NULL)
+                tile.bias += ir;
+            if (mr == tile_m && nr == tile_n) {
+                impl->kernel(kc, ap, bp, bstride, cp, (size_t)ldc, &tile);
                 continue;
             }
-            kernel(kc, ap, bp, bstride, edge, NR, 0);
+            impl->kernel(kc, ap, bp, bstride, edge, (size_t)tile_n, &plain);
             for (int i = 0; i < mr; i++) {
                 float *ci = cp + (size_t)i * ldc;
                 for (int j = 0; j < nr; j++)
-                    ci[j] = accumulate ? ci[j] + edge[i * NR + j]
-                                       : edge[i * NR + j];
+                    ci[j] = store_value(&tile, i, ci[j],
+                                        edge[i * tile_n + j]);
             }
         }
     }
 }
 
+/* Adds BIAS[i] to row i of C (M x N) and clamps at 0 when RELU is set:
+ * the store step of a product with no K block left to run it. */
+static void bias_relu_c(int m, int n, const float *bias, int relu, float *c,
+                        int ldc)
+{
+    TileStore st = {0, bias, relu};
+
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++)
+            ci[j] = store_value(&st, i, 0.0f, ci[j]);
+    }
+}
+
+/* Computes the blocked product. With BIAS or RELU, the last K block of
+ * each tile also adds the bias of its row and applies ReLU (see
+ * TileStore). */
 static void gemm_blocked(const GemmImpl *impl, GemmTrans ta, GemmTrans tb,
                          int m, int n, int k, float alpha, const float *a,
                          int lda, const float *b, int ldb, float beta,
-                         float *c, int ldc)
+                         float *c, int ldc, const float *bias, int relu)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -685,53 +884,68 @@ static void gemm_blocked(const GemmImpl *impl, GemmTrans ta, GemmTrans tb,
      * applied up front; so is k == 0, where C = beta * C. */
     if (k <= 0 || alpha == 0.0f || (beta != 0.0f && beta != 1.0f)) {
         scale_c(m, n, beta, c, ldc);
-        if (k <= 0 || alpha == 0.0f)
+        if (k <= 0 || alpha == 0.0f) {
+            if (bias != NULL || relu)
+                bias_relu_c(m, n, bias, relu, c, ldc);
             return;
+        }
         beta = 1.0f;
     }
 
     /* When all of A fits one block, each B panel is used by a single
      * sweep of the macro-kernel, so packing it costs a full extra pass over
      * B for little reuse. An untransposed B is then read in place. */
-    int direct_b = tb == GEMM_NOTRANS && m <= MC;
+    int direct_b = tb == GEMM_NOTRANS && m <= impl->mc;
     float *pa = pack_buffer();
-    float *pb = pa + (size_t)MC * KC + A_SLACK;
+    float *pb = pa + (size_t)impl->mc * impl->kc + A_SLACK;
 
-    for (int jc = 0; jc < n; jc += NC) {
-        int nc = min_int(NC, n - jc);
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = min_int(KC, k - pc);
-            int accumulate = pc > 0 || beta != 0.0f;
+    for (int jc = 0; jc < n; jc += impl->nc) {
+        int nc = min_int(impl->nc, n - jc);
+        for (int pc = 0; pc < k; pc += impl->kc) {
+            int kc = min_int(impl->kc, k - pc);
+            int last = pc + kc >= k;
+            TileStore st = {pc > 0 || beta != 0.0f, last ? bias : NULL,
+                            last && relu};
             const float *b_direct = NULL;
 
             if (direct_b)
                 b_direct = b + (size_t)pc * ldb + jc;
             else if (tb == GEMM_NOTRANS)
-                pack_b(b, ldb, pc, jc, kc, nc, pb);
+                pack_b(b, ldb, pc, jc, kc, nc, impl->nr, pb);
             else
                 impl->pack_b_trans(b, ldb, pc, jc, kc, nc, pb);
-            for (int ic = 0; ic < m; ic += MC) {
-                int mc = min_int(MC, m - ic);
+            for (int ic = 0; ic < m; ic += impl->mc) {
+                int mc = min_int(impl->mc, m - ic);
                 if (ta == GEMM_NOTRANS)
                     impl->pack_a_rows(a, lda, ic, pc, mc, kc, alpha, pa);
                 else
-                    pack_a_trans(a, lda, ic, pc, mc, kc, alpha, pa);
-                macro_kernel(impl->kernel, mc, nc, kc, pa, pb, b_direct, ldb,
-                             c + (size_t)ic * ldc + jc, ldc, accumulate);
+                    pack_a_trans(a, lda, ic, pc, mc, kc, alpha, impl->mr,
+                                 pa);
+                st.bias = last && bias != NULL ? bias + ic : NULL;
+                macro_kernel(impl, mc, nc, kc, pa, pb, b_direct, ldb,
+                             c + (size_t)ic * ldc + jc, ldc, &st);
             }
         }
     }
 }
 
+static const GemmImpl impl_portable = {MR, NR, KC, MC, NC, kernel_portable,
+                                      pack_b_trans_portable,
+                                      pack_a_rows_portable};
+#ifdef GEMM_X86
+static const GemmImpl impl_avx2 = {MR, NR, KC, MC, NC, kernel_avx2,
+                                   pack_b_trans_avx2, pack_a_rows_avx2};
+static const GemmImpl impl_avx512 = {MR512, NR512, KC512, MC512, NC512,
+                                     kernel_avx512, pack_b_trans_32,
+                                     pack_a_rows_8};
+#endif
+
 void sgemm_portable(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                     float alpha, const float *a, int lda, const float *b,
                     int ldb, float beta, float *c, int ldc)
 {
-    static const GemmImpl impl = {kernel_portable, pack_b_trans_portable,
-                                  pack_a_rows_portable};
-
-    gemm_blocked(&impl, ta, tb, m, n, k, alpha, a, lda, b, ldb,
-                 beta, c, ldc);
+    gemm_blocked(&impl_portable, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                 beta, c, ldc, NULL, 0);
 }
 
 void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
@@ -739,9 +953,6 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                 int ldb, float beta, float *c, int ldc)
 {
 #ifdef GEMM_X86
-    static const GemmImpl impl = {kernel_avx2, pack_b_trans_avx2,
-                                  pack_a_rows_avx2};
-
     /* The dot path wins for few rows of A. On a 2-core AMD EPYC (Zen 4)
      * it ran a dense forward pass over 8 samples (8 x 3136 by 1024 x
      * 3136) at 85 GFLOP/s against 44 for the blocked path, 86 against 74
@@ -750,23 +961,90 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
         dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    gemm_blocked(&impl, ta, tb, m, n, k, alpha, a, lda, b, ldb,
-                 beta, c, ldc);
+    gemm_blocked(&impl_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                 beta, c, ldc, NULL, 0);
 #else
     /* Not an x86 build: gemm_have_avx2() is 0, so no caller gets here. */
     abort();
 #endif
 }
 
-static int have_avx2;
+void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                  float alpha, const float *a, int lda, const float *b,
+                  int ldb, float beta, float *c, int ldc)
+{
+#ifdef GEMM_X86
+    if (ta == GEMM_NOTRANS && tb == GEMM_TRANS && m <= DOT_MAX_M) {
+        dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    gemm_blocked(&impl_avx512, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                 beta, c, ldc, NULL, 0);
+#else
+    /* Not an x86 build: gemm_have_avx512() is 0, so no caller gets here. */
+    abort();
+#endif
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int have_avx2, have_avx512;
+static GemmKernel chosen = GEMM_KERNEL_PORTABLE;
+static char kernel_note[160];
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static const char *const kernel_names[] = {"portable", "avx2", "avx512"};
+
+/* Picks the kernel from the CPU alone, so every thread and every run on
+ * one machine uses the same one. AVX-512 is picked only on Intel CPUs,
+ * because AMD's Zen 4 splits 512-bit FMAs into two halves and ran the
+ * AVX2 kernel faster. */
+static GemmKernel automatic_kernel(void)
+{
+#ifdef GEMM_X86
+    if (have_avx512 && __builtin_cpu_is("intel"))
+        return GEMM_KERNEL_AVX512;
+#endif
+    return have_avx2 ? GEMM_KERNEL_AVX2 : GEMM_KERNEL_PORTABLE;
+}
+
+/* Applies FMNIST_GEMM when it names a kernel this CPU runs. Otherwise it
+ * keeps the automatic choice and writes the reason to kernel_note. */
+static void choose_kernel(void)
+{
+    const char *request = getenv("FMNIST_GEMM");
+    int supported[] = {1, have_avx2, have_avx512};
+
+    chosen = automatic_kernel();
+    if (request == NULL || request[0] == '\0'
+        || strcmp(request, "auto") == 0)
+        return;
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(request, kernel_names[i]) != 0)
+            continue;
+        if (supported[i]) {
+            chosen = (GemmKernel)i;
+            return;
+        }
+        snprintf(kernel_note, sizeof kernel_note,
+                 "FMNIST_GEMM=%s: this CPU lacks the instructions for that "
+                 "kernel; using %s", request, kernel_names[chosen]);
+        return;
+    }
+    snprintf(kernel_note, sizeof kernel_note,
+             "FMNIST_GEMM=%.40s is not a kernel name (expected auto, "
+             "avx512, avx2 or portable); using %s", request,
+             kernel_names[chosen]);
+}
 
 static void detect_cpu(void)
 {
 #ifdef GEMM_X86
     __builtin_cpu_init();
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    have_avx512 = have_avx2 && __builtin_cpu_supports("avx512f");
 #endif
+    choose_kernel();
 }
 
 int gemm_have_avx2(void)
@@ -775,15 +1053,61 @@ int gemm_have_avx2(void)
     return have_avx2;
 }
 
+int gemm_have_avx512(void)
+{
+    pthread_once(&cpu_once, detect_cpu);
+    return have_avx512;
+}
+
+GemmKernel gemm_kernel(void)
+{
+    pthread_once(&cpu_once, detect_cpu);
+    return chosen;
+}
+
+const char *gemm_kernel_name(void)
+{
+    return kernel_names[gemm_kernel()];
+}
+
+const char *gemm_kernel_note(void)
+{
+    pthread_once(&cpu_once, detect_cpu);
+    return kernel_note[0] != '\0' ? kernel_note : NULL;
+}
+
+void sgemm_bias_relu(int m, int n, int k, const float *a, int lda,
+                     const float *b, int ldb, const float *bias, int relu,
+                     float *c, int ldc)
+{
+    const GemmImpl *impl = &impl_portable;
+
+#ifdef GEMM_X86
+    if (gemm_kernel() == GEMM_KERNEL_AVX512)
+        impl = &impl_avx512;
+    else if (gemm_kernel() == GEMM_KERNEL_AVX2)
+        impl = &impl_avx2;
+#endif
+    gemm_blocked(impl, GEMM_NOTRANS, GEMM_NOTRANS, m, n, k, 1.0f, a, lda, b,
+                 ldb, 0.0f, c, ldc, bias, relu);
+}
+
 void sgemm(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
            const float *a, int lda, const float *b, int ldb, float beta,
            float *c, int ldc)
 {
-    if (gemm_have_avx2())
+    switch (gemm_kernel()) {
+    case GEMM_KERNEL_AVX512:
+        sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        break;
+    case GEMM_KERNEL_AVX2:
         sgemm_avx2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else
+        break;
+    case GEMM_KERNEL_PORTABLE:
         sgemm_portable(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
                        ldc);
+        break;
+    }
 }
 
 /* ---------------------------------------------------------------- im2col */
@@ -967,6 +1291,125 @@ static void col2im_avx2(const ConvGeom *g, int n, const float *col,
     col2im_body(g, n, col, ldcol, im, sample_stride, plane_stride,
                 add_row_avx2);
 }
+
+/* Returns a mask of the lanes [FROM, TO) of a 16-float vector, clipped
+ * to the vector. */
+static inline __mmask16 lane_range(int from, int to)
+{
+    from = from < 0 ? 0 : from;
+    to = to > 16 ? 16 : to;
+    if (to <= from)
+        return 0;
+    return (__mmask16)(((1u << to) - 1u) & ~((1u << from) - 1u));
+}
+
+/*
+ * Moves each output row in pieces of 16 floats with masked loads and
+ * stores: the load mask selects the columns whose input lies inside the
+ * image, so the padding zeros come from the masked-off lanes, and one load
+ * and one store replace the copy and zeroing loops. Masked-off lanes are
+ * never read, so the load may start left of the input row. On the second
+ * layer of "tf" (14 x 14 planes) it ran 1.6 times as fast as im2col_avx2
+ * on an Intel Xeon.
+ */
+__attribute__((target("avx512f")))
+static void im2col_avx512(const ConvGeom *g, int n, const float *im,
+                          size_t sample_stride, size_t plane_stride,
+                          float *col, size_t ldcol)
+{
+    int oh = conv_out_h(g), ow = conv_out_w(g), k = g->k;
+    size_t ohw = (size_t)oh * ow;
+
+    for (int c = 0; c < g->c; c++) {
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                float *row = col + ((size_t)(c * k + ky) * k + kx) * ldcol;
+                int shift = kx - g->pad;
+                int lo, hi;
+
+                valid_columns(g, kx, ow, &lo, &hi);
+                for (int s = 0; s < n; s++) {
+                    const float *plane =
+                        im + s * sample_stride + c * plane_stride;
+                    float *dst = row + s * ohw;
+
+                    for (int x0 = 0; x0 < ow; x0 += 16) {
+                        __mmask16 load = lane_range(lo - x0, hi - x0);
+                        __mmask16 store = lane_range(0, ow - x0);
+
+                        for (int oy = 0; oy < oh; oy++) {
+                            int iy = oy + ky - g->pad;
+                            float *d = dst + (size_t)oy * ow + x0;
+                            __m512 v = _mm512_setzero_ps();
+
+                            if (iy >= 0 && iy < g->h)
+                                v = _mm512_maskz_loadu_ps(
+                                    load, plane + (ptrdiff_t)iy * g->w
+                                              + shift + x0);
+                            _mm512_mask_storeu_ps(d, store, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/*
+ * col2im as a gather: each 16-float piece of an input row adds the
+ * contributions of every (ky, kx) in a register and is stored once.
+ * col2im_body instead reads and writes each input row K*K times. Each
+ * piece reads its K*K patch rows with masked loads. The masked additions
+ * touch only lanes that receive a contribution, in the (ky, kx) order of
+ * col2im_body, so both give the same sums.
+ */
+__attribute__((target("avx512f")))
+static void col2im_avx512(const ConvGeom *g, int n, const float *col,
+                          size_t ldcol, float *im, size_t sample_stride,
+                          size_t plane_stride)
+{
+    int oh = conv_out_h(g), ow = conv_out_w(g), k = g->k;
+    size_t ohw = (size_t)oh * ow;
+
+    for (int c = 0; c < g->c; c++) {
+        const float *patches = col + (size_t)c * k * k * ldcol;
+
+        for (int s = 0; s < n; s++) {
+            float *plane = im + s * sample_stride + c * plane_stride;
+
+            for (int iy = 0; iy < g->h; iy++) {
+                for (int x0 = 0; x0 < g->w; x0 += 16) {
+                    __mmask16 row_lanes = lane_range(0, g->w - x0);
+                    float *d = plane + (size_t)iy * g->w + x0;
+                    __m512 acc = _mm512_maskz_loadu_ps(row_lanes, d);
+
+                    for (int ky = 0; ky < k; ky++) {
+                        int oy = iy - ky + g->pad;
+                        if (oy < 0 || oy >= oh)
+                            continue;
+                        for (int kx = 0; kx < k; kx++) {
+                            /* Input column ix comes from output column
+                             * ix + shift, which must lie in [0, ow). */
+                            int shift = g->pad - kx;
+                            __mmask16 lanes =
+                                row_lanes
+                                & lane_range(-shift - x0, ow - shift - x0);
+                            const float *src =
+                                patches + (size_t)(ky * k + kx) * ldcol
+                                + s * ohw + (size_t)oy * ow
+                                + (ptrdiff_t)x0 + shift;
+
+                            acc = _mm512_mask_add_ps(
+                                acc, lanes, acc,
+                                _mm512_maskz_loadu_ps(lanes, src));
+                        }
+                    }
+                    _mm512_mask_storeu_ps(d, row_lanes, acc);
+                }
+            }
+        }
+    }
+}
 #endif
 
 __attribute__((optimize(NO_LIBC_IDIOMS)))
@@ -989,7 +1432,11 @@ void im2col(const ConvGeom *g, int n, const float *im, size_t sample_stride,
             size_t plane_stride, float *col, size_t ldcol)
 {
 #ifdef GEMM_X86
-    if (gemm_have_avx2()) {
+    if (gemm_kernel() == GEMM_KERNEL_AVX512) {
+        im2col_avx512(g, n, im, sample_stride, plane_stride, col, ldcol);
+        return;
+    }
+    if (gemm_kernel() == GEMM_KERNEL_AVX2) {
         im2col_avx2(g, n, im, sample_stride, plane_stride, col, ldcol);
         return;
     }
@@ -1001,7 +1448,11 @@ void col2im(const ConvGeom *g, int n, const float *col, size_t ldcol,
             float *im, size_t sample_stride, size_t plane_stride)
 {
 #ifdef GEMM_X86
-    if (gemm_have_avx2()) {
+    if (gemm_kernel() == GEMM_KERNEL_AVX512) {
+        col2im_avx512(g, n, col, ldcol, im, sample_stride, plane_stride);
+        return;
+    }
+    if (gemm_kernel() == GEMM_KERNEL_AVX2) {
         col2im_avx2(g, n, col, ldcol, im, sample_stride, plane_stride);
         return;
     }

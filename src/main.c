@@ -28,6 +28,7 @@
 
 #include "augment.h"
 #include "dataset.h"
+#include "gemm.h"
 #include "metrics.h"
 #include "net.h"
 #include "optim.h"
@@ -832,6 +833,10 @@ int main(int argc, char **argv)
         opt.threads = util_online_cpus();
     if (!opt.headless && !opt.eval && !isatty(STDOUT_FILENO))
         opt.headless = 1;
+    /* An FMNIST_GEMM that cannot apply leaves the automatic kernel. The
+     * warning goes out before the interface takes the terminal. */
+    if (gemm_kernel_note() != NULL)
+        fprintf(stderr, "fmnist: warning: %s\n", gemm_kernel_note());
 
     /* Reject a bad spec before spending a second on loading the data. */
     if (opt.spec != NULL) {

@@ -51,6 +51,8 @@
 /* Upper bound for any number in a spec (kernel size, filters, width), so
  * that shape and parameter arithmetic cannot overflow. */
 #define SPEC_MAX_NUMBER 65536
+/* SPEC_MAX_NUMBER as text, for the messages. */
+#define SPEC_MAX_TEXT "65536"
 
 /* Upper bound on the floats of one sample's activation in any layer. */
 #define MAX_ACTIVATION ((size_t)1 << 26)
@@ -153,7 +155,8 @@ static int has_prefix(const char *s, const char *prefix)
  * or the text of what was expected. */
 static const char *parse_conv(const char *p, Layer *layer)
 {
-    const char *form = "expected convKxKxF[:same|:valid], e.g. conv3x3x32";
+    const char *form = "expected convKxKxF[:same|:valid] with K and F at "
+                       "most " SPEC_MAX_TEXT ", e.g. conv3x3x32";
     int k1, k2, filters;
 
     if (read_int(&p, &k1) < 0 || *p++ != 'x' || read_int(&p, &k2) < 0
@@ -209,7 +212,8 @@ static const char *parse_token(const char *tok, Layer *layer)
         int width;
         p = tok + 5;
         if (read_int(&p, &width) < 0 || *p != '\0')
-            return "expected denseN with N a positive integer, e.g. dense128";
+            return "expected denseN with N an integer from 1 to "
+                   SPEC_MAX_TEXT ", e.g. dense128";
         if (width <= 0)
             return "expected a positive width";
         layer->kind = LAYER_DENSE;
@@ -735,34 +739,18 @@ static void conv_lower(const Layer *l, const float *x, int x_cm, int n,
         im2col(&g, n, x, hw * l->in_c, hw, col, cols);
 }
 
-/* Adds BIAS to the COUNT floats at Y, clamping at 0 when RELU is set. */
-static void add_bias(float *restrict y, size_t count, float bias, int relu)
-{
-    if (relu) {
-        for (size_t j = 0; j < count; j++) {
-            float v = y[j] + bias;
-            y[j] = v > 0.0f ? v : 0.0f;
-        }
-    } else {
-        for (size_t j = 0; j < count; j++)
-            y[j] += bias;
-    }
-}
-
 /* Y (F x N*OH*OW, channel-major) = W (F x C*K*K) * COL + bias, followed by
- * ReLU when RELU is set. */
+ * ReLU when RELU is set. The GEMM adds the bias and applies ReLU as it
+ * stores each tile, which saves a pass over Y. */
 static void conv_forward(const Layer *l, const float *params, const float *x,
                          int x_cm, int n, float *col, float *y, int relu)
 {
     int kdim = l->in_c * l->k * l->k;
     int cols = l->out_h * l->out_w * n;
-    const float *b = params + l->bias_offset;
 
     conv_lower(l, x, x_cm, n, col);
-    sgemm(GEMM_NOTRANS, GEMM_NOTRANS, l->out_c, cols, kdim, 1.0f,
-          params + l->weight_offset, kdim, col, cols, 0.0f, y, cols);
-    for (int f = 0; f < l->out_c; f++)
-        add_bias(y + (size_t)f * cols, (size_t)cols, b[f], relu);
+    sgemm_bias_relu(l->out_c, cols, kdim, params + l->weight_offset, kdim,
+                    col, cols, params + l->bias_offset, relu, y, cols);
 }
 
 /*
@@ -869,33 +857,66 @@ static void pool_forward(const Layer *l, const float *x, int n, float *y,
     }
 }
 
+/* Returns the bits of F, or 0 (the bits of +0.0f) where KEEP is 0. */
+static inline uint32_t float_bits_if(float f, int keep)
+{
+    uint32_t bits;
+
+    memcpy(&bits, &f, sizeof bits);
+    return bits & (0u - (uint32_t)(keep != 0));
+}
+
+/* Writes input rows R0 and R1 under one row of OW windows. Each window's
+ * gradient goes to the input that won and +0 to the other three, and
+ * where Y is not NULL it passes only where Y > 0. Bit masks select the
+ * values, not branches, because the winner is unpredictable and a branchy
+ * version measured slower. */
+static void pool_row_backward(const float *restrict dy,
+                              const float *restrict y,
+                              const int32_t *restrict argmax, int ow,
+                              float *restrict r0, float *restrict r1)
+{
+    for (int ox = 0; ox < ow; ox++) {
+        int32_t q = argmax[ox];
+        int pass = y == NULL || y[ox] > 0.0f;
+        uint32_t out[4];
+
+        for (int k = 0; k < 4; k++)
+            out[k] = float_bits_if(dy[ox], pass && q == k);
+        memcpy(&r0[2 * ox], &out[0], 2 * sizeof out[0]);
+        memcpy(&r1[2 * ox], &out[2], 2 * sizeof out[0]);
+    }
+}
+
 /* Routes each output gradient to the input that won; the others get 0.
  * When Y (the pooled output) is not NULL, the gradient passes only where
- * Y > 0: that is the mask of a ReLU in place just before the pooling. */
+ * Y > 0: that is the mask of a ReLU in place just before the pooling.
+ * Each input gradient is written once, with no clearing pass, and an odd
+ * last row or column that no window covers gets 0. */
 static void pool_backward(const Layer *l, const float *dy,
                           const int32_t *argmax, const float *y, int n,
                           float *dx)
 {
-    int w = l->in_w, oh = l->out_h, ow = l->out_w;
+    int w = l->in_w, h = l->in_h, oh = l->out_h, ow = l->out_w;
     size_t planes = (size_t)l->in_c * n;
 
-    memset(dx, 0, in_size(l) * n * sizeof *dx);
     for (size_t p = 0; p < planes; p++) {
-        float *dxp = dx + p * l->in_h * w;
+        float *dxp = dx + p * h * w;
         for (int oy = 0; oy < oh; oy++) {
             float *r0 = dxp + (size_t)(2 * oy) * w;
-            for (int ox = 0; ox < ow; ox++) {
-                int q = argmax[ox];
-                float g = dy[ox];
-                if (y != NULL && !(y[ox] > 0.0f))
-                    g = 0.0f;
-                r0[(q >> 1) * w + 2 * ox + (q & 1)] = g;
+
+            pool_row_backward(dy, y, argmax, ow, r0, r0 + w);
+            if (w > 2 * ow) {
+                r0[w - 1] = 0.0f;
+                r0[2 * w - 1] = 0.0f;
             }
             dy += ow;
             argmax += ow;
             if (y != NULL)
                 y += ow;
         }
+        if (h > 2 * oh)
+            memset(dxp + (size_t)(h - 1) * w, 0, (size_t)w * sizeof *dxp);
     }
 }
 
@@ -1427,19 +1448,38 @@ static int is_relu(const Net *net, int i)
     return i >= 0 && i < net->n_layers && net->layers[i].kind == LAYER_RELU;
 }
 
+/* Arguments of dropout_shard: N sample-major rows of ROW floats. */
+typedef struct {
+    const Layer *l;
+    const NetScratch *s;
+    int n;
+    size_t row;
+    const float *x;
+    float *mask, *y;
+} DropoutJob;
+
+/* Dropout over the rows of shard K, drawn from that shard's stream. */
+static void dropout_shard(void *arg, int k)
+{
+    const DropoutJob *j = arg;
+    int first = k * j->s->shard;
+    int rows = j->n - first < j->s->shard ? j->n - first : j->s->shard;
+    size_t at = (size_t)first * j->row;
+
+    dropout_forward(j->l, j->x + at, (size_t)rows * j->row,
+                    &j->s->shard_rngs[k], j->mask + at, j->y + at);
+}
+
 /* Dropout over N sample-major rows of ROW floats, each shard of
- * s->shard rows drawing from its own stream in s->shard_rngs, in shard
- * order: the masks a shard gets are those it would get on its own. */
+ * s->shard rows drawing from its own stream in s->shard_rngs: the masks a
+ * shard gets are those it would get on its own. Each stream is used by
+ * one part only, so the shards may run on any threads in any order. */
 static void dropout_shards(const Layer *l, const NetScratch *s, int n,
                            size_t row, const float *x, float *mask, float *y)
 {
-    for (int first = 0, k = 0; first < n; first += s->shard, k++) {
-        int rows = n - first < s->shard ? n - first : s->shard;
-        size_t at = (size_t)first * row;
+    DropoutJob job = {l, s, n, row, x, mask, y};
 
-        dropout_forward(l, x + at, (size_t)rows * row, &s->shard_rngs[k],
-                        mask + at, y + at);
-    }
+    run_parts(s, (n + s->shard - 1) / s->shard, dropout_shard, &job);
 }
 
 /* Runs layers FIRST..LAST-1 over N samples from input X (channel-major

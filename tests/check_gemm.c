@@ -82,13 +82,14 @@ static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
 }
 
 /* Shapes that hit every edge: 1x1x1, primes, and sizes one past or one
- * short of the 6 x 16 register tile and the 96 / 256 / 2048 cache blocks.
- * M above 96 takes the path that packs B. M up to 96 reads an untransposed
- * B in place. */
+ * short of the 6 x 16 and 8 x 32 register tiles and the cache blocks (MC
+ * 96 or 128, KC 256, NC 2048). M above MC takes the path that packs B. M
+ * up to MC reads an untransposed B in place. */
 static const int shapes[][3] = {
     {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
     {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
     {8, 128, 300}, {100, 45, 64}, {3, 2049, 7}, {61, 67, 71},
+    {8, 32, 9},   {9, 33, 513},  {129, 31, 40}, {127, 95, 256},
 };
 
 static const float alpha_beta[][2] = {
@@ -123,10 +124,69 @@ START_TEST(test_gemm_avx2_matches_ref)
 }
 END_TEST
 
+START_TEST(test_gemm_avx512_matches_ref)
+{
+    if (!gemm_have_avx512())
+        return;
+    check_all_shapes(sgemm_avx512, "avx512");
+}
+END_TEST
+
 START_TEST(test_gemm_dispatch_matches_ref)
 {
     check_against_ref(sgemm, "sgemm", GEMM_NOTRANS, GEMM_TRANS, 29, 41, 300,
                       1.0f, 0.0f);
+}
+END_TEST
+
+/* sgemm_bias_relu must equal sgemm followed by a separate bias and ReLU
+ * pass bit for bit, on shapes with edge tiles, several K blocks and K = 0,
+ * and on values around 0, where ReLU decides. */
+START_TEST(test_gemm_bias_relu_matches_separate_pass)
+{
+    static const int sizes[][3] = {
+        {1, 1, 1}, {7, 13, 11}, {8, 32, 9}, {33, 70, 300}, {64, 100, 25},
+        {130, 47, 513}, {5, 9, 0},
+    };
+    Rng rng;
+
+    rng_seed(&rng, 5);
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        int m = sizes[t][0], n = sizes[t][1], k = sizes[t][2];
+        float *a = xmalloc(((size_t)m * k + 1) * sizeof *a);
+        float *b = xmalloc(((size_t)k * n + 1) * sizeof *b);
+        float *bias = xmalloc((size_t)m * sizeof *bias);
+        float *fused = xmalloc((size_t)m * n * sizeof *fused);
+        float *separate = xmalloc((size_t)m * n * sizeof *separate);
+
+        fill_uniform(&rng, a, (size_t)m * k);
+        fill_uniform(&rng, b, (size_t)k * n);
+        fill_uniform(&rng, bias, (size_t)m);
+        for (int relu = 0; relu < 2; relu++) {
+            sgemm_bias_relu(m, n, k, a, k, b, n, bias, relu, fused, n);
+            sgemm(GEMM_NOTRANS, GEMM_NOTRANS, m, n, k, 1.0f, a, k, b, n,
+                  0.0f, separate, n);
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    float *v = &separate[(size_t)i * n + j];
+                    *v += bias[i];
+                    if (relu)
+                        *v = *v > 0.0f ? *v : 0.0f;
+                }
+            }
+            for (size_t i = 0; i < (size_t)m * n; i++)
+                if (memcmp(&fused[i], &separate[i], sizeof fused[i]) != 0)
+                    ck_abort_msg("%s m=%d n=%d k=%d relu=%d: C[%zu] = %.9g "
+                                 "fused, %.9g in a separate pass",
+                                 gemm_kernel_name(), m, n, k, relu, i,
+                                 fused[i], separate[i]);
+        }
+        free(a);
+        free(b);
+        free(bias);
+        free(fused);
+        free(separate);
+    }
 }
 END_TEST
 
@@ -251,6 +311,14 @@ START_TEST(test_gemm_columns_do_not_depend_on_split)
                     300, 37);
     check_col_split(dot_as_gemm, "dot", GEMM_NOTRANS, GEMM_TRANS, 19, 150,
                     1100, 5);
+    if (!gemm_have_avx512())
+        return;
+    check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_TRANS, 64,
+                    150, 300, 128);
+    check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 64,
+                    150, 300, 37);
+    check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 150,
+                    150, 300, 37);
 }
 END_TEST
 
@@ -268,22 +336,31 @@ START_TEST(test_gemm_rows_do_not_depend_on_split)
                     300, 50);
     check_row_split(dot_as_gemm, "dot", GEMM_NOTRANS, GEMM_TRANS, 45, 10,
                     1100, 7);
+    if (!gemm_have_avx512())
+        return;
+    check_row_split(sgemm_avx512, "avx512", GEMM_TRANS, GEMM_NOTRANS, 130,
+                    45, 64, 37);
+    check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 201,
+                    33, 300, 50);
 }
 END_TEST
 
 /* beta == 0 must overwrite C without reading it, so NaN in C vanishes. */
 START_TEST(test_gemm_beta_zero_ignores_nan)
 {
-    GemmFn fns[] = {sgemm_portable, sgemm_avx2, sgemm_ref, dot_as_gemm};
+    GemmFn fns[] = {sgemm_portable, sgemm_avx2, sgemm_ref, dot_as_gemm,
+                    sgemm_avx512};
     float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1};
     /* B stored transposed (2 x 3) for the dot path. */
     float b_t[6] = {1, 0, 1, 0, 1, 1};
     float expected[4] = {4, 5, 10, 11};
 
-    for (int f = 0; f < 4; f++) {
+    for (int f = 0; f < 5; f++) {
         float c[4] = {NAN, NAN, NAN, NAN};
         if (fns[f] != sgemm_portable && fns[f] != sgemm_ref
             && !gemm_have_avx2())
+            continue;
+        if (fns[f] == sgemm_avx512 && !gemm_have_avx512())
             continue;
         /* 2x3 times 3x2. */
         if (fns[f] == dot_as_gemm)
@@ -343,11 +420,13 @@ static void naive_conv(const ConvGeom *g, const float *x, const float *w,
 }
 
 /* Rows shorter than 8, exactly 8, and 11 and 20 long (a vector plus an
- * overlapping tail vector), with and without padding. */
+ * overlapping tail vector), with and without padding; 17 and 40 long
+ * rows span two and three 16-float pieces of the AVX-512 version. */
 static const ConvGeom geoms[] = {
     {3, 7, 6, 3, 0},   {3, 7, 6, 3, 1},  {2, 5, 5, 1, 0},
     {1, 4, 9, 5, 2},   {2, 3, 3, 3, 0},  {4, 8, 5, 2, 0},
     {2, 13, 13, 3, 0}, {2, 6, 20, 3, 1}, {1, 5, 10, 3, 0},
+    {1, 6, 40, 5, 2},  {2, 4, 17, 3, 1},
 };
 
 /* Two NCHW samples lowered in one call and multiplied by F x C*K*K
@@ -453,7 +532,9 @@ Suite *gemm_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_gemm_portable_matches_ref);
     tcase_add_test(tc, test_gemm_avx2_matches_ref);
+    tcase_add_test(tc, test_gemm_avx512_matches_ref);
     tcase_add_test(tc, test_gemm_dispatch_matches_ref);
+    tcase_add_test(tc, test_gemm_bias_relu_matches_separate_pass);
     tcase_add_test(tc, test_gemm_dot_matches_ref);
     tcase_add_test(tc, test_gemm_rows_do_not_depend_on_split);
     tcase_add_test(tc, test_gemm_columns_do_not_depend_on_split);
