@@ -44,6 +44,11 @@ typedef struct {
 extern const char *const dataset_class_names[DATASET_CLASSES];
 extern const char *const dataset_class_short[DATASET_CLASSES];
 
+#define DATASET_FILES 4
+/* Base names of the four IDX files: training images and labels, then
+ * test images and labels. */
+extern const char *const dataset_file_bases[DATASET_FILES];
+
 /*
  * Reads an IDX image file (gzip or raw, detected from the content). Checks
  * the magic, the big-endian dimensions (N x 28 x 28) and that the payload is

@@ -43,6 +43,10 @@ void xfree_pages(void *ptr, size_t size);
  */
 int util_open_regular(const char *path);
 
+/* Names the file type in MODE (an st_mode) with its article, such as
+ * "a FIFO" or "a character device", for messages. */
+const char *util_file_kind(unsigned mode);
+
 /* Returns seconds from an arbitrary fixed point on the monotonic clock. */
 double util_now(void);
 

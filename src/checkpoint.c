@@ -353,6 +353,7 @@ int checkpoint_save(const char *path, const Checkpoint *ck,
     size_t len = strlen(path);
     char *tmp = xmalloc(len + sizeof suffix);
     const char *step = "creating a temporary file";
+    struct stat st;
     int fd, rc;
 
     memcpy(tmp, path, len);
@@ -367,6 +368,17 @@ int checkpoint_save(const char *path, const Checkpoint *ck,
     if (rc != 0)
         goto fail_unlink;
 
+    /* rename replaces whatever PATH names, so a device, a FIFO or a
+     * symbolic link would become a regular file. Checked last, because
+     * PATH may change while the run goes on. */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: is %s, not a regular file, so it was "
+                "not replaced; give --save the path of a regular file",
+                path, util_file_kind(st.st_mode));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
     step = "renaming the temporary file over it";
     if (rename(tmp, path) != 0) {
         rc = errno;
@@ -464,7 +476,8 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
     if (memcmp(h_bytes, CHECKPOINT_MAGIC, magic_len) != 0) {
         format_magic(h_bytes, magic_len, found, sizeof found);
         set_err(err, errlen, "%s: not an fmnist checkpoint (starts with "
-                "bytes %s, expected \"%s\")", path, found, CHECKPOINT_MAGIC);
+                "bytes %s, expected \"%s\"); give a file that --save or "
+                "the s key wrote", path, found, CHECKPOINT_MAGIC);
         return -1;
     }
     if (size >= 12) {
@@ -485,11 +498,14 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
     }
     if (size < CHECKPOINT_HEADER_SIZE) {
         set_err(err, errlen, "%s: truncated: ends after %zu bytes, inside "
-                "the %d-byte header", path, size, CHECKPOINT_HEADER_SIZE);
+                "the %d-byte header; copy the file again or use an earlier "
+                "checkpoint", path, size, CHECKPOINT_HEADER_SIZE);
         return -1;
     }
     if (load_u32(h_bytes + 40) != (uint32_t)crc32(0L, h_bytes, 40)) {
-        set_err(err, errlen, "%s: corrupted: header CRC-32 mismatch", path);
+        set_err(err, errlen, "%s: corrupted: header CRC-32 mismatch; the "
+                "file is damaged, so use an earlier checkpoint or train "
+                "again", path);
         return -1;
     }
     hdr->spec_len = load_u32(h_bytes + 12);
@@ -506,6 +522,28 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
     return 0;
 }
 
+/* Writes the first header count that expected_size rejects, with its
+ * value and its range, into OUT. */
+static void describe_bad_count(const Header *h, char *out, size_t outlen)
+{
+    if (h->n_params == 0 || h->n_params > MAX_PARAMS)
+        snprintf(out, outlen, "parameter count %" PRIu64 ", expected 1 to "
+                 "%" PRIu64, h->n_params, MAX_PARAMS);
+    else if (h->spec_len == 0 || h->spec_len > CHECKPOINT_SPEC_MAX)
+        snprintf(out, outlen, "spec length %" PRIu32 ", expected 1 to %d",
+                 h->spec_len, CHECKPOINT_SPEC_MAX);
+    else if (h->n_history > MAX_HISTORY)
+        snprintf(out, outlen, "training history length %" PRIu32 ", "
+                 "expected at most %u", h->n_history, MAX_HISTORY);
+    else if (h->n_test_history > MAX_HISTORY)
+        snprintf(out, outlen, "test history length %" PRIu32 ", expected "
+                 "at most %u", h->n_test_history, MAX_HISTORY);
+    else
+        snprintf(out, outlen, "running statistics count %" PRIu32 ", "
+                 "expected at most the %" PRIu64 " parameters", h->n_stats,
+                 h->n_params);
+}
+
 /* Compares the file size with the one the header describes. */
 static int check_size(const char *path, const Header *hdr, uint64_t size,
                       char *err, size_t errlen)
@@ -513,15 +551,19 @@ static int check_size(const char *path, const Header *hdr, uint64_t size,
     uint64_t want = expected_size(hdr);
 
     if (want == 0) {
-        set_err(err, errlen, "%s: header out of range (spec length %" PRIu32
-                ", %" PRIu64 " parameters, history %" PRIu32 " and %" PRIu32
-                " points)", path, hdr->spec_len, hdr->n_params,
-                hdr->n_history, hdr->n_test_history);
+        char field[96];
+
+        describe_bad_count(hdr, field, sizeof field);
+        set_err(err, errlen, "%s: header out of range: %s; the file is "
+                "damaged or not from fmnist, so use an earlier checkpoint "
+                "or train again", path, field);
         return -1;
     }
     if (size < want) {
         set_err(err, errlen, "%s: truncated: ends after %" PRIu64 " of %"
-                PRIu64 " bytes", path, size, want);
+                PRIu64 " bytes; the copy or the write stopped early, so "
+                "copy the file again or use an earlier checkpoint", path,
+                size, want);
         return -1;
     }
     if (size > want) {
@@ -601,6 +643,18 @@ static const char *invalid_field(const Checkpoint *ck)
 
     if (!isfinite(ck->optim.lr) || ck->optim.lr <= 0 || ck->optim.t < 0)
         return "optimiser state";
+    /* Training stops before it saves a non-finite weight, so one in the
+     * file means damage that the CRC did not catch. */
+    for (size_t i = 0; i < ck->n_params; i++)
+        if (!isfinite(ck->params[i]))
+            return "parameters: a weight is NaN or infinite";
+    for (size_t i = 0; i < ck->n_stats; i++)
+        if (!isfinite(ck->stats[i]))
+            return "running statistics: a value is NaN or infinite";
+    for (size_t i = 0; i < ck->n_params; i++)
+        if (!isfinite(ck->optim.m[i])
+            || (ck->optim.v != NULL && !isfinite(ck->optim.v[i])))
+            return "optimiser state: a moment is NaN or infinite";
     if (ck->epochs_done < 0 || ck->step < 0)
         return "epoch or step count";
     if (ck->history_stride < 1)
@@ -651,10 +705,21 @@ static FILE *open_regular(const char *path, uint64_t *size,
     FILE *file;
     struct stat st;
 
+    if (fd < 0 && errno == EINVAL && stat(path, &st) == 0) {
+        set_err(err, errlen, "%s: is %s, not a regular file; give the "
+                "checkpoint file that --save or the s key wrote", path,
+                util_file_kind(st.st_mode));
+        return NULL;
+    }
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+        set_err(err, errlen, "%s: %s; check the file's permissions", path,
+                strerror(errno));
+        return NULL;
+    }
     if (fd < 0) {
         set_err(err, errlen, "%s: %s", path,
                 errno == EISDIR ? "is a directory, expected a checkpoint file"
-                : errno == EINVAL ? "not a regular file" : strerror(errno));
+                : strerror(errno));
         return NULL;
     }
     file = fdopen(fd, "rb");
@@ -699,7 +764,8 @@ static int read_checked(const char *path, Header *hdr, uint8_t **data,
     got = fread(*data + sizeof head, 1, (size_t)size - sizeof head, file);
     if (got != (size_t)size - sizeof head) {
         set_err(err, errlen, "%s: truncated while reading: ends after %zu "
-                "of %" PRIu64 " bytes", path, got + sizeof head, size);
+                "of %" PRIu64 " bytes; copy the file again or use an earlier "
+                "checkpoint", path, got + sizeof head, size);
         free(*data);
         *data = NULL;
         goto out;
@@ -727,8 +793,9 @@ int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen)
     computed = crc_of(data, size - CRC_SIZE);
     if (stored != computed) {
         set_err(err, errlen, "%s: corrupted: CRC-32 mismatch (stored "
-                "%08" PRIx32 ", computed %08" PRIx32 ")", path, stored,
-                computed);
+                "%08" PRIx32 ", computed %08" PRIx32 "); the file is "
+                "damaged, so use an earlier checkpoint or train again",
+                path, stored, computed);
         free(data);
         return -1;
     }
@@ -742,7 +809,8 @@ int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen)
     free(data);
     bad = invalid_field(ck);
     if (bad != NULL) {
-        set_err(err, errlen, "%s: invalid %s", path, bad);
+        set_err(err, errlen, "%s: invalid %s; the file is damaged, so "
+                "use an earlier checkpoint or train again", path, bad);
         checkpoint_free(ck);
         return -1;
     }

@@ -60,10 +60,13 @@ const char *const dataset_class_short[DATASET_CLASSES] = {
 };
 
 /* Base names of the four files, in the order the loader needs them. */
-static const char *const data_files[4] = {
+const char *const dataset_file_bases[DATASET_FILES] = {
     "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",  "t10k-labels-idx1-ubyte",
 };
+
+/* The fix for a data file whose content is wrong. */
+#define DATA_FIX "reinstall dataset-fashion-mnist or copy the original file"
 
 #define NAME_VARIANTS_NOTE \
     "each file may be named BASE.gz or BASE, or use a dot before idx " \
@@ -150,7 +153,8 @@ static void set_read_error(char *err, size_t errlen, const char *path,
     if (text == NULL)
         set_error(err, errlen, path, "read failed");
     else if (errnum != Z_ERRNO && errnum != Z_MEM_ERROR && !gzdirect(gz))
-        set_error(err, errlen, path, "corrupt gzip data: %s", text);
+        set_error(err, errlen, path, "corrupt gzip data: %s; " DATA_FIX,
+                  text);
     else
         set_error(err, errlen, path, "read failed: %s", text);
 }
@@ -160,6 +164,7 @@ static void set_read_error(char *err, size_t errlen, const char *path,
 static gzFile open_file(const char *path, char *err, size_t errlen)
 {
     gzFile gz;
+    struct stat st;
 
     int fd = util_open_regular(path);
 
@@ -168,9 +173,19 @@ static gzFile open_file(const char *path, char *err, size_t errlen)
                   "file");
         return NULL;
     }
+    if (fd < 0 && errno == EINVAL && stat(path, &st) == 0) {
+        set_error(err, errlen, path, "cannot open: is %s, not a regular "
+                  "file; replace it with the data file",
+                  util_file_kind(st.st_mode));
+        return NULL;
+    }
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+        set_error(err, errlen, path, "cannot open: %s; check the file's "
+                  "permissions", strerror(errno));
+        return NULL;
+    }
     if (fd < 0) {
-        set_error(err, errlen, path, "cannot open: %s",
-                  errno == EINVAL ? "not a regular file" : strerror(errno));
+        set_error(err, errlen, path, "cannot open: %s", strerror(errno));
         return NULL;
     }
     errno = 0;
@@ -220,6 +235,14 @@ static const char *magic_note(uint32_t magic)
     return "";
 }
 
+/* Returns 1 when PATH ends in ".gz". */
+static int gz_named(const char *path)
+{
+    size_t len = strlen(path);
+
+    return len >= 3 && strcmp(path + len - 3, ".gz") == 0;
+}
+
 /* Reads the header into DIMS (FMT->ndims sizes) and checks the magic. */
 static int read_header(gzFile gz, const char *path, const IdxFormat *fmt,
                        uint32_t *dims, char *err, size_t errlen)
@@ -244,24 +267,28 @@ static int read_header(gzFile gz, const char *path, const IdxFormat *fmt,
         return -1;
     }
     if (got == 0) {
+        /* NEED is 8 or 16, which takes "an" or "a". */
         set_error(err, errlen, path,
-                  "file is empty, expected a %zu-byte %s header",
-                  need, fmt->kind);
+                  "file is empty, expected %s %zu-byte %s header; "
+                  DATA_FIX, need == 8 ? "an" : "a", need, fmt->kind);
         return -1;
     }
     if ((size_t)got < need) {
         set_error(err, errlen, path,
-                  "file ends after %lld of the %zu %s header bytes",
-                  got, need, fmt->kind);
+                  "file ends after %lld of the %zu %s header bytes; "
+                  DATA_FIX, got, need, fmt->kind);
         return -1;
     }
 
     magic = load_be32(raw);
     if (magic != fmt->magic) {
+        /* zlib reads a file without the gzip magic as raw bytes. */
         set_error(err, errlen, path,
-                  "bad magic number: expected 0x%08x (%s), found 0x%08x%s",
-                  (unsigned)fmt->magic, fmt->kind, (unsigned)magic,
-                  magic_note(magic));
+                  "%sbad magic number: expected 0x%08x (%s), found "
+                  "0x%08x%s; " DATA_FIX,
+                  gz_named(path) ? "not a gzip file and not a raw IDX "
+                  "file: " : "", (unsigned)fmt->magic, fmt->kind,
+                  (unsigned)magic, magic_note(magic));
         return -1;
     }
     for (int i = 0; i < fmt->ndims; i++)
@@ -278,12 +305,14 @@ static int check_count(const char *path, const IdxFormat *fmt, uint32_t count,
 
     if (count == 0) {
         set_error(err, errlen, path,
-                  "header declares 0 %s, expected at least 1", fmt->unit);
+                  "header declares 0 %s, expected at least 1; " DATA_FIX,
+                  fmt->unit);
         return -1;
     }
     if (count > limit) {
         set_error(err, errlen, path,
-                  "header declares %lu %s, more than the limit of %zu",
+                  "header declares %lu %s, more than the limit of %zu; "
+                  DATA_FIX,
                   (unsigned long)count, fmt->unit, limit);
         return -1;
     }
@@ -356,7 +385,8 @@ static int read_payload(gzFile gz, const char *path, const IdxFormat *fmt,
                       done / fmt->record_size, (unsigned long)count,
                       fmt->unit);
         else
-            set_error(err, errlen, path, "file ends after %zu of %lu %s",
+            set_error(err, errlen, path, "file ends after %zu of %lu %s; "
+                      "the copy stopped early, so " DATA_FIX,
                       done / fmt->record_size, (unsigned long)count,
                       fmt->unit);
         goto fail;
@@ -388,7 +418,8 @@ static int check_end(gzFile gz, const char *path, const IdxFormat *fmt,
     if (extra > 0) {
         set_error(err, errlen, path,
                   "%llu unexpected bytes after the %lu %s that the header "
-                  "declares", extra, (unsigned long)count, fmt->unit);
+                  "declares; " DATA_FIX, extra, (unsigned long)count,
+                  fmt->unit);
         return -1;
     }
     return 0;
@@ -411,7 +442,8 @@ static int read_idx(const char *path, const IdxFormat *fmt, uint32_t *dims,
     if (fmt->ndims == 3
         && (dims[1] != DATASET_ROWS || dims[2] != DATASET_COLS)) {
         set_error(err, errlen, path,
-                  "bad image size: expected %dx%d, found %lux%lu",
+                  "bad image size: expected %dx%d, found %lux%lu; "
+                  DATA_FIX,
                   DATASET_ROWS, DATASET_COLS, (unsigned long)dims[1],
                   (unsigned long)dims[2]);
         goto fail;
@@ -455,7 +487,7 @@ int idx_read_labels(const char *path, uint8_t **labels, int *count,
     for (uint32_t i = 0; i < dims[0]; i++) {
         if ((*labels)[i] >= DATASET_CLASSES) {
             set_error(err, errlen, path,
-                      "label %u at index %lu is outside 0-%d",
+                      "label %u at index %lu is outside 0-%d; " DATA_FIX,
                       (unsigned)(*labels)[i], (unsigned long)i,
                       DATASET_CLASSES - 1);
             free(*labels);
@@ -598,14 +630,14 @@ static int check_dir(const char *dir, char *why, size_t whylen, int *missing)
         return 0;
     }
     for (int i = 0; i < 4; i++) {
-        char *path = dataset_find_file(dir, data_files[i]);
+        char *path = dataset_find_file(dir, dataset_file_bases[i]);
 
         problems[i] = NULL;
         if (path == NULL)
-            problems[i] = dataset_describe_unusable(dir, data_files[i]);
+            problems[i] = dataset_describe_unusable(dir, dataset_file_bases[i]);
         if (path == NULL && problems[i] == NULL) {
             append(why, whylen, &pos, "%s%s", *missing ? ", " : "missing ",
-                   data_files[i]);
+                   dataset_file_bases[i]);
             *missing = 1;
         }
         free(path);
@@ -707,8 +739,8 @@ static char *find_data_file(const char *dir, const char *base,
 int dataset_load(const char *dir, int train, Dataset *ds,
                  char *err, size_t errlen)
 {
-    const char *images_base = data_files[train ? 0 : 2];
-    const char *labels_base = data_files[train ? 1 : 3];
+    const char *images_base = dataset_file_bases[train ? 0 : 2];
+    const char *labels_base = dataset_file_bases[train ? 1 : 3];
     char *images_path = NULL;
     char *labels_path = NULL;
     uint8_t *pixels = NULL;

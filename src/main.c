@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "checkpoint.h"
 #include "dataset.h"
 #include "gemm.h"
 #include "metrics.h"
@@ -40,6 +41,12 @@
 /* Turns the value of a numeric macro into a string literal. */
 #define STRINGIFY_VALUE(x) #x
 #define STRINGIFY(x) STRINGIFY_VALUE(x)
+
+/* The largest --batch. The trainer and the network keep activations and
+ * gradients for a whole batch: with the default model a batch of 4096
+ * peaked at 1.9 GB resident, against 0.13 GB for 64 (headless, 2 threads,
+ * --train-limit 4096), so about 0.45 MB per image. */
+#define BATCH_MAX 4096
 
 #define LOG_HEADER "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec"
 
@@ -74,6 +81,19 @@ typedef struct {
     int eval;
     int ascii;
     int no_color;
+    int help;
+    int version;
+    /* Options given on the command line, for the checks of options that
+     * contradict each other. */
+    int flip_given;
+    int shift_given;
+    int lr_given;
+    int schedule_given;
+    int lr_step_given;
+    int lr_gamma_given;
+    int weight_decay_given;
+    int decay_given;
+    int seed_given;
 } Options;
 
 /* State shared with the per-epoch and per-save callbacks, which run on
@@ -126,7 +146,8 @@ static void usage(FILE *out)
 "                         command line override its values\n"
 "  -e, --epochs=N         epochs to train (default 5; 0 with --load only\n"
 "                         explores the loaded model)\n"
-"  -b, --batch=N          samples per batch (default 64)\n"
+"  -b, --batch=N          samples per batch, 1 to " STRINGIFY(BATCH_MAX)
+" (default 64)\n"
 "  -o, --optimizer=NAME   sgd (momentum 0.9) or adam (default adam)\n"
 "  -l, --lr=RATE          learning rate (default 0.001 for adam, 0.01 for sgd)\n"
 "  -s, --seed=N           random seed for initialisation, shuffling and\n"
@@ -139,21 +160,24 @@ static void usage(FILE *out)
 "                         (0 to 4, default 0), filling with background\n"
 "      --schedule=NAME    learning-rate schedule: constant (default), step,\n"
 "                         or cosine (from --lr down to 0 at the last epoch)\n"
-"      --lr-step=N        step schedule: drop the rate every N epochs\n"
+"      --lr-step=N        with --schedule step: drop the rate every N epochs\n"
 "                         (default 10)\n"
-"      --lr-gamma=F       step schedule: multiply the rate by F at each drop\n"
-"                         (default 0.1)\n"
+"      --lr-gamma=F       with --schedule step: multiply the rate by F at\n"
+"                         each drop (default 0.1)\n"
 "      --weight-decay=F   decay of convolution and dense weights (default 0)\n"
-"      --decay-mode=MODE  decoupled (default): w -= lr*F*w at each step;\n"
-"                         l2: F*w is added to the gradient\n"
+"      --decay-mode=MODE  with --weight-decay: decoupled (default): w -= lr*F*w\n"
+"                         at each step; l2: F*w is added to the gradient\n"
 "\n"
 "Files:\n"
-"      --save=FILE        write a checkpoint after every epoch\n"
-"      --load=FILE        resume training from a checkpoint\n"
+"      --save=FILE        write a checkpoint after every epoch; FILE must be\n"
+"                         a regular file or new (not a symbolic link)\n"
+"      --load=FILE        resume training from a checkpoint (--seed then\n"
+"                         has no effect)\n"
 "      --log=FILE         append one CSV line per epoch, and failed\n"
 "                         checkpoint writes as '# fmnist:' lines\n"
 "      --eval             with --load: print test accuracy, per-class\n"
-"                         precision, recall and F1 and the confusion matrix\n"
+"                         precision, recall and F1 and the confusion matrix;\n"
+"                         options that train or save are rejected\n"
 "\n"
 "Interface:\n"
 "      --headless         print one line per epoch instead of the terminal UI\n"
@@ -344,6 +368,82 @@ static void apply_defaults(Options *opt)
         opt->decay = DECAY_DECOUPLED;
 }
 
+/* Reports an option that getopt_long rejected, where C is what it
+ * returned: ':' for a missing value, '?' for anything else. */
+__attribute__((noreturn))
+static void option_error(int c, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    size_t name_len = strcspn(arg, "=");
+
+    if (strncmp(arg, "--", 2) != 0) {
+        if (c == ':')
+            usage_error("option '-%c' requires a value", optopt);
+        usage_error("unknown option '-%c'", optopt);
+    }
+    if (c == ':')
+        usage_error("option '%s' requires a value", arg);
+    if (arg[name_len] == '=' && optopt != 0)
+        usage_error("option '%.*s' takes no value", (int)name_len, arg);
+    usage_error("unknown option '%.*s'", (int)name_len, arg);
+}
+
+/* Rejects an empty file or directory name, which no later step could
+ * use. */
+static void check_paths_given(const Options *opt)
+{
+    if (opt->data_dir != NULL && opt->data_dir[0] == '\0')
+        usage_error("invalid --data '': expected a directory; drop --data "
+                    "to search the default directories");
+    if (opt->load_path != NULL && opt->load_path[0] == '\0')
+        usage_error("invalid --load '': expected a checkpoint file name");
+    if (opt->log_path != NULL && opt->log_path[0] == '\0')
+        usage_error("invalid --log '': expected a file name");
+}
+
+/* Rejects the options that --eval would ignore, because it neither
+ * trains nor saves. */
+static void check_eval_options(const Options *opt)
+{
+    static const char *const names[] = {
+        "--save", "--flip", "--shift", "--lr", "--optimizer", "--schedule",
+        "--lr-step", "--lr-gamma", "--weight-decay", "--decay-mode",
+    };
+    const int given[] = {
+        opt->save_path != NULL, opt->flip_given, opt->shift_given,
+        opt->lr_given, opt->optim_given, opt->schedule_given,
+        opt->lr_step_given, opt->lr_gamma_given, opt->weight_decay_given,
+        opt->decay_given,
+    };
+
+    if (!opt->eval)
+        return;
+    if (opt->load_path == NULL)
+        usage_error("--eval needs a trained model: add --load FILE");
+    if (opt->epochs_given && opt->epochs > 0)
+        usage_error("--eval evaluates a saved model and cannot train: "
+                    "drop --epochs or --eval");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (given[i])
+            usage_error("--eval evaluates a saved model and cannot train "
+                        "or save: drop %s or --eval", names[i]);
+}
+
+/* Rejects the options of a schedule or a decay that is not in use. Runs
+ * after the preset, which may choose both. */
+static void check_schedule_options(const Options *opt)
+{
+    if (opt->schedule != SCHEDULE_STEP && opt->lr_step_given)
+        usage_error("--lr-step applies to the step schedule only: add "
+                    "--schedule step");
+    if (opt->schedule != SCHEDULE_STEP && opt->lr_gamma_given)
+        usage_error("--lr-gamma applies to the step schedule only: add "
+                    "--schedule step");
+    if (opt->weight_decay <= 0 && opt->decay_given)
+        usage_error("--decay-mode applies only with weight decay: add "
+                    "--weight-decay F");
+}
+
 static void parse_options(int argc, char **argv, Options *opt)
 {
     enum { OPT_TRAIN_LIMIT = 256, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_EVAL,
@@ -382,7 +482,11 @@ static void parse_options(int argc, char **argv, Options *opt)
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "d:m:e:b:o:l:s:j:hV", longopts, NULL)) != -1) {
+    /* The leading ':' makes a missing value return ':', and opterr = 0
+     * leaves every message to option_error. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":d:m:e:b:o:l:s:j:hV", longopts,
+                            NULL)) != -1) {
         switch (c) {
         case 'd': opt->data_dir = optarg; break;
         case OPT_TRAIN_LIMIT:
@@ -394,7 +498,7 @@ static void parse_options(int argc, char **argv, Options *opt)
             opt->epochs_given = 1;
             break;
         case 'b':
-            opt->batch = parse_int("batch", optarg, 1, 65536);
+            opt->batch = parse_int("batch", optarg, 1, BATCH_MAX);
             opt->batch_given = 1;
             break;
         case 'o':
@@ -407,21 +511,25 @@ static void parse_options(int argc, char **argv, Options *opt)
         case 'l':
             opt->lr = parse_float("lr", optarg, (NumberRange){
                 .min = 0, .max = 10, .exclude_min = 1, .exclude_max = 1 });
+            opt->lr_given = 1;
             break;
         case 's':
             opt->seed = (uint64_t)parse_number("seed", optarg, (NumberRange){
                 .min = 0, .max = SEED_MAX, .integer = 1 });
+            opt->seed_given = 1;
             break;
         case 'j': opt->threads = parse_int("threads", optarg, 1, 256); break;
         case OPT_VAL:
             opt->val_count = parse_int("val", optarg, 0, INT_MAX);
             break;
         case OPT_PRESET: opt->preset = optarg; break;
-        case OPT_FLIP: opt->flip = 1; break;
+        case OPT_FLIP: opt->flip = opt->flip_given = 1; break;
         case OPT_SHIFT:
             opt->shift = parse_int("shift", optarg, 0, AUGMENT_MAX_SHIFT);
+            opt->shift_given = 1;
             break;
         case OPT_SCHEDULE:
+            opt->schedule_given = 1;
             opt->schedule = schedule_parse(optarg);
             if (opt->schedule < 0)
                 usage_error("invalid value '%s' for --schedule: expected "
@@ -429,16 +537,20 @@ static void parse_options(int argc, char **argv, Options *opt)
             break;
         case OPT_LR_STEP:
             opt->lr_step = parse_int("lr-step", optarg, 1, 100000);
+            opt->lr_step_given = 1;
             break;
         case OPT_LR_GAMMA:
             opt->lr_gamma = parse_float("lr-gamma", optarg,
                 (NumberRange){ .min = 0, .max = 1, .exclude_min = 1 });
+            opt->lr_gamma_given = 1;
             break;
         case OPT_WEIGHT_DECAY:
             opt->weight_decay = parse_float("weight-decay", optarg,
                 (NumberRange){ .min = 0, .max = 1, .exclude_max = 1 });
+            opt->weight_decay_given = 1;
             break;
         case OPT_DECAY_MODE:
+            opt->decay_given = 1;
             opt->decay = decay_parse(optarg);
             if (opt->decay < 0)
                 usage_error("invalid value '%s' for --decay-mode: expected "
@@ -451,28 +563,33 @@ static void parse_options(int argc, char **argv, Options *opt)
         case OPT_HEADLESS: opt->headless = 1; break;
         case OPT_ASCII: opt->ascii = 1; break;
         case OPT_NO_COLOR: opt->no_color = 1; break;
-        case 'h': usage(stdout); exit(0);
-        case 'V':
-            printf("fmnist %s\n", PACKAGE_VERSION);
-            exit(0);
+        case 'h': opt->help = 1; break;
+        case 'V': opt->version = 1; break;
         default:
-            fputs("Try 'fmnist --help' for more information.\n", stderr);
-            exit(2);
+            option_error(c, argv);
         }
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    if (opt->help) {
+        usage(stdout);
+        exit(0);
+    }
+    if (opt->version) {
+        printf("fmnist %s\n", PACKAGE_VERSION);
+        exit(0);
+    }
+    check_paths_given(opt);
+    check_eval_options(opt);
     if (opt->preset != NULL)
         apply_preset(opt);
     apply_defaults(opt);
-    if (opt->eval && opt->load_path == NULL)
-        usage_error("--eval needs a trained model: add --load FILE");
-    if (opt->eval) {
-        if (opt->epochs_given && opt->epochs > 0)
-            usage_error("--eval evaluates a saved model and cannot train: "
-                        "drop --epochs or --eval");
+    check_schedule_options(opt);
+    if (opt->eval)
         opt->epochs = 0;
-    }
+    if (opt->seed_given && opt->load_path != NULL)
+        fprintf(stderr, "fmnist: warning: --seed has no effect with --load: "
+                "the checkpoint's random state continues\n");
 }
 
 /* Writes one CSV line, adding the header first when the file is empty. */
@@ -503,15 +620,26 @@ static void on_epoch(const EpochRecord *rec, void *ctx)
     }
 }
 
+/* Rejects a --log file that exists and is not a regular file, before the
+ * data is loaded. Opening a FIFO without a reader would wait forever. */
+static void check_log_path(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        usage_error("--log %s is %s, not a regular file; give the name of "
+                    "a regular file or a new one", path,
+                    util_file_kind(st.st_mode));
+}
+
 static FILE *open_log(const char *path)
 {
-    FILE *log = fopen(path, "a");
+    FILE *log;
 
-    if (log == NULL) {
-        fprintf(stderr, "fmnist: cannot open log file %s: %s\n", path,
-                strerror(errno));
-        exit(1);
-    }
+    check_log_path(path);
+    log = fopen(path, "a");
+    if (log == NULL)
+        usage_error("cannot open --log %s: %s", path, strerror(errno));
     if (ftell(log) == 0)
         fputs(LOG_HEADER "\n", log);
     if (fflush(log) != 0) {
@@ -527,40 +655,53 @@ static FILE *open_log(const char *path)
 static void check_save_path(const char *path)
 {
     struct stat st;
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    const char *parent = ".";
+    const char *slash = strrchr(path, '/');
+    /* The parent directory is the first PARENT_LEN bytes of PARENT_TEXT:
+     * "." for a bare file name, "/" for a file in the root. */
+    const char *parent_text = path;
+    int parent_len = 1;
+    char *parent;
+    int parent_ok, parent_errno;
 
-    if (slash == dir)
-        parent = "/";
-    else if (slash != NULL) {
-        *slash = '\0';
-        parent = dir;
-    }
-    if (path[0] == '\0' || (slash != NULL && slash[1] == '\0')) {
-        fprintf(stderr, "fmnist: invalid --save '%s': expected a file name\n", path);
-        exit(2);
-    }
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "fmnist: --save %s is a directory; give a file name "
-                "such as %s/fmnist.ckpt\n", path, path);
-        exit(2);
-    }
+    if (path[0] == '\0' || (slash != NULL && slash[1] == '\0'))
+        usage_error("invalid --save '%s': expected a file name", path);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        usage_error("--save %s is a directory; give a file name such as "
+                    "%s/fmnist.ckpt", path, path);
+    /* A save renames a new file over PATH, which would replace a
+     * symbolic link, a device or a FIFO by a regular file. */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        usage_error("--save %s is %s, not a regular file, and a save would "
+                    "replace it; give the path of a regular file or a new "
+                    "one%s", path, util_file_kind(st.st_mode),
+                    S_ISLNK(st.st_mode) ? ", such as the link's target" : "");
+
+    if (slash == NULL)
+        parent_text = ".";
+    else if (slash != path)
+        parent_len = (int)(slash - path);
+    parent = xmalloc((size_t)parent_len + 1);
+    memcpy(parent, parent_text, (size_t)parent_len);
+    parent[parent_len] = '\0';
     errno = 0;
-    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)
-        || access(parent, W_OK) != 0) {
-        fprintf(stderr, "fmnist: cannot write checkpoints to %s: directory "
-                "%s: %s\n", path, parent,
-                errno != 0 ? strerror(errno) : "not a directory");
-        exit(1);
-    }
-    free(dir);
+    parent_ok = stat(parent, &st) == 0 && S_ISDIR(st.st_mode)
+                && access(parent, W_OK) == 0;
+    parent_errno = errno;
+    free(parent);
+    if (!parent_ok)
+        usage_error("cannot write checkpoints to %s: directory %.*s: %s; "
+                    "give a path in a writable directory", path, parent_len,
+                    parent_text, parent_errno != 0 ? strerror(parent_errno)
+                                                   : "not a directory");
 }
 
-/* Exits with a message when the --load file cannot be read, before the
- * data is loaded. Its content is checked when the trainer loads it. */
+/* Exits with a message when the --load file cannot be read or is no
+ * valid checkpoint (header, CRC, model spec), before the data is loaded.
+ * The trainer reads it again and checks it against the options. */
 static void check_load_path(const char *path)
 {
+    char err[CHECKPOINT_ERR_LEN];
+    Checkpoint ck;
     FILE *f = fopen(path, "rb");
 
     if (f == NULL) {
@@ -570,6 +711,78 @@ static void check_load_path(const char *path)
         exit(1);
     }
     fclose(f);
+    if (checkpoint_load(path, &ck, err, sizeof err) != 0) {
+        fprintf(stderr, "fmnist: %s\n", err);
+        exit(1);
+    }
+    checkpoint_free(&ck);
+}
+
+/* A file named on the command line, for check_distinct_files. */
+typedef struct {
+    const char *option;     /* "--load", or "data file" */
+    const char *path;
+    struct stat st;
+} NamedFile;
+
+/* Adds PATH to FILES when it exists, so that it can be compared. */
+static void add_named_file(NamedFile *files, int *n, const char *option,
+                           const char *path)
+{
+    if (path == NULL || stat(path, &files[*n].st) != 0)
+        return;
+    files[*n].option = option;
+    files[*n].path = path;
+    (*n)++;
+}
+
+/*
+ * Rejects two of --load, --save, --log and the data files in DATA_DIR
+ * that are the same file (the same device and inode), because appending
+ * the log to a checkpoint or saving over a data file destroys it. --load
+ * and --save may name the same file, which resumes and saves in place,
+ * and so may two data files.
+ */
+static void check_distinct_files(const Options *opt, const char *data_dir)
+{
+    NamedFile files[3 + DATASET_FILES];
+    char *data_paths[DATASET_FILES];
+    char message[4 * PATH_MAX];
+    int n = 0;
+
+    message[0] = '\0';
+
+    add_named_file(files, &n, "--load", opt->load_path);
+    add_named_file(files, &n, "--save", opt->save_path);
+    add_named_file(files, &n, "--log", opt->log_path);
+    for (int i = 0; i < DATASET_FILES; i++) {
+        data_paths[i] = dataset_find_file(data_dir, dataset_file_bases[i]);
+        add_named_file(files, &n, "data file", data_paths[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            const NamedFile *a = &files[i], *b = &files[j];
+
+            /* The data files come last, so B is the option to change
+             * unless it is a data file. Nothing writes to data files, so
+             * two of them may be one file. */
+            int b_is_data = strcmp(b->option, "data file") == 0;
+
+            if (a->st.st_dev != b->st.st_dev || a->st.st_ino != b->st.st_ino
+                || (strcmp(a->option, "--load") == 0
+                    && strcmp(b->option, "--save") == 0)
+                || (b_is_data && strcmp(a->option, "data file") == 0)
+                || message[0] != '\0')
+                continue;
+            snprintf(message, sizeof message, "%s %s and %s %s are the "
+                     "same file; give %s another name", a->option, a->path,
+                     b->option, b->path, b_is_data ? a->option : b->option);
+        }
+    }
+    for (int i = 0; i < DATASET_FILES; i++)
+        free(data_paths[i]);
+    if (message[0] != '\0')
+        usage_error("%s", message);
 }
 
 /* Loads the test set and, with NEED_TRAIN, the training set, which the
@@ -579,23 +792,35 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
 {
     char err[DATASET_ERR_LEN];
     char *dir = NULL;
+    int count;
 
-    if (dataset_locate(opt->data_dir, &dir, err, sizeof err) != 0
-        || (need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
+    if (dataset_locate(opt->data_dir, &dir, err, sizeof err) != 0) {
+        fprintf(stderr, "fmnist: %s\n", err);
+        exit(1);
+    }
+    check_distinct_files(opt, dir);
+    if ((need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
         || dataset_load(dir, 0, test, err, sizeof err) != 0) {
         fprintf(stderr, "fmnist: %s\n", err);
+        free(dir);
+        dataset_free(train);
         exit(1);
     }
     free(dir);
     if (opt->epochs == 0)
         return;
-    if (opt->val_count >= train->count)
+    count = train->count;
+    if (opt->val_count >= count || opt->train_limit > count - opt->val_count) {
+        dataset_free(train);
+        dataset_free(test);
+    }
+    if (opt->val_count >= count)
         usage_error("invalid value '%d' for --val: expected an integer from "
                     "0 to %d, so that some of the %d training images are "
-                    "left to train on", opt->val_count, train->count - 1,
-                    train->count);
-    if (opt->train_limit > train->count - opt->val_count) {
-        int left = train->count - opt->val_count;
+                    "left to train on", opt->val_count, count - 1, count);
+    if (opt->train_limit > count - opt->val_count) {
+        int left = count - opt->val_count;
+
         usage_error("invalid value '%d' for --train-limit: expected an "
                     "integer from 1 to %d, the number of training images%s",
                     opt->train_limit, left,
@@ -861,6 +1086,8 @@ int main(int argc, char **argv)
         check_save_path(opt.save_path);
     if (opt.load_path != NULL)
         check_load_path(opt.load_path);
+    if (opt.log_path != NULL)
+        check_log_path(opt.log_path);
     /* The interface browses the training images (key t) even when it only
      * explores a model. */
     load_data(&opt, opt.epochs > 0 || (!opt.headless && !opt.eval), &train,
@@ -887,12 +1114,14 @@ int main(int argc, char **argv)
     Trainer *tr = trainer_create(&cfg, opt.epochs > 0 ? &train : NULL, &test,
                                  err, sizeof err);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    TrainerStatus *st = NULL;
     if (tr == NULL) {
         fprintf(stderr, "fmnist: %s\n", err);
-        return 1;
+        status = 1;
+        goto done;
     }
 
-    TrainerStatus *st = xmalloc(sizeof *st);
+    st = xmalloc(sizeof *st);
     trainer_get_status(tr, st);
     sink.epochs = st->epochs;
 

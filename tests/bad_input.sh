@@ -16,6 +16,12 @@
 # - a --load file that is missing, or that contains another model than
 #   --model, is reported with the fix; a resumed run's header names the
 #   optimiser and learning rate it took over.
+# - getopt's errors, empty paths and options that contradict each other
+#   are usage errors (status 2) with a message in the usual form.
+# - --save and --log reject a FIFO or a symbolic link, and any two of
+#   --load, --save, --log and the data files that are the same file
+#   (--load and --save excepted); a damaged --load fails before the data
+#   is read.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -62,7 +68,7 @@ while read -r opt range good; do
 done <<'EOF'
 --train-limit integer:1_to_2147483647 100
 --epochs integer:0_to_100000 3
---batch integer:1_to_65536 16
+--batch integer:1_to_4096 16
 --seed integer:0_to_9007199254740991 7
 --threads integer:1_to_256 2
 --val integer:0_to_2147483647 10
@@ -93,9 +99,45 @@ expect_usage "invalid value 'conv3x3x0' for --model: token 1 \"conv3x3x0\": expe
 expect_usage "invalid value 'bogus' for --model: not a preset name (default, small, tf or best); as a spec, token 1 \"bogus\": expected a layer: convKxKxF, pool2, flatten, denseN, relu, dropoutP or bn" \
     --model bogus
 expect_usage "invalid value 'bogus' for --preset: expected best" --preset bogus
-"$fmnist" --no-such-option >/dev/null 2>&1
+expect_usage "invalid value '4097' for --batch: expected an integer from 1 to 4096" \
+    --batch 4097
+
+# getopt's own errors, in the form of the other usage errors.
+expect_usage "unknown option '--no-such-option'" --no-such-option
+expect_usage "unknown option '-x'" -x
+expect_usage "option '--save' requires a value" --save
+expect_usage "option '-d' requires a value" -d
+expect_usage "option '--flip' takes no value" --flip=1
+expect_usage "unexpected argument 'extra'" --version extra
+expect_usage "unexpected argument 'extra'" --help extra
+
+# Empty paths.
+expect_usage "invalid --load '': expected a checkpoint file name" --load ''
+expect_usage "invalid --log '': expected a file name" --log ''
+expect_usage "invalid --save '': expected a file name" --save ''
+"$fmnist" --data '' >/dev/null 2>"$tmp/err"
 rc=$?
-[ "$rc" -eq 2 ] || fail "--no-such-option: status $rc, expected 2"
+[ "$rc" -eq 2 ] || fail "--data '': status $rc, expected 2"
+grep -q "^fmnist: invalid --data '': expected a directory" "$tmp/err" \
+    || fail "--data '': $(cat "$tmp/err")"
+
+# Options that contradict each other.
+expect_usage "--eval evaluates a saved model and cannot train or save: drop --save or --eval" \
+    --load x.ckpt --eval --save y.ckpt
+for opt in --flip "--shift 1" "--lr 0.1" "--optimizer sgd" \
+           "--schedule cosine" "--weight-decay 0.1"; do
+    # shellcheck disable=SC2086
+    expect_usage "--eval evaluates a saved model and cannot train or save: drop ${opt% *} or --eval" \
+        --load x.ckpt --eval $opt
+done
+expect_usage "--lr-step applies to the step schedule only: add --schedule step" \
+    --lr-step 5
+expect_usage "--lr-gamma applies to the step schedule only: add --schedule step" \
+    --schedule cosine --lr-gamma 0.5
+expect_usage "--decay-mode applies only with weight decay: add --weight-decay F" \
+    --decay-mode l2
+expect_usage "invalid value 'dense100000' for --model: token 1 \"dense100000\": expected denseN with N an integer from 1 to 65536, e.g. dense128" \
+    --model dense100000
 echo "options done"
 
 # ---------------------------------------------------------------- data
@@ -214,6 +256,65 @@ rc=$?
 grep -q "drop --model to continue with the checkpoint's model$" "$tmp/err" \
     || fail "--model against --load: $(cat "$tmp/err")"
 echo "explore and load done"
+
+# ---------------------------------------------------------------- paths
+# expect_path_error STATUS EXPECTED ARG...: like expect_usage with the
+# test data, for a given status.
+expect_path_error() {
+    status=$1
+    expected=$2
+    shift 2
+    "$fmnist" --data "$data" --model dense10 --batch 8 --headless "$@" \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq "$status" ] || { fail "$*: status $rc, expected $status: $(cat "$tmp/err")"; return; }
+    first=$(head -n 1 "$tmp/err")
+    [ "$first" = "fmnist: $expected" ] \
+        || fail "$*: message '$first', expected 'fmnist: $expected'"
+}
+
+# --save and --log never replace or open what is not a regular file.
+mkfifo "$tmp/fifo"
+echo old >"$tmp/target.ckpt"
+ln -s target.ckpt "$tmp/link.ckpt"
+expect_path_error 2 "--save $tmp/fifo is a FIFO, not a regular file, and a save would replace it; give the path of a regular file or a new one" \
+    --save "$tmp/fifo" --epochs 1
+[ -p "$tmp/fifo" ] || fail "--save FIFO: the FIFO was replaced"
+expect_path_error 2 "--save $tmp/link.ckpt is a symbolic link, not a regular file, and a save would replace it; give the path of a regular file or a new one, such as the link's target" \
+    --save "$tmp/link.ckpt" --epochs 1
+[ -L "$tmp/link.ckpt" ] || fail "--save link: the link was replaced"
+[ "$(cat "$tmp/target.ckpt")" = old ] || fail "--save link: the target was written"
+# A FIFO without a reader would block the open of --log forever.
+expect_path_error 2 "--log $tmp/fifo is a FIFO, not a regular file; give the name of a regular file or a new one" \
+    --log "$tmp/fifo" --epochs 1
+expect_path_error 2 "cannot write checkpoints to $tmp/none/x.ckpt: directory $tmp/none: No such file or directory; give a path in a writable directory" \
+    --save "$tmp/none/x.ckpt" --epochs 1
+
+# Two options naming the same file, also through a hard link.
+cp "$tmp/small.ckpt" "$tmp/keep.ckpt"
+ln "$tmp/small.ckpt" "$tmp/hard.ckpt"
+expect_path_error 2 "--load $tmp/small.ckpt and --log $tmp/hard.ckpt are the same file; give --log another name" \
+    --load "$tmp/small.ckpt" --log "$tmp/hard.ckpt" --epochs 1
+cmp -s "$tmp/small.ckpt" "$tmp/keep.ckpt" || fail "--log over --load: the checkpoint changed"
+expect_path_error 2 "--save $tmp/small.ckpt and --log $tmp/small.ckpt are the same file; give --log another name" \
+    --save "$tmp/small.ckpt" --log "$tmp/small.ckpt" --epochs 1
+expect_path_error 2 "--save $data/t10k-labels-idx1-ubyte and data file $data/t10k-labels-idx1-ubyte are the same file; give --save another name" \
+    --save "$data/t10k-labels-idx1-ubyte" --epochs 1
+# --load and --save may name the same file; --seed then only warns.
+expect_path_error 0 "warning: --seed has no effect with --load: the checkpoint's random state continues" \
+    --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1
+[ "$(grep -c "warning: --seed" "$tmp/err")" -eq 1 ] \
+    || fail "--seed with --load: not warned once: $(cat "$tmp/err")"
+
+# A bad checkpoint fails before the data is read: the data directory
+# does not exist here.
+head -c 100 "$tmp/small.ckpt" >"$tmp/short.ckpt"
+"$fmnist" --data "$tmp/none" --load "$tmp/short.ckpt" --eval >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "truncated --load: status $rc, expected 1"
+grep -q "^fmnist: $tmp/short.ckpt: truncated: ends after 100 of [0-9]* bytes; .*use an earlier checkpoint$" \
+    "$tmp/err" || fail "truncated --load: $(cat "$tmp/err")"
+echo "paths done"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "ok"

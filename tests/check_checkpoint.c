@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "checkpoint.h"
 #include "net.h"
@@ -857,6 +859,53 @@ START_TEST(test_checkpoint_rejects_param_count)
 }
 END_TEST
 
+START_TEST(test_checkpoint_rejects_non_finite)
+{
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "nan.ckpt");
+    Checkpoint ck;
+
+    fill_checkpoint(&ck, OPTIM_ADAM);
+    ck.params[3] = NAN;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid parameters: a weight is NaN or infinite");
+    ck.params[3] = INFINITY;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid parameters: a weight is NaN or infinite");
+
+    checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
+/* A header count out of range is named with its value, even with a
+ * valid header CRC. */
+START_TEST(test_checkpoint_rejects_header_range)
+{
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "h.ckpt");
+    size_t size;
+    uint8_t *data = good_file(path, &size);
+    uint32_t crc;
+
+    /* Spec length 5000 (0x1388), little-endian at offset 12. */
+    data[12] = 0x88;
+    data[13] = 0x13;
+    data[14] = data[15] = 0;
+    crc = (uint32_t)crc32(0L, data, 40);
+    for (int i = 0; i < 4; i++)
+        data[40 + i] = (uint8_t)(crc >> (8 * i));
+    write_bytes(path, data, size);
+    check_rejects(path, ": header out of range: spec length 5000, expected "
+                  "1 to 4096");
+
+    free(data);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(test_checkpoint_rejects_missing_and_dir)
 {
     char *dir = make_temp_dir();
@@ -956,11 +1005,11 @@ START_TEST(test_checkpoint_bad_paths)
     ck_assert_msg(strstr(err, ": creating a temporary file: No such file or "
                          "directory") != NULL, "message: %s", err);
 
-    /* Renaming a file over a directory fails after the temporary file was
-     * written; it must be removed and the directory kept. */
+    /* A directory is not replaced. The temporary file written before the
+     * check must be removed and the directory kept. */
     ck_assert_int_eq(mkdir(sub, 0700), 0);
     ck_assert_int_ne(checkpoint_save(sub, &ck, err, sizeof err), 0);
-    ck_assert_msg(strstr(err, ": renaming the temporary file over it: ")
+    ck_assert_msg(strstr(err, ": is a directory, not a regular file")
                   != NULL, "message: %s", err);
     ck_assert_int_eq(stat(sub, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
@@ -969,6 +1018,45 @@ START_TEST(test_checkpoint_bad_paths)
     checkpoint_free(&ck);
     free(sub);
     free(missing);
+    remove_dir(dir);
+}
+END_TEST
+
+/* A FIFO or a symbolic link at the save path stays what it is, and the
+ * link's target is not written. */
+START_TEST(test_checkpoint_save_keeps_non_regular)
+{
+    char *dir = make_temp_dir();
+    char *fifo = join_path(dir, "fifo.ckpt");
+    char *link = join_path(dir, "link.ckpt");
+    char *target = join_path(dir, "target.ckpt");
+    char err[CHECKPOINT_ERR_LEN] = "";
+    struct stat st;
+    Checkpoint ck;
+
+    fill_checkpoint(&ck, OPTIM_SGD);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_ne(checkpoint_save(fifo, &ck, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, ": is a FIFO, not a regular file, so it was "
+                         "not replaced") != NULL, "message: %s", err);
+    ck_assert_int_eq(lstat(fifo, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+
+    write_bytes(target, (const uint8_t *)"old", 3);
+    ck_assert_int_eq(symlink("target.ckpt", link), 0);
+    ck_assert_int_ne(checkpoint_save(link, &ck, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, ": is a symbolic link, not a regular file")
+                  != NULL, "message: %s", err);
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(stat(target, &st), 0);
+    ck_assert_int_eq(st.st_size, 3);
+    ck_assert_int_eq(count_entries(dir), 3);
+
+    checkpoint_free(&ck);
+    free(fifo);
+    free(link);
+    free(target);
     remove_dir(dir);
 }
 END_TEST
@@ -1027,12 +1115,15 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_other_version);
     tcase_add_test(reject, test_checkpoint_rejects_param_count);
     tcase_add_test(reject, test_checkpoint_rejects_missing_and_dir);
+    tcase_add_test(reject, test_checkpoint_rejects_non_finite);
+    tcase_add_test(reject, test_checkpoint_rejects_header_range);
     suite_add_tcase(s, reject);
 
     tcase_add_test(atomic, test_checkpoint_write_failure_keeps_old);
     tcase_add_test(atomic, test_checkpoint_readonly_dir_keeps_old);
     tcase_add_test(atomic, test_checkpoint_bad_paths);
     tcase_add_test(atomic, test_checkpoint_replace_keeps_mode);
+    tcase_add_test(atomic, test_checkpoint_save_keeps_non_regular);
     suite_add_tcase(s, atomic);
     return s;
 }

@@ -612,6 +612,45 @@ START_TEST(test_idx_label_out_of_range)
                      -1);
     ck_assert_contains(err, path);
     ck_assert_contains(err, "label 10 at index 0 is outside 0-9");
+    ck_assert_contains(err, "; reinstall dataset-fashion-mnist or copy the "
+                       "original file");
+}
+END_TEST
+
+/* The message for a .gz file that is neither gzip nor IDX names both and
+ * the fix. */
+START_TEST(test_idx_gz_not_gzip)
+{
+    char err[DATASET_ERR_LEN] = "";
+    uint8_t *labels = NULL;
+    int count;
+    const char *path = write_file("labels.gz", "<html>not data</html>", 21,
+                                  0);
+
+    ck_assert_int_eq(idx_read_labels(path, &labels, &count, err, sizeof err),
+                     -1);
+    ck_assert_contains(err, path);
+    ck_assert_contains(err, ": not a gzip file and not a raw IDX file: bad "
+                       "magic number");
+    ck_assert_contains(err, "; reinstall dataset-fashion-mnist or copy the "
+                       "original file");
+}
+END_TEST
+
+/* A FIFO named like a data file is named as one, and never waited on. */
+START_TEST(test_idx_fifo)
+{
+    char err[DATASET_ERR_LEN] = "";
+    char path[PATH_MAX];
+    uint8_t *labels = NULL;
+    int count;
+
+    join_path(path, dir, "labels.gz");
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_int_eq(idx_read_labels(path, &labels, &count, err, sizeof err),
+                     -1);
+    ck_assert_contains(err, path);
+    ck_assert_contains(err, "cannot open: is a FIFO, not a regular file");
 }
 END_TEST
 
@@ -654,7 +693,7 @@ START_TEST(test_idx_empty_file)
                      -1);
     ck_assert_contains(err, path);
     ck_assert_contains(err, "file is empty");
-    ck_assert_contains(err, "8-byte IDX labels header");
+    ck_assert_contains(err, "expected an 8-byte IDX labels header");
 
     /* A valid gzip stream of no bytes is empty too. */
     path = write_file("images.gz", "", 0, 1);
@@ -662,7 +701,7 @@ START_TEST(test_idx_empty_file)
                      -1);
     ck_assert_contains(err, path);
     ck_assert_contains(err, "file is empty");
-    ck_assert_contains(err, "16-byte IDX images header");
+    ck_assert_contains(err, "expected a 16-byte IDX images header");
 }
 END_TEST
 
@@ -1108,6 +1147,8 @@ Suite *dataset_suite(void)
     tcase_add_test(bad, test_idx_gzip_bad_crc);
     tcase_add_test(bad, test_idx_missing_file);
     tcase_add_test(bad, test_idx_directory);
+    tcase_add_test(bad, test_idx_gz_not_gzip);
+    tcase_add_test(bad, test_idx_fifo);
     tcase_add_test(bad, test_dataset_load_directory_as_file);
     tcase_add_test(bad, test_dataset_load_missing_labels);
 
