@@ -55,7 +55,7 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 
 /* Computes the product with the cache-blocked path and the AVX-512
  * micro-kernel; A * B^T with at most 32 rows of A takes the dot path of
- * sgemm_dot_avx2. Call it only when gemm_have_avx512() returns 1. */
+ * sgemm_dot_avx512. Call it only when gemm_have_avx512() returns 1. */
 void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                   float alpha, const float *a, int lda, const float *b,
                   int ldb, float beta, float *c, int ldc);
@@ -68,6 +68,14 @@ void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 void sgemm_dot_avx2(int m, int n, int k, float alpha, const float *a,
                     int lda, const float *b, int ldb, float beta, float *c,
                     int ldc);
+
+/* Computes the same product as sgemm_dot_avx2, with AVX-512 FMAs, and
+ * writes bitwise the same C: every element is summed in the same order.
+ * Call it only when gemm_have_avx512() returns 1. sgemm_avx512 takes this
+ * path when M is small. */
+void sgemm_dot_avx512(int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, float *c,
+                      int ldc);
 
 /* Returns 1 when the CPU supports both AVX2 and FMA, else 0. */
 int gemm_have_avx2(void);

@@ -1,6 +1,7 @@
 /*
  * Tests for gemm: both blocked paths against the reference on awkward
- * shapes, every transposition and several alpha/beta pairs, and
+ * shapes, every transposition and several alpha/beta pairs, the AVX2 and
+ * AVX-512 paths against each other bit for bit, and
  * im2col/col2im against a direct convolution and as each other's adjoint.
  */
 #include "config.h"
@@ -201,13 +202,28 @@ static void dot_as_gemm(GemmTrans ta, GemmTrans tb, int m, int n, int k,
     sgemm_dot_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* Shapes for the dot path: K on either side of a multiple of 8 (the
- * masked tail) and of the 512-float K block, M past the 2-row tile and
- * the 32-row chunk, N past the 4-column tile. */
+/* Adapts sgemm_dot_avx512 in the same way. */
+static void dot512_as_gemm(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                           float alpha, const float *a, int lda,
+                           const float *b, int ldb, float beta, float *c,
+                           int ldc)
+{
+    ck_assert_int_eq(ta, GEMM_NOTRANS);
+    ck_assert_int_eq(tb, GEMM_TRANS);
+    sgemm_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* Shapes for the dot paths. K falls on either side of a multiple of 8
+ * (the masked tail) and of the 512-float K block. M passes the 2-row and
+ * 6-row tiles and the 32-row chunk, N the 4-column and 8-column tiles.
+ * The last three are the first convolutions' weight gradients (9 or 25
+ * rows by 32 filters) and a dense layer over an evaluation shard. */
 static const int dot_shapes[][3] = {
     {1, 1, 1},   {1, 1, 7},    {2, 4, 8},    {3, 5, 9},
     {2, 3, 17},  {5, 7, 511},  {7, 9, 512},  {8, 13, 513},
     {31, 6, 1025}, {32, 4, 64}, {33, 11, 100}, {13, 1, 1600},
+    {6, 8, 16},  {12, 17, 1031}, {9, 32, 5408}, {25, 32, 1568},
+    {32, 130, 200},
 };
 
 START_TEST(test_gemm_dot_matches_ref)
@@ -223,6 +239,93 @@ START_TEST(test_gemm_dot_matches_ref)
                               dot_shapes[s][0], dot_shapes[s][1],
                               dot_shapes[s][2], alpha_beta[ab][0],
                               alpha_beta[ab][1]);
+    if (!gemm_have_avx512())
+        return;
+    for (size_t s = 0; s < n_shapes; s++)
+        for (size_t ab = 0; ab < n_ab; ab++)
+            check_against_ref(dot512_as_gemm, "dot avx512", GEMM_NOTRANS,
+                              GEMM_TRANS, dot_shapes[s][0], dot_shapes[s][1],
+                              dot_shapes[s][2], alpha_beta[ab][0],
+                              alpha_beta[ab][1]);
+}
+END_TEST
+
+/*
+ * Computes C with FN_A and FN_B from the same operands and C, with
+ * leading dimensions three larger than needed, and checks that the two
+ * results are bitwise equal, including the gap columns. Training with
+ * either kernel must give the same weights, so kernels that a process can
+ * choose between must agree exactly, not only within a tolerance.
+ */
+static void check_same_bits(GemmFn fn_a, const char *name_a, GemmFn fn_b,
+                            const char *name_b, GemmTrans ta, GemmTrans tb,
+                            int m, int n, int k, float alpha, float beta)
+{
+    int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3;
+    size_t a_len = (size_t)(ta ? k : m) * lda + 1;
+    size_t b_len = (size_t)(tb ? n : k) * ldb + 1;
+    size_t c_len = (size_t)m * ldc + 1;
+    float *a = xmalloc(a_len * sizeof *a), *b = xmalloc(b_len * sizeof *b);
+    float *ca = xmalloc(c_len * sizeof *ca), *cb = xmalloc(c_len * sizeof *cb);
+    Rng rng;
+
+    rng_seed(&rng, (uint64_t)(m * 7919 + n * 104729 + k));
+    fill_uniform(&rng, a, a_len);
+    fill_uniform(&rng, b, b_len);
+    fill_uniform(&rng, ca, c_len);
+    memcpy(cb, ca, c_len * sizeof *ca);
+
+    fn_a(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ca, ldc);
+    fn_b(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cb, ldc);
+    for (size_t i = 0; i < c_len; i++)
+        if (memcmp(&ca[i], &cb[i], sizeof ca[i]) != 0)
+            ck_abort_msg("%c%c m=%d n=%d k=%d alpha=%g beta=%g: C[%zu] = "
+                         "%.9g from %s, %.9g from %s", ta ? 'T' : 'N',
+                         tb ? 'T' : 'N', m, n, k, alpha, beta, i, ca[i],
+                         name_a, cb[i], name_b);
+    free(a);
+    free(b);
+    free(ca);
+    free(cb);
+}
+
+START_TEST(test_gemm_dot_avx512_same_bits_as_avx2)
+{
+    size_t n_shapes = sizeof dot_shapes / sizeof dot_shapes[0];
+    size_t n_ab = sizeof alpha_beta / sizeof alpha_beta[0];
+
+    if (!gemm_have_avx512())
+        return;
+    for (size_t s = 0; s < n_shapes; s++)
+        for (size_t ab = 0; ab < n_ab; ab++)
+            check_same_bits(dot_as_gemm, "dot avx2", dot512_as_gemm,
+                            "dot avx512", GEMM_NOTRANS, GEMM_TRANS,
+                            dot_shapes[s][0], dot_shapes[s][1],
+                            dot_shapes[s][2], alpha_beta[ab][0],
+                            alpha_beta[ab][1]);
+}
+END_TEST
+
+/* sgemm_avx2 and sgemm_avx512, blocked and dot paths alike, give bitwise
+ * the same C on every shape and transposition. FMNIST_GEMM chooses
+ * between them, and the choice must not change the trained weights. */
+START_TEST(test_gemm_avx512_same_bits_as_avx2)
+{
+    size_t n_shapes = sizeof shapes / sizeof shapes[0];
+    size_t n_dot = sizeof dot_shapes / sizeof dot_shapes[0];
+
+    if (!gemm_have_avx512())
+        return;
+    for (size_t s = 0; s < n_shapes; s++)
+        for (int t = 0; t < 4; t++)
+            check_same_bits(sgemm_avx2, "avx2", sgemm_avx512, "avx512",
+                            (GemmTrans)(t & 1), (GemmTrans)(t >> 1),
+                            shapes[s][0], shapes[s][1], shapes[s][2], 0.5f,
+                            -0.75f);
+    for (size_t s = 0; s < n_dot; s++)
+        check_same_bits(sgemm_avx2, "avx2", sgemm_avx512, "avx512",
+                        GEMM_NOTRANS, GEMM_TRANS, dot_shapes[s][0],
+                        dot_shapes[s][1], dot_shapes[s][2], 1.0f, 0.0f);
 }
 END_TEST
 
@@ -313,6 +416,8 @@ START_TEST(test_gemm_columns_do_not_depend_on_split)
                     1100, 5);
     if (!gemm_have_avx512())
         return;
+    check_col_split(dot512_as_gemm, "dot avx512", GEMM_NOTRANS, GEMM_TRANS,
+                    19, 150, 1100, 5);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_TRANS, 64,
                     150, 300, 128);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 64,
@@ -536,6 +641,8 @@ Suite *gemm_suite(void)
     tcase_add_test(tc, test_gemm_dispatch_matches_ref);
     tcase_add_test(tc, test_gemm_bias_relu_matches_separate_pass);
     tcase_add_test(tc, test_gemm_dot_matches_ref);
+    tcase_add_test(tc, test_gemm_dot_avx512_same_bits_as_avx2);
+    tcase_add_test(tc, test_gemm_avx512_same_bits_as_avx2);
     tcase_add_test(tc, test_gemm_rows_do_not_depend_on_split);
     tcase_add_test(tc, test_gemm_columns_do_not_depend_on_split);
     tcase_add_test(tc, test_gemm_beta_zero_ignores_nan);

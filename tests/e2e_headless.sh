@@ -65,6 +65,25 @@ grep -q '^epoch 1/1 .* val_acc 0\.[0-9]* ' "$tmp/out3" \
 "$fmnist" --data "$data" --load "$tmp/bn.ckpt" --eval >"$tmp/eval3" 2>&1 \
     || { cat "$tmp/eval3"; fail "--eval of the bn checkpoint exited with an error"; }
 
+# The AVX2 and AVX-512 kernels sum every product in the same order, so the
+# same run saves byte-identical checkpoints with either. The spec makes
+# both convolutions' weight gradients take the small-M dot path.
+spec=conv5x5x32:same,relu,pool2,conv3x3x16,relu,pool2,dense64,relu,dense10
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+    for kernel in avx2 avx512; do
+        FMNIST_GEMM=$kernel "$fmnist" --data "$data" --headless --epochs 1 \
+            --train-limit 640 -j 2 --model "$spec" --save "$tmp/$kernel.ckpt" \
+            >"$tmp/out-$kernel" 2>&1 \
+            || { cat "$tmp/out-$kernel"; fail "FMNIST_GEMM=$kernel run failed"; }
+        if grep -q 'warning:.*FMNIST_GEMM' "$tmp/out-$kernel"; then
+            cat "$tmp/out-$kernel"
+            fail "FMNIST_GEMM=$kernel was ignored on a CPU that lists avx512f"
+        fi
+    done
+    cmp "$tmp/avx2.ckpt" "$tmp/avx512.ckpt" \
+        || fail "FMNIST_GEMM=avx2 and avx512 saved different checkpoints"
+fi
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?
