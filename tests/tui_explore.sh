@@ -104,7 +104,7 @@ wait_for ui '^>Trouser(→|->)Trouser 1/[0-9]+' 5 \
 # The legend names the class in full, as the prediction lines above it
 # do, and explains the shading.
 tm send-keys -t ui o
-wait_for ui "$legend" 30 || fail "o did not draw the occlusion legend"
+wait_for ui "$legend" 90 || fail "o did not draw the occlusion legend within 90 s"
 legend_class=$(sed -n 's/^ masking cuts \(.*\) by .*/\1/p' "$tmp/screen")
 case $legend_class in
 T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|"Ankle boot") ;;
@@ -145,7 +145,7 @@ echo "explorer run ($utf8): ok"
 start_run ascii C
 wait_for ascii "$predicted" 60 || fail "LANG=C: no prediction within 60 s"
 tm send-keys -t ascii 2 o
-wait_for ascii "$legend" 30 || fail "LANG=C: no occlusion legend"
+wait_for ascii "$legend" 90 || fail "LANG=C: no occlusion legend within 90 s"
 nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 [ "$nonascii" -eq 0 ] || fail "LANG=C: $nonascii non-ASCII bytes in the mistakes view"
 tm send-keys -t ascii 3
