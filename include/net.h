@@ -231,6 +231,14 @@ void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
  * shard, so such a net keeps net_train_shard.
  */
 
+/* Multiply-adds (rows x columns x inner size) from which net_head_train
+ * shares a dense product among threads. Smaller products run on the
+ * calling thread, because waking the pool for them costs more than the
+ * second core saves. In fmnist-bench on 2 cores of an AVX-512 Xeon, a
+ * 64 x 1600 by 256 product ran faster on one thread, and 64 x 1600 by
+ * 384 and by 512 ones faster on two. */
+#define NET_DENSE_SPLIT_MIN (1L << 25)
+
 /* Runs FN(ARG, part) for every part 0..N_PARTS-1, on any threads in any
  * order, and returns once all have finished. */
 typedef void (*NetPartFn)(void *arg, int part);
@@ -284,7 +292,8 @@ void net_trunk_backward(const Net *net, NetScratch *scratch,
  * with the gradient of the summed loss, writes N rows of DFEATURES, adds
  * the correct predictions to *CORRECT (when not NULL) and returns the
  * summed loss. PFOR (when not NULL) with CTX shares the dense products
- * among threads; the results are the same without it.
+ * of NET_DENSE_SPLIT_MIN multiply-adds or more among threads, and the
+ * results are the same without it.
  */
 double net_head_train(const Net *net, NetScratch *head, const float *features,
                       const uint8_t *labels, int n, int shard,

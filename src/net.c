@@ -933,12 +933,12 @@ static void pool_backward(const Layer *l, const float *dy,
  * over the layer's inputs. */
 #define DENSE_PART_ROWS 96
 
-/* Runs FN for parts 0..N_PARTS-1 through S's parallel-for when it has
- * one, else in order on this thread. */
-static void run_parts(const NetScratch *s, int n_parts, NetPartFn fn,
-                      void *arg)
+/* Runs FN for parts 0..N_PARTS-1 through S's parallel-for when SPLIT is
+ * set and S has one, else in order on this thread. */
+static void run_parts(const NetScratch *s, int split, int n_parts,
+                      NetPartFn fn, void *arg)
 {
-    if (s->pfor != NULL && n_parts > 1) {
+    if (split && s->pfor != NULL && n_parts > 1) {
         s->pfor(s->pfor_ctx, n_parts, fn, arg);
         return;
     }
@@ -946,11 +946,18 @@ static void run_parts(const NetScratch *s, int n_parts, NetPartFn fn,
         fn(arg, p);
 }
 
-/* Returns the number of blocks of BLOCK in COUNT, or 1 without a
- * parallel-for, so a single thread makes one call over everything. */
-static int part_count(const NetScratch *s, int count, int block)
+/* Returns 1 when a dense product of WORK multiply-adds is worth sharing
+ * through S's parallel-for, else 0. */
+static int dense_split(const NetScratch *s, double work)
 {
-    return s->pfor != NULL ? (count + block - 1) / block : 1;
+    return s->pfor != NULL && work >= (double)NET_DENSE_SPLIT_MIN;
+}
+
+/* Returns the number of blocks of BLOCK in COUNT when SPLIT is set, else
+ * 1, so a single thread makes one call over everything. */
+static int part_count(int split, int count, int block)
+{
+    return split ? (count + block - 1) / block : 1;
 }
 
 /* Arguments of the parts of one dense layer's forward or backward pass
@@ -998,6 +1005,7 @@ static void dense_forward(const Layer *l, const float *params, const float *x,
                           const NetScratch *s)
 {
     DenseJob job = {0};
+    int split = dense_split(s, (double)n * in_size(l) * l->out_c);
 
     if (x_cm) {
         to_sample_major(x, n, l->in_c, (size_t)l->in_h * l->in_w, flat);
@@ -1010,9 +1018,9 @@ static void dense_forward(const Layer *l, const float *params, const float *x,
     job.y = y;
     job.n = n;
     job.relu = relu;
-    job.cols = s->pfor != NULL ? DENSE_PART_COLS : l->out_c;
-    run_parts(s, part_count(s, l->out_c, DENSE_PART_COLS), dense_forward_part,
-              &job);
+    job.cols = split ? DENSE_PART_COLS : l->out_c;
+    run_parts(s, split, part_count(split, l->out_c, DENSE_PART_COLS),
+              dense_forward_part, &job);
 }
 
 /* Writes rows R0..R1-1 of dW = DY^T * X and of db = column sums of DY,
@@ -1066,6 +1074,7 @@ static void dense_backward(const Layer *l, const float *params, float *grad,
     int in = (int)in_size(l), out = l->out_c;
     DenseJob job = {0};
     int dx_parts = 0;
+    int split = dense_split(s, (double)n * in * out);
 
     job.l = l;
     job.w = params + l->weight_offset;
@@ -1074,12 +1083,14 @@ static void dense_backward(const Layer *l, const float *params, float *grad,
     job.dx = x_cm ? dflat : dx;
     job.grad = grad;
     job.n = n;
-    job.rows = s->pfor != NULL ? DENSE_PART_ROWS : out;
-    job.cols = s->pfor != NULL ? DENSE_PART_COLS : in;
-    job.grad_parts = grad != NULL ? part_count(s, out, DENSE_PART_ROWS) : 0;
+    job.rows = split ? DENSE_PART_ROWS : out;
+    job.cols = split ? DENSE_PART_COLS : in;
+    job.grad_parts = grad != NULL ? part_count(split, out, DENSE_PART_ROWS)
+                                  : 0;
     if (dx != NULL)
-        dx_parts = part_count(s, in, DENSE_PART_COLS);
-    run_parts(s, job.grad_parts + dx_parts, dense_backward_part, &job);
+        dx_parts = part_count(split, in, DENSE_PART_COLS);
+    run_parts(s, split, job.grad_parts + dx_parts, dense_backward_part,
+              &job);
     if (dx != NULL && x_cm)
         to_channel_major(dflat, n, l->in_c, (size_t)l->in_h * l->in_w, dx);
 }
@@ -1479,7 +1490,7 @@ static void dropout_shards(const Layer *l, const NetScratch *s, int n,
 {
     DropoutJob job = {l, s, n, row, x, mask, y};
 
-    run_parts(s, (n + s->shard - 1) / s->shard, dropout_shard, &job);
+    run_parts(s, 1, (n + s->shard - 1) / s->shard, dropout_shard, &job);
 }
 
 /* Runs layers FIRST..LAST-1 over N samples from input X (channel-major

@@ -185,6 +185,21 @@ START_TEST(test_trainer_threads_identical_conv)
 }
 END_TEST
 
+/* A batch of 20 rows through a dense layer of 2600 units reaches
+ * NET_DENSE_SPLIT_MIN, so the threads share its products, while dense10
+ * and the last batch of one row run on the calling thread. */
+START_TEST(test_trainer_threads_identical_split)
+{
+    double work = (double)BATCH * DATASET_PIXELS * 2600;
+
+    ck_assert_msg(work >= (double)NET_DENSE_SPLIT_MIN,
+                  "dense2600 over a batch of %d is %.0f multiply-adds, "
+                  "below the split threshold %ld", BATCH, work,
+                  (long)NET_DENSE_SPLIT_MIN);
+    check_threads_identical("dense2600,relu,dropout0.25,dense10");
+}
+END_TEST
+
 /* Batch normalisation in the trunk keeps the three phases. In the head it
  * makes the trainer run whole shards and form the dense gradients
  * afterwards. Both must be independent of the thread count. */
@@ -1142,6 +1157,7 @@ Suite *trainer_suite(void)
     tcase_set_timeout(run, THREADED_TIMEOUT);
     tcase_add_test(run, test_trainer_threads_identical_dense);
     tcase_add_test(run, test_trainer_threads_identical_conv);
+    tcase_add_test(run, test_trainer_threads_identical_split);
     tcase_add_test(run, test_trainer_threads_identical_bn);
     tcase_add_test(run, test_trainer_threads_capped_at_shards);
     tcase_add_test(run, test_trainer_threads_identical_checkpoints);
