@@ -38,7 +38,7 @@ typedef enum {
 } TrainerState;
 
 /* One line of the per-epoch log. Accuracies are fractions in [0, 1];
- * seconds count from the start of the run. */
+ * seconds count from the start of the run, without the time spent paused. */
 typedef struct {
     int epoch;  /* 1-based */
     double train_loss, train_acc;

@@ -1189,7 +1189,9 @@ static void end_epoch(Trainer *tr)
     rec.val_loss = res.has_val ? res.val_loss : 0.0;
     rec.val_acc = res.has_val ? res.val_acc : 0.0;
     rec.lr = tr->opt.lr;
-    rec.seconds = util_now() - tr->t_start;
+    pthread_mutex_lock(&tr->lock);
+    rec.seconds = run_seconds(tr, util_now());
+    pthread_mutex_unlock(&tr->lock);
     if (tr->cfg.on_epoch != NULL)
         tr->cfg.on_epoch(&rec, tr->cfg.ctx);
     if (tr->save_path != NULL)

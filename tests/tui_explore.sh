@@ -31,18 +31,20 @@ mouse() {
 # Trains on 2000 images in session $1 with locale $2, for more epochs
 # than the test takes.
 start_run() {
-    start "$1" 80x24 "$2" --train-limit 2000 --epochs 40
+    start "$1" 80x24 "$2" --train-limit 2000 --epochs 40 --log "$tmp/$1.csv"
 }
 
 utf8=${utf8:-C}
 # The first line of the occlusion legend at 80 columns.
 legend='^ masking cuts [A-Z][A-Za-z/ -]+ by '
+run_start=$(date +%s)
 start_run ui "$utf8"
 wait_for ui "$predicted" 60 || fail "no prediction within 60 s"
 
 # Pausing keeps new evaluations from reordering the list under the test.
 tm send-keys -t ui p
 wait_for ui '^ paused ' 30 || fail "p did not pause training"
+paused_from=$(date +%s)
 
 # The training time stops while paused, and the status line marks it.
 paused_time() {
@@ -131,6 +133,7 @@ wait_for ui 'occlusion overlay' 5 || fail "? did not list the o key"
 grep -q 'stop after this epoch' "$tmp/screen" || fail "help lacks the x key"
 tm send-keys -t ui Escape
 
+paused_to=$(date +%s)
 tm send-keys -t ui x p
 wait_for ui 'stops after epoch [0-9]+' 5 || fail "x did not mark the stop"
 wait_for ui '^ done ' 60 || fail "x did not end training after the epoch"
@@ -139,6 +142,16 @@ grep -Eq ' p (pause|resume)| \+/- lr' "$tmp/screen" \
 
 tm send-keys -t ui q
 wait_exit ui
+run_end=$(date +%s)
+
+# The log's seconds leave out the pause, so the last epoch's figure is at
+# most the run's wall time minus the part of the pause seen here. The 2 s
+# allow for date's whole seconds at both ends.
+logged=$(tail -n 1 "$tmp/ui.csv" | cut -d, -f6)
+awk -v s="$logged" -v wall=$((run_end - run_start)) \
+    -v pause=$((paused_to - paused_from)) \
+    'BEGIN { exit !(s != "" && s + 0 <= wall - pause + 2) }' \
+    || fail "the log's seconds ($logged) include the pause ($((paused_to - paused_from)) s of a $((run_end - run_start)) s run)"
 echo "explorer run ($utf8): ok"
 
 # ---------------------------------------------------------------- ASCII
