@@ -769,10 +769,10 @@ static void dot_nt(int m, int n, int k, float alpha, const float *a, int lda,
  * pass. A 6 x 8 tile keeps 24 accumulators, 4 B pairs and one A piece in
  * 29 of the 32 registers.
  *
- * On the 2-core Intel Xeon VM, with operands already in cache, it ran the
+ * On a 2-core Intel Xeon VM, with operands already in cache, it ran the
  * first convolutions' weight gradients (25 x 32 x 6272 and 9 x 32 x 5408)
- * at 121 and 85 GFLOP/s against 71 and 67 for the AVX2 version, and a
- * 32 x 1024 x 3136 dense product at 104 against 69. Inside a training
+ * at 121 and 85 GFLOP/s, against 71 and 67 for the AVX2 version. A
+ * 32 x 1024 x 3136 dense product ran at 104 against 69. Inside a training
  * step the operands come from L2 or memory, and fmnist-bench's per-layer
  * times of those layers changed by less than 10%, about their run-to-run
  * spread.

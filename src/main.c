@@ -312,7 +312,7 @@ typedef struct {
 } Preset;
 
 /* "best" is judged by its accuracy on a validation split (--val 10000, the
- * last 10,000 training images), not on the test set; docs/BENCHMARKS.md
+ * last 10,000 training images), not on the test set. docs/BENCHMARKS.md
  * records both runs. */
 static const Preset presets[] = {
     { "best", "best", 20, 64, OPTIM_ADAM, 0.002f, SCHEDULE_COSINE, 1, 0,

@@ -13,8 +13,9 @@
 #   TERM=dumb and an unknown TERM: headless mode with one line saying why;
 #   a resize storm down to 1x1: a notice, and training goes on;
 #   colours for xterm-256color, tmux-256color, screen and linux, none
-#     for vt100; linux also makes ncurses load libgpm for the mouse, whose
-#     allocation a sanitizer build reports unless tests/lsan.supp is used;
+#     for vt100 (with linux, ncurses loads libgpm for the mouse, and a
+#     sanitizer build reports its allocation unless tests/lsan.supp is
+#     used);
 #   a checkpoint with a NaN weight: rejected with exit 1 and the message,
 #     and the checkpoint is not replaced;
 #   checkpoint writes failing in the UI (a file-size limit set with
