@@ -239,6 +239,12 @@ void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
  * 384 and by 512 ones faster on two. */
 #define NET_DENSE_SPLIT_MIN (1L << 25)
 
+/* Floats of patches (im2col output) that a convolution lowers at a time.
+ * It runs over its samples in chunks of as many samples as fit, at least
+ * one, so the patch matrix stays in a 2 MB L2 cache between im2col and
+ * the products that read it. */
+#define NET_CONV_CHUNK_FLOATS ((size_t)384 * 1024)
+
 /* Runs FN(ARG, part) for every part 0..N_PARTS-1, on any threads in any
  * order, and returns once all have finished. */
 typedef void (*NetPartFn)(void *arg, int part);

@@ -387,6 +387,18 @@ START_TEST(test_net_grad_conv_relu)
 }
 END_TEST
 
+/* Each sample's patches fill more than half of NET_CONV_CHUNK_FLOATS in
+ * both convolutions, so they run one sample per chunk: the weight
+ * gradient sums over three chunks and col2im writes each sample apart. */
+START_TEST(test_net_grad_conv_chunks)
+{
+    ck_assert(8 * 7 * 7 * 32 * 32 > NET_CONV_CHUNK_FLOATS / 2);
+    ck_assert(4 * 7 * 7 * 32 * 32 > NET_CONV_CHUNK_FLOATS / 2);
+    check_gradient("conv7x7x4:same,conv7x7x2:same,dense4", 8, 32, 32, 4, 3,
+                   16);
+}
+END_TEST
+
 /* ReLU first (on the images), after pooling and after dropout, where it
  * cannot be fused into a bias pass, and twice in a row. */
 START_TEST(test_net_grad_relu_placements)
@@ -1214,6 +1226,7 @@ Suite *net_suite(void)
     tcase_add_test(grads, test_net_grad_dense_relu);
     tcase_add_test(grads, test_net_grad_conv_valid);
     tcase_add_test(grads, test_net_grad_conv_same);
+    tcase_add_test(grads, test_net_grad_conv_chunks);
     tcase_add_test(grads, test_net_grad_conv_relu);
     tcase_add_test(grads, test_net_grad_relu_placements);
     tcase_add_test(grads, test_net_grad_pool);
