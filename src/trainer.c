@@ -449,6 +449,29 @@ static void decay_weights(Trainer *tr, size_t first, size_t end)
         optim_decay_decoupled(tr->net.params + first, n, tr->opt.lr, decay);
 }
 
+/* Returns the index of the first value of X[FIRST..END-1] that is NaN or
+ * infinite, or NONE. The scan counts all-ones exponents with integer
+ * operations, which the compiler vectorises, and looks for the index only
+ * on a hit. */
+static size_t first_non_finite(const float *x, size_t first, size_t end,
+                               size_t none)
+{
+    uint32_t hits = 0;
+
+    for (size_t j = first; j < end; j++) {
+        uint32_t bits;
+
+        memcpy(&bits, &x[j], sizeof bits);
+        hits += (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    if (hits == 0)
+        return none;
+    for (size_t j = first; j < end; j++)
+        if (!isfinite(x[j]))
+            return j;
+    return none;
+}
+
 /*
  * Finishes the update of one slice of the parameters. It sums the shard
  * gradients, while the dense layers' entries of mean_grad already hold
@@ -464,20 +487,20 @@ static void run_update_slice(Trainer *tr, int slice)
     size_t end = first + REDUCE_SLICE < tr->net.n_params
                  ? first + REDUCE_SLICE : tr->net.n_params;
     float *mean = b->mean_grad;
-    float count = (float)b->n;
-    size_t j;
+    /* A product by the reciprocal vectorises where a division runs at a
+     * fraction of the speed; for a power-of-two batch both are exact. */
+    float scale = 1.0f / (float)b->n;
 
     for_ranges(tr, tr->shard_ranges, tr->n_shard_ranges, first, end,
                sum_shards);
-    for (j = first; j < end; j++)
-        mean[j] /= count;
+    for (size_t j = first; j < end; j++)
+        mean[j] *= scale;
     if (tr->cfg.weight_decay > 0.0f)
         for_ranges(tr, tr->decay_ranges, tr->n_decay_ranges, first, end,
                    decay_weights);
     optim_update(&tr->opt, tr->net.params, mean, first, end);
-    for (j = first; j < end && isfinite(tr->net.params[j]); j++)
-        ;
-    b->bad[slice] = j < end ? j : tr->net.n_params;
+    b->bad[slice] = first_non_finite(tr->net.params, first, end,
+                                     tr->net.n_params);
 }
 
 static void run_eval_shard(Trainer *tr, Worker *w, int shard)
