@@ -46,6 +46,7 @@
 
 #include "gemm.h"
 #include "net.h"
+#include "pool.h"
 #include "util.h"
 
 /* Upper bound for any number in a spec (kernel size, filters, width), so
@@ -849,113 +850,20 @@ static void conv_backward(const Layer *l, const float *params, float *grad,
 
 /* ---------------------------------------------------------------- pool */
 
-/*
- * 2x2 max pooling, stride 2, over N*C planes in either layout; odd
- * trailing rows and columns are dropped. ARGMAX records which of the four
- * inputs won (2*dy + dx), the first one on ties.
- *
- * The body is written so that GCC vectorises it: winners are chosen by
- * selects on values and the index by integer arithmetic, never by
- * branches, and ARGMAX is int32 like the floats, since a narrowing store
- * stops the vectoriser. On activations the winner is unpredictable, so a
- * branchy version spends most of its time on mispredictions.
- */
-static void pool_row(const float *restrict r0, const float *restrict r1,
-                     int ow, float *restrict y, int32_t *restrict argmax)
-{
-    for (int ox = 0; ox < ow; ox++) {
-        float v0 = r0[2 * ox], v1 = r0[2 * ox + 1];
-        float v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
-        int32_t right_top = v1 > v0;
-        int32_t right_bottom = v3 > v2;
-        float top = right_top ? v1 : v0;
-        float bottom = right_bottom ? v3 : v2;
-        int32_t use_bottom = bottom > top;
-
-        y[ox] = use_bottom ? bottom : top;
-        argmax[ox] = use_bottom * (2 + right_bottom)
-                     + (1 - use_bottom) * right_top;
-    }
-}
-
 static void pool_forward(const Layer *l, const float *x, int n, float *y,
                          int32_t *argmax)
 {
-    int w = l->in_w, oh = l->out_h, ow = l->out_w;
-    size_t planes = (size_t)l->in_c * n;
-
-    for (size_t p = 0; p < planes; p++) {
-        const float *xp = x + p * l->in_h * w;
-        for (int oy = 0; oy < oh; oy++) {
-            const float *r0 = xp + (size_t)(2 * oy) * w;
-            pool_row(r0, r0 + w, ow, y, argmax);
-            y += ow;
-            argmax += ow;
-        }
-    }
+    pool2_forward((size_t)l->in_c * n, l->in_h, l->in_w, x, y, argmax);
 }
 
-/* Returns the bits of F, or 0 (the bits of +0.0f) where KEEP is 0. */
-static inline uint32_t float_bits_if(float f, int keep)
-{
-    uint32_t bits;
-
-    memcpy(&bits, &f, sizeof bits);
-    return bits & (0u - (uint32_t)(keep != 0));
-}
-
-/* Writes input rows R0 and R1 under one row of OW windows. Each window's
- * gradient goes to the input that won and +0 to the other three, and
- * where Y is not NULL it passes only where Y > 0. Bit masks select the
- * values, not branches, because the winner is unpredictable and a branchy
- * version measured slower. */
-static void pool_row_backward(const float *restrict dy,
-                              const float *restrict y,
-                              const int32_t *restrict argmax, int ow,
-                              float *restrict r0, float *restrict r1)
-{
-    for (int ox = 0; ox < ow; ox++) {
-        int32_t q = argmax[ox];
-        int pass = y == NULL || y[ox] > 0.0f;
-        uint32_t out[4];
-
-        for (int k = 0; k < 4; k++)
-            out[k] = float_bits_if(dy[ox], pass && q == k);
-        memcpy(&r0[2 * ox], &out[0], 2 * sizeof out[0]);
-        memcpy(&r1[2 * ox], &out[2], 2 * sizeof out[0]);
-    }
-}
-
-/* Routes each output gradient to the input that won; the others get 0.
- * When Y (the pooled output) is not NULL, the gradient passes only where
- * Y > 0: that is the mask of a ReLU in place just before the pooling.
- * Each input gradient is written once, with no clearing pass, and an odd
- * last row or column that no window covers gets 0. */
+/* Y (the pooled output) passes the gradient only where Y > 0 when it is
+ * not NULL: that is the mask of a ReLU in place just before the pooling. */
 static void pool_backward(const Layer *l, const float *dy,
                           const int32_t *argmax, const float *y, int n,
                           float *dx)
 {
-    int w = l->in_w, h = l->in_h, oh = l->out_h, ow = l->out_w;
-    size_t planes = (size_t)l->in_c * n;
-
-    for (size_t p = 0; p < planes; p++) {
-        float *dxp = dx + p * h * w;
-        for (int oy = 0; oy < oh; oy++) {
-            float *r0 = dxp + (size_t)(2 * oy) * w;
-
-            pool_row_backward(dy, y, argmax, ow, r0, r0 + w);
-            if (w > 2 * ow) {
-                r0[w - 1] = 0.0f;
-                r0[2 * w - 1] = 0.0f;
-            }
-            dy += ow;
-            argmax += ow;
-            if (y != NULL)
-                y += ow;
-        }
-        if (h > 2 * oh)
-            memset(dxp + (size_t)(h - 1) * w, 0, (size_t)w * sizeof *dxp);
-    }
+    pool2_backward((size_t)l->in_c * n, l->in_h, l->in_w, dy, argmax, y,
+                   dx);
 }
 
 /* ---------------------------------------------------------------- dense */

@@ -12,7 +12,7 @@ int main(void)
 {
     Suite *(*const suites[])(void) = {
         util_suite,    dataset_suite, metrics_suite,
-        gemm_suite,    net_suite,     optim_suite,
+        gemm_suite,    pool_suite,    net_suite,     optim_suite,
         trainer_suite, checkpoint_suite, draw_suite,
         augment_suite, training_suite, explore_suite,
         tui_suite,
