@@ -140,8 +140,9 @@ Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
  * only evaluates. Returns 0, or -1 when the thread cannot start. */
 int trainer_start(Trainer *tr);
 
-/* Pauses or resumes at the next batch boundary. */
-void trainer_set_paused(Trainer *tr, int paused);
+/* Pauses or resumes at the next batch boundary. Returns 1 if the run was
+ * set to pause before the call, else 0. */
+int trainer_set_paused(Trainer *tr, int paused);
 
 /* Asks the run to end after the current batch; with save_path set a
  * checkpoint of the state reached is written first. */

@@ -932,12 +932,16 @@ static void note(const EpochSink *sink, const char *fmt, ...)
 
 /* Lets go of the terminal after a hangup. Standard streams that were the
  * terminal now go to /dev/null, so later writes neither fail nor block,
- * and messages go to the log. Training goes on. */
-static void detach(EpochSink *sink, const char *why)
+ * and messages go to the log. Training goes on, and a paused run resumes,
+ * since no key can resume it any more. */
+static void detach(EpochSink *sink, Trainer *tr, const char *why)
 {
     tty_detach_stdio();
     atomic_store(&sink->detached, 1);
-    note(sink, "%s; training continues without a terminal", why);
+    if (trainer_set_paused(tr, 0))
+        note(sink, "%s; paused training resumes without a terminal", why);
+    else
+        note(sink, "%s; training continues without a terminal", why);
 }
 
 /* Waits for the trainer to finish, polling the signal flags ten times a
@@ -961,7 +965,7 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
         if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED)
             return st->state;
         if (hangup_signal && !atomic_load(&sink->detached))
-            detach(sink, "received SIGHUP");
+            detach(sink, tr, "received SIGHUP");
         if (quit_signal && !stop_sent) {
             trainer_request_stop(tr);
             stop_sent = 1;
@@ -1162,8 +1166,8 @@ int main(int argc, char **argv)
             atomic_store(&sink.print_lines, 1);
             opt.headless = 1;
         } else if (tui_rc == TUI_DETACHED) {
-            detach(&sink, hangup_signal ? "received SIGHUP"
-                                        : "the terminal hung up");
+            detach(&sink, tr, hangup_signal ? "received SIGHUP"
+                                            : "the terminal hung up");
             opt.headless = 1;
         }
     }

@@ -1794,12 +1794,14 @@ int trainer_start(Trainer *tr)
     return 0;
 }
 
-void trainer_set_paused(Trainer *tr, int paused)
+int trainer_set_paused(Trainer *tr, int paused)
 {
     pthread_mutex_lock(&tr->lock);
+    int was_paused = tr->paused;
     tr->paused = paused != 0;
     pthread_cond_broadcast(&tr->control);
     pthread_mutex_unlock(&tr->lock);
+    return was_paused;
 }
 
 void trainer_request_stop(Trainer *tr)

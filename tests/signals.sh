@@ -199,23 +199,32 @@ echo "group 1 (INT, TERM, SEGV, ABRT, dumb and unknown TERM) done"
 # SIGHUP, as a login shell sends it to its jobs when the SSH connection
 # drops, and then the terminal goes away. A run in a session of its own
 # (setsid) gets no SIGHUP when its terminal closes and has to notice the
-# hangup itself. Both train to the end and save.
+# hangup itself. Both train to the end and save, and so does a run that
+# was paused when the SIGHUP came, since no key can resume it after that.
 epochs=60
 start hup 80 24 "$fmnist" $fast --epochs $epochs --save hup.ckpt --log hup.csv
+start huppaused 80 24 "$fmnist" $fast --epochs $epochs --save huppaused.ckpt \
+    --log huppaused.csv
 start closed 80 24 setsid -w "$fmnist" $fast --epochs $epochs \
     --save closed.ckpt --log closed.csv
 start hupheadless 80 24 "$fmnist" $fast --epochs $epochs --headless \
     --save hupheadless.ckpt --log hupheadless.csv
 start resize 80 24 "$fmnist" $fast --epochs 1000
 wait_for hup "epoch [0-9]+/$epochs" 30 || fail "hup: the UI did not appear"
+wait_for huppaused "epoch [0-9]+/$epochs" 30 \
+    || fail "huppaused: the UI did not appear"
+tm send-keys -t huppaused p
+wait_for huppaused '^ paused ' 30 || fail "huppaused: p did not pause"
 wait_for closed "epoch [0-9]+/$epochs" 30 || fail "closed: the UI did not appear"
 wait_for hupheadless "^epoch [0-9]+/$epochs " 30 \
     || fail "hupheadless: no epoch line"
 wait_for resize 'epoch [0-9]+/1000' 30 || fail "resize: the UI did not appear"
 kill -HUP "$(pid_of hup)"
+kill -HUP "$(pid_of huppaused)"
 kill -HUP "$(pid_of hupheadless)"
 sleep 0.2
 tm kill-session -t hup
+tm kill-session -t huppaused
 tm kill-session -t hupheadless
 tm kill-session -t closed
 
@@ -237,7 +246,7 @@ wait_for resize 'epoch [0-9]+/1000' 5 || fail "resize: no UI back at 80x24"
 tm send-keys -t resize q
 expect_exit resize 0 20
 
-for name in hup closed hupheadless; do
+for name in hup closed hupheadless huppaused; do
     expect_exit "$name" 0 60 || continue
     [ "$(grep -c '^[0-9]' "$tmp/$name.csv")" -eq $epochs ] \
         || fail "$name: the log does not list $epochs epochs: $(cat "$tmp/$name.csv")"
@@ -251,6 +260,8 @@ for name in hup hupheadless; do
     grep -q '^# fmnist: received SIGHUP; training continues without a terminal' \
         "$tmp/$name.csv" || fail "$name: no SIGHUP note in the log"
 done
+grep -q '^# fmnist: received SIGHUP; paused training resumes without a terminal' \
+    "$tmp/huppaused.csv" || fail "huppaused: no resume note in the log"
 grep -q '^# fmnist: the terminal hung up; training continues' \
     "$tmp/closed.csv" || fail "closed: no hangup note in the log"
 echo "group 2 (SIGHUP, closed terminal, resize storm) done"
