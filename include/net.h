@@ -263,9 +263,9 @@ size_t net_head_width(const Net *net);
 int net_head_batched(const Net *net);
 
 /* Allocates a scratch for the trunk layers' activations only, for up to
- * MAX_BATCH samples. The patch matrices and backward temporaries are
- * borrowed from a full scratch of the thread that runs each phase. Free
- * with net_scratch_free. */
+ * MAX_BATCH samples. The patch matrices, the output gradients and the
+ * other backward temporaries are borrowed from a full scratch of the
+ * thread that runs each phase. Free with net_scratch_free. */
 NetScratch *net_trunk_scratch_create(const Net *net, int max_batch);
 
 /* Allocates a scratch for the head layers only, for up to MAX_BATCH
@@ -284,8 +284,8 @@ void net_trunk_forward(const Net *net, NetScratch *scratch,
 /* Runs the trunk backward of the shard whose forward SCRATCH holds, from
  * N x net_head_width rows of DFEATURES, and overwrites the trunk layers'
  * entries of GRAD. TEMP, as for net_trunk_forward, lends its patch
- * matrices, into which each convolution's input is lowered again, and
- * its temporaries. */
+ * matrices, into which each convolution's input is lowered again, its
+ * output gradient buffers and its other temporaries. */
 void net_trunk_backward(const Net *net, NetScratch *scratch,
                         const float *images, int n, const float *dfeatures,
                         float *grad, const NetScratch *temp);

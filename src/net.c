@@ -561,11 +561,14 @@ static int conv_chunk_samples(const Layer *l, int n)
 
 /*
  * Allocates a scratch with buffers for layers FIRST..LAST-1 only; the
- * layout flags cover every layer. With TEMPS, it also gets the
- * temporaries that layers use within one call (a chunk's patch matrix,
- * the transposed weight gradient of a convolution, and the sample-major
- * input gradient of a dense layer), which a trunk scratch borrows
- * instead.
+ * layout flags cover every layer. With TEMPS, it also gets what layers
+ * use within one call only: the gradients of their outputs, a chunk's
+ * patch matrix, the transposed weight gradient of a convolution, and the
+ * sample-major input gradient of a dense layer. A trunk scratch borrows
+ * those from a full scratch of its thread. Its own buffers then hold only
+ * what must last from a shard's forward pass to its backward pass, which
+ * keeps the working set of all shards small and the gradient buffers
+ * warm in the cache of the thread that reuses them.
  */
 static NetScratch *scratch_create(const Net *net, int max_batch, int first,
                                   int last, int temps)
@@ -607,7 +610,8 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
             s->dout[i] = s->dout[i - 1];
         } else {
             s->out[i] = alloc_floats(out_size(l) * mb);
-            s->dout[i] = alloc_floats(out_size(l) * mb);
+            if (temps)
+                s->dout[i] = alloc_floats(out_size(l) * mb);
         }
         switch (l->kind) {
         case LAYER_CONV:
@@ -1521,19 +1525,22 @@ static const float *forward(const Net *net, NetScratch *s,
  * Propagates s->dout of layer LAST-1 back through layers LAST-1..FIRST,
  * writing their parameter gradients into GRAD. Layer FIRST's input is
  * INPUT (channel-major when INPUT_CM), and its input gradient goes to
- * DINPUT unless that is NULL. The temporaries of the pass come from TEMP,
- * which may be S itself.
+ * DINPUT unless that is NULL. The temporaries of the pass, and the output
+ * gradients when S has none (a trunk scratch), come from TEMP, which may
+ * be S itself.
  */
 static void backward_range(const Net *net, NetScratch *s, const float *input,
                            int input_cm, float *dinput, int first, int last,
                            int n, float *grad, const NetScratch *temp)
 {
+    float *const *dout = s->dout[last - 1] != NULL ? s->dout : temp->dout;
+
     for (int i = last - 1; i >= first; i--) {
         const Layer *l = &net->layers[i];
         const float *x = i > first ? s->out[i - 1] : input;
         int x_cm = i > first ? s->channel_major[i - 1] : input_cm;
-        float *dx = i > first ? s->dout[i - 1] : dinput;
-        float *dy = s->dout[i];
+        float *dx = i > first ? dout[i - 1] : dinput;
+        float *dy = dout[i];
         size_t count = out_size(l) * n;
         double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
@@ -1727,7 +1734,7 @@ void net_trunk_backward(const Net *net, NetScratch *scratch,
         return;
 
     const Layer *end = &net->layers[h - 1];
-    float *dy = scratch->dout[h - 1];
+    float *dy = temp->dout[h - 1];
 
     if (scratch->channel_major[h - 1])
         to_channel_major(dfeatures, n, end->out_c,
