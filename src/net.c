@@ -560,15 +560,35 @@ static int conv_chunk_samples(const Layer *l, int n)
 }
 
 /*
+ * Returns 1 when no backward pass reads the output of layer I, a
+ * convolution or bn layer whose output only feeds a pooling layer, with
+ * at most one ReLU in place between them. Pooling keeps its own output
+ * and winners for the backward pass, and a ReLU before a pooling layer
+ * has no backward pass of its own, so such an output is dead once the
+ * pooling has run. Layers LAST and on belong to another scratch.
+ */
+static int output_feeds_pool_only(const Net *net, int i, int last)
+{
+    int next = i + 1;
+
+    if (net->layers[i].kind != LAYER_CONV && net->layers[i].kind != LAYER_BN)
+        return 0;
+    if (next < last && net->layers[next].kind == LAYER_RELU)
+        next++;
+    return next < last && net->layers[next].kind == LAYER_POOL;
+}
+
+/*
  * Allocates a scratch with buffers for layers FIRST..LAST-1 only; the
  * layout flags cover every layer. With TEMPS, it also gets what layers
  * use within one call only: the gradients of their outputs, a chunk's
  * patch matrix, the transposed weight gradient of a convolution, and the
  * sample-major input gradient of a dense layer. A trunk scratch borrows
- * those from a full scratch of its thread. Its own buffers then hold only
- * what must last from a shard's forward pass to its backward pass, which
- * keeps the working set of all shards small and the gradient buffers
- * warm in the cache of the thread that reuses them.
+ * those from a full scratch of its thread, and so it does the outputs
+ * that feed only a pooling layer (see output_feeds_pool_only). Its own
+ * buffers then hold only what must last from a shard's forward pass to
+ * its backward pass, which keeps the working set of all shards small and
+ * the borrowed buffers warm in the cache of the thread that reuses them.
  */
 static NetScratch *scratch_create(const Net *net, int max_batch, int first,
                                   int last, int temps)
@@ -609,7 +629,8 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
             s->out[i] = s->out[i - 1];
             s->dout[i] = s->dout[i - 1];
         } else {
-            s->out[i] = alloc_floats(out_size(l) * mb);
+            if (temps || !output_feeds_pool_only(net, i, last))
+                s->out[i] = alloc_floats(out_size(l) * mb);
             if (temps)
                 s->dout[i] = alloc_floats(out_size(l) * mb);
         }
@@ -1455,15 +1476,14 @@ static const float *forward_range(const Net *net, NetScratch *s,
 {
     for (int i = first; i < last; i++) {
         const Layer *l = &net->layers[i];
-        float *y = s->out[i];
+        float *y = s->out[i] != NULL ? s->out[i] : temp->out[i];
         size_t count = out_size(l) * n;
         int relu_next = is_relu(net, i + 1);
         double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
         switch (l->kind) {
         case LAYER_CONV:
-            conv_forward(l, net->params, x, x_cm, n,
-                         temp->col, y,
+            conv_forward(l, net->params, x, x_cm, n, temp->col, y,
                          relu_next);
             break;
         case LAYER_POOL:

@@ -962,15 +962,15 @@ END_TEST
  * per shard, the head over the batch, trunk backward per shard. Writes
  * the summed gradient to GRAD and returns the loss. PFOR, when not NULL,
  * shares the head's products. */
-static double train_three_phases(const Net *net, const float *x,
-                                 const uint8_t *labels, float *grad,
-                                 NetParallelFor pfor)
+static double train_phases_with(const Net *net, const float *x,
+                                const uint8_t *labels, float *grad,
+                                NetParallelFor pfor, int temp_per_shard)
 {
     size_t sample = 784, width = net_head_width(net), n = net->n_params;
     int n_shards = (BATCH_SAMPLES + BATCH_SHARD - 1) / BATCH_SHARD;
     NetScratch *trunk[(BATCH_SAMPLES + BATCH_SHARD - 1) / BATCH_SHARD];
+    NetScratch *temps[(BATCH_SAMPLES + BATCH_SHARD - 1) / BATCH_SHARD];
     NetScratch *head = net_head_scratch_create(net, BATCH_SAMPLES);
-    NetScratch *temp = net_scratch_create(net, BATCH_SHARD);
     float *features = xmalloc(BATCH_SAMPLES * width * sizeof *features);
     float *dfeatures = xmalloc(BATCH_SAMPLES * width * sizeof *dfeatures);
     float *shard = xmalloc(n * sizeof *shard);
@@ -983,9 +983,11 @@ static double train_three_phases(const Net *net, const float *x,
                     ? BATCH_SAMPLES - first : BATCH_SHARD;
 
         trunk[k] = net_trunk_scratch_create(net, BATCH_SHARD);
+        temps[k] = k == 0 || temp_per_shard
+                   ? net_scratch_create(net, BATCH_SHARD) : temps[0];
         rng_seed(&rngs[k], (uint64_t)k + 1);
         net_trunk_forward(net, trunk[k], x + first * sample, count, &rngs[k],
-                          features + first * width, temp);
+                          features + first * width, temps[k]);
     }
     for (size_t i = 0; i < n; i++)
         grad[i] = 0.0f;
@@ -998,7 +1000,7 @@ static double train_three_phases(const Net *net, const float *x,
                     ? BATCH_SAMPLES - first : BATCH_SHARD;
 
         net_trunk_backward(net, trunk[k], x + first * sample, count,
-                           dfeatures + first * width, shard, temp);
+                           dfeatures + first * width, shard, temps[k]);
         for (int l = 0; l < net_head_first(net); l++) {
             const Layer *layer = &net->layers[l];
 
@@ -1008,12 +1010,23 @@ static double train_three_phases(const Net *net, const float *x,
         }
         net_scratch_free(trunk[k]);
     }
+    for (int k = 0; k < n_shards; k++)
+        if (k == 0 || temp_per_shard)
+            net_scratch_free(temps[k]);
     net_scratch_free(head);
-    net_scratch_free(temp);
     free(features);
     free(dfeatures);
     free(shard);
     return loss;
+}
+
+/* The three phases as the trainer runs them on one thread: every shard
+ * borrows from the same full scratch. */
+static double train_three_phases(const Net *net, const float *x,
+                                 const uint8_t *labels, float *grad,
+                                 NetParallelFor pfor)
+{
+    return train_phases_with(net, x, labels, grad, pfor, 0);
 }
 
 /* Runs the parts in reverse order, as threads might finish them. */
@@ -1081,6 +1094,50 @@ END_TEST
 /* Dropout in the head draws each shard's masks from that shard's stream,
  * so the three phases give each sample the masks net_train_batch on its
  * shard gives it. */
+/* Trunk scratches borrow the outputs that feed only a pooling layer (here
+ * after bn and ReLU, and straight from a convolution) from the full
+ * scratch they share. Another shard's forward pass then overwrites them
+ * before this shard's backward pass, which must not read them: the
+ * gradient must equal, bit for bit, that of shards with a full scratch
+ * each. The spec also has outputs that later backward passes read (a
+ * convolution before bn, a ReLU with no pooling after it). */
+START_TEST(test_net_three_phases_shared_scratch)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+    Rng rng;
+
+    ck_assert_int_eq(net_create(&net, "conv3x3x4:same,bn,relu,pool2,"
+                                "conv3x3x4,pool2,conv3x3x3,relu,dense10",
+                                1, 28, 28, 10, err, sizeof err), 0);
+    ck_assert_int_eq(net_head_first(&net), 8);
+    rng_seed(&rng, 17);
+    net_init_params(&net, &rng);
+
+    size_t n = net.n_params;
+    float *x = xmalloc(BATCH_SAMPLES * 784 * sizeof *x);
+    uint8_t labels[BATCH_SAMPLES];
+    float *shared = xmalloc(n * sizeof *shared);
+    float *own = xmalloc(n * sizeof *own);
+
+    fill_uniform(&rng, x, BATCH_SAMPLES * 784);
+    for (int s = 0; s < BATCH_SAMPLES; s++)
+        labels[s] = (uint8_t)rng_below(&rng, 10);
+    double loss_shared = train_phases_with(&net, x, labels, shared, NULL, 0);
+    double loss_own = train_phases_with(&net, x, labels, own, NULL, 1);
+
+    ck_assert_double_eq(loss_shared, loss_own);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&shared[i], &own[i], sizeof own[i]) != 0)
+            ck_abort_msg("grad[%zu] = %.9g with a shared scratch, %.9g with "
+                         "one per shard", i, shared[i], own[i]);
+    free(own);
+    free(shared);
+    free(x);
+    net_free(&net);
+}
+END_TEST
+
 START_TEST(test_net_head_dropout_matches_shards)
 {
     const char *spec = "conv3x3x2,relu,pool2,dense20,relu,dropout0.5,"
@@ -1253,6 +1310,7 @@ Suite *net_suite(void)
     tcase_add_test(passes, test_net_train_overwrites_grad);
     tcase_add_test(passes, test_net_shards_match_whole_batch);
     tcase_add_test(passes, test_net_three_phases_match_whole_batch);
+    tcase_add_test(passes, test_net_three_phases_shared_scratch);
     tcase_add_test(passes, test_net_head_dropout_matches_shards);
     tcase_add_test(passes, test_net_head_with_bn_not_batched);
     tcase_add_test(passes, test_net_profiler_fills_layers);
