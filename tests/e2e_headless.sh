@@ -66,8 +66,9 @@ grep -q '^epoch 1/1 .* val_acc 0\.[0-9]* ' "$tmp/out3" \
     || { cat "$tmp/eval3"; fail "--eval of the bn checkpoint exited with an error"; }
 
 # The AVX2 and AVX-512 kernels sum every product in the same order, so the
-# same run saves byte-identical checkpoints with either. The spec makes
-# both convolutions' weight gradients take the small-M dot path.
+# same run saves byte-identical checkpoints with either. The first
+# convolution's weight gradient takes the small-M dot path, the second's
+# the blocked one.
 spec=conv5x5x32:same,relu,pool2,conv3x3x16,relu,pool2,dense64,relu,dense10
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
     for kernel in avx2 avx512; do
