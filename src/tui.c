@@ -1041,6 +1041,13 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
         if (st->has_val)
             fprintf(out, ", validation accuracy %.2f%%", 100 * st->val_acc);
         fputc('\n', out);
+    } else if (st->n_test_history > 0) {
+        /* A resumed run stopped before its first evaluation: the loaded
+         * run's curve still tells where the model stood. */
+        fprintf(out, "fmnist: no test evaluation finished in this run\n"
+                "fmnist: the loaded run's test accuracy curve ends at "
+                "%.2f%%\n",
+                100 * st->test_acc_history[st->n_test_history - 1]);
     } else {
         fprintf(out, "fmnist: no test evaluation finished\n");
     }

@@ -155,6 +155,26 @@ START_TEST(test_tui_summary_before_evaluation)
 }
 END_TEST
 
+/* A resumed run that stopped before its first evaluation still names the
+ * loaded run's last test accuracy, from the curve in the checkpoint. */
+START_TEST(test_tui_summary_resumed_before_evaluation)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.has_eval = 0;
+    st.n_test_history = 2;
+    st.test_acc_history[0] = 0.75f;
+    st.test_acc_history[1] = 0.8125f;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: no test evaluation finished "
+                                       "in this run\n"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: the loaded run's test "
+                                       "accuracy curve ends at 81.25%\n"));
+    free(text);
+}
+END_TEST
+
 START_TEST(test_tui_summary_failed_save)
 {
     TrainerStatus st;
@@ -200,6 +220,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_lines_under_80);
     tcase_add_test(tc, test_tui_summary_explore_only);
     tcase_add_test(tc, test_tui_summary_before_evaluation);
+    tcase_add_test(tc, test_tui_summary_resumed_before_evaluation);
     tcase_add_test(tc, test_tui_summary_failed_save);
     tcase_add_test(tc, test_tui_summary_failed_run);
     suite_add_tcase(s, tc);
