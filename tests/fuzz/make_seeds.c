@@ -26,6 +26,17 @@ static void die(const char *what, const char *why)
     exit(1);
 }
 
+/* Writes DIR/NAME into PATH (SIZE bytes), or stops when it does not
+ * fit. */
+static void join_path(char *path, size_t size, const char *dir,
+                      const char *name)
+{
+    int len = snprintf(path, size, "%s/%s", dir, name);
+
+    if (len < 0 || (size_t)len >= size)
+        die(dir, "path too long");
+}
+
 static void make_dir(const char *path)
 {
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
@@ -38,7 +49,7 @@ static void write_bytes(const char *dir, const char *name, const void *data,
     char path[4096];
     FILE *f;
 
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    join_path(path, sizeof path, dir, name);
     f = fopen(path, "wb");
     if (f == NULL || fwrite(data, 1, size, f) != size || fclose(f) != 0)
         die(path, strerror(errno));
@@ -50,7 +61,7 @@ static void write_gzip(const char *dir, const char *name, const void *data,
     char path[4096];
     gzFile gz;
 
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    join_path(path, sizeof path, dir, name);
     gz = gzopen(path, "wb9");
     if (gz == NULL || gzwrite(gz, data, (unsigned)size) != (int)size
         || gzclose(gz) != Z_OK)
@@ -132,7 +143,8 @@ static void write_checkpoint_seed(const char *dir, const char *name,
     ck.n_test_history = n_history > 0 ? 1 : 0;
     ck.test_acc_history = history;
 
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= (int)sizeof tmp)
+        die(dir, "path too long");
     if (checkpoint_save(tmp, &ck, err, sizeof err) != 0)
         die(tmp, err);
     optim_free(&ck.optim);
@@ -194,13 +206,13 @@ int main(int argc, char **argv)
         return 2;
     }
     make_dir(argv[1]);
-    snprintf(path, sizeof path, "%s/idx", argv[1]);
+    join_path(path, sizeof path, argv[1], "idx");
     make_dir(path);
     write_idx_seeds(path);
-    snprintf(path, sizeof path, "%s/checkpoint", argv[1]);
+    join_path(path, sizeof path, argv[1], "checkpoint");
     make_dir(path);
     write_checkpoint_seeds(path);
-    snprintf(path, sizeof path, "%s/spec", argv[1]);
+    join_path(path, sizeof path, argv[1], "spec");
     make_dir(path);
     write_spec_seeds(path);
     return 0;
