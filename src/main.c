@@ -144,8 +144,8 @@ static void usage(FILE *out)
 "      --preset=NAME      best: the best network with augmentation, a cosine\n"
 "                         schedule and weight decay; options given on the\n"
 "                         command line override its values\n"
-"  -e, --epochs=N         epochs to train (default 5; 0 with --load only\n"
-"                         explores the loaded model)\n"
+"  -e, --epochs=N         epochs to train (default 5; 0 only explores the\n"
+"                         --load model, or an untrained one without --load)\n"
 "  -b, --batch=N          samples per batch, 1 to " STRINGIFY(BATCH_MAX)
 " (default 64)\n"
 "  -o, --optimizer=NAME   sgd (momentum 0.9) or adam (default adam)\n"
@@ -1173,9 +1173,13 @@ int main(int argc, char **argv)
     }
 
     if (opt.headless && wait_headless(tr, st, &sink) == TRAINER_DONE
-        && opt.epochs == 0 && st->has_eval)
+        && opt.epochs == 0 && st->has_eval) {
+        if (opt.load_path == NULL)
+            fprintf(stderr, "fmnist: no --load, so this network is "
+                    "untrained\n");
         printf("test accuracy: %.4f  test loss: %.4f\n", st->test_acc,
                st->test_loss);
+    }
     trainer_request_stop(tr);
     trainer_join(tr);
     trainer_get_status(tr, st);

@@ -220,6 +220,8 @@ run_data
     || fail "--epochs 0 headless: output '$(cat "$tmp/out")'"
 grep -q "training\|batch" "$tmp/err" \
     && fail "--epochs 0 headless: a training header: $(cat "$tmp/err")"
+grep -q "^fmnist: no --load, so this network is untrained$" "$tmp/err" \
+    || fail "--epochs 0 headless without --load: no note: $(cat "$tmp/err")"
 
 # ---------------------------------------------------------------- --load
 "$fmnist" --data "$data" --load "$tmp/none.ckpt" --eval >/dev/null 2>"$tmp/err"
