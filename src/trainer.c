@@ -1082,19 +1082,20 @@ static double recent_rate(const Trainer *tr)
 
 /* Estimates the seconds left: the remaining samples at the recent rate,
  * plus one evaluation per unfinished epoch at the latest evaluation's
- * duration (0 before the first). Returns -1 while the rate is unknown. */
-static double estimate_eta(const Trainer *tr, double rate)
+ * duration (0 before the first). With LAST_EPOCH (the run stops after
+ * this epoch) only the current epoch counts. Returns -1 while the rate
+ * is unknown. */
+static double estimate_eta(const Trainer *tr, double rate, int last_epoch)
 {
     const Progress *pr = &tr->progress;
-    double epochs_after = (double)(tr->epochs_end - pr->epochs_done - 1);
+    int epochs_left = last_epoch ? 1 : tr->epochs_end - pr->epochs_done;
     double samples;
 
     if (rate <= 0.0)
         return -1.0;
-    samples = epochs_after * tr->n_train
+    samples = (double)(epochs_left - 1) * tr->n_train
               + (double)(tr->n_train - pr->epoch.samples);
-    return samples / rate
-           + (double)(tr->epochs_end - pr->epochs_done) * tr->eval_seconds;
+    return samples / rate + (double)epochs_left * tr->eval_seconds;
 }
 
 /* Publishes the progress after a batch. Everything is computed before the
@@ -1109,9 +1110,9 @@ static void publish_progress(Trainer *tr)
     samples = (double)pr->epoch.samples;
     loss = pr->epoch.loss_sum / samples;
     acc = (double)pr->epoch.correct / samples;
-    eta = estimate_eta(tr, rate);
 
     pthread_mutex_lock(&tr->lock);
+    eta = estimate_eta(tr, rate, tr->status.stop_after_epoch);
     tr->status.batch = (long)pr->epoch.batches;
     tr->status.images_per_sec = rate;
     tr->status.eta = eta;
