@@ -331,7 +331,9 @@ enum {
     HINT_RANK_PAUSE,
     HINT_RANK_VIEW,     /* v and o */
     HINT_RANK_SET,      /* t */
-    HINT_RANK_LR        /* + and - */
+    HINT_RANK_LR,       /* + and - */
+    HINT_RANK_SAVE,     /* s, shown on wide terminals */
+    HINT_RANK_STOP      /* x */
 };
 
 #define MAX_HINTS 16
@@ -375,6 +377,10 @@ static int collect_hints(const Ui *ui, Hint *hints)
                                                              : "pause",
                             HINT_RANK_PAUSE};
         hints[n++] = (Hint){"+/-", "lr", HINT_RANK_LR};
+        hints[n++] = (Hint){"s", "save", HINT_RANK_SAVE};
+        hints[n++] = (Hint){"x", st->stop_after_epoch ? "keep going"
+                                                      : "stop after epoch",
+                            HINT_RANK_STOP};
     }
     hints[n++] = (Hint){"?", "help", HINT_RANK_ALWAYS};
     hints[n++] = (Hint){"q", "quit", HINT_RANK_ALWAYS};
@@ -656,9 +662,17 @@ static void toggle_pause(Tui *t)
         pane_notice(&t->ui, "resuming");
     } else if (state == TRAINER_DONE || state == TRAINER_FAILED) {
         pane_notice(&t->ui, "training has ended; nothing to pause");
+    } else if (state == TRAINER_EVALUATING
+               && (t->ui.status.epoch >= t->ui.status.epochs
+                   || t->ui.status.stop_after_epoch)) {
+        /* The last evaluation runs to the end; no batch follows it. */
+        pane_notice(&t->ui, "the last epoch's evaluation is running; "
+                            "nothing to pause");
     } else {
         trainer_set_paused(t->tr, 1);
-        pane_notice(&t->ui, "pausing after the current batch");
+        pane_notice(&t->ui, state == TRAINER_EVALUATING
+                            ? "pausing after this evaluation"
+                            : "pausing after the current batch");
     }
 }
 
@@ -667,8 +681,7 @@ static void request_save(Tui *t)
     char msg[sizeof t->ui.notice];
     const char *path = trainer_request_save(t->tr);
 
-    snprintf(msg, sizeof msg, "saving %s; \"saved\" at the top confirms it",
-             path);
+    snprintf(msg, sizeof msg, "saving to %s", path);
     pane_notice(&t->ui, msg);
 }
 

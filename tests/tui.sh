@@ -86,7 +86,7 @@ if [ -n "$utf8" ]; then
     # A message such as "saved" expires, and the result shows again.
     tm send-keys -t ui s
     wait_for ui "^ saved $tmp/ui.ckpt" 10 || fail "s did not report the save"
-    grep -q "^ saving $tmp/ui.ckpt; .* q quit$" "$tmp/screen" \
+    grep -q "^ saving to $tmp/ui.ckpt  .* q quit$" "$tmp/screen" \
         || fail "s did not name the file next to the keys"
     wait_for ui '^ test accuracy [0-9.]+%' 15 \
         || fail "the saved message did not give way to the test accuracy"

@@ -144,6 +144,13 @@ wait_for ui 'occlusion overlay' 5 || fail "? did not list the o key"
 grep -q 'stop after this epoch' "$tmp/screen" || fail "help lacks the x key"
 tm send-keys -t ui Escape
 
+# A wide terminal has room for the save and stop keys too.
+tm resize-window -t ui -x 132 -y 43
+wait_for ui ' s save  x stop after epoch  \? help  q quit$' 5 \
+    || fail "the key bar at 132 columns lacks s or x"
+tm resize-window -t ui -x 80 -y 24
+wait_for ui '^ paused ' 5 || fail "the interface did not come back at 80x24"
+
 paused_to=$(date +%s)
 tm send-keys -t ui x p
 wait_for ui 'stops after epoch [0-9]+' 5 || fail "x did not mark the stop"
