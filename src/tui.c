@@ -512,6 +512,9 @@ static void draw_help(Tui *t)
     wnoutrefresh(t->help);
 }
 
+/* Shows what size is needed, and on a second line, when there is one,
+ * that training goes on and q still quits. Each line is cut to the
+ * width. */
 static void draw_too_small(void)
 {
     char msg[96];
@@ -520,6 +523,8 @@ static void draw_too_small(void)
              DRAW_MIN_COLS, DRAW_MIN_LINES, COLS, LINES);
     werase(stdscr);
     mvwaddnstr(stdscr, 0, 0, msg, COLS);
+    if (LINES > 1)
+        mvwaddnstr(stdscr, 1, 0, "training goes on; q quits", COLS);
     wnoutrefresh(stdscr);
     doupdate();
 }

@@ -239,6 +239,8 @@ done
 tm clear-history -t resize
 tm resize-window -t resize -x 30 -y 5
 wait_for resize 'too small' 5 || fail "resize: no notice at 30x5"
+grep -q '^training goes on; q quits' "$tmp/resize.screen" \
+    || fail "resize: the notice at 30x5 does not say that q quits"
 tm clear-history -t resize
 tm resize-window -t resize -x 80 -y 24
 wait_for resize 'epoch [0-9]+/1000' 5 || fail "resize: no UI back at 80x24"
