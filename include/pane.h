@@ -108,6 +108,7 @@ typedef struct {
     DrawPane focus;              /* DRAW_IMAGE, DRAW_CONFUSION or
                                     DRAW_MISTAKES */
     DrawView view;
+    int focus_panes;             /* panes of the view that take the focus */
     int image_scale;             /* from DrawLayout */
     unsigned dirty;              /* bit (1u << DrawPane) per pane to redraw */
 

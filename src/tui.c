@@ -311,6 +311,9 @@ static void apply_layout(Tui *t)
     /* Keys go to a pane that is shown. */
     if (t->win[t->ui.focus] == NULL)
         t->ui.focus = DRAW_IMAGE;
+    t->ui.focus_panes = (t->win[DRAW_IMAGE] != NULL)
+                        + (t->win[DRAW_CONFUSION] != NULL)
+                        + (t->win[DRAW_MISTAKES] != NULL);
     t->full_redraw = 1;
 }
 
@@ -348,7 +351,8 @@ static int collect_hints(const Ui *ui, Hint *hints)
                    && st->state != TRAINER_FAILED;
     int n = 0;
 
-    hints[n++] = (Hint){"Tab", "pane", HINT_RANK_FOCUS};
+    if (ui->focus_panes > 1)
+        hints[n++] = (Hint){"Tab", "pane", HINT_RANK_FOCUS};
     if (ui->focus == DRAW_IMAGE) {
         hints[n++] = (Hint){g->left_right, "image", HINT_RANK_PANE};
         if (ui->follow_list || ui->show_train)

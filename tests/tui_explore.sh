@@ -99,6 +99,9 @@ wait_for ui 'Per-class metrics' 5 || fail "3 did not show the per-class table"
 # The reply to a key leaves the keys on the key bar.
 grep -q '^ per-class view .* ? help  q quit$' "$tmp/screen" \
     || fail "the view's name took the place of the keys"
+# The viewer is the only pane here that takes keys, so Tab is not offered.
+tail -n 1 "$tmp/screen" | grep -q ' Tab pane ' \
+    && fail "the per-class view offers Tab with one pane to focus"
 cut -c31- "$tmp/screen" \
     | grep -Eq '^ +T-shirt/top +[0-9.]+ +[0-9.]+ +[0-9.]+ +1000$' \
     || fail "no precision, recall, F1 and support row"
