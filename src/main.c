@@ -935,11 +935,14 @@ static void note(const EpochSink *sink, const char *fmt, ...)
  * terminal now go to /dev/null, so later writes neither fail nor block,
  * and messages go to the log. Training goes on, and a paused run resumes,
  * since no key can resume it any more. */
-static void detach(EpochSink *sink, Trainer *tr, const char *why)
+static void detach(EpochSink *sink, Trainer *tr, const TrainerStatus *st,
+                   const char *why)
 {
     tty_detach_stdio();
     atomic_store(&sink->detached, 1);
-    if (trainer_set_paused(tr, 0))
+    if (st->train_epochs == 0)
+        note(sink, "%s; nothing was training, so fmnist exits", why);
+    else if (trainer_set_paused(tr, 0))
         note(sink, "%s; paused training resumes without a terminal", why);
     else
         note(sink, "%s; training continues without a terminal", why);
@@ -966,7 +969,7 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
         if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED)
             return st->state;
         if (hangup_signal && !atomic_load(&sink->detached))
-            detach(sink, tr, "received SIGHUP");
+            detach(sink, tr, st, "received SIGHUP");
         if (quit_signal && !stop_sent) {
             trainer_request_stop(tr);
             stop_sent = 1;
@@ -1093,10 +1096,18 @@ int main(int argc, char **argv)
         check_load_path(opt.load_path);
     if (opt.log_path != NULL)
         check_log_path(opt.log_path);
+    /* Before the data loads, so that a hangup or Ctrl-C in the first
+     * second is handled like a later one rather than killing the run. */
+    install_signals();
     /* The interface browses the training images (key t) even when it only
      * explores a model. */
     load_data(&opt, opt.epochs > 0 || (!opt.headless && !opt.eval), &train,
               &test);
+    if (quit_signal) {
+        dataset_free(&train);
+        dataset_free(&test);
+        return 128 + quit_signal;
+    }
     if (opt.log_path != NULL)
         sink.log = open_log(opt.log_path);
     atomic_store(&sink.print_lines, opt.headless);
@@ -1131,11 +1142,13 @@ int main(int argc, char **argv)
     sink.epochs = st->epochs;
 
     if (opt.eval) {
+        /* An evaluation has nothing to save, so Ctrl-C ends it at once. */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
         print_eval(tr);
         goto done;
     }
 
-    install_signals();
     if (threads_given && st->threads < opt.threads)
         fprintf(stderr, "fmnist: using %d threads, not %d: a batch of %d "
                 "splits into %d shards of up to %d images, one per thread\n",
@@ -1167,8 +1180,8 @@ int main(int argc, char **argv)
             atomic_store(&sink.print_lines, 1);
             opt.headless = 1;
         } else if (tui_rc == TUI_DETACHED) {
-            detach(&sink, tr, hangup_signal ? "received SIGHUP"
-                                            : "the terminal hung up");
+            detach(&sink, tr, st,
+                   hangup_signal ? "received SIGHUP" : "the terminal hung up");
             opt.headless = 1;
         }
     }
