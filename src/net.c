@@ -1727,6 +1727,7 @@ void net_trunk_forward(const Net *net, NetScratch *scratch,
 
     assert(n > 0);
     assert(n <= scratch->max_batch);
+    assert(n <= temp->max_batch);
     if (h == 0) {
         memcpy(features, images, (size_t)n * width * sizeof *features);
         return;
@@ -1752,6 +1753,8 @@ void net_trunk_backward(const Net *net, NetScratch *scratch,
 
     if (h == 0)
         return;
+    assert(n <= scratch->max_batch);
+    assert(n <= temp->max_batch);
 
     const Layer *end = &net->layers[h - 1];
     float *dy = temp->dout[h - 1];
