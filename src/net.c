@@ -311,6 +311,14 @@ static const char *place_layer(Layer *layer, ParseState *st, char *buf,
     if ((size_t)layer->out_c * layer->out_h * layer->out_w > MAX_ACTIVATION)
         return "expected a smaller layer (the output of one sample exceeds "
                "2^26 values)";
+    /* A convolution lowers at least one sample at a time, so its patch
+     * matrix for one sample must fit the same bound. */
+    if (layer->kind == LAYER_CONV
+        && (size_t)layer->in_c * layer->k * layer->k * layer->out_h
+                   * layer->out_w
+               > MAX_ACTIVATION)
+        return "expected a smaller layer (one sample's patch matrix, input "
+               "channels x kernel area x output size, exceeds 2^26 values)";
     if (st->n_params + layer->param_count > MAX_PARAMS)
         return "expected a smaller layer (the network would exceed 2^28 "
                "parameters)";

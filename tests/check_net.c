@@ -147,6 +147,8 @@ static const BadSpec bad_specs[] = {
     {"relu,dense10x", "token 2 \"dense10x\""},
     {"dense99999999,dense10", "token 1 \"dense99999999\""},
     {"dense60000,dense60000,dense10", "token 2 \"dense60000\""},
+    {"conv1x1x4096:same,conv27x27x8:same,dense10",
+     "token 2 \"conv27x27x8:same\""},
     {"Dense10", "token 1 \"Dense10\""},
 };
 
