@@ -595,8 +595,9 @@ static int output_feeds_pool_only(const Net *net, int i, int last)
  * those from a full scratch of its thread, and so it does the outputs
  * that feed only a pooling layer (see output_feeds_pool_only). Its own
  * buffers then hold only what must last from a shard's forward pass to
- * its backward pass, which keeps the working set of all shards small and
- * the borrowed buffers warm in the cache of the thread that reuses them.
+ * its backward pass. That keeps the working set of all shards small, and
+ * the borrowed buffers stay warm in the cache of the thread that reuses
+ * them.
  */
 static NetScratch *scratch_create(const Net *net, int max_batch, int first,
                                   int last, int temps)

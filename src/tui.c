@@ -1065,7 +1065,7 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
         fputc('\n', out);
     } else if (st->n_test_history > 0) {
         /* A resumed run stopped before its first evaluation: the loaded
-         * run's curve still tells where the model stood. */
+         * run's curve still shows where the model stood. */
         fprintf(out, "fmnist: no test evaluation finished in this run\n"
                 "fmnist: the loaded run's test accuracy curve ends at "
                 "%.2f%%\n",
