@@ -237,6 +237,16 @@ static void draw_title(WINDOW *w, const Ui *ui)
             names = dataset_class_short;
         }
     }
+    /* A list entry also names its test image, by the number the list
+     * shows, where that fits. */
+    if (ui->follow_list && !ui->show_train && len > 0) {
+        size_t used = strlen(title);
+
+        snprintf(title + used, sizeof title - used, ", image %d",
+                 ui->list[pos] + 1);
+        if (draw_text_width(title) > getmaxx(w) - 2)
+            title[used] = '\0';
+    }
     pane_title(w, ui, title, ui->focus == DRAW_IMAGE);
 }
 

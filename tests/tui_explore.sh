@@ -85,13 +85,19 @@ until list_in_order; do
 done
 
 tm send-keys -t ui Down Enter
-wait_for ui '^ Mistakes 2/[0-9]+ ' 5 || fail "Down Enter did not view entry 2"
+wait_for ui '^ Mistakes 2/[0-9]+, image [0-9]+ ' 5 \
+    || fail "Down Enter did not view entry 2"
+# The title names the image that the list shows as entry 2.
+shown=$(sed -n 's/^ Mistakes 2\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
+listed=$(cut -c31- "$tmp/screen" | awk '$1 == 2 && NF >= 5 { print $2; exit }')
+[ -n "$shown" ] && [ "$shown" = "$listed" ] \
+    || fail "the viewer names image '$shown', the list's entry 2 is '$listed'"
 
 # Rows 4 and 5 are the list's title and header; entry 5 is on row 10.
 mouse ui 10 45
-wait_for ui '^ Mistakes 5/[0-9]+ ' 5 || fail "a click on entry 5 did not view it"
+wait_for ui '^ Mistakes 5/[0-9]+[ ,]' 5 || fail "a click on entry 5 did not view it"
 mouse ui 10 45 wheel
-wait_for ui '^ Mistakes 8/[0-9]+ ' 5 || fail "the wheel did not move 3 entries"
+wait_for ui '^ Mistakes 8/[0-9]+[ ,]' 5 || fail "the wheel did not move 3 entries"
 
 # ---------------------------------------------------------------- classes
 tm send-keys -t ui 3
