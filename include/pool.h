@@ -1,15 +1,15 @@
 /*
  * pool: 2x2 max pooling with stride 2 over a stack of planes.
  *
- * The input is PLANES planes of H x W floats, one after another, and the
- * output PLANES planes of (H/2) x (W/2); an odd last row or column is
- * dropped. Channel-major and sample-major activations are both such a
+ * The input is PLANES planes of H x W floats, one after another. The
+ * output is PLANES planes of (H/2) x (W/2), so an odd last row or column
+ * is dropped. Channel-major and sample-major activations are both such a
  * stack, so one function serves either layout.
  *
  * pool2_forward and pool2_backward use the AVX-512 versions when
  * gemm_kernel() is the AVX-512 kernel and the portable ones otherwise.
- * Both versions give the same results bit for bit; the tests compare
- * them. Call an _avx512 function only when gemm_have_avx512() is 1.
+ * Both versions give the same results bit for bit, which the tests
+ * check. Call an _avx512 function only when gemm_have_avx512() is 1.
  */
 #ifndef FMNIST_POOL_H
 #define FMNIST_POOL_H
