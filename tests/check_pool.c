@@ -94,8 +94,9 @@ static void naive_backward(size_t planes, int h, int w, const float *dy,
 
 /* Runs FORWARD and BACKWARD (with and without the ReLU mask) on every
  * size and compares their output bits with EXPECT_FORWARD and
- * EXPECT_BACKWARD. Buffers start filled with garbage, so a value left
- * unwritten shows as a difference. */
+ * EXPECT_BACKWARD. The two runs' output buffers start filled with
+ * different byte patterns, so a value left unwritten shows as a
+ * difference. */
 static void compare_pools(ForwardFn forward, BackwardFn backward,
                           ForwardFn expect_forward,
                           BackwardFn expect_backward, const char *name)
