@@ -80,6 +80,7 @@ struct NetScratch {
                              then their gradient */
     float *dw_t;          /* conv backward: transposed weight gradient */
     float *dflat;         /* dense backward: sample-major input gradient */
+    float *dense_t;       /* dense forward: the output transposed */
     NetLayerProfile *profile;  /* per-layer timings while a profiler
                                   runs, otherwise NULL */
     NetBatch *batch;      /* while net_train_shard runs with a NetBatch:
@@ -605,7 +606,7 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
     NetScratch *s = xcalloc(1, sizeof *s);
     int n = net->n_layers;
     size_t mb = (size_t)(max_batch > 0 ? max_batch : 1);
-    size_t max_col = 0, max_dflat = 0, max_dw_t = 0;
+    size_t max_col = 0, max_dflat = 0, max_dw_t = 0, max_dense_t = 0;
     int cm = 0;
 
     s->max_batch = (int)mb;
@@ -664,6 +665,8 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
                 if (i > 0 && in_size(l) * mb > max_dflat)
                     max_dflat = in_size(l) * mb;
             }
+            if (out_size(l) * mb > max_dense_t)
+                max_dense_t = out_size(l) * mb;
             cm = 0;
             break;
         case LAYER_FLATTEN:
@@ -680,6 +683,7 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
     if (temps) {
         s->col = max_col > 0 ? alloc_floats(max_col) : NULL;
         s->dflat = max_dflat > 0 ? alloc_floats(max_dflat) : NULL;
+        s->dense_t = max_dense_t > 0 ? alloc_floats(max_dense_t) : NULL;
         s->dw_t = max_dw_t > 0 ? alloc_floats(max_dw_t) : NULL;
     }
     return s;
@@ -715,6 +719,7 @@ void net_scratch_free(NetScratch *s)
     free(s->batch_stats);
     free(s->col);
     free(s->dflat);
+    free(s->dense_t);
     free(s->dw_t);
     free(s);
 }
@@ -902,10 +907,10 @@ static void pool_backward(const Layer *l, const float *dy,
 
 /* ---------------------------------------------------------------- dense */
 
-/* Columns of a dense product per part when net_head_train shares it
- * among threads: a multiple of the GEMM's 16-column register tile, and
- * for "tf" (1024 units, 3136 inputs) 8 and 25 parts, enough for the
- * threads to balance. */
+/* Units (forward) or input columns (input gradient) of a dense product
+ * per part when net_head_train shares it among threads. It is a multiple
+ * of the GEMM's register tiles. For "tf" (1024 units, 3136 inputs) it
+ * gives 8 and 25 parts, enough for the threads to balance. */
 #define DENSE_PART_COLS 128
 
 /* Rows of a dense layer's weight gradient per part: one A block of the
@@ -951,6 +956,7 @@ typedef struct {
     const float *x;       /* N x IN inputs */
     const float *dy;      /* N x OUT output gradients (backward) */
     float *y;             /* N x OUT outputs (forward) */
+    float *y_t;           /* OUT x N: Y transposed, before bias (forward) */
     float *dx;            /* N x IN input gradients, or NULL */
     float *grad;          /* parameter gradients, or NULL */
     int n, relu;
@@ -958,20 +964,27 @@ typedef struct {
     int grad_parts;       /* backward: parts 0.. are weight gradients */
 } DenseJob;
 
-/* Output columns part*cols.. of Y = X * W^T + b, then ReLU if set. */
+/*
+ * Computes units part*cols.. of Y = X * W^T + b, then ReLU if set. The
+ * product is formed transposed, as rows of W * X^T, so the weights are
+ * the GEMM's A operand. For a few samples it reads A in place, whereas as
+ * B they would be transposed into panels on every call. The bias and ReLU
+ * are applied while copying back into Y.
+ */
 static void dense_forward_part(void *arg, int part)
 {
     const DenseJob *j = arg;
-    int in = (int)in_size(j->l), out = j->l->out_c;
+    int in = (int)in_size(j->l), out = j->l->out_c, n = j->n;
     int c0 = part * j->cols;
     int c1 = c0 + j->cols < out ? c0 + j->cols : out;
 
-    sgemm(GEMM_NOTRANS, GEMM_TRANS, j->n, c1 - c0, in, 1.0f, j->x, in,
-          j->w + (size_t)c0 * in, in, 0.0f, j->y + c0, out);
-    for (int s = 0; s < j->n; s++) {
+    sgemm(GEMM_NOTRANS, GEMM_TRANS, c1 - c0, n, in, 1.0f,
+          j->w + (size_t)c0 * in, in, j->x, in, 0.0f, j->y_t + (size_t)c0 * n,
+          n);
+    for (int s = 0; s < n; s++) {
         float *ys = j->y + (size_t)s * out;
         for (int o = c0; o < c1; o++) {
-            float v = ys[o] + j->b[o];
+            float v = j->y_t[(size_t)o * n + s] + j->b[o];
             ys[o] = j->relu && v < 0.0f ? 0.0f : v;
         }
     }
@@ -979,10 +992,10 @@ static void dense_forward_part(void *arg, int part)
 
 /* Y (N x OUT) = X (N x IN) * W^T + b, where W is OUT x IN, followed by
  * ReLU when RELU is set. A channel-major X is first copied sample-major
- * into FLAT. */
+ * into FLAT. Y_T holds OUT x N floats. */
 static void dense_forward(const Layer *l, const float *params, const float *x,
-                          int x_cm, int n, float *flat, float *y, int relu,
-                          const NetScratch *s)
+                          int x_cm, int n, float *flat, float *y_t, float *y,
+                          int relu, const NetScratch *s)
 {
     DenseJob job = {0};
     int split = dense_split(s, (double)n * in_size(l) * l->out_c);
@@ -996,6 +1009,7 @@ static void dense_forward(const Layer *l, const float *params, const float *x,
     job.b = params + l->bias_offset;
     job.x = x;
     job.y = y;
+    job.y_t = y_t;
     job.n = n;
     job.relu = relu;
     job.cols = split ? DENSE_PART_COLS : l->out_c;
@@ -1505,8 +1519,8 @@ static const float *forward_range(const Net *net, NetScratch *s,
                 memcpy(y, x, count * sizeof *y);
             break;
         case LAYER_DENSE:
-            dense_forward(l, net->params, x, x_cm, n, s->flat[i], y,
-                          relu_next, s);
+            dense_forward(l, net->params, x, x_cm, n, s->flat[i],
+                          temp->dense_t, y, relu_next, s);
             break;
         case LAYER_RELU:
             /* Already applied by the convolution, dense or bn layer

@@ -85,7 +85,8 @@ static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
 /* Shapes that hit every edge: 1x1x1, primes, and sizes one past or one
  * short of the 6 x 16 and 8 x 32 register tiles and the cache blocks (MC
  * 96 or 128, KC 256, NC 2048). M above MC takes the path that packs B. M
- * up to MC reads an untransposed B in place. */
+ * up to MC reads an untransposed B in place, and N up to 2 x NR (32 or
+ * 64) an untransposed A when alpha is 1. */
 static const int shapes[][3] = {
     {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
     {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
@@ -316,12 +317,15 @@ START_TEST(test_gemm_avx512_same_bits_as_avx2)
 
     if (!gemm_have_avx512())
         return;
+    /* Alpha 0.5 packs every A, and alpha 1 reads an untransposed A in
+     * place where C is narrow. */
     for (size_t s = 0; s < n_shapes; s++)
         for (int t = 0; t < 4; t++)
-            check_same_bits(sgemm_avx2, "avx2", sgemm_avx512, "avx512",
-                            (GemmTrans)(t & 1), (GemmTrans)(t >> 1),
-                            shapes[s][0], shapes[s][1], shapes[s][2], 0.5f,
-                            -0.75f);
+            for (int ab = 0; ab < 2; ab++)
+                check_same_bits(sgemm_avx2, "avx2", sgemm_avx512, "avx512",
+                                (GemmTrans)(t & 1), (GemmTrans)(t >> 1),
+                                shapes[s][0], shapes[s][1], shapes[s][2],
+                                ab ? 1.0f : 0.5f, ab ? 0.0f : -0.75f);
     for (size_t s = 0; s < n_dot; s++)
         check_same_bits(sgemm_avx2, "avx2", sgemm_avx512, "avx512",
                         GEMM_NOTRANS, GEMM_TRANS, dot_shapes[s][0],
@@ -427,18 +431,26 @@ START_TEST(test_gemm_columns_do_not_depend_on_split)
 }
 END_TEST
 
+/* The NOTRANS, TRANS cases below are dense forward passes over 40
+ * samples split by units. A is read in place, except for a last panel of
+ * fewer rows than the tile, which is packed: rows 48 and 49 are packed in
+ * the first of the two calls and read in place by the single call. */
 START_TEST(test_gemm_rows_do_not_depend_on_split)
 {
     check_row_split(sgemm_portable, "portable", GEMM_TRANS, GEMM_NOTRANS,
                     130, 45, 64, 37);
     check_row_split(sgemm_portable, "portable", GEMM_NOTRANS, GEMM_NOTRANS,
                     101, 33, 300, 50);
+    check_row_split(sgemm_portable, "portable", GEMM_NOTRANS, GEMM_TRANS,
+                    201, 40, 600, 50);
     if (!gemm_have_avx2())
         return;
     check_row_split(sgemm_avx2, "avx2", GEMM_TRANS, GEMM_NOTRANS, 130, 45, 64,
                     37);
     check_row_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_NOTRANS, 101, 33,
                     300, 50);
+    check_row_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_TRANS, 201, 40,
+                    600, 50);
     check_row_split(dot_as_gemm, "dot", GEMM_NOTRANS, GEMM_TRANS, 45, 10,
                     1100, 7);
     if (!gemm_have_avx512())
@@ -447,6 +459,8 @@ START_TEST(test_gemm_rows_do_not_depend_on_split)
                     45, 64, 37);
     check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 201,
                     33, 300, 50);
+    check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_TRANS, 201,
+                    40, 600, 50);
 }
 END_TEST
 
