@@ -109,10 +109,12 @@ typedef struct {
 /* Multiplies an MR x KC panel of A by a KC x NR panel whose rows are LDB
  * floats apart (NR when packed) and stores the tile in C according to
  * ST. With LDA 0 the A panel is packed (see pack_a_rows_portable);
- * otherwise it is read in place, row i starting at A + i*LDA. */
+ * otherwise it is read in place, row i starting at A + i*LDA. Kernels of
+ * an implementation with narrow_tiles set read and write only the first
+ * COLS columns of B and C; the others need COLS == NR. */
 typedef void (*MicroKernel)(int kc, const float *a, size_t lda,
-                            const float *b, size_t ldb, float *c, size_t ldc,
-                            const TileStore *st);
+                            const float *b, size_t ldb, int cols, float *c,
+                            size_t ldc, const TileStore *st);
 
 /* Packs columns J0..J0+NC-1 of a transposed B (stored N x K, rows LDB
  * apart), rows P0..P0+KC-1 of op(B), into the panel layout of pack_b. */
@@ -125,11 +127,13 @@ typedef void (*APacker)(const float *a, int lda, int i0, int p0, int mc,
                         int kc, float alpha, float *dst);
 
 /* One implementation of the blocked path: its register tile and cache
- * blocks, its micro-kernel, and its packers for the two operands whose
+ * blocks, whether its micro-kernel computes tiles narrower than NR (see
+ * MicroKernel), the kernel, and its packers for the two operands whose
  * packing is a transpose (untransposed A and transposed B). */
 typedef struct {
     int mr, nr;
     int kc, mc, nc;
+    int narrow_tiles;
     MicroKernel kernel;
     TransPacker pack_b_trans;
     APacker pack_a_rows;
@@ -277,8 +281,8 @@ static inline float store_value(const TileStore *st, int i, float old,
 /* Keeps the MR x NR tile in a local array; compilers vectorise the inner
  * j loop with whatever vector unit the baseline target has. */
 static void kernel_portable(int kc, const float *a, size_t lda,
-                            const float *b, size_t ldb, float *c, size_t ldc,
-                            const TileStore *st)
+                            const float *b, size_t ldb, int cols, float *c,
+                            size_t ldc, const TileStore *st)
 {
     float t[MR][NR];
     /* Steps between A values of consecutive rows and of consecutive p. */
@@ -302,17 +306,68 @@ static void kernel_portable(int kc, const float *a, size_t lda,
 }
 
 #ifdef GEMM_X86
-/* Six rows of two 8-float vectors: per p it loads two B vectors, broadcasts
+/* Masks for _mm256_maskload_ps and _mm256_maskstore_ps: entry r has its
+ * first r lanes set. */
+static const int32_t lane_mask[9][8] = {
+    {0, 0, 0, 0, 0, 0, 0, 0},     {-1, 0, 0, 0, 0, 0, 0, 0},
+    {-1, -1, 0, 0, 0, 0, 0, 0},   {-1, -1, -1, 0, 0, 0, 0, 0},
+    {-1, -1, -1, -1, 0, 0, 0, 0}, {-1, -1, -1, -1, -1, 0, 0, 0},
+    {-1, -1, -1, -1, -1, -1, 0, 0}, {-1, -1, -1, -1, -1, -1, -1, 0},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+};
+
+/* Returns a mask of the lanes [FROM, TO) of a 16-float vector, clipped
+ * to the vector. */
+static inline __mmask16 lane_range(int from, int to)
+{
+    from = from < 0 ? 0 : from;
+    to = to > 16 ? 16 : to;
+    if (to <= from)
+        return 0;
+    return (__mmask16)(((1u << to) - 1u) & ~((1u << from) - 1u));
+}
+
+/* Returns the mask of the lanes of vector V (16 floats each) that fall
+ * among the first COLS columns of a tile. */
+static inline __mmask16 tile_lanes(int cols, int v)
+{
+    return lane_range(0, cols - 16 * v);
+}
+
+/* Loads 8 floats from P, or only the lanes MASK selects when MASKED is
+ * set. Masked-off lanes read as 0 and their memory is never accessed. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 load8(const float *p, int masked, __m256i mask)
+{
+    return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+/*
+ * Six rows of two 8-float vectors: per p it loads two B vectors, broadcasts
  * six A values and issues twelve FMAs. B rows read in place and C may be
  * unaligned, so all their accesses are unaligned loads and stores. A value
- * (i, p) is at A + i*A_ROW + p*A_STEP. The function is inlined into
- * kernel_avx2 twice, so the packed form keeps constant offsets. */
+ * (i, p) is at A + i*A_ROW + p*A_STEP. With MASKED set only the first COLS
+ * columns are read and written, and without WIDE only the first vector is
+ * computed (COLS <= 8). kernel_avx2 passes constants for the flags, so the
+ * full tile keeps a loop without masks.
+ */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void kernel_avx2_body(int kc, const float *a, size_t a_row,
                                     size_t a_step, const float *b,
-                                    size_t ldb, float *c, size_t ldc,
+                                    size_t ldb, int cols, int masked,
+                                    int wide, float *c, size_t ldc,
                                     const TileStore *st)
 {
+    __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
+
+    if (masked) {
+        int rest = cols > 8 ? cols - 8 : 0;
+
+        m0 = _mm256_loadu_si256((const __m256i *)lane_mask[cols < 8 ? cols
+                                                                    : 8]);
+        m1 = _mm256_loadu_si256((const __m256i *)lane_mask[rest < 8 ? rest
+                                                                    : 8]);
+    }
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -321,28 +376,34 @@ static inline void kernel_avx2_body(int kc, const float *a, size_t a_row,
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
     for (int p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(b);
-        __m256 b1 = _mm256_loadu_ps(b + 8);
+        __m256 b0 = load8(b, masked, m0);
+        __m256 b1 = wide ? load8(b + 8, masked, m1) : _mm256_setzero_ps();
         __m256 av;
 
         av = _mm256_broadcast_ss(a);
         c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
+        if (wide)
+            c01 = _mm256_fmadd_ps(av, b1, c01);
         av = _mm256_broadcast_ss(a + a_row);
         c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
+        if (wide)
+            c11 = _mm256_fmadd_ps(av, b1, c11);
         av = _mm256_broadcast_ss(a + 2 * a_row);
         c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
+        if (wide)
+            c21 = _mm256_fmadd_ps(av, b1, c21);
         av = _mm256_broadcast_ss(a + 3 * a_row);
         c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
+        if (wide)
+            c31 = _mm256_fmadd_ps(av, b1, c31);
         av = _mm256_broadcast_ss(a + 4 * a_row);
         c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
+        if (wide)
+            c41 = _mm256_fmadd_ps(av, b1, c41);
         av = _mm256_broadcast_ss(a + 5 * a_row);
         c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
+        if (wide)
+            c51 = _mm256_fmadd_ps(av, b1, c51);
         a += a_step;
         b += ldb;
     }
@@ -355,8 +416,9 @@ static inline void kernel_avx2_body(int kc, const float *a, size_t a_row,
         float *ci = c + (size_t)i * ldc;
         __m256 lo = rows[i][0], hi = rows[i][1];
         if (st->accumulate) {
-            lo = _mm256_add_ps(lo, _mm256_loadu_ps(ci));
-            hi = _mm256_add_ps(hi, _mm256_loadu_ps(ci + 8));
+            lo = _mm256_add_ps(lo, load8(ci, masked, m0));
+            if (wide)
+                hi = _mm256_add_ps(hi, load8(ci + 8, masked, m1));
         }
         if (st->bias != NULL) {
             __m256 bias = _mm256_set1_ps(st->bias[i]);
@@ -369,19 +431,37 @@ static inline void kernel_avx2_body(int kc, const float *a, size_t a_row,
             lo = _mm256_max_ps(lo, _mm256_setzero_ps());
             hi = _mm256_max_ps(hi, _mm256_setzero_ps());
         }
-        _mm256_storeu_ps(ci, lo);
-        _mm256_storeu_ps(ci + 8, hi);
+        if (masked) {
+            _mm256_maskstore_ps(ci, m0, lo);
+            if (wide)
+                _mm256_maskstore_ps(ci + 8, m1, hi);
+        } else {
+            _mm256_storeu_ps(ci, lo);
+            _mm256_storeu_ps(ci + 8, hi);
+        }
     }
 }
 
+/* Runs the instance of kernel_avx2_body that fits the tile: masked and
+ * one or two vectors wide for a strip narrower than NR, else unmasked with
+ * A packed or in place. */
 __attribute__((target("avx2,fma")))
 static void kernel_avx2(int kc, const float *a, size_t lda, const float *b,
-                        size_t ldb, float *c, size_t ldc, const TileStore *st)
+                        size_t ldb, int cols, float *c, size_t ldc,
+                        const TileStore *st)
 {
-    if (lda == 0)
-        kernel_avx2_body(kc, a, 1, MR, b, ldb, c, ldc, st);
+    size_t a_row = lda == 0 ? 1 : lda, a_step = lda == 0 ? MR : 1;
+
+    if (cols < NR && cols <= 8)
+        kernel_avx2_body(kc, a, a_row, a_step, b, ldb, cols, 1, 0, c, ldc,
+                         st);
+    else if (cols < NR)
+        kernel_avx2_body(kc, a, a_row, a_step, b, ldb, cols, 1, 1, c, ldc,
+                         st);
+    else if (lda == 0)
+        kernel_avx2_body(kc, a, 1, MR, b, ldb, NR, 0, 1, c, ldc, st);
     else
-        kernel_avx2_body(kc, a, lda, 1, b, ldb, c, ldc, st);
+        kernel_avx2_body(kc, a, lda, 1, b, ldb, NR, 0, 1, c, ldc, st);
 }
 
 /* Transposes the 8 x 8 block held in R (row q in R[q]) in place, with the
@@ -499,28 +579,37 @@ static void pack_a_rows_avx2(const float *a, int lda, int i0, int p0,
  * broadcasts eight A values and issues sixteen FMAs. The i loops are
  * unrolled completely so that the 16 accumulators stay in registers. B
  * rows read in place and C may be unaligned, so all their accesses are
- * unaligned loads and stores. A is addressed as in kernel_avx2_body.
+ * unaligned loads and stores. A, COLS and MASKED are as in
+ * kernel_avx2_body, and VECTORS (1 or 2) is the number of 16-float
+ * vectors computed.
  */
 __attribute__((target("avx512f"), always_inline))
 static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
                                       size_t a_step, const float *b,
-                                      size_t ldb, float *c, size_t ldc,
+                                      size_t ldb, int cols, int masked,
+                                      int vectors, float *c, size_t ldc,
                                       const TileStore *st)
 {
     __m512 acc[MR512][2];
+    __mmask16 mask[2] = {tile_lanes(cols, 0), tile_lanes(cols, 1)};
 
 #pragma GCC unroll 8
     for (int i = 0; i < MR512; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(b);
-        __m512 b1 = _mm512_loadu_ps(b + 16);
+        __m512 bv[2];
 
+#pragma GCC unroll 2
+        for (int v = 0; v < vectors; v++)
+            bv[v] = masked ? _mm512_maskz_loadu_ps(mask[v], b + 16 * v)
+                           : _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 8
         for (int i = 0; i < MR512; i++) {
             __m512 av = _mm512_set1_ps(a[i * a_row]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+
+#pragma GCC unroll 2
+            for (int v = 0; v < vectors; v++)
+                acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
         }
         a += a_step;
         b += ldb;
@@ -528,36 +617,47 @@ static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
 #pragma GCC unroll 8
     for (int i = 0; i < MR512; i++) {
         float *ci = c + (size_t)i * ldc;
-        __m512 lo = acc[i][0], hi = acc[i][1];
 
-        if (st->accumulate) {
-            lo = _mm512_add_ps(lo, _mm512_loadu_ps(ci));
-            hi = _mm512_add_ps(hi, _mm512_loadu_ps(ci + 16));
-        }
-        if (st->bias != NULL) {
-            __m512 bias = _mm512_set1_ps(st->bias[i]);
-            lo = _mm512_add_ps(lo, bias);
-            hi = _mm512_add_ps(hi, bias);
-        }
-        if (st->relu) {
+#pragma GCC unroll 2
+        for (int v = 0; v < vectors; v++) {
+            __m512 t = acc[i][v];
+
+            if (st->accumulate)
+                t = _mm512_add_ps(t, masked ? _mm512_maskz_loadu_ps(
+                                                  mask[v], ci + 16 * v)
+                                            : _mm512_loadu_ps(ci + 16 * v));
+            if (st->bias != NULL)
+                t = _mm512_add_ps(t, _mm512_set1_ps(st->bias[i]));
             /* As in kernel_avx2: max(v, 0) returns 0 for NaN and -0. */
-            lo = _mm512_max_ps(lo, _mm512_setzero_ps());
-            hi = _mm512_max_ps(hi, _mm512_setzero_ps());
+            if (st->relu)
+                t = _mm512_max_ps(t, _mm512_setzero_ps());
+            if (masked)
+                _mm512_mask_storeu_ps(ci + 16 * v, mask[v], t);
+            else
+                _mm512_storeu_ps(ci + 16 * v, t);
         }
-        _mm512_storeu_ps(ci, lo);
-        _mm512_storeu_ps(ci + 16, hi);
     }
 }
 
+/* Runs the instance of kernel_avx512_body that fits the tile, chosen as in
+ * kernel_avx2. */
 __attribute__((target("avx512f")))
 static void kernel_avx512(int kc, const float *a, size_t lda, const float *b,
-                          size_t ldb, float *c, size_t ldc,
+                          size_t ldb, int cols, float *c, size_t ldc,
                           const TileStore *st)
 {
-    if (lda == 0)
-        kernel_avx512_body(kc, a, 1, MR512, b, ldb, c, ldc, st);
+    size_t a_row = lda == 0 ? 1 : lda, a_step = lda == 0 ? MR512 : 1;
+
+    if (cols < NR512 && cols <= 16)
+        kernel_avx512_body(kc, a, a_row, a_step, b, ldb, cols, 1, 1, c, ldc,
+                           st);
+    else if (cols < NR512)
+        kernel_avx512_body(kc, a, a_row, a_step, b, ldb, cols, 1, 2, c, ldc,
+                           st);
+    else if (lda == 0)
+        kernel_avx512_body(kc, a, 1, MR512, b, ldb, NR512, 0, 2, c, ldc, st);
     else
-        kernel_avx512_body(kc, a, lda, 1, b, ldb, c, ldc, st);
+        kernel_avx512_body(kc, a, lda, 1, b, ldb, NR512, 0, 2, c, ldc, st);
 }
 
 /* Same result as pack_a_rows_strip for panels of 8 rows, the AVX-512
@@ -623,15 +723,6 @@ enum { DOT_ROWS = 2, DOT_COLS = 4, DOT_KC = 512, DOT_CHUNK = 32 };
  * A. */
 enum { DOT_MAX_M = 32 };
 
-/* Masks for _mm256_maskload_ps: entry r has its first r lanes set. */
-static const int32_t dot_tail_mask[9][8] = {
-    {0, 0, 0, 0, 0, 0, 0, 0},     {-1, 0, 0, 0, 0, 0, 0, 0},
-    {-1, -1, 0, 0, 0, 0, 0, 0},   {-1, -1, -1, 0, 0, 0, 0, 0},
-    {-1, -1, -1, -1, 0, 0, 0, 0}, {-1, -1, -1, -1, -1, 0, 0, 0},
-    {-1, -1, -1, -1, -1, -1, 0, 0}, {-1, -1, -1, -1, -1, -1, -1, 0},
-    {-1, -1, -1, -1, -1, -1, -1, -1},
-};
-
 /* Returns the four horizontal sums of R[0..3] as one 4-float vector: two
  * hadd levels pair the lanes within each 128-bit half, and the halves are
  * added last. */
@@ -692,7 +783,7 @@ static inline void dot_tile(int rows, int cols, const DotBlock *blk,
     }
     if (k8 < kc) {
         __m256i mask = _mm256_loadu_si256(
-            (const __m256i *)dot_tail_mask[kc - k8]);
+            (const __m256i *)lane_mask[kc - k8]);
         __m256 bv[DOT_COLS];
 
         for (int j = 0; j < cols; j++)
@@ -840,7 +931,7 @@ static void dot512_pack_b(int cols, int kc, const float *b, size_t ldb,
                 v = _mm256_loadu_ps(bj + p);
             else if (j < cols)
                 v = _mm256_maskload_ps(bj + p, _mm256_loadu_si256(
-                    (const __m256i *)dot_tail_mask[kc - k8]));
+                    (const __m256i *)lane_mask[kc - k8]));
             _mm256_store_ps(dst, v);
         }
     }
@@ -897,7 +988,7 @@ static inline void dot512_tile(int rows, int cols, const DotBlock *blk,
         /* The same zero-filled tail as dot_tile, so each lane adds the
          * same 0 * 0 products. */
         __m256i mask = _mm256_loadu_si256(
-            (const __m256i *)dot_tail_mask[kc - k8]);
+            (const __m256i *)lane_mask[kc - k8]);
 
         for (int i = 0; i < rows; i++) {
             __m512 av = broadcast8(_mm256_maskload_ps(a + i * lda + k8,
@@ -1069,8 +1160,9 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
  * place from A_DIRECT, a row-major MC x KC block with rows LDA apart; PA
  * then holds only a last panel of fewer than MR rows, packed. B is either
  * packed (B_DIRECT == NULL) or read in place from B_DIRECT, a row-major KC
- * x NC block with rows LDB apart; a last strip narrower than NR is then
- * packed into a stack buffer, padded with zeros.
+ * x NC block with rows LDB apart. A last strip narrower than NR is then
+ * read in place too when the kernel takes narrow tiles, else packed into
+ * a stack buffer, padded with zeros.
  */
 static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                          const float *pa, const float *a_direct, int lda,
@@ -1086,7 +1178,7 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
         const float *bp = pb + (size_t)jr * kc;
         size_t bstride = (size_t)tile_n;
 
-        if (b_direct != NULL && nr == tile_n) {
+        if (b_direct != NULL && (nr == tile_n || impl->narrow_tiles)) {
             bp = b_direct + jr;
             bstride = (size_t)ldb;
         } else if (b_direct != NULL) {
@@ -1108,13 +1200,14 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                 ap = a_direct + (size_t)ir * lda;
                 a_ld = (size_t)lda;
             }
-            if (mr == tile_m && nr == tile_n) {
-                impl->kernel(kc, ap, a_ld, bp, bstride, cp, (size_t)ldc,
+            if (mr == tile_m && (nr == tile_n || impl->narrow_tiles)) {
+                impl->kernel(kc, ap, a_ld, bp, bstride, nr, cp, (size_t)ldc,
                              &tile);
                 continue;
             }
-            impl->kernel(kc, ap, a_ld, bp, bstride, edge, (size_t)tile_n,
-                         &plain);
+            impl->kernel(kc, ap, a_ld, bp, bstride,
+                         impl->narrow_tiles ? nr : tile_n, edge,
+                         (size_t)tile_n, &plain);
             for (int i = 0; i < mr; i++) {
                 float *ci = cp + (size_t)i * ldc;
                 for (int j = 0; j < nr; j++)
@@ -1220,13 +1313,14 @@ static void gemm_blocked(const GemmImpl *impl, GemmTrans ta, GemmTrans tb,
     }
 }
 
-static const GemmImpl impl_portable = {MR, NR, KC, MC, NC, kernel_portable,
+static const GemmImpl impl_portable = {MR, NR, KC, MC, NC, 0,
+                                      kernel_portable,
                                       pack_b_trans_portable,
                                       pack_a_rows_portable};
 #ifdef GEMM_X86
-static const GemmImpl impl_avx2 = {MR, NR, KC, MC, NC, kernel_avx2,
+static const GemmImpl impl_avx2 = {MR, NR, KC, MC, NC, 1, kernel_avx2,
                                    pack_b_trans_avx2, pack_a_rows_avx2};
-static const GemmImpl impl_avx512 = {MR512, NR512, KC512, MC512, NC512,
+static const GemmImpl impl_avx512 = {MR512, NR512, KC512, MC512, NC512, 1,
                                      kernel_avx512, pack_b_trans_32,
                                      pack_a_rows_8};
 #endif
@@ -1581,17 +1675,6 @@ static void col2im_avx2(const ConvGeom *g, int n, const float *col,
 {
     col2im_body(g, n, col, ldcol, im, sample_stride, plane_stride,
                 add_row_avx2);
-}
-
-/* Returns a mask of the lanes [FROM, TO) of a 16-float vector, clipped
- * to the vector. */
-static inline __mmask16 lane_range(int from, int to)
-{
-    from = from < 0 ? 0 : from;
-    to = to > 16 ? 16 : to;
-    if (to <= from)
-        return 0;
-    return (__mmask16)(((1u << to) - 1u) & ~((1u << from) - 1u));
 }
 
 /*
