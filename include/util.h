@@ -64,11 +64,37 @@ typedef struct {
 /* Seeds the generator from a 64-bit value through splitmix64. */
 void rng_seed(Rng *rng, uint64_t seed);
 
-/* Returns 64 uniformly random bits. */
-uint64_t rng_next(Rng *rng);
+/* Returns X rotated left by K bits, 0 < K < 64. */
+static inline uint64_t rng_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
-/* Returns a float uniform in [0, 1). */
-float rng_uniform(Rng *rng);
+/* Returns 64 uniformly random bits. It is inline because dropout draws
+ * one value per unit, and a call per value took most of its time. */
+static inline uint64_t rng_next(Rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = rng_rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rng_rotl(s[3], 45);
+    return result;
+}
+
+/* Returns a float uniform in [0, 1). The top 24 bits fill a float
+ * mantissa exactly, so every value is a multiple of 2^-24 and 1.0 cannot
+ * occur. They are converted as a 32-bit integer, which takes one
+ * instruction where a 64-bit unsigned one takes a branch. */
+static inline float rng_uniform(Rng *rng)
+{
+    return (float)(int32_t)(rng_next(rng) >> 40) * 0x1.0p-24f;
+}
 
 /* Returns a standard normal sample (Box-Muller). */
 float rng_normal(Rng *rng);

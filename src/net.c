@@ -1234,9 +1234,12 @@ static void dropout_forward(const Layer *l, const float *x, size_t count,
         memcpy(y, x, count * sizeof *y);
         return;
     }
-    float keep_scale = 1.0f / (1.0f - l->rate);
+    /* Indexed by the comparison rather than chosen by a branch, which the
+     * random outcome mispredicted about half the time. */
+    const float scale[2] = {0.0f, 1.0f / (1.0f - l->rate)};
+
     for (size_t j = 0; j < count; j++) {
-        mask[j] = rng_uniform(rng) >= l->rate ? keep_scale : 0.0f;
+        mask[j] = scale[rng_uniform(rng) >= l->rate];
         y[j] = x[j] * mask[j];
     }
 }

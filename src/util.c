@@ -163,11 +163,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 /* xoshiro256** must not start from the all-zero state. Splitmix64 maps
  * four distinct counter values through a bijection, so at most one of the
  * four words can be zero. */
@@ -177,28 +172,6 @@ void rng_seed(Rng *rng, uint64_t seed)
 
     for (int i = 0; i < 4; i++)
         rng->s[i] = splitmix64(&x);
-}
-
-uint64_t rng_next(Rng *rng)
-{
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* The top 24 bits fill a float mantissa exactly, so every value is a
- * multiple of 2^-24 and 1.0 cannot occur. */
-float rng_uniform(Rng *rng)
-{
-    return (float)(rng_next(rng) >> 40) * 0x1.0p-24f;
 }
 
 float rng_normal(Rng *rng)
