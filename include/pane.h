@@ -91,6 +91,9 @@ typedef struct {
      * list at list_pos (follow_list), or all test images. */
     int show_train;
     int follow_list;
+    /* The pane where Enter or a click made the viewer follow the list.
+     * Esc gives the focus back to it. DRAW_IMAGE when there is none. */
+    DrawPane list_opener;
     int test_pos, train_pos;     /* positions when walking a whole set */
 
     /* Occlusion overlay: requested again whenever the image, the set or
@@ -169,13 +172,18 @@ void pane_image_sync_overlay(Ui *ui);
 void pane_image_toggle_set(Ui *ui);
 /* Returns the viewer to all test images, on the image it showed. */
 void pane_image_show_all(Ui *ui);
+/* Makes the viewer walk the explorer list from list_pos and moves the
+ * focus to it, so that the arrow keys step through the listed images.
+ * The pane that had the focus is kept in list_opener. */
+void pane_image_follow_list(Ui *ui);
 
 void pane_confusion_draw(WINDOW *w, const Ui *ui);
 int pane_confusion_key(Ui *ui, int key);
 /* Finds the cell at Y, X of a W x H confusion pane. Returns 1 and sets *T
  * and *P to its true and predicted class, or returns 0. */
 int pane_confusion_cell_at(int w, int h, int y, int x, int *t, int *p);
-/* Lists the images of cell T, P and opens the first in the viewer. */
+/* Lists the images of cell T, P and opens the first in the viewer, which
+ * takes the focus. */
 void pane_confusion_open(Ui *ui, int t, int p);
 
 void pane_list_draw(WINDOW *w, const Ui *ui);
@@ -185,7 +193,8 @@ int pane_list_key(Ui *ui, int key);
 void pane_list_scroll(Ui *ui, int h);
 /* Returns the list entry shown at row Y of an H-line list pane, or -1. */
 int pane_list_entry_at(const Ui *ui, int h, int y);
-/* Opens the selected entry in the viewer, which then follows the list. */
+/* Opens the selected entry in the viewer, which then follows the list and
+ * takes the focus. */
 void pane_list_open(Ui *ui);
 /* Rebuilds the list for true class T and predicted class P (-1 for any;
  * see explore_rank) on its first entry. Returns its length. */

@@ -829,6 +829,17 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
     }
 }
 
+/* Prints the accuracy line of --eval and of headless exploring, in the
+ * status pane's units: a percentage with two decimals. */
+static void print_test_result(const TrainerStatus *st)
+{
+    printf("test accuracy: %.2f%%  test loss: %.4f\n", 100 * st->test_acc,
+           st->test_loss);
+}
+
+/* Prints the --eval report. Its layout is documented under --eval in the
+ * man page, which scripts rely on: precision, recall and F1 are
+ * percentages with one decimal, as in the per-class pane. */
 static void print_eval(Trainer *tr)
 {
     TrainerStatus *st = xmalloc(sizeof *st);
@@ -839,11 +850,14 @@ static void print_eval(Trainer *tr)
     metrics_per_class(st->confusion, cm);
 
     printf("model: %s\n", trainer_net(tr)->spec);
-    printf("test accuracy: %.4f  test loss: %.4f\n\n", st->test_acc, st->test_loss);
-    printf("%-12s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+    print_test_result(st);
+    printf("\nper-class metrics (test set, %%)\n");
+    printf("%-12s %9s %7s %6s %8s\n", "class", "precision", "recall", "F1",
+           "support");
     for (int i = 0; i < DATASET_CLASSES; i++)
-        printf("%-12s %9.4f %9.4f %9.4f %8ld\n", dataset_class_names[i],
-               cm[i].precision, cm[i].recall, cm[i].f1, cm[i].support);
+        printf("%-12s %9.1f %7.1f %6.1f %8ld\n", dataset_class_names[i],
+               100 * cm[i].precision, 100 * cm[i].recall, 100 * cm[i].f1,
+               cm[i].support);
 
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-6s", "");
     for (int j = 0; j < DATASET_CLASSES; j++)
@@ -1191,8 +1205,7 @@ int main(int argc, char **argv)
         if (opt.load_path == NULL)
             fprintf(stderr, "fmnist: no --load, so this network is "
                     "untrained\n");
-        printf("test accuracy: %.4f  test loss: %.4f\n", st->test_acc,
-               st->test_loss);
+        print_test_result(st);
     }
     trainer_request_stop(tr);
     trainer_join(tr);

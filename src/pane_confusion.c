@@ -11,7 +11,8 @@
  *
  * A cursor moves over the cells while the pane has the focus. Enter, or a
  * click on a cell, makes the explorer list that cell's images, most
- * confident first, and opens the first of them in the image viewer.
+ * confident first, and opens the first of them in the image viewer, which
+ * takes the focus. Esc gives the focus back to the matrix.
  */
 #include "config.h"
 
@@ -222,10 +223,7 @@ void pane_confusion_open(Ui *ui, int t, int p)
         return;
     }
     pane_list_filter(ui, t, p);
-    ui->follow_list = 1;
-    ui->show_train = 0;
-    ui->focus = DRAW_IMAGE;
-    ui->dirty |= UI_DIRTY_ALL;
+    pane_image_follow_list(ui);
 }
 
 int pane_confusion_key(Ui *ui, int key)

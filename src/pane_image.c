@@ -127,6 +127,16 @@ void pane_image_show_all(Ui *ui)
                  | UI_DIRTY(DRAW_HINT);
 }
 
+void pane_image_follow_list(Ui *ui)
+{
+    if (ui->focus != DRAW_IMAGE)
+        ui->list_opener = ui->focus;
+    ui->follow_list = 1;
+    ui->show_train = 0;
+    ui->focus = DRAW_IMAGE;
+    ui->dirty = UI_DIRTY_ALL;
+}
+
 void pane_image_sync_overlay(Ui *ui)
 {
     if (ui->occlusion == NULL)
@@ -306,7 +316,9 @@ static void format_points(char *buf, size_t len, float points,
 /* Draws the two legend lines of the overlay at Y. The first names the
  * class whose probability the map follows, by the full name the rank
  * lines use. The second shows each highlight and how many percentage
- * points masking the patch there takes off that probability. */
+ * points masking the patch there takes off that probability. The two
+ * lines read as one sentence: at 28 columns "if masked, Ankle boot loses"
+ * then ">10  >4.1 points  gains", where the class name takes up to 11. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {
@@ -318,10 +330,10 @@ static void draw_legend(WINDOW *w, const Ui *ui, int y,
     int wide = getmaxx(w) - 2 >= LEGEND_WIDE_COLS;
 
     int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "%s",
-                       wide ? "masking a patch cuts the " : "masking cuts ");
+                       wide ? "masking a patch cuts the " : "if masked, ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", name);
     pane_print(w, y, x, ui->attr[UI_LABEL], "%s",
-               wide ? " probability by" : " by");
+               wide ? " probability by" : " loses");
     if (heat->max_drop < DRAW_HEAT_FLOOR) {
         pane_print(w, y + 1, 1, ui->attr[UI_DIM],
                    "less than %.0f point anywhere", 100 * DRAW_HEAT_FLOOR);
@@ -336,7 +348,7 @@ static void draw_legend(WINDOW *w, const Ui *ui, int y,
     format_points(text, sizeof text, 20 * heat->max_drop, " points ");
     x = draw_swatch(w, ui, y + 1, x, UI_HEAT_LOW, text);
     draw_swatch(w, ui, y + 1, x, UI_HEAT_RAISE,
-                wide ? "raises it instead" : "rises");
+                wide ? "raises it instead" : "gains");
 }
 
 static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)
@@ -398,11 +410,15 @@ int pane_image_key(Ui *ui, int key)
     int *position = viewer_position(ui, &len);
     int pos = *position;
 
+    /* Up and Down step too, so that they go on walking a list after
+     * Enter moved the focus here from the list pane. */
     switch (key) {
     case KEY_LEFT:
+    case KEY_UP:
         pos = draw_step(pos, -1, len);
         break;
     case KEY_RIGHT:
+    case KEY_DOWN:
         pos = draw_step(pos, 1, len);
         break;
     case KEY_PPAGE:

@@ -6,8 +6,9 @@
  * number, the true and the predicted class and the probability the
  * network gave its prediction.
  *
- * Enter opens the selected entry in the image viewer, which from then on
- * walks the list: the two share list_pos, so moving in either moves both.
+ * Enter opens the selected entry in the image viewer and moves the focus
+ * there, as Enter on a confusion cell does. From then on the viewer walks
+ * the list: the two share list_pos, so moving in either moves both.
  * The list is rebuilt from every new set of predictions, so it shrinks as
  * the network improves. While the viewer follows the list, the selection
  * stays on its image as long as that image is listed; otherwise it keeps
@@ -79,10 +80,7 @@ void pane_list_open(Ui *ui)
                         : "no predictions yet: wait for the first test run");
         return;
     }
-    ui->follow_list = 1;
-    ui->show_train = 0;
-    ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_MISTAKES)
-                 | UI_DIRTY(DRAW_HINT);
+    pane_image_follow_list(ui);
 }
 
 /* Returns the rows of entries an H-line pane shows. */

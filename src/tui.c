@@ -448,11 +448,11 @@ static const char *const help_lines[][2] = {
     {"Tab", "next pane: viewer, matrix, mistakes list"},
     {"1 2 3  v", "view: training, mistakes, per-class; v: next"},
     {"Left/Right", "previous/next image; in the matrix, move"},
-    {"Up/Down", "move in the mistakes list or the matrix"},
+    {"Up/Down", "move in the list or the matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
     {"Home/End", "first or last image or entry"},
-    {"Enter", "view the list entry; list the matrix cell"},
-    {"Esc", "back to all test images"},
+    {"Enter", "open the entry or the cell's images in the viewer"},
+    {"Esc", "back to all test images and to the list or matrix"},
     {"t", "browse the training or the test images"},
     {"o", "occlusion overlay on the image, on or off"},
     {"+  -", "learning rate x2 or /2 from the next batch"},
@@ -779,6 +779,27 @@ static void toggle_overlay(Ui *ui)
     ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_HINT);
 }
 
+/* Shows all test images and lists all mistakes again. When the viewer
+ * walked the list with the focus, the focus goes back to the pane that
+ * opened the list, if the view still shows it. */
+static void show_all_images(Tui *t)
+{
+    Ui *ui = &t->ui;
+    DrawPane back = ui->follow_list && ui->focus == DRAW_IMAGE
+                    ? ui->list_opener : DRAW_IMAGE;
+
+    /* The viewer takes its image from the list before the list is
+     * rebuilt, so it stays on that image. */
+    pane_image_show_all(ui);
+    if (ui->filter_true >= 0)
+        pane_list_filter(ui, -1, -1);
+    ui->list_opener = DRAW_IMAGE;
+    if (back != DRAW_IMAGE && t->win[back] != NULL) {
+        ui->focus = back;
+        ui->dirty = UI_DIRTY_ALL;
+    }
+}
+
 /* Sends KEY to the pane with the focus. */
 static void pane_key(Ui *ui, int key)
 {
@@ -875,9 +896,7 @@ static int handle_key(Tui *t, int key)
         toggle_help(t, 1);
         break;
     case KEY_ESC:
-        if (ui->filter_true >= 0)
-            pane_list_filter(ui, -1, -1);
-        pane_image_show_all(ui);
+        show_all_images(t);
         break;
     case KEY_CTRL_L:
         clearok(curscr, TRUE);
@@ -982,6 +1001,7 @@ static void ui_init(Ui *ui, const Dataset *test, const Dataset *train)
     ui->list = xcalloc(n, sizeof *ui->list);
     ui->filter_true = ui->filter_pred = -1;
     ui->focus = DRAW_IMAGE;
+    ui->list_opener = DRAW_IMAGE;
     ui->view = DRAW_VIEW_TRAINING;
     ui->dirty = UI_DIRTY_ALL;
 }

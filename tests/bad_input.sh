@@ -216,7 +216,7 @@ echo "threads done"
 # Headless exploring prints the test result like --eval, and no training
 # header.
 run_data
-[ "$(cat "$tmp/out")" = "test accuracy: 1.0000  test loss: 2.3026" ] \
+[ "$(cat "$tmp/out")" = "test accuracy: 100.00%  test loss: 2.3026" ] \
     || fail "--epochs 0 headless: output '$(cat "$tmp/out")'"
 grep -q "training\|batch" "$tmp/err" \
     && fail "--epochs 0 headless: a training header: $(cat "$tmp/err")"

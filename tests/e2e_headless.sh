@@ -38,14 +38,25 @@ awk -v a="$acc" -v f="$floor" 'BEGIN { exit !(a >= f && a <= 1) }' \
     || fail "test accuracy $acc is below the floor $floor"
 echo "test accuracy after one epoch on 10000 images: $acc (floor $floor)"
 
-# The saved model evaluates to the logged accuracy.
+# The saved model evaluates to the logged accuracy. The log has the
+# fraction with six decimals and --eval the percentage with two, and with
+# 10,000 test images both are exact.
 "$fmnist" --data "$data" --load "$tmp/model.ckpt" --eval >"$tmp/eval" 2>&1 \
     || { cat "$tmp/eval"; fail "--eval exited with an error"; }
 cat "$tmp/eval"
-eval_acc=$(sed -n 's/^test accuracy: \([0-9.]*\).*/\1/p' "$tmp/eval")
-awk -v a="$acc" -v b="$eval_acc" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }' \
-    || fail "--eval accuracy '$eval_acc' differs from the logged $acc"
-grep -q '^Shirt ' "$tmp/eval" || fail "--eval printed no per-class table"
+eval_acc=$(sed -n 's/^test accuracy: \([0-9]*\.[0-9][0-9]\)%  test loss: [0-9]*\.[0-9]\{4\}$/\1/p' \
+    "$tmp/eval")
+[ -n "$eval_acc" ] || fail "--eval printed no 'test accuracy: NN.NN%  test loss: N.NNNN' line"
+awk -v a="$acc" -v b="$eval_acc" 'BEGIN { d = 100 * a - b; exit !(d < 1e-3 && d > -1e-3) }' \
+    || fail "--eval accuracy '$eval_acc%' differs from the logged $acc"
+grep -q '^class  *precision  *recall  *F1  *support$' "$tmp/eval" \
+    || fail "--eval printed no per-class header with F1"
+# Every class line ends in three percentages with one decimal and the
+# support, also for the class name with a space.
+for class in Shirt 'Ankle boot'; do
+    grep -Eq "^$class +[0-9]{1,3}\.[0-9] +[0-9]{1,3}\.[0-9] +[0-9]{1,3}\.[0-9] +1000\$" \
+        "$tmp/eval" || fail "--eval printed no per-class line for $class in percent"
+done
 
 # Resuming trains epoch 2 and appends to the same log.
 "$fmnist" --data "$data" --headless --epochs 1 --train-limit 10000 \

@@ -71,8 +71,10 @@ if [ -n "$utf8" ]; then
     grep -Eq ' Esc all test .* \? help  q quit$' "$tmp/screen" \
         || fail "the key bar lacks Esc, help or quit while browsing a cell"
 
+    # Esc gives the focus back to the matrix.
     tm send-keys -t ui Escape
-    wait_for ui '^>Test [0-9]+/10000' 5 || fail "Esc did not return to all images"
+    wait_for ui '^ Test [0-9]+/10000' 5 || fail "Esc did not return to all images"
+    focus_on ui "$matrix_title" 5 || fail "Esc did not give the focus back to the matrix"
 
     # Once training is done, the key bar offers no training control. The
     # message of the last epoch's save must have given way to the result,

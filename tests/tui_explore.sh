@@ -2,9 +2,11 @@
 # Drives the explorer keys and the mouse in a detached tmux session at
 # 80x24 on the real data. It covers the mistakes view and its order, Enter
 # and a click on a list entry, the wheel, the per-class view and its
-# marks, a click on a confusion cell, the occlusion overlay, the training
-# images, the learning-rate keys, stop after the epoch, the help and the
-# training time, which must stand still while training is paused. Mouse
+# marks, and Enter on a confusion cell at 120x40 and a click on one at
+# 80x24. It checks which pane has the focus after Enter and after Esc.
+# Then come the occlusion overlay, the training images, the learning-rate
+# keys, stop after the epoch, the help and the training time, which must
+# stand still while training is paused. Mouse
 # events are typed into the pane as SGR (mode 1006) sequences, which
 # ncurses reads under TERM=xterm-256color. A second run with LANG=C checks
 # that the new views and the overlay draw nothing but ASCII. Skipped
@@ -36,7 +38,7 @@ start_run() {
 
 utf8=${utf8:-C}
 # The first line of the occlusion legend at 80 columns.
-legend='^ masking cuts [A-Z][A-Za-z/ -]+ by '
+legend='^ if masked, [A-Z][A-Za-z/ -]+ loses '
 run_start=$(date +%s)
 start_run ui "$utf8"
 wait_for ui "$predicted" 60 || fail "no prediction within 60 s"
@@ -84,20 +86,40 @@ until list_in_order; do
     capture ui
 done
 
+# Enter moves the focus to the viewer, as Enter on a confusion cell does.
+# The viewer's arrow keys then go on walking the list, Up and Down as in
+# the list pane as well as Left and Right.
+focus_on ui "$list_title" 5 || fail "2 did not give the focus to the list"
 tm send-keys -t ui Down Enter
-wait_for ui '^ Mistakes 2/[0-9]+, image [0-9]+ ' 5 \
-    || fail "Down Enter did not view entry 2"
+focus_on ui 'Mistakes 2/[0-9]+, image [0-9]+ ' 5 \
+    || fail "Down Enter did not view entry 2 with the focus on the viewer"
 # The title names the image that the list shows as entry 2.
-shown=$(sed -n 's/^ Mistakes 2\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
+shown=$(sed -n 's/^>Mistakes 2\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
 listed=$(cut -c31- "$tmp/screen" | awk '$1 == 2 && NF >= 5 { print $2; exit }')
 [ -n "$shown" ] && [ "$shown" = "$listed" ] \
     || fail "the viewer names image '$shown', the list's entry 2 is '$listed'"
+tm send-keys -t ui Down
+focus_on ui 'Mistakes 3/[0-9]+, image [0-9]+ ' 5 \
+    || fail "Down in the viewer did not step to entry 3"
+tm send-keys -t ui Right Up
+wait_for ui '^>Mistakes 3/[0-9]+, image [0-9]+ ' 5 \
+    || fail "Right Up in the viewer did not come back to entry 3"
+shown=$(sed -n 's/^>Mistakes 3\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
 
-# Rows 4 and 5 are the list's title and header; entry 5 is on row 10.
+# Esc shows all test images, on the image shown, and gives the focus
+# back to the list.
+tm send-keys -t ui Escape
+focus_on ui "$list_title" 5 || fail "Esc did not give the focus back to the list"
+wait_for ui "^ Test $shown/10000 " 5 \
+    || fail "Esc did not keep image $shown in the viewer"
+
+# Rows 4 and 5 are the list's title and header, so entry 5 is on row 10.
+# A click acts as Enter there, so the viewer takes the focus, and the
+# wheel over the list moves 3 entries without taking it back.
 mouse ui 10 45
-wait_for ui '^ Mistakes 5/[0-9]+[ ,]' 5 || fail "a click on entry 5 did not view it"
+focus_on ui 'Mistakes 5/[0-9]+[ ,]' 5 || fail "a click on entry 5 did not view it"
 mouse ui 10 45 wheel
-wait_for ui '^ Mistakes 8/[0-9]+[ ,]' 5 || fail "the wheel did not move 3 entries"
+focus_on ui 'Mistakes 8/[0-9]+[ ,]' 5 || fail "the wheel did not move 3 entries"
 
 # ---------------------------------------------------------------- classes
 tm send-keys -t ui 3
@@ -114,12 +136,32 @@ cut -c31- "$tmp/screen" \
 grep -Eq ' ![A-Z]' "$tmp/screen" || fail "no class is marked as weakest"
 
 # ---------------------------------------------------------------- matrix
-# In the training view the matrix starts on row 10; the Trouser row is
-# row 13 and its Trouser column covers columns 41 to 44.
+# At 120x40 the viewer's title has room for the image number. 1 gives the
+# matrix the focus, with the cursor on T-shirt/top, T-shirt/top. Two rows
+# down and two columns right is the diagonal cell Pullover, Pullover,
+# which contains hundreds of images after the first epoch.
+tm resize-window -t ui -x 120 -y 40
 tm send-keys -t ui 1
-wait_for ui 'Confusion: rows true' 5 || fail "1 did not show the training view"
+focus_on ui "$matrix_title" 5 || fail "1 did not give the focus to the matrix"
+tm send-keys -t ui Down Down Right Right Enter
+focus_on ui 'Pullover(→|->)Pullover 1/[0-9]+' 5 \
+    || fail "Enter on the Pullover/Pullover cell did not move the focus to its images"
+tm send-keys -t ui Down Right
+wait_for ui '^>Pullover(→|->)Pullover 3/[0-9]+, image [0-9]+ ' 5 \
+    || fail "Down Right in the viewer did not step to the cell's image 3"
+shown=$(sed -n 's/^>Pullover.*Pullover 3\/[0-9]*, image \([0-9]*\) .*/\1/p' \
+    "$tmp/screen")
+tm send-keys -t ui Escape
+focus_on ui "$matrix_title" 5 || fail "Esc did not give the focus back to the matrix"
+wait_for ui "^ Test $shown/10000 " 5 \
+    || fail "Esc did not keep image $shown of the cell in the viewer"
+
+# At 80x24 the matrix starts on row 10. The Trouser row is row 13, and its
+# Trouser column covers columns 41 to 44. A click acts as Enter.
+tm resize-window -t ui -x 80 -y 24
+wait_for ui '^ paused ' 5 || fail "the interface did not come back at 80x24"
 mouse ui 13 43
-wait_for ui '^>Trouser(→|->)Trouser 1/[0-9]+' 5 \
+focus_on ui 'Trouser(→|->)Trouser 1/[0-9]+' 5 \
     || fail "a click on the Trouser/Trouser cell did not list its images"
 
 # ---------------------------------------------------------------- overlay
@@ -127,16 +169,16 @@ wait_for ui '^>Trouser(→|->)Trouser 1/[0-9]+' 5 \
 # do, and explains the shading.
 tm send-keys -t ui o
 wait_for ui "$legend" 90 || fail "o did not draw the occlusion legend within 90 s"
-legend_class=$(sed -n 's/^ masking cuts \(.*\) by .*/\1/p' "$tmp/screen")
+legend_class=$(sed -n 's/^ if masked, \(.*\) loses .*/\1/p' "$tmp/screen")
 case $legend_class in
 T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|"Ankle boot") ;;
 *) fail "the legend names '$legend_class', not a full class name" ;;
 esac
-grep -Eq '^ +>[0-9.]+ +>[0-9.]+ points +rises( |$)|^ less than 1 point anywhere' \
+grep -Eq '^ +>[0-9.]+ +>[0-9.]+ points +gains( |$)|^ less than 1 point anywhere' \
     "$tmp/screen" || fail "the legend does not give the cuts in points"
 tm send-keys -t ui Escape
-sleep 0.2
-tm send-keys -t ui t
+focus_on ui "$matrix_title" 5 || fail "Esc did not give the focus back to the matrix"
+tm send-keys -t ui Tab t
 wait_for ui '^>Train 1/60000' 5 || fail "t did not switch to training images"
 wait_for ui "$legend" 30 || fail "no occlusion map for a training image"
 grep -Eq "$predicted" "$tmp/screen" \

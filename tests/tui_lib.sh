@@ -12,6 +12,8 @@
 #                                         off, after fmnist exited
 #   wait_exit NAME                        checks that fmnist exited with 0
 #   fail MESSAGE                          prints MESSAGE and the last screen
+#   focus_on NAME TITLE SECONDS           polls until only the pane titled
+#                                         TITLE is marked as focused
 #
 # Each session keeps its pane after fmnist exits, so what fmnist prints
 # on the restored terminal can be read with capture.
@@ -110,6 +112,32 @@ wait_exit() {
     cat "$tmp/$1.err"
     [ "$(cat "$tmp/$1.status")" = "exit=0" ] \
         || fail "$1: q gave $(cat "$tmp/$1.status"), expected exit=0"
+}
+
+# The titles of the panes that take the focus, as extended regexes: the
+# image viewer's ("Test 3/10000", "Mistakes 2/2560, image 17" or a
+# cell's "Shirt→T-shirt/top 1/231"), the confusion matrix's and the
+# explorer list's ("Mistakes: 2560, ...", "Cell Shirt→T-shirt/top: 231").
+viewer_title='(Test|Train|Mistakes) [0-9]+/|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* [0-9]+/'
+matrix_title='Confusion: rows true'
+list_title='Mistakes: [0-9]+,|Cell |Correct '
+
+# Polls the pane of session $1 for at most $3 seconds until the title that
+# matches the extended regex $2 starts with the focus mark ">" and no
+# other pane title does. A title that does not start the line follows a
+# space, which distinguishes the mark from the "->" of ASCII arrows.
+focus_on() {
+    tries=$(($3 * 5))
+    while [ "$tries" -gt 0 ]; do
+        capture "$1"
+        marks=$(grep -Eo "(^| )>($viewer_title|$matrix_title|$list_title)" \
+            "$tmp/screen" | wc -l)
+        grep -Eq -- "(^| )>($2)" "$tmp/screen" && [ "$marks" -eq 1 ] \
+            && return 0
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    return 1
 }
 
 # The viewer's prediction line once the first evaluation is in.
