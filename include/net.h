@@ -26,8 +26,9 @@
  *
  * Batch normalisation in net_train_batch normalises with the mean and
  * variance of the samples of that one call, which the trainer makes a
- * shard of TRAINER_SHARD samples. The result therefore depends only on the
- * shard, never on the thread count. net_predict normalises with running
+ * shard of TRAINER_SHARD samples (the last shard of a batch can hold
+ * fewer, or one more). The result therefore depends only on the shard,
+ * never on the thread count. net_predict normalises with running
  * statistics instead. They live in Net.stats and are not parameters:
  * net_train_batch only reports each call's batch statistics (see
  * net_batch_stats), and the caller folds them in with
@@ -163,6 +164,15 @@ void net_update_running_stats(Net *net, const float *const *part_stats,
                               float momentum);
 
 /*
+ * Returns the index of the first bn layer that normalises a single value
+ * per channel of each sample, or -1 when there is none. That is a bn
+ * after a dense or flatten layer, or on a 1x1 feature map. In
+ * net_train_batch over one sample such a layer maps every value to its
+ * shift, passes no gradient back, and reports a batch variance of 0.
+ */
+int net_find_single_value_bn(const Net *net);
+
+/*
  * Batch-level gradients of dense layers. A dense layer's weight gradient
  * sums one OUT x IN outer product per sample. Formed by each call of
  * net_train_batch over a shard of a few samples, it costs a pass over the
@@ -246,7 +256,8 @@ void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
 #define NET_CONV_CHUNK_FLOATS ((size_t)384 * 1024)
 
 /* Runs FN(ARG, part) for every part 0..N_PARTS-1, on any threads in any
- * order, and returns once all have finished. */
+ * order, and returns once all have finished. It may skip parts only when
+ * its owner discards everything net_head_train writes in that call. */
 typedef void (*NetPartFn)(void *arg, int part);
 typedef void (*NetParallelFor)(void *ctx, int n_parts, NetPartFn fn,
                                void *arg);

@@ -56,6 +56,9 @@ typedef struct {
     int optim_given;        /* with load_path: optim overrides the stored one */
     float lr;               /* <= 0 selects the optimiser's default */
     int epochs;             /* epochs to run in this invocation */
+    /* Samples per batch. A net with a bn layer over single values
+     * (net_find_single_value_bn) needs 2 or more and skips a last batch
+     * of one sample in each epoch. */
     int batch;
     uint64_t seed;
     int threads;            /* worker threads, >= 1; the trainer starts
@@ -116,6 +119,8 @@ typedef struct {
     unsigned eval_generation;  /* bumped after each evaluation */
     double lr;              /* learning rate of the next update */
     int stop_after_epoch;   /* the run ends after the current epoch */
+    int batch_abandoned;    /* a stop request discarded the batch in
+                               flight, so the run ended at the one before */
     char message[256];      /* latest notice or error, "" when none */
     unsigned message_seq;   /* bumped each time message is set */
     int message_is_error;   /* message reports a failure */
@@ -144,8 +149,10 @@ int trainer_start(Trainer *tr);
  * set to pause before the call, else 0. */
 int trainer_set_paused(Trainer *tr, int paused);
 
-/* Asks the run to end after the current batch; with save_path set a
- * checkpoint of the state reached is written first. */
+/* Asks the run to end. A batch in flight is abandoned when its workers
+ * finish the shards they are computing, before anything of it is applied,
+ * so the run keeps the state after the last completed batch. With
+ * save_path set, a checkpoint of that state is written first. */
 void trainer_request_stop(Trainer *tr);
 
 /* Asks for a checkpoint at the next batch boundary and returns the file

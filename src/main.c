@@ -698,8 +698,9 @@ static void check_save_path(const char *path)
 
 /* Exits with a message when the --load file cannot be read or is no
  * valid checkpoint (header, CRC, model spec), before the data is loaded.
- * The trainer reads it again and checks it against the options. */
-static void check_load_path(const char *path)
+ * The trainer reads it again and checks it against the options. Returns
+ * the model spec of the checkpoint, which the caller frees. */
+static char *check_load_path(const char *path)
 {
     char err[CHECKPOINT_ERR_LEN];
     Checkpoint ck;
@@ -716,7 +717,48 @@ static void check_load_path(const char *path)
         fprintf(stderr, "fmnist: %s\n", err);
         exit(1);
     }
+    char *spec = xstrdup(ck.spec);
     checkpoint_free(&ck);
+    return spec;
+}
+
+/*
+ * Exits with a usage error when the run would train a bn layer over
+ * single values (after a dense layer, or on a 1x1 map) on batches of one
+ * sample: --batch 1, or --train-limit 1. One sample has a variance of 0,
+ * which the running variance then learns, and evaluation scales by up to
+ * 1 / sqrt(NET_BN_EPS). The trainer rejects such runs too, but later and
+ * as a failure. SPEC is the model, LOAD_PATH the checkpoint it came from
+ * or NULL.
+ */
+static void check_bn_batch(const Options *opt, const char *spec,
+                           const char *load_path)
+{
+    const char *option = opt->batch == 1 ? "batch" : "train-limit";
+    char err[NET_ERR_LEN];
+    char model[PATH_MAX + 32] = "the model";
+    Net net;
+    int bn, flat = 0;
+
+    if (opt->epochs == 0 || (opt->batch != 1 && opt->train_limit != 1))
+        return;
+    if (net_create(&net, spec, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, err, sizeof err) != 0)
+        return;
+    bn = net_find_single_value_bn(&net);
+    for (int i = 0; i < bn; i++)
+        flat |= net.layers[i].kind == LAYER_DENSE
+                || net.layers[i].kind == LAYER_FLATTEN;
+    net_free(&net);
+    if (bn < 0)
+        return;
+    if (load_path != NULL)
+        snprintf(model, sizeof model, "the model in %s", load_path);
+    usage_error("invalid value '1' for --%s: token %d \"bn\" of %s "
+                "normalises each value of a sample over the samples of a "
+                "batch, and one sample has no variance; use --%s 2 or "
+                "more, or no bn %s", option, bn + 1, model, option,
+                flat ? "after a dense layer" : "on a 1x1 map");
 }
 
 /* A file named on the command line, for check_distinct_files. */
@@ -1102,12 +1144,17 @@ int main(int argc, char **argv)
                         reason);
         }
         net_free(&probe);
+        check_bn_batch(&opt, opt.spec, NULL);
     }
 
     if (opt.save_path != NULL)
         check_save_path(opt.save_path);
-    if (opt.load_path != NULL)
-        check_load_path(opt.load_path);
+    if (opt.load_path != NULL) {
+        char *load_spec = check_load_path(opt.load_path);
+
+        check_bn_batch(&opt, load_spec, opt.load_path);
+        free(load_spec);
+    }
     if (opt.log_path != NULL)
         check_log_path(opt.log_path);
     /* Before the data loads, so that a hangup or Ctrl-C in the first

@@ -2065,3 +2065,14 @@ void net_update_running_stats(Net *net, const float *const *part_stats,
         }
     }
 }
+
+int net_find_single_value_bn(const Net *net)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+
+        if (l->kind == LAYER_BN && l->in_h * l->in_w == 1)
+            return i;
+    }
+    return -1;
+}

@@ -3,19 +3,23 @@
  * threads for the per-shard work, and the status snapshot the UI copies.
  *
  * A batch of up to cfg.batch shuffled training samples is gathered into
- * one contiguous buffer and cut into shards of TRAINER_SHARD samples. The
- * workers are created once and wait on a condition variable between jobs.
- * They take shards in any order, with augmentation and dropout drawn from
- * an Rng seeded by (seed, global step, shard index). A batch runs in the
- * three phases of net.h. First the workers run the trunk forward of each
- * shard. Then the coordinator runs the dense head over the whole batch,
- * and the workers share its products. Last the workers run the trunk
- * backward of each shard into that shard's own gradient buffer. The head
- * reads each weight matrix twice per batch instead of twice per shard. A
- * net whose head has batch normalisation, which normalises each shard on
- * its own, instead runs net_train_shard on each shard and forms the dense
- * layers' weight gradients over the batch afterwards (net_batch_grad, in
- * parts the workers share).
+ * one contiguous buffer and cut into shards of TRAINER_SHARD samples. A
+ * net with a bn layer over single values never gets a shard of one sample,
+ * and skips a last batch of one sample (see shard_count and plan_epochs).
+ * The workers are created once and wait on a condition variable between
+ * jobs. They take shards in any order, with augmentation and dropout drawn
+ * from an Rng seeded by (seed, global step, shard index). A batch runs in
+ * the three phases of net.h. First the workers run the trunk forward of
+ * each shard. Then the coordinator runs the dense head over the whole
+ * batch, and the workers share its products. Last the workers run the
+ * trunk backward of each shard into that shard's own gradient buffer. The
+ * head reads each weight matrix twice per batch instead of twice per
+ * shard. A net whose head has batch normalisation, which normalises each
+ * shard on its own, instead runs net_train_shard on each shard and forms
+ * the dense layers' weight gradients over the batch afterwards
+ * (net_batch_grad, in parts the workers share). So does a net with a bn
+ * layer over single values, because shard_count can merge its last two
+ * shards.
  *
  * Then the workers take slices of the parameter vector, and for each
  * slice sum the other layers' shard gradients in shard order, divide by
@@ -28,6 +32,12 @@
  * schedule. Evaluation cuts the test set, and the validation images when
  * there are some, into shards of EVAL_SHARD images the same way, with
  * net_predict and no dropout.
+ *
+ * Only the update changes the state of the run. A stop request makes the
+ * workers skip the shards of the batch's earlier jobs that they have not
+ * started, and the coordinator then drops the batch before its update.
+ * So a stop takes effect within a shard's time and never applies part of
+ * a batch.
  *
  * Every random stream derives from the run seed: the initial weights, the
  * shuffle of epoch e (from the identity permutation, so it depends on e
@@ -64,6 +74,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +134,7 @@ typedef struct {
     pthread_cond_t work;    /* broadcast when a job is posted */
     pthread_cond_t done;    /* signalled when the last shard of a job ends */
     JobKind kind;
+    int cancellable;        /* a stop request skips the remaining shards */
     NetPartFn fn;           /* JOB_PARTS: what each part runs */
     void *arg;
     unsigned generation;    /* incremented for every posted job */
@@ -211,7 +223,15 @@ struct Trainer {
     char *request_file;
     const Dataset *train, *test;
     int n_train;
+    /* Samples trained per epoch: n_train, or n_train - 1 when
+     * single_value_bn is set and the last batch would hold one sample.
+     * That sample, the last of the epoch's shuffled order, is skipped. */
+    int n_epoch;
     int n_val;              /* validation images at the end of train */
+    /* The net has a bn layer over single values (net_find_single_value_bn),
+     * which cannot normalise one sample. No shard then contains just one
+     * sample (see shard_count), and a last batch of one is skipped. */
+    int single_value_bn;
     int n_threads;
     uint64_t seed;
     int64_t epochs_end;     /* epoch number the run ends with */
@@ -268,6 +288,11 @@ struct Trainer {
                                0 when not paused */
     float lr_scale;         /* product of the trainer_scale_lr factors */
     int running;            /* the coordinator handles requests */
+
+    /* Set by trainer_request_stop and never cleared. The workers read it
+     * without a lock before each shard of a cancellable job, and the
+     * coordinator reads it before the update of each batch. */
+    atomic_int stopping;
 
     pthread_t coordinator;
     int started, joined;    /* used by the thread owning the trainer */
@@ -342,12 +367,28 @@ static float *prepare_shard(Trainer *tr, int shard, int n, Rng *rng)
     return images;
 }
 
-/* Returns the samples in shard SHARD of the batch. */
+/* Returns the number of shards of a batch of N samples: one per
+ * TRAINER_SHARD samples, the last one holding the rest. With
+ * single_value_bn, a rest of one sample joins the shard before it, which
+ * then contains TRAINER_SHARD + 1, because a bn layer over single values
+ * cannot normalise a shard of one sample. The count depends on N and the
+ * net only, so the weights stay independent of the thread count. */
+static int shard_count(const Trainer *tr, int n)
+{
+    int shards = (n + TRAINER_SHARD - 1) / TRAINER_SHARD;
+
+    if (tr->single_value_bn && shards > 1 && n % TRAINER_SHARD == 1)
+        shards--;
+    return shards;
+}
+
+/* Returns the samples in shard SHARD of the batch: TRAINER_SHARD, or the
+ * rest in the last shard (see shard_count). */
 static int shard_samples(const Batch *b, int shard)
 {
     int first = shard * TRAINER_SHARD;
 
-    return b->n - first < TRAINER_SHARD ? b->n - first : TRAINER_SHARD;
+    return shard == b->n_shards - 1 ? b->n - first : TRAINER_SHARD;
 }
 
 /* Phase 1: the trunk forward of one shard, which keeps its activations
@@ -524,6 +565,17 @@ static void run_eval_shard(Trainer *tr, Worker *w, int shard)
     job->loss[shard] = loss;
 }
 
+/* Marks the shards of the current job that no worker has taken as done,
+ * so that pool_run returns once the shards in progress end. Caller holds
+ * pool->lock. */
+static void skip_remaining_shards(Pool *pool)
+{
+    pool->shards_done += pool->n_shards - pool->next_shard;
+    pool->next_shard = pool->n_shards;
+    if (pool->shards_done == pool->n_shards)
+        pthread_cond_signal(&pool->done);
+}
+
 static void *worker_main(void *arg)
 {
     Worker *w = arg;
@@ -538,6 +590,10 @@ static void *worker_main(void *arg)
         if (pool->kind == JOB_QUIT)
             break;
         while (pool->next_shard < pool->n_shards) {
+            if (pool->cancellable && atomic_load(&w->tr->stopping)) {
+                skip_remaining_shards(pool);
+                break;
+            }
             int shard = pool->next_shard++;
             JobKind kind = pool->kind;
 
@@ -570,14 +626,26 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Posts a job of N_SHARDS shards and waits until all of them are done.
- * The caller holds job_lock, so only one job is ever posted at a time. */
+/* Returns 1 for the jobs of a batch before its update, whose shards a
+ * stop request skips: their results are scratch that train_batch then
+ * discards. The update and the evaluation always run to the end. */
+static int job_cancellable(JobKind kind)
+{
+    return kind == JOB_TRUNK_FWD || kind == JOB_TRUNK_BWD
+           || kind == JOB_PARTS || kind == JOB_TRAIN
+           || kind == JOB_BATCH_GRAD;
+}
+
+/* Posts a job of N_SHARDS shards and waits until all of them are done or,
+ * for a cancellable job after a stop request, skipped. The caller holds
+ * job_lock, so only one job is ever posted at a time. */
 static void pool_run(Pool *pool, JobKind kind, int n_shards)
 {
     if (n_shards <= 0)
         return;
     pthread_mutex_lock(&pool->lock);
     pool->kind = kind;
+    pool->cancellable = job_cancellable(kind);
     pool->n_shards = n_shards;
     pool->next_shard = 0;
     pool->shards_done = 0;
@@ -590,7 +658,8 @@ static void pool_run(Pool *pool, JobKind kind, int n_shards)
 
 /* The parallel-for that net_head_train shares its products through: the
  * parts of one step become a pool job. Runs on the coordinator, which
- * holds job_lock. */
+ * holds job_lock. After a stop request it skips parts, so net_head_train
+ * ends on incomplete products, and train_batch discards what it wrote. */
 static void pool_parallel_for(void *ctx, int n_parts, NetPartFn fn,
                               void *arg)
 {
@@ -606,7 +675,10 @@ static void pool_parallel_for(void *ctx, int n_parts, NetPartFn fn,
 /* Starts the workers. Returns 0, or -1 with ERR set. */
 static int pool_start(Trainer *tr, char *err, size_t errlen)
 {
-    int shard_max = TRAINER_SHARD > EVAL_SHARD ? TRAINER_SHARD : EVAL_SHARD;
+    /* A training shard contains up to TRAINER_SHARD + 1 samples (see
+     * shard_count). */
+    int shard_max = TRAINER_SHARD + 1 > EVAL_SHARD ? TRAINER_SHARD + 1
+                                                   : EVAL_SHARD;
 
     tr->workers = xcalloc((size_t)tr->n_threads, sizeof *tr->workers);
     for (int i = 0; i < tr->n_threads; i++) {
@@ -932,9 +1004,9 @@ static void record_batch_time(Trainer *tr, double seconds, int n)
 static float scheduled_lr(const Trainer *tr)
 {
     const Progress *pr = &tr->progress;
-    int n_train = tr->n_train > 0 ? tr->n_train : 1;
+    int n_epoch = tr->n_epoch > 0 ? tr->n_epoch : 1;
     double epoch = (double)pr->epochs_done
-                   + (double)pr->epoch.samples / n_train;
+                   + (double)pr->epoch.samples / n_epoch;
 
     return (float)(tr->base_lr * tr->lr_user_scale
                    * schedule_factor(&tr->cfg.schedule, epoch,
@@ -984,6 +1056,8 @@ static double train_phases(Trainer *tr, long *correct)
     double loss;
 
     pool_run(&tr->pool, JOB_TRUNK_FWD, b->n_shards);
+    if (atomic_load(&tr->stopping))
+        return 0.0;
     loss = net_head_train(&tr->net, b->head, b->features, b->labels, b->n,
                           TRAINER_SHARD, b->rngs, b->mean_grad, b->dfeatures,
                           &right, pool_parallel_for, tr);
@@ -1007,15 +1081,32 @@ static double train_shards(Trainer *tr, long *correct)
     return loss;
 }
 
-/* Trains one batch. Returns 0, or -1 when the loss or, after the update,
- * a weight is not finite. A non-finite loss skips the update. Either way
- * the status message names the value and the run counts as diverged. */
+/* Releases job_lock, notes in the status that a stop request discarded
+ * the batch in flight, and returns 1 for train_batch. */
+static int abandon_batch(Trainer *tr)
+{
+    pthread_mutex_unlock(&tr->job_lock);
+    pthread_mutex_lock(&tr->lock);
+    tr->status.batch_abandoned = 1;
+    pthread_mutex_unlock(&tr->lock);
+    return 1;
+}
+
+/*
+ * Trains one batch. Returns 0, 1 when a stop request abandoned it, or -1
+ * when the loss or, after the update, a weight is not finite. A stop
+ * request skips the remaining shards of the batch's jobs and abandons the
+ * batch before its update, which alone changes the weights, the optimiser,
+ * the statistics and the progress. So an abandoned batch leaves the run
+ * exactly as the previous batch did. A non-finite loss skips the update,
+ * the status message names the value and the run counts as diverged.
+ */
 static int train_batch(Trainer *tr)
 {
     Progress *pr = &tr->progress;
-    int remaining = tr->n_train - (int)pr->epoch.samples;
+    int remaining = tr->n_epoch - (int)pr->epoch.samples;
     int n = remaining < tr->cfg.batch ? remaining : tr->cfg.batch;
-    int n_shards = (n + TRAINER_SHARD - 1) / TRAINER_SHARD;
+    int n_shards = shard_count(tr, n);
     int n_slices = (int)((tr->net.n_params + REDUCE_SLICE - 1) / REDUCE_SLICE);
     double loss = 0.0, t0 = util_now();
     long correct = 0;
@@ -1028,6 +1119,9 @@ static int train_batch(Trainer *tr)
         loss = train_phases(tr, &correct);
     else
         loss = train_shards(tr, &correct);
+    /* Before the loss check, which skipped shards can fail. */
+    if (atomic_load(&tr->stopping))
+        return abandon_batch(tr);
     if (!isfinite(loss)) {
         tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
@@ -1041,6 +1135,11 @@ static int train_batch(Trainer *tr)
         pool_run(&tr->pool, JOB_TRUNK_BWD, n_shards);
     else
         pool_run(&tr->pool, JOB_BATCH_GRAD, net_batch_grad_parts(&tr->net));
+    /* The last point where a stop abandons the batch. From here on the
+     * update runs to the end, because a part of it would change some
+     * parameters and not others. */
+    if (atomic_load(&tr->stopping))
+        return abandon_batch(tr);
     tr->opt.lr = scheduled_lr(tr);
     optim_begin_step(&tr->opt);
     pool_run(&tr->pool, JOB_UPDATE, n_slices);
@@ -1093,8 +1192,8 @@ static double estimate_eta(const Trainer *tr, double rate, int last_epoch)
 
     if (rate <= 0.0)
         return -1.0;
-    samples = (double)(epochs_left - 1) * tr->n_train
-              + (double)(tr->n_train - pr->epoch.samples);
+    samples = (double)(epochs_left - 1) * tr->n_epoch
+              + (double)(tr->n_epoch - pr->epoch.samples);
     return samples / rate + (double)epochs_left * tr->eval_seconds;
 }
 
@@ -1242,16 +1341,19 @@ static void apply_lr_scale(Trainer *tr)
 }
 
 /* Runs the batches of one epoch. Returns 0 when the epoch is complete, 1
- * on a stop request and -1 on a non-finite loss. */
+ * on a stop request and -1 on a non-finite loss or weight. */
 static int run_epoch(Trainer *tr)
 {
     begin_epoch(tr);
-    while (tr->progress.epoch.samples < tr->n_train) {
+    while (tr->progress.epoch.samples < tr->n_epoch) {
+        int rc;
+
         if (at_boundary(tr))
             return 1;
         apply_lr_scale(tr);
-        if (train_batch(tr) != 0)
-            return -1;
+        rc = train_batch(tr);
+        if (rc != 0)
+            return rc;
         publish_progress(tr);
     }
     return 0;
@@ -1566,7 +1668,9 @@ static void alloc_buffers(Trainer *tr)
         b->grad[s] = xmalloc_pages(grad_bytes);
         b->stats[s] = xcalloc(tr->net.n_stats + 1, sizeof(float));
     }
-    if (net_head_batched(&tr->net)) {
+    /* The three phases cut a batch into shards of TRAINER_SHARD rows
+     * throughout, which the merged last shard of shard_count breaks. */
+    if (net_head_batched(&tr->net) && !tr->single_value_bn) {
         size_t width = net_head_width(&tr->net);
 
         b->trunk = xcalloc((size_t)b->max_shards, sizeof *b->trunk);
@@ -1616,7 +1720,7 @@ static void init_status(Trainer *tr)
     st->train_epochs = tr->cfg.epochs;
     st->epochs_done = (int)pr->epochs_done;
     st->batch = (long)pr->epoch.batches;
-    st->batches_per_epoch = (tr->n_train + tr->cfg.batch - 1) / tr->cfg.batch;
+    st->batches_per_epoch = (tr->n_epoch + tr->cfg.batch - 1) / tr->cfg.batch;
     st->eta = -1.0;
     st->threads = tr->n_threads;
     st->lr = scheduled_lr(tr);
@@ -1739,6 +1843,39 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
     return tr;
 }
 
+/*
+ * Sets n_epoch and single_value_bn. A net with a bn layer over single
+ * values cannot train on one sample, so a batch size of 1 and a training
+ * set of one image are rejected, and a last batch of one sample is
+ * skipped. Returns 0, or -1 with ERR set.
+ */
+static int plan_epochs(Trainer *tr, char *err, size_t errlen)
+{
+    int bn = net_find_single_value_bn(&tr->net);
+    const char *reason = "normalises each value of a sample over the "
+                         "samples of a batch, which needs at least 2";
+
+    tr->n_epoch = tr->n_train;
+    if (bn < 0)
+        return 0;
+    tr->single_value_bn = 1;
+    if (tr->cfg.epochs == 0)
+        return 0;
+    if (tr->cfg.batch < 2) {
+        set_err(err, errlen, "batch size %d: token %d \"bn\" %s",
+                tr->cfg.batch, bn + 1, reason);
+        return -1;
+    }
+    if (tr->n_train < 2) {
+        set_err(err, errlen, "training set of %d image: token %d \"bn\" %s",
+                tr->n_train, bn + 1, reason);
+        return -1;
+    }
+    if (tr->n_train % tr->cfg.batch == 1)
+        tr->n_epoch--;
+    return 0;
+}
+
 Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
                         const Dataset *test, char *err, size_t errlen)
 {
@@ -1750,6 +1887,8 @@ Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
     tr = trainer_alloc(cfg, train, test);
     rc = tr->load_path != NULL ? setup_from_checkpoint(tr, err, errlen)
                                : setup_fresh(tr, err, errlen);
+    if (rc == 0)
+        rc = plan_epochs(tr, err, errlen);
     if (rc != 0) {
         destroy(tr);
         return NULL;
@@ -1807,6 +1946,7 @@ int trainer_set_paused(Trainer *tr, int paused)
 
 void trainer_request_stop(Trainer *tr)
 {
+    atomic_store(&tr->stopping, 1);
     pthread_mutex_lock(&tr->lock);
     tr->stop_requested = 1;
     pthread_cond_broadcast(&tr->control);

@@ -4,7 +4,10 @@
 # - every numeric option rejects the same malformed values (spaces, an
 #   empty value, hex, inf, a fraction for an integer option) and values
 #   out of range, with exit status 2 and one message form.
-# - an invalid --model spec is a usage error too (status 2).
+# - an invalid --model spec is a usage error too (status 2), and so is
+#   --batch 1 or --train-limit 1 with a bn layer after a dense layer or
+#   on a 1x1 map, whether the model comes from --model, --preset or
+#   --load; after a convolution, bn trains on batches of one.
 # - a directory or a symbolic link loop named like a data file is
 #   reported as what it is, not as missing (status 1).
 # - a gzip file cut off inside its header is reported as truncated, not
@@ -101,6 +104,17 @@ expect_usage "invalid value 'bogus' for --model: not a preset name (default, sma
 expect_usage "invalid value 'bogus' for --preset: expected best" --preset bogus
 expect_usage "invalid value '4097' for --batch: expected an integer from 1 to 4096" \
     --batch 4097
+
+# A bn layer after a dense layer, or on a 1x1 map, normalises one value
+# per channel and sample, so it cannot train on a single sample. Three
+# poolings leave a 3x3 map, which a 3x3 convolution turns into 1x1 maps.
+one_sample="normalises each value of a sample over the samples of a batch, and one sample has no variance"
+expect_usage "invalid value '1' for --batch: token 5 \"bn\" of the model $one_sample; use --batch 2 or more, or no bn after a dense layer" \
+    --model conv3x3x16,relu,pool2,dense64,bn,relu,dense10 --batch 1
+expect_usage "invalid value '1' for --batch: token 10 \"bn\" of the model $one_sample; use --batch 2 or more, or no bn after a dense layer" \
+    --preset best --batch 1
+expect_usage "invalid value '1' for --train-limit: token 5 \"bn\" of the model $one_sample; use --train-limit 2 or more, or no bn on a 1x1 map" \
+    --model pool2,pool2,pool2,conv3x3x8,bn,relu,dense10 --train-limit 1
 
 # getopt's own errors, in the form of the other usage errors.
 expect_usage "unknown option '--no-such-option'" --no-such-option
@@ -249,6 +263,18 @@ rc=$?
 [ "$rc" -eq 0 ] || fail "resumed run: status $rc: $(cat "$tmp/err")"
 grep -qx "fmnist: batch 8, sgd, lr 0.05, constant schedule" "$tmp/err" \
     || fail "resumed run: header without the optimiser: $(cat "$tmp/err")"
+
+# The model of a checkpoint is checked like --model: a bn layer after a
+# dense layer cannot train on batches of one sample, one after a
+# convolution can.
+"$fmnist" --data "$data" --model dense16,bn,relu,dense10 --epochs 1 \
+    --batch 8 --headless --save "$tmp/bn.ckpt" >/dev/null 2>"$tmp/err" \
+    || fail "training a bn model on 8 images failed: $(cat "$tmp/err")"
+expect_usage "invalid value '1' for --batch: token 2 \"bn\" of the model in $tmp/bn.ckpt $one_sample; use --batch 2 or more, or no bn after a dense layer" \
+    --load "$tmp/bn.ckpt" --batch 1
+"$fmnist" --data "$data" --model conv3x3x4,bn,relu,pool2,dense10 --epochs 1 \
+    --batch 1 --headless >/dev/null 2>"$tmp/err" \
+    || fail "bn after a convolution, --batch 1: $(cat "$tmp/err")"
 
 # Another --model than the checkpoint's gets a message with the fix.
 "$fmnist" --data "$data" --load "$tmp/small.ckpt" --model dense20,dense10 \

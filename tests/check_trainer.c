@@ -28,6 +28,8 @@
 
 #define SPEC_DENSE "dense16,relu,dropout0.25,dense10"
 #define SPEC_CONV "conv3x3x4,relu,pool2,dropout0.2,dense10"
+/* Batch normalisation of single values: one per unit and sample. */
+#define SPEC_DENSE_BN "dense16,bn,relu,dense10"
 #define TRAIN_COUNT 61
 #define TEST_COUNT 37
 #define BATCH 20
@@ -139,8 +141,9 @@ static char *join_path(const char *dir, const char *name)
 
 /* ---------------------------------------------------------- determinism */
 
-/* Trains SPEC with 1, 2 and 3 threads and compares the weights bitwise. */
-static void check_threads_identical(const char *spec)
+/* Trains SPEC in batches of BATCH with 1, 2 and 3 threads and compares
+ * the weights bitwise. */
+static void check_threads_identical_batch(const char *spec, int batch)
 {
     Dataset train, test;
     TrainerConfig cfg = base_config();
@@ -150,6 +153,7 @@ static void check_threads_identical(const char *spec)
     make_dataset(&train, TRAIN_COUNT, 1);
     make_dataset(&test, TEST_COUNT, 2);
     cfg.spec = spec;
+    cfg.batch = batch;
     for (int i = 0; i < 3; i++) {
         cfg.threads = i + 1;
         tr[i] = run_to_end(&cfg, &train, &test);
@@ -171,6 +175,11 @@ static void check_threads_identical(const char *spec)
     trainer_free(untrained);
     free_dataset(&train);
     free_dataset(&test);
+}
+
+static void check_threads_identical(const char *spec)
+{
+    check_threads_identical_batch(spec, BATCH);
 }
 
 START_TEST(test_trainer_threads_identical_dense)
@@ -208,6 +217,23 @@ START_TEST(test_trainer_threads_identical_bn)
     check_threads_identical("conv3x3x4,bn,relu,pool2,dropout0.2,dense10");
     check_threads_identical("conv3x3x4,relu,pool2,dense100,bn,relu,"
                             "dropout0.25,dense10");
+}
+END_TEST
+
+/* A bn layer over single values never trains on one sample. Of 61
+ * images, batches of 17 train as shards of 8 and 9, and the last batch
+ * of 10 as shards of 8 and 2. Batches of 20 leave a last batch of one
+ * sample, which is skipped. In the second net, three poolings leave a
+ * 3x3 map, and a 3x3 convolution turns it into 1x1 maps. */
+START_TEST(test_trainer_threads_identical_single_value_bn)
+{
+    const char *dense = "conv3x3x4,relu,pool2,dense100,bn,relu,"
+                        "dropout0.25,dense10";
+    const char *map = "pool2,pool2,pool2,conv3x3x8,bn,relu,dense10";
+
+    check_threads_identical_batch(dense, 17);
+    check_threads_identical_batch(dense, BATCH);
+    check_threads_identical_batch(map, 17);
 }
 END_TEST
 
@@ -308,6 +334,104 @@ START_TEST(test_trainer_loss_decreases)
     ck_assert(last->samples_per_sec > 0);
 
     trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* With 61 images in batches of 20, the last batch of each epoch would
+ * hold one sample, which a bn layer after a dense layer cannot normalise.
+ * The trainer skips that batch and only that one. */
+START_TEST(test_trainer_bn_skips_lone_sample)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *bn, *plain;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "bn.ckpt");
+    char err[CHECKPOINT_ERR_LEN];
+    Checkpoint ck;
+    int full_batches = TRAIN_COUNT / BATCH;
+
+    ck_assert_int_eq(TRAIN_COUNT % BATCH, 1);
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = SPEC_DENSE_BN;
+    cfg.save_path = path;
+    bn = run_to_end(&cfg, &train, &test);
+    trainer_get_status(bn, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.batches_per_epoch, full_batches);
+    ck_assert_int_eq(st.batch, full_batches);
+    ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(ck.step, cfg.epochs * full_batches);
+    for (size_t i = 0; i < ck.n_stats; i++)
+        ck_assert_msg(isfinite(ck.stats[i]), "running statistic %zu is %g",
+                      i, (double)ck.stats[i]);
+    checkpoint_free(&ck);
+
+    /* Without such a layer, the last batch of one sample trains. */
+    cfg.spec = SPEC_DENSE;
+    cfg.save_path = NULL;
+    plain = run_to_end(&cfg, &train, &test);
+    trainer_get_status(plain, &st);
+    ck_assert_int_eq(st.batches_per_epoch, full_batches + 1);
+    ck_assert_int_eq(st.batch, full_batches + 1);
+
+    trainer_free(bn);
+    trainer_free(plain);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* With a bn layer after a dense layer, a batch of 9 samples trains as one
+ * shard of 9, not as 8 + 1, where the lone sample would be normalised to
+ * the bn shift alone. Without dropout or augmentation, the loss of that
+ * one shard is the loss of net_train_batch over the nine images with the
+ * initial weights, in any order up to rounding. */
+START_TEST(test_trainer_bn_merges_lone_shard)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    EpochLog log = { 0 };
+    Trainer *trained, *untrained;
+    const int n = TRAINER_SHARD + 1;
+    Rng rng;
+
+    make_dataset(&train, n, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = SPEC_DENSE_BN;
+    cfg.batch = n;
+    cfg.epochs = 1;
+    cfg.on_epoch = log_epoch;
+    cfg.ctx = &log;
+    trained = run_to_end(&cfg, &train, &test);
+    cfg.epochs = 0;
+    untrained = create_ok(&cfg, &train, &test);
+
+    const Net *net = trainer_net(untrained);
+    NetScratch *scratch = net_scratch_create(net, n);
+    float *images = xmalloc((size_t)n * DATASET_PIXELS * sizeof(float));
+    float *grad = xmalloc(net->n_params * sizeof(float));
+    rng_seed(&rng, 1);
+    dataset_copy_images(&train, 0, n, images);
+    double loss = net_train_batch(net, scratch, images, train.labels, n, grad,
+                                  &rng, NULL);
+
+    ck_assert_int_eq(log.count, 1);
+    ck_assert_double_eq_tol(log.records[0].train_loss, loss / n, 1e-5);
+
+    free(images);
+    free(grad);
+    net_scratch_free(scratch);
+    trainer_free(trained);
+    trainer_free(untrained);
     free_dataset(&train);
     free_dataset(&test);
 }
@@ -735,6 +859,96 @@ START_TEST(test_trainer_stop_while_paused)
 }
 END_TEST
 
+/*
+ * Stops runs of SPEC once their first batch is done, so that the stop
+ * usually lands inside the second one, until a stop abandons a batch.
+ * Every stop must leave the checkpoint of the last completed batch: its
+ * step matches the batches done, and a run resumed from it ends with the
+ * weights of an uninterrupted run. A batch of 256 images takes
+ * milliseconds and the status is polled every 0.1 ms, but where a stop
+ * lands depends on timing, hence the retries.
+ */
+static void check_stop_abandons_batch(const char *spec)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "stop.ckpt");
+    struct timespec tick = { 0, 100000 };
+    Trainer *whole;
+    int abandoned = 0;
+
+    make_dataset(&train, 1000, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = spec;
+    cfg.batch = 256;
+    cfg.epochs = 1;
+    whole = run_to_end(&cfg, &train, &test);
+    trainer_get_status(whole, &st);
+    ck_assert_int_eq(st.batch_abandoned, 0);
+    size_t bytes = trainer_net(whole)->n_params * sizeof(float);
+
+    for (int attempt = 0; attempt < 10 && !abandoned; attempt++) {
+        TrainerConfig first = cfg, rest = cfg;
+        char err[CHECKPOINT_ERR_LEN];
+        Checkpoint ck;
+        Trainer *tr;
+
+        first.save_path = path;
+        tr = create_ok(&first, &train, &test);
+        ck_assert_int_eq(trainer_start(tr), 0);
+        do {
+            nanosleep(&tick, NULL);
+            trainer_get_status(tr, &st);
+        } while (st.state != TRAINER_DONE && st.batch < 1);
+        trainer_request_stop(tr);
+        trainer_join(tr);
+        trainer_get_status(tr, &st);
+        trainer_free(tr);
+        abandoned = st.batch_abandoned;
+
+        ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s",
+                      err);
+        ck_assert_int_eq(ck.step, ck.epochs_done * st.batches_per_epoch
+                                  + ck.partial.batches);
+        if (ck.epochs_done == 0)
+            ck_assert_int_eq(ck.partial.batches, st.batch);
+        rest.epochs = cfg.epochs - (int)ck.epochs_done;
+        rest.load_path = path;
+        rest.threads = 3;
+        checkpoint_free(&ck);
+
+        tr = run_to_end(&rest, &train, &test);
+        ck_assert_msg(memcmp(trainer_net(whole)->params,
+                             trainer_net(tr)->params, bytes) == 0,
+                      "%s, attempt %d: resumed weights differ", spec,
+                      attempt);
+        trainer_free(tr);
+        unlink(path);
+    }
+    ck_assert_msg(abandoned, "%s: no stop landed inside a batch", spec);
+
+    trainer_free(whole);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+
+/* The first net runs in the three phases, and its dense2600 products are
+ * shared among the workers in parts that a stop skips. The second runs
+ * whole shards, because of its bn layer after a dense layer. */
+START_TEST(test_trainer_stop_abandons_batch)
+{
+    check_stop_abandons_batch("conv3x3x4,relu,pool2,dense2600,relu,"
+                              "dropout0.25,dense10");
+    check_stop_abandons_batch("conv3x3x4,relu,pool2,dense1024,bn,relu,"
+                              "dense10");
+}
+END_TEST
+
 /* trainer_free on a running trainer stops and joins it. */
 START_TEST(test_trainer_free_while_running)
 {
@@ -1136,6 +1350,49 @@ START_TEST(test_trainer_rejects_bad_config)
 }
 END_TEST
 
+/* A bn layer over single values cannot train on one sample, so a batch
+ * size of 1 and a training set of one image are rejected with the layer's
+ * token number. A bn after a convolution has many values per channel and
+ * trains on one sample, and a run that does not train is not checked. */
+START_TEST(test_trainer_rejects_bn_on_one_sample)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = SPEC_DENSE_BN;
+    cfg.batch = 1;
+    check_rejected(&cfg, &train, &test, "batch size 1: token 2 \"bn\"");
+    cfg.spec = "pool2,pool2,pool2,conv3x3x8,bn,relu,dense10";
+    check_rejected(&cfg, &train, &test, "batch size 1: token 5 \"bn\"");
+    cfg.spec = SPEC_DENSE_BN;
+    cfg.batch = BATCH;
+    cfg.train_limit = 1;
+    check_rejected(&cfg, &train, &test,
+                   "training set of 1 image: token 2 \"bn\"");
+
+    cfg = base_config();
+    cfg.spec = "conv3x3x4,bn,relu,pool2,dense10";
+    cfg.batch = 1;
+    cfg.epochs = 1;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(st.batch, TRAIN_COUNT);
+    trainer_free(tr);
+
+    cfg.spec = SPEC_DENSE_BN;
+    cfg.epochs = 0;
+    trainer_free(create_ok(&cfg, &train, &test));
+
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_state_names)
 {
     ck_assert_str_eq(trainer_state_name(TRAINER_IDLE), "idle");
@@ -1159,8 +1416,11 @@ Suite *trainer_suite(void)
     tcase_add_test(run, test_trainer_threads_identical_conv);
     tcase_add_test(run, test_trainer_threads_identical_split);
     tcase_add_test(run, test_trainer_threads_identical_bn);
+    tcase_add_test(run, test_trainer_threads_identical_single_value_bn);
     tcase_add_test(run, test_trainer_threads_capped_at_shards);
     tcase_add_test(run, test_trainer_threads_identical_checkpoints);
+    tcase_add_test(run, test_trainer_bn_skips_lone_sample);
+    tcase_add_test(run, test_trainer_bn_merges_lone_shard);
     tcase_add_test(run, test_trainer_seed_changes_weights);
     tcase_add_test(run, test_trainer_loss_decreases);
     tcase_add_test(run, test_trainer_status_after_run);
@@ -1173,6 +1433,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_pause_resume);
     tcase_add_test(control, test_trainer_stop_saves);
     tcase_add_test(control, test_trainer_stop_while_paused);
+    tcase_add_test(control, test_trainer_stop_abandons_batch);
     tcase_add_test(control, test_trainer_stop_after_epoch);
     tcase_add_test(control, test_trainer_scale_lr);
     tcase_add_test(control, test_trainer_copy_net_independent);
@@ -1187,6 +1448,7 @@ Suite *trainer_suite(void)
 
     tcase_set_timeout(config, THREADED_TIMEOUT);
     tcase_add_test(config, test_trainer_rejects_bad_config);
+    tcase_add_test(config, test_trainer_rejects_bn_on_one_sample);
     tcase_add_test(config, test_trainer_state_names);
     suite_add_tcase(s, config);
     return s;
