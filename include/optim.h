@@ -35,6 +35,13 @@ void optim_step(Optim *opt, float *params, const float *grad);
  * together cover 0..n-1 once. Each entry gets the same arithmetic as in
  * optim_step, so the result does not depend on how the ranges are cut.
  * Threads may update disjoint ranges at once.
+ *
+ * On x86 the update treats subnormal numbers (below 2^-126 in magnitude)
+ * in the gradient and the optimiser state as zero and writes zero for
+ * subnormal results. Adam's squared gradients and decaying moments of
+ * units that stop learning fall into that range. With them, the update
+ * took 44% of the default network's training time in its second epoch
+ * instead of 6%.
  */
 void optim_begin_step(Optim *opt);
 void optim_update(const Optim *opt, float *params, const float *grad,

@@ -20,6 +20,42 @@
 #include "optim.h"
 #include "util.h"
 
+#ifdef __SSE_MATH__
+#include <xmmintrin.h>
+
+/* MXCSR bits: subnormal inputs read as zero (DAZ), subnormal results are
+ * written as zero (FTZ). */
+#define MXCSR_DAZ 0x0040u
+#define MXCSR_FTZ 0x8000u
+
+/* Makes this thread's SSE arithmetic treat subnormal numbers as zero and
+ * returns the previous mode for restore_float_mode. */
+static unsigned flush_subnormals(void)
+{
+    unsigned mode = _mm_getcsr();
+
+    _mm_setcsr(mode | MXCSR_DAZ | MXCSR_FTZ);
+    return mode;
+}
+
+static void restore_float_mode(unsigned mode)
+{
+    _mm_setcsr(mode);
+}
+#else
+/* TODO: other CPUs keep subnormal moments, which some of them process
+ * slowly. */
+static unsigned flush_subnormals(void)
+{
+    return 0;
+}
+
+static void restore_float_mode(unsigned mode)
+{
+    (void)mode;
+}
+#endif
+
 /* M_PI is POSIX, not C11. */
 #define PI 3.14159265358979323846
 
@@ -79,10 +115,13 @@ void optim_begin_step(Optim *opt)
 void optim_update(const Optim *opt, float *params, const float *grad,
                   size_t first, size_t end)
 {
+    unsigned mode = flush_subnormals();
+
     if (opt->kind == OPTIM_ADAM)
         adam_update(opt, params, grad, first, end);
     else
         sgd_update(opt, params, grad, first, end);
+    restore_float_mode(mode);
 }
 
 void optim_step(Optim *opt, float *params, const float *grad)

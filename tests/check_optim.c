@@ -269,6 +269,34 @@ START_TEST(test_optim_update_ranges_match_step)
 }
 END_TEST
 
+/* On x86 the update flushes subnormal values to zero: a subnormal
+ * gradient leaves SGD's velocity at 0, and Adam's second moment of a
+ * gradient of 2^-70 (whose square, 2^-140 times 0.001, is subnormal) stays
+ * 0. The mode of the calling thread is restored afterwards. */
+START_TEST(test_optim_flushes_subnormals)
+{
+#ifdef __SSE_MATH__
+    Optim sgd, adam;
+    float w[2] = {1.0f, 1.0f};
+    float tiny = 0x1p-140f, small = 0x1p-70f;
+    volatile float half = 0.5f;
+
+    optim_init(&sgd, OPTIM_SGD, 1, 0.1f);
+    optim_step(&sgd, &w[0], &tiny);
+    ck_assert_float_eq(sgd.m[0], 0.0f);
+    ck_assert_float_eq(w[0], 1.0f);
+    optim_init(&adam, OPTIM_ADAM, 1, 0.1f);
+    optim_step(&adam, &w[1], &small);
+    ck_assert_float_eq(adam.v[0], 0.0f);
+    ck_assert(adam.m[0] > 0.0f);
+    /* Subnormal arithmetic outside the update is unchanged. */
+    ck_assert(tiny * half > 0.0f);
+    optim_free(&sgd);
+    optim_free(&adam);
+#endif
+}
+END_TEST
+
 Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -284,6 +312,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_optim_weight_decay_one_step);
     tcase_add_test(tc, test_optim_weight_decay_range);
     tcase_add_test(tc, test_optim_update_ranges_match_step);
+    tcase_add_test(tc, test_optim_flushes_subnormals);
     suite_add_tcase(s, tc);
     return s;
 }
