@@ -7,8 +7,10 @@
  * net with a bn layer over single values never gets a shard of one sample,
  * and skips a last batch of one sample (see shard_count and plan_epochs).
  * The workers are created once and wait on a condition variable between
- * jobs. They take shards in any order, with augmentation and dropout drawn
- * from an Rng seeded by (seed, global step, shard index). A batch runs in
+ * jobs. The thread that posts a job takes shards with them, so N threads
+ * compute with N - 1 workers. They take shards in any order, with
+ * augmentation and dropout drawn from an Rng seeded by (seed, global
+ * step, shard index). A batch runs in
  * the three phases of net.h. First the workers run the trunk forward of
  * each shard. Then the coordinator runs the dense head over the whole
  * batch, and the workers share its products. Last the workers run the
@@ -121,11 +123,12 @@ typedef struct {
     size_t first, end;
 } ParamRange;
 
-typedef struct {
+typedef struct Worker {
     Trainer *tr;
     NetScratch *scratch;    /* used by this worker only */
     float *eval_images;     /* EVAL_SHARD images converted to floats */
     pthread_t thread;
+    int has_thread;         /* 0 for Pool.poster */
 } Worker;
 
 /* Job board of the worker pool. Every field is guarded by lock. */
@@ -141,6 +144,9 @@ typedef struct {
     int n_shards;
     int next_shard;         /* first shard no worker has taken */
     int shards_done;
+    /* The worker whose scratch the thread in pool_run uses: that thread
+     * takes shards too instead of sleeping until the others are done. */
+    struct Worker *poster;
 } Pool;
 
 /* The batch being trained: filled by the coordinator, read by the workers,
@@ -576,6 +582,44 @@ static void skip_remaining_shards(Pool *pool)
         pthread_cond_signal(&pool->done);
 }
 
+/* Takes shards of the posted job with W's scratch until none is left,
+ * or until a stop request skips the rest of a cancellable job. Caller
+ * holds pool->lock, which is released while a shard runs. */
+static void run_shards(Worker *w, Pool *pool)
+{
+    while (pool->next_shard < pool->n_shards) {
+        if (pool->cancellable && atomic_load(&w->tr->stopping)) {
+            skip_remaining_shards(pool);
+            break;
+        }
+        int shard = pool->next_shard++;
+        JobKind kind = pool->kind;
+
+        NetPartFn fn = pool->fn;
+        void *part_arg = pool->arg;
+
+        pthread_mutex_unlock(&pool->lock);
+        if (kind == JOB_TRUNK_FWD)
+            run_trunk_forward(w->tr, w, shard);
+        else if (kind == JOB_TRUNK_BWD)
+            run_trunk_backward(w->tr, w, shard);
+        else if (kind == JOB_PARTS)
+            fn(part_arg, shard);
+        else if (kind == JOB_TRAIN)
+            run_train_shard(w->tr, w, shard);
+        else if (kind == JOB_BATCH_GRAD)
+            net_batch_grad(&w->tr->net, w->tr->batch.rows, w->tr->batch.n,
+                           shard, w->tr->batch.mean_grad);
+        else if (kind == JOB_UPDATE)
+            run_update_slice(w->tr, shard);
+        else
+            run_eval_shard(w->tr, w, shard);
+        pthread_mutex_lock(&pool->lock);
+        if (++pool->shards_done == pool->n_shards)
+            pthread_cond_signal(&pool->done);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     Worker *w = arg;
@@ -589,38 +633,7 @@ static void *worker_main(void *arg)
         seen = pool->generation;
         if (pool->kind == JOB_QUIT)
             break;
-        while (pool->next_shard < pool->n_shards) {
-            if (pool->cancellable && atomic_load(&w->tr->stopping)) {
-                skip_remaining_shards(pool);
-                break;
-            }
-            int shard = pool->next_shard++;
-            JobKind kind = pool->kind;
-
-            NetPartFn fn = pool->fn;
-            void *part_arg = pool->arg;
-
-            pthread_mutex_unlock(&pool->lock);
-            if (kind == JOB_TRUNK_FWD)
-                run_trunk_forward(w->tr, w, shard);
-            else if (kind == JOB_TRUNK_BWD)
-                run_trunk_backward(w->tr, w, shard);
-            else if (kind == JOB_PARTS)
-                fn(part_arg, shard);
-            else if (kind == JOB_TRAIN)
-                run_train_shard(w->tr, w, shard);
-            else if (kind == JOB_BATCH_GRAD)
-                net_batch_grad(&w->tr->net, w->tr->batch.rows,
-                               w->tr->batch.n, shard,
-                               w->tr->batch.mean_grad);
-            else if (kind == JOB_UPDATE)
-                run_update_slice(w->tr, shard);
-            else
-                run_eval_shard(w->tr, w, shard);
-            pthread_mutex_lock(&pool->lock);
-            if (++pool->shards_done == pool->n_shards)
-                pthread_cond_signal(&pool->done);
-        }
+        run_shards(w, pool);
     }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
@@ -636,9 +649,10 @@ static int job_cancellable(JobKind kind)
            || kind == JOB_BATCH_GRAD;
 }
 
-/* Posts a job of N_SHARDS shards and waits until all of them are done or,
- * for a cancellable job after a stop request, skipped. The caller holds
- * job_lock, so only one job is ever posted at a time. */
+/* Posts a job of N_SHARDS shards, takes shards itself with the poster's
+ * scratch, and waits until all of them are done or, for a cancellable job
+ * after a stop request, skipped. The caller holds job_lock, so only one
+ * job is ever posted at a time and the poster's scratch has one user. */
 static void pool_run(Pool *pool, JobKind kind, int n_shards)
 {
     if (n_shards <= 0)
@@ -651,6 +665,7 @@ static void pool_run(Pool *pool, JobKind kind, int n_shards)
     pool->shards_done = 0;
     pool->generation++;
     pthread_cond_broadcast(&pool->work);
+    run_shards(pool->poster, pool);
     while (pool->shards_done < pool->n_shards)
         pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
@@ -672,7 +687,10 @@ static void pool_parallel_for(void *ctx, int n_parts, NetPartFn fn,
     pool_run(pool, JOB_PARTS, n_parts);
 }
 
-/* Starts the workers. Returns 0, or -1 with ERR set. */
+/* Sets up n_threads workers and starts a thread for each but the first,
+ * which belongs to whichever thread posts a job: with 2 threads, the
+ * coordinator and one worker compute, and a job wakes one thread instead
+ * of two. Returns 0, or -1 with ERR set. */
 static int pool_start(Trainer *tr, char *err, size_t errlen)
 {
     /* A training shard contains up to TRAINER_SHARD + 1 samples (see
@@ -683,23 +701,23 @@ static int pool_start(Trainer *tr, char *err, size_t errlen)
     tr->workers = xcalloc((size_t)tr->n_threads, sizeof *tr->workers);
     for (int i = 0; i < tr->n_threads; i++) {
         Worker *w = &tr->workers[i];
-        int rc;
 
         w->tr = tr;
         w->scratch = net_scratch_create(&tr->net, shard_max);
         w->eval_images = xmalloc_aligned((size_t)EVAL_SHARD * DATASET_PIXELS
                                          * sizeof(float));
-        rc = pthread_create(&w->thread, NULL, worker_main, w);
+    }
+    tr->pool.poster = &tr->workers[0];
+    for (int i = 1; i < tr->n_threads; i++) {
+        Worker *w = &tr->workers[i];
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
         if (rc != 0) {
-            net_scratch_free(w->scratch);
-            free(w->eval_images);
-            w->scratch = NULL;
-            w->eval_images = NULL;
             set_err(err, errlen, "starting worker thread %d of %d: %s",
                     i + 1, tr->n_threads, strerror(rc));
-            tr->n_threads = i;
             return -1;
         }
+        w->has_thread = 1;
     }
     return 0;
 }
@@ -715,7 +733,8 @@ static void pool_stop(Trainer *tr)
     pthread_cond_broadcast(&pool->work);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 0; i < tr->n_threads; i++) {
-        pthread_join(tr->workers[i].thread, NULL);
+        if (tr->workers[i].has_thread)
+            pthread_join(tr->workers[i].thread, NULL);
         net_scratch_free(tr->workers[i].scratch);
         free(tr->workers[i].eval_images);
     }
