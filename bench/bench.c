@@ -186,6 +186,32 @@ static double default_run_rss(const char *program, const char *data_dir)
     return ru.ru_maxrss / 1024.0;
 }
 
+/* Returns the 1-minute load average, or -1 where /proc/loadavg cannot be
+ * read. */
+static double load_average(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double load = -1.0;
+
+    if (f == NULL)
+        return -1.0;
+    if (fscanf(f, "%lf", &load) != 1)
+        load = -1.0;
+    fclose(f);
+    return load;
+}
+
+/* Prints LOAD, the load average read before the benchmark started, so
+ * that figures from a busy machine can be recognised. */
+static void print_load_average(double load)
+{
+    if (load < 0.0)
+        return;
+    printf("load average before the run: %.2f on %ld online CPUs%s\n", load,
+           sysconf(_SC_NPROCESSORS_ONLN),
+           load >= 0.5 ? "; other work lowers these figures" : "");
+}
+
 /* ------------------------------------------------------------ profile */
 
 /* Writes a short name for layer L, such as "conv5x5x32:same" or
@@ -386,6 +412,7 @@ int main(int argc, char **argv)
     Dataset train, test;
     Net net;
     double rss = -1;
+    double load_before = load_average();
 
     parse(argc, argv, &opt);
     if (net_create(&net, opt.model, 1, DATASET_ROWS, DATASET_COLS,
@@ -420,7 +447,9 @@ int main(int argc, char **argv)
            "portable)\n", gemm_kernel_name());
     if (gemm_kernel_note() != NULL)
         printf("warning: %s\n", gemm_kernel_note());
-    printf("data load: %.3f s for the four files\n\n", load_seconds);
+    printf("data load: %.3f s for the four files\n", load_seconds);
+    print_load_average(load_before);
+    printf("\n");
 
     if (!opt.throughput_only)
         profile_layers(&net, &train, opt.batch, opt.repeat, peak);

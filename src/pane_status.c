@@ -103,8 +103,13 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
     draw_format_duration(st->state == TRAINER_DONE ? 0 : st->eta, eta,
                          sizeof eta);
 
+    /* A run ended early by x or a stop shows "stopped", like the exit
+     * summary. */
+    const char *state = st->state == TRAINER_DONE && st->train_epochs > 0
+                        && st->epochs_done < st->epochs
+                        ? "stopped" : trainer_state_name(st->state);
     int x = pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-10s",
-                       trainer_state_name(st->state));
+                       state);
     if (st->train_epochs == 0) {
         x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "elapsed ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);

@@ -373,7 +373,7 @@ static int collect_hints(const Ui *ui, Hint *hints)
     } else {
         hints[n++] = (Hint){g->up_down, "entry", HINT_RANK_PANE};
         if (ui->list_len > 0)
-            hints[n++] = (Hint){"Enter", "view", HINT_RANK_PANE};
+            hints[n++] = (Hint){"Enter", "open", HINT_RANK_PANE};
     }
     hints[n++] = (Hint){"v", "view", HINT_RANK_VIEW};
     if (training) {
@@ -517,9 +517,9 @@ static void draw_help(Tui *t)
 }
 
 /* Shows what size is needed, and on a second line, when there is one,
- * that training goes on and q still quits. Each line is cut to the
- * width. */
-static void draw_too_small(void)
+ * that q still quits and, while TRAINING, that training goes on. Each
+ * line is cut to the width. */
+static void draw_too_small(int training)
 {
     char msg[96];
 
@@ -528,7 +528,8 @@ static void draw_too_small(void)
     werase(stdscr);
     mvwaddnstr(stdscr, 0, 0, msg, COLS);
     if (LINES > 1)
-        mvwaddnstr(stdscr, 1, 0, "training goes on; q quits", COLS);
+        mvwaddnstr(stdscr, 1, 0,
+                   training ? "training goes on; q quits" : "q quits", COLS);
     wnoutrefresh(stdscr);
     doupdate();
 }
@@ -546,7 +547,10 @@ static void (*const pane_draw[DRAW_PANES])(WINDOW *, const Ui *) = {
 static void draw_screen(Tui *t)
 {
     if (!t->layout.fits) {
-        draw_too_small();
+        const TrainerStatus *st = &t->ui.status;
+
+        draw_too_small(st->train_epochs > 0 && st->state != TRAINER_DONE
+                       && st->state != TRAINER_FAILED);
         t->ui.dirty = 0;
         t->full_redraw = 0;
         return;

@@ -205,7 +205,7 @@ wait_for ui '^ paused ' 5 || fail "the interface did not come back at 80x24"
 paused_to=$(date +%s)
 tm send-keys -t ui x p
 wait_for ui 'stops after epoch [0-9]+' 5 || fail "x did not mark the stop"
-wait_for ui '^ done ' 60 || fail "x did not end training after the epoch"
+wait_for ui '^ stopped ' 60 || fail "x did not end training after the epoch"
 grep -Eq ' p (pause|resume)| \+/- lr' "$tmp/screen" \
     && fail "the key bar offers pause or lr after x ended training"
 
