@@ -1200,20 +1200,23 @@ static double recent_rate(const Trainer *tr)
 
 /* Estimates the seconds left: the remaining samples at the recent rate,
  * plus one evaluation per unfinished epoch at the latest evaluation's
- * duration (0 before the first). With LAST_EPOCH (the run stops after
- * this epoch) only the current epoch counts. Returns -1 while the rate
- * is unknown. */
+ * duration. Before the first evaluation, an image is taken to cost a
+ * third of a training sample, whose backward pass does twice the work of
+ * the forward one. With LAST_EPOCH (the run stops after this epoch) only
+ * the current epoch counts. Returns -1 while the rate is unknown. */
 static double estimate_eta(const Trainer *tr, double rate, int last_epoch)
 {
     const Progress *pr = &tr->progress;
     int epochs_left = last_epoch ? 1 : tr->epochs_end - pr->epochs_done;
-    double samples;
+    double samples, eval_seconds = tr->eval_seconds;
 
     if (rate <= 0.0)
         return -1.0;
+    if (eval_seconds <= 0.0)
+        eval_seconds = (double)(tr->test->count + tr->n_val) / (3.0 * rate);
     samples = (double)(epochs_left - 1) * tr->n_epoch
               + (double)(tr->n_epoch - pr->epoch.samples);
-    return samples / rate + (double)epochs_left * tr->eval_seconds;
+    return samples / rate + (double)epochs_left * eval_seconds;
 }
 
 /* Publishes the progress after a batch. Everything is computed before the
