@@ -56,7 +56,7 @@ void pane_classes_draw(WINDOW *w, const Ui *ui)
     pane_title(w, ui, "Per-class metrics (test set, %)", 0);
     if (!st->has_eval) {
         pane_print(w, 1, 1, ui->attr[UI_DIM],
-                   "filled after the first test evaluation");
+                   "filled after the first evaluation");
         return;
     }
     metrics_per_class(confusion, m);

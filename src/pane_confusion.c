@@ -152,7 +152,7 @@ static void draw_cursor_line(WINDOW *w, const Ui *ui, int y)
 
     if (!st->has_eval) {
         pane_print(w, y, 1, ui->attr[UI_DIM],
-                   "filled after the first test evaluation");
+                   "filled after the first evaluation");
         return;
     }
     int x = pane_print(w, y, 1, ui->attr[UI_VALUE], "%s%s%s",
@@ -212,7 +212,7 @@ void pane_confusion_open(Ui *ui, int t, int p)
     char msg[96];
 
     if (!ui->has_predictions) {
-        pane_notice(ui, "no predictions yet: wait for the first test run");
+        pane_notice(ui, "no predictions yet: wait for the first evaluation");
         return;
     }
     if (count_cell(ui, t, p) == 0) {

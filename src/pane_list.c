@@ -77,7 +77,7 @@ void pane_list_open(Ui *ui)
     if (ui->list_len == 0) {
         pane_notice(ui, ui->has_predictions
                         ? "no misclassified test images"
-                        : "no predictions yet: wait for the first test run");
+                        : "no predictions yet: wait for the first evaluation");
         return;
     }
     pane_image_follow_list(ui);
@@ -136,7 +136,7 @@ void pane_list_draw(WINDOW *w, const Ui *ui)
     draw_title(w, ui);
     if (!ui->has_predictions) {
         pane_print(w, 1, 1, ui->attr[UI_DIM],
-                   "filled after the first test evaluation");
+                   "filled after the first evaluation");
         return;
     }
     pane_print(w, 1, 1, ui->attr[UI_LABEL], "%5s %6s %-*s %-*s %5s", "#",

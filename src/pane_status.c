@@ -175,7 +175,7 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
         pane_print(w, y, 1, ui->attr[UI_DIM],
                    st->train_epochs == 0
                    ? "evaluating the test set"
-                   : "the test set is evaluated after each epoch");
+                   : "test accuracy after the first evaluation");
     }
 }
 
