@@ -1889,8 +1889,9 @@ static int plan_epochs(Trainer *tr, char *err, size_t errlen)
         return -1;
     }
     if (tr->n_train < 2) {
-        set_err(err, errlen, "training set of %d image: token %d \"bn\" %s",
-                tr->n_train, bn + 1, reason);
+        set_err(err, errlen, "training set of %d image: token %d \"bn\" %s; "
+                "train on 2 or more images (a larger --train-limit or a "
+                "smaller --val)", tr->n_train, bn + 1, reason);
         return -1;
     }
     if (tr->n_train % tr->cfg.batch == 1)

@@ -993,6 +993,31 @@ static int run_loop(Tui *t)
     return gone ? TUI_DETACHED : TUI_QUIT;
 }
 
+/* Asks the trainer to stop and keeps the screen up, with a notice, until
+ * it has: a stop during an evaluation waits for the evaluation, and the
+ * terminal would otherwise stay blank and echo keys meanwhile. Keys are
+ * read and dropped. Returns early when the terminal goes away. */
+static void wait_for_stop(Tui *t)
+{
+    TrainerStatus *scratch = xmalloc(sizeof *scratch);
+    int gone = 0;
+
+    trainer_request_stop(t->tr);
+    while (!gone) {
+        poll_trainer(t, scratch);
+        TrainerState state = t->ui.status.state;
+
+        if (state == TRAINER_DONE || state == TRAINER_FAILED)
+            break;
+        pane_notice(&t->ui, state == TRAINER_EVALUATING
+                            ? "stopping after the evaluation"
+                            : "stopping");
+        draw_screen(t);
+        read_key(t, TICK_MS, &gone);
+    }
+    free(scratch);
+}
+
 static void ui_init(Ui *ui, const Dataset *test, const Dataset *train)
 {
     static const Dataset no_images = {0};
@@ -1043,6 +1068,8 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
 
     int result = run_loop(t);
 
+    if (result == TUI_QUIT)
+        wait_for_stop(t);
     occlusion_stop(t->ui.occlusion);
     screen_stop(t, result == TUI_DETACHED);
     ui_free(&t->ui);
