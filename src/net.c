@@ -992,7 +992,7 @@ static void dense_forward_part(void *arg, int part)
 
 /* Y (N x OUT) = X (N x IN) * W^T + b, where W is OUT x IN, followed by
  * ReLU when RELU is set. A channel-major X is first copied sample-major
- * into FLAT. Y_T holds OUT x N floats. */
+ * into FLAT. Y_T has room for OUT x N floats. */
 static void dense_forward(const Layer *l, const float *params, const float *x,
                           int x_cm, int n, float *flat, float *y_t, float *y,
                           int relu, const NetScratch *s)
