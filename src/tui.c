@@ -1000,10 +1000,10 @@ static int run_loop(Tui *t)
 static void wait_for_stop(Tui *t)
 {
     TrainerStatus *scratch = xmalloc(sizeof *scratch);
-    int gone = 0;
+    int terminal_gone = 0;
 
     trainer_request_stop(t->tr);
-    while (!gone) {
+    while (!terminal_gone) {
         poll_trainer(t, scratch);
         TrainerState state = t->ui.status.state;
 
@@ -1013,7 +1013,7 @@ static void wait_for_stop(Tui *t)
                             ? "stopping after the evaluation"
                             : "stopping");
         draw_screen(t);
-        read_key(t, TICK_MS, &gone);
+        read_key(t, TICK_MS, &terminal_gone);
     }
     free(scratch);
 }
