@@ -354,7 +354,10 @@ static int collect_hints(const Ui *ui, Hint *hints)
     if (ui->focus_panes > 1)
         hints[n++] = (Hint){"Tab", "pane", HINT_RANK_FOCUS};
     if (ui->focus == DRAW_IMAGE) {
-        hints[n++] = (Hint){g->left_right, "image", HINT_RANK_PANE};
+        /* Up and Down step the images too, which matters most while
+         * the viewer walks a list that Enter opened. */
+        hints[n++] = (Hint){ui->follow_list ? g->all_arrows : g->left_right,
+                            "image", HINT_RANK_PANE};
         if (ui->follow_list || ui->show_train)
             hints[n++] = (Hint){"Esc", "all test", HINT_RANK_BACK};
         if (ui->occlusion != NULL)
