@@ -243,11 +243,11 @@ void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
 
 /* Multiply-adds (rows x columns x inner size) from which net_head_train
  * shares a dense product among threads. Smaller products run on the
- * calling thread, because waking the pool for them costs more than the
- * second core saves. In fmnist-bench on 2 cores of an AVX-512 Xeon, a
- * 64 x 1600 by 256 product ran faster on one thread, and 64 x 1600 by
- * 384 and by 512 ones faster on two. */
-#define NET_DENSE_SPLIT_MIN (1L << 25)
+ * calling thread, because posting them to the pool costs more than the
+ * second core saves. In fmnist-bench on 2 cores of an AVX-512 Xeon, the
+ * 64 x 1600 by 128 product of "small" (13 million) ran faster on two
+ * threads once waiting threads polled before sleeping. */
+#define NET_DENSE_SPLIT_MIN (1L << 23)
 
 /* Floats of patches (im2col output) that a convolution lowers at a time.
  * It runs over its samples in chunks of as many samples as fit, at least

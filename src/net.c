@@ -909,9 +909,9 @@ static void pool_backward(const Layer *l, const float *dy,
 
 /* Units (forward) or input columns (input gradient) of a dense product
  * per part when net_head_train shares it among threads. It is a multiple
- * of the GEMM's register tiles. For "tf" (1024 units, 3136 inputs) it
- * gives 8 and 25 parts, enough for the threads to balance. */
-#define DENSE_PART_COLS 128
+ * of the GEMM's register tiles. It gives "small" (128 units, 1600
+ * inputs) 2 and 25 parts, and "tf" (1024 units, 3136 inputs) 16 and 49. */
+#define DENSE_PART_COLS 64
 
 /* Rows of a dense layer's weight gradient per part: one A block of the
  * blocked GEMM (MC in gemm.c), so a part is one sweep of the micro-kernel
