@@ -722,43 +722,94 @@ static char *check_load_path(const char *path)
     return spec;
 }
 
+/* The reason a bn layer over single values cannot train on one sample,
+ * and the model change that avoids it, for the usage errors of
+ * check_bn_batch and check_bn_train_set. */
+typedef struct {
+    char reason[PATH_MAX + 192];
+    /* "no bn after a dense layer" or "no bn on a 1x1 map" */
+    const char *no_bn;
+} BnProblem;
+
 /*
- * Exits with a usage error when the run would train a bn layer over
- * single values (after a dense layer, or on a 1x1 map) on batches of one
- * sample: --batch 1, or --train-limit 1. One sample has a variance of 0,
- * which the running variance then learns, and evaluation scales by up to
- * 1 / sqrt(NET_BN_EPS). The trainer rejects such runs too, but later and
- * as a failure. SPEC is the model, LOAD_PATH the checkpoint it came from
- * or NULL.
+ * Returns 1 and fills PROBLEM when SPEC, the model from LOAD_PATH or from
+ * the options when LOAD_PATH is NULL, has a bn layer over single values:
+ * after a dense layer, or on a 1x1 map. One sample has a variance of 0
+ * there, which the running variance then learns, and evaluation scales
+ * by up to 1 / sqrt(NET_BN_EPS). Returns 0 for other models and for
+ * specs that do not build, which are reported elsewhere.
  */
-static void check_bn_batch(const Options *opt, const char *spec,
-                           const char *load_path)
+static int find_bn_problem(const char *spec, const char *load_path,
+                           BnProblem *problem)
 {
-    const char *option = opt->batch == 1 ? "batch" : "train-limit";
     char err[NET_ERR_LEN];
     char model[PATH_MAX + 32] = "the model";
     Net net;
     int bn, flat = 0;
 
-    if (opt->epochs == 0 || (opt->batch != 1 && opt->train_limit != 1))
-        return;
-    if (net_create(&net, spec, 1, DATASET_ROWS, DATASET_COLS,
-                   DATASET_CLASSES, err, sizeof err) != 0)
-        return;
+    if (spec == NULL || net_create(&net, spec, 1, DATASET_ROWS, DATASET_COLS,
+                                   DATASET_CLASSES, err, sizeof err) != 0)
+        return 0;
     bn = net_find_single_value_bn(&net);
     for (int i = 0; i < bn; i++)
         flat |= net.layers[i].kind == LAYER_DENSE
                 || net.layers[i].kind == LAYER_FLATTEN;
     net_free(&net);
     if (bn < 0)
-        return;
+        return 0;
     if (load_path != NULL)
         snprintf(model, sizeof model, "the model in %s", load_path);
-    usage_error("invalid value '1' for --%s: token %d \"bn\" of %s "
-                "normalises each value of a sample over the samples of a "
-                "batch, and one sample has no variance; use --%s 2 or "
-                "more, or no bn %s", option, bn + 1, model, option,
-                flat ? "after a dense layer" : "on a 1x1 map");
+    snprintf(problem->reason, sizeof problem->reason, "token %d \"bn\" of "
+             "%s normalises each value of a sample over the samples of a "
+             "batch, and one sample has no variance", bn + 1, model);
+    problem->no_bn = flat ? "no bn after a dense layer" : "no bn on a 1x1 map";
+    return 1;
+}
+
+/* Exits with a usage error when the run would train a bn layer over
+ * single values on batches of one sample: --batch 1, or --train-limit 1.
+ * This runs before the data loads, and check_bn_train_set covers the
+ * other ways to train on one image. */
+static void check_bn_batch(const Options *opt, const char *spec,
+                           const char *load_path)
+{
+    const char *option = opt->batch == 1 ? "batch" : "train-limit";
+    BnProblem problem;
+
+    if (opt->epochs == 0 || (opt->batch != 1 && opt->train_limit != 1))
+        return;
+    if (!find_bn_problem(spec, load_path, &problem))
+        return;
+    usage_error("invalid value '1' for --%s: %s; use --%s 2 or more, or %s",
+                option, problem.reason, option, problem.no_bn);
+}
+
+/*
+ * Exits with a usage error when the run would train a bn layer over
+ * single values on a training set of one image, which --val or the data
+ * in DIR can leave. COUNT is the number of training images in DIR. The
+ * trainer rejects such runs too, but as a failed run with status 1.
+ * Frees the datasets before it exits.
+ */
+static void check_bn_train_set(const Options *opt, const char *spec,
+                               const char *dir, int count, Dataset *train,
+                               Dataset *test)
+{
+    BnProblem problem;
+
+    if (count - opt->val_count != 1
+        || !find_bn_problem(spec, opt->load_path, &problem))
+        return;
+    dataset_free(train);
+    dataset_free(test);
+    if (opt->val_count > 0)
+        usage_error("invalid value '%d' for --val: it leaves 1 of the %d "
+                    "training images to train on, but %s; use --val %d or "
+                    "less, or %s", opt->val_count, count, problem.reason,
+                    opt->val_count - 1, problem.no_bn);
+    usage_error("the training set in %s has 1 image, but %s; give --data a "
+                "directory with 2 or more training images, or use %s", dir,
+                problem.reason, problem.no_bn);
 }
 
 /* A file named on the command line, for check_distinct_files. */
@@ -829,9 +880,10 @@ static void check_distinct_files(const Options *opt, const char *data_dir)
 }
 
 /* Loads the test set and, with NEED_TRAIN, the training set, which the
- * options that shape training are checked against when the run trains. */
-static void load_data(const Options *opt, int need_train, Dataset *train,
-                      Dataset *test)
+ * options that shape training and the model SPEC (NULL for the default)
+ * are checked against when the run trains. */
+static void load_data(const Options *opt, const char *spec, int need_train,
+                      Dataset *train, Dataset *test)
 {
     char err[DATASET_ERR_LEN];
     char *dir = NULL;
@@ -849,11 +901,13 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
         dataset_free(train);
         exit(1);
     }
-    free(dir);
-    if (opt->epochs == 0)
+    if (opt->epochs == 0) {
+        free(dir);
         return;
+    }
     count = train->count;
     if (opt->val_count >= count || opt->train_limit > count - opt->val_count) {
+        free(dir);
         dataset_free(train);
         dataset_free(test);
     }
@@ -869,6 +923,8 @@ static void load_data(const Options *opt, int need_train, Dataset *train,
                     opt->train_limit, left,
                     opt->val_count > 0 ? " outside the validation split" : "");
     }
+    check_bn_train_set(opt, spec, dir, count, train, test);
+    free(dir);
 }
 
 /* Prints the accuracy line of --eval and of headless exploring, in the
@@ -1149,11 +1205,11 @@ int main(int argc, char **argv)
 
     if (opt.save_path != NULL)
         check_save_path(opt.save_path);
+    /* The checkpoint's model spec, which trains in place of --model's. */
+    char *load_spec = NULL;
     if (opt.load_path != NULL) {
-        char *load_spec = check_load_path(opt.load_path);
-
+        load_spec = check_load_path(opt.load_path);
         check_bn_batch(&opt, load_spec, opt.load_path);
-        free(load_spec);
     }
     if (opt.log_path != NULL)
         check_log_path(opt.log_path);
@@ -1162,8 +1218,9 @@ int main(int argc, char **argv)
     install_signals();
     /* The interface browses the training images (key t) even when it only
      * explores a model. */
-    load_data(&opt, opt.epochs > 0 || (!opt.headless && !opt.eval), &train,
-              &test);
+    load_data(&opt, load_spec != NULL ? load_spec : opt.spec,
+              opt.epochs > 0 || (!opt.headless && !opt.eval), &train, &test);
+    free(load_spec);
     if (quit_signal) {
         dataset_free(&train);
         dataset_free(&test);

@@ -116,7 +116,20 @@ typedef struct {
     int full_redraw;  /* repaint stdscr and every pane on the next draw */
     int fast_errors;  /* getch calls in a row that failed at once */
     int input_closed; /* standard input ended; keys are no longer read */
+    /* Set by s until the next status message, which reports the save or
+     * its failure. save_seq is status.message_seq at the request. */
+    int save_pending;
+    unsigned save_seq;
 } Tui;
+
+/* The start of the key bar's reply to s. */
+static const char saving_notice[] = "saving to ";
+
+/* The views' names, which start the key bar in the mistakes and the
+ * per-class view and are the reply to the keys that switch views. */
+static const char *const view_names[DRAW_VIEWS] = {
+    "training view", "mistakes view", "per-class view",
+};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -410,8 +423,9 @@ static int clip_columns(const char *text, int cols)
     return len;
 }
 
-/* Draws the key bar: the reply to the last key, when there is one, then
- * the keys that fit, always with help and quit. */
+/* Draws the key bar: the reply to the last key, when there is one, or
+ * else the name of the view other than the training view, then the keys
+ * that fit, always with help and quit. */
 static void draw_hint(WINDOW *w, const Ui *ui)
 {
     Hint hints[MAX_HINTS];
@@ -436,6 +450,9 @@ static void draw_hint(WINDOW *w, const Ui *ui)
     if (ui->notice[0] != '\0') {
         int len = clip_columns(ui->notice, width - 1 - always);
         x = pane_print(w, 0, 1, ui->attr[UI_VALUE], "%.*s", len, ui->notice);
+    } else if (ui->view != DRAW_VIEW_TRAINING) {
+        x = pane_print(w, 0, 1, ui->attr[UI_LABEL], "%s",
+                       view_names[ui->view]);
     }
     draw_hint_fit(widths, ranks, n, width - x, shown);
     for (int i = 0; i < n; i++) {
@@ -450,6 +467,7 @@ static void draw_hint(WINDOW *w, const Ui *ui)
 static const char *const help_lines[][2] = {
     {"Tab", "next pane: viewer, matrix, mistakes list"},
     {"1 2 3  v", "view: training, mistakes, per-class; v: next"},
+    {"", "1 focuses the matrix, 2 the list, 3 the viewer"},
     {"Left/Right", "previous/next image; in the matrix, move"},
     {"Up/Down", "move in the list or the matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
@@ -469,9 +487,13 @@ static const char *const help_lines[][2] = {
 };
 #define HELP_LINES ((int)(sizeof help_lines / sizeof help_lines[0]))
 
-/* Two lines list the class abbreviations, five classes each. */
+/* Two lines list the class abbreviations, five classes each. The
+ * borders and the closing line make 3 more, which with 19 key lines
+ * fill the 24 lines of the smallest screen. */
 #define HELP_KEY_LINES 2
-#define HELP_HEIGHT (HELP_LINES + HELP_KEY_LINES + 4)
+#define HELP_HEIGHT (HELP_LINES + HELP_KEY_LINES + 3)
+_Static_assert(HELP_HEIGHT <= DRAW_MIN_LINES,
+               "the help window must fit the smallest screen");
 #define HELP_WIDTH 70
 
 /* Lists the class abbreviations below the keys, "Tsh T-shirt/top" and so
@@ -507,8 +529,10 @@ static void draw_help(Tui *t)
         box(t->help, 0, 0);
     pane_print(t->help, 0, 2, t->ui.attr[UI_VALUE], " Keys ");
     for (int i = 0; i < HELP_LINES; i++) {
-        pane_print(t->help, 1 + i, 2, t->ui.attr[UI_HINT_KEY], "%-10s",
-                   help_lines[i][0]);
+        /* A line without a key continues the one above. */
+        if (help_lines[i][0][0] != '\0')
+            pane_print(t->help, 1 + i, 2, t->ui.attr[UI_HINT_KEY], "%-10s",
+                       help_lines[i][0]);
         pane_print(t->help, 1 + i, 14, t->ui.attr[UI_NORMAL], "%s",
                    help_lines[i][1]);
     }
@@ -629,6 +653,23 @@ static void sync_message(Ui *ui, double now)
     }
 }
 
+/* Clears the key bar's "saving to" notice once a status message newer
+ * than the request arrives, so that the key bar and the status pane
+ * agree as soon as the save has finished. */
+static void end_save_notice(Tui *t)
+{
+    Ui *ui = &t->ui;
+
+    if (!t->save_pending || ui->status.message_seq == t->save_seq)
+        return;
+    t->save_pending = 0;
+    /* A reply to a later key has replaced it already. */
+    if (strncmp(ui->notice, saving_notice, strlen(saving_notice)) != 0)
+        return;
+    ui->notice[0] = '\0';
+    ui->dirty |= UI_DIRTY(DRAW_HINT);
+}
+
 /* Copies the trainer's status and, after an evaluation, its predictions,
  * and marks the panes that show what changed. */
 static void poll_trainer(Tui *t, TrainerStatus *scratch)
@@ -645,6 +686,7 @@ static void poll_trainer(Tui *t, TrainerStatus *scratch)
         ui->dirty |= UI_DIRTY(DRAW_CONFUSION) | UI_DIRTY(DRAW_CLASSES);
     memcpy(&ui->status, scratch, sizeof *scratch);
     sync_message(ui, util_now());
+    end_save_notice(t);
 
     if (trainer_copy_predictions(t->tr, &ui->pred_generation, ui->predicted,
                                  ui->probs)) {
@@ -695,9 +737,18 @@ static void toggle_pause(Tui *t)
 static void request_save(Tui *t)
 {
     char msg[sizeof t->ui.notice];
+    TrainerStatus *now = xmalloc(sizeof *now);
+
+    /* A fresh copy, because a message that came after the last poll
+     * would otherwise count as the reply to this request. */
+    trainer_get_status(t->tr, now);
+    t->save_seq = now->message_seq;
+    t->save_pending = 1;
+    free(now);
+
     const char *path = trainer_request_save(t->tr);
 
-    snprintf(msg, sizeof msg, "saving to %s", path);
+    snprintf(msg, sizeof msg, "%s%s", saving_notice, path);
     pane_notice(&t->ui, msg);
 }
 
@@ -729,17 +780,13 @@ static void switch_focus(Tui *t, int step)
 /* Shows VIEW and gives the focus to the pane it is about. */
 static void set_view(Tui *t, DrawView view)
 {
-    static const char *const names[DRAW_VIEWS] = {
-        "training view", "mistakes view", "per-class view",
-    };
-
     t->ui.view = view;
     apply_layout(t);
     if (view == DRAW_VIEW_MISTAKES)
         t->ui.focus = DRAW_MISTAKES;
     else if (view == DRAW_VIEW_TRAINING)
         t->ui.focus = DRAW_CONFUSION;
-    pane_notice(&t->ui, names[view]);
+    pane_notice(&t->ui, view_names[view]);
 }
 
 static void scale_lr(Tui *t, float factor)

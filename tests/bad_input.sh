@@ -276,6 +276,43 @@ expect_usage "invalid value '1' for --batch: token 2 \"bn\" of the model in $tmp
     --batch 1 --headless >/dev/null 2>"$tmp/err" \
     || fail "bn after a convolution, --batch 1: $(cat "$tmp/err")"
 
+# A training set of one image is a usage error (status 2) as well, with
+# a usage message, whether --val or the data leaves it.
+# expect_data_usage DIR EXPECTED ARG...: like expect_usage on the data
+# in DIR, for one epoch.
+expect_data_usage() {
+    dir=$1
+    expected=$2
+    shift 2
+    "$fmnist" --data "$dir" --epochs 1 --batch 8 --headless "$@" \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq 2 ] || { fail "$*: status $rc, expected 2: $(cat "$tmp/err")"; return; }
+    first=$(head -n 1 "$tmp/err")
+    [ "$first" = "fmnist: $expected" ] \
+        || fail "$*: message '$first', expected 'fmnist: $expected'"
+    sed -n 2p "$tmp/err" | grep -q "^Try 'fmnist --help'" \
+        || fail "$*: no usage line: $(cat "$tmp/err")"
+}
+expect_data_usage "$data" "invalid value '7' for --val: it leaves 1 of the 8 training images to train on, but token 2 \"bn\" of the model $one_sample; use --val 6 or less, or no bn after a dense layer" \
+    --model dense16,bn,relu,dense10 --val 7
+expect_data_usage "$data" "invalid value '7' for --val: it leaves 1 of the 8 training images to train on, but token 2 \"bn\" of the model in $tmp/bn.ckpt $one_sample; use --val 6 or less, or no bn after a dense layer" \
+    --load "$tmp/bn.ckpt" --val 7
+one=$tmp/one
+mkdir "$one"
+cp "$data"/t10k-* "$one"
+{
+    printf '\000\000\010\003\000\000\000\001\000\000\000\034\000\000\000\034'
+    head -c 784 /dev/zero
+} >"$one/train-images-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\001\000' >"$one/train-labels-idx1-ubyte"
+expect_data_usage "$one" "the training set in $one has 1 image, but token 3 \"bn\" of the model $one_sample; give --data a directory with 2 or more training images, or use no bn on a 1x1 map" \
+    --model pool2,conv14x14x4,bn,relu,dense10
+# Without a bn over single values, one image trains.
+"$fmnist" --data "$one" --model dense16,relu,dense10 --epochs 1 --headless \
+    >/dev/null 2>"$tmp/err" \
+    || fail "training a model without bn on 1 image failed: $(cat "$tmp/err")"
+
 # Another --model than the checkpoint's gets a message with the fix.
 "$fmnist" --data "$data" --load "$tmp/small.ckpt" --model dense20,dense10 \
     --eval >/dev/null 2>"$tmp/err"

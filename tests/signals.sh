@@ -25,40 +25,22 @@
 # (exit 77) without tmux or the data package.
 set -u
 
-data=/usr/share/datasets/fashion-mnist
-fmnist=${FMNIST:-./fmnist}
-tmux_bin=${TMUX_BIN:-}
-[ -n "$tmux_bin" ] || tmux_bin=$(command -v tmux 2>/dev/null)
-
-if [ -z "$tmux_bin" ]; then
-    echo "skip: tmux not found"
-    exit 77
-fi
-if [ ! -f "$data/t10k-labels-idx1-ubyte.gz" ]; then
-    echo "skip: $data not found (apt-get install dataset-fashion-mnist)"
-    exit 77
-fi
+# tui_lib.sh provides the tmux server, $tmp, tm, capture and wait_for.
+tui_test=signals
+. "$(dirname "$0")/tui_lib.sh"
+# The panes run in $tmp.
 case $fmnist in
 /*) ;;
 *) fmnist=$(pwd)/$fmnist ;;
 esac
-
-# The tmux socket lives in the test's own directory, so removing that
-# directory on exit leaves nothing behind in /tmp/tmux-UID.
-tmp=$(mktemp -d) || exit 99
-sock=$tmp/tmux-signals
-trap '"$tmux_bin" -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-unset TMUX
 
 # A tiny network on 1000 images with one thread: an epoch, including the
 # evaluation of the 10,000 test images, takes well under a second.
 model=pool2,conv3x3x4,relu,pool2,dense10
 fast="--data $data --model $model --train-limit 1000 --batch 16 -j 1"
 
-tm() {
-    "$tmux_bin" -u -S "$sock" -f /dev/null "$@"
-}
-
+# Unlike the fail of tui_lib.sh, this one counts the failure and returns,
+# so that the later cases still run.
 failures=0
 fail() {
     echo "FAIL: $*"
@@ -82,30 +64,15 @@ exec sleep 600
 EOF
 chmod +x "$tmp/wrap"
 
-# start NAME WIDTH HEIGHT ARG...: runs ARG... in a new session NAME.
-start() {
+# start_wrapped NAME WIDTH HEIGHT ARG...: runs ARG... through wrap in a
+# new session NAME, unlike start of tui_lib.sh, which runs fmnist itself.
+start_wrapped() {
     name=$1
     w=$2
     h=$3
     shift 3
     tm new-session -d -x "$w" -y "$h" -s "$name" \
         "cd '$tmp' && ./wrap $name $*" || fail "$name: tmux could not start"
-}
-
-capture() {
-    tm capture-pane -p -t "$1" >"$tmp/$1.screen" 2>/dev/null
-}
-
-# wait_for NAME REGEX SECONDS: polls the pane until REGEX matches.
-wait_for() {
-    tries=$(($3 * 5))
-    while [ "$tries" -gt 0 ]; do
-        capture "$1"
-        grep -Eq -- "$2" "$tmp/$1.screen" && return 0
-        tries=$((tries - 1))
-        sleep 0.2
-    done
-    return 1
 }
 
 # wait_file FILE SECONDS: polls until FILE exists and is not empty.
@@ -149,14 +116,16 @@ expect_checkpoint() {
 # ---------------------------------------------------------------- group 1
 # SIGINT in the UI, SIGTERM headless, SIGSEGV and SIGABRT in the UI, and
 # two terminals curses cannot drive.
-start int 80 24 "$fmnist" $fast --epochs 1000 --save int.ckpt
-start term 80 24 "$fmnist" $fast --epochs 1000 --save term.ckpt --headless
+start_wrapped int 80 24 "$fmnist" $fast --epochs 1000 --save int.ckpt
+start_wrapped term 80 24 "$fmnist" $fast --epochs 1000 --save term.ckpt \
+    --headless
 # A sanitizer would report the SIGSEGV itself and exit with its own status.
 nosan="env ASAN_OPTIONS=handle_segv=0 TSAN_OPTIONS=handle_segv=0"
-start segv 80 24 $nosan "$fmnist" $fast --epochs 1000
-start abrt 80 24 "$fmnist" $fast --epochs 1000
-start dumb 80 24 env TERM=dumb "$fmnist" $fast --epochs 1
-start noterm 80 24 env TERM=fmnist-no-such-terminal "$fmnist" $fast --epochs 1
+start_wrapped segv 80 24 $nosan "$fmnist" $fast --epochs 1000
+start_wrapped abrt 80 24 "$fmnist" $fast --epochs 1000
+start_wrapped dumb 80 24 env TERM=dumb "$fmnist" $fast --epochs 1
+start_wrapped noterm 80 24 env TERM=fmnist-no-such-terminal "$fmnist" $fast \
+    --epochs 1
 
 # The first checkpoint is written after epoch 1, so the run is past the
 # start-up and inside the training loop when the signal comes.
@@ -186,13 +155,15 @@ if expect_exit abrt 134 10; then
     expect_sane_tty abrt
 fi
 
-expect_exit dumb 0 30 && capture dumb
+expect_exit dumb 0 30
+capture dumb
 grep -q 'fmnist: TERM=dumb cannot move the cursor; using headless mode' \
-    "$tmp/dumb.screen" || fail "dumb: no fallback line"
-grep -q '^epoch 1/1 ' "$tmp/dumb.screen" || fail "dumb: no epoch line"
-expect_exit noterm 0 30 && capture noterm
+    "$tmp/screen" || fail "dumb: no fallback line"
+grep -q '^epoch 1/1 ' "$tmp/screen" || fail "dumb: no epoch line"
+expect_exit noterm 0 30
+capture noterm
 grep -q 'fmnist: TERM=fmnist-no-such-terminal has no terminfo entry' \
-    "$tmp/noterm.screen" || fail "noterm: no fallback line"
+    "$tmp/screen" || fail "noterm: no fallback line"
 echo "group 1 (INT, TERM, SEGV, ABRT, dumb and unknown TERM) done"
 
 # ---------------------------------------------------------------- group 2
@@ -202,14 +173,15 @@ echo "group 1 (INT, TERM, SEGV, ABRT, dumb and unknown TERM) done"
 # hangup itself. Both train to the end and save, and so does a run that
 # was paused when the SIGHUP came, since no key can resume it after that.
 epochs=60
-start hup 80 24 "$fmnist" $fast --epochs $epochs --save hup.ckpt --log hup.csv
-start huppaused 80 24 "$fmnist" $fast --epochs $epochs --save huppaused.ckpt \
-    --log huppaused.csv
-start closed 80 24 setsid -w "$fmnist" $fast --epochs $epochs \
+start_wrapped hup 80 24 "$fmnist" $fast --epochs $epochs --save hup.ckpt \
+    --log hup.csv
+start_wrapped huppaused 80 24 "$fmnist" $fast --epochs $epochs \
+    --save huppaused.ckpt --log huppaused.csv
+start_wrapped closed 80 24 setsid -w "$fmnist" $fast --epochs $epochs \
     --save closed.ckpt --log closed.csv
-start hupheadless 80 24 "$fmnist" $fast --epochs $epochs --headless \
+start_wrapped hupheadless 80 24 "$fmnist" $fast --epochs $epochs --headless \
     --save hupheadless.ckpt --log hupheadless.csv
-start resize 80 24 "$fmnist" $fast --epochs 1000
+start_wrapped resize 80 24 "$fmnist" $fast --epochs 1000
 wait_for hup "epoch [0-9]+/$epochs" 30 || fail "hup: the UI did not appear"
 wait_for huppaused "epoch [0-9]+/$epochs" 30 \
     || fail "huppaused: the UI did not appear"
@@ -223,10 +195,12 @@ kill -HUP "$(pid_of hup)"
 kill -HUP "$(pid_of huppaused)"
 kill -HUP "$(pid_of hupheadless)"
 sleep 0.2
-tm kill-session -t hup
-tm kill-session -t huppaused
-tm kill-session -t hupheadless
-tm kill-session -t closed
+# Without its session, clean_up of tui_lib.sh cannot find the pane's
+# process group, where wrap sleeps after fmnist ends, so it is noted.
+for name in hup huppaused hupheadless closed; do
+    tm display-message -p -t "$name" '#{pane_pid}' >"$tmp/$name.group"
+    tm kill-session -t "$name"
+done
 
 # A resize storm down to 1x1 meanwhile.
 for size in 1x1 200x60 2x1 79x23 10x3 120x40 1x1 80x24 40x12 1x1; do
@@ -239,7 +213,7 @@ done
 tm clear-history -t resize
 tm resize-window -t resize -x 30 -y 5
 wait_for resize 'too small' 5 || fail "resize: no notice at 30x5"
-grep -q '^training goes on; q quits' "$tmp/resize.screen" \
+grep -q '^training goes on; q quits' "$tmp/screen" \
     || fail "resize: the notice at 30x5 does not say that q quits"
 tm clear-history -t resize
 tm resize-window -t resize -x 80 -y 24
@@ -249,7 +223,9 @@ tm send-keys -t resize q
 expect_exit resize 0 20
 
 for name in hup closed hupheadless huppaused; do
-    expect_exit "$name" 0 60 || continue
+    expect_exit "$name" 0 60
+    kill -TERM -"$(cat "$tmp/$name.group")" 2>/dev/null
+    [ -s "$tmp/$name.status" ] || continue
     [ "$(grep -c '^[0-9]' "$tmp/$name.csv")" -eq $epochs ] \
         || fail "$name: the log does not list $epochs epochs: $(cat "$tmp/$name.csv")"
     # The next epoch is number epochs + 1, so the checkpoint contains them all.
@@ -272,7 +248,7 @@ echo "group 2 (SIGHUP, closed terminal, resize storm) done"
 # Colours: an SGR colour parameter (30-37, 40-47 or 38;5 and 48;5) in the
 # captured escape sequences. vt100 has no colours but must still draw.
 for term in xterm-256color tmux-256color screen linux vt100; do
-    start "c-$term" 80 24 env TERM=$term "$fmnist" $fast --epochs 1000
+    start_wrapped "c-$term" 80 24 env TERM=$term "$fmnist" $fast --epochs 1000
 done
 for term in xterm-256color tmux-256color screen linux vt100; do
     name=c-$term
@@ -354,7 +330,7 @@ else
     ckpt=$tmp/savefail.ckpt
     failed='^# fmnist: checkpoint not saved: savefail\.ckpt: .*File too large$'
     again='^# fmnist: saved savefail\.ckpt again after [0-9]+ failed attempts?$'
-    start savefail 80 24 "$fmnist" $fast \
+    start_wrapped savefail 80 24 "$fmnist" $fast \
         --model pool2,conv3x3x4,relu,pool2,dense1000,relu,dense10 \
         --epochs 1000 --save savefail.ckpt --log savefail.csv
     wait_file "$ckpt" 30 || fail "savefail: no checkpoint after epoch 1"

@@ -3,8 +3,9 @@
 # data. It waits for the panes and the first predictions, checks that the
 # matrix labels its rows and columns alike, steps the image viewer, moves
 # the focus mark with Tab, opens a confusion-matrix cell and returns to
-# all images. After training the key bar must offer no training control
-# and s must name its file. A "saved" message must give way to the test
+# all images. After training the key bar must offer no training control,
+# and once s has saved, the status must name the file while the key bar
+# no longer shows "saving to". A "saved" message must give way to the test
 # result. Then q must give exit status 0 and leave a summary of lines
 # under 80 columns on the terminal. A run that only explores the saved
 # model (--epochs 0) at 132x43 must say so instead of showing a speed,
@@ -85,11 +86,13 @@ if [ -n "$utf8" ]; then
     grep -Eq ' p pause| \+/- lr' "$tmp/screen" \
         && fail "the key bar offers pause or lr after training ended"
 
-    # A message such as "saved" expires, and the result shows again.
+    # After training, s saves at once. The status names the file, and the
+    # key bar no longer shows "saving to" it. A message such as "saved"
+    # expires, and the result shows again.
     tm send-keys -t ui s
     wait_for ui "^ saved $tmp/ui.ckpt" 10 || fail "s did not report the save"
-    grep -q "^ saving to $tmp/ui.ckpt  .* q quit$" "$tmp/screen" \
-        || fail "s did not name the file next to the keys"
+    tail -n 1 "$tmp/screen" | grep -q '^ saving to ' \
+        && fail "the key bar shows saving while the status shows saved"
     wait_for ui '^ test accuracy [0-9.]+%' 15 \
         || fail "the saved message did not give way to the test accuracy"
 
@@ -127,6 +130,8 @@ if [ -n "$utf8" ]; then
     tm send-keys -t explore o
     wait_for explore 'masking a patch cuts the [A-Z][A-Za-z/ -]+ probability by' 30 \
         || fail "o did not draw the wide occlusion legend"
+    grep -Eq '^ +over [0-9.]+ points +over [0-9.]+ points +raises it instead|^ less than 1 point anywhere' \
+        "$tmp/screen" || fail "the wide legend does not give the cuts in words"
     tm send-keys -t explore o Escape
 
     # View 1 also has a precision row at this size, so the wait is for the

@@ -1,10 +1,11 @@
-# Shared set-up of the tests that drive the terminal UI in tmux, sourced
-# by tests/tui.sh and tests/tui_explore.sh. The sourcing script sets
-# tui_test to a short name for its tmux socket first. Sourcing skips the
-# test (exit 77) without tmux or the data package, then provides a private
-# tmux server and a temporary directory, both removed on exit, and these
-# functions:
+# Shared set-up of the tests that run fmnist in tmux, sourced by
+# tests/tui.sh, tests/tui_explore.sh, tests/tui_quit.sh and
+# tests/signals.sh. The sourcing script sets tui_test to a short name for
+# its tmux socket first. Sourcing skips the test (exit 77) without tmux or
+# the data package, then provides a private tmux server and a temporary
+# directory, both removed on exit, and these functions:
 #
+#   tm ARGS...                            runs tmux ARGS on that server
 #   start NAME COLSxLINES LOCALE ARGS...  runs fmnist ARGS in a new session
 #   wait_for NAME REGEX SECONDS           polls the screen for REGEX
 #   capture NAME                          copies the screen to $tmp/screen
@@ -36,7 +37,7 @@ fi
 # directory on exit leaves nothing behind in /tmp/tmux-UID.
 tmp=$(mktemp -d) || exit 99
 sock=$tmp/tmux-${tui_test:-tui}
-trap '"$tmux_bin" -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+trap clean_up EXIT
 # A running tmux client's variable would point commands at that server.
 unset TMUX
 
@@ -44,6 +45,19 @@ unset TMUX
 # an ASCII check cannot pass just because tmux replaced the bytes.
 tm() {
     "$tmux_bin" -u -S "$sock" -f /dev/null "$@"
+}
+
+# Ends what the test started. The hangup from kill-server alone would
+# leave fmnist training without a terminal, as it is meant to after a
+# hangup, so the process group of each live pane gets SIGTERM first. A
+# dead pane's pid may belong to another process by now, so it is skipped.
+clean_up() {
+    tm list-panes -a -F '#{pane_dead} #{pane_pid}' 2>/dev/null \
+        | while read -r dead pid; do
+              [ "$dead" = 0 ] && kill -TERM -"$pid" 2>/dev/null
+          done
+    tm kill-server 2>/dev/null
+    rm -rf "$tmp"
 }
 
 capture() {
