@@ -247,6 +247,28 @@ static void layer_name(const Layer *l, char *buf, size_t len)
     }
 }
 
+/* Names the convolutions of NET that run passes through Winograd, whose
+ * rates in the table count the multiply-adds of a direct convolution. */
+static void print_winograd_layers(const Net *net)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        int flags = net_conv_winograd(l);
+        char name[64];
+
+        if (flags == 0)
+            continue;
+        layer_name(l, name, sizeof name);
+        printf("%s computes %s with Winograd F(2x2, %dx%d); its GFLOP/s "
+               "count a direct convolution's work\n", name,
+               flags == (NET_WINO_FORWARD | NET_WINO_INPUT_GRAD)
+                   ? "its forward pass and input gradient"
+                   : flags == NET_WINO_FORWARD ? "its forward pass"
+                                               : "its input gradient",
+               l->k, l->k);
+    }
+}
+
 /* Prints "ms GFLOP/s %peak" for SECONDS of FLOPS work, or only the time
  * when the layer does no multiply-adds. */
 static void print_rate(double seconds, double flops, double peak)
@@ -320,7 +342,9 @@ static void profile_layers(const Net *net, const Dataset *train, int batch,
     print_rate(total_fwd, flops_fwd, peak);
     print_rate(total_bwd, flops_bwd, peak);
     printf("\nsum of the fastest layer times: %.0f images/s on one thread, "
-           "without the optimiser step\n\n", n / (total_fwd + total_bwd));
+           "without the optimiser step\n", n / (total_fwd + total_bwd));
+    print_winograd_layers(net);
+    printf("\n");
 
     net_profiler_free(profiler);
     free(best);

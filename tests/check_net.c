@@ -401,6 +401,27 @@ START_TEST(test_net_grad_conv_chunks)
 }
 END_TEST
 
+/* 16 channels and filters on 14 x 14 planes: the forward passes of both
+ * convolutions (3x3 on sample-major images, 5x5 on channel-major input)
+ * and the second one's input gradient run through winograd_conv. No
+ * ReLU: with 3136 units between the convolutions, some sit close enough
+ * to the kink to skew the central differences. */
+START_TEST(test_net_grad_conv_winograd)
+{
+    const char *spec = "conv3x3x16:same,conv5x5x16:same,dense4";
+    char err[NET_ERR_LEN];
+    Net net;
+
+    ck_assert(net_create(&net, spec, 16, 14, 14, 4, err, sizeof err) == 0);
+    ck_assert_int_eq(net_conv_winograd(&net.layers[0]) & NET_WINO_FORWARD,
+                     NET_WINO_FORWARD);
+    ck_assert_int_eq(net_conv_winograd(&net.layers[1]),
+                     NET_WINO_FORWARD | NET_WINO_INPUT_GRAD);
+    net_free(&net);
+    check_gradient(spec, 16, 14, 14, 4, 2, 17);
+}
+END_TEST
+
 /* ReLU first (on the images), after pooling and after dropout, where it
  * cannot be fused into a bias pass, and twice in a row. */
 START_TEST(test_net_grad_relu_placements)
@@ -1286,6 +1307,7 @@ Suite *net_suite(void)
     tcase_add_test(grads, test_net_grad_conv_valid);
     tcase_add_test(grads, test_net_grad_conv_same);
     tcase_add_test(grads, test_net_grad_conv_chunks);
+    tcase_add_test(grads, test_net_grad_conv_winograd);
     tcase_add_test(grads, test_net_grad_conv_relu);
     tcase_add_test(grads, test_net_grad_relu_placements);
     tcase_add_test(grads, test_net_grad_pool);

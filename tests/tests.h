@@ -9,6 +9,7 @@ Suite *dataset_suite(void);
 Suite *augment_suite(void);
 Suite *metrics_suite(void);
 Suite *gemm_suite(void);
+Suite *winograd_suite(void);
 Suite *pool_suite(void);
 Suite *net_suite(void);
 Suite *optim_suite(void);

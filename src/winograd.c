@@ -1,0 +1,512 @@
+/*
+ * winograd: F(2x2, 3x3) and F(2x2, 5x5) convolutions.
+ *
+ * For each chunk of samples, the input transform turns every (channel,
+ * tile) patch into ALPHA x ALPHA coefficients (ALPHA = K + 1), stored as
+ * ALPHA^2 matrices of channels x tiles. One GEMM per coefficient
+ * multiplies the transformed weights (output channels x channels) by
+ * such a matrix, and the output transform turns each output channel's
+ * ALPHA^2 coefficients of a tile back into 2 x 2 outputs. A chunk's
+ * matrices stay in L2 between the three steps.
+ *
+ * The transforms work on a row of tiles at a time, with one vector lane
+ * per tile: LANES tiles, 2 * LANES + ALPHA - 2 input columns. They are
+ * written with GCC's generic vectors, and the matrices are constants, so
+ * once the loops are unrolled every zero coefficient drops out and every
+ * coefficient of +-1 becomes an addition. Both the AVX2 build and the
+ * portable build of the same code run the same IEEE operations in the
+ * same order, so they agree bit for bit.
+ *
+ * Stores of a partial row of tiles write whole vectors and let the
+ * extra lanes spill into tiles or rows that a later store overwrites.
+ * Rows of the coefficient matrices have LANES floats of slack for that,
+ * and an output row spills only into the next row of its plane.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "winograd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define WINOGRAD_X86 1
+#endif
+
+/* Tiles per vector: one 256-bit vector of floats. */
+#define LANES 8
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+#define STORE8(p, v) memcpy((p), &(v), sizeof(v))
+#define UNROLL _Pragma("GCC unroll 8")
+
+/* S += CF * X for a coefficient CF that is a constant after unrolling:
+ * the branches fold away, zero terms vanish and +-1 costs one addition. */
+#define ADD_TERM(s, cf, x)                                              \
+    do {                                                                \
+        if ((cf) == 1.0f)                                               \
+            (s) += (x);                                                 \
+        else if ((cf) == -1.0f)                                         \
+            (s) -= (x);                                                 \
+        else if ((cf) != 0.0f)                                          \
+            (s) += (cf) * (x);                                          \
+    } while (0)
+
+/*
+ * The matrices of F(2, 3), over the points 0, 1, -1 and infinity, and of
+ * F(2, 5), over 0, 1, -1, 2, -2 and infinity. For an input patch d of
+ * ALPHA values and a kernel g of K values, the two outputs of the 1-D
+ * correlation are AT * ((G * g) .* (BT * d)). The 2-D transforms apply
+ * each matrix on both sides. The test of winograd_conv against a direct
+ * convolution checks them.
+ */
+static const float BT4[4 * 4] = {
+    -1, 0, 1, 0,
+    0, 1, 1, 0,
+    0, -1, 1, 0,
+    0, -1, 0, 1,
+};
+static const float G4[4 * 3] = {
+    -1, 0, 0,
+    0.5f, 0.5f, 0.5f,
+    0.5f, -0.5f, 0.5f,
+    0, 0, 1,
+};
+static const float AT4[2 * 4] = {
+    1, 1, 1, 0,
+    0, 1, -1, 1,
+};
+static const float BT6[6 * 6] = {
+    4, 0, -5, 0, 1, 0,
+    0, -4, -4, 1, 1, 0,
+    0, 4, -4, -1, 1, 0,
+    0, -2, -1, 2, 1, 0,
+    0, 2, -1, -2, 1, 0,
+    0, 4, 0, -5, 0, 1,
+};
+static const float G6[6 * 5] = {
+    1.0f / 4, 0, 0, 0, 0,
+    -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6,
+    -1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6,
+    1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3,
+    1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3,
+    0, 0, 0, 0, 1,
+};
+static const float AT6[2 * 6] = {
+    1, 1, 1, 1, 1, 0,
+    0, 1, -1, 2, -2, 1,
+};
+
+int winograd_supported(const ConvGeom *g)
+{
+    return (g->k == 3 || g->k == 5) && g->pad >= 0 && g->pad < g->k
+           && conv_out_h(g) > 0 && conv_out_w(g) > 0;
+}
+
+/* F * C rounded up to whole vectors: the stride between the transformed
+ * weights of two coefficients. */
+static size_t weight_stride(int f, int c)
+{
+    return ((size_t)f * c + LANES - 1) / LANES * LANES;
+}
+
+size_t winograd_weight_floats(int k, int f, int c)
+{
+    return (size_t)(k + 1) * (k + 1) * weight_stride(f, c);
+}
+
+/* Geometry of the tiles of one plane and of the padded input rows. */
+typedef struct {
+    int alpha;
+    int oh, ow;
+    int tiles_y, tiles_x;
+    int pad_h, pad_w;       /* rows and row width of the padded plane */
+    size_t tiles;           /* per sample */
+} Tiling;
+
+static Tiling tiling(const ConvGeom *g)
+{
+    Tiling t;
+    int blocks;
+
+    t.alpha = g->k + 1;
+    t.oh = conv_out_h(g);
+    t.ow = conv_out_w(g);
+    t.tiles_y = (t.oh + 1) / 2;
+    t.tiles_x = (t.ow + 1) / 2;
+    blocks = (t.tiles_x + LANES - 1) / LANES;
+    t.pad_h = 2 * t.tiles_y + t.alpha - 2;
+    /* The loads of the last block reach 2 * LANES + ALPHA - 2 columns
+     * past its start. */
+    t.pad_w = 2 * LANES * blocks + t.alpha;
+    t.tiles = (size_t)t.tiles_y * t.tiles_x;
+    return t;
+}
+
+/* Floats of the padded plane, rounded up so that what follows it in the
+ * scratch stays aligned for vectors. */
+static size_t padded_plane_floats(const Tiling *t)
+{
+    return ((size_t)t->pad_h * t->pad_w + 2 * LANES - 1) / (2 * LANES)
+           * (2 * LANES);
+}
+
+size_t winograd_scratch_floats(const ConvGeom *g, int out_c, int chunk)
+{
+    Tiling t = tiling(g);
+    size_t a2 = (size_t)t.alpha * t.alpha;
+    size_t tc = t.tiles * (size_t)(chunk > 0 ? chunk : 1);
+    size_t blocks = ((size_t)t.tiles_x + LANES - 1) / LANES;
+
+    return padded_plane_floats(&t)
+           + (size_t)t.pad_h * blocks * t.alpha * LANES
+           + a2 * g->c * (tc + LANES) + a2 * out_c * tc + LANES;
+}
+
+/* ------------------------------------------------------------ weights */
+
+static inline __attribute__((always_inline)) void
+weights_body(const int alpha, int f, int c, const float *w, int flip,
+             float *u, float *temp)
+{
+    const int k = alpha - 1;
+    const float *g = alpha == 4 ? G4 : G6;
+    size_t fc = (size_t)f * c, stride = weight_stride(f, c);
+
+    /* Row y * K + x of temp gets tap (y, x) of every kernel. */
+    for (int y = 0; y < k; y++)
+        for (int x = 0; x < k; x++) {
+            int tap = flip ? (k - 1 - y) * k + (k - 1 - x) : y * k + x;
+            float *row = temp + (size_t)(y * k + x) * stride;
+
+            for (size_t j = 0; j < fc; j++)
+                row[j] = w[j * k * k + tap];
+            for (size_t j = fc; j < stride; j++)
+                row[j] = 0.0f;
+        }
+    for (size_t j0 = 0; j0 < stride; j0 += LANES) {
+        v8 kk[5][5], t[6][5];
+
+        UNROLL for (int y = 0; y < k; y++)
+            UNROLL for (int x = 0; x < k; x++)
+                LOAD8(kk[y][x], temp + (size_t)(y * k + x) * stride + j0);
+        UNROLL for (int a = 0; a < alpha; a++)
+            UNROLL for (int x = 0; x < k; x++) {
+                v8 s = {0};
+                UNROLL for (int y = 0; y < k; y++)
+                    ADD_TERM(s, g[a * k + y], kk[y][x]);
+                t[a][x] = s;
+            }
+        UNROLL for (int a = 0; a < alpha; a++)
+            UNROLL for (int b = 0; b < alpha; b++) {
+                v8 s = {0};
+                UNROLL for (int x = 0; x < k; x++)
+                    ADD_TERM(s, g[b * k + x], t[a][x]);
+                STORE8(u + (size_t)(a * alpha + b) * stride + j0, s);
+            }
+    }
+}
+
+/* ---------------------------------------------------------- transforms */
+
+/* First half of the input transform, over one padded input row P: for
+ * up to LANES tiles starting at P, E[b] = sum over j of BT[b][j] times
+ * column j of the tile's patch in that row (input column 2t + j in lane
+ * t). Tiles one above the other share their patch rows, so each row is
+ * transformed once for all of them. */
+static inline __attribute__((always_inline)) void
+input_columns(const int alpha, const float *p, float *e)
+{
+    const float *bt = alpha == 4 ? BT4 : BT6;
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
+    v8 d[6];
+
+    UNROLL for (int j = 0; j < alpha; j++) {
+        v8 lo, hi;
+
+        LOAD8(lo, p + j);
+        LOAD8(hi, p + j + LANES);
+        d[j] = __builtin_shuffle(lo, hi, even);
+    }
+    UNROLL for (int b = 0; b < alpha; b++) {
+        v8 s = {0};
+        UNROLL for (int j = 0; j < alpha; j++)
+            ADD_TERM(s, bt[b * alpha + j], d[j]);
+        STORE8(e + b * LANES, s);
+    }
+}
+
+/* Second half of the input transform for one row of up to LANES tiles:
+ * E contains input_columns of the tiles' ALPHA patch rows, ROW_STRIDE
+ * floats apart. Coefficient (a, b) of tile t goes to
+ * V[(a * ALPHA + b) * VXI + t]. */
+static inline __attribute__((always_inline)) void
+input_rows(const int alpha, const float *e, size_t row_stride, float *v,
+           size_t vxi)
+{
+    const float *bt = alpha == 4 ? BT4 : BT6;
+    v8 rows[6][6];
+
+    UNROLL for (int i = 0; i < alpha; i++)
+        UNROLL for (int b = 0; b < alpha; b++)
+            LOAD8(rows[i][b], e + i * row_stride + b * LANES);
+    UNROLL for (int a = 0; a < alpha; a++)
+        UNROLL for (int b = 0; b < alpha; b++) {
+            v8 s = {0};
+            UNROLL for (int i = 0; i < alpha; i++)
+                ADD_TERM(s, bt[a * alpha + i], rows[i][b]);
+            STORE8(v + (size_t)(a * alpha + b) * vxi, s);
+        }
+}
+
+/* Turns the coefficients of one row of up to LANES tiles of one output
+ * channel into outputs: coefficient xi of tile t is M[xi * MXI + t]. Adds
+ * BIAS, applies ReLU when RELU is set, and writes NX columns of output
+ * rows Y0 and, when Y1 is not NULL, Y1. A row whose SPILL flag is set is
+ * written as two whole vectors even when NX is shorter. */
+static inline __attribute__((always_inline)) void
+output_row(const int alpha, const float *m, size_t mxi, float bias, int relu,
+           float *y0, float *y1, int nx, int spill0, int spill1)
+{
+    const float *at = alpha == 4 ? AT4 : AT6;
+    const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11};
+    const v8i hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    const v8 zero = {0};
+    v8 mm[6][6], t[2][6], o[2][2];
+
+    UNROLL for (int a = 0; a < alpha; a++)
+        UNROLL for (int b = 0; b < alpha; b++)
+            LOAD8(mm[a][b], m + (size_t)(a * alpha + b) * mxi);
+    UNROLL for (int i = 0; i < 2; i++)
+        UNROLL for (int b = 0; b < alpha; b++) {
+            v8 s = {0};
+            UNROLL for (int a = 0; a < alpha; a++)
+                ADD_TERM(s, at[i * alpha + a], mm[a][b]);
+            t[i][b] = s;
+        }
+    UNROLL for (int i = 0; i < 2; i++)
+        UNROLL for (int j = 0; j < 2; j++) {
+            v8 s = {0};
+            UNROLL for (int b = 0; b < alpha; b++)
+                ADD_TERM(s, at[j * alpha + b], t[i][b]);
+            s += bias;
+            /* Keeps NaN and -0, like the scalar ReLU. */
+            if (relu)
+                s = (v8)((v8i)s & ~(v8i)(s < zero));
+            o[i][j] = s;
+        }
+    for (int i = 0; i < 2; i++) {
+        float *row = i == 0 ? y0 : y1;
+        int spill = i == 0 ? spill0 : spill1;
+        v8 left = __builtin_shuffle(o[i][0], o[i][1], lo);
+        v8 right = __builtin_shuffle(o[i][0], o[i][1], hi);
+
+        if (row == NULL)
+            break;
+        if (spill || nx == 2 * LANES) {
+            STORE8(row, left);
+            STORE8(row + LANES, right);
+        } else {
+            float buf[2 * LANES];
+
+            STORE8(buf, left);
+            STORE8(buf + LANES, right);
+            memcpy(row, buf, (size_t)nx * sizeof *row);
+        }
+    }
+}
+
+/* ---------------------------------------------------------- convolution */
+
+/* The arguments of winograd_conv. */
+typedef struct {
+    const ConvGeom *g;
+    int out_c, n;
+    const float *x;
+    size_t x_ss, x_ps;      /* sample and plane strides of X */
+    const float *u;
+    int flipped;
+    const float *bias;
+    int relu;
+    float *y;
+    size_t y_ss, y_ps;      /* sample and plane strides of Y */
+    float *scratch;
+    int chunk;
+} ConvJob;
+
+static inline __attribute__((always_inline)) void
+conv_body(const int alpha, const ConvJob *job)
+{
+    const ConvGeom *g = job->g;
+    int out_c = job->out_c, n = job->n, flipped = job->flipped;
+    int relu = job->relu, chunk = job->chunk;
+    const float *x = job->x, *u = job->u, *bias = job->bias;
+    size_t x_ss = job->x_ss, x_ps = job->x_ps;
+    size_t y_ss = job->y_ss, y_ps = job->y_ps;
+    float *y = job->y, *scratch = job->scratch;
+    Tiling tl = tiling(g);
+    int in_c = g->c, a2 = alpha * alpha;
+    size_t ustride = weight_stride(flipped ? in_c : out_c,
+                                   flipped ? out_c : in_c);
+    size_t tc_max = tl.tiles * (size_t)chunk, plane = (size_t)tl.oh * tl.ow;
+    int blocks = (tl.tiles_x + LANES - 1) / LANES;
+    float *pp = scratch;
+    /* input_columns of every padded row of one plane. */
+    float *cols = pp + padded_plane_floats(&tl);
+    size_t row_floats = (size_t)blocks * alpha * LANES;
+    float *v = cols + (size_t)tl.pad_h * row_floats;
+    float *m = v + (size_t)a2 * in_c * (tc_max + LANES);
+    int copy_w = g->w + g->pad <= tl.pad_w ? g->w : tl.pad_w - g->pad;
+    /* With one block per row of tiles, an output row spills only into the
+     * next row, which the same or the next call of output_row rewrites.
+     * With more, it would spill over the next row's earlier blocks. */
+    int one_block = tl.tiles_x <= LANES;
+
+    /* The padding of the plane stays zero: only the image part is
+     * rewritten for each plane. */
+    memset(pp, 0, (size_t)tl.pad_h * tl.pad_w * sizeof *pp);
+    for (int s0 = 0; s0 < n; s0 += chunk) {
+        int ns = chunk < n - s0 ? chunk : n - s0;
+        size_t tc = tl.tiles * (size_t)ns, vrow = tc + LANES;
+
+        for (int c = 0; c < in_c; c++) {
+            for (int s = 0; s < ns; s++) {
+                const float *src = x + c * x_ps + (s0 + s) * x_ss;
+
+                for (int iy = 0; iy < g->h && iy + g->pad < tl.pad_h; iy++)
+                    memcpy(pp + (size_t)(iy + g->pad) * tl.pad_w + g->pad,
+                           src + (size_t)iy * g->w,
+                           (size_t)copy_w * sizeof *pp);
+                for (int r = 0; r < tl.pad_h; r++)
+                    for (int bk = 0; bk < blocks; bk++)
+                        input_columns(alpha,
+                                      pp + (size_t)r * tl.pad_w
+                                          + 2 * LANES * bk,
+                                      cols + r * row_floats
+                                          + (size_t)bk * alpha * LANES);
+                for (int ty = 0; ty < tl.tiles_y; ty++)
+                    for (int bk = 0; bk < blocks; bk++)
+                        input_rows(alpha,
+                                   cols + (size_t)(2 * ty) * row_floats
+                                       + (size_t)bk * alpha * LANES,
+                                   row_floats,
+                                   v + c * vrow + s * tl.tiles
+                                       + (size_t)ty * tl.tiles_x
+                                       + LANES * bk,
+                                   (size_t)in_c * vrow);
+            }
+        }
+        for (int xi = 0; xi < a2; xi++)
+            sgemm(flipped ? GEMM_TRANS : GEMM_NOTRANS, GEMM_NOTRANS, out_c,
+                  (int)tc, in_c, 1.0f, u + xi * ustride,
+                  flipped ? out_c : in_c, v + (size_t)xi * in_c * vrow,
+                  (int)vrow, 0.0f, m + (size_t)xi * out_c * tc, (int)tc);
+        for (int o = 0; o < out_c; o++) {
+            float b = bias != NULL ? bias[o] : 0.0f;
+
+            for (int s = 0; s < ns; s++) {
+                float *dst = y + o * y_ps + (s0 + s) * y_ss;
+
+                for (int ty = 0; ty < tl.tiles_y; ty++) {
+                    int r0 = 2 * ty, has_r1 = r0 + 1 < tl.oh;
+
+                    for (int tx = 0; tx < tl.tiles_x; tx += LANES) {
+                        size_t at0 = (size_t)r0 * tl.ow + 2 * tx;
+                        int nx = tl.ow - 2 * tx < 2 * LANES ? tl.ow - 2 * tx
+                                                            : 2 * LANES;
+
+                        output_row(alpha,
+                                   m + o * tc + s * tl.tiles
+                                       + (size_t)ty * tl.tiles_x + tx,
+                                   (size_t)out_c * tc, b, relu, dst + at0,
+                                   has_r1 ? dst + at0 + tl.ow : NULL, nx,
+                                   one_block && at0 + 2 * LANES <= plane,
+                                   one_block
+                                       && at0 + tl.ow + 2 * LANES <= plane);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The bodies with ALPHA fixed, so that the loops over the transform
+ * matrices unroll into constant coefficients. */
+static inline __attribute__((always_inline)) void
+weights_any(int k, int f, int c, const float *w, int flip, float *u,
+            float *temp)
+{
+    if (k == 3)
+        weights_body(4, f, c, w, flip, u, temp);
+    else
+        weights_body(6, f, c, w, flip, u, temp);
+}
+
+static inline __attribute__((always_inline)) void
+conv_any(const ConvJob *job)
+{
+    if (job->g->k == 3)
+        conv_body(4, job);
+    else
+        conv_body(6, job);
+}
+
+#ifdef WINOGRAD_X86
+__attribute__((target("avx2")))
+static void weights_avx2(int k, int f, int c, const float *w, int flip,
+                         float *u, float *temp)
+{
+    weights_any(k, f, c, w, flip, u, temp);
+}
+
+__attribute__((target("avx2")))
+static void conv_avx2(const ConvJob *job)
+{
+    conv_any(job);
+}
+#endif
+
+static void weights_portable(int k, int f, int c, const float *w, int flip,
+                             float *u, float *temp)
+{
+    weights_any(k, f, c, w, flip, u, temp);
+}
+
+static void conv_portable(const ConvJob *job)
+{
+    conv_any(job);
+}
+
+void winograd_weights(int k, int f, int c, const float *w, int flip,
+                      float *u, float *temp)
+{
+#ifdef WINOGRAD_X86
+    if (gemm_kernel() != GEMM_KERNEL_PORTABLE) {
+        weights_avx2(k, f, c, w, flip, u, temp);
+        return;
+    }
+#endif
+    weights_portable(k, f, c, w, flip, u, temp);
+}
+
+void winograd_conv(const ConvGeom *g, int out_c, int n, const float *x,
+                   size_t x_sample_stride, size_t x_plane_stride,
+                   const float *u, int flipped, const float *bias, int relu,
+                   float *y, size_t y_sample_stride, size_t y_plane_stride,
+                   float *scratch, int chunk)
+{
+    ConvJob job = {g, out_c, n, x, x_sample_stride, x_plane_stride, u,
+                   flipped, bias, relu, y, y_sample_stride, y_plane_stride,
+                   scratch, chunk < 1 ? 1 : chunk};
+
+#ifdef WINOGRAD_X86
+    if (gemm_kernel() != GEMM_KERNEL_PORTABLE) {
+        conv_avx2(&job);
+        return;
+    }
+#endif
+    conv_portable(&job);
+}
