@@ -258,14 +258,21 @@ static void print_winograd_layers(const Net *net)
 
         if (flags == 0)
             continue;
+        const char *sep = "";
+
         layer_name(l, name, sizeof name);
-        printf("%s computes %s with Winograd F(2x2, %dx%d); its GFLOP/s "
-               "count a direct convolution's work\n", name,
-               flags == (NET_WINO_FORWARD | NET_WINO_INPUT_GRAD)
-                   ? "its forward pass and input gradient"
-                   : flags == NET_WINO_FORWARD ? "its forward pass"
-                                               : "its input gradient",
-               l->k, l->k);
+        printf("%s uses Winograd F(2x2, %dx%d) for its", name, l->k, l->k);
+        if (flags & NET_WINO_FORWARD) {
+            printf(" forward pass");
+            sep = ",";
+        }
+        if (flags & NET_WINO_INPUT_GRAD) {
+            printf("%s input gradient", sep);
+            sep = ",";
+        }
+        if (flags & NET_WINO_WEIGHT_GRAD)
+            printf("%s weight gradient", sep);
+        printf("; its GFLOP/s count a direct convolution's work\n");
     }
 }
 

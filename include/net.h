@@ -195,7 +195,11 @@ int net_grad_per_batch(const Layer *l);
 
 /* What net_conv_winograd returns: which passes of a convolution run
  * through winograd_conv instead of im2col and a GEMM. */
-enum { NET_WINO_FORWARD = 1, NET_WINO_INPUT_GRAD = 2 };
+enum {
+    NET_WINO_FORWARD = 1,
+    NET_WINO_INPUT_GRAD = 2,
+    NET_WINO_WEIGHT_GRAD = 4
+};
 
 /* Returns the NET_WINO_* flags of layer L, 0 for a layer that is not a
  * convolution or does not gain from Winograd. */

@@ -11,8 +11,8 @@
  * instead of 36 multiply-adds per tile, channel and filter for 3x3
  * kernels and 36 instead of 100 for 5x5 ones. The transforms round
  * differently from a direct sum, so results differ from im2col's in the
- * last bits: on 14 x 14 maps of 32 channels by up to about 4e-7 of the
- * largest output for 3x3 kernels and 3e-6 for 5x5.
+ * last bits. On 14 x 14 maps of 32 channels the difference was up to
+ * about 4e-7 of the largest output for 3x3 kernels and 3e-6 for 5x5.
  *
  * Activations are planes: plane (c, s) of an activation starts at
  * c * plane_stride + s * sample_stride, rows W floats apart, as for
@@ -67,5 +67,24 @@ void winograd_conv(const ConvGeom *g, int out_c, int n, const float *x,
                    const float *u, int flipped, const float *bias, int relu,
                    float *y, size_t y_sample_stride, size_t y_plane_stride,
                    float *scratch, int chunk);
+
+/* Floats of scratch that winograd_weight_grad needs for geometry G,
+ * OUT_C filters and chunks of CHUNK samples. */
+size_t winograd_weight_grad_scratch_floats(const ConvGeom *g, int out_c,
+                                           int chunk);
+
+/*
+ * Writes DW (OUT_C x G->c x K x K), the gradient of the weights of a
+ * convolution of geometry G over N samples: the sum over samples and
+ * output positions of DY times the input X under each tap. X is as for
+ * winograd_conv, DY has OUT_C planes of conv_out_h(G) x conv_out_w(G) per
+ * sample. Samples run in chunks of CHUNK, and the chunks' sums are added
+ * in order.
+ */
+void winograd_weight_grad(const ConvGeom *g, int out_c, int n,
+                          const float *x, size_t x_sample_stride,
+                          size_t x_plane_stride, const float *dy,
+                          size_t dy_sample_stride, size_t dy_plane_stride,
+                          float *dw, float *scratch, int chunk);
 
 #endif

@@ -154,15 +154,21 @@ static size_t padded_plane_floats(const Tiling *t)
            * (2 * LANES);
 }
 
+/* Floats of input_columns for one padded plane. */
+static size_t columns_floats(const Tiling *t)
+{
+    size_t blocks = ((size_t)t->tiles_x + LANES - 1) / LANES;
+
+    return (size_t)t->pad_h * blocks * t->alpha * LANES;
+}
+
 size_t winograd_scratch_floats(const ConvGeom *g, int out_c, int chunk)
 {
     Tiling t = tiling(g);
     size_t a2 = (size_t)t.alpha * t.alpha;
     size_t tc = t.tiles * (size_t)(chunk > 0 ? chunk : 1);
-    size_t blocks = ((size_t)t.tiles_x + LANES - 1) / LANES;
 
-    return padded_plane_floats(&t)
-           + (size_t)t.pad_h * blocks * t.alpha * LANES
+    return padded_plane_floats(&t) + columns_floats(&t)
            + a2 * g->c * (tc + LANES) + a2 * out_c * tc + LANES;
 }
 
@@ -319,6 +325,47 @@ output_row(const int alpha, const float *m, size_t mxi, float bias, int relu,
     }
 }
 
+/* Transforms the patches of samples S0..S0+NS-1 of X (G->c planes of
+ * each, strides X_SS and X_PS) into V: coefficient xi of channel c and
+ * tile t of the chunk at V[(xi * G->c + c) * VROW + t]. PP is the padded
+ * plane, zero outside the image part, and COLS the input_columns of one
+ * plane. */
+static inline __attribute__((always_inline)) void
+transform_inputs(const int alpha, const ConvGeom *g, const Tiling *tl,
+                 const float *x, size_t x_ss, size_t x_ps, int s0, int ns,
+                 float *pp, float *cols, float *v, size_t vrow)
+{
+    int blocks = (tl->tiles_x + LANES - 1) / LANES;
+    size_t row_floats = (size_t)blocks * alpha * LANES;
+    int copy_w = g->w + g->pad <= tl->pad_w ? g->w : tl->pad_w - g->pad;
+
+    for (int c = 0; c < g->c; c++) {
+        for (int s = 0; s < ns; s++) {
+            const float *src = x + c * x_ps + (s0 + s) * x_ss;
+
+            for (int iy = 0; iy < g->h && iy + g->pad < tl->pad_h; iy++)
+                memcpy(pp + (size_t)(iy + g->pad) * tl->pad_w + g->pad,
+                       src + (size_t)iy * g->w, (size_t)copy_w * sizeof *pp);
+            for (int r = 0; r < tl->pad_h; r++)
+                for (int bk = 0; bk < blocks; bk++)
+                    input_columns(alpha,
+                                  pp + (size_t)r * tl->pad_w
+                                      + 2 * LANES * bk,
+                                  cols + r * row_floats
+                                      + (size_t)bk * alpha * LANES);
+            for (int ty = 0; ty < tl->tiles_y; ty++)
+                for (int bk = 0; bk < blocks; bk++)
+                    input_rows(alpha,
+                               cols + (size_t)(2 * ty) * row_floats
+                                   + (size_t)bk * alpha * LANES,
+                               row_floats,
+                               v + c * vrow + s * tl->tiles
+                                   + (size_t)ty * tl->tiles_x + LANES * bk,
+                               (size_t)g->c * vrow);
+        }
+    }
+}
+
 /* ---------------------------------------------------------- convolution */
 
 /* The arguments of winograd_conv. */
@@ -352,14 +399,10 @@ conv_body(const int alpha, const ConvJob *job)
     size_t ustride = weight_stride(flipped ? in_c : out_c,
                                    flipped ? out_c : in_c);
     size_t tc_max = tl.tiles * (size_t)chunk, plane = (size_t)tl.oh * tl.ow;
-    int blocks = (tl.tiles_x + LANES - 1) / LANES;
     float *pp = scratch;
-    /* input_columns of every padded row of one plane. */
     float *cols = pp + padded_plane_floats(&tl);
-    size_t row_floats = (size_t)blocks * alpha * LANES;
-    float *v = cols + (size_t)tl.pad_h * row_floats;
+    float *v = cols + columns_floats(&tl);
     float *m = v + (size_t)a2 * in_c * (tc_max + LANES);
-    int copy_w = g->w + g->pad <= tl.pad_w ? g->w : tl.pad_w - g->pad;
     /* With one block per row of tiles, an output row spills only into the
      * next row, which the same or the next call of output_row rewrites.
      * With more, it would spill over the next row's earlier blocks. */
@@ -372,33 +415,8 @@ conv_body(const int alpha, const ConvJob *job)
         int ns = chunk < n - s0 ? chunk : n - s0;
         size_t tc = tl.tiles * (size_t)ns, vrow = tc + LANES;
 
-        for (int c = 0; c < in_c; c++) {
-            for (int s = 0; s < ns; s++) {
-                const float *src = x + c * x_ps + (s0 + s) * x_ss;
-
-                for (int iy = 0; iy < g->h && iy + g->pad < tl.pad_h; iy++)
-                    memcpy(pp + (size_t)(iy + g->pad) * tl.pad_w + g->pad,
-                           src + (size_t)iy * g->w,
-                           (size_t)copy_w * sizeof *pp);
-                for (int r = 0; r < tl.pad_h; r++)
-                    for (int bk = 0; bk < blocks; bk++)
-                        input_columns(alpha,
-                                      pp + (size_t)r * tl.pad_w
-                                          + 2 * LANES * bk,
-                                      cols + r * row_floats
-                                          + (size_t)bk * alpha * LANES);
-                for (int ty = 0; ty < tl.tiles_y; ty++)
-                    for (int bk = 0; bk < blocks; bk++)
-                        input_rows(alpha,
-                                   cols + (size_t)(2 * ty) * row_floats
-                                       + (size_t)bk * alpha * LANES,
-                                   row_floats,
-                                   v + c * vrow + s * tl.tiles
-                                       + (size_t)ty * tl.tiles_x
-                                       + LANES * bk,
-                                   (size_t)in_c * vrow);
-            }
-        }
+        transform_inputs(alpha, g, &tl, x, x_ss, x_ps, s0, ns, pp, cols, v,
+                         vrow);
         for (int xi = 0; xi < a2; xi++)
             sgemm(flipped ? GEMM_TRANS : GEMM_NOTRANS, GEMM_NOTRANS, out_c,
                   (int)tc, in_c, 1.0f, u + xi * ustride,
@@ -433,6 +451,175 @@ conv_body(const int alpha, const ConvJob *job)
     }
 }
 
+/* ------------------------------------------------------ weight gradient */
+
+/*
+ * The weight gradient runs the forward pass backwards. A tile's outputs
+ * are AT * (U .* V) * A, so the gradient of U, the transformed kernel,
+ * is the sum over tiles of Z .* V with Z = A * dY * AT, where dY is the
+ * tile's 2 x 2 output gradient. Per coefficient that sum over tiles is a
+ * GEMM of filters x tiles by tiles x channels. The kernel's gradient is
+ * then G^T * dU * G.
+ */
+
+/* Turns the output gradients of one row of up to LANES tiles of one
+ * filter into their Z coefficients. P0 and P1 are the tile row's two
+ * gradient rows in a zero-padded plane. Coefficient xi of tile t goes to
+ * Z[xi * ZXI + t]. */
+static inline __attribute__((always_inline)) void
+output_grad_row(const int alpha, const float *p0, const float *p1, float *z,
+                size_t zxi)
+{
+    const float *at = alpha == 4 ? AT4 : AT6;
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
+    const v8i odd = {1, 3, 5, 7, 9, 11, 13, 15};
+    v8 d[2][2], t[2][6];
+
+    for (int i = 0; i < 2; i++) {
+        const float *row = i == 0 ? p0 : p1;
+        v8 lo, hi;
+
+        LOAD8(lo, row);
+        LOAD8(hi, row + LANES);
+        d[i][0] = __builtin_shuffle(lo, hi, even);
+        d[i][1] = __builtin_shuffle(lo, hi, odd);
+    }
+    UNROLL for (int i = 0; i < 2; i++)
+        UNROLL for (int b = 0; b < alpha; b++) {
+            v8 s = {0};
+            UNROLL for (int j = 0; j < 2; j++)
+                ADD_TERM(s, at[j * alpha + b], d[i][j]);
+            t[i][b] = s;
+        }
+    UNROLL for (int a = 0; a < alpha; a++)
+        UNROLL for (int b = 0; b < alpha; b++) {
+            v8 s = {0};
+            UNROLL for (int i = 0; i < 2; i++)
+                ADD_TERM(s, at[i * alpha + a], t[i][b]);
+            STORE8(z + (size_t)(a * alpha + b) * zxi, s);
+        }
+}
+
+/* Writes DW (F x C x K x K) = G^T * dU * G for every kernel, from DU in
+ * the layout of winograd_weights. TEMP has K * K * weight_stride(F, C)
+ * floats. */
+static inline __attribute__((always_inline)) void
+weight_grads_body(const int alpha, int f, int c, const float *du,
+                  float *dw, float *temp)
+{
+    const int k = alpha - 1;
+    const float *g = alpha == 4 ? G4 : G6;
+    size_t fc = (size_t)f * c, stride = weight_stride(f, c);
+
+    for (size_t j0 = 0; j0 < stride; j0 += LANES) {
+        v8 d[6][6], t[6][5];
+
+        UNROLL for (int a = 0; a < alpha; a++)
+            UNROLL for (int b = 0; b < alpha; b++)
+                LOAD8(d[a][b], du + (size_t)(a * alpha + b) * stride + j0);
+        UNROLL for (int a = 0; a < alpha; a++)
+            UNROLL for (int x = 0; x < k; x++) {
+                v8 s = {0};
+                UNROLL for (int b = 0; b < alpha; b++)
+                    ADD_TERM(s, g[b * k + x], d[a][b]);
+                t[a][x] = s;
+            }
+        UNROLL for (int y = 0; y < k; y++)
+            UNROLL for (int x = 0; x < k; x++) {
+                v8 s = {0};
+                UNROLL for (int a = 0; a < alpha; a++)
+                    ADD_TERM(s, g[a * k + y], t[a][x]);
+                STORE8(temp + (size_t)(y * k + x) * stride + j0, s);
+            }
+    }
+    for (int tap = 0; tap < k * k; tap++) {
+        const float *row = temp + (size_t)tap * stride;
+
+        for (size_t j = 0; j < fc; j++)
+            dw[j * k * k + tap] = row[j];
+    }
+}
+
+/* The arguments of winograd_weight_grad. */
+typedef struct {
+    const ConvGeom *g;
+    int out_c, n;
+    const float *x;
+    size_t x_ss, x_ps;
+    const float *dy;
+    size_t dy_ss, dy_ps;
+    float *dw;
+    float *scratch;
+    int chunk;
+} GradJob;
+
+/* Rows and row width of the zero-padded plane of output gradients. */
+static int grad_plane_rows(const Tiling *t)
+{
+    return 2 * t->tiles_y;
+}
+
+static int grad_plane_width(const Tiling *t)
+{
+    return 2 * LANES * ((t->tiles_x + LANES - 1) / LANES);
+}
+
+static inline __attribute__((always_inline)) void
+weight_grad_body(const int alpha, const GradJob *job)
+{
+    const ConvGeom *g = job->g;
+    Tiling tl = tiling(g);
+    int in_c = g->c, f = job->out_c, a2 = alpha * alpha;
+    int blocks = (tl.tiles_x + LANES - 1) / LANES;
+    int pz_h = grad_plane_rows(&tl), pz_w = grad_plane_width(&tl);
+    size_t tc_max = tl.tiles * (size_t)job->chunk;
+    size_t stride = weight_stride(f, in_c);
+    float *pp = job->scratch;
+    float *cols = pp + padded_plane_floats(&tl);
+    float *v = cols + columns_floats(&tl);
+    float *z = v + (size_t)a2 * in_c * (tc_max + LANES);
+    float *pz = z + (size_t)a2 * f * (tc_max + LANES);
+    float *du = pz + (size_t)pz_h * pz_w;
+    float *temp = du + (size_t)a2 * stride;
+
+    memset(pp, 0, (size_t)tl.pad_h * tl.pad_w * sizeof *pp);
+    memset(pz, 0, (size_t)pz_h * pz_w * sizeof *pz);
+    for (int s0 = 0; s0 < job->n; s0 += job->chunk) {
+        int ns = job->chunk < job->n - s0 ? job->chunk : job->n - s0;
+        size_t tc = tl.tiles * (size_t)ns, row = tc + LANES;
+
+        transform_inputs(alpha, g, &tl, job->x, job->x_ss, job->x_ps, s0, ns,
+                         pp, cols, v, row);
+        for (int o = 0; o < f; o++) {
+            for (int s = 0; s < ns; s++) {
+                const float *src = job->dy + o * job->dy_ps
+                                   + (s0 + s) * job->dy_ss;
+
+                for (int oy = 0; oy < tl.oh; oy++)
+                    memcpy(pz + (size_t)oy * pz_w, src + (size_t)oy * tl.ow,
+                           (size_t)tl.ow * sizeof *pz);
+                for (int ty = 0; ty < tl.tiles_y; ty++)
+                    for (int bk = 0; bk < blocks; bk++) {
+                        const float *p0 = pz + (size_t)(2 * ty) * pz_w
+                                          + 2 * LANES * bk;
+
+                        output_grad_row(alpha, p0, p0 + pz_w,
+                                        z + o * row + s * tl.tiles
+                                            + (size_t)ty * tl.tiles_x
+                                            + LANES * bk,
+                                        (size_t)f * row);
+                    }
+            }
+        }
+        for (int xi = 0; xi < a2; xi++)
+            sgemm(GEMM_NOTRANS, GEMM_TRANS, f, in_c, (int)tc, 1.0f,
+                  z + (size_t)xi * f * row, (int)row,
+                  v + (size_t)xi * in_c * row, (int)row,
+                  s0 > 0 ? 1.0f : 0.0f, du + xi * stride, in_c);
+    }
+    weight_grads_body(alpha, f, in_c, du, job->dw, temp);
+}
+
 /* The bodies with ALPHA fixed, so that the loops over the transform
  * matrices unroll into constant coefficients. */
 static inline __attribute__((always_inline)) void
@@ -454,7 +641,22 @@ conv_any(const ConvJob *job)
         conv_body(6, job);
 }
 
+static inline __attribute__((always_inline)) void
+weight_grad_any(const GradJob *job)
+{
+    if (job->g->k == 3)
+        weight_grad_body(4, job);
+    else
+        weight_grad_body(6, job);
+}
+
 #ifdef WINOGRAD_X86
+__attribute__((target("avx2")))
+static void weight_grad_avx2(const GradJob *job)
+{
+    weight_grad_any(job);
+}
+
 __attribute__((target("avx2")))
 static void weights_avx2(int k, int f, int c, const float *w, int flip,
                          float *u, float *temp)
@@ -478,6 +680,11 @@ static void weights_portable(int k, int f, int c, const float *w, int flip,
 static void conv_portable(const ConvJob *job)
 {
     conv_any(job);
+}
+
+static void weight_grad_portable(const GradJob *job)
+{
+    weight_grad_any(job);
 }
 
 void winograd_weights(int k, int f, int c, const float *w, int flip,
@@ -509,4 +716,37 @@ void winograd_conv(const ConvGeom *g, int out_c, int n, const float *x,
     }
 #endif
     conv_portable(&job);
+}
+
+size_t winograd_weight_grad_scratch_floats(const ConvGeom *g, int out_c,
+                                           int chunk)
+{
+    Tiling t = tiling(g);
+    size_t a2 = (size_t)t.alpha * t.alpha;
+    size_t tc = t.tiles * (size_t)(chunk > 0 ? chunk : 1);
+    size_t stride = weight_stride(out_c, g->c);
+
+    return padded_plane_floats(&t) + columns_floats(&t)
+           + a2 * (g->c + (size_t)out_c) * (tc + LANES)
+           + (size_t)grad_plane_rows(&t) * grad_plane_width(&t)
+           + a2 * stride + (size_t)g->k * g->k * stride;
+}
+
+void winograd_weight_grad(const ConvGeom *g, int out_c, int n,
+                          const float *x, size_t x_sample_stride,
+                          size_t x_plane_stride, const float *dy,
+                          size_t dy_sample_stride, size_t dy_plane_stride,
+                          float *dw, float *scratch, int chunk)
+{
+    GradJob job = {g, out_c, n, x, x_sample_stride, x_plane_stride, dy,
+                   dy_sample_stride, dy_plane_stride, dw, scratch,
+                   chunk < 1 ? 1 : chunk};
+
+#ifdef WINOGRAD_X86
+    if (gemm_kernel() != GEMM_KERNEL_PORTABLE) {
+        weight_grad_avx2(&job);
+        return;
+    }
+#endif
+    weight_grad_portable(&job);
 }

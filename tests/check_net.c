@@ -403,9 +403,9 @@ END_TEST
 
 /* 16 channels and filters on 14 x 14 planes: the forward passes of both
  * convolutions (3x3 on sample-major images, 5x5 on channel-major input)
- * and the second one's input gradient run through winograd_conv. No
- * ReLU: with 3136 units between the convolutions, some sit close enough
- * to the kink to skew the central differences. */
+ * and the second one's input and weight gradients run through Winograd.
+ * No ReLU: with 3136 units between the convolutions, some sit close
+ * enough to the kink to skew the central differences. */
 START_TEST(test_net_grad_conv_winograd)
 {
     const char *spec = "conv3x3x16:same,conv5x5x16:same,dense4";
@@ -416,7 +416,8 @@ START_TEST(test_net_grad_conv_winograd)
     ck_assert_int_eq(net_conv_winograd(&net.layers[0]) & NET_WINO_FORWARD,
                      NET_WINO_FORWARD);
     ck_assert_int_eq(net_conv_winograd(&net.layers[1]),
-                     NET_WINO_FORWARD | NET_WINO_INPUT_GRAD);
+                     NET_WINO_FORWARD | NET_WINO_INPUT_GRAD
+                         | NET_WINO_WEIGHT_GRAD);
     net_free(&net);
     check_gradient(spec, 16, 14, 14, 4, 2, 17);
 }

@@ -1,8 +1,8 @@
 /*
- * Tests of the Winograd convolution: the forward pass and the input
- * gradient against direct sums, over both kernel sizes, every padding,
- * tiles cut by the edge, rows of more than one vector of tiles, chunks
- * and both activation layouts.
+ * Tests of the Winograd convolution. The forward pass, the input gradient
+ * and the weight gradient are compared with direct sums over both kernel
+ * sizes, every padding, tiles cut by the edge, rows of more than one
+ * vector of tiles, chunks and both activation layouts.
  */
 #include "config.h"
 
@@ -260,6 +260,92 @@ START_TEST(test_winograd_input_grad_matches_direct)
 }
 END_TEST
 
+/*
+ * The weight gradient: winograd_weight_grad against dW[f][c][ky][kx] =
+ * sum over samples and outputs (oy, ox) of DY[f][oy][ox] times
+ * X[c][oy + ky - P][ox + kx - P], with the samples in chunks.
+ */
+static void check_weight_grad(const Case *t, int n, int chunk,
+                              int channel_major, Rng *rng)
+{
+    ConvGeom g = {t->c, t->h, t->w, t->k, t->pad};
+    int oh = conv_out_h(&g), ow = conv_out_w(&g), k = t->k;
+    size_t in_plane = (size_t)t->h * t->w, out_plane = (size_t)oh * ow;
+    Layout xl = layout(channel_major, t->c, n, in_plane, 0);
+    Layout dyl = layout(1, t->f, n, out_plane, 0);
+    size_t x_len = (size_t)n * t->c * in_plane;
+    size_t dy_len = (size_t)n * t->f * out_plane;
+    size_t w_len = (size_t)t->f * t->c * k * k;
+    float *x = xmalloc(x_len * sizeof *x);
+    float *dy = xmalloc(dy_len * sizeof *dy);
+    float *dw = xmalloc(w_len * sizeof *dw);
+    float *scratch = xmalloc(winograd_weight_grad_scratch_floats(&g, t->f,
+                                                                 chunk)
+                             * sizeof *scratch);
+    double *want = xmalloc(w_len * sizeof *want);
+
+    fill_uniform(rng, x, x_len);
+    fill_uniform(rng, dy, dy_len);
+    winograd_weight_grad(&g, t->f, n, x, xl.sample_stride, xl.plane_stride,
+                         dy, dyl.sample_stride, dyl.plane_stride, dw, scratch,
+                         chunk);
+    for (int f = 0; f < t->f; f++) {
+        for (int c = 0; c < t->c; c++) {
+            for (int ky = 0; ky < k; ky++) {
+                for (int kx = 0; kx < k; kx++) {
+                    double sum = 0.0;
+
+                    for (int s = 0; s < n; s++) {
+                        const float *xp = x + s * xl.sample_stride
+                                          + c * xl.plane_stride;
+                        const float *dyp = dy + s * dyl.sample_stride
+                                           + f * dyl.plane_stride;
+
+                        for (int oy = 0; oy < oh; oy++) {
+                            for (int ox = 0; ox < ow; ox++) {
+                                int iy = oy + ky - t->pad;
+                                int ix = ox + kx - t->pad;
+
+                                if (iy < 0 || iy >= t->h || ix < 0
+                                    || ix >= t->w)
+                                    continue;
+                                sum += (double)dyp[oy * ow + ox]
+                                       * xp[iy * t->w + ix];
+                            }
+                        }
+                    }
+                    want[((f * t->c + c) * k + ky) * k + kx] = sum;
+                }
+            }
+        }
+    }
+    double tol = 2e-5 * n * out_plane * scale_of(want, w_len);
+
+    for (size_t i = 0; i < w_len; i++)
+        ck_assert_msg(fabs(dw[i] - want[i]) <= tol,
+                      "%dx%d pad %d, %d x %d x %d, %d filters, chunk %d: "
+                      "weight gradient %zu is %g, direct sum %g", k, k,
+                      t->pad, t->c, t->h, t->w, t->f, chunk, i, dw[i],
+                      want[i]);
+    free(x);
+    free(dy);
+    free(dw);
+    free(scratch);
+    free(want);
+}
+
+START_TEST(test_winograd_weight_grad_matches_direct)
+{
+    Rng rng;
+
+    rng_seed(&rng, 33);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_weight_grad(&cases[i], 3, 2, 1, &rng);
+        check_weight_grad(&cases[i], 2, 1, 0, &rng);
+    }
+}
+END_TEST
+
 /* Kernels other than 3 or 5, an empty output and a padding as large as
  * the kernel are not supported. */
 START_TEST(test_winograd_supported_shapes)
@@ -285,6 +371,7 @@ Suite *winograd_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_winograd_forward_matches_direct);
     tcase_add_test(tc, test_winograd_input_grad_matches_direct);
+    tcase_add_test(tc, test_winograd_weight_grad_matches_direct);
     tcase_add_test(tc, test_winograd_supported_shapes);
     suite_add_tcase(s, tc);
     return s;
