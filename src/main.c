@@ -67,6 +67,7 @@ typedef struct {
     int train_limit;
     int val_count;
     const char *preset;
+    int spec_from_preset;   /* spec is the preset's network, not --model's */
     /* Below, -1 (or a negative decay) means "not given", so that a preset
      * can fill in what the command line leaves open. */
     int batch_given;
@@ -331,8 +332,10 @@ static void apply_preset(Options *opt)
     if (p == NULL)
         usage_error("invalid value '%s' for --preset: expected best",
                     opt->preset);
-    if (opt->spec == NULL)
+    if (opt->spec == NULL) {
         opt->spec = p->spec;
+        opt->spec_from_preset = 1;
+    }
     if (!opt->epochs_given)
         opt->epochs = p->epochs;
     if (!opt->batch_given)
@@ -720,6 +723,28 @@ static char *check_load_path(const char *path)
     char *spec = xstrdup(ck.spec);
     checkpoint_free(&ck);
     return spec;
+}
+
+/* Exits with a usage error when --preset chose a network other than the
+ * one LOAD_SPEC, the model of the --load checkpoint, holds. A --model
+ * that differs is the trainer's to report. */
+static void check_preset_model(const Options *opt, const char *load_spec)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+    int same;
+
+    if (!opt->spec_from_preset
+        || net_create(&net, opt->spec, 1, DATASET_ROWS, DATASET_COLS,
+                      DATASET_CLASSES, err, sizeof err) != 0)
+        return;
+    same = strcmp(net.spec, load_spec) == 0;
+    if (!same)
+        usage_error("--preset %s trains model %s, but %s holds model %s; "
+                    "drop --preset to continue the checkpoint's run, or "
+                    "drop --load to start the preset afresh", opt->preset,
+                    net.spec, opt->load_path, load_spec);
+    net_free(&net);
 }
 
 /* The reason a bn layer over single values cannot train on one sample,
@@ -1209,6 +1234,7 @@ int main(int argc, char **argv)
     char *load_spec = NULL;
     if (opt.load_path != NULL) {
         load_spec = check_load_path(opt.load_path);
+        check_preset_model(&opt, load_spec);
         check_bn_batch(&opt, load_spec, opt.load_path);
     }
     if (opt.log_path != NULL)
