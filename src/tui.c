@@ -124,6 +124,9 @@ typedef struct {
 
 /* The start of the key bar's reply to s. */
 static const char saving_notice[] = "saving to ";
+/* The start of the reply to p while the trainer finishes a batch or an
+ * evaluation. */
+static const char pausing_notice[] = "pausing after ";
 
 /* The views' names, which start the key bar in the mistakes and the
  * per-class view and are the reply to the keys that switch views. */
@@ -670,6 +673,19 @@ static void end_save_notice(Tui *t)
     ui->dirty |= UI_DIRTY(DRAW_HINT);
 }
 
+/* Clears the key bar's "pausing after ..." reply once the trainer has
+ * paused, so that it agrees with the status pane. */
+static void end_pause_notice(Tui *t)
+{
+    Ui *ui = &t->ui;
+
+    if (ui->status.state != TRAINER_PAUSED
+        || strncmp(ui->notice, pausing_notice, strlen(pausing_notice)) != 0)
+        return;
+    ui->notice[0] = '\0';
+    ui->dirty |= UI_DIRTY(DRAW_HINT);
+}
+
 /* Copies the trainer's status and, after an evaluation, its predictions,
  * and marks the panes that show what changed. */
 static void poll_trainer(Tui *t, TrainerStatus *scratch)
@@ -687,6 +703,7 @@ static void poll_trainer(Tui *t, TrainerStatus *scratch)
     memcpy(&ui->status, scratch, sizeof *scratch);
     sync_message(ui, util_now());
     end_save_notice(t);
+    end_pause_notice(t);
 
     if (trainer_copy_predictions(t->tr, &ui->pred_generation, ui->predicted,
                                  ui->probs)) {
@@ -1133,6 +1150,11 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
     int loaded = st->epochs - st->train_epochs;
     char duration[16];
 
+    if (st->train_epochs == 0 && st->epochs_done == 0) {
+        fprintf(out, "fmnist: explored an untrained network; nothing was "
+                "trained in this run\n");
+        return;
+    }
     if (st->train_epochs == 0) {
         fprintf(out, "fmnist: explored a model trained %d epoch%s; "
                 "nothing was trained in this run\n", st->epochs_done,

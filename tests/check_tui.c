@@ -142,6 +142,21 @@ START_TEST(test_tui_summary_explore_only)
 }
 END_TEST
 
+START_TEST(test_tui_summary_explore_untrained)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.train_epochs = 0;
+    st.epochs_done = 0;
+    st.epochs = 0;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: explored an untrained "
+                                       "network; nothing was trained"));
+    free(text);
+}
+END_TEST
+
 START_TEST(test_tui_summary_before_evaluation)
 {
     TrainerStatus st;
@@ -219,6 +234,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_resumed_run);
     tcase_add_test(tc, test_tui_summary_lines_under_80);
     tcase_add_test(tc, test_tui_summary_explore_only);
+    tcase_add_test(tc, test_tui_summary_explore_untrained);
     tcase_add_test(tc, test_tui_summary_before_evaluation);
     tcase_add_test(tc, test_tui_summary_resumed_before_evaluation);
     tcase_add_test(tc, test_tui_summary_failed_save);
