@@ -743,8 +743,13 @@ static void toggle_pause(Tui *t)
         /* The last evaluation runs to the end; no batch follows it. */
         pane_notice(&t->ui, "the last epoch's evaluation is running; "
                             "nothing to pause");
+    } else if (trainer_set_paused(t->tr, 1)) {
+        /* A second p before the batch or evaluation ended takes the
+         * request back: the status the state came from is older than
+         * the first p. */
+        trainer_set_paused(t->tr, 0);
+        pane_notice(&t->ui, "pause cancelled; training goes on");
     } else {
-        trainer_set_paused(t->tr, 1);
         pane_notice(&t->ui, state == TRAINER_EVALUATING
                             ? "pausing after this evaluation"
                             : "pausing after the current batch");

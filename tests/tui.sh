@@ -209,7 +209,8 @@ else
 fi
 
 # ---------------------------------------------------------------- ASCII
-start ascii 80x24 C --train-limit 2000 --epochs 2
+# Enough epochs that the run still trains while p is tested.
+start ascii 80x24 C --train-limit 2000 --epochs 30
 wait_for ascii 'Confusion: rows true' 30 || fail "LANG=C: the panes did not appear"
 wait_for ascii "$predicted" 60 || fail "LANG=C: no prediction within 60 s"
 # Once the trainer has paused, the key bar drops its "pausing after" reply.
@@ -220,6 +221,12 @@ capture ascii
 tail -n 1 "$tmp/screen" | grep -q 'pausing after' \
     && fail "LANG=C: the key bar still says pausing after the run paused"
 tm send-keys -t ascii p
+wait_for ascii '^ training ' 10 || fail "LANG=C: p did not resume the run"
+# A second p before the batch ends takes the pause back.
+tm send-keys -t ascii p p
+sleep 1
+capture ascii
+grep -q '^ paused ' "$tmp/screen" && fail "LANG=C: p p left the run paused"
 tm send-keys -t ascii Tab
 wait_for ascii '>Confusion: rows true' 5 || fail "LANG=C: Tab did not mark the matrix"
 grep -q '^ Test 1/10000' "$tmp/screen" || fail "LANG=C: the viewer is still marked"
