@@ -3,8 +3,8 @@
  * random number generator that callers pass around explicitly.
  *
  * Allocation failure is not recoverable in this program: the x* wrappers
- * call the fatal hook (which ends curses) and then abort, so callers never
- * test their results.
+ * call the fatal hook (which ends curses), print what failed with a hint
+ * and exit with status 1, so callers never test their results.
  */
 #ifndef FMNIST_UTIL_H
 #define FMNIST_UTIL_H

@@ -37,26 +37,33 @@ void util_set_fatal_hook(void (*hook)(void))
     fatal_hook = hook;
 }
 
-void util_fatal(const char *msg)
+/* Runs the fatal hook once. It is cleared first, so a hook that fails
+ * and lands here again cannot recurse. */
+static void run_fatal_hook(void)
 {
-    /* Clear the hook before calling it, so a hook that fails and lands
-     * here again cannot recurse. */
     void (*hook)(void) = fatal_hook;
 
     fatal_hook = NULL;
     if (hook != NULL)
         hook();
+}
+
+void util_fatal(const char *msg)
+{
+    run_fatal_hook();
     fprintf(stderr, "fmnist: %s\n", msg);
     abort();
 }
 
+/* Running out of memory is the machine's limit, not a bug, so it exits
+ * with the status of a failed run instead of aborting with a core dump. */
 static void out_of_memory(const char *what, size_t size)
 {
-    char msg[96];
-
-    snprintf(msg, sizeof msg, "%s: out of memory allocating %zu bytes",
-             what, size);
-    util_fatal(msg);
+    run_fatal_hook();
+    fprintf(stderr, "fmnist: %s: out of memory allocating %zu bytes; try a "
+            "smaller --batch, fewer --threads or a smaller model\n", what,
+            size);
+    exit(1);
 }
 
 /* malloc(0) may return NULL, which would look like a failure, so every
