@@ -752,7 +752,8 @@ static void check_preset_model(const Options *opt, const char *load_spec)
  * check_bn_batch and check_bn_train_set. */
 typedef struct {
     char reason[PATH_MAX + 192];
-    /* "no bn after a dense layer" or "no bn on a 1x1 map" */
+    /* "no bn after a dense layer" or "no bn on a 1x1 map", for a new
+     * model when the model comes from a checkpoint */
     const char *no_bn;
 } BnProblem;
 
@@ -787,7 +788,12 @@ static int find_bn_problem(const char *spec, const char *load_path,
     snprintf(problem->reason, sizeof problem->reason, "token %d \"bn\" of "
              "%s normalises each value of a sample over the samples of a "
              "batch, and one sample has no variance", bn + 1, model);
-    problem->no_bn = flat ? "no bn after a dense layer" : "no bn on a 1x1 map";
+    if (load_path != NULL)
+        problem->no_bn = flat ? "a new model with no bn after a dense layer"
+                              : "a new model with no bn on a 1x1 map";
+    else
+        problem->no_bn = flat ? "no bn after a dense layer"
+                              : "no bn on a 1x1 map";
     return 1;
 }
 
@@ -827,6 +833,10 @@ static void check_bn_train_set(const Options *opt, const char *spec,
         return;
     dataset_free(train);
     dataset_free(test);
+    if (opt->val_count == 1)
+        usage_error("invalid value '1' for --val: it leaves 1 of the %d "
+                    "training images to train on, but %s; drop --val, or "
+                    "use %s", count, problem.reason, problem.no_bn);
     if (opt->val_count > 0)
         usage_error("invalid value '%d' for --val: it leaves 1 of the %d "
                     "training images to train on, but %s; use --val %d or "

@@ -270,7 +270,7 @@ grep -qx "fmnist: batch 8, sgd, lr 0.05, constant schedule" "$tmp/err" \
 "$fmnist" --data "$data" --model dense16,bn,relu,dense10 --epochs 1 \
     --batch 8 --headless --save "$tmp/bn.ckpt" >/dev/null 2>"$tmp/err" \
     || fail "training a bn model on 8 images failed: $(cat "$tmp/err")"
-expect_usage "invalid value '1' for --batch: token 2 \"bn\" of the model in $tmp/bn.ckpt $one_sample; use --batch 2 or more, or no bn after a dense layer" \
+expect_usage "invalid value '1' for --batch: token 2 \"bn\" of the model in $tmp/bn.ckpt $one_sample; use --batch 2 or more, or a new model with no bn after a dense layer" \
     --load "$tmp/bn.ckpt" --batch 1
 "$fmnist" --data "$data" --model conv3x3x4,bn,relu,pool2,dense10 --epochs 1 \
     --batch 1 --headless >/dev/null 2>"$tmp/err" \
@@ -296,18 +296,32 @@ expect_data_usage() {
 }
 expect_data_usage "$data" "invalid value '7' for --val: it leaves 1 of the 8 training images to train on, but token 2 \"bn\" of the model $one_sample; use --val 6 or less, or no bn after a dense layer" \
     --model dense16,bn,relu,dense10 --val 7
-expect_data_usage "$data" "invalid value '7' for --val: it leaves 1 of the 8 training images to train on, but token 2 \"bn\" of the model in $tmp/bn.ckpt $one_sample; use --val 6 or less, or no bn after a dense layer" \
+expect_data_usage "$data" "invalid value '7' for --val: it leaves 1 of the 8 training images to train on, but token 2 \"bn\" of the model in $tmp/bn.ckpt $one_sample; use --val 6 or less, or a new model with no bn after a dense layer" \
     --load "$tmp/bn.ckpt" --val 7
+# Makes data directory $1 with the test files of $data and $2 (below 256)
+# blank training images, all labelled 0.
+blank_train_set() {
+    mkdir "$1"
+    cp "$data"/t10k-* "$1"
+    n=$(printf '\\%03o' "$2")
+    {
+        printf "\000\000\010\003\000\000\000$n\000\000\000\034\000\000\000\034"
+        head -c $(($2 * 784)) /dev/zero
+    } >"$1/train-images-idx3-ubyte"
+    {
+        printf "\000\000\010\001\000\000\000$n"
+        head -c "$2" /dev/zero
+    } >"$1/train-labels-idx1-ubyte"
+}
 one=$tmp/one
-mkdir "$one"
-cp "$data"/t10k-* "$one"
-{
-    printf '\000\000\010\003\000\000\000\001\000\000\000\034\000\000\000\034'
-    head -c 784 /dev/zero
-} >"$one/train-images-idx3-ubyte"
-printf '\000\000\010\001\000\000\000\001\000' >"$one/train-labels-idx1-ubyte"
+blank_train_set "$one" 1
 expect_data_usage "$one" "the training set in $one has 1 image, but token 3 \"bn\" of the model $one_sample; give --data a directory with 2 or more training images, or use no bn on a 1x1 map" \
     --model pool2,conv14x14x4,bn,relu,dense10
+# With two images, --val 1 leaves one: the fix is to drop --val.
+two=$tmp/two
+blank_train_set "$two" 2
+expect_data_usage "$two" "invalid value '1' for --val: it leaves 1 of the 2 training images to train on, but token 2 \"bn\" of the model $one_sample; drop --val, or use no bn after a dense layer" \
+    --model dense16,bn,relu,dense10 --val 1
 # Without a bn over single values, one image trains.
 "$fmnist" --data "$one" --model dense16,relu,dense10 --epochs 1 --headless \
     >/dev/null 2>"$tmp/err" \
