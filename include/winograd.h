@@ -50,7 +50,7 @@ size_t winograd_scratch_floats(const ConvGeom *g, int out_c, int chunk);
 
 /*
  * Writes the OUT_C output planes of each of N samples: Y = X convolved
- * with the weights that U holds, plus BIAS (when not NULL), followed by
+ * with the weights in U, plus BIAS (when not NULL), followed by
  * ReLU when RELU is set. X has G->c planes of G->h x G->w per sample, Y
  * has OUT_C planes of conv_out_h(G) x conv_out_w(G). Samples run in
  * chunks of CHUNK, with SCRATCH of winograd_scratch_floats(G, OUT_C,

@@ -725,9 +725,9 @@ static char *check_load_path(const char *path)
     return spec;
 }
 
-/* Exits with a usage error when --preset chose a network other than the
- * one LOAD_SPEC, the model of the --load checkpoint, holds. A --model
- * that differs is the trainer's to report. */
+/* Exits with a usage error when --preset chose a network other than
+ * LOAD_SPEC, the model in the --load checkpoint. A --model that differs
+ * is the trainer's to report. */
 static void check_preset_model(const Options *opt, const char *load_spec)
 {
     char err[NET_ERR_LEN];
@@ -740,7 +740,7 @@ static void check_preset_model(const Options *opt, const char *load_spec)
         return;
     same = strcmp(net.spec, load_spec) == 0;
     if (!same)
-        usage_error("--preset %s trains model %s, but %s holds model %s; "
+        usage_error("--preset %s trains model %s, but %s contains model %s; "
                     "drop --preset to continue the checkpoint's run, or "
                     "drop --load to start the preset afresh", opt->preset,
                     net.spec, opt->load_path, load_spec);

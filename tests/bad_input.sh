@@ -338,7 +338,7 @@ grep -q "drop --model to continue with the checkpoint's model$" "$tmp/err" \
 # A --preset whose network differs from the checkpoint's names the preset,
 # since no --model was given.
 best=conv3x3x32:same,bn,relu,pool2,conv3x3x64:same,bn,relu,pool2,dense256,bn,relu,dropout0.3,dense10
-expect_usage "--preset best trains model $best, but $tmp/small.ckpt holds model dense10; drop --preset to continue the checkpoint's run, or drop --load to start the preset afresh" \
+expect_usage "--preset best trains model $best, but $tmp/small.ckpt contains model dense10; drop --preset to continue the checkpoint's run, or drop --load to start the preset afresh" \
     --load "$tmp/small.ckpt" --preset best
 echo "explore and load done"
 
