@@ -7,7 +7,7 @@
  * multiplies the transformed weights (output channels x channels) by
  * such a matrix, and the output transform turns each output channel's
  * ALPHA^2 coefficients of a tile back into 2 x 2 outputs. A chunk's
- * matrices stay in L2 between the three steps.
+ * matrices stay mostly in L2 between the three steps.
  *
  * The transforms work on a row of tiles at a time, with one vector lane
  * per tile: LANES tiles, 2 * LANES + ALPHA - 2 input columns. They are
