@@ -7,7 +7,7 @@
 # and that the key bar still names the mistakes view then. Then come the
 # occlusion overlay and its legend in words, the training images, the
 # learning-rate keys, stop after the epoch, the help, which must fit and
-# say where 1, 2 and 3 move the focus, and the training time, which must
+# name where 1, 2 and 3 move the focus, and the training time, which must
 # stand still while training is paused. While paused, s must save, and
 # the key bar must stop showing "saving to" when the status shows saved.
 # Mouse events are typed into the pane as SGR (mode 1006) sequences, which
