@@ -34,6 +34,7 @@
 #include "net.h"
 #include "trainer.h"
 #include "util.h"
+#include "winograd.h"
 
 /* Untimed profile runs before the timed ones: they fault in the scratch
  * buffers and warm the caches. */
@@ -261,7 +262,8 @@ static void print_winograd_layers(const Net *net)
         const char *sep = "";
 
         layer_name(l, name, sizeof name);
-        printf("%s uses Winograd F(2x2, %dx%d) for its", name, l->k, l->k);
+        printf("%s uses Winograd F(%dx%d, %dx%d) for its", name,
+               winograd_tile(l->k), winograd_tile(l->k), l->k, l->k);
         if (flags & NET_WINO_FORWARD) {
             printf(" forward pass");
             sep = ",";

@@ -1,18 +1,18 @@
 /*
  * winograd: convolutions with 3x3 and 5x5 kernels at stride 1 by the
- * Winograd minimal filtering algorithm F(2x2, KxK).
+ * Winograd minimal filtering algorithm, F(4x4, 3x3) and F(2x2, 5x5).
  *
- * Each 2x2 block of outputs (a tile) needs a (K+1) x (K+1) patch of the
- * input. The patch and the kernel are transformed into that many
+ * Each block of 4 x 4 or 2 x 2 outputs (a tile) needs a 6 x 6 patch of
+ * the input. The patch and the kernel are transformed into 36
  * coefficients, the coefficients are multiplied pointwise and summed
- * over the input channels, and an inverse transform gives the four
- * outputs. The sums over channels are (K+1)^2 GEMMs, one per
- * coefficient, over all tiles of a chunk of samples. That does 16
- * instead of 36 multiply-adds per tile, channel and filter for 3x3
- * kernels and 36 instead of 100 for 5x5 ones. The transforms round
- * differently from a direct sum, so results differ from im2col's in the
- * last bits. On 14 x 14 maps of 32 channels the difference was up to
- * about 4e-7 of the largest output for 3x3 kernels and 3e-6 for 5x5.
+ * over the input channels, and an inverse transform gives the tile's
+ * outputs. The sums over channels are 36 GEMMs, one per coefficient,
+ * over all tiles of a chunk of samples. That does 36 instead of 144
+ * multiply-adds per tile, channel and filter for 3x3 kernels and 36
+ * instead of 100 for 5x5 ones. The transforms round differently from a
+ * direct sum, so results differ from im2col's in the last bits. On
+ * 13 x 13 maps of 32 channels the difference was up to about 4e-6 of
+ * the largest output for 3x3 kernels, and on 14 x 14 maps 3e-6 for 5x5.
  *
  * Activations are planes: plane (c, s) of an activation starts at
  * c * plane_stride + s * sample_stride, rows W floats apart, as for
@@ -30,22 +30,28 @@
  * winograd_conv: kernels of 3 or 5, and padding below the kernel size. */
 int winograd_supported(const ConvGeom *g);
 
+/* Outputs per side of a tile for K x K kernels: 4 for 3x3, 2 for 5x5.
+ * A tile reads a patch of winograd_tile(K) + K - 1 pixels per side and
+ * costs the square of that in multiply-adds per channel and filter. */
+int winograd_tile(int k);
+
 /* Floats of the transformed weights of F filters over C channels with
  * K x K kernels, for winograd_weights. */
 size_t winograd_weight_floats(int k, int f, int c);
 
 /*
  * Transforms the weights W (F x C x K x K, as a convolution layer stores
- * them) into U. With FLIP, each kernel is rotated by 180 degrees first:
- * a convolution of the output gradients with those kernels, summing over
- * the F filters, gives the input gradients (see winograd_conv). TEMP has
- * room for K * K * F * C floats.
+ * them) into U, for a convolution of C channels into F. With FLIP, each
+ * kernel is rotated by 180 degrees and U is for a convolution of F
+ * channels into C: over the output gradients it gives the input
+ * gradients (see winograd_conv). TEMP has room for K * K * F * C floats.
  */
 void winograd_weights(int k, int f, int c, const float *w, int flip,
                       float *u, float *temp);
 
 /* Floats of scratch that winograd_conv needs for geometry G, OUT_C
- * output channels and chunks of CHUNK samples. */
+ * output channels and chunks of CHUNK samples. With 3x3 kernels a chunk
+ * is rounded up to a multiple of 8 samples, one per vector lane. */
 size_t winograd_scratch_floats(const ConvGeom *g, int out_c, int chunk);
 
 /*
@@ -57,14 +63,14 @@ size_t winograd_scratch_floats(const ConvGeom *g, int out_c, int chunk);
  * CHUNK) floats.
  *
  * U comes from winograd_weights over F filters and C channels. For a
- * forward pass, OUT_C = F, G->c = C and FLIPPED is 0. For the input
- * gradients of a convolution with padding P, X is its output gradient
- * (G->c = F), G->pad is K - 1 - P, OUT_C = C, FLIPPED is 1 and the
- * weights were transformed with FLIP set.
+ * forward pass, OUT_C = F and G->c = C. For the input gradients of a
+ * convolution with padding P, X is its output gradient (G->c = F),
+ * G->pad is K - 1 - P, OUT_C = C and the weights were transformed with
+ * FLIP set.
  */
 void winograd_conv(const ConvGeom *g, int out_c, int n, const float *x,
                    size_t x_sample_stride, size_t x_plane_stride,
-                   const float *u, int flipped, const float *bias, int relu,
+                   const float *u, const float *bias, int relu,
                    float *y, size_t y_sample_stride, size_t y_plane_stride,
                    float *scratch, int chunk);
 

@@ -81,8 +81,13 @@ struct NetScratch {
                              then their gradient */
     float *dw_t;          /* conv backward: transposed weight gradient */
     float *wino;          /* conv through winograd_conv: its scratch */
-    float *wino_u;        /* ... the transformed weights */
     float *wino_temp;     /* ... and winograd_weights' temporary */
+    /* Per Winograd layer: a copy of the weights as last transformed, and
+     * their transforms for the forward pass and the input gradient. */
+    float **wino_w;
+    float **wino_u;
+    float **wino_u_flip;
+    unsigned char *wino_ready;  /* bit 1: wino_u, bit 2: wino_u_flip */
     float *dflat;         /* dense backward: sample-major input gradient */
     float *dense_t;       /* dense forward: the output transposed */
     NetLayerProfile *profile;  /* per-layer timings while a profiler
@@ -573,20 +578,24 @@ static int conv_chunk_samples(const Layer *l, int n)
 }
 
 /* How many times fewer multiply-adds than the direct convolution a
- * Winograd forward pass must do. On an AVX-512 Xeon, F(2x2, 3x3) on a
- * 13 x 13 map (small's second layer, 1.9 times fewer) ran no faster than
- * im2col and a GEMM. On 14 x 14 maps (2.25 times fewer for 3x3 kernels,
- * 2.8 for 5x5) it ran 1.3 to 1.5 times as fast. */
+ * Winograd forward pass must do. Timed per shard of 8 samples on an
+ * AVX-512 Xeon, small's second layer (3x3 kernels on 13 x 13 maps, 3.4
+ * times fewer) took 0.13 ms against 0.27 for im2col and a GEMM. 5x5
+ * kernels on 14 x 14 maps (2.8 times fewer) ran 1.3 to 1.5 times as
+ * fast. Tiles of 2 x 2 outputs for 3x3 kernels, 1.9 times fewer on that
+ * layer, had gained nothing. */
 #define WINO_MIN_SAVING 2.0
 
 /* The same for the input gradient, where im2col's patches also serve the
  * weight gradient, so only the product with the weights and col2im are
- * saved. There 5x5 kernels on 14 x 14 maps gained 8 to 17% in the
- * layer's backward time, and 3x3 kernels (2.25 times fewer) none. */
+ * saved. Small's second layer (2.6 times fewer) took 0.20 ms against
+ * 0.33; 5x5 kernels on 14 x 14 maps gained 8 to 17% in the layer's
+ * backward time. */
 #define WINO_MIN_SAVING_INPUT_GRAD 2.5
 
 /* The same for the weight gradient, which replaces im2col's patches and
- * the product with the output gradients. */
+ * the product with the output gradients: 0.14 ms against 0.24 on small's
+ * second layer. */
 #define WINO_MIN_SAVING_WEIGHT_GRAD 2.5
 
 /* Channels and filters a convolution needs for Winograd: they are the
@@ -612,10 +621,11 @@ static ConvGeom conv_input_grad_geom(const Layer *l)
  * planes, does at most 1 / SAVING of the direct multiply-adds. */
 static int winograd_pays(const ConvGeom *g, int out_c, double saving)
 {
-    int oh = conv_out_h(g), ow = conv_out_w(g);
+    int oh = conv_out_h(g), ow = conv_out_w(g), m = winograd_tile(g->k);
+    int alpha = m + g->k - 1;
     double direct = (double)g->k * g->k * oh * ow;
-    double wino = (double)(g->k + 1) * (g->k + 1) * ((oh + 1) / 2)
-                  * ((ow + 1) / 2);
+    double wino = (double)alpha * alpha * ((oh + m - 1) / m)
+                  * ((ow + m - 1) / m);
 
     return winograd_supported(g) && g->c >= WINO_MIN_CHANNELS
            && out_c >= WINO_MIN_CHANNELS && direct >= saving * wino;
@@ -660,9 +670,12 @@ int net_conv_winograd(const Layer *l)
  * conv_chunk_samples, it depends on N only. */
 static int wino_chunk_samples(const Layer *l, int n)
 {
-    size_t tiles = (size_t)((l->out_h + 1) / 2) * ((l->out_w + 1) / 2);
-    size_t in_tiles = (size_t)((l->in_h + 1) / 2) * ((l->in_w + 1) / 2);
-    size_t a2 = (size_t)(l->k + 1) * (l->k + 1);
+    int m = winograd_tile(l->k), alpha = m + l->k - 1;
+    size_t tiles = (size_t)((l->out_h + m - 1) / m)
+                   * ((l->out_w + m - 1) / m);
+    size_t in_tiles = (size_t)((l->in_h + m - 1) / m)
+                      * ((l->in_w + m - 1) / m);
+    size_t a2 = (size_t)alpha * alpha;
     size_t per = a2 * (l->in_c + l->out_c)
                  * (tiles > in_tiles ? tiles : in_tiles);
     size_t fit = NET_WINO_CHUNK_FLOATS / per;
@@ -701,6 +714,49 @@ static void wino_sizes(const Layer *l, int mb, size_t *scratch,
 
         *scratch = need > *scratch ? need : *scratch;
     }
+}
+
+/* Allocates S's copy of the weights of convolution layer I (L) and room
+ * for their transforms, when a Winograd pass reads them. */
+static void wino_cache_create(NetScratch *s, int i, const Layer *l)
+{
+    size_t weights = l->bias_offset - l->weight_offset;
+    size_t u = winograd_weight_floats(l->k, l->out_c, l->in_c);
+
+    if (!conv_forward_winograd(l) && !conv_input_grad_winograd(l))
+        return;
+    s->wino_w[i] = alloc_floats(weights);
+    memset(s->wino_w[i], 0, weights * sizeof(float));
+    if (conv_forward_winograd(l))
+        s->wino_u[i] = alloc_floats(u);
+    if (conv_input_grad_winograd(l))
+        s->wino_u_flip[i] = alloc_floats(u);
+}
+
+/*
+ * Returns the weights W of convolution layer I (L) transformed by
+ * winograd_weights, rotated when FLIP is set. Every shard of a batch
+ * reads the same weights, so S keeps the transforms with a copy of the
+ * weights they came from and transforms again only when W differs from
+ * that copy. On the second layer of "small" the transform took 36 us and
+ * the comparison 3 us, per shard of 8 samples.
+ */
+static const float *wino_weights(const NetScratch *s, int i, const Layer *l,
+                                 const float *w, int flip)
+{
+    size_t bytes = (l->bias_offset - l->weight_offset) * sizeof *w;
+    float *u = flip ? s->wino_u_flip[i] : s->wino_u[i];
+    unsigned char bit = flip ? 2 : 1;
+
+    if (memcmp(s->wino_w[i], w, bytes) != 0) {
+        memcpy(s->wino_w[i], w, bytes);
+        s->wino_ready[i] = 0;
+    }
+    if (!(s->wino_ready[i] & bit)) {
+        winograd_weights(l->k, l->out_c, l->in_c, w, flip, u, s->wino_temp);
+        s->wino_ready[i] |= bit;
+    }
+    return u;
 }
 
 /*
@@ -757,6 +813,10 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
     s->inv_std = xcalloc((size_t)n, sizeof *s->inv_std);
     s->n_stats = net->n_stats;
     s->batch_stats = xcalloc(net->n_stats + 1, sizeof *s->batch_stats);
+    s->wino_w = xcalloc((size_t)n, sizeof *s->wino_w);
+    s->wino_u = xcalloc((size_t)n, sizeof *s->wino_u);
+    s->wino_u_flip = xcalloc((size_t)n, sizeof *s->wino_u_flip);
+    s->wino_ready = xcalloc((size_t)n, sizeof *s->wino_ready);
 
     for (int i = 0; i < n; i++) {
         const Layer *l = &net->layers[i];
@@ -788,6 +848,8 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
             if (l->bias_offset - l->weight_offset > max_dw_t)
                 max_dw_t = l->bias_offset - l->weight_offset;
             wino_sizes(l, (int)mb, &max_wino, &max_wino_u);
+            if (temps)
+                wino_cache_create(s, i, l);
             cm = 1;
             break;
         case LAYER_POOL:
@@ -824,7 +886,6 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
         s->dw_t = max_dw_t > 0 ? alloc_floats(max_dw_t) : NULL;
         if (max_wino > 0) {
             s->wino = alloc_floats(max_wino);
-            s->wino_u = alloc_floats(max_wino_u);
             s->wino_temp = alloc_floats(max_wino_u);
         }
     }
@@ -849,6 +910,9 @@ void net_scratch_free(NetScratch *s)
         free(s->argmax[i]);
         free(s->mask[i]);
         free(s->inv_std[i]);
+        free(s->wino_w[i]);
+        free(s->wino_u[i]);
+        free(s->wino_u_flip[i]);
     }
     free(s->channel_major);
     free(s->aliased);
@@ -864,8 +928,11 @@ void net_scratch_free(NetScratch *s)
     free(s->dense_t);
     free(s->dw_t);
     free(s->wino);
-    free(s->wino_u);
     free(s->wino_temp);
+    free(s->wino_w);
+    free(s->wino_u);
+    free(s->wino_u_flip);
+    free(s->wino_ready);
     free(s);
 }
 
@@ -959,9 +1026,9 @@ static void conv_lower(const Layer *l, const float *x, int x_cm, int n,
  * S's col holding the chunk's patches. The GEMM adds the bias and
  * applies ReLU as it stores each tile, which saves a pass over Y. When
  * conv_forward_winograd returns 1, winograd_conv computes Y instead. */
-static void conv_forward(const Layer *l, const float *params, const float *x,
-                         int x_cm, int n, const NetScratch *s, float *y,
-                         int relu)
+static void conv_forward(const Layer *l, int li, const float *params,
+                         const float *x, int x_cm, int n, const NetScratch *s,
+                         float *y, int relu)
 {
     int kdim = l->in_c * l->k * l->k;
     int ohw = l->out_h * l->out_w, cols = ohw * n;
@@ -972,12 +1039,12 @@ static void conv_forward(const Layer *l, const float *params, const float *x,
         ConvGeom g = conv_geom(l);
         PlaneWalk pw = conv_planes(l, x_cm, n, 0);
 
-        winograd_weights(l->k, l->out_c, l->in_c, params + l->weight_offset,
-                         0, s->wino_u, s->wino_temp);
+        const float *u = wino_weights(s, li, l, params + l->weight_offset,
+                                      0);
+
         winograd_conv(&g, l->out_c, n, x, pw.sample_stride, pw.plane_stride,
-                      s->wino_u, 0, params + l->bias_offset, relu, y,
-                      (size_t)ohw, (size_t)cols, s->wino,
-                      wino_chunk_samples(l, n));
+                      u, params + l->bias_offset, relu, y, (size_t)ohw,
+                      (size_t)cols, s->wino, wino_chunk_samples(l, n));
         return;
     }
     for (int s0 = 0; s0 < n; s0 += chunk) {
@@ -1009,7 +1076,8 @@ static void conv_forward(const Layer *l, const float *params, const float *x,
  * conv_weight_grad_winograd does, dW from winograd_weight_grad. Both run
  * after the loop, which then has nothing to lower.
  */
-static void conv_backward(const Layer *l, const float *params, float *grad,
+static void conv_backward(const Layer *l, int li, const float *params,
+                          float *grad,
                           const float *x, int x_cm, const float *dy, int n,
                           const NetScratch *s, float *dx)
 {
@@ -1046,11 +1114,11 @@ static void conv_backward(const Layer *l, const float *params, float *grad,
     if (wino_dx) {
         ConvGeom gi = conv_input_grad_geom(l);
         PlaneWalk pw = conv_planes(l, x_cm, n, 0);
+        const float *u = wino_weights(s, li, l, w, 1);
 
-        winograd_weights(l->k, f, l->in_c, w, 1, s->wino_u, s->wino_temp);
-        winograd_conv(&gi, l->in_c, n, dy, (size_t)ohw, (size_t)cols,
-                      s->wino_u, 1, NULL, 0, dx, pw.sample_stride,
-                      pw.plane_stride, s->wino, wino_chunk_samples(l, n));
+        winograd_conv(&gi, l->in_c, n, dy, (size_t)ohw, (size_t)cols, u,
+                      NULL, 0, dx, pw.sample_stride, pw.plane_stride, s->wino,
+                      wino_chunk_samples(l, n));
     }
     if (wino_dw) {
         PlaneWalk pw = conv_planes(l, x_cm, n, 0);
@@ -1690,7 +1758,7 @@ static const float *forward_range(const Net *net, NetScratch *s,
 
         switch (l->kind) {
         case LAYER_CONV:
-            conv_forward(l, net->params, x, x_cm, n, temp, y,
+            conv_forward(l, i, net->params, x, x_cm, n, temp, y,
                          relu_next);
             break;
         case LAYER_POOL:
@@ -1772,7 +1840,8 @@ static void backward_range(const Net *net, NetScratch *s, const float *input,
         double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
         if (l->kind == LAYER_CONV) {
-            conv_backward(l, net->params, grad, x, x_cm, dy, n, temp, dx);
+            conv_backward(l, i, net->params, grad, x, x_cm, dy, n, temp,
+                          dx);
         } else if (l->kind == LAYER_DENSE) {
             float *dense_grad = grad;
 

@@ -2,7 +2,8 @@
  * Tests of the Winograd convolution. The forward pass, the input gradient
  * and the weight gradient are compared with direct sums over both kernel
  * sizes, every padding, tiles cut by the edge, rows of more than one
- * vector of tiles, chunks and both activation layouts.
+ * vector of tiles, chunks of one or more groups of 8 samples, partial
+ * groups and both activation layouts.
  */
 #include "config.h"
 
@@ -98,7 +99,7 @@ static void check_forward(const Case *t, int n, int chunk, int channel_major,
     for (size_t i = 0; i < y_len; i++)
         y[i] = 7.0f;
     winograd_weights(k, t->f, t->c, w, 0, u, temp);
-    winograd_conv(&g, t->f, n, x, xl.sample_stride, xl.plane_stride, u, 0,
+    winograd_conv(&g, t->f, n, x, xl.sample_stride, xl.plane_stride, u,
                   bias, relu, y, yl.sample_stride, yl.plane_stride, scratch,
                   chunk);
     for (int s = 0; s < n; s++) {
@@ -162,6 +163,8 @@ START_TEST(test_winograd_forward_matches_direct)
         check_forward(&cases[i], 3, 3, 1, 0, &rng);
         check_forward(&cases[i], 3, 2, 0, 1, &rng);
         check_forward(&cases[i], 2, 1, 1, 1, &rng);
+        check_forward(&cases[i], 11, 9, 0, 1, &rng);
+        check_forward(&cases[i], 19, 8, 1, 0, &rng);
     }
 }
 END_TEST
@@ -198,7 +201,7 @@ static void check_input_grad(const Case *t, int n, int chunk,
     fill_uniform(rng, dy, dy_len);
     fill_uniform(rng, w, w_len);
     winograd_weights(k, t->f, t->c, w, 1, u, temp);
-    winograd_conv(&g, t->c, n, dy, dyl.sample_stride, dyl.plane_stride, u, 1,
+    winograd_conv(&g, t->c, n, dy, dyl.sample_stride, dyl.plane_stride, u,
                   NULL, 0, dx, dxl.sample_stride, dxl.plane_stride, scratch,
                   chunk);
     for (int s = 0; s < n; s++) {
@@ -256,6 +259,7 @@ START_TEST(test_winograd_input_grad_matches_direct)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_input_grad(&cases[i], 3, 2, 1, &rng);
         check_input_grad(&cases[i], 2, 2, 0, &rng);
+        check_input_grad(&cases[i], 19, 8, 1, &rng);
     }
 }
 END_TEST
@@ -342,6 +346,8 @@ START_TEST(test_winograd_weight_grad_matches_direct)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_weight_grad(&cases[i], 3, 2, 1, &rng);
         check_weight_grad(&cases[i], 2, 1, 0, &rng);
+        check_weight_grad(&cases[i], 11, 9, 1, &rng);
+        check_weight_grad(&cases[i], 19, 8, 0, &rng);
     }
 }
 END_TEST
