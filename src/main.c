@@ -1320,10 +1320,19 @@ int main(int argc, char **argv)
     }
 
     if (!opt.headless) {
+        /* The viewer's training images are the ones the run trains on:
+         * the validation split comes off the end, and --train-limit keeps
+         * the first images. */
+        Dataset trained = train;
+
+        if (opt.val_count > 0 && opt.val_count < trained.count)
+            trained.count -= opt.val_count;
+        if (opt.train_limit > 0 && opt.train_limit < trained.count)
+            trained.count = opt.train_limit;
         TuiOptions tui = {
             .ascii = opt.ascii,
             .no_color = opt.no_color || getenv("NO_COLOR") != NULL,
-            .train = &train,
+            .train = &trained,
             .quit_signal = &quit_signal,
             .hangup = &hangup_signal,
         };

@@ -230,7 +230,8 @@ esac
 tm send-keys -t ui Escape
 focus_on ui "$matrix_title" 5 || fail "Esc did not give the focus back to the matrix"
 tm send-keys -t ui Tab t
-wait_for ui '^>Train 1/60000' 5 || fail "t did not switch to training images"
+wait_for ui '^>Train 1/2000' 5 \
+    || fail "t did not switch to the 2000 training images of --train-limit"
 wait_for ui "$legend" 30 || fail "no occlusion map for a training image"
 grep -Eq "$predicted" "$tmp/screen" \
     || fail "no prediction for a training image with the overlay on"
