@@ -636,7 +636,10 @@ static void check_log_path(const char *path)
                     util_file_kind(st.st_mode));
 }
 
-static FILE *open_log(const char *path)
+/* Opens the --log file PATH for appending. A new file gets the CSV
+ * header; a file with lines gets a "# fmnist: " line that marks where
+ * this run starts, naming LOAD_PATH when the run resumes from it. */
+static FILE *open_log(const char *path, const char *load_path)
 {
     FILE *log;
 
@@ -644,8 +647,23 @@ static FILE *open_log(const char *path)
     log = fopen(path, "a");
     if (log == NULL)
         usage_error("cannot open --log %s: %s", path, strerror(errno));
-    if (ftell(log) == 0)
+    if (ftell(log) == 0) {
         fputs(LOG_HEADER "\n", log);
+    } else {
+        /* Runs appended to one log stay apart, so a script can tell
+         * where a new run's epochs start over. */
+        char when[32] = "";
+        time_t now = time(NULL);
+        struct tm tm;
+
+        if (gmtime_r(&now, &tm) != NULL)
+            strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S UTC", &tm);
+        if (load_path != NULL)
+            fprintf(log, "# fmnist: run resumed from %s%s\n", load_path,
+                    when);
+        else
+            fprintf(log, "# fmnist: new run%s\n", when);
+    }
     if (fflush(log) != 0) {
         fprintf(stderr, "fmnist: cannot write log file %s: %s\n", path,
                 strerror(errno));
@@ -1263,7 +1281,7 @@ int main(int argc, char **argv)
         return 128 + quit_signal;
     }
     if (opt.log_path != NULL)
-        sink.log = open_log(opt.log_path);
+        sink.log = open_log(opt.log_path, opt.load_path);
     atomic_store(&sink.print_lines, opt.headless);
 
     TrainerConfig cfg = {

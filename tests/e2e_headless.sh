@@ -63,7 +63,10 @@ done
     --load "$tmp/model.ckpt" --log "$tmp/log.csv" >"$tmp/out2" 2>&1 \
     || { cat "$tmp/out2"; fail "resuming exited with an error"; }
 grep -q '^epoch 2/2 ' "$tmp/out2" || { cat "$tmp/out2"; fail "resume did not run epoch 2"; }
-[ "$(wc -l <"$tmp/log.csv")" -eq 3 ] || fail "resume did not append one CSV line"
+[ "$(grep -c '^[0-9]' "$tmp/log.csv")" -eq 2 ] \
+    || fail "resume did not append one CSV line"
+grep -Eqx "# fmnist: run resumed from $tmp/model.ckpt at [0-9-]+ [0-9:]+ UTC" \
+    "$tmp/log.csv" || fail "the log does not mark where the resumed run starts"
 
 # The training options: a validation split is reported on the epoch line,
 # and a bn model with augmentation and a schedule saves and evaluates.
