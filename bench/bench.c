@@ -262,8 +262,9 @@ static void print_winograd_layers(const Net *net)
         const char *sep = "";
 
         layer_name(l, name, sizeof name);
-        printf("%s uses Winograd F(%dx%d, %dx%d) for its", name,
-               winograd_tile(l->k), winograd_tile(l->k), l->k, l->k);
+        /* The position tells apart layers with the same spec token. */
+        printf("%s (layer %d) uses Winograd F(%dx%d, %dx%d) for its", name,
+               i + 1, winograd_tile(l->k), winograd_tile(l->k), l->k, l->k);
         if (flags & NET_WINO_FORWARD) {
             printf(" forward pass");
             sep = ",";

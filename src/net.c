@@ -666,7 +666,8 @@ int net_conv_winograd(const Layer *l)
 
 /* Samples per chunk of a Winograd convolution of L over N samples: as
  * many as keep its coefficient matrices (in and out) within
- * NET_WINO_CHUNK_FLOATS, at least 1 and at most N. Like
+ * NET_WINO_CHUNK_FLOATS, at least 1 and at most N. winograd_conv
+ * rounds it up to whole groups of 8 for 3x3 kernels. Like
  * conv_chunk_samples, it depends on N only. */
 static int wino_chunk_samples(const Layer *l, int n)
 {
