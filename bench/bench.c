@@ -154,21 +154,30 @@ static void parse(int argc, char **argv, BenchOptions *opt)
  * and returns its peak resident set in MiB, or -1. The whole data set is
  * loaded whatever the subset, so the peak is that of a full default run.
  * Linux carries the peak over exec from the forked copy of this process,
- * so main calls this before it loads anything.
+ * so main calls this before it loads anything. The child's messages,
+ * which describe the default network and not the one measured here, are
+ * shown only when the run fails.
  */
 static double default_run_rss(const char *program, const char *data_dir)
 {
     pid_t pid;
-    int status;
+    int status, ok;
     struct rusage ru;
+    FILE *messages = tmpfile();
 
     fflush(stdout);
+    fflush(stderr);
     pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        if (messages != NULL)
+            fclose(messages);
         return -1;
+    }
     if (pid == 0) {
         if (freopen("/dev/null", "w", stdout) == NULL)
             _exit(127);
+        if (messages != NULL)
+            dup2(fileno(messages), STDERR_FILENO);
         if (data_dir != NULL)
             execl(program, program, "--headless", "--epochs", "1",
                   "--train-limit", "2000", "--data", data_dir, (char *)NULL);
@@ -179,10 +188,17 @@ static double default_run_rss(const char *program, const char *data_dir)
                 strerror(errno));
         _exit(127);
     }
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)
-        || WEXITSTATUS(status) != 0)
-        return -1;
-    if (getrusage(RUSAGE_CHILDREN, &ru) != 0)
+    ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+         && WEXITSTATUS(status) == 0;
+    if (messages != NULL) {
+        char line[512];
+
+        rewind(messages);
+        while (!ok && fgets(line, sizeof line, messages) != NULL)
+            fputs(line, stderr);
+        fclose(messages);
+    }
+    if (!ok || getrusage(RUSAGE_CHILDREN, &ru) != 0)
         return -1;
     return ru.ru_maxrss / 1024.0;
 }
@@ -259,22 +275,29 @@ static void print_winograd_layers(const Net *net)
 
         if (flags == 0)
             continue;
-        const char *sep = "";
+        const char *passes[3];
+        int count = 0;
 
         layer_name(l, name, sizeof name);
-        /* The position tells apart layers with the same spec token. */
-        printf("%s (layer %d) uses Winograd F(%dx%d, %dx%d) for its", name,
-               i + 1, winograd_tile(l->k), winograd_tile(l->k), l->k, l->k);
-        if (flags & NET_WINO_FORWARD) {
-            printf(" forward pass");
-            sep = ",";
-        }
-        if (flags & NET_WINO_INPUT_GRAD) {
-            printf("%s input gradient", sep);
-            sep = ",";
-        }
+        /* The position distinguishes layers with the same spec token. */
+        printf("%s (item %d of the spec) uses Winograd F(%dx%d, %dx%d) "
+               "for its", name, i + 1, winograd_tile(l->k),
+               winograd_tile(l->k), l->k, l->k);
+        if (flags & NET_WINO_FORWARD)
+            passes[count++] = "forward pass";
+        if (flags & NET_WINO_INPUT_GRAD)
+            passes[count++] = "input gradient";
         if (flags & NET_WINO_WEIGHT_GRAD)
-            printf("%s weight gradient", sep);
+            passes[count++] = "weight gradient";
+        for (int j = 0; j < count; j++) {
+            const char *sep = ", ";
+
+            if (j == 0)
+                sep = " ";
+            else if (j == count - 1)
+                sep = " and ";
+            printf("%s%s", sep, passes[j]);
+        }
         printf("; its GFLOP/s count a direct convolution's work\n");
     }
 }
