@@ -275,6 +275,11 @@ void net_batch_grad(const Net *net, const NetBatch *batch, int n, int part,
  * for 128 channels into 128 on 28 x 28. */
 #define NET_WINO_CHUNK_FLOATS ((size_t)640 * 1024)
 
+/* Returns the samples per chunk that the Winograd passes of convolution
+ * L take over N samples: as many as fit NET_WINO_CHUNK_FLOATS, at least
+ * 1 and at most N. */
+int net_wino_chunk_samples(const Layer *l, int n);
+
 /* Runs FN(ARG, part) for every part 0..N_PARTS-1, on any threads in any
  * order, and returns once all have finished. It may skip parts only when
  * its owner discards everything net_head_train writes in that call. */

@@ -669,7 +669,7 @@ int net_conv_winograd(const Layer *l)
  * NET_WINO_CHUNK_FLOATS, at least 1 and at most N. winograd_conv
  * rounds it up to whole groups of 8 for 3x3 kernels. Like
  * conv_chunk_samples, it depends on N only. */
-static int wino_chunk_samples(const Layer *l, int n)
+int net_wino_chunk_samples(const Layer *l, int n)
 {
     int m = winograd_tile(l->k), alpha = m + l->k - 1;
     size_t tiles = (size_t)((l->out_h + m - 1) / m)
@@ -691,7 +691,7 @@ static int wino_chunk_samples(const Layer *l, int n)
 static void wino_sizes(const Layer *l, int mb, size_t *scratch,
                        size_t *weights)
 {
-    int chunk = wino_chunk_samples(l, mb);
+    int chunk = net_wino_chunk_samples(l, mb);
     size_t u = winograd_weight_floats(l->k, l->out_c, l->in_c);
 
     if (conv_forward_winograd(l)) {
@@ -1045,7 +1045,7 @@ static void conv_forward(const Layer *l, int li, const float *params,
 
         winograd_conv(&g, l->out_c, n, x, pw.sample_stride, pw.plane_stride,
                       u, params + l->bias_offset, relu, y, (size_t)ohw,
-                      (size_t)cols, s->wino, wino_chunk_samples(l, n));
+                      (size_t)cols, s->wino, net_wino_chunk_samples(l, n));
         return;
     }
     for (int s0 = 0; s0 < n; s0 += chunk) {
@@ -1119,14 +1119,14 @@ static void conv_backward(const Layer *l, int li, const float *params,
 
         winograd_conv(&gi, l->in_c, n, dy, (size_t)ohw, (size_t)cols, u,
                       NULL, 0, dx, pw.sample_stride, pw.plane_stride, s->wino,
-                      wino_chunk_samples(l, n));
+                      net_wino_chunk_samples(l, n));
     }
     if (wino_dw) {
         PlaneWalk pw = conv_planes(l, x_cm, n, 0);
 
         winograd_weight_grad(&g, f, n, x, pw.sample_stride, pw.plane_stride,
                              dy, (size_t)ohw, (size_t)cols, dw, s->wino,
-                             wino_chunk_samples(l, n));
+                             net_wino_chunk_samples(l, n));
     } else {
         for (int r = 0; r < f; r++)
             for (int q = 0; q < kdim; q++)
