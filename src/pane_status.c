@@ -110,8 +110,10 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
                         ? "stopped" : trainer_state_name(st->state);
     int x = pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-10s",
                        state);
+    /* Without training the clock times the evaluation of the loaded
+     * model. */
     if (st->train_epochs == 0) {
-        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "elapsed ");
+        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "evaluation ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);
         x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
         pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);
