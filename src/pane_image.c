@@ -109,17 +109,28 @@ void pane_image_toggle_set(Ui *ui)
         return;
     }
     ui->show_train = !ui->show_train;
-    pane_notice(ui, ui->show_train ? "training images (t: back to test)"
-                                   : "test images");
+    if (!ui->show_train)
+        pane_notice(ui, ui->follow_list ? "back to the list" : "test images");
+    else if (ui->follow_list)
+        pane_notice(ui, "training images (t: back to the list)");
+    else
+        pane_notice(ui, "training images (t: back to test)");
     ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_HINT);
 }
 
 void pane_image_show_all(Ui *ui)
 {
+    /* The test image in view stays in view; over the training images,
+     * that is the one the list was on. */
     if (!ui->show_train) {
         int current = pane_image_current(ui);
         if (current >= 0)
             ui->test_pos = current;
+    } else {
+        if (ui->follow_list && ui->list_len > 0)
+            ui->test_pos = ui->list[ui->list_pos];
+        /* Replaces "training images (t: back to ...)". */
+        pane_notice(ui, "all test images");
     }
     ui->show_train = 0;
     ui->follow_list = 0;

@@ -380,10 +380,15 @@ static int collect_hints(const Ui *ui, Hint *hints)
             hints[n++] = (Hint){"o", ui->overlay_on ? "overlay off"
                                                     : "occlusion",
                                 HINT_RANK_VIEW};
-        if (ui->train->count > 0)
-            hints[n++] = (Hint){"t", ui->show_train ? "test set"
-                                                    : "train set",
-                                HINT_RANK_SET};
+        if (ui->train->count > 0) {
+            /* Over the training images, t goes back to the list that
+             * the viewer walked, if any. */
+            const char *other = "train set";
+
+            if (ui->show_train)
+                other = ui->follow_list ? "the list" : "test set";
+            hints[n++] = (Hint){"t", other, HINT_RANK_SET};
+        }
     } else if (ui->focus == DRAW_CONFUSION) {
         hints[n++] = (Hint){g->all_arrows, "cell", HINT_RANK_PANE};
         if (ui->has_predictions && st->has_eval
