@@ -637,7 +637,7 @@ static void check_log_path(const char *path)
 }
 
 /* Opens the --log file PATH for appending. A new file gets the CSV
- * header; a file with lines gets a "# fmnist: " line that marks where
+ * header. A file with lines gets a "# fmnist: " line that marks where
  * this run starts, naming LOAD_PATH when the run resumes from it. */
 static FILE *open_log(const char *path, const char *load_path)
 {

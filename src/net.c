@@ -589,7 +589,7 @@ static int conv_chunk_samples(const Layer *l, int n)
 /* The same for the input gradient, where im2col's patches also serve the
  * weight gradient, so only the product with the weights and col2im are
  * saved. Small's second layer (2.6 times fewer) took 0.20 ms against
- * 0.33; 5x5 kernels on 14 x 14 maps gained 8 to 17% in the layer's
+ * 0.33. 5x5 kernels on 14 x 14 maps gained 8 to 17% in the layer's
  * backward time. */
 #define WINO_MIN_SAVING_INPUT_GRAD 2.5
 

@@ -618,7 +618,7 @@ weight_grad_body(const GradJob *job)
  * 3x3 kernels use F(4x4, 3x3): a tile is 4 x 4 outputs from a 6 x 6
  * patch, 36 multiply-adds per tile, channel and filter instead of 144.
  *
- * Here a vector lane holds a sample, not a tile: the samples of a chunk
+ * Here a vector lane contains a sample, not a tile: the samples of a chunk
  * go in groups of LANES, and each plane of a group is first interleaved
  * so that one vector holds the same pixel of every sample. Small maps,
  * such as 13 x 13 (3 tiles a row), then fill every lane. The matrices
@@ -666,7 +666,7 @@ static size_t columns4(const Tiling4 *t, int chunk)
  * Floats from one coefficient's matrix of ROWS rows of VROW floats to the
  * next one's. The transforms touch the same column of all 36 matrices
  * one after the other. With a stride of a multiple of 4 KB those 36
- * lines would share one set of the L1 cache, which holds 8 to 12 lines.
+ * lines would share one set of the L1 cache, which has 8 to 12 ways.
  * The stride is therefore a multiple of 4 KB plus one cache line, which
  * puts the 36 lines in 36 consecutive sets. On small's second layer
  * that made the input gradient 25% faster.
@@ -867,8 +867,8 @@ transform_inputs4(const ConvGeom *g, const Tiling4 *tl, const float *x,
         }
 }
 
-/* winograd_conv for 3x3 kernels. Q holds one output plane of a group,
- * interleaved, until deinterleave writes it to Y. */
+/* Runs winograd_conv for 3x3 kernels. Q receives one output plane of a
+ * group, interleaved, until deinterleave writes it to Y. */
 static inline __attribute__((always_inline)) void
 conv4_body(const ConvJob *job)
 {
