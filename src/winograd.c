@@ -620,7 +620,7 @@ weight_grad_body(const GradJob *job)
  *
  * Here a vector lane contains a sample, not a tile: the samples of a chunk
  * go in groups of LANES, and each plane of a group is first interleaved
- * so that one vector holds the same pixel of every sample. Small maps,
+ * so that one vector contains the same pixel of every sample. Small maps,
  * such as 13 x 13 (3 tiles a row), then fill every lane. The matrices
  * of a group hold tile t of lane l in column t * LANES + l.
  */
@@ -952,9 +952,9 @@ static size_t conv4_scratch_floats(const ConvGeom *g, int out_c, int chunk)
            + 36 * (coef_stride(g->c, vrow) + coef_stride(out_c, vrow));
 }
 
-/* winograd_weight_grad for 3x3 kernels: as weight_grad_body, with the
- * output gradients of a group interleaved in PZ, whose rows and columns
- * past the plane stay zero. */
+/* Runs winograd_weight_grad for 3x3 kernels as weight_grad_body does,
+ * with the output gradients of a group interleaved in PZ, whose rows
+ * and columns past the plane stay zero. */
 static inline __attribute__((always_inline)) void
 weight_grad4_body(const GradJob *job)
 {
