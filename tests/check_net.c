@@ -845,6 +845,108 @@ START_TEST(test_net_predict_matches_train_forward)
 }
 END_TEST
 
+/*
+ * Two dense layers against sums in double: net_predict's probabilities
+ * and every entry of net_train_batch's gradient. 37 units and 21 samples
+ * are not multiples of the 16 x 16 blocks that transpose the products and
+ * sum the biases, so a block that drops its last row or column fails.
+ */
+START_TEST(test_net_dense_matches_direct_sums)
+{
+    enum { IN = 35, HID = 37, OUT = 11, N = 21 };
+    Net net;
+    char err[NET_ERR_LEN];
+    Rng rng;
+    static float x[N * IN], probs[N * OUT];
+    static double h[N][HID], dz[N][OUT], dh[N][HID];
+    uint8_t labels[N];
+
+    ck_assert_msg(net_create(&net, "dense37,relu,dense11", 1, 5, 7, OUT, err,
+                             sizeof err) == 0, "%s", err);
+    rng_seed(&rng, 41);
+    net_init_params(&net, &rng);
+    ck_assert_int_eq(net.n_layers, 3);
+    const Layer *l1 = &net.layers[0], *l2 = &net.layers[2];
+    ck_assert_int_eq(l1->kind, LAYER_DENSE);
+    ck_assert_int_eq(l2->kind, LAYER_DENSE);
+    for (size_t j = l1->bias_offset; j < l1->bias_offset + HID; j++)
+        net.params[j] = 0.2f * (2.0f * rng_uniform(&rng) - 1.0f);
+    for (size_t j = l2->bias_offset; j < l2->bias_offset + OUT; j++)
+        net.params[j] = 0.2f * (2.0f * rng_uniform(&rng) - 1.0f);
+    fill_uniform(&rng, x, N * IN);
+    for (int s = 0; s < N; s++)
+        labels[s] = (uint8_t)rng_below(&rng, OUT);
+
+    const float *w1 = net.params + l1->weight_offset;
+    const float *b1 = net.params + l1->bias_offset;
+    const float *w2 = net.params + l2->weight_offset;
+    const float *b2 = net.params + l2->bias_offset;
+    double loss = 0.0;
+    for (int s = 0; s < N; s++) {
+        for (int o = 0; o < HID; o++) {
+            double v = b1[o];
+            for (int i = 0; i < IN; i++)
+                v += (double)w1[o * IN + i] * x[s * IN + i];
+            h[s][o] = v > 0.0 ? v : 0.0;
+        }
+        double z[OUT], top = -HUGE_VAL, sum = 0.0;
+        for (int o = 0; o < OUT; o++) {
+            z[o] = b2[o];
+            for (int i = 0; i < HID; i++)
+                z[o] += (double)w2[o * HID + i] * h[s][i];
+            top = fmax(top, z[o]);
+        }
+        for (int o = 0; o < OUT; o++)
+            sum += exp(z[o] - top);
+        for (int o = 0; o < OUT; o++)
+            dz[s][o] = exp(z[o] - top) / sum - (o == labels[s]);
+        loss -= z[labels[s]] - top - log(sum);
+        for (int i = 0; i < HID; i++) {
+            dh[s][i] = 0.0;
+            for (int o = 0; o < OUT && h[s][i] > 0.0; o++)
+                dh[s][i] += dz[s][o] * w2[o * HID + i];
+        }
+    }
+
+    NetScratch *scratch = net_scratch_create(&net, N);
+    float *grad = xmalloc(net.n_params * sizeof *grad);
+    net_predict(&net, scratch, x, N, probs);
+    for (int s = 0; s < N; s++)
+        for (int o = 0; o < OUT; o++) {
+            double p = dz[s][o] + (o == labels[s]);
+            ck_assert_msg(fabs(probs[s * OUT + o] - p) <= 1e-5,
+                          "sample %d class %d: %g, expected %g", s, o,
+                          probs[s * OUT + o], p);
+        }
+    double got = net_train_batch(&net, scratch, x, labels, N, grad, &rng,
+                                 NULL);
+    ck_assert_double_eq_tol(got, loss, 1e-5 * loss);
+
+    double *want = xmalloc(net.n_params * sizeof *want);
+    for (size_t j = 0; j < net.n_params; j++)
+        want[j] = 0.0;
+    for (int s = 0; s < N; s++) {
+        for (int o = 0; o < HID; o++) {
+            for (int i = 0; i < IN; i++)
+                want[l1->weight_offset + o * IN + i] += dh[s][o] * x[s * IN + i];
+            want[l1->bias_offset + o] += dh[s][o];
+        }
+        for (int o = 0; o < OUT; o++) {
+            for (int i = 0; i < HID; i++)
+                want[l2->weight_offset + o * HID + i] += dz[s][o] * h[s][i];
+            want[l2->bias_offset + o] += dz[s][o];
+        }
+    }
+    for (size_t j = 0; j < net.n_params; j++)
+        ck_assert_msg(fabs(grad[j] - want[j]) <= 1e-4 * fabs(want[j]) + 1e-5,
+                      "parameter %zu: %g, expected %g", j, grad[j], want[j]);
+    free(want);
+    free(grad);
+    net_scratch_free(scratch);
+    net_free(&net);
+}
+END_TEST
+
 /* A scratch smaller than the request makes net_predict work in chunks;
  * the probabilities must not change. */
 START_TEST(test_net_predict_chunks_batches)
@@ -1331,6 +1433,7 @@ Suite *net_suite(void)
     tcase_add_test(passes, test_net_predict_probabilities_sum_to_one);
     tcase_add_test(passes, test_net_predict_ignores_dropout);
     tcase_add_test(passes, test_net_predict_matches_train_forward);
+    tcase_add_test(passes, test_net_dense_matches_direct_sums);
     tcase_add_test(passes, test_net_predict_chunks_batches);
     tcase_add_test(passes, test_net_train_overwrites_grad);
     tcase_add_test(passes, test_net_shards_match_whole_batch);
