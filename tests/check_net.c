@@ -928,7 +928,8 @@ START_TEST(test_net_dense_matches_direct_sums)
     for (int s = 0; s < N; s++) {
         for (int o = 0; o < HID; o++) {
             for (int i = 0; i < IN; i++)
-                want[l1->weight_offset + o * IN + i] += dh[s][o] * x[s * IN + i];
+                want[l1->weight_offset + o * IN + i] +=
+                    dh[s][o] * x[s * IN + i];
             want[l1->bias_offset + o] += dh[s][o];
         }
         for (int o = 0; o < OUT; o++) {
