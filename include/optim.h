@@ -32,9 +32,12 @@ void optim_step(Optim *opt, float *params, const float *grad);
 /*
  * optim_step in parts, so that threads can share an update: call
  * optim_begin_step once, then optim_update for ranges FIRST..END-1 that
- * together cover 0..n-1 once. Each entry gets the same arithmetic as in
- * optim_step, so the result does not depend on how the ranges are cut.
- * Threads may update disjoint ranges at once.
+ * together cover 0..n-1 once. The gradient of entry i is GRAD[i] * SCALE,
+ * rounded to float, so a caller can pass batch sums and 1 / batch size
+ * instead of scaling GRAD in a pass of its own. With SCALE 1 each entry
+ * gets the same arithmetic as in optim_step, so the result does not
+ * depend on how the ranges are cut. Threads may update disjoint ranges
+ * at once.
  *
  * On x86 the update treats subnormal numbers (below 2^-126 in magnitude)
  * in the gradient and the optimiser state as zero and writes zero for
@@ -45,7 +48,7 @@ void optim_step(Optim *opt, float *params, const float *grad);
  */
 void optim_begin_step(Optim *opt);
 void optim_update(const Optim *opt, float *params, const float *grad,
-                  size_t first, size_t end);
+                  float scale, size_t first, size_t end);
 
 void optim_free(Optim *opt);
 

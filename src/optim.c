@@ -74,23 +74,26 @@ void optim_init(Optim *opt, OptimKind kind, size_t n, float lr)
     opt->t = 0;
 }
 
-/* v = mu*v + g; w -= lr*v, for entries FIRST..END-1. */
+/* v = mu*v + g; w -= lr*v, for entries FIRST..END-1, where g is
+ * GRAD times SCALE. */
 static void sgd_update(const Optim *opt, float *params, const float *grad,
-                       size_t first, size_t end)
+                       float scale, size_t first, size_t end)
 {
     float mu = opt->momentum, lr = opt->lr;
 
     for (size_t i = first; i < end; i++) {
-        opt->m[i] = mu * opt->m[i] + grad[i];
+        float g = grad[i] * scale;
+
+        opt->m[i] = mu * opt->m[i] + g;
         params[i] -= lr * opt->m[i];
     }
 }
 
 /* m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
  * w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),
- * for entries FIRST..END-1. */
+ * for entries FIRST..END-1, where g is GRAD times SCALE. */
 static void adam_update(const Optim *opt, float *params, const float *grad,
-                        size_t first, size_t end)
+                        float scale, size_t first, size_t end)
 {
     float b1 = opt->beta1, b2 = opt->beta2;
     double t = (double)opt->t;
@@ -98,7 +101,8 @@ static void adam_update(const Optim *opt, float *params, const float *grad,
     float v_scale = (float)(1.0 / (1.0 - pow(b2, t)));
 
     for (size_t i = first; i < end; i++) {
-        float g = grad[i];
+        float g = grad[i] * scale;
+
         opt->m[i] = b1 * opt->m[i] + (1.0f - b1) * g;
         opt->v[i] = b2 * opt->v[i] + (1.0f - b2) * g * g;
         float m_hat = opt->m[i] * m_scale;
@@ -113,21 +117,21 @@ void optim_begin_step(Optim *opt)
 }
 
 void optim_update(const Optim *opt, float *params, const float *grad,
-                  size_t first, size_t end)
+                  float scale, size_t first, size_t end)
 {
     unsigned mode = flush_subnormals();
 
     if (opt->kind == OPTIM_ADAM)
-        adam_update(opt, params, grad, first, end);
+        adam_update(opt, params, grad, scale, first, end);
     else
-        sgd_update(opt, params, grad, first, end);
+        sgd_update(opt, params, grad, scale, first, end);
     restore_float_mode(mode);
 }
 
 void optim_step(Optim *opt, float *params, const float *grad)
 {
     optim_begin_step(opt);
-    optim_update(opt, params, grad, 0, opt->n);
+    optim_update(opt, params, grad, 1.0f, 0, opt->n);
 }
 
 void optim_free(Optim *opt)

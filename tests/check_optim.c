@@ -253,7 +253,8 @@ START_TEST(test_optim_update_ranges_match_step)
             optim_begin_step(&parts);
             /* Out of order, as threads may finish them. */
             for (int r = 2; r >= 0; r--)
-                optim_update(&parts, w_parts, grad, cuts[r], cuts[r + 1]);
+                optim_update(&parts, w_parts, grad, 1.0f, cuts[r],
+                             cuts[r + 1]);
         }
         ck_assert_int_eq(parts.t, whole.t);
         for (int i = 0; i < N; i++) {
@@ -265,6 +266,50 @@ START_TEST(test_optim_update_ranges_match_step)
         ck_assert_float_ne(w_whole[0], 0.1f * -11.0f);
         optim_free(&whole);
         optim_free(&parts);
+    }
+}
+END_TEST
+
+/* optim_update with SCALE applies the gradient GRAD * SCALE: it matches,
+ * bit for bit, an update from a gradient scaled beforehand, for SGD and
+ * Adam, and differs from an update that ignores SCALE. */
+START_TEST(test_optim_update_scales_gradient)
+{
+    enum { N = 23 };
+    const float scale = 1.0f / 48.0f;
+
+    for (int kind = OPTIM_SGD; kind <= OPTIM_ADAM; kind++) {
+        Optim folded, scaled, unscaled;
+        float w_folded[N], w_scaled[N], w_unscaled[N], sums[N], grad[N];
+
+        optim_init(&folded, (OptimKind)kind, N, 0.05f);
+        optim_init(&scaled, (OptimKind)kind, N, 0.05f);
+        optim_init(&unscaled, (OptimKind)kind, N, 0.05f);
+        for (int i = 0; i < N; i++)
+            w_folded[i] = w_scaled[i] = w_unscaled[i] = 0.1f * (float)(i - 9);
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++) {
+                sums[i] = 3.1f * (float)((i * 5 + step * 3) % 11) - 17.0f;
+                grad[i] = sums[i] * scale;
+            }
+            optim_begin_step(&folded);
+            optim_begin_step(&scaled);
+            optim_begin_step(&unscaled);
+            optim_update(&folded, w_folded, sums, scale, 0, N);
+            optim_update(&scaled, w_scaled, grad, 1.0f, 0, N);
+            optim_update(&unscaled, w_unscaled, sums, 1.0f, 0, N);
+        }
+        for (int i = 0; i < N; i++) {
+            ck_assert_float_eq(w_folded[i], w_scaled[i]);
+            ck_assert_float_eq(folded.m[i], scaled.m[i]);
+            if (kind == OPTIM_ADAM)
+                ck_assert_float_eq(folded.v[i], scaled.v[i]);
+        }
+        /* Adam normalises the step, so compare the first moments. */
+        ck_assert_float_ne(folded.m[0], unscaled.m[0]);
+        optim_free(&folded);
+        optim_free(&scaled);
+        optim_free(&unscaled);
     }
 }
 END_TEST
@@ -312,6 +357,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_optim_weight_decay_one_step);
     tcase_add_test(tc, test_optim_weight_decay_range);
     tcase_add_test(tc, test_optim_update_ranges_match_step);
+    tcase_add_test(tc, test_optim_update_scales_gradient);
     tcase_add_test(tc, test_optim_flushes_subnormals);
     suite_add_tcase(s, tc);
     return s;

@@ -801,6 +801,72 @@ START_TEST(test_trainer_scale_lr)
 }
 END_TEST
 
+/*
+ * One SGD step over a batch that contains the whole training set moves
+ * each weight by the learning rate times its mean gradient, since the
+ * first step of momentum is the gradient itself. The reference sums the
+ * gradients of all images with net_train_batch and divides by their
+ * count. Weight decay, L2 or decoupled, also pulls the weights (not the
+ * biases) towards 0 by lr * decay * w. An update that skipped the
+ * division, or divided the L2 term too, fails.
+ */
+START_TEST(test_trainer_sgd_step_uses_mean_gradient)
+{
+    enum { COUNT = 20 };
+    const float decays[3] = {0.0f, 0.2f, 0.2f};
+    const DecayKind kinds[3] = {DECAY_DECOUPLED, DECAY_L2, DECAY_DECOUPLED};
+    Dataset train, test;
+    static float images[COUNT * DATASET_PIXELS];
+
+    make_dataset(&train, COUNT, 5);
+    make_dataset(&test, TEST_COUNT, 2);
+    dataset_copy_images(&train, 0, COUNT, images);
+    for (int mode = 0; mode < 3; mode++) {
+        TrainerConfig cfg = base_config();
+        Net start;
+
+        cfg.spec = "dense10";
+        cfg.optim = OPTIM_SGD;
+        cfg.lr = 0.5f;
+        cfg.epochs = 1;
+        cfg.batch = COUNT;
+        cfg.threads = 1;
+        cfg.weight_decay = decays[mode];
+        cfg.decay = kinds[mode];
+        Trainer *tr = create_ok(&cfg, &train, &test);
+        trainer_copy_net(tr, &start);
+
+        NetScratch *scratch = net_scratch_create(&start, COUNT);
+        float *grad = xmalloc(start.n_params * sizeof *grad);
+        net_train_batch(&start, scratch, images, train.labels, COUNT, grad,
+                        NULL, NULL);
+        ck_assert_int_eq(trainer_start(tr), 0);
+        trainer_join(tr);
+
+        const Net *trained = trainer_net(tr);
+        size_t weights = start.layers[0].bias_offset;
+        double moved = 0.0;
+        for (size_t j = 0; j < start.n_params; j++) {
+            double w = start.params[j];
+            double decay = j < weights ? cfg.weight_decay * w : 0.0;
+            double want = w - cfg.lr * (grad[j] / COUNT + decay);
+
+            ck_assert_msg(fabs(trained->params[j] - want) <= 1e-5,
+                          "mode %d, parameter %zu: %g, expected %g", mode, j,
+                          trained->params[j], want);
+            moved += fabs(trained->params[j] - w);
+        }
+        ck_assert_double_gt(moved, 1e-3);
+        free(grad);
+        net_scratch_free(scratch);
+        net_free(&start);
+        trainer_free(tr);
+    }
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_copy_net_independent)
 {
     Dataset train, test;
@@ -1436,6 +1502,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_stop_abandons_batch);
     tcase_add_test(control, test_trainer_stop_after_epoch);
     tcase_add_test(control, test_trainer_scale_lr);
+    tcase_add_test(control, test_trainer_sgd_step_uses_mean_gradient);
     tcase_add_test(control, test_trainer_copy_net_independent);
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
