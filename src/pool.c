@@ -10,7 +10,7 @@
  * pooling of "small" and "tf") is one step. The plane loops are inlined
  * into each entry point, so the AVX-512 rows run without a call per row.
  * That made most passes of the pooling layers of "small" and "tf" 5 to
- * 10% faster; the backward pass over 28 x 28 planes did not gain.
+ * 10% faster. The backward pass over 28 x 28 planes did not gain.
  */
 #include "config.h"
 
