@@ -351,6 +351,16 @@ static inline __m256 load8(const float *p, int masked, __m256i mask)
 /* What a full tile's loop prefetches (see MicroKernel). */
 enum { PREFETCH_NONE, PREFETCH_A, PREFETCH_B };
 
+/* A prefetch of ADDRESS into L2. The build of tests/check_prefetch
+ * defines GEMM_PREFETCH_HOOK to check every address against the
+ * operands, since a prefetch outside them would not fault. */
+#ifdef GEMM_PREFETCH_HOOK
+void gemm_prefetch_hook(const void *address);
+#define PREFETCH_L2(address) gemm_prefetch_hook(address)
+#else
+#define PREFETCH_L2(address) __builtin_prefetch((address), 0, 2)
+#endif
+
 /*
  * Prefetches into L2 the part of NEXT that step P of a kernel loop covers,
  * for a tile of ROWS rows (at most 8) and WIDTH columns. An A panel gets
@@ -365,13 +375,13 @@ static inline void prefetch_step(int kind, const float *next, int p,
         int i = (p & 15) >> 1;
 
         if ((p & 1) == 0 && i < rows)
-            __builtin_prefetch(next + (size_t)i * lda + (p & ~15), 0, 2);
+            PREFETCH_L2(next + (size_t)i * lda + (p & ~15));
     } else if (kind == PREFETCH_B) {
         const float *row = next + (size_t)p * ldb;
 
-        __builtin_prefetch(row, 0, 2);
+        PREFETCH_L2(row);
         if (width > 16)
-            __builtin_prefetch(row + 16, 0, 2);
+            PREFETCH_L2(row + 16);
     }
 }
 
