@@ -903,7 +903,9 @@ START_TEST(test_net_dense_matches_direct_sums)
         loss -= z[labels[s]] - top - log(sum);
         for (int i = 0; i < HID; i++) {
             dh[s][i] = 0.0;
-            for (int o = 0; o < OUT && h[s][i] > 0.0; o++)
+            if (h[s][i] <= 0.0)
+                continue;
+            for (int o = 0; o < OUT; o++)
                 dh[s][i] += dz[s][o] * w2[o * HID + i];
         }
     }

@@ -45,6 +45,8 @@ static int inside(const Operand *op, uintptr_t address)
     return row < (size_t)op->rows && col < (size_t)op->cols;
 }
 
+/* Counts a prefetch of ADDRESS and reports the first few that fall
+ * outside both operands. */
 void gemm_prefetch_hook(const void *address)
 {
     uintptr_t a = (uintptr_t)address;
@@ -102,9 +104,9 @@ static void run(Gemm gemm, const char *name, GemmTrans ta, GemmTrans tb,
     free(c);
 }
 
-/* Covers A read in place (A untransposed, N up to two tiles wide) and B
- * read in place (B untransposed, M up to one block), with sizes around
- * the tiles and blocks of both kernels. */
+/* Runs GEMM on the products that read A in place (A untransposed, N up
+ * to two tiles wide) and B in place (B untransposed, M up to one block),
+ * with sizes around the tiles and blocks of both kernels. */
 static void run_shapes(Gemm gemm, const char *name)
 {
     static const int a_rows[] = {8, 15, 16, 96, 100, 128, 129, 300};
