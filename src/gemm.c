@@ -18,8 +18,9 @@
  *
  * A second path, for A * B^T with at most DOT_MAX_M rows of A, computes
  * dot products of contiguous rows and packs nothing (see "dot path"
- * below). It serves a dense layer's forward pass over a shard and the
- * first convolution's weight gradient. Its AVX2 and AVX-512 versions
+ * below). It serves a dense layer's forward pass over a shard, and the
+ * weight gradient of a single-channel convolution too wide for
+ * src/direct.c. Its AVX2 and AVX-512 versions
  * also sum in the same order and give bit-identical results.
  *
  * Three implementations share the blocked driver (GemmImpl): a portable C

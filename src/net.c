@@ -49,6 +49,7 @@
 #include "pool.h"
 #include "util.h"
 #include "winograd.h"
+#include "direct.h"
 
 /* Upper bound for any number in a spec (kernel size, filters, width), so
  * that shape and parameter arithmetic cannot overflow. */
@@ -1026,7 +1027,8 @@ static void conv_lower(const Layer *l, const float *x, int x_cm, int n,
  * followed by ReLU when RELU is set, one chunk of samples at a time with
  * S's col holding the chunk's patches. The GEMM adds the bias and
  * applies ReLU as it stores each tile, which saves a pass over Y. When
- * conv_forward_winograd returns 1, winograd_conv computes Y instead. */
+ * conv_forward_winograd returns 1, winograd_conv computes Y instead, and
+ * for a single input channel direct_conv_forward does. */
 static void conv_forward(const Layer *l, int li, const float *params,
                          const float *x, int x_cm, int n, const NetScratch *s,
                          float *y, int relu)
@@ -1035,11 +1037,17 @@ static void conv_forward(const Layer *l, int li, const float *params,
     int ohw = l->out_h * l->out_w, cols = ohw * n;
     int chunk = conv_chunk_samples(l, n);
     float *col = s->col;
+    ConvGeom g = conv_geom(l);
+    PlaneWalk pw = conv_planes(l, x_cm, n, 0);
 
+    if (direct_supported(&g, gemm_kernel())) {
+        direct_conv_forward(gemm_kernel(), &g, l->out_c, n, x,
+                            pw.sample_stride, params + l->weight_offset,
+                            params + l->bias_offset, relu, y, (size_t)ohw,
+                            (size_t)cols);
+        return;
+    }
     if (conv_forward_winograd(l)) {
-        ConvGeom g = conv_geom(l);
-        PlaneWalk pw = conv_planes(l, x_cm, n, 0);
-
         const float *u = wino_weights(s, li, l, params + l->weight_offset,
                                       0);
 
@@ -1074,7 +1082,8 @@ static void conv_forward(const Layer *l, int li, const float *params,
  *
  * When conv_input_grad_winograd returns 1, dX comes instead from
  * winograd_conv over DY with the rotated kernels, and when
- * conv_weight_grad_winograd does, dW from winograd_weight_grad. Both run
+ * conv_weight_grad_winograd does, dW from winograd_weight_grad. For a
+ * single input channel, direct_conv_weight_grad gives dW. These run
  * after the loop, which then has nothing to lower.
  */
 static void conv_backward(const Layer *l, int li, const float *params,
@@ -1089,16 +1098,18 @@ static void conv_backward(const Layer *l, int li, const float *params,
     float *col = s->col, *dw_t = s->dw_t, *dw = grad + l->weight_offset;
     ConvGeom g = conv_geom(l);
     int wino_dx = dx != NULL && conv_input_grad_winograd(l);
-    int wino_dw = conv_weight_grad_winograd(l);
+    int direct_dw = direct_supported(&g, gemm_kernel());
+    int wino_dw = !direct_dw && conv_weight_grad_winograd(l);
+    int col_dw = !direct_dw && !wino_dw;
     float *col_dx = wino_dx ? NULL : dx;
 
     if (col_dx != NULL)
         memset(col_dx, 0, in_size(l) * n * sizeof *col_dx);
-    for (int s0 = 0; s0 < n && (!wino_dw || col_dx != NULL); s0 += chunk) {
+    for (int s0 = 0; s0 < n && (col_dw || col_dx != NULL); s0 += chunk) {
         int ns = chunk < n - s0 ? chunk : n - s0, c = ns * ohw;
         const float *dyc = dy + (size_t)s0 * ohw;
 
-        if (!wino_dw) {
+        if (col_dw) {
             conv_lower(l, x, x_cm, n, s0, ns, col);
             sgemm(GEMM_NOTRANS, GEMM_TRANS, kdim, f, c, 1.0f, col, c, dyc,
                   cols, s0 > 0 ? 1.0f : 0.0f, dw_t, f);
@@ -1121,7 +1132,12 @@ static void conv_backward(const Layer *l, int li, const float *params,
                       NULL, 0, dx, pw.sample_stride, pw.plane_stride, s->wino,
                       net_wino_chunk_samples(l, n));
     }
-    if (wino_dw) {
+    if (direct_dw) {
+        PlaneWalk pw = conv_planes(l, x_cm, n, 0);
+
+        direct_conv_weight_grad(gemm_kernel(), &g, f, n, x, pw.sample_stride,
+                                dy, (size_t)ohw, (size_t)cols, dw);
+    } else if (wino_dw) {
         PlaneWalk pw = conv_planes(l, x_cm, n, 0);
 
         winograd_weight_grad(&g, f, n, x, pw.sample_stride, pw.plane_stride,

@@ -12,7 +12,8 @@ int main(void)
 {
     Suite *(*const suites[])(void) = {
         util_suite,    dataset_suite,  metrics_suite,
-        gemm_suite,    winograd_suite, pool_suite,    net_suite,
+        gemm_suite,    winograd_suite, direct_suite,  pool_suite,
+        net_suite,
         optim_suite,   trainer_suite,  checkpoint_suite, draw_suite,
         augment_suite, training_suite, explore_suite,
         tui_suite,

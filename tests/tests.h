@@ -10,6 +10,7 @@ Suite *augment_suite(void);
 Suite *metrics_suite(void);
 Suite *gemm_suite(void);
 Suite *winograd_suite(void);
+Suite *direct_suite(void);
 Suite *pool_suite(void);
 Suite *net_suite(void);
 Suite *optim_suite(void);

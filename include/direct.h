@@ -1,0 +1,59 @@
+/*
+ * direct: convolutions over a single input channel, computed from the
+ * input plane itself instead of through im2col and a GEMM.
+ *
+ * A network's first convolution reads one channel, so its im2col patches
+ * have only K*K rows and the GEMM's inner dimension is 9 or 25: each tile
+ * of the product costs about as much to load and store as to compute.
+ * These functions keep whole output row segments in vector registers
+ * instead (see src/direct.c).
+ *
+ * Layouts are those of im2col: sample s of the input is one H x W plane
+ * at X + s*X_SAMPLE_STRIDE, and plane (f, s) of an output or output
+ * gradient starts at f*PLANE_STRIDE + s*SAMPLE_STRIDE, rows OW floats
+ * apart. Weights are F x K x K, as a convolution layer stores them.
+ * The sums run in an order fixed by the shapes, so results do not depend
+ * on which thread computes them.
+ */
+#ifndef FMNIST_DIRECT_H
+#define FMNIST_DIRECT_H
+
+#include <stddef.h>
+
+#include "gemm.h"
+
+/* The largest kernel side and output row the direct functions accept. */
+#define DIRECT_MAX_K 7
+#define DIRECT_MAX_OW 32
+
+/* Returns 1 when direct_conv_forward and direct_conv_weight_grad handle a
+ * convolution of geometry G with KERNEL: one input channel, kernels of at
+ * most DIRECT_MAX_K, output rows of at most DIRECT_MAX_OW, and the AVX2
+ * or AVX-512 kernel on a CPU that runs it. Otherwise im2col and the GEMM
+ * are the way. */
+int direct_supported(const ConvGeom *g, GemmKernel kernel);
+
+/*
+ * Writes the F output planes of each of N samples: Y = X convolved with W,
+ * plus BIAS (one value per filter, or NULL), followed by ReLU when RELU is
+ * set, with the vectors of KERNEL. G and KERNEL must pass
+ * direct_supported.
+ */
+void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
+                         const float *x, size_t x_sample_stride,
+                         const float *w, const float *bias, int relu,
+                         float *y, size_t y_sample_stride,
+                         size_t y_plane_stride);
+
+/*
+ * Writes DW (F x K x K), the gradient of the weights: the sum over the N
+ * samples of each output gradient plane DY correlated with the input
+ * plane X, with the vectors of KERNEL. G and KERNEL must pass
+ * direct_supported. DW is overwritten, not accumulated into.
+ */
+void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
+                             int n, const float *x, size_t x_sample_stride,
+                             const float *dy, size_t dy_sample_stride,
+                             size_t dy_plane_stride, float *dw);
+
+#endif

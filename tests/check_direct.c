@@ -1,0 +1,232 @@
+/*
+ * Tests of the single-channel direct convolution. The forward pass and
+ * the weight gradient of the AVX-512 and the AVX2 kernels are compared
+ * with sums in double. The cases cover every kernel side, several
+ * paddings, output rows shorter than, equal to and longer than one
+ * vector, filter counts below, at and past one block of filters, and one
+ * or several samples. Gaps separate the planes: a forward pass must leave
+ * them alone, and a weight gradient must not read them (they are NaN).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "direct.h"
+#include "gemm.h"
+#include "tests.h"
+#include "util.h"
+
+/* Kernel side, padding, input height and width, filters, samples. */
+typedef struct {
+    int k, pad, h, w, f, n;
+} Case;
+
+static const Case cases[] = {
+    {3, 0, 28, 28, 32, 8},  {5, 2, 28, 28, 32, 8},  {3, 1, 28, 28, 9, 3},
+    {1, 0, 5, 16, 17, 2},   {2, 0, 9, 17, 5, 1},    {3, 0, 4, 3, 1, 2},
+    {4, 1, 7, 18, 7, 3},    {5, 0, 9, 20, 2, 2},    {6, 2, 11, 31, 4, 2},
+    {7, 3, 6, 32, 3, 1},    {7, 0, 8, 38, 19, 2},   {3, 2, 5, 30, 11, 9},
+    {5, 4, 3, 5, 6, 1},     {2, 1, 3, 29, 33, 1},
+};
+
+/* Floats left unused after each plane. */
+#define GAP 5
+
+static void fill_uniform(Rng *rng, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = 2.0f * rng_uniform(rng) - 1.0f;
+}
+
+/* Returns input pixel (r, c) of plane X of width W and height H, with
+ * zeros outside. */
+static double pixel(const float *x, int h, int w, int r, int c)
+{
+    return r < 0 || r >= h || c < 0 || c >= w ? 0.0
+                                              : x[(size_t)r * w + c];
+}
+
+/* The kernels this CPU runs, besides the portable one. */
+static int kernels(GemmKernel *out)
+{
+    int n = 0;
+
+    if (gemm_have_avx512())
+        out[n++] = GEMM_KERNEL_AVX512;
+    if (gemm_have_avx2())
+        out[n++] = GEMM_KERNEL_AVX2;
+    return n;
+}
+
+static void check_forward(GemmKernel kernel, const Case *t, int relu,
+                          int with_bias, Rng *rng)
+{
+    ConvGeom g = {1, t->h, t->w, t->k, t->pad};
+    int oh = conv_out_h(&g), ow = conv_out_w(&g), k = t->k;
+    size_t in_plane = (size_t)t->h * t->w, out_plane = (size_t)oh * ow;
+    /* Output planes channel-major, N samples of one filter together. */
+    size_t y_sample = out_plane + GAP, y_filter = y_sample * t->n;
+    float *x = xmalloc(in_plane * t->n * sizeof *x);
+    float *w = xmalloc((size_t)t->f * k * k * sizeof *w);
+    float *b = xmalloc((size_t)t->f * sizeof *b);
+    float *y = xmalloc(y_filter * t->f * sizeof *y);
+
+    fill_uniform(rng, x, in_plane * t->n);
+    fill_uniform(rng, w, (size_t)t->f * k * k);
+    fill_uniform(rng, b, (size_t)t->f);
+    for (size_t i = 0; i < y_filter * t->f; i++)
+        y[i] = 1234.5f;
+    ck_assert(direct_supported(&g, kernel));
+    direct_conv_forward(kernel, &g, t->f, t->n, x, in_plane, w,
+                        with_bias ? b : NULL, relu, y, y_sample, y_filter);
+    for (int j = 0; j < t->f; j++)
+        for (int s = 0; s < t->n; s++) {
+            const float *plane = y + j * y_filter + s * y_sample;
+
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    double sum = with_bias ? b[j] : 0.0;
+
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++)
+                            sum += w[((size_t)j * k + ky) * k + kx]
+                                   * pixel(x + s * in_plane, t->h, t->w,
+                                           oy + ky - t->pad,
+                                           ox + kx - t->pad);
+                    if (relu && sum < 0.0)
+                        sum = 0.0;
+                    ck_assert_msg(fabs(plane[oy * ow + ox] - sum)
+                                      <= 1e-5 * (1.0 + fabs(sum)),
+                                  "kernel %d, k %d pad %d %dx%d, filter %d "
+                                  "sample %d at (%d, %d): %g, expected %g",
+                                  (int)kernel, k, t->pad, t->h, t->w, j, s,
+                                  oy, ox, plane[oy * ow + ox], sum);
+                }
+            for (int i = 0; i < GAP; i++)
+                ck_assert_float_eq(plane[out_plane + i], 1234.5f);
+        }
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+}
+
+START_TEST(test_direct_forward_matches_sums)
+{
+    GemmKernel list[2];
+    int count = kernels(list);
+    Rng rng;
+
+    rng_seed(&rng, 101);
+    for (int i = 0; i < count; i++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            check_forward(list[i], &cases[c], 1, 1, &rng);
+            check_forward(list[i], &cases[c], 0, c % 2, &rng);
+        }
+}
+END_TEST
+
+static void check_weight_grad(GemmKernel kernel, const Case *t, Rng *rng)
+{
+    ConvGeom g = {1, t->h, t->w, t->k, t->pad};
+    int oh = conv_out_h(&g), ow = conv_out_w(&g), k = t->k;
+    size_t in_plane = (size_t)t->h * t->w, out_plane = (size_t)oh * ow;
+    size_t dy_sample = out_plane + GAP, dy_filter = dy_sample * t->n;
+    size_t x_sample = in_plane + GAP;
+    float *x = xmalloc(x_sample * t->n * sizeof *x);
+    float *dy = xmalloc(dy_filter * t->f * sizeof *dy);
+    float *dw = xmalloc((size_t)t->f * k * k * sizeof *dw);
+
+    fill_uniform(rng, x, x_sample * t->n);
+    fill_uniform(rng, dy, dy_filter * t->f);
+    for (int s = 0; s < t->n; s++)
+        for (int i = 0; i < GAP; i++)
+            x[s * x_sample + in_plane + i] = NAN;
+    for (int j = 0; j < t->f; j++)
+        for (int s = 0; s < t->n; s++)
+            for (int i = 0; i < GAP; i++)
+                dy[j * dy_filter + s * dy_sample + out_plane + i] = NAN;
+    /* Stale values that the call must overwrite. */
+    for (int i = 0; i < t->f * k * k; i++)
+        dw[i] = 99.0f;
+    direct_conv_weight_grad(kernel, &g, t->f, t->n, x, x_sample, dy,
+                            dy_sample, dy_filter, dw);
+    for (int j = 0; j < t->f; j++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                double sum = 0.0, mag = 0.0;
+
+                for (int s = 0; s < t->n; s++)
+                    for (int oy = 0; oy < oh; oy++)
+                        for (int ox = 0; ox < ow; ox++) {
+                            double term =
+                                dy[j * dy_filter + s * dy_sample
+                                   + (size_t)oy * ow + ox]
+                                * pixel(x + s * x_sample, t->h, t->w,
+                                        oy + ky - t->pad, ox + kx - t->pad);
+
+                            sum += term;
+                            mag += fabs(term);
+                        }
+                float got = dw[((size_t)j * k + ky) * k + kx];
+
+                ck_assert_msg(fabs(got - sum) <= 1e-5 * (1.0 + mag),
+                              "kernel %d, k %d pad %d %dx%d, %d filters, "
+                              "filter %d tap (%d, %d): %g, expected %g",
+                              (int)kernel, k, t->pad, t->h, t->w, t->f, j,
+                              ky, kx, got, sum);
+            }
+    free(x);
+    free(dy);
+    free(dw);
+}
+
+START_TEST(test_direct_weight_grad_matches_sums)
+{
+    GemmKernel list[2];
+    int count = kernels(list);
+    Rng rng;
+
+    rng_seed(&rng, 202);
+    for (int i = 0; i < count; i++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            check_weight_grad(list[i], &cases[c], &rng);
+}
+END_TEST
+
+START_TEST(test_direct_supported_shapes)
+{
+    ConvGeom first = {1, 28, 28, 3, 0}, two = {2, 28, 28, 3, 0};
+    ConvGeom big_k = {1, 28, 28, 9, 4}, wide = {1, 10, 40, 3, 1};
+    ConvGeom empty = {1, 2, 2, 5, 0}, widest = {1, 4, 34, 3, 0};
+    GemmKernel list[2];
+    int count = kernels(list);
+
+    ck_assert(!direct_supported(&first, GEMM_KERNEL_PORTABLE));
+    ck_assert_int_eq(direct_supported(&first, GEMM_KERNEL_AVX2),
+                     gemm_have_avx2());
+    ck_assert_int_eq(direct_supported(&first, GEMM_KERNEL_AVX512),
+                     gemm_have_avx512());
+    for (int i = 0; i < count; i++) {
+        ck_assert(!direct_supported(&two, list[i]));
+        ck_assert(!direct_supported(&big_k, list[i]));
+        ck_assert(!direct_supported(&wide, list[i]));
+        ck_assert(!direct_supported(&empty, list[i]));
+        ck_assert(direct_supported(&widest, list[i]));
+    }
+}
+END_TEST
+
+Suite *direct_suite(void)
+{
+    Suite *s = suite_create("direct");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_direct_forward_matches_sums);
+    tcase_add_test(tc, test_direct_weight_grad_matches_sums);
+    tcase_add_test(tc, test_direct_supported_shapes);
+    suite_add_tcase(s, tc);
+    return s;
+}
