@@ -409,32 +409,42 @@ static inline void wgrad_step_avx2(const int k, const int fb, const int tr,
     }
 }
 
-/* wgrad_avx512 with 8-float vectors, so SUMS contains vectors of 8. */
+/*
+ * wgrad_avx512 with 8-float vectors, giving the same sums bit for bit.
+ * SUMS contains the same vectors of 16, and each half of them is a pass
+ * of its own. Half H takes columns 8H to 8H + 7 and then 16 + 8H to
+ * 16 + 8H + 7 of each row, as lanes 8H to 8H + 7 of the AVX-512 kernel
+ * do, so every lane adds the same products in the same order.
+ */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void wgrad_avx2(const Plane *p, const int k, const int fb,
                               const int tr, const float *sh, int r0,
                               const float *dy, size_t dy_ps, float *sums)
 {
-    __m256 acc[REGS_256];
-    int full = p->ow / 8;
-    __m256i m = row_mask8(p->ow, full);
+    for (int half = 0; half < 2; half++) {
+        __m256 acc[REGS_256];
+        int c0 = 8 * half, c1 = 16 + 8 * half;
+        __m256i m0 = row_mask8(p->ow, half), m1 = row_mask8(p->ow, 2 + half);
 
-    UNROLL for (int i = 0; i < fb * tr * k; i++)
-        acc[i] = _mm256_load_ps(sums + 8 * i);
-    for (int oy = 0; oy < p->oh; oy++) {
-        const float *q = sh + (size_t)(oy + r0) * k * ROW_FLOATS;
-        const float *d = dy + (size_t)oy * p->ow;
+        UNROLL for (int i = 0; i < fb * tr * k; i++)
+            acc[i] = _mm256_load_ps(sums + 16 * i + c0);
+        for (int oy = 0; oy < p->oh; oy++) {
+            const float *q = sh + (size_t)(oy + r0) * k * ROW_FLOATS;
+            const float *d = dy + (size_t)oy * p->ow;
 
-        PIN(q);
-        for (int v = 0; v < full; v++)
-            wgrad_step_avx2(k, fb, tr, d + 8 * v, dy_ps, q + 8 * v, 0, m,
-                            acc);
-        if (8 * full < p->ow)
-            wgrad_step_avx2(k, fb, tr, d + 8 * full, dy_ps, q + 8 * full, 1,
-                            m, acc);
+            PIN(q);
+            if (c0 + 8 <= p->ow)
+                wgrad_step_avx2(k, fb, tr, d + c0, dy_ps, q + c0, 0, m0, acc);
+            else if (c0 < p->ow)
+                wgrad_step_avx2(k, fb, tr, d + c0, dy_ps, q + c0, 1, m0, acc);
+            if (c1 + 8 <= p->ow)
+                wgrad_step_avx2(k, fb, tr, d + c1, dy_ps, q + c1, 0, m1, acc);
+            else if (c1 < p->ow)
+                wgrad_step_avx2(k, fb, tr, d + c1, dy_ps, q + c1, 1, m1, acc);
+        }
+        UNROLL for (int i = 0; i < fb * tr * k; i++)
+            _mm256_store_ps(sums + 16 * i + c0, acc[i]);
     }
-    UNROLL for (int i = 0; i < fb * tr * k; i++)
-        _mm256_store_ps(sums + 8 * i, acc[i]);
 }
 
 /* One function per instruction set and kernel side, so that every loop
@@ -485,21 +495,21 @@ typedef void (*WgradFn)(const Plane *, const float *, int, const float *,
                         size_t, float *);
 
 /* The kernels for one side K and instruction set, the filters per
- * forward group, the filters and kernel rows per weight-gradient block,
- * and the floats per vector. */
+ * forward group, and the filters and kernel rows per weight-gradient
+ * block. */
 typedef struct {
     void (*shift)(const Plane *, const float *, float *);
     ForwardFn forward;
     WgradFn wgrad;
-    int fwd_filters, wgrad_filters, wgrad_rows, lanes;
+    int fwd_filters, wgrad_filters, wgrad_rows;
 } Kernels;
 
 #define KERNELS_512(K)                                                  \
     {shift_plane_avx512, forward_avx512_k##K, wgrad_avx512_k##K,        \
-     FWD_FILTERS_512, WGRAD_FILTERS_512(K), WGRAD_ROWS_512(K), 16}
+     FWD_FILTERS_512, WGRAD_FILTERS_512(K), WGRAD_ROWS_512(K)}
 #define KERNELS_256(K)                                                  \
     {shift_plane_avx2, forward_avx2_k##K, wgrad_avx2_k##K,              \
-     FWD_FILTERS_256, WGRAD_FILTERS_256(K), WGRAD_ROWS_256(K), 8}
+     FWD_FILTERS_256, WGRAD_FILTERS_256(K), WGRAD_ROWS_256(K)}
 
 static const Kernels kernels_512[DIRECT_MAX_K] = {
     KERNELS_512(1), KERNELS_512(2), KERNELS_512(3), KERNELS_512(4),
@@ -516,13 +526,16 @@ static const Kernels *kernels_for(GemmKernel kernel, int k)
                                         : &kernels_256[k - 1];
 }
 
-/* Sums the LANES floats of vector V in a fixed order. */
-static float sum_vector(const float *v, int lanes)
-{
-    float half[16];
+/* Floats per vector of weight-gradient sums, whatever the kernel. */
+#define SUM_LANES 16
 
-    memcpy(half, v, (size_t)lanes * sizeof *v);
-    for (int width = lanes / 2; width >= 1; width /= 2)
+/* Sums the SUM_LANES floats of vector V in a fixed order. */
+static float sum_vector(const float *v)
+{
+    float half[SUM_LANES];
+
+    memcpy(half, v, sizeof half);
+    for (int width = SUM_LANES / 2; width >= 1; width /= 2)
         for (int i = 0; i < width; i++)
             half[i] += half[i + width];
     return half[0];
@@ -600,15 +613,15 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
 #ifdef DIRECT_X86
     const Kernels *kn = kernels_for(kernel, g->k);
     Plane p = plane_of(g);
-    int k = g->k, kk = k * k, lanes = kn->lanes;
+    int k = g->k, kk = k * k;
     int fb = kn->wgrad_filters, tr = kn->wgrad_rows;
     int fe = f < fb ? fb : f;       /* filters, with zero planes added */
     int groups = (fe + fb - 1) / fb;
     size_t ohw = (size_t)p.oh * p.ow;
     /* One vector per (group, block of kernel rows, filter, tap of the
      * block), in that order: groups * fb * kk vectors. */
-    size_t block = (size_t)fb * tr * k * lanes;
-    size_t count = (size_t)groups * fb * kk * lanes;
+    size_t block = (size_t)fb * tr * k * SUM_LANES;
+    size_t count = (size_t)groups * fb * kk * SUM_LANES;
     float *sums = xmalloc_aligned(count * sizeof *sums);
     float *sh = xmalloc_aligned(shifted_floats(&p) * sizeof *sh);
     float *padded = NULL;
@@ -641,7 +654,7 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
             for (int j = 0; j < fb && f0 + j < f; j++)
                 for (int t = 0; t < tr * k; t++)
                     dw[(size_t)(f0 + j) * kk + r0 * k + t] = sum_vector(
-                        v + ((size_t)j * tr * k + t) * lanes, lanes);
+                        v + ((size_t)j * tr * k + t) * SUM_LANES);
         }
     }
     free(padded);

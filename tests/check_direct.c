@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "direct.h"
 #include "gemm.h"
@@ -195,6 +196,68 @@ START_TEST(test_direct_weight_grad_matches_sums)
 }
 END_TEST
 
+/* Runs both passes of case T with KERNEL on the given data and returns
+ * the outputs and then the weight gradients in one new buffer. */
+static float *run_both(GemmKernel kernel, const Case *t, const float *x,
+                       const float *w, const float *b, const float *dy)
+{
+    ConvGeom g = {1, t->h, t->w, t->k, t->pad};
+    size_t in_plane = (size_t)t->h * t->w;
+    size_t out_plane = (size_t)conv_out_h(&g) * conv_out_w(&g);
+    size_t outputs = out_plane * t->n * t->f;
+    float *out = xmalloc((outputs + (size_t)t->f * t->k * t->k)
+                         * sizeof *out);
+
+    direct_conv_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, 1, out,
+                        out_plane, out_plane * t->n);
+    direct_conv_weight_grad(kernel, &g, t->f, t->n, x, in_plane, dy,
+                            out_plane, out_plane * t->n, out + outputs);
+    return out;
+}
+
+/* The AVX2 kernels add the same products in the same order as the
+ * AVX-512 ones, so that training gives the same checkpoint with either. */
+START_TEST(test_direct_kernels_agree_bitwise)
+{
+    Rng rng;
+
+    if (!gemm_have_avx512())
+        return;
+    rng_seed(&rng, 303);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const Case *t = &cases[c];
+        ConvGeom g = {1, t->h, t->w, t->k, t->pad};
+        size_t in_count = (size_t)t->h * t->w * t->n;
+        size_t outputs = (size_t)conv_out_h(&g) * conv_out_w(&g) * t->n
+                         * t->f;
+        size_t params = (size_t)t->f * t->k * t->k;
+        float *x = xmalloc(in_count * sizeof *x);
+        float *w = xmalloc(params * sizeof *w);
+        float *b = xmalloc((size_t)t->f * sizeof *b);
+        float *dy = xmalloc(outputs * sizeof *dy);
+
+        fill_uniform(&rng, x, in_count);
+        fill_uniform(&rng, w, params);
+        fill_uniform(&rng, b, (size_t)t->f);
+        fill_uniform(&rng, dy, outputs);
+
+        float *wide = run_both(GEMM_KERNEL_AVX512, t, x, w, b, dy);
+        float *narrow = run_both(GEMM_KERNEL_AVX2, t, x, w, b, dy);
+
+        ck_assert_msg(memcmp(wide, narrow, (outputs + params) * sizeof *wide)
+                          == 0,
+                      "k %d pad %d %dx%d, %d filters: AVX2 and AVX-512 "
+                      "results differ", t->k, t->pad, t->h, t->w, t->f);
+        free(wide);
+        free(narrow);
+        free(x);
+        free(w);
+        free(b);
+        free(dy);
+    }
+}
+END_TEST
+
 START_TEST(test_direct_supported_shapes)
 {
     ConvGeom first = {1, 28, 28, 3, 0}, two = {2, 28, 28, 3, 0};
@@ -226,6 +289,7 @@ Suite *direct_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_direct_forward_matches_sums);
     tcase_add_test(tc, test_direct_weight_grad_matches_sums);
+    tcase_add_test(tc, test_direct_kernels_agree_bitwise);
     tcase_add_test(tc, test_direct_supported_shapes);
     suite_add_tcase(s, tc);
     return s;

@@ -389,6 +389,16 @@ START_TEST(test_net_grad_conv_relu)
 }
 END_TEST
 
+/* Both convolutions read one channel, so on a CPU with AVX2 their
+ * forward pass and weight gradient run through src/direct.c, while the
+ * second one's input gradient still goes through col2im. */
+START_TEST(test_net_grad_single_channel_convs)
+{
+    check_gradient("conv3x3x1:same,relu,conv5x5x3:same,relu,pool2,dense4", 1,
+                   9, 10, 4, 3, 18);
+}
+END_TEST
+
 /* Each sample's patches fill more than half of NET_CONV_CHUNK_FLOATS in
  * both convolutions, so they run one sample per chunk: the weight
  * gradient sums over three chunks and col2im writes each sample apart. */
@@ -1415,6 +1425,7 @@ Suite *net_suite(void)
     tcase_add_test(grads, test_net_grad_conv_chunks);
     tcase_add_test(grads, test_net_grad_conv_winograd);
     tcase_add_test(grads, test_net_grad_conv_relu);
+    tcase_add_test(grads, test_net_grad_single_channel_convs);
     tcase_add_test(grads, test_net_grad_relu_placements);
     tcase_add_test(grads, test_net_grad_pool);
     tcase_add_test(grads, test_net_grad_flatten);
