@@ -265,7 +265,9 @@ static void layer_name(const Layer *l, char *buf, size_t len)
 }
 
 /* Names the convolutions of NET that run passes through Winograd, whose
- * rates in the table count the multiply-adds of a direct convolution. */
+ * rates in the table count the multiply-adds of a direct convolution,
+ * and those that pool their output in the same pass, whose times in the
+ * table include the pooling's. */
 static void print_winograd_layers(const Net *net)
 {
     for (int i = 0; i < net->n_layers; i++) {
@@ -299,6 +301,22 @@ static void print_winograd_layers(const Net *net)
             printf("%s%s", sep, passes[j]);
         }
         printf("; its GFLOP/s count a direct convolution's work\n");
+    }
+    for (int i = 0; i < net->n_layers; i++) {
+        int pool = net_conv_pool_fused(net, i);
+        char name[64];
+
+        if (pool < 0)
+            continue;
+        layer_name(&net->layers[i], name, sizeof name);
+        if (pool == i + 1)
+            printf("%s (item %d of the spec) computes item %d in the same "
+                   "pass, and its times include it\n", name, i + 1,
+                   pool + 1);
+        else
+            printf("%s (item %d of the spec) computes items %d and %d in "
+                   "the same pass, and its times include theirs\n", name,
+                   i + 1, i + 2, pool + 1);
     }
 }
 

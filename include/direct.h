@@ -19,6 +19,7 @@
 #define FMNIST_DIRECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gemm.h"
 
@@ -46,6 +47,21 @@ void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
                          size_t y_plane_stride);
 
 /*
+ * Writes the 2x2 max pooling (stride 2) of the output that
+ * direct_conv_forward would write, and which input of each window won,
+ * as pool2_forward does. That output is never stored whole, because
+ * every group of filters of a sample is pooled while it is in L1. Plane
+ * (f, s) of Y and of ARGMAX starts at f*Y_PLANE_STRIDE + s*Y_SAMPLE_STRIDE
+ * and has (OH/2) x (OW/2) values. The results equal those of
+ * direct_conv_forward followed by pool2_forward bit for bit.
+ */
+void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
+                              int n, const float *x, size_t x_sample_stride,
+                              const float *w, const float *bias, int relu,
+                              float *y, int32_t *argmax,
+                              size_t y_sample_stride, size_t y_plane_stride);
+
+/*
  * Writes DW (F x K x K), the gradient of the weights: the sum over the N
  * samples of each output gradient plane DY correlated with the input
  * plane X, with the vectors of KERNEL. G and KERNEL must pass
@@ -55,5 +71,22 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
                              int n, const float *x, size_t x_sample_stride,
                              const float *dy, size_t dy_sample_stride,
                              size_t dy_plane_stride, float *dw);
+
+/*
+ * Writes DW as direct_conv_weight_grad does, for a convolution followed
+ * by 2x2 pooling, from the pooling layer's output gradient DP, winners
+ * ARGMAX and output Y: each window's gradient goes to the input that won,
+ * only where Y > 0 when Y is not NULL (a ReLU in between), as
+ * pool2_backward does. Plane (f, s) of DP, ARGMAX and Y starts at
+ * f*P_PLANE_STRIDE + s*P_SAMPLE_STRIDE. The expanded gradient is never
+ * stored whole, and DW equals that of pool2_backward followed by
+ * direct_conv_weight_grad bit for bit.
+ */
+void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
+                                  int f, int n, const float *x,
+                                  size_t x_sample_stride, const float *dp,
+                                  const int32_t *argmax, const float *y,
+                                  size_t p_sample_stride,
+                                  size_t p_plane_stride, float *dw);
 
 #endif

@@ -205,6 +205,13 @@ enum {
  * convolution or does not gain from Winograd. */
 int net_conv_winograd(const Layer *l);
 
+/* Returns the index of the pooling layer whose output convolution I of
+ * NET writes in the same pass (a single-channel convolution followed by
+ * pooling, with at most a ReLU between), or -1. Training then also takes
+ * the convolution's gradients straight from the pooling layer's, when
+ * nothing needs the input gradient. */
+int net_conv_pool_fused(const Net *net, int i);
+
 /*
  * Runs net_train_batch on N samples that are rows FIRST..FIRST+N-1 of a
  * batch. With BATCH NULL it is net_train_batch. Otherwise the layers for

@@ -24,6 +24,12 @@
  * block, the sums go back to a buffer of vectors, and a horizontal sum
  * of each vector ends the call.
  *
+ * With 2x2 pooling after the convolution, direct_conv_pool_forward and
+ * direct_conv_pool_weight_grad pass each group of filters of a sample
+ * through a buffer that stays in L1 (pooled there, or expanded there from
+ * the pooled gradient), so the convolution's output and its gradient are
+ * never stored whole.
+ *
  * Lanes past OW are wasted: 26 columns use 26 of 32 lanes (81%), 28 use
  * 88%.
  */
@@ -34,6 +40,7 @@
 #include <string.h>
 
 #include "direct.h"
+#include "pool.h"
 #include "util.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -567,7 +574,81 @@ static float *pad_filters(const float *dy, size_t sample_stride,
     return out;
 }
 
+/* Writes to TILE the output gradient planes of filters F0 .. F0 + FB - 1
+ * of sample S, OHW floats apart, by expanding the pooled gradients DP
+ * with their winners ARGMAX and ReLU mask Y as pool2_backward does.
+ * Planes of filters from F on are zero. */
+static void expand_pooled(const Plane *p, int f0, int fb, int f, int s,
+                          const float *dp, const int32_t *argmax,
+                          const float *y, size_t sample_stride,
+                          size_t plane_stride, float *tile)
+{
+    size_t ohw = (size_t)p->oh * p->ow;
+
+    for (int j = 0; j < fb; j++) {
+        size_t at = (f0 + j) * plane_stride + s * sample_stride;
+
+        if (f0 + j >= f)
+            memset(tile + j * ohw, 0, ohw * sizeof *tile);
+        else
+            pool2_backward(1, p->oh, p->ow, dp + at, argmax + at,
+                           y != NULL ? y + at : NULL, tile + j * ohw);
+    }
+}
+
 #endif /* DIRECT_X86 */
+
+/* Runs direct_conv_forward, or direct_conv_pool_forward when ARGMAX is
+ * not NULL: then each group of filters of a sample goes to TILE, a
+ * buffer that stays in L1, and is pooled from there. */
+static void forward_samples(GemmKernel kernel, const ConvGeom *g, int f,
+                            int n, const float *x, size_t x_sample_stride,
+                            const float *w, const float *bias, int relu,
+                            float *y, int32_t *argmax,
+                            size_t y_sample_stride, size_t y_plane_stride)
+{
+#ifdef DIRECT_X86
+    const Kernels *kn = kernels_for(kernel, g->k);
+    Plane p = plane_of(g);
+    int kk = g->k * g->k, group = kn->fwd_filters;
+    size_t ohw = (size_t)p.oh * p.ow;
+    float *wt = group_weights(w, f, kk, group);
+    float *sh = xmalloc_aligned(shifted_floats(&p) * sizeof *sh);
+    float *tile = NULL;
+    float b[FWD_FILTERS_512] = {0};
+
+    if (argmax != NULL)
+        tile = xmalloc_aligned((size_t)group * ohw * sizeof *tile);
+    for (int s = 0; s < n; s++) {
+        kn->shift(&p, x + s * x_sample_stride, sh);
+        for (int f0 = 0; f0 < f; f0 += group) {
+            int nf = f - f0 < group ? f - f0 : group;
+            size_t at = f0 * y_plane_stride + s * y_sample_stride;
+
+            for (int j = 0; j < nf; j++)
+                b[j] = bias != NULL ? bias[f0 + j] : 0.0f;
+            if (argmax == NULL) {
+                kn->forward(&p, sh, wt + (size_t)f0 * kk, b, nf, relu,
+                            y + at, y_plane_stride);
+                continue;
+            }
+            kn->forward(&p, sh, wt + (size_t)f0 * kk, b, nf, relu, tile,
+                        ohw);
+            for (int j = 0; j < nf; j++)
+                pool2_forward(1, p.oh, p.ow, tile + j * ohw,
+                              y + at + j * y_plane_stride,
+                              argmax + at + j * y_plane_stride);
+        }
+    }
+    free(tile);
+    free(sh);
+    free(wt);
+#else
+    (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
+    (void)w, (void)bias, (void)relu, (void)y, (void)argmax;
+    (void)y_sample_stride, (void)y_plane_stride;
+#endif
+}
 
 void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
                          const float *x, size_t x_sample_stride,
@@ -575,40 +656,29 @@ void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
                          float *y, size_t y_sample_stride,
                          size_t y_plane_stride)
 {
-#ifdef DIRECT_X86
-    const Kernels *kn = kernels_for(kernel, g->k);
-    Plane p = plane_of(g);
-    int kk = g->k * g->k, group = kn->fwd_filters;
-    float *wt = group_weights(w, f, kk, group);
-    float *sh = xmalloc_aligned(shifted_floats(&p) * sizeof *sh);
-    float b[FWD_FILTERS_512] = {0};
-
-    for (int s = 0; s < n; s++) {
-        kn->shift(&p, x + s * x_sample_stride, sh);
-        for (int f0 = 0; f0 < f; f0 += group) {
-            int nf = f - f0 < group ? f - f0 : group;
-
-            for (int j = 0; j < nf; j++)
-                b[j] = bias != NULL ? bias[f0 + j] : 0.0f;
-            kn->forward(&p, sh, wt + (size_t)f0 * kk, b, nf, relu,
-                        y + f0 * y_plane_stride + s * y_sample_stride,
-                        y_plane_stride);
-        }
-    }
-    free(sh);
-    free(wt);
-#else
-    (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
-    (void)w;
-    (void)bias, (void)relu, (void)y, (void)y_sample_stride;
-    (void)y_plane_stride;
-#endif
+    forward_samples(kernel, g, f, n, x, x_sample_stride, w, bias, relu, y,
+                    NULL, y_sample_stride, y_plane_stride);
 }
 
-void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
-                             int n, const float *x, size_t x_sample_stride,
-                             const float *dy, size_t dy_sample_stride,
-                             size_t dy_plane_stride, float *dw)
+void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
+                              int n, const float *x, size_t x_sample_stride,
+                              const float *w, const float *bias, int relu,
+                              float *y, int32_t *argmax,
+                              size_t y_sample_stride, size_t y_plane_stride)
+{
+    forward_samples(kernel, g, f, n, x, x_sample_stride, w, bias, relu, y,
+                    argmax, y_sample_stride, y_plane_stride);
+}
+
+/* Runs direct_conv_weight_grad, or direct_conv_pool_weight_grad when
+ * ARGMAX is not NULL: then DY is the pooled gradient, and each group's
+ * output gradient planes of a sample are expanded into a buffer in L1
+ * just before their block runs. */
+static void wgrad_samples(GemmKernel kernel, const ConvGeom *g, int f,
+                          int n, const float *x, size_t x_sample_stride,
+                          const float *dy, const int32_t *argmax,
+                          const float *y, size_t dy_sample_stride,
+                          size_t dy_plane_stride, float *dw)
 {
 #ifdef DIRECT_X86
     const Kernels *kn = kernels_for(kernel, g->k);
@@ -624,9 +694,11 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
     size_t count = (size_t)groups * fb * kk * SUM_LANES;
     float *sums = xmalloc_aligned(count * sizeof *sums);
     float *sh = xmalloc_aligned(shifted_floats(&p) * sizeof *sh);
-    float *padded = NULL;
+    float *padded = NULL, *tile = NULL;
 
-    if (f < fb) {
+    if (argmax != NULL) {
+        tile = xmalloc_aligned((size_t)fb * ohw * sizeof *tile);
+    } else if (f < fb) {
         padded = pad_filters(dy, dy_sample_stride, dy_plane_stride, f, fb, n,
                              ohw);
         dy = padded;
@@ -637,11 +709,18 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
     for (int s = 0; s < n; s++) {
         kn->shift(&p, x + s * x_sample_stride, sh);
         for (int q = 0; q < groups; q++) {
-            const float *d = dy + group_start(q, fb, fe) * dy_plane_stride
-                             + s * dy_sample_stride;
+            int f0 = group_start(q, fb, fe);
+            const float *d = dy + f0 * dy_plane_stride + s * dy_sample_stride;
+            size_t plane_stride = dy_plane_stride;
 
+            if (tile != NULL) {
+                expand_pooled(&p, f0, fb, f, s, dy, argmax, y,
+                              dy_sample_stride, dy_plane_stride, tile);
+                d = tile;
+                plane_stride = ohw;
+            }
             for (int r0 = 0; r0 < k; r0 += tr)
-                kn->wgrad(&p, sh, r0, d, dy_plane_stride,
+                kn->wgrad(&p, sh, r0, d, plane_stride,
                           sums + ((size_t)q * k / tr + r0 / tr) * block);
         }
     }
@@ -657,12 +736,33 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
                         v + ((size_t)j * tr * k + t) * SUM_LANES);
         }
     }
+    free(tile);
     free(padded);
     free(sh);
     free(sums);
 #else
     (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
-    (void)dy;
-    (void)dy_sample_stride, (void)dy_plane_stride, (void)dw;
+    (void)dy, (void)argmax, (void)y, (void)dy_sample_stride;
+    (void)dy_plane_stride, (void)dw;
 #endif
+}
+
+void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
+                             int n, const float *x, size_t x_sample_stride,
+                             const float *dy, size_t dy_sample_stride,
+                             size_t dy_plane_stride, float *dw)
+{
+    wgrad_samples(kernel, g, f, n, x, x_sample_stride, dy, NULL, NULL,
+                  dy_sample_stride, dy_plane_stride, dw);
+}
+
+void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
+                                  int f, int n, const float *x,
+                                  size_t x_sample_stride, const float *dp,
+                                  const int32_t *argmax, const float *y,
+                                  size_t p_sample_stride,
+                                  size_t p_plane_stride, float *dw)
+{
+    wgrad_samples(kernel, g, f, n, x, x_sample_stride, dp, argmax, y,
+                  p_sample_stride, p_plane_stride, dw);
 }

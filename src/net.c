@@ -781,6 +781,23 @@ static int output_feeds_pool_only(const Net *net, int i, int last)
 }
 
 /*
+ * Returns the index of the pooling layer into which convolution I writes
+ * its output directly (through direct_conv_pool_forward), or -1 when I
+ * writes its own output: a single-channel convolution that
+ * direct_supported accepts and whose output only feeds a pooling layer.
+ */
+static int fused_pool_layer(const Net *net, int i, int last)
+{
+    const Layer *l = &net->layers[i];
+    ConvGeom g = {l->in_c, l->in_h, l->in_w, l->k, l->pad};
+
+    if (l->kind != LAYER_CONV || !output_feeds_pool_only(net, i, last)
+        || !direct_supported(&g, gemm_kernel()))
+        return -1;
+    return net->layers[i + 1].kind == LAYER_RELU ? i + 2 : i + 1;
+}
+
+/*
  * Allocates a scratch with buffers for layers FIRST..LAST-1 only; the
  * layout flags cover every layer. With TEMPS, it also gets what layers
  * use within one call only: the gradients of their outputs, a chunk's
@@ -1066,6 +1083,23 @@ static void conv_forward(const Layer *l, int li, const float *params,
     }
 }
 
+/* The convolution L, its ReLU when RELU is set and the 2x2 pooling
+ * after them in one pass, for fused_pool_layer: Y and ARGMAX are the
+ * pooling layer's output and winners, channel-major. */
+static void conv_pool_forward(const Layer *l, const float *params,
+                              const float *x, int x_cm, int n, float *y,
+                              int32_t *argmax, int relu)
+{
+    ConvGeom g = conv_geom(l);
+    PlaneWalk pw = conv_planes(l, x_cm, n, 0);
+    size_t pooled = (size_t)(l->out_h / 2) * (l->out_w / 2);
+
+    direct_conv_pool_forward(gemm_kernel(), &g, l->out_c, n, x,
+                             pw.sample_stride, params + l->weight_offset,
+                             params + l->bias_offset, relu, y, argmax,
+                             pooled, pooled * n);
+}
+
 /*
  * From DY (F x N*OH*OW) and the input X: dW = DY * patches^T,
  * db = row sums of DY, and when DX is not NULL, dX from the patch
@@ -1151,6 +1185,63 @@ static void conv_backward(const Layer *l, int li, const float *params,
     for (int r = 0; r < f; r++)
         grad[l->bias_offset + r] = (float)sum_floats(dy + (size_t)r * cols,
                                                      (size_t)cols);
+}
+
+/* Returns the sum of the COUNT gradients in DP that a pooling layer
+ * passes back: all of them, or those whose output Y is > 0 when Y is not
+ * NULL. The others are cleared with an integer mask rather than chosen by
+ * a branch, which GCC kept even for a select and which mispredicts about
+ * half the time on real gradients. Eight interleaved partial sums, as in
+ * sum_floats, let the loop run on vectors. */
+static double sum_passed(const float *dp, const float *y, size_t count)
+{
+    float lane[8] = {0};
+    double sum = 0.0;
+    size_t j = 0;
+
+    if (y == NULL)
+        return sum_floats(dp, count);
+    for (; j + 8 <= count; j += 8)
+        for (int q = 0; q < 8; q++) {
+            float g = dp[j + q];
+            uint32_t bits;
+
+            memcpy(&bits, &g, sizeof bits);
+            bits &= 0u - (uint32_t)(y[j + q] > 0.0f);
+            memcpy(&g, &bits, sizeof g);
+            lane[q] += g;
+        }
+    for (int q = 0; q < 8; q++)
+        sum += lane[q];
+    for (; j < count; j++)
+        sum += y[j] > 0.0f ? dp[j] : 0.0f;
+    return sum;
+}
+
+/* Writes the weight and bias gradients of convolution L, a first layer
+ * whose input gradient is not needed. They come from the output gradient
+ * DP, winners ARGMAX and output Y (NULL without a ReLU in between) of the
+ * pooling layer that fused_pool_layer gives for it. */
+static void conv_pool_backward(const Layer *l, float *grad, const float *x,
+                               int x_cm, const float *dp,
+                               const int32_t *argmax, const float *y, int n)
+{
+    ConvGeom g = conv_geom(l);
+    PlaneWalk pw = conv_planes(l, x_cm, n, 0);
+    size_t pooled = (size_t)(l->out_h / 2) * (l->out_w / 2);
+    size_t row = pooled * n;
+
+    direct_conv_pool_weight_grad(gemm_kernel(), &g, l->out_c, n, x,
+                                 pw.sample_stride, dp, argmax, y, pooled,
+                                 row, grad + l->weight_offset);
+    for (int r = 0; r < l->out_c; r++)
+        grad[l->bias_offset + r] = (float)sum_passed(
+            dp + r * row, y != NULL ? y + r * row : NULL, row);
+}
+
+int net_conv_pool_fused(const Net *net, int i)
+{
+    return fused_pool_layer(net, i, net->n_layers);
 }
 
 /* ---------------------------------------------------------------- pool */
@@ -1803,7 +1894,25 @@ static const float *forward_range(const Net *net, NetScratch *s,
         size_t count = out_size(l) * n;
         int relu_next = is_relu(net, i + 1);
         double t0 = s->profile != NULL ? profile_clock() : 0.0;
+        int pool = fused_pool_layer(net, i, last);
 
+        /* The convolution's output is never written: it goes straight
+         * into the pooling layer's, and the profile counts both layers'
+         * time in the convolution's. */
+        if (pool >= 0) {
+            y = s->out[pool] != NULL ? s->out[pool] : temp->out[pool];
+            conv_pool_forward(l, net->params, x, x_cm, n, y,
+                              s->argmax[pool], relu_next);
+            if (s->profile != NULL) {
+                s->profile[i].forward_seconds = profile_clock() - t0;
+                for (int j = i + 1; j <= pool; j++)
+                    s->profile[j].forward_seconds = 0.0;
+            }
+            x = y;
+            x_cm = s->channel_major[pool];
+            i = pool;
+            continue;
+        }
         switch (l->kind) {
         case LAYER_CONV:
             conv_forward(l, i, net->params, x, x_cm, n, temp, y,
@@ -1877,6 +1986,12 @@ static void backward_range(const Net *net, NetScratch *s, const float *input,
                            int n, float *grad, const NetScratch *temp)
 {
     float *const *dout = s->dout[last - 1] != NULL ? s->dout : temp->dout;
+    /* A first convolution whose output the forward pass pooled directly
+     * takes its gradients from the pooling layer's, unless its input
+     * gradient is needed. The pooling's input gradient is then never
+     * written, and the profile counts both layers' time in the
+     * convolution's. */
+    int pool = dinput == NULL ? fused_pool_layer(net, first, last) : -1;
 
     for (int i = last - 1; i >= first; i--) {
         const Layer *l = &net->layers[i];
@@ -1887,7 +2002,17 @@ static void backward_range(const Net *net, NetScratch *s, const float *input,
         size_t count = out_size(l) * n;
         double t0 = s->profile != NULL ? profile_clock() : 0.0;
 
-        if (l->kind == LAYER_CONV) {
+        if (pool >= 0 && i > first && i <= pool) {
+            if (s->profile != NULL)
+                s->profile[i].backward_seconds = 0.0;
+            continue;
+        }
+        if (pool >= 0 && i == first) {
+            conv_pool_backward(l, grad, x, x_cm, dout[pool],
+                               s->argmax[pool],
+                               is_relu(net, pool - 1) ? s->out[pool] : NULL,
+                               n);
+        } else if (l->kind == LAYER_CONV) {
             conv_backward(l, i, net->params, grad, x, x_cm, dy, n, temp,
                           dx);
         } else if (l->kind == LAYER_DENSE) {

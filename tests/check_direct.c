@@ -15,6 +15,7 @@
 
 #include "direct.h"
 #include "gemm.h"
+#include "pool.h"
 #include "tests.h"
 #include "util.h"
 
@@ -258,6 +259,155 @@ START_TEST(test_direct_kernels_agree_bitwise)
 }
 END_TEST
 
+/* The fused pass must give what the convolution and a separate pooling
+ * pass give, bit for bit, and leave the gaps between planes alone. */
+static void check_pool_forward(GemmKernel kernel, const Case *t, Rng *rng)
+{
+    ConvGeom g = {1, t->h, t->w, t->k, t->pad};
+    int oh = conv_out_h(&g), ow = conv_out_w(&g), k = t->k;
+    size_t in_plane = (size_t)t->h * t->w, out_plane = (size_t)oh * ow;
+    size_t pooled = (size_t)(oh / 2) * (ow / 2), planes = (size_t)t->f * t->n;
+    size_t p_sample = pooled + GAP, p_filter = p_sample * t->n;
+    float *x = xmalloc(in_plane * t->n * sizeof *x);
+    float *w = xmalloc((size_t)t->f * k * k * sizeof *w);
+    float *b = xmalloc((size_t)t->f * sizeof *b);
+    float *conv = xmalloc(out_plane * planes * sizeof *conv);
+    float *y = xmalloc(p_filter * t->f * sizeof *y);
+    int32_t *argmax = xmalloc(p_filter * t->f * sizeof *argmax);
+    float *ref_y = xmalloc((pooled + 1) * planes * sizeof *ref_y);
+    int32_t *ref_argmax = xmalloc((pooled + 1) * planes * sizeof *ref_argmax);
+
+    fill_uniform(rng, x, in_plane * t->n);
+    fill_uniform(rng, w, (size_t)t->f * k * k);
+    fill_uniform(rng, b, (size_t)t->f);
+    for (size_t i = 0; i < p_filter * t->f; i++) {
+        y[i] = 1234.5f;
+        argmax[i] = -7;
+    }
+    direct_conv_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, 1, conv,
+                        out_plane, out_plane * t->n);
+    pool2_forward(planes, oh, ow, conv, ref_y, ref_argmax);
+    direct_conv_pool_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, 1, y,
+                             argmax, p_sample, p_filter);
+    for (int j = 0; j < t->f; j++)
+        for (int s = 0; s < t->n; s++) {
+            size_t at = j * p_filter + s * p_sample;
+            size_t ref = ((size_t)j * t->n + s) * pooled;
+
+            ck_assert_msg(memcmp(y + at, ref_y + ref, pooled * sizeof *y)
+                              == 0,
+                          "kernel %d, k %d pad %d %dx%d: pooled outputs of "
+                          "filter %d sample %d differ", (int)kernel, k,
+                          t->pad, t->h, t->w, j, s);
+            ck_assert_msg(memcmp(argmax + at, ref_argmax + ref,
+                                 pooled * sizeof *argmax) == 0,
+                          "kernel %d, k %d pad %d %dx%d: winners of filter "
+                          "%d sample %d differ", (int)kernel, k, t->pad,
+                          t->h, t->w, j, s);
+            for (int i = 0; i < GAP; i++) {
+                ck_assert_float_eq(y[at + pooled + i], 1234.5f);
+                ck_assert_int_eq(argmax[at + pooled + i], -7);
+            }
+        }
+    free(x);
+    free(w);
+    free(b);
+    free(conv);
+    free(y);
+    free(argmax);
+    free(ref_y);
+    free(ref_argmax);
+}
+
+START_TEST(test_direct_pool_matches_separate_passes)
+{
+    GemmKernel list[2];
+    int count = kernels(list);
+    Rng rng;
+
+    rng_seed(&rng, 404);
+    for (int i = 0; i < count; i++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            check_pool_forward(list[i], &cases[c], &rng);
+}
+END_TEST
+
+/* The weight gradient from a pooling layer's gradient must equal that of
+ * the expanded gradient bit for bit, with and without the ReLU mask, and
+ * read nothing in the gaps between planes (they are NaN). */
+static void check_pool_weight_grad(GemmKernel kernel, const Case *t,
+                                   int relu, Rng *rng)
+{
+    ConvGeom g = {1, t->h, t->w, t->k, t->pad};
+    int oh = conv_out_h(&g), ow = conv_out_w(&g), k = t->k;
+    size_t in_plane = (size_t)t->h * t->w, out_plane = (size_t)oh * ow;
+    size_t pooled = (size_t)(oh / 2) * (ow / 2), planes = (size_t)t->f * t->n;
+    size_t p_sample = pooled + GAP, p_filter = p_sample * t->n;
+    size_t params = (size_t)t->f * k * k;
+    float *x = xmalloc(in_plane * t->n * sizeof *x);
+    float *conv = xmalloc(out_plane * planes * sizeof *conv);
+    float *y = xmalloc((pooled + 1) * planes * sizeof *y);
+    int32_t *argmax = xmalloc((pooled + 1) * planes * sizeof *argmax);
+    float *dp = xmalloc((pooled + 1) * planes * sizeof *dp);
+    float *gap_y = xmalloc(p_filter * t->f * sizeof *gap_y);
+    int32_t *gap_argmax = xmalloc(p_filter * t->f * sizeof *gap_argmax);
+    float *gap_dp = xmalloc(p_filter * t->f * sizeof *gap_dp);
+    float *dw = xmalloc(params * sizeof *dw);
+    float *ref = xmalloc(params * sizeof *ref);
+
+    fill_uniform(rng, x, in_plane * t->n);
+    fill_uniform(rng, conv, out_plane * planes);
+    fill_uniform(rng, dp, pooled * planes);
+    pool2_forward(planes, oh, ow, conv, y, argmax);
+    pool2_backward(planes, oh, ow, dp, argmax, relu ? y : NULL, conv);
+    direct_conv_weight_grad(kernel, &g, t->f, t->n, x, in_plane, conv,
+                            out_plane, out_plane * t->n, ref);
+    for (size_t i = 0; i < p_filter * t->f; i++) {
+        gap_y[i] = NAN;
+        gap_argmax[i] = -1;
+        gap_dp[i] = NAN;
+    }
+    for (size_t i = 0; i < planes; i++) {
+        size_t at = i * p_sample, from = i * pooled;
+
+        memcpy(gap_y + at, y + from, pooled * sizeof *y);
+        memcpy(gap_argmax + at, argmax + from, pooled * sizeof *argmax);
+        memcpy(gap_dp + at, dp + from, pooled * sizeof *dp);
+    }
+    direct_conv_pool_weight_grad(kernel, &g, t->f, t->n, x, in_plane, gap_dp,
+                                 gap_argmax, relu ? gap_y : NULL, p_sample,
+                                 p_filter, dw);
+    ck_assert_msg(memcmp(dw, ref, params * sizeof *dw) == 0,
+                  "kernel %d, k %d pad %d %dx%d, %d filters, relu %d: "
+                  "weight gradients differ", (int)kernel, k, t->pad, t->h,
+                  t->w, t->f, relu);
+    free(x);
+    free(conv);
+    free(y);
+    free(argmax);
+    free(dp);
+    free(gap_y);
+    free(gap_argmax);
+    free(gap_dp);
+    free(dw);
+    free(ref);
+}
+
+START_TEST(test_direct_pool_weight_grad_matches)
+{
+    GemmKernel list[2];
+    int count = kernels(list);
+    Rng rng;
+
+    rng_seed(&rng, 505);
+    for (int i = 0; i < count; i++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            check_pool_weight_grad(list[i], &cases[c], 1, &rng);
+            check_pool_weight_grad(list[i], &cases[c], 0, &rng);
+        }
+}
+END_TEST
+
 START_TEST(test_direct_supported_shapes)
 {
     ConvGeom first = {1, 28, 28, 3, 0}, two = {2, 28, 28, 3, 0};
@@ -289,6 +439,8 @@ Suite *direct_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_direct_forward_matches_sums);
     tcase_add_test(tc, test_direct_weight_grad_matches_sums);
+    tcase_add_test(tc, test_direct_pool_matches_separate_passes);
+    tcase_add_test(tc, test_direct_pool_weight_grad_matches);
     tcase_add_test(tc, test_direct_kernels_agree_bitwise);
     tcase_add_test(tc, test_direct_supported_shapes);
     suite_add_tcase(s, tc);
