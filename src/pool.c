@@ -203,20 +203,26 @@ static inline void pool_row_backward_avx512(const float *restrict dy,
 
 /* ---------------------------------------------------------------- planes */
 
+/* Input plane p starts at X + p*X_STRIDE, and its output and winners at
+ * Y + p*Y_STRIDE and ARGMAX + p*Y_STRIDE. */
 __attribute__((always_inline))
 static inline void forward_planes(RowForward row, size_t planes, int h,
-                                  int w, const float *x, float *y,
-                                  int32_t *argmax)
+                                  int w, const float *x, size_t x_stride,
+                                  float *y, int32_t *argmax,
+                                  size_t y_stride)
 {
     int oh = h / 2, ow = w / 2;
 
     for (size_t p = 0; p < planes; p++) {
-        const float *xp = x + p * h * w;
+        const float *xp = x + p * x_stride;
+        float *yp = y + p * y_stride;
+        int32_t *ap = argmax + p * y_stride;
+
         for (int oy = 0; oy < oh; oy++) {
             const float *r0 = xp + (size_t)(2 * oy) * w;
-            row(r0, r0 + w, ow, y, argmax);
-            y += ow;
-            argmax += ow;
+            row(r0, r0 + w, ow, yp, ap);
+            yp += ow;
+            ap += ow;
         }
     }
 }
@@ -253,7 +259,8 @@ static inline void backward_planes(RowBackward row, size_t planes, int h,
 void pool2_forward_portable(size_t planes, int h, int w, const float *x,
                             float *y, int32_t *argmax)
 {
-    forward_planes(pool_row, planes, h, w, x, y, argmax);
+    forward_planes(pool_row, planes, h, w, x, (size_t)h * w, y, argmax,
+                   (size_t)(h / 2) * (w / 2));
 }
 
 void pool2_backward_portable(size_t planes, int h, int w, const float *dy,
@@ -268,7 +275,17 @@ __attribute__((target("avx512f")))
 void pool2_forward_avx512(size_t planes, int h, int w, const float *x,
                           float *y, int32_t *argmax)
 {
-    forward_planes(pool_row_avx512, planes, h, w, x, y, argmax);
+    forward_planes(pool_row_avx512, planes, h, w, x, (size_t)h * w, y,
+                   argmax, (size_t)(h / 2) * (w / 2));
+}
+
+__attribute__((target("avx512f")))
+static void forward_strided_avx512(size_t planes, int h, int w,
+                                   const float *x, size_t x_stride, float *y,
+                                   int32_t *argmax, size_t y_stride)
+{
+    forward_planes(pool_row_avx512, planes, h, w, x, x_stride, y, argmax,
+                   y_stride);
 }
 
 __attribute__((target("avx512f")))
@@ -300,6 +317,20 @@ void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
         pool2_forward_avx512(planes, h, w, x, y, argmax);
     else
         pool2_forward_portable(planes, h, w, x, y, argmax);
+}
+
+void pool2_forward_strided(size_t planes, int h, int w, const float *x,
+                           size_t x_stride, float *y, int32_t *argmax,
+                           size_t y_stride)
+{
+#ifdef POOL_X86
+    if (gemm_kernel() == GEMM_KERNEL_AVX512) {
+        forward_strided_avx512(planes, h, w, x, x_stride, y, argmax,
+                               y_stride);
+        return;
+    }
+#endif
+    forward_planes(pool_row, planes, h, w, x, x_stride, y, argmax, y_stride);
 }
 
 void pool2_backward(size_t planes, int h, int w, const float *dy,
