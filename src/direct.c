@@ -687,7 +687,10 @@ void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
 /* Runs direct_conv_weight_grad, or direct_conv_pool_weight_grad when
  * ARGMAX is not NULL: then DY is the pooled gradient, and each group's
  * output gradient planes of a sample are expanded into a buffer in L1
- * just before their block runs. */
+ * just before their block runs.
+ * TODO: with the AVX2 kernel the expanded blocks ran about 10% slower
+ * than one pooling pass followed by the weight gradient (small's first
+ * layer, one shard, on an AVX-512 Xeon), for a reason not yet found. */
 static void wgrad_samples(GemmKernel kernel, const ConvGeom *g, int f,
                           int n, const float *x, size_t x_sample_stride,
                           const float *dy, const int32_t *argmax,
