@@ -26,9 +26,9 @@
  *
  * With 2x2 pooling after the convolution, direct_conv_pool_forward and
  * direct_conv_pool_weight_grad pass each group of filters of a sample
- * through a buffer that stays in L1 (pooled there, or expanded there from
- * the pooled gradient), so the convolution's output and its gradient are
- * never stored whole.
+ * through a buffer that stays in L1. The forward pass pools the buffer,
+ * and the weight gradient expands the pooled gradient into it. So the
+ * convolution's output and its gradient are never stored whole.
  *
  * Lanes past OW are wasted: 26 columns use 26 of 32 lanes (81%), 28 use
  * 88%.
@@ -229,7 +229,8 @@ static inline void forward_avx512(const Plane *p, const int k,
 
 /* One vector of output gradients against the input under the block's
  * taps. D is filter 0's gradient at this row and vector, the others
- * DY_PS apart; Q is the shifted copies' first block row at this vector. */
+ * DY_PS apart. Q is the shifted copies' first block row at this
+ * vector. */
 __attribute__((target("avx512f"), always_inline))
 static inline void wgrad_step_avx512(const int k, const int fb, const int tr,
                                      const float *d, size_t dy_ps,
@@ -584,16 +585,14 @@ static void expand_pooled(const Plane *p, int f0, int fb, int f, int s,
                           size_t plane_stride, float *tile)
 {
     size_t ohw = (size_t)p->oh * p->ow;
+    size_t at = f0 * plane_stride + s * sample_stride;
+    int real = f - f0 < fb ? f - f0 : fb;
 
-    for (int j = 0; j < fb; j++) {
-        size_t at = (f0 + j) * plane_stride + s * sample_stride;
-
-        if (f0 + j >= f)
-            memset(tile + j * ohw, 0, ohw * sizeof *tile);
-        else
-            pool2_backward(1, p->oh, p->ow, dp + at, argmax + at,
-                           y != NULL ? y + at : NULL, tile + j * ohw);
-    }
+    pool2_backward_strided((size_t)real, p->oh, p->ow, dp + at, argmax + at,
+                           y != NULL ? y + at : NULL, plane_stride, tile,
+                           ohw);
+    if (real < fb)
+        memset(tile + real * ohw, 0, (size_t)(fb - real) * ohw * sizeof *tile);
 }
 
 #endif /* DIRECT_X86 */
@@ -687,10 +686,9 @@ void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
 /* Runs direct_conv_weight_grad, or direct_conv_pool_weight_grad when
  * ARGMAX is not NULL: then DY is the pooled gradient, and each group's
  * output gradient planes of a sample are expanded into a buffer in L1
- * just before their block runs.
- * TODO: with the AVX2 kernel the expanded blocks ran about 10% slower
- * than one pooling pass followed by the weight gradient (small's first
- * layer, one shard, on an AVX-512 Xeon), for a reason not yet found. */
+ * just before their block runs. One pool2_backward_strided call per
+ * block matters: with a call per plane, the portable pooling code that
+ * the AVX2 kernel uses made this 10% slower than the separate passes. */
 static void wgrad_samples(GemmKernel kernel, const ConvGeom *g, int f,
                           int n, const float *x, size_t x_sample_stride,
                           const float *dy, const int32_t *argmax,

@@ -227,29 +227,36 @@ static inline void forward_planes(RowForward row, size_t planes, int h,
     }
 }
 
-/* Each input gradient is written once, with no clearing pass. */
+/* Each input gradient is written once, with no clearing pass. Plane p
+ * of DY, ARGMAX and Y starts at p*Y_STRIDE, and plane p of DX at
+ * p*X_STRIDE. */
 __attribute__((always_inline))
 static inline void backward_planes(RowBackward row, size_t planes, int h,
                                    int w, const float *dy,
                                    const int32_t *argmax, const float *y,
-                                   float *dx)
+                                   size_t y_stride, float *dx,
+                                   size_t x_stride)
 {
     int oh = h / 2, ow = w / 2;
 
     for (size_t p = 0; p < planes; p++) {
-        float *dxp = dx + p * h * w;
+        float *dxp = dx + p * x_stride;
+        const float *gp = dy + p * y_stride;
+        const int32_t *ap = argmax + p * y_stride;
+        const float *yp = y != NULL ? y + p * y_stride : NULL;
+
         for (int oy = 0; oy < oh; oy++) {
             float *r0 = dxp + (size_t)(2 * oy) * w;
 
-            row(dy, y, argmax, ow, r0, r0 + w);
+            row(gp, yp, ap, ow, r0, r0 + w);
             if (w > 2 * ow) {
                 r0[w - 1] = 0.0f;
                 r0[2 * w - 1] = 0.0f;
             }
-            dy += ow;
-            argmax += ow;
-            if (y != NULL)
-                y += ow;
+            gp += ow;
+            ap += ow;
+            if (yp != NULL)
+                yp += ow;
         }
         if (h > 2 * oh)
             memset(dxp + (size_t)(h - 1) * w, 0, (size_t)w * sizeof *dxp);
@@ -267,7 +274,8 @@ void pool2_backward_portable(size_t planes, int h, int w, const float *dy,
                              const int32_t *argmax, const float *y,
                              float *dx)
 {
-    backward_planes(pool_row_backward, planes, h, w, dy, argmax, y, dx);
+    backward_planes(pool_row_backward, planes, h, w, dy, argmax, y,
+                    (size_t)(h / 2) * (w / 2), dx, (size_t)h * w);
 }
 
 #ifdef POOL_X86
@@ -293,7 +301,17 @@ void pool2_backward_avx512(size_t planes, int h, int w, const float *dy,
                            const int32_t *argmax, const float *y, float *dx)
 {
     backward_planes(pool_row_backward_avx512, planes, h, w, dy, argmax, y,
-                    dx);
+                    (size_t)(h / 2) * (w / 2), dx, (size_t)h * w);
+}
+
+__attribute__((target("avx512f")))
+static void backward_strided_avx512(size_t planes, int h, int w,
+                                    const float *dy, const int32_t *argmax,
+                                    const float *y, size_t y_stride,
+                                    float *dx, size_t x_stride)
+{
+    backward_planes(pool_row_backward_avx512, planes, h, w, dy, argmax, y,
+                    y_stride, dx, x_stride);
 }
 #else
 /* Not an x86 build: gemm_have_avx512() is 0, so no caller gets here. */
@@ -331,6 +349,21 @@ void pool2_forward_strided(size_t planes, int h, int w, const float *x,
     }
 #endif
     forward_planes(pool_row, planes, h, w, x, x_stride, y, argmax, y_stride);
+}
+
+void pool2_backward_strided(size_t planes, int h, int w, const float *dy,
+                            const int32_t *argmax, const float *y,
+                            size_t y_stride, float *dx, size_t x_stride)
+{
+#ifdef POOL_X86
+    if (gemm_kernel() == GEMM_KERNEL_AVX512) {
+        backward_strided_avx512(planes, h, w, dy, argmax, y, y_stride, dx,
+                                x_stride);
+        return;
+    }
+#endif
+    backward_planes(pool_row_backward, planes, h, w, dy, argmax, y,
+                    y_stride, dx, x_stride);
 }
 
 void pool2_backward(size_t planes, int h, int w, const float *dy,
