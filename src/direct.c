@@ -422,7 +422,7 @@ static inline void wgrad_step_avx2(const int k, const int fb, const int tr,
  * SUMS contains the same vectors of 16, and each half of them is a pass
  * of its own. Half H takes columns 8H to 8H + 7 and then 16 + 8H to
  * 16 + 8H + 7 of each row, as lanes 8H to 8H + 7 of the AVX-512 kernel
- * do, so every lane adds the same products in the same order.
+ * do. So every lane adds the same products in the same order.
  */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void wgrad_avx2(const Plane *p, const int k, const int fb,

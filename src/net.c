@@ -789,7 +789,7 @@ static int output_feeds_pool_only(const Net *net, int i, int last)
 static int fused_pool_layer(const Net *net, int i, int last)
 {
     const Layer *l = &net->layers[i];
-    ConvGeom g = {l->in_c, l->in_h, l->in_w, l->k, l->pad};
+    ConvGeom g = conv_geom(l);
 
     if (l->kind != LAYER_CONV || !output_feeds_pool_only(net, i, last)
         || !direct_supported(&g, gemm_kernel()))
