@@ -1217,6 +1217,38 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
     }
 }
 
+/* The macro-kernel sweeps B once per A panel (see macro_kernel) when the
+ * B block has at most ROW_SWEEP_B floats, a quarter of a 2 MB L2, and C
+ * has at least ROW_SWEEP_C floats, more than L1 and L2 keep beside B.
+ * The weight gradient of a dense layer over 64 samples has a 64 x 2048 B
+ * block and C blocks of 96 x 2048 and 96 x 1088 floats. */
+enum { ROW_SWEEP_B = 128 * 1024, ROW_SWEEP_C = 64 * 1024 };
+
+/* Computes the tile of MR rows and NR columns at CP: in place when it is
+ * full or the kernel takes narrow tiles, else through the EDGE buffer. */
+static void run_tile(const GemmImpl *impl, int kc, int mr, int nr,
+                     const float *ap, size_t a_ld, const float *bp,
+                     size_t bstride, float *cp, int ldc,
+                     const TileStore *tile, const float *next, float *edge)
+{
+    static const TileStore plain = {0, NULL, 0};
+    int tile_n = impl->nr;
+
+    if (mr == impl->mr && (nr == tile_n || impl->narrow_tiles)) {
+        impl->kernel(kc, ap, a_ld, bp, bstride, nr, cp, (size_t)ldc, tile,
+                     next);
+        return;
+    }
+    impl->kernel(kc, ap, a_ld, bp, bstride,
+                 impl->narrow_tiles ? nr : tile_n, edge, (size_t)tile_n,
+                 &plain, NULL);
+    for (int i = 0; i < mr; i++) {
+        float *ci = cp + (size_t)i * ldc;
+        for (int j = 0; j < nr; j++)
+            ci[j] = store_value(tile, i, ci[j], edge[i * tile_n + j]);
+    }
+}
+
 /*
  * Runs IMPL's micro-kernel over every MR x NR tile of an MC x NC block.
  * The j loop is outside so one B panel stays in L1 while all A panels
@@ -1227,6 +1259,14 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
  * x NC block with rows LDB apart. A last strip narrower than NR is then
  * read in place too when the kernel takes narrow tiles, else packed into
  * a stack buffer, padded with zeros.
+ *
+ * When A is packed, B is small and C large (ROW_SWEEP_B, ROW_SWEEP_C),
+ * the i loop is outside instead: each A panel sweeps B from L2 and C is
+ * written MR rows at a time from left to right. In the other order each
+ * strip stores two cache lines in each of MC rows of C. For tf's dense
+ * weight gradient, 12.8 MB with rows 12.5 KB apart and not in cache, the
+ * row sweep took 2.8 ms against 3.7. Each tile's sums are the same in
+ * either order.
  */
 static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                          const float *pa, const float *a_direct, int lda,
@@ -1237,6 +1277,37 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
     float strip[KC_MAX * NR_MAX] __attribute__((aligned(64)));
     int tile_m = impl->mr, tile_n = impl->nr;
 
+    if (a_direct == NULL && (size_t)kc * nc <= ROW_SWEEP_B
+        && (size_t)mc * nc >= ROW_SWEEP_C) {
+        int last = nc - nc % tile_n;
+
+        /* A last strip narrower than NR, read in place by a kernel that
+         * needs full tiles, is packed once for all the A panels. */
+        if (b_direct != NULL && last < nc && !impl->narrow_tiles)
+            pack_b(b_direct, ldb, 0, last, kc, nc - last, tile_n, strip);
+        for (int ir = 0; ir < mc; ir += tile_m) {
+            TileStore tile = *st;
+
+            if (tile.bias != NULL)
+                tile.bias += ir;
+            for (int jr = 0; jr < nc; jr += tile_n) {
+                const float *bp = pb + (size_t)jr * kc;
+                size_t bstride = (size_t)tile_n;
+
+                if (b_direct != NULL && (jr < last || impl->narrow_tiles)) {
+                    bp = b_direct + jr;
+                    bstride = (size_t)ldb;
+                } else if (b_direct != NULL) {
+                    bp = strip;
+                }
+                run_tile(impl, kc, min_int(tile_m, mc - ir),
+                         min_int(tile_n, nc - jr), pa + (size_t)ir * kc, 0,
+                         bp, bstride, c + (size_t)ir * ldc + jr, ldc, &tile,
+                         NULL, edge);
+            }
+        }
+        return;
+    }
     for (int jr = 0; jr < nc; jr += tile_n) {
         int nr = min_int(tile_n, nc - jr);
         const float *bp = pb + (size_t)jr * kc;
@@ -1253,15 +1324,11 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
             int mr = min_int(tile_m, mc - ir);
             const float *ap = pa + (size_t)ir * kc;
             size_t a_ld = 0;
-            float *cp = c + (size_t)ir * ldc + jr;
-
             TileStore tile = *st;
-            static const TileStore plain = {0, NULL, 0};
+            const float *next = NULL;
 
             if (tile.bias != NULL)
                 tile.bias += ir;
-            const float *next = NULL;
-
             if (a_direct != NULL && mr == tile_m) {
                 ap = a_direct + (size_t)ir * lda;
                 a_ld = (size_t)lda;
@@ -1275,20 +1342,8 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                  * next strip. */
                 next = bp + tile_n;
             }
-            if (mr == tile_m && (nr == tile_n || impl->narrow_tiles)) {
-                impl->kernel(kc, ap, a_ld, bp, bstride, nr, cp, (size_t)ldc,
-                             &tile, next);
-                continue;
-            }
-            impl->kernel(kc, ap, a_ld, bp, bstride,
-                         impl->narrow_tiles ? nr : tile_n, edge,
-                         (size_t)tile_n, &plain, NULL);
-            for (int i = 0; i < mr; i++) {
-                float *ci = cp + (size_t)i * ldc;
-                for (int j = 0; j < nr; j++)
-                    ci[j] = store_value(&tile, i, ci[j],
-                                        edge[i * tile_n + j]);
-            }
+            run_tile(impl, kc, mr, nr, ap, a_ld, bp, bstride,
+                     c + (size_t)ir * ldc + jr, ldc, &tile, next, edge);
         }
     }
 }

@@ -86,12 +86,14 @@ static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
  * short of the 6 x 16 and 8 x 32 register tiles and the cache blocks (MC
  * 96 or 128, KC 256, NC 2048). M above MC takes the path that packs B. M
  * up to MC reads an untransposed B in place, and N up to 2 x NR (32 or
- * 64) an untransposed A when alpha is 1. */
+ * 64) an untransposed A when alpha is 1. 97 x 2050 and 90 x 730 have C
+ * blocks large enough for the row sweep of the macro-kernel. */
 static const int shapes[][3] = {
     {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
     {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
     {8, 128, 300}, {100, 45, 64}, {3, 2049, 7}, {61, 67, 71},
     {8, 32, 9},   {9, 33, 513},  {129, 31, 40}, {127, 95, 256},
+    {90, 730, 20},
 };
 
 static const float alpha_beta[][2] = {
@@ -143,12 +145,13 @@ END_TEST
 
 /* sgemm_bias_relu must equal sgemm followed by a separate bias and ReLU
  * pass bit for bit, on shapes with edge tiles, several K blocks and K = 0,
- * and on values around 0, where ReLU decides. */
+ * and on values around 0, where ReLU decides. 140 x 700 packs both
+ * operands in every kernel, so its tiles run in row sweeps. */
 START_TEST(test_gemm_bias_relu_matches_separate_pass)
 {
     static const int sizes[][3] = {
         {1, 1, 1}, {7, 13, 11}, {8, 32, 9}, {33, 70, 300}, {64, 100, 25},
-        {130, 47, 513}, {5, 9, 0},
+        {130, 47, 513}, {140, 700, 40}, {5, 9, 0},
     };
     Rng rng;
 
