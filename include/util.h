@@ -25,7 +25,9 @@ void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 
 /* Allocates SIZE bytes aligned to 64 bytes for vector kernels; free with
- * free(). */
+ * free(). Blocks of 4 MB or more start on a 2 MB boundary and are marked
+ * for Linux's transparent huge pages, which spare the TLB misses of
+ * strided passes over large weight and gradient arrays. */
 void *xmalloc_aligned(size_t size);
 
 /* Allocates SIZE zeroed, page-aligned bytes straight from the kernel.
