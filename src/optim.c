@@ -69,8 +69,14 @@ void optim_init(Optim *opt, OptimKind kind, size_t n, float lr)
     opt->beta2 = 0.999f;
     opt->eps = 1e-8f;
     opt->n = n;
-    opt->m = xcalloc(n, sizeof *opt->m);
-    opt->v = kind == OPTIM_ADAM ? xcalloc(n, sizeof *opt->v) : NULL;
+    /* Aligned, so that large states get huge pages like the weights. */
+    opt->m = xmalloc_aligned(n * sizeof *opt->m);
+    memset(opt->m, 0, n * sizeof *opt->m);
+    opt->v = NULL;
+    if (kind == OPTIM_ADAM) {
+        opt->v = xmalloc_aligned(n * sizeof *opt->v);
+        memset(opt->v, 0, n * sizeof *opt->v);
+    }
     opt->t = 0;
 }
 
