@@ -510,7 +510,7 @@ int main(int argc, char **argv)
     }
     double load_seconds = util_now() - t0;
     double train_flops = 6.0 * net_forward_macs(&net);
-    double peak = bench_peak_gflops();
+    double peak = bench_peak_gflops(gemm_kernel());
     Rng rng;
 
     rng_seed(&rng, 1);

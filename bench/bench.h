@@ -2,10 +2,14 @@
 #ifndef FMNIST_BENCH_H
 #define FMNIST_BENCH_H
 
+#include "gemm.h"
+
 /* Returns the measured FP32 peak of one core in GFLOP/s: the best of
  * three runs of an FMA loop, with the widest vectors this CPU runs
- * fastest. */
-double bench_peak_gflops(void);
+ * fastest. For the AVX2 kernel on a CPU with AVX-512 it measures 256-bit
+ * FMAs only, so that a run with FMNIST_GEMM=avx2 reads as it would on a
+ * CPU without AVX-512. */
+double bench_peak_gflops(GemmKernel kernel);
 
 /* Names the loop behind the latest bench_peak_gflops result. */
 const char *bench_peak_method(void);

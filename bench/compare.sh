@@ -7,12 +7,22 @@
 # Each fmnist figure is one epoch through the trainer at exactly that
 # thread count (fmnist-bench --only-threads --throughput-only).
 #
-# Usage: bench/compare.sh [ROUNDS] (run from the build directory after
-# make bench). Needs: apt-get install python3-torch python3-numpy, and the
-# PyTorch script, by default ../shared/bench/pytorch_fmnist.py next to the
-# source tree (set PYTORCH_SCRIPT to override).
+# Usage: bench/compare.sh [--avx2] [ROUNDS] (run from the build directory
+# after make bench). Needs: apt-get install python3-torch python3-numpy,
+# and the PyTorch script, by default ../shared/bench/pytorch_fmnist.py next
+# to the source tree (set PYTORCH_SCRIPT to override).
+#
+# --avx2 limits both programs to AVX2 and FMA on a CPU that also has
+# AVX-512: fmnist through FMNIST_GEMM=avx2, PyTorch's oneDNN convolutions
+# through ONEDNN_MAX_CPU_ISA=AVX2 and its OpenBLAS through
+# OPENBLAS_CORETYPE=Haswell. The run then stands in for an AVX2 machine.
 set -eu
 
+isa=
+if [ "${1:-}" = --avx2 ]; then
+    isa=avx2
+    shift
+fi
 rounds=${1:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 script=${PYTORCH_SCRIPT:-$here/../../shared/bench/pytorch_fmnist.py}
@@ -31,6 +41,10 @@ if [ ! -d "$libdir" ]; then
     (cd "$openblas" && apt-get download libopenblas0-openmp >/dev/null && dpkg -x libopenblas0-openmp_*.deb .)
 fi
 
+if [ "$isa" = avx2 ]; then
+    export FMNIST_GEMM=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
+fi
+
 torch_ips() {  # model threads
     LD_LIBRARY_PATH=$libdir /usr/bin/python3 "$script" --model "$1" --threads "$2" \
         --epochs 1 --limit-train "$train" --skip-test 2>/dev/null \
@@ -46,6 +60,7 @@ fmnist_ips() {  # model threads
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs"
 echo "load average before: $(cut -d ' ' -f 1-3 /proc/loadavg)"
+[ -z "$isa" ] || echo "instruction sets: AVX2 and FMA only (--avx2)"
 printf '%-6s %-7s %12s %12s %7s\n' model threads fmnist pytorch ratio
 for round in $(seq "$rounds"); do
     for model in small tf; do

@@ -6,7 +6,8 @@
  * Each loop keeps 12 independent accumulators, enough that FMA latency (4
  * or 5 cycles on current x86 cores) hides behind two FMA ports: vectors of
  * 8 floats with AVX2 and FMA, of 16 floats with AVX-512F. The peak is the
- * faster of the two, because wider vectors do not always mean more FLOPs.
+ * faster of the two, because wider vectors do not always mean more FLOPs,
+ * except with the AVX2 kernel, which cannot use the wider ones.
  * The AMD EPYC (Zen 4) splits each 512-bit FMA into two 256-bit halves,
  * while an Intel Xeon with two 512-bit FMA ports doubles its peak. Without
  * AVX2 it measures a plain loop, which the compiler vectorises for
@@ -127,7 +128,7 @@ static double best_of_three(FmaLoop loop, double flops_per_iteration)
 
 static const char *method = "plain FMA loop";
 
-double bench_peak_gflops(void)
+double bench_peak_gflops(GemmKernel kernel)
 {
 #ifdef PEAK_X86
     __builtin_cpu_init();
@@ -136,7 +137,9 @@ double bench_peak_gflops(void)
         double best = best_of_three(fma_loop_avx2, 192.0);
 
         method = "AVX2 FMA loop";
-        if (__builtin_cpu_supports("avx512f")) {
+        if (kernel == GEMM_KERNEL_AVX2 && __builtin_cpu_supports("avx512f")) {
+            method = "AVX2 FMA loop for the avx2 kernel";
+        } else if (__builtin_cpu_supports("avx512f")) {
             /* 12 vectors x 16 lanes x 2. */
             double wide = best_of_three(fma_loop_avx512, 384.0);
 
