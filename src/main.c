@@ -947,6 +947,13 @@ static void load_data(const Options *opt, const char *spec, int need_train,
         exit(1);
     }
     check_distinct_files(opt, dir);
+    /* The interface takes over the screen only once the data is in, which
+     * can take a few seconds on a busy machine; until then this line
+     * shows that something is happening. */
+    if (!opt->headless && !opt->eval) {
+        printf("fmnist: loading the data from %s\n", dir);
+        fflush(stdout);
+    }
     if ((need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
         || dataset_load(dir, 0, test, err, sizeof err) != 0) {
         fprintf(stderr, "fmnist: %s\n", err);

@@ -47,4 +47,7 @@ wait_exit quit
 capture_exited quit
 grep -Eq '^fmnist: stopped after 1 of 3 epochs; training time [0-9]' \
     "$tmp/screen" || fail "the summary does not count the evaluated epoch"
+# Printed before the data loads, above the interface's screen.
+grep -q '^fmnist: loading the data from /' "$tmp/screen" \
+    || fail "nothing said that the data was loading before the interface"
 echo "q during the evaluation: ok"
