@@ -947,9 +947,8 @@ static void load_data(const Options *opt, const char *spec, int need_train,
         exit(1);
     }
     check_distinct_files(opt, dir);
-    /* The interface takes over the screen only once the data is in, which
-     * can take a few seconds on a busy machine; until then this line
-     * shows that something is happening. */
+    /* The interface takes over the screen only once the data is in. On a
+     * busy machine that can take seconds, and this line fills the wait. */
     if (!opt->headless && !opt->eval) {
         printf("fmnist: loading the data from %s\n", dir);
         fflush(stdout);
