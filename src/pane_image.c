@@ -316,14 +316,15 @@ static int draw_swatch(WINDOW *w, const Ui *ui, int y, int x, UiElement e,
     return pane_print(w, y, x, ui->attr[UI_NORMAL], "%s", text);
 }
 
-/* Formats a cut of POINTS percentage points as "over 20" or, when small,
- * "over 8.5", followed by SUFFIX. A cut that one decimal would round to
- * 10.0 takes the short form, so the text never needs more than 3 digits. */
-static void format_points(char *buf, size_t len, float points,
-                          const char *suffix)
+/* Formats a cut of POINTS percentage points as PREFIX and "20" or, when
+ * small, "8.5", followed by SUFFIX. A cut that one decimal would round to
+ * 10.0 takes the short form, so the number never needs more than 3
+ * digits. */
+static void format_points(char *buf, size_t len, const char *prefix,
+                          float points, const char *suffix)
 {
-    snprintf(buf, len, points < 9.95f ? "over %.1f%s" : "over %.0f%s", points,
-             suffix);
+    snprintf(buf, len, points < 9.95f ? "%s%.1f%s" : "%s%.0f%s", prefix,
+             points, suffix);
 }
 
 /* Draws the two legend lines of the overlay at Y. The first names the
@@ -332,8 +333,8 @@ static void format_points(char *buf, size_t len, float points,
  * points masking the patch there takes off that probability. The two
  * lines read as one sentence. At 80 columns the pane has 29 columns of
  * text: "if masked, Ankle boot loses", where the class name takes up to
- * 11, then "over 10  over 4.1  gains" with 2 columns per highlight, at
- * most 29 in all, which leaves no room for the unit. */
+ * 11, then ">10 >4.1 points gains" with 2 columns per highlight, 27 in
+ * all. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {
@@ -357,11 +358,11 @@ static void draw_legend(WINDOW *w, const Ui *ui, int y,
     /* The thresholds of draw_heat_level: half and a fifth of the
      * largest cut, in percentage points. */
     char text[32];
-    format_points(text, sizeof text, 50 * heat->max_drop,
-                  wide ? " points " : " ");
+    format_points(text, sizeof text, wide ? "over " : ">",
+                  50 * heat->max_drop, wide ? " points " : " ");
     x = draw_swatch(w, ui, y + 1, 1, UI_HEAT_HIGH, text);
-    format_points(text, sizeof text, 20 * heat->max_drop,
-                  wide ? " points " : " ");
+    format_points(text, sizeof text, wide ? "over " : ">",
+                  20 * heat->max_drop, " points ");
     x = draw_swatch(w, ui, y + 1, x, UI_HEAT_LOW, text);
     draw_swatch(w, ui, y + 1, x, UI_HEAT_RAISE,
                 wide ? "raises it instead" : "gains");

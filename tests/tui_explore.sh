@@ -45,7 +45,7 @@ utf8=${utf8:-C}
 # line when masking cuts the probability by 1 point or more somewhere.
 # Nothing but the right pane follows "gains".
 legend='^ if masked, [A-Z][A-Za-z/ -]+ loses '
-cuts='^ +over [0-9.]+ +over [0-9.]+ +gains( |$)'
+cuts='^ +>[0-9.]+ +>[0-9.]+ points +gains( |$)'
 
 # Steps the viewer of session $1 with Right, for at most 10 images, until
 # the legend gives cuts: a confident prediction gets "less than 1 point
