@@ -333,7 +333,7 @@ static void format_points(char *buf, size_t len, const char *prefix,
  * points masking the patch there takes off that probability. The two
  * lines read as one sentence. At 80 columns the pane has 29 columns of
  * text: "if masked, Ankle boot loses", where the class name takes up to
- * 11, then ">10 >4.1 points gains" with 2 columns per highlight, 27 in
+ * 11, then ">9.9 >4.0 points gains" with 2 columns per highlight, 28 in
  * all. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
