@@ -18,12 +18,27 @@
 # OPENBLAS_CORETYPE=Haswell. The run then stands in for an AVX2 machine.
 set -eu
 
+usage() {  # status
+    echo "usage: bench/compare.sh [--avx2] [ROUNDS]"
+    exit "$1"
+}
+
 isa=
-if [ "${1:-}" = --avx2 ]; then
-    isa=avx2
-    shift
-fi
-rounds=${1:-1}
+rounds=
+for arg in "$@"; do
+    case $arg in
+    --avx2) isa=avx2 ;;
+    -h | --help) usage 0 ;;
+    -*) echo "compare: unknown option $arg" >&2; usage 2 >&2 ;;
+    '' | *[!0-9]* | 0*)
+        echo "compare: ROUNDS must be a whole number from 1, not '$arg'" >&2
+        usage 2 >&2 ;;
+    *)
+        [ -z "$rounds" ] || { echo "compare: more than one ROUNDS given" >&2; usage 2 >&2; }
+        rounds=$arg ;;
+    esac
+done
+rounds=${rounds:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 script=${PYTORCH_SCRIPT:-$here/../../shared/bench/pytorch_fmnist.py}
 bench=${FMNIST_BENCH:-./bench/fmnist-bench}

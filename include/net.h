@@ -341,8 +341,12 @@ void net_trunk_backward(const Net *net, NetScratch *scratch,
  * with the gradient of the summed loss, writes N rows of DFEATURES, adds
  * the correct predictions to *CORRECT (when not NULL) and returns the
  * summed loss. PFOR (when not NULL) with CTX shares the dense products
- * of NET_DENSE_SPLIT_MIN multiply-adds or more among threads, and the
- * results are the same without it.
+ * of NET_DENSE_SPLIT_MIN multiply-adds or more among threads, in parts
+ * of 64 units that do not depend on the thread count. The results are
+ * the same without it, with one exception. In a layer of more than 64
+ * units whose last part has 32 or fewer, such as dense80, sgemm
+ * computes that part by its dot path, which sums in another order, so
+ * its outputs can differ in the last bits.
  */
 double net_head_train(const Net *net, NetScratch *head, const float *features,
                       const uint8_t *labels, int n, int shard,
