@@ -15,7 +15,7 @@
 # --avx2 limits both programs to AVX2 and FMA on a CPU that also has
 # AVX-512: fmnist through FMNIST_GEMM=avx2, PyTorch's oneDNN convolutions
 # through ONEDNN_MAX_CPU_ISA=AVX2 and its OpenBLAS through
-# OPENBLAS_CORETYPE=Haswell. The run then stands in for an AVX2 machine.
+# OPENBLAS_CORETYPE=Haswell. The run then approximates an AVX2 machine.
 set -eu
 
 usage() {  # status
