@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,45 +100,53 @@ static int parse_count(const char *option, const char *value, int min)
 
 static void parse(int argc, char **argv, BenchOptions *opt)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
+    enum { OPT_ONLY_THREADS = 256, OPT_THROUGHPUT_ONLY, OPT_HELP };
+    static const struct option options[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"data", required_argument, NULL, 'd'},
+        {"fmnist", required_argument, NULL, 'f'},
+        {"train", required_argument, NULL, 'n'},
+        {"batch", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 'j'},
+        {"repeat", required_argument, NULL, 'r'},
+        {"only-threads", no_argument, NULL, OPT_ONLY_THREADS},
+        {"throughput-only", no_argument, NULL, OPT_THROUGHPUT_ONLY},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c, index;
 
-        if (strcmp(arg, "--help") == 0) {
+    /* getopt_long reports unknown options and missing values itself,
+     * after the program name. */
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "", options, &index)) != -1) {
+        const char *name = c == '?' ? NULL : options[index].name;
+        char flag[32];
+
+        if (name != NULL)
+            snprintf(flag, sizeof flag, "--%s", name);
+        switch (c) {
+        case 'm': opt->model = optarg; break;
+        case 'd': opt->data_dir = optarg; break;
+        case 'f': opt->fmnist = optarg; break;
+        case 'n': opt->train = parse_count(flag, optarg, 1); break;
+        case 'b': opt->batch = parse_count(flag, optarg, 1); break;
+        case 'j': opt->threads = parse_count(flag, optarg, 1); break;
+        case 'r': opt->repeat = parse_count(flag, optarg, 1); break;
+        case OPT_ONLY_THREADS: opt->only_threads = 1; break;
+        case OPT_THROUGHPUT_ONLY: opt->throughput_only = 1; break;
+        case OPT_HELP:
             usage(stdout);
             exit(0);
-        }
-        if (strcmp(arg, "--only-threads") == 0) {
-            opt->only_threads = 1;
-            continue;
-        }
-        if (strcmp(arg, "--throughput-only") == 0) {
-            opt->throughput_only = 1;
-            continue;
-        }
-        const char *value = i + 1 < argc ? argv[++i] : NULL;
-        if (value == NULL) {
-            fprintf(stderr, "fmnist-bench: %s: missing value\n", arg);
+        default:
+            fprintf(stderr, "Try 'fmnist-bench --help' for the options.\n");
             exit(2);
         }
-        if (strcmp(arg, "--model") == 0)
-            opt->model = value;
-        else if (strcmp(arg, "--data") == 0)
-            opt->data_dir = value;
-        else if (strcmp(arg, "--fmnist") == 0)
-            opt->fmnist = value;
-        else if (strcmp(arg, "--train") == 0)
-            opt->train = parse_count(arg, value, 1);
-        else if (strcmp(arg, "--batch") == 0)
-            opt->batch = parse_count(arg, value, 1);
-        else if (strcmp(arg, "--threads") == 0)
-            opt->threads = parse_count(arg, value, 1);
-        else if (strcmp(arg, "--repeat") == 0)
-            opt->repeat = parse_count(arg, value, 1);
-        else {
-            fprintf(stderr, "fmnist-bench: unknown option %s\n", arg);
-            usage(stderr);
-            exit(2);
-        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fmnist-bench: unexpected argument \"%s\"; try "
+                "'fmnist-bench --help'\n", argv[optind]);
+        exit(2);
     }
     if (opt->train < opt->batch) {
         fprintf(stderr, "fmnist-bench: --train %d is smaller than --batch "
@@ -521,7 +530,7 @@ int main(int argc, char **argv)
     printf("GEMM kernel: %s (FMNIST_GEMM selects auto, avx512, avx2 or "
            "portable)\n", gemm_kernel_name());
     if (gemm_kernel_note() != NULL)
-        printf("warning: %s\n", gemm_kernel_note());
+        printf("fmnist-bench: warning: %s\n", gemm_kernel_note());
     printf("data load: %.3f s for the four files\n", load_seconds);
     print_load_average(load_before);
     printf("\n");

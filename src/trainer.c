@@ -1650,10 +1650,17 @@ static void adopt_progress(Trainer *tr, const Checkpoint *ck)
     if (part->samples > 0 && part->batch == tr->cfg.batch
         && part->train_count == tr->n_train) {
         pr->epoch = *part;
+    } else if (part->samples > 0 && part->batch != tr->cfg.batch) {
+        snprintf(tr->status.message, sizeof tr->status.message,
+                 "epoch %lld restarts: batch size %d, the checkpoint's "
+                 "was %d", (long long)ck->epochs_done + 1,
+                 tr->cfg.batch, part->batch);
     } else if (part->samples > 0) {
         snprintf(tr->status.message, sizeof tr->status.message,
-                 "epoch %lld restarts: the batch size or training-set size "
-                 "differs from the checkpoint's", (long long)ck->epochs_done + 1);
+                 "epoch %lld restarts: %d training images, the "
+                 "checkpoint's epoch had %d", (long long)ck->epochs_done + 1,
+                 tr->n_train,
+                 part->train_count);
     }
 
     /* A checkpoint may contain more points than fit, so merge them like a
