@@ -19,7 +19,19 @@
 set -eu
 
 usage() {  # status
-    echo "usage: bench/compare.sh [--avx2] [ROUNDS]"
+    cat <<'EOF'
+usage: bench/compare.sh [--avx2] [ROUNDS]
+Trains "small" and "tf" for one epoch of 10,000 images with fmnist-bench
+and with PyTorch, alternately, ROUNDS times (default 1), on 1 and 2
+threads, and prints images per second and their ratio. Run it from the
+build directory after make bench.
+  --avx2   limit both programs to AVX2 and FMA
+Environment: PYTORCH_SCRIPT, the PyTorch training script (default
+../shared/bench/pytorch_fmnist.py beside the source tree); FMNIST_BENCH,
+the benchmark (default ./bench/fmnist-bench); OPENBLAS_DIR, where Debian's
+libopenblas0-openmp is unpacked for PyTorch (default /tmp/fmnist-openblas;
+apt-get download fetches it there on the first run).
+EOF
     exit "$1"
 }
 
