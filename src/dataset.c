@@ -657,13 +657,27 @@ static int check_dir(const char *dir, char *why, size_t whylen, int *missing)
     return !*missing && !unusable;
 }
 
+/* The ways out of a failed search, by where the directories came from. */
+#define FIX_DEFAULT                                                     \
+    "To fix this, install the data with: sudo apt-get install "         \
+    "dataset-fashion-mnist, or pass --data with a directory that holds " \
+    "the four files"
+#define FIX_OPTION                                                      \
+    "To fix this, check the --data path, or leave --data out to use "   \
+    "the installed data (sudo apt-get install dataset-fashion-mnist)"
+#define FIX_ENV                                                         \
+    "To fix this, point FMNIST_DATA at a directory that holds the four " \
+    "files, or unset it to use the installed data (sudo apt-get "       \
+    "install dataset-fashion-mnist)"
+
 /*
  * Searches DIRS in order and sets *DIR_OUT to a copy of the first that
  * contains all four files. On failure ERR gets HEADING, one line per
- * directory with the reason it was rejected, and the install command.
+ * directory with the reason it was rejected, and FIX.
  */
-static int search_dirs(const char *heading, const char *const *dirs,
-                       int ndirs, char **dir_out, char *err, size_t errlen)
+static int search_dirs(const char *heading, const char *fix,
+                       const char *const *dirs, int ndirs, char **dir_out,
+                       char *err, size_t errlen)
 {
     char why[1024];
     int missing;
@@ -682,10 +696,7 @@ static int search_dirs(const char *heading, const char *const *dirs,
     }
     if (any_missing)
         append(err, errlen, &pos, "(%s)\n", NAME_VARIANTS_NOTE);
-    append(err, errlen, &pos,
-           "To fix this, install the data with: sudo apt-get install "
-           "dataset-fashion-mnist, or pass --data with a directory that "
-           "holds the four files");
+    append(err, errlen, &pos, "%s", fix);
     return -1;
 }
 
@@ -693,7 +704,7 @@ int dataset_search(const char *const *dirs, int ndirs, char **dir_out,
                    char *err, size_t errlen)
 {
     return search_dirs("Fashion-MNIST data not found. Directories tried:",
-                       dirs, ndirs, dir_out, err, errlen);
+                       FIX_DEFAULT, dirs, ndirs, dir_out, err, errlen);
 }
 
 int dataset_locate(const char *explicit_dir, char **dir_out,
@@ -706,13 +717,13 @@ int dataset_locate(const char *explicit_dir, char **dir_out,
      * because training on data other than requested would be silent. */
     if (explicit_dir != NULL)
         return search_dirs("Fashion-MNIST data not found in the requested "
-                           "data directory:", &explicit_dir, 1, dir_out,
-                           err, errlen);
+                           "data directory:", FIX_OPTION, &explicit_dir, 1,
+                           dir_out, err, errlen);
     if (env != NULL && env[0] != '\0')
         return search_dirs("Fashion-MNIST data not found in FMNIST_DATA "
                            "(unset it to search ./data and "
-                           DATASET_SYSTEM_DIR "):", &env, 1, dir_out,
-                           err, errlen);
+                           DATASET_SYSTEM_DIR "):", FIX_ENV, &env, 1,
+                           dir_out, err, errlen);
     return dataset_search(defaults, 2, dir_out, err, errlen);
 }
 
