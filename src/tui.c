@@ -377,7 +377,7 @@ static int collect_hints(const Ui *ui, Hint *hints)
         if (ui->follow_list || ui->show_train)
             hints[n++] = (Hint){"Esc", "all test", HINT_RANK_BACK};
         if (ui->occlusion != NULL)
-            hints[n++] = (Hint){"o", ui->overlay_on ? "overlay off"
+            hints[n++] = (Hint){"o", ui->overlay_on ? "hide overlay"
                                                     : "occlusion",
                                 HINT_RANK_VIEW};
         if (ui->train->count > 0) {
