@@ -1217,11 +1217,11 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
     }
 }
 
-/* The macro-kernel sweeps B once per A panel (see macro_kernel) when the
- * B block has at most ROW_SWEEP_B floats, a quarter of a 2 MB L2, and C
- * has at least ROW_SWEEP_C floats, more than L1 and L2 keep beside B.
- * The weight gradient of a dense layer over 64 samples has a 64 x 2048 B
- * block and C blocks of 96 x 2048 and 96 x 1088 floats. */
+/* Bounds of the row sweep of macro_kernel, in floats. It needs a B block
+ * of at most ROW_SWEEP_B, a quarter of a 2 MB L2, and a C block of at
+ * least ROW_SWEEP_C, more than L1 and L2 keep beside B. The weight
+ * gradient of a dense layer over 64 samples has a 64 x 2048 B block and
+ * C blocks of 96 x 2048 and 96 x 1088 floats. */
 enum { ROW_SWEEP_B = 128 * 1024, ROW_SWEEP_C = 64 * 1024 };
 
 /* Computes the tile of MR rows and NR columns at CP: in place when it is
