@@ -114,25 +114,20 @@ static void parse(int argc, char **argv, BenchOptions *opt)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    int c, index;
+    int c;
 
     /* getopt_long reports unknown options and missing values itself,
      * after the program name. */
     opterr = 1;
-    while ((c = getopt_long(argc, argv, "", options, &index)) != -1) {
-        const char *name = c == '?' ? NULL : options[index].name;
-        char flag[32];
-
-        if (name != NULL)
-            snprintf(flag, sizeof flag, "--%s", name);
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
         case 'm': opt->model = optarg; break;
         case 'd': opt->data_dir = optarg; break;
         case 'f': opt->fmnist = optarg; break;
-        case 'n': opt->train = parse_count(flag, optarg, 1); break;
-        case 'b': opt->batch = parse_count(flag, optarg, 1); break;
-        case 'j': opt->threads = parse_count(flag, optarg, 1); break;
-        case 'r': opt->repeat = parse_count(flag, optarg, 1); break;
+        case 'n': opt->train = parse_count("--train", optarg, 1); break;
+        case 'b': opt->batch = parse_count("--batch", optarg, 1); break;
+        case 'j': opt->threads = parse_count("--threads", optarg, 1); break;
+        case 'r': opt->repeat = parse_count("--repeat", optarg, 1); break;
         case OPT_ONLY_THREADS: opt->only_threads = 1; break;
         case OPT_THROUGHPUT_ONLY: opt->throughput_only = 1; break;
         case OPT_HELP:

@@ -1659,8 +1659,7 @@ static void adopt_progress(Trainer *tr, const Checkpoint *ck)
         snprintf(tr->status.message, sizeof tr->status.message,
                  "epoch %lld restarts: %d training images, the "
                  "checkpoint's epoch had %d", (long long)ck->epochs_done + 1,
-                 tr->n_train,
-                 part->train_count);
+                 tr->n_train, part->train_count);
     }
 
     /* A checkpoint may contain more points than fit, so merge them like a
