@@ -146,6 +146,10 @@ void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused);
 int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* Prints, at Y in W, when the test-set results that fill an empty
+ * table will arrive. */
+void pane_print_pending(WINDOW *w, const Ui *ui, int y);
+
 /* Shows MSG on the hint line for a few seconds. */
 void pane_notice(Ui *ui, const char *msg);
 

@@ -55,8 +55,7 @@ void pane_classes_draw(WINDOW *w, const Ui *ui)
     werase(w);
     pane_title(w, ui, "Per-class metrics (test set, %)", 0);
     if (!st->has_eval) {
-        pane_print(w, 1, 1, ui->attr[UI_DIM],
-                   "filled after the first evaluation");
+        pane_print_pending(w, ui, 1);
         return;
     }
     metrics_per_class(confusion, m);

@@ -151,8 +151,7 @@ static void draw_cursor_line(WINDOW *w, const Ui *ui, int y)
     int t = ui->cursor_true, p = ui->cursor_pred;
 
     if (!st->has_eval) {
-        pane_print(w, y, 1, ui->attr[UI_DIM],
-                   "filled after the first evaluation");
+        pane_print_pending(w, ui, y);
         return;
     }
     int x = pane_print(w, y, 1, ui->attr[UI_VALUE], "%s%s%s",

@@ -399,7 +399,7 @@ static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)
         pane_print(w, y + 1, 1, ui->attr[UI_LABEL], "pred  ");
         pane_print(w, y + 1, 7, ui->attr[UI_DIM], "pending");
         pane_print(w, y + 2, 1, ui->attr[UI_DIM],
-                   "(after the first evaluation)");
+                   "o predicts it now");
     }
 }
 

@@ -135,8 +135,7 @@ void pane_list_draw(WINDOW *w, const Ui *ui)
     werase(w);
     draw_title(w, ui);
     if (!ui->has_predictions) {
-        pane_print(w, 1, 1, ui->attr[UI_DIM],
-                   "filled after the first evaluation");
+        pane_print_pending(w, ui, 1);
         return;
     }
     pane_print(w, 1, 1, ui->attr[UI_LABEL], "%5s %6s %-*s %-*s %5s", "#",

@@ -112,7 +112,7 @@ void pane_spark_draw(WINDOW *w, const Ui *ui)
         {"train acc", st->acc_history, st->n_history, 1,
          trains ? "waiting for the first batches" : idle},
         {"test acc", st->test_acc_history, st->n_test_history, 1,
-         trains ? "after the first evaluation" : idle},
+         trains ? "one point at the end of each epoch" : idle},
     };
 
     werase(w);

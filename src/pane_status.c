@@ -173,11 +173,11 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
             pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
                        100 * st->val_acc);
         }
+    } else if (st->train_epochs == 0) {
+        pane_print(w, y, 1, ui->attr[UI_DIM], "evaluating the test set");
     } else {
         pane_print(w, y, 1, ui->attr[UI_DIM],
-                   st->train_epochs == 0
-                   ? "evaluating the test set"
-                   : "test accuracy after the first evaluation");
+                   "test set evaluated at the end of epoch %d", st->epoch);
     }
 }
 

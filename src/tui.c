@@ -165,6 +165,14 @@ int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
     return cx < x + 1 && n > 0 ? width : cx;
 }
 
+void pane_print_pending(WINDOW *w, const Ui *ui, int y)
+{
+    pane_print(w, y, 1, ui->attr[UI_DIM],
+               ui->status.train_epochs == 0
+               ? "filled when the test set is evaluated"
+               : "filled at the end of each epoch");
+}
+
 void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused)
 {
     attr_t attr = ui->attr[focused ? UI_TITLE_FOCUS : UI_TITLE];

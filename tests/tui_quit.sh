@@ -23,6 +23,12 @@ grep -q 'Confusion: rows true' "$tmp/screen" \
     || fail "the panes are gone while the evaluation ends"
 grep -Eq "$evaluating" "$tmp/screen" \
     || fail "the status does not say that the evaluation goes on"
+# No test result is in yet: the matrix shows when it fills, and the
+# viewer offers to predict the image with the current weights.
+grep -q 'filled at the end of each epoch' "$tmp/screen" \
+    || fail "the empty matrix does not say when it fills"
+grep -q ' o predicts it now' "$tmp/screen" \
+    || fail "the viewer does not offer o before the first evaluation"
 
 # Until fmnist ends the interface, every screen shows the notice and the
 # panes. Between ending the interface and printing the summary, the
