@@ -1,6 +1,7 @@
 /*
- * util: checked allocation, a monotonic clock, CPU count and a seeded
- * random number generator that callers pass around explicitly.
+ * util: checked allocation, a monotonic clock, CPU count, a decaying
+ * throughput average and a seeded random number generator that callers
+ * pass around explicitly.
  *
  * Allocation failure is not recoverable in this program: the x* wrappers
  * call the fatal hook (which ends curses), print what failed with a hint
@@ -54,6 +55,23 @@ double util_now(void);
 
 /* Returns the number of online CPUs, at least 1. */
 int util_online_cpus(void);
+
+/*
+ * RateAverage: a throughput (items per second) in which each interval's
+ * weight decays as exp(-t / TAU), where t is the time recorded after it.
+ * Over the first TAU seconds it is close to the plain average. Zero it to
+ * start.
+ */
+typedef struct {
+    double items;
+    double seconds;
+} RateAverage;
+
+/* Records N items done in SECONDS. */
+void rate_add(RateAverage *r, double tau, double seconds, double n);
+
+/* Returns the items per second, or 0 before any time was recorded. */
+double rate_get(const RateAverage *r);
 
 /*
  * Rng: xoshiro256** state. Every consumer owns its generator, so a run is

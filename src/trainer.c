@@ -101,8 +101,12 @@
 /* Batches between training-history points at the start of a run; the
  * stride doubles each time the buffer fills. */
 #define HISTORY_STRIDE 2
-/* Batches in the images-per-second average. */
-#define RATE_WINDOW 16
+/* Time constants, in seconds of training, of the images-per-second
+ * averages. The shown rate follows a change of load within seconds. The
+ * ETA's rate follows it over half a minute, so the estimate does not jump
+ * with every busy moment of the machine. */
+#define RATE_SHOWN_TAU 5.0
+#define RATE_ETA_TAU 30.0
 #define DEFAULT_SAVE_PATH "fmnist.ckpt"
 #define DEFAULT_LR_SGD 0.01f
 #define DEFAULT_LR_ADAM 0.001f
@@ -277,9 +281,8 @@ struct Trainer {
     double eval_seconds;    /* duration of the latest evaluation */
 
     /* Only the coordinator thread touches these. */
-    double rate_seconds[RATE_WINDOW];
-    int rate_samples[RATE_WINDOW];
-    int rate_next, rate_count;
+    RateAverage rate_shown;
+    RateAverage rate_eta;
     double epoch_seconds;   /* training time of this epoch in this run */
     long epoch_run_samples; /* samples of this epoch trained in this run */
 
@@ -1063,14 +1066,12 @@ static void gather_batch(Trainer *tr, int n)
     b->n = n;
 }
 
-/* Adds a batch of N samples that took SECONDS to the throughput window. */
+/* Adds a batch of N samples that took SECONDS to the throughput
+ * averages. */
 static void record_batch_time(Trainer *tr, double seconds, int n)
 {
-    tr->rate_seconds[tr->rate_next] = seconds;
-    tr->rate_samples[tr->rate_next] = n;
-    tr->rate_next = (tr->rate_next + 1) % RATE_WINDOW;
-    if (tr->rate_count < RATE_WINDOW)
-        tr->rate_count++;
+    rate_add(&tr->rate_shown, RATE_SHOWN_TAU, seconds, n);
+    rate_add(&tr->rate_eta, RATE_ETA_TAU, seconds, n);
     tr->epoch_seconds += seconds;
     tr->epoch_run_samples += n;
 }
@@ -1242,22 +1243,8 @@ static int train_batch(Trainer *tr)
     return 0;
 }
 
-/* Returns the training throughput over the recent batches, or 0. */
-static double recent_rate(const Trainer *tr)
-{
-    double seconds = 0.0;
-    long samples = 0;
-
-    for (int i = 0; i < tr->rate_count; i++) {
-        seconds += tr->rate_seconds[i];
-        samples += tr->rate_samples[i];
-    }
-    return seconds > 0.0 ? (double)samples / seconds : 0.0;
-}
-
-/* Estimates the seconds left: the remaining samples at the recent rate,
- * plus one evaluation per unfinished epoch at the latest evaluation's
- * duration. Before the first evaluation, an image is taken to cost a
+/* Estimates the seconds left: the remaining samples at RATE, plus one
+ * evaluation per unfinished epoch at the latest evaluation's duration. Before the first evaluation, an image is taken to cost a
  * third of a training sample, whose backward pass does twice the work of
  * the forward one. With LAST_EPOCH (the run stops after this epoch) only
  * the current epoch counts. Returns -1 while the rate is unknown. */
@@ -1281,7 +1268,7 @@ static double estimate_eta(const Trainer *tr, double rate, int last_epoch)
 static void publish_progress(Trainer *tr)
 {
     const Progress *pr = &tr->progress;
-    double rate = recent_rate(tr);
+    double rate = rate_get(&tr->rate_shown);
     double samples, loss, acc, eta;
 
     pthread_mutex_lock(&tr->job_lock);
@@ -1290,7 +1277,8 @@ static void publish_progress(Trainer *tr)
     acc = (double)pr->epoch.correct / samples;
 
     pthread_mutex_lock(&tr->lock);
-    eta = estimate_eta(tr, rate, tr->status.stop_after_epoch);
+    eta = estimate_eta(tr, rate_get(&tr->rate_eta),
+                       tr->status.stop_after_epoch);
     tr->status.batch = (long)pr->epoch.batches;
     tr->status.images_per_sec = rate;
     tr->status.eta = eta;

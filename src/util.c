@@ -1,6 +1,7 @@
 /*
  * util: allocation wrappers that never return NULL, the monotonic clock,
- * the online CPU count and the xoshiro256** generator.
+ * the online CPU count, the decaying throughput average and the
+ * xoshiro256** generator.
  *
  * The generator is xoshiro256** 1.0 by Blackman and Vigna
  * (https://prng.di.unimi.it/xoshiro256starstar.c), seeded through
@@ -174,6 +175,19 @@ int util_online_cpus(void)
     if (n > 4096)
         return 4096;
     return (int)n;
+}
+
+void rate_add(RateAverage *r, double tau, double seconds, double n)
+{
+    double keep = exp(-seconds / tau);
+
+    r->items = r->items * keep + n;
+    r->seconds = r->seconds * keep + seconds;
+}
+
+double rate_get(const RateAverage *r)
+{
+    return r->seconds > 0.0 ? r->items / r->seconds : 0.0;
 }
 
 /* ---------------------------------------------------------------- rng */

@@ -190,6 +190,55 @@ START_TEST(test_util_online_cpus_positive)
 }
 END_TEST
 
+/* Before any time is recorded the rate is 0, and over a span much
+ * shorter than the time constant it is within 1% of the plain average. */
+START_TEST(test_rate_short_span_plain_average)
+{
+    RateAverage r = {0};
+
+    ck_assert(rate_get(&r) == 0.0);
+    rate_add(&r, 5.0, 0.01, 64);
+    rate_add(&r, 5.0, 0.03, 64);
+    ck_assert_double_eq_tol(rate_get(&r), 128 / 0.04, 128 / 0.04 * 0.01);
+}
+END_TEST
+
+/* After a change from 1000 to 250 items/s, the rate moves towards 250 by
+ * the factor exp(-t / tau): 1 - e^-1 of the way after one time constant. */
+START_TEST(test_rate_follows_change_by_time)
+{
+    RateAverage r = {0};
+    const double tau = 5.0;
+
+    for (int i = 0; i < 10000; i++)
+        rate_add(&r, tau, 0.01, 10);
+    ck_assert_double_eq_tol(rate_get(&r), 1000.0, 1e-6);
+    for (int i = 0; i < 125; i++)
+        rate_add(&r, tau, 0.04, 10);
+
+    /* Weights e^-1 on the old seconds and 1 - e^-1 on the new ones. The
+     * sums over whole batches differ from that by about 0.1%. */
+    double old_w = exp(-1.0);
+    double want = old_w * 1000.0 + (1.0 - old_w) * 250.0;
+    ck_assert_double_eq_tol(rate_get(&r), want, 1.0);
+}
+END_TEST
+
+/* One slow batch among fast ones barely moves a rate averaged over
+ * seconds, where a plain average over the last 16 batches would drop
+ * by half. */
+START_TEST(test_rate_one_slow_batch)
+{
+    RateAverage r = {0};
+
+    for (int i = 0; i < 1000; i++)
+        rate_add(&r, 5.0, 0.01, 64);
+    rate_add(&r, 5.0, 0.16, 64);
+    ck_assert_double_gt(rate_get(&r), 0.95 * 6400.0);
+    ck_assert_double_lt(rate_get(&r), 6400.0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- rng */
 
 /* Reference outputs from state {1, 2, 3, 4}, as given by the C reference
@@ -458,6 +507,9 @@ Suite *util_suite(void)
 
     tcase_add_test(system, test_util_now_monotonic);
     tcase_add_test(system, test_util_online_cpus_positive);
+    tcase_add_test(system, test_rate_short_span_plain_average);
+    tcase_add_test(system, test_rate_follows_change_by_time);
+    tcase_add_test(system, test_rate_one_slow_batch);
     suite_add_tcase(s, system);
 
     tcase_add_test(rng, test_rng_reference_outputs);
