@@ -8,7 +8,8 @@
  * three runs of an FMA loop, with the widest vectors this CPU runs
  * fastest. For the AVX2 kernel on a CPU with AVX-512 it measures 256-bit
  * FMAs only, so that a run with FMNIST_GEMM=avx2 reads as it would on a
- * CPU without AVX-512. */
+ * CPU without AVX-512. For the portable kernel it measures a plain C loop
+ * built with the same flags, which is the peak that kernel can reach. */
 double bench_peak_gflops(GemmKernel kernel);
 
 /* Names the loop behind the latest bench_peak_gflops result. */
