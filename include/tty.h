@@ -20,6 +20,16 @@ int tty_check_term(int fd, char *err, size_t errlen);
 int tty_save_modes(int fd);
 
 /*
+ * Turns off the echo of terminal FD while the program works before
+ * curses starts, so keys typed meanwhile do not scribble over its output.
+ * tty_quiet_end puts the modes back and discards those keys, so they do
+ * not reach the interface either. An exit before that puts the modes
+ * back too. Returns 0, or -1 when FD is not a terminal.
+ */
+int tty_quiet_begin(int fd);
+void tty_quiet_end(void);
+
+/*
  * Installs the crash handler for SIGSEGV, SIGBUS, SIGFPE, SIGILL and
  * SIGABRT, with an alternate signal stack for the calling thread. Call
  * after curses started, because the reset strings come from the current

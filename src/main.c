@@ -953,6 +953,7 @@ static void load_data(const Options *opt, const char *spec, int need_train,
     if (!opt->headless && !opt->eval) {
         printf("fmnist: loading the data from %s\n", dir);
         fflush(stdout);
+        tty_quiet_begin(STDIN_FILENO);
     }
     if ((need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
         || dataset_load(dir, 0, test, err, sizeof err) != 0) {
@@ -1282,6 +1283,7 @@ int main(int argc, char **argv)
     load_data(&opt, load_spec != NULL ? load_spec : opt.spec,
               opt.epochs > 0 || (!opt.headless && !opt.eval), &train, &test);
     free(load_spec);
+    tty_quiet_end();
     if (quit_signal) {
         dataset_free(&train);
         dataset_free(&test);

@@ -1,6 +1,6 @@
 /*
- * tty: terminal checks, the crash handler and detaching from a hung-up
- * terminal.
+ * tty: terminal checks, the crash handler, quiet input before curses
+ * starts and detaching from a hung-up terminal.
  *
  * The crash handler can run at any moment and in any thread, so it only
  * calls async-signal-safe functions (tcsetattr, write, sigaction, raise)
@@ -95,6 +95,46 @@ int tty_save_modes(int fd)
 {
     have_modes = tcgetattr(fd, &saved_modes) == 0;
     return have_modes ? 0 : -1;
+}
+
+/* The terminal whose echo tty_quiet_begin turned off, or -1, and its
+ * modes before that. */
+static int quiet_fd = -1;
+static struct termios quiet_modes;
+
+void tty_quiet_end(void)
+{
+    if (quiet_fd < 0)
+        return;
+    tcflush(quiet_fd, TCIFLUSH);
+    tcsetattr(quiet_fd, TCSANOW, &quiet_modes);
+    quiet_fd = -1;
+}
+
+/* Puts the echo back on when the program exits before tty_quiet_end. */
+static void quiet_at_exit(void)
+{
+    if (quiet_fd >= 0)
+        tcsetattr(quiet_fd, TCSANOW, &quiet_modes);
+}
+
+int tty_quiet_begin(int fd)
+{
+    static int exit_hook;
+    struct termios quiet;
+
+    if (quiet_fd >= 0 || tcgetattr(fd, &quiet_modes) != 0)
+        return -1;
+    if (!exit_hook) {
+        atexit(quiet_at_exit);
+        exit_hook = 1;
+    }
+    quiet = quiet_modes;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    if (tcsetattr(fd, TCSANOW, &quiet) != 0)
+        return -1;
+    quiet_fd = fd;
+    return 0;
 }
 
 /* Appends terminfo string capability NAME to the reset sequence, without

@@ -95,8 +95,9 @@ wait_for() {
 
 # Starts fmnist with the arguments after $3 in session $1, sized $2
 # (COLSxLINES), with locale $3, on the real data. TERM is tmux's own unless
-# tui_term names another. Standard error goes to $tmp/$1.err, and the exit
-# status lands in $tmp/$1.status when the program ends.
+# tui_term names another, and tui_wrap can name a command that runs
+# fmnist. Standard error goes to $tmp/$1.err, and the exit status lands
+# in $tmp/$1.status when the program ends.
 start() {
     name=$1
     cols=${2%x*}
@@ -110,7 +111,7 @@ start() {
     term=${tui_term:+TERM=$tui_term}
     tm start-server \; set-option -g remain-on-exit on \; \
         new-session -d -x "$cols" -y "$lines" -s "$name" \
-        "env $term LANG=$locale LC_ALL=$locale '$fmnist' \
+        "env $term LANG=$locale LC_ALL=$locale ${tui_wrap:-} '$fmnist' \
          --data '$data' $args 2>'$tmp/$name.err'; \
          echo exit=\$? >'$tmp/$name.status'" \
         || fail "tmux could not start session $name"

@@ -4,8 +4,10 @@
 # of 50,000 images makes it take seconds. Meanwhile the interface must
 # stay on the screen with "stopping after the evaluation" on the key bar,
 # rather than leave a blank terminal. Then fmnist must exit with status
-# 0, and the summary must count the evaluated epoch. Skipped (exit 77)
-# without tmux or the data package.
+# 0, and the summary must count the evaluated epoch. Then keys typed
+# while the data loads, which strace slows down, must neither show on the
+# terminal nor reach the interface. Skipped (exit 77) without tmux or the
+# data package.
 set -u
 
 tui_test=quit
@@ -59,3 +61,30 @@ grep -Eq '^fmnist: stopped after 1 of 3 epochs; training time [0-9]' \
 grep -q '^fmnist: loading the data from /' "$tmp/screen" \
     || fail "nothing said that the data was loading before the interface"
 echo "q during the evaluation: ok"
+
+# ------------------------------------------------- keys during the load
+# strace delays the opening of the training images by 3 s while keys are
+# typed. They must not show on the terminal, and the q among them must
+# not reach the interface, which has to stay until a q typed later.
+if ! strace -o /dev/null true 2>/dev/null; then
+    echo "keys during the load: skipped, strace cannot run here"
+    exit 0
+fi
+tui_wrap="strace -o /dev/null -P $data/train-images-idx3-ubyte.gz \
+    -e trace=openat -e inject=openat:delay_exit=3000000"
+start typed 80x24 "${utf8:-C}" --train-limit 500 --epochs 1
+tui_wrap=
+wait_for typed '^fmnist: loading the data from /' 10 \
+    || fail "typed: no line said that the data was loading"
+tm send-keys -t typed x y z q
+sleep 1
+capture typed
+grep -q 'xyz' "$tmp/screen" && fail "keys typed during the load were echoed"
+wait_for typed 'Confusion: rows true' 30 || fail "typed: the panes did not appear"
+sleep 2
+capture typed
+grep -q 'Confusion: rows true' "$tmp/screen" \
+    || fail "a q typed during the load ended the interface"
+tm send-keys -t typed q
+wait_exit typed
+echo "keys during the load: ok"
