@@ -95,10 +95,13 @@ typedef struct {
     int epochs_done;        /* finished epochs, loaded ones included */
     long batch;             /* batches done in the current epoch */
     long batches_per_epoch;
-    double images_per_sec;  /* training throughput over recent batches */
+    double images_per_sec;  /* training throughput over the last few
+                               seconds of training */
     double elapsed;         /* seconds since trainer_start, not counting
                                the time spent paused */
     double eta;             /* estimated seconds to the end; < 0 unknown */
+    double epoch_eta;       /* estimated seconds to the end of the current
+                               epoch's evaluation; < 0 unknown */
     int threads;
     double train_loss;      /* running mean over the current epoch */
     double train_acc;

@@ -391,6 +391,13 @@ static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)
     } else if (heat != NULL) {
         /* The occlusion request predicted it with the current weights. */
         draw_ranks(w, ui, heat->probs, label, y + 1, lines - 1);
+    } else if (ui->overlay_on) {
+        /* The occlusion request is running, as the legend's line shows.
+         * The hints below would overlap that line. */
+        if (!ui->show_train && lines >= 2) {
+            pane_print(w, y + 1, 1, ui->attr[UI_LABEL], "pred  ");
+            pane_print(w, y + 1, 7, ui->attr[UI_DIM], "pending");
+        }
     } else if (ui->show_train) {
         pane_print(w, y + 1, 1, ui->attr[UI_DIM],
                    "o predicts it (and shows");
@@ -398,8 +405,7 @@ static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)
     } else {
         pane_print(w, y + 1, 1, ui->attr[UI_LABEL], "pred  ");
         pane_print(w, y + 1, 7, ui->attr[UI_DIM], "pending");
-        pane_print(w, y + 2, 1, ui->attr[UI_DIM],
-                   "o predicts it now");
+        pane_print(w, y + 2, 1, ui->attr[UI_DIM], "o predicts it now");
     }
 }
 

@@ -115,7 +115,9 @@ static void draw_title(WINDOW *w, const Ui *ui)
 {
     char title[128];
 
-    if (ui->filter_true < 0)
+    if (ui->filter_true < 0 && !ui->has_predictions)
+        snprintf(title, sizeof title, "Mistakes, most confident first");
+    else if (ui->filter_true < 0)
         snprintf(title, sizeof title, "Mistakes: %d, most confident first",
                  ui->list_len);
     else

@@ -1,13 +1,13 @@
 /*
  * pane_status: the top pane. Line 1 shows the epoch and a progress bar
  * for the batches of the current epoch. Line 2 shows the state,
- * throughput, training time (which stops while paused), ETA, thread count
+ * training throughput (not while paused or evaluating), training time (which stops while paused), ETA, thread count
  * and learning rate. A run that only evaluates (--epochs 0) shows how
  * many epochs the model was trained instead, and no throughput, ETA or
  * learning rate. Line 3 shows the trainer's latest message while tui.c
  * marks it as shown (Ui.message_shown), or else the last test (and
- * validation) result, and on the right whether the run ends after this
- * epoch. The pane reads only Ui.status and Ui.message_shown.
+ * validation) result or, before the first one, when it comes, and on
+ * the right whether the run ends after this epoch. The pane reads only Ui.status and Ui.message_shown.
  */
 #include "config.h"
 
@@ -120,8 +120,9 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
         return;
     }
     /* A paused run has no speed, so that room goes to marking the
-     * training time as stopped. */
-    if (st->state != TRAINER_PAUSED) {
+     * training time as stopped. An evaluation does not train, and the
+     * training speed would read as its own. */
+    if (st->state != TRAINER_PAUSED && st->state != TRAINER_EVALUATING) {
         x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "%.0f",
                        st->images_per_sec);
         x = pane_print(w, y, x, ui->attr[UI_LABEL], " img/s  ");
@@ -175,9 +176,19 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
         }
     } else if (st->train_epochs == 0) {
         pane_print(w, y, 1, ui->attr[UI_DIM], "evaluating the test set");
+    } else if (st->state == TRAINER_EVALUATING) {
+        pane_print(w, y, 1, ui->attr[UI_DIM],
+                   "first test results when this evaluation ends");
+    } else if (st->epoch_eta >= 0) {
+        char when[16];
+
+        draw_format_duration(st->epoch_eta, when, sizeof when);
+        pane_print(w, y, 1, ui->attr[UI_DIM],
+                   "first test results in about %s, at the end of epoch %d",
+                   when, st->epoch);
     } else {
         pane_print(w, y, 1, ui->attr[UI_DIM],
-                   "test set evaluated at the end of epoch %d", st->epoch);
+                   "first test results at the end of epoch %d", st->epoch);
     }
 }
 

@@ -31,6 +31,10 @@ grep -q 'filled at the end of each epoch' "$tmp/screen" \
     || fail "the empty matrix does not say when it fills"
 grep -q ' o predicts it now' "$tmp/screen" \
     || fail "the viewer does not offer o before the first evaluation"
+grep -q '^ first test results when this evaluation ends' "$tmp/screen" \
+    || fail "the status does not say that the first results are coming"
+grep -Eq "$evaluating.*img/s" "$tmp/screen" \
+    && fail "the evaluation shows the training speed as its own"
 
 # Until fmnist ends the interface, every screen shows the notice and the
 # panes. Between ending the interface and printing the summary, the
