@@ -108,6 +108,10 @@ typedef struct NetScratch NetScratch;
 int net_create(Net *net, const char *spec, int in_c, int in_h, int in_w,
                int classes, char *err, size_t errlen);
 
+/* Returns the name of the preset whose layers SPEC (a canonical spec,
+ * as in Net.spec) lists, such as "small", or NULL when it is no preset. */
+const char *net_preset_name(const char *spec);
+
 /* Fills weights with He-normal values (stddev sqrt(2 / fan_in)) drawn from
  * RNG and sets biases to zero. Batch normalisation starts as the identity:
  * scales 1, shifts 0, running means 0 and running variances 1. */

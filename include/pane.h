@@ -68,6 +68,7 @@ typedef enum {
 } OverlayState;
 
 typedef struct {
+    const char *model;           /* preset name, or else the model spec */
     const Dataset *test;
     const Dataset *train;        /* count 0 when it was not loaded */
     TrainerStatus status;        /* latest copy, refreshed on each tick */

@@ -343,6 +343,19 @@ static const char *place_layer(Layer *layer, ParseState *st, char *buf,
     return NULL;
 }
 
+const char *net_preset_name(const char *spec)
+{
+    if (strcmp(spec, NET_SPEC_DEFAULT) == 0)
+        return "default";
+    if (strcmp(spec, NET_SPEC_SMALL) == 0)
+        return "small";
+    if (strcmp(spec, NET_SPEC_TF) == 0)
+        return "tf";
+    if (strcmp(spec, NET_SPEC_BEST) == 0)
+        return "best";
+    return NULL;
+}
+
 /* Returns a copy of SPEC without whitespace, with a preset name replaced
  * by its layers. */
 static char *canonical_spec(const char *spec)

@@ -195,7 +195,11 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
 void pane_status_draw(WINDOW *w, const Ui *ui)
 {
     werase(w);
-    pane_title(w, ui, "fmnist: Fashion-MNIST CNN", 0);
+    char title[160];
+
+    snprintf(title, sizeof title, "fmnist: Fashion-MNIST CNN, model %s",
+             ui->model != NULL ? ui->model : "unknown");
+    pane_title(w, ui, title, 0);
     draw_progress(w, ui, 1);
     draw_speed(w, ui, 2);
     draw_message(w, ui, 3);

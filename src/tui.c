@@ -33,6 +33,7 @@
 #include <curses.h>
 
 #include "draw.h"
+#include "net.h"
 #include "pane.h"
 #include "tty.h"
 #include "tui.h"
@@ -1139,6 +1140,9 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
         return -1;
     }
     ui_init(&t->ui, test, opt->train);
+    const char *spec = trainer_net(tr)->spec;
+    t->ui.model = net_preset_name(spec) != NULL ? net_preset_name(spec)
+                                                : spec;
     trainer_get_status(tr, &t->ui.status);
     /* A message set while the trainer was created, before this, counts
      * as arriving now. */

@@ -41,6 +41,26 @@ START_TEST(test_net_presets_parse)
 }
 END_TEST
 
+/* Each preset's expanded spec maps back to its name, and a spec that
+ * differs from a preset in one layer maps to none. */
+START_TEST(test_net_preset_name_round_trip)
+{
+    const char *names[] = {"default", "small", "tf", "best"};
+    char err[NET_ERR_LEN];
+
+    for (int i = 0; i < 4; i++) {
+        Net net;
+
+        ck_assert_int_eq(net_create(&net, names[i], 1, 28, 28, 10, err,
+                                    sizeof err), 0);
+        ck_assert_pstr_eq(net_preset_name(net.spec), names[i]);
+        net_free(&net);
+    }
+    ck_assert_ptr_null(net_preset_name(
+        "conv3x3x32,relu,pool2,conv3x3x64,relu,pool2,dense64,relu,dense10"));
+}
+END_TEST
+
 START_TEST(test_net_whitespace_ignored)
 {
     Net net;
@@ -1407,6 +1427,7 @@ Suite *net_suite(void)
     TCase *passes = tcase_create("passes");
 
     tcase_add_test(parse, test_net_presets_parse);
+    tcase_add_test(parse, test_net_preset_name_round_trip);
     tcase_add_test(parse, test_net_whitespace_ignored);
     tcase_add_test(parse, test_net_small_param_count);
     tcase_add_test(parse, test_net_pool_floors_odd_sizes);
