@@ -1,13 +1,15 @@
 /*
- * pane_status: the top pane. Line 1 shows the epoch and a progress bar
- * for the batches of the current epoch. Line 2 shows the state,
- * training throughput (not while paused or evaluating), training time (which stops while paused), ETA, thread count
- * and learning rate. A run that only evaluates (--epochs 0) shows how
- * many epochs the model was trained instead, and no throughput, ETA or
- * learning rate. Line 3 shows the trainer's latest message while tui.c
- * marks it as shown (Ui.message_shown), or else the last test (and
- * validation) result or, before the first one, when it comes, and on
- * the right whether the run ends after this epoch. The pane reads only Ui.status and Ui.message_shown.
+ * pane_status: the top pane. Its title names the model. Line 1 shows
+ * the epoch and a progress bar for the batches of the current epoch.
+ * Line 2 shows the state, training throughput (not while paused or
+ * evaluating), training time (which stops while paused), ETA, thread
+ * count and learning rate. A run that only evaluates (--epochs 0) shows
+ * how many epochs the model was trained instead, and no throughput, ETA
+ * or learning rate. Line 3 shows the trainer's latest message while
+ * tui.c marks it as shown (Ui.message_shown), or else the last test (and
+ * validation) result or, before the first one, when it comes, and on the
+ * right whether the run ends after this epoch. The pane reads only
+ * Ui.model, Ui.status and Ui.message_shown.
  */
 #include "config.h"
 
