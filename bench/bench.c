@@ -449,6 +449,11 @@ static int measure(const BenchOptions *opt, int threads, const Dataset *train,
     return 0;
 }
 
+/* A timed training epoch shorter than this gets a note under the
+ * table: a second of other work on the machine then moves the figures
+ * by a large fraction. */
+#define SHORT_EPOCH_SECONDS 0.5
+
 /* Prints the throughput table for 1 and opt->threads threads, or for
  * opt->threads alone. Returns 0 or -1. */
 static int report_throughput(const BenchOptions *opt, const Dataset *train,
@@ -458,6 +463,7 @@ static int report_throughput(const BenchOptions *opt, const Dataset *train,
     int counts[2] = { 1, opt->threads };
     int first = opt->only_threads || opt->threads == 1 ? 1 : 0;
     double single = 0;
+    int short_epoch = 0;
 
     printf("%-8s %12s %12s %10s %10s\n", "threads", "train img/s",
            "eval img/s", "GFLOP/s", "% of peak");
@@ -471,12 +477,18 @@ static int report_throughput(const BenchOptions *opt, const Dataset *train,
                tp.train_ips, tp.eval_ips, gflops,
                100.0 * gflops / (peak * counts[i]));
         fflush(stdout);
+        if (opt->train / tp.train_ips < SHORT_EPOCH_SECONDS)
+            short_epoch = 1;
         if (i == 0)
             single = tp.train_ips;
         else if (single > 0)
             printf("scaling 1 -> %d threads: %.2fx\n", counts[i],
                    tp.train_ips / single);
     }
+    if (short_epoch)
+        printf("note: a timed epoch took under %.1f s, too short for steady "
+               "figures on a busy machine; a larger --train (default "
+               "10000) times more\n", SHORT_EPOCH_SECONDS);
     return 0;
 }
 
