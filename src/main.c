@@ -48,7 +48,12 @@
  * --train-limit 4096), so about 0.45 MB per image. */
 #define BATCH_MAX 4096
 
-#define LOG_HEADER "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec"
+#define LOG_HEADER "epoch,train_loss,train_acc,test_loss,test_acc,seconds," \
+                   "samples_per_sec,val_loss,val_acc,lr"
+/* The header of logs written before the last three columns existed. Runs
+ * appended to such a log keep its seven columns. */
+#define LOG_HEADER_SEVEN "epoch,train_loss,train_acc,test_loss,test_acc," \
+                         "seconds,samples_per_sec"
 
 typedef struct {
     const char *data_dir;
@@ -102,6 +107,7 @@ typedef struct {
 typedef struct {
     atomic_int print_lines;  /* headless: print one line per epoch */
     FILE *log;               /* CSV log, or NULL */
+    int log_seven;           /* the log has LOG_HEADER_SEVEN's columns */
     int epochs;
     int stderr_is_tty;       /* at startup */
     /* The terminal was let go after a hangup. Set by the main thread. */
@@ -597,12 +603,19 @@ static void parse_options(int argc, char **argv, Options *opt)
                 "the checkpoint's random state continues\n");
 }
 
-/* Writes one CSV line, adding the header first when the file is empty. */
-static void log_epoch(FILE *log, const EpochRecord *rec)
+/* Writes one CSV line in the columns of LOG_HEADER, or of
+ * LOG_HEADER_SEVEN when SEVEN is set. The validation columns are empty
+ * without a validation split. */
+static void log_epoch(FILE *log, int seven, const EpochRecord *rec)
 {
-    fprintf(log, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", rec->epoch,
+    fprintf(log, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f", rec->epoch,
             rec->train_loss, rec->train_acc, rec->test_loss, rec->test_acc,
             rec->seconds, rec->samples_per_sec);
+    if (!seven && rec->has_val)
+        fprintf(log, ",%.6f,%.6f,%g", rec->val_loss, rec->val_acc, rec->lr);
+    else if (!seven)
+        fprintf(log, ",,,%g", rec->lr);
+    fputc('\n', log);
     fflush(log);
 }
 
@@ -611,7 +624,7 @@ static void on_epoch(const EpochRecord *rec, void *ctx)
     EpochSink *sink = ctx;
 
     if (sink->log != NULL)
-        log_epoch(sink->log, rec);
+        log_epoch(sink->log, sink->log_seven, rec);
     if (atomic_load(&sink->print_lines)) {
         printf("epoch %d/%d  train_loss %.4f  train_acc %.4f  ", rec->epoch,
                sink->epochs, rec->train_loss, rec->train_acc);
@@ -637,14 +650,31 @@ static void check_log_path(const char *path)
                     util_file_kind(st.st_mode));
 }
 
+/* Returns 1 when the first line of the file at PATH is LOG_HEADER_SEVEN. */
+static int log_has_seven_columns(const char *path)
+{
+    char line[sizeof LOG_HEADER_SEVEN + 1];
+    FILE *f = fopen(path, "r");
+    int seven = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fgets(line, sizeof line, f) != NULL)
+        seven = strcmp(line, LOG_HEADER_SEVEN "\n") == 0;
+    fclose(f);
+    return seven;
+}
+
 /* Opens the --log file PATH for appending. A new file gets the CSV
  * header. A file with lines gets a "# fmnist: " line that marks where
- * this run starts, naming LOAD_PATH when the run resumes from it. */
-static FILE *open_log(const char *path, const char *load_path)
+ * this run starts, naming LOAD_PATH when the run resumes from it. Sets
+ * *SEVEN when the file has the columns of LOG_HEADER_SEVEN. */
+static FILE *open_log(const char *path, const char *load_path, int *seven)
 {
     FILE *log;
 
     check_log_path(path);
+    *seven = log_has_seven_columns(path);
     log = fopen(path, "a");
     if (log == NULL)
         usage_error("cannot open --log %s: %s", path, strerror(errno));
@@ -1290,7 +1320,7 @@ int main(int argc, char **argv)
         return 128 + quit_signal;
     }
     if (opt.log_path != NULL)
-        sink.log = open_log(opt.log_path, opt.load_path);
+        sink.log = open_log(opt.log_path, opt.load_path, &sink.log_seven);
     atomic_store(&sink.print_lines, opt.headless);
 
     TrainerConfig cfg = {

@@ -30,8 +30,11 @@ cat "$tmp/out" "$tmp/err"
 grep -q '^epoch 1/1 ' "$tmp/out" || fail "no per-epoch line on stdout"
 
 header=$(head -n 1 "$tmp/log.csv")
-[ "$header" = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec" ] \
+[ "$header" = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr" ] \
     || fail "unexpected CSV header: $header"
+# Without --val the validation columns are empty; lr is Adam's default.
+[ "$(sed -n 2p "$tmp/log.csv" | cut -d, -f8-)" = ",,0.001" ] \
+    || fail "unexpected validation and lr columns: $(sed -n 2p "$tmp/log.csv")"
 [ "$(wc -l <"$tmp/log.csv")" -eq 2 ] || fail "CSV log should have 2 lines"
 acc=$(sed -n 2p "$tmp/log.csv" | cut -d, -f5)
 awk -v a="$acc" -v f="$floor" 'BEGIN { exit !(a >= f && a <= 1) }' \
@@ -73,9 +76,23 @@ grep -Eqx "# fmnist: run resumed from $tmp/model.ckpt at [0-9-]+ [0-9:]+ UTC" \
 "$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 --val 1000 \
     --model conv3x3x8,bn,relu,pool2,dense10 --flip --shift 2 \
     --schedule cosine --weight-decay 0.01 --save "$tmp/bn.ckpt" \
+    --log "$tmp/val.csv" \
     >"$tmp/out3" 2>&1 || { cat "$tmp/out3"; fail "bn run exited with an error"; }
 grep -q '^epoch 1/1 .* val_acc 0\.[0-9]* ' "$tmp/out3" \
     || { cat "$tmp/out3"; fail "no val_acc on the epoch line"; }
+# The log's val_acc, with six decimals, rounds to the epoch line's four.
+line_val=$(sed -n 's/.* val_acc \([0-9.]*\) .*/\1/p' "$tmp/out3")
+log_val=$(sed -n 2p "$tmp/val.csv" | cut -d, -f9)
+[ -n "$log_val" ] && [ "$(awk -v v="$log_val" 'BEGIN { printf "%.4f", v }')" = "$line_val" ] \
+    || fail "the log's val_acc '$log_val' is not the epoch line's $line_val"
+
+# A log from before the validation and lr columns keeps its seven.
+printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n' \
+    >"$tmp/seven.csv"
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 500 \
+    --log "$tmp/seven.csv" >/dev/null 2>&1 || fail "appending to a seven-column log failed"
+[ "$(tail -n 1 "$tmp/seven.csv" | awk -F, '{ print NF }')" -eq 7 ] \
+    || fail "a run appended $(tail -n 1 "$tmp/seven.csv") to a seven-column log"
 "$fmnist" --data "$data" --load "$tmp/bn.ckpt" --eval >"$tmp/eval3" 2>&1 \
     || { cat "$tmp/eval3"; fail "--eval of the bn checkpoint exited with an error"; }
 
