@@ -32,7 +32,7 @@ grep -q '^epoch 1/1 ' "$tmp/out" || fail "no per-epoch line on stdout"
 header=$(head -n 1 "$tmp/log.csv")
 [ "$header" = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr" ] \
     || fail "unexpected CSV header: $header"
-# Without --val the validation columns are empty; lr is Adam's default.
+# Without --val the validation columns are empty, and lr is Adam's default.
 [ "$(sed -n 2p "$tmp/log.csv" | cut -d, -f8-)" = ",,0.001" ] \
     || fail "unexpected validation and lr columns: $(sed -n 2p "$tmp/log.csv")"
 [ "$(wc -l <"$tmp/log.csv")" -eq 2 ] || fail "CSV log should have 2 lines"
