@@ -233,6 +233,16 @@ static void print_load_average(double load)
            load >= 0.5 ? "; other work lowers these figures" : "");
 }
 
+/* Warns when the build is instrumented by a sanitizer, which slows the
+ * kernels and the peak loops unevenly, so that no figure means much. */
+static void print_sanitizer_warning(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    printf("warning: this build has a sanitizer (configure "
+           "--enable-sanitizers); its figures do not measure fmnist\n");
+#endif
+}
+
 /* ------------------------------------------------------------ profile */
 
 /* Writes a short name for layer L, such as "conv5x5x32:same" or
@@ -540,6 +550,7 @@ int main(int argc, char **argv)
         printf("fmnist-bench: warning: %s\n", gemm_kernel_note());
     printf("data load: %.3f s for the four files\n", load_seconds);
     print_load_average(load_before);
+    print_sanitizer_warning();
     printf("\n");
 
     if (!opt.throughput_only)
