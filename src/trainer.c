@@ -1067,9 +1067,11 @@ static void gather_batch(Trainer *tr, int n)
 }
 
 /* Adds a batch of N samples that took SECONDS to the throughput
- * averages. */
+ * averages and the epoch's training time, clipped by rate_clip so that
+ * a stopped process does not count its stop as training. */
 static void record_batch_time(Trainer *tr, double seconds, int n)
 {
+    seconds = rate_clip(&tr->rate_shown, seconds, n);
     rate_add(&tr->rate_shown, RATE_SHOWN_TAU, seconds, n);
     rate_add(&tr->rate_eta, RATE_ETA_TAU, seconds, n);
     tr->epoch_seconds += seconds;
