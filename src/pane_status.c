@@ -6,10 +6,10 @@
  * count and learning rate. A run that only evaluates (--epochs 0) shows
  * how many epochs the model was trained instead, and no throughput, ETA
  * or learning rate. Line 3 shows the trainer's latest message while
- * tui.c marks it as shown (Ui.message_shown), or else the last test (and
- * validation) result or, before the first one, when it comes, and on the
- * right whether the run ends after this epoch. The pane reads only
- * Ui.model, Ui.status and Ui.message_shown.
+ * tui.c marks it as shown (Ui.message_shown). Otherwise it shows the last
+ * test (and validation) result or, before the first one, when it comes.
+ * On its right it marks a run that ends after this epoch. The pane reads
+ * only Ui.model, Ui.status and Ui.message_shown.
  */
 #include "config.h"
 
@@ -54,9 +54,13 @@ static void draw_explore_only(WINDOW *w, const Ui *ui, int y)
         pane_print(w, y, x, ui->attr[UI_LABEL],
                    ", model trained %d epoch%s", st->epoch,
                    st->epoch == 1 ? "" : "s");
-    else
+    else if (st->steps > 0)
         pane_print(w, y, x, ui->attr[UI_LABEL],
-                   ", untrained network (no --load)");
+                   ", model trained %lld batch%s, under an epoch", st->steps,
+                   st->steps == 1 ? "" : "es");
+    else
+        pane_print(w, y, x, ui->attr[UI_LABEL], ", untrained network%s",
+                   st->loaded ? "" : " (no --load)");
 }
 
 static void draw_progress(WINDOW *w, const Ui *ui, int y)
@@ -115,7 +119,7 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
     /* Without training the clock times the evaluation of the loaded
      * model. */
     if (st->train_epochs == 0) {
-        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "evaluation ");
+        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "time ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);
         x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
         pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);

@@ -1172,6 +1172,12 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
     int loaded = st->epochs - st->train_epochs;
     char duration[16];
 
+    if (st->train_epochs == 0 && st->epochs_done == 0 && st->steps > 0) {
+        fprintf(out, "fmnist: explored a model trained %lld batch%s; "
+                "nothing was trained in this run\n", st->steps,
+                st->steps == 1 ? "" : "es");
+        return;
+    }
     if (st->train_epochs == 0 && st->epochs_done == 0) {
         fprintf(out, "fmnist: explored an untrained network; nothing was "
                 "trained in this run\n");

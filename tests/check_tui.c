@@ -157,6 +157,26 @@ START_TEST(test_tui_summary_explore_untrained)
 }
 END_TEST
 
+/* A checkpoint saved partway through its first epoch contains a trained
+ * network, which the summary must not call untrained. */
+START_TEST(test_tui_summary_explore_partial_epoch)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.train_epochs = 0;
+    st.epochs_done = 0;
+    st.epochs = 0;
+    st.steps = 58;
+    st.loaded = 1;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained "
+                                       "58 batches; nothing was trained"));
+    ck_assert_ptr_null(strstr(text, "untrained"));
+    free(text);
+}
+END_TEST
+
 START_TEST(test_tui_summary_before_evaluation)
 {
     TrainerStatus st;
@@ -235,6 +255,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_lines_under_80);
     tcase_add_test(tc, test_tui_summary_explore_only);
     tcase_add_test(tc, test_tui_summary_explore_untrained);
+    tcase_add_test(tc, test_tui_summary_explore_partial_epoch);
     tcase_add_test(tc, test_tui_summary_before_evaluation);
     tcase_add_test(tc, test_tui_summary_resumed_before_evaluation);
     tcase_add_test(tc, test_tui_summary_failed_save);
