@@ -561,19 +561,41 @@ static void draw_help(Tui *t)
 }
 
 /* Shows what size is needed, and on a second line, when there is one,
- * that q still quits and, while TRAINING, that training goes on. Each
- * line is cut to the width. */
+ * that q still quits and, while TRAINING, that training goes on. Where
+ * those lines are wider than the terminal, their parts go on lines of
+ * their own, as many as fit, and each is cut to the width. */
 static void draw_too_small(int training)
 {
-    char msg[96];
+    char msg[96], need[32], have[32];
+    const char *hint = training ? "training goes on; q quits" : "q quits";
 
-    snprintf(msg, sizeof msg, "terminal too small: need %dx%d, have %dx%d",
-             DRAW_MIN_COLS, DRAW_MIN_LINES, COLS, LINES);
+    snprintf(need, sizeof need, "need %dx%d,", DRAW_MIN_COLS, DRAW_MIN_LINES);
+    snprintf(have, sizeof have, "have %dx%d", COLS, LINES);
+    snprintf(msg, sizeof msg, "terminal too small: %s %s", need, have);
     werase(stdscr);
-    mvwaddnstr(stdscr, 0, 0, msg, COLS);
-    if (LINES > 1)
-        mvwaddnstr(stdscr, 1, 0,
-                   training ? "training goes on; q quits" : "q quits", COLS);
+    if ((int)strlen(msg) <= COLS) {
+        mvwaddnstr(stdscr, 0, 0, msg, COLS);
+        if (LINES > 1)
+            mvwaddnstr(stdscr, 1, 0, hint, COLS);
+    } else {
+        const char *parts[5] = {"terminal too small:", need, have};
+        int n = 3;
+
+        if ((int)strlen(hint) <= COLS) {
+            parts[n++] = hint;
+        } else {
+            if (training)
+                parts[n++] = "training goes on;";
+            parts[n++] = "q quits";
+        }
+        /* With too few lines, the hint ending in "q quits" takes the
+         * last one. */
+        for (int y = 0; y < n && y < LINES; y++) {
+            int last = y == LINES - 1 || y == n - 1;
+
+            mvwaddnstr(stdscr, y, 0, last ? parts[n - 1] : parts[y], COLS);
+        }
+    }
     wnoutrefresh(stdscr);
     doupdate();
 }
