@@ -81,18 +81,18 @@ static void usage(FILE *out)
           "  --help              show this help and exit\n", out);
 }
 
-/* Parses the value of OPTION as an integer of at least MIN, or exits 2. */
-static int parse_count(const char *option, const char *value, int min)
+/* Parses the value of OPTION as an integer from MIN to MAX, or exits 2. */
+static int parse_count(const char *option, const char *value, int min,
+                       int max)
 {
     char *end;
     long v;
 
     errno = 0;
     v = strtol(value, &end, 10);
-    if (errno != 0 || *end != '\0' || end == value || v < min
-        || v > 100000000) {
+    if (errno != 0 || *end != '\0' || end == value || v < min || v > max) {
         fprintf(stderr, "fmnist-bench: %s: invalid value \"%s\", expected "
-                "an integer of at least %d\n", option, value, min);
+                "an integer from %d to %d\n", option, value, min, max);
         exit(2);
     }
     return (int)v;
@@ -124,10 +124,19 @@ static void parse(int argc, char **argv, BenchOptions *opt)
         case 'm': opt->model = optarg; break;
         case 'd': opt->data_dir = optarg; break;
         case 'f': opt->fmnist = optarg; break;
-        case 'n': opt->train = parse_count("--train", optarg, 1); break;
-        case 'b': opt->batch = parse_count("--batch", optarg, 1); break;
-        case 'j': opt->threads = parse_count("--threads", optarg, 1); break;
-        case 'r': opt->repeat = parse_count("--repeat", optarg, 1); break;
+        case 'n':
+            opt->train = parse_count("--train", optarg, 1, 100000000);
+            break;
+        case 'b':
+            opt->batch = parse_count("--batch", optarg, 1, TRAINER_MAX_BATCH);
+            break;
+        case 'j':
+            opt->threads = parse_count("--threads", optarg, 1,
+                                       TRAINER_MAX_THREADS);
+            break;
+        case 'r':
+            opt->repeat = parse_count("--repeat", optarg, 1, 100000);
+            break;
         case OPT_ONLY_THREADS: opt->only_threads = 1; break;
         case OPT_THROUGHPUT_ONLY: opt->throughput_only = 1; break;
         case OPT_HELP:
@@ -535,6 +544,11 @@ int main(int argc, char **argv)
         return 1;
     }
     double load_seconds = util_now() - t0;
+    if (opt.train > train.count) {
+        fprintf(stderr, "fmnist-bench: --train %d is more than the %d "
+                "training images in %s\n", opt.train, train.count, dir);
+        return 2;
+    }
     double train_flops = 6.0 * net_forward_macs(&net);
     double peak = bench_peak_gflops(gemm_kernel());
     Rng rng;

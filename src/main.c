@@ -42,12 +42,6 @@
 #define STRINGIFY_VALUE(x) #x
 #define STRINGIFY(x) STRINGIFY_VALUE(x)
 
-/* The largest --batch. The trainer and the network keep activations and
- * gradients for a whole batch: with the default model a batch of 4096
- * peaked at 1.9 GB resident, against 0.13 GB for 64 (headless, 2 threads,
- * --train-limit 4096), so about 0.45 MB per image. */
-#define BATCH_MAX 4096
-
 #define LOG_HEADER "epoch,train_loss,train_acc,test_loss,test_acc,seconds," \
                    "samples_per_sec,val_loss,val_acc,lr"
 /* The header of logs written before the last three columns existed. Runs
@@ -154,13 +148,14 @@ static void usage(FILE *out)
 "                         the command line override its values\n"
 "  -e, --epochs=N         epochs to train (default 5; 0 only explores the\n"
 "                         --load model, or an untrained one without --load)\n"
-"  -b, --batch=N          samples per batch, 1 to " STRINGIFY(BATCH_MAX)
+"  -b, --batch=N          samples per batch, 1 to " STRINGIFY(TRAINER_MAX_BATCH)
 " (default 64)\n"
 "  -o, --optimizer=NAME   sgd (momentum 0.9) or adam (default adam)\n"
 "  -l, --lr=RATE          learning rate (default 0.001 for adam, 0.01 for sgd)\n"
 "  -s, --seed=N           random seed for initialisation, shuffling and\n"
 "                         dropout (default 1)\n"
-"  -j, --threads=N        worker threads, 1 to 256 (default: the online\n"
+"  -j, --threads=N        worker threads, 1 to "
+STRINGIFY(TRAINER_MAX_THREADS) " (default: the online\n"
 "                         CPUs); at most one per " STRINGIFY(TRAINER_SHARD)
 " samples of a batch\n"
 "      --flip             mirror training images left-right at random\n"
@@ -509,7 +504,7 @@ static void parse_options(int argc, char **argv, Options *opt)
             opt->epochs_given = 1;
             break;
         case 'b':
-            opt->batch = parse_int("batch", optarg, 1, BATCH_MAX);
+            opt->batch = parse_int("batch", optarg, 1, TRAINER_MAX_BATCH);
             opt->batch_given = 1;
             break;
         case 'o':
@@ -529,7 +524,10 @@ static void parse_options(int argc, char **argv, Options *opt)
                 .min = 0, .max = SEED_MAX, .integer = 1 });
             opt->seed_given = 1;
             break;
-        case 'j': opt->threads = parse_int("threads", optarg, 1, 256); break;
+        case 'j':
+            opt->threads = parse_int("threads", optarg, 1,
+                                     TRAINER_MAX_THREADS);
+            break;
         case OPT_VAL:
             opt->val_count = parse_int("val", optarg, 0, INT_MAX);
             break;

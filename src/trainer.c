@@ -89,7 +89,6 @@
 /* Test images per evaluation shard; larger than TRAINER_SHARD because
  * prediction needs no gradient buffer. */
 #define EVAL_SHARD 32
-#define MAX_THREADS 256
 /* Parameters per slice of the gradient reduction and update. */
 #define REDUCE_SLICE 16384
 /* How long a thread that waits for a job, or for the end of one, polls
@@ -1528,9 +1527,9 @@ static int check_config(const TrainerConfig *cfg, const Dataset *train,
         set_err(err, errlen, "batch size: %d, expected at least 1", cfg->batch);
         return -1;
     }
-    if (cfg->threads < 1 || cfg->threads > MAX_THREADS) {
+    if (cfg->threads < 1 || cfg->threads > TRAINER_MAX_THREADS) {
         set_err(err, errlen, "threads: %d, expected 1 to %d", cfg->threads,
-                MAX_THREADS);
+                TRAINER_MAX_THREADS);
         return -1;
     }
     if (cfg->train_limit < 0) {
