@@ -119,9 +119,13 @@ static void draw_row(WINDOW *w, const Ui *ui, const Grid *g, int r,
                    ui->attr[cell_element(ui, r, c, count, row_total)],
                    "%*s", g->cell_w, text);
     }
-    if (g->recall_w && st->has_eval) {
-        draw_format_percent(100 * m[r].recall, g->recall_w, text,
-                            sizeof text);
+    if (g->recall_w) {
+        /* Before an evaluation the column shows a dash like the cells. */
+        if (st->has_eval)
+            draw_format_percent(100 * m[r].recall, g->recall_w, text,
+                                sizeof text);
+        else
+            snprintf(text, sizeof text, "%*s", g->recall_w, "-");
         pane_print(w, y, 1 + g->label_w + 10 * g->cell_w, ui->attr[UI_VALUE],
                    "%s", text);
     }
