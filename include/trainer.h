@@ -84,6 +84,11 @@ typedef struct {
     DecayKind decay;        /* how weight_decay is applied */
     const char *save_path;  /* checkpoint written after every epoch; NULL */
     const char *load_path;  /* checkpoint to resume from; NULL */
+    /* With load_path and epochs > 0: evaluate the loaded network before
+     * training, so that an interface shows its predictions at once
+     * rather than after the first epoch. The evaluation does not join
+     * the history, so checkpoints do not change. */
+    int evaluate_loaded;
     /* Called on the trainer thread after each epoch's evaluation. */
     void (*on_epoch)(const EpochRecord *rec, void *ctx);
     /* Called after each checkpoint write to PATH with ERR NULL on success,

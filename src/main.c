@@ -1332,6 +1332,7 @@ int main(int argc, char **argv)
                       .step_epochs = opt.lr_step, .gamma = opt.lr_gamma },
         .weight_decay = opt.weight_decay, .decay = (DecayKind)opt.decay,
         .save_path = opt.save_path, .load_path = opt.load_path,
+        .evaluate_loaded = !opt.headless,
         .on_epoch = on_epoch, .on_save = on_save, .ctx = &sink,
     };
     sigset_t old_mask;

@@ -33,11 +33,14 @@ static UiElement state_element(TrainerState state)
     }
 }
 
-/* Returns the fraction of the current epoch done. A finished or
- * evaluating epoch counts as complete. */
+/* Returns the fraction of the current epoch done. A finished run and
+ * the evaluation after an epoch count as complete, while the evaluation
+ * of a loaded network before its epoch goes on shows that epoch's
+ * batches. */
 static double epoch_fraction(const TrainerStatus *st)
 {
-    if (st->state == TRAINER_DONE || st->state == TRAINER_EVALUATING)
+    if (st->state == TRAINER_DONE
+        || (st->state == TRAINER_EVALUATING && st->epochs_done >= st->epoch))
         return 1.0;
     if (st->batches_per_epoch <= 0)
         return 0.0;
@@ -129,8 +132,13 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
      * training time as stopped. An evaluation does not train, and the
      * training speed would read as its own. */
     if (st->state != TRAINER_PAUSED && st->state != TRAINER_EVALUATING) {
-        x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "%.0f",
-                       st->images_per_sec);
+        /* Before the first batch of this run the rate is unknown, like
+         * the ETA then. */
+        if (st->images_per_sec > 0)
+            x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "%.0f",
+                           st->images_per_sec);
+        else
+            x = pane_print(w, y, x + 1, ui->attr[UI_VALUE], "--");
         x = pane_print(w, y, x, ui->attr[UI_LABEL], " img/s  ");
     }
     x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "train time ");

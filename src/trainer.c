@@ -1469,8 +1469,16 @@ static void *coordinator_main(void *arg)
     int rc = 0;
     EvalResult res;
 
-    if (tr->cfg.epochs == 0)
+    if (tr->cfg.epochs == 0) {
         evaluate_and_publish(tr, 0, &res);
+    } else if (tr->cfg.evaluate_loaded && tr->cfg.load_path != NULL) {
+        /* The status names the epoch the run goes on with, whose batches
+         * so far the progress bar shows during the evaluation. */
+        pthread_mutex_lock(&tr->lock);
+        tr->status.epoch = (int)tr->progress.epochs_done + 1;
+        pthread_mutex_unlock(&tr->lock);
+        evaluate_and_publish(tr, 0, &res);
+    }
     while (rc == 0 && tr->progress.epochs_done < tr->epochs_end) {
         rc = run_epoch(tr);
         if (rc == 0)

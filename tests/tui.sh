@@ -7,10 +7,11 @@
 # and once s has saved, the status must name the file while the key bar
 # no longer shows "saving to". A "saved" message must give way to the test
 # result. Then q must give exit status 0 and leave a summary of lines
-# under 80 columns on the terminal. A run that only explores the saved
-# model (--epochs 0) at 132x43 must say so instead of showing a speed,
-# browse the training images, draw the wide occlusion legend, format the
-# rates of the per-class view alike and summarise too. An untrained
+# under 80 columns on the terminal. A run resumed from the checkpoint
+# must show predictions before its epoch ends. A run that only explores
+# the saved model (--epochs 0) at 132x43 must say so instead of showing a
+# speed, browse the training images, draw the wide occlusion legend,
+# format the rates of the per-class view alike and summarise too. An untrained
 # network must say that nothing trains, draw every empty cell as a dot
 # and offer no Enter there. A last run with LANG=C must mark the focus and
 # draw nothing but ASCII.
@@ -113,6 +114,22 @@ if [ -n "$utf8" ]; then
     grep -qxF "fmnist: log $tmp/ui.csv" "$tmp/screen" \
         || fail "the summary lacks the log"
     echo "UTF-8 run: ok"
+
+    # ------------------------------------------------------------ resume
+    # A resumed run evaluates the loaded network first, so predictions
+    # show while its first epoch has only begun.
+    start resume 80x24 "$utf8" --load "$tmp/ui.ckpt" --epochs 1
+    wait_for resume "$predicted" 30 || fail "resume: no prediction within 30 s"
+    grep -Eq '^ epoch 3/3 .* batch [0-9]+/938$' "$tmp/screen" \
+        || fail "resume: the status does not show epoch 3 of 3"
+    batch=$(sed -n 's/^ epoch 3\/3 .* batch \([0-9]*\)\/938$/\1/p' "$tmp/screen")
+    [ "$batch" -lt 938 ] \
+        || fail "resume: the predictions came only after the epoch's $batch batches"
+    grep -Eq '^ test accuracy [0-9]+\.[0-9]{2}%' "$tmp/screen" \
+        || fail "resume: the status does not give the loaded network's accuracy"
+    tm send-keys -t resume q
+    wait_exit resume
+    echo "resume: ok"
 
     # ------------------------------------------------------------ explore
     start explore 132x43 "$utf8" --load "$tmp/ui.ckpt" --epochs 0

@@ -95,9 +95,9 @@ wait_for() {
 
 # Starts fmnist with the arguments after $3 in session $1, sized $2
 # (COLSxLINES), with locale $3, on the real data. TERM is tmux's own unless
-# tui_term names another, and tui_wrap can name a command that runs
-# fmnist. Standard error goes to $tmp/$1.err, and the exit status lands
-# in $tmp/$1.status when the program ends.
+# tui_term names another, and tui_wrap can add environment settings and
+# a command that runs fmnist. Standard error goes to $tmp/$1.err, and the
+# exit status lands in $tmp/$1.status when the program ends.
 start() {
     name=$1
     cols=${2%x*}

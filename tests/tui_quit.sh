@@ -74,7 +74,10 @@ if ! strace -o /dev/null true 2>/dev/null; then
     echo "keys during the load: skipped, strace cannot run here"
     exit 0
 fi
-tui_wrap="strace -o /dev/null -P $data/train-images-idx3-ubyte.gz \
+# LeakSanitizer cannot run under ptrace, so a sanitizer build turns it
+# off for this run.
+tui_wrap="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    strace -o /dev/null -P $data/train-images-idx3-ubyte.gz \
     -e trace=openat -e inject=openat:delay_exit=3000000"
 start typed 80x24 "${utf8:-C}" --train-limit 500 --epochs 1
 tui_wrap=
