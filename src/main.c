@@ -772,6 +772,45 @@ static char *check_load_path(const char *path)
     return spec;
 }
 
+/* Exits with a usage error when --save names a checkpoint that this run
+ * would replace without having loaded it: a file that checkpoint_load
+ * reads, other than the --load file. Re-running an old command line
+ * would otherwise write over a trained network, where the s key picks a
+ * new name. Files that are no checkpoint are left to check_save_path. */
+static void check_save_keeps_checkpoint(const Options *opt)
+{
+    char err[CHECKPOINT_ERR_LEN];
+    struct stat save_st, other_st;
+    Checkpoint ck;
+
+    if (opt->save_path == NULL || stat(opt->save_path, &save_st) != 0
+        || !S_ISREG(save_st.st_mode))
+        return;
+    /* Continuing the loaded run replaces its checkpoint on purpose, and
+     * a --log of the same file gets check_distinct_files' message. */
+    const char *others[] = {opt->load_path, opt->log_path};
+    for (int i = 0; i < 2; i++) {
+        if (others[i] != NULL && stat(others[i], &other_st) == 0
+            && other_st.st_dev == save_st.st_dev
+            && other_st.st_ino == save_st.st_ino)
+            return;
+    }
+    if (checkpoint_load(opt->save_path, &ck, err, sizeof err) != 0)
+        return;
+    int epochs = (int)ck.epochs_done;
+    char spec[256];
+
+    /* Copied, because usage_error exits and the checkpoint's memory
+     * would count as a leak. */
+    snprintf(spec, sizeof spec, "%s", net_preset_name(ck.spec) != NULL
+                                      ? net_preset_name(ck.spec) : ck.spec);
+    checkpoint_free(&ck);
+    usage_error("--save %s contains a checkpoint (model %s, %d epoch%s "
+                "trained), which this run would replace; give a new file "
+                "name, --load it to continue that run, or remove it first",
+                opt->save_path, spec, epochs, epochs == 1 ? "" : "s");
+}
+
 /* Exits with a usage error when --preset chose a network other than
  * LOAD_SPEC, the model in the --load checkpoint. A --model that differs
  * is the trainer's to report. */
@@ -1207,6 +1246,12 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
     if (opt->val_count > 0)
         fprintf(stderr, ", %d validation images", opt->val_count);
     fputc('\n', stderr);
+    if (opt->save_path != NULL)
+        fprintf(stderr, "fmnist: checkpoint %s after each epoch\n",
+                opt->save_path);
+    else
+        fprintf(stderr, "fmnist: no --save, so the trained network is not "
+                "written to a file\n");
 }
 
 /* SA_RESTART keeps a signal from failing the checkpoint's writes with
@@ -1301,6 +1346,7 @@ int main(int argc, char **argv)
         check_preset_model(&opt, load_spec);
         check_bn_batch(&opt, load_spec, opt.load_path);
     }
+    check_save_keeps_checkpoint(&opt);
     if (opt.log_path != NULL)
         check_log_path(opt.log_path);
     /* Before the data loads, so that a hangup or Ctrl-C in the first
@@ -1415,6 +1461,10 @@ int main(int argc, char **argv)
     trainer_request_stop(tr);
     trainer_join(tr);
     trainer_get_status(tr, st);
+    if (opt.headless && opt.epochs > 0 && st->saved_path == NULL
+        && !atomic_load(&sink.detached))
+        fprintf(stderr, "fmnist: no checkpoint written; --save FILE writes "
+                "one\n");
     /* opt.headless is still 0 only when the interface ran and closed the
      * normal way. The shell then gets a summary. */
     if (!opt.headless)

@@ -385,6 +385,10 @@ expect_path_error 2 "--save $tmp/small.ckpt and --log $tmp/small.ckpt are the sa
     --save "$tmp/small.ckpt" --log "$tmp/small.ckpt" --epochs 1
 expect_path_error 2 "--save $data/t10k-labels-idx1-ubyte and data file $data/t10k-labels-idx1-ubyte are the same file; give --save another name" \
     --save "$data/t10k-labels-idx1-ubyte" --epochs 1
+# A --save that would replace another run's checkpoint is rejected.
+expect_path_error 2 "--save $tmp/keep.ckpt contains a checkpoint (model dense10, 1 epoch trained), which this run would replace; give a new file name, --load it to continue that run, or remove it first" \
+    --save "$tmp/keep.ckpt" --epochs 1
+cmp -s "$tmp/small.ckpt" "$tmp/keep.ckpt" || fail "--save over a checkpoint: it changed"
 # --load and --save may name the same file; --seed then only warns.
 expect_path_error 0 "warning: --seed has no effect with --load: the checkpoint's random state continues" \
     --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1
