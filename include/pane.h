@@ -151,6 +151,11 @@ int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
  * table will arrive. */
 void pane_print_pending(WINDOW *w, const Ui *ui, int y);
 
+/* Writes how much a network that this run does not train was trained,
+ * such as "2 epochs and 231 batches", into BUF. Returns 0 when it was
+ * not trained at all. */
+int pane_format_trained(const TrainerStatus *st, char *buf, size_t len);
+
 /* Shows MSG on the hint line for a few seconds. */
 void pane_notice(Ui *ui, const char *msg);
 

@@ -106,8 +106,6 @@ typedef struct {
     int train_epochs;       /* epochs this invocation trains; 0 when it
                                only evaluates a loaded or new network */
     int epochs_done;        /* finished epochs, loaded ones included */
-    long long steps;        /* optimiser updates before this run began,
-                               from the loaded checkpoint */
     int loaded;             /* the network came from a checkpoint */
     long batch;             /* batches done in the current epoch */
     long batches_per_epoch;

@@ -52,15 +52,12 @@ static void draw_explore_only(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
 
+    char trained[64];
+
     int x = pane_print(w, y, 1, ui->attr[UI_VALUE], "explore only");
-    if (st->epoch > 0)
-        pane_print(w, y, x, ui->attr[UI_LABEL],
-                   ", model trained %d epoch%s", st->epoch,
-                   st->epoch == 1 ? "" : "s");
-    else if (st->steps > 0)
-        pane_print(w, y, x, ui->attr[UI_LABEL],
-                   ", model trained %lld batch%s, under an epoch", st->steps,
-                   st->steps == 1 ? "" : "es");
+    if (pane_format_trained(st, trained, sizeof trained))
+        pane_print(w, y, x, ui->attr[UI_LABEL], ", model trained %s",
+                   trained);
     else
         pane_print(w, y, x, ui->attr[UI_LABEL], ", untrained network%s",
                    st->loaded ? "" : " (no --load)");

@@ -1648,11 +1648,14 @@ static void adopt_progress(Trainer *tr, const Checkpoint *ck)
     pr->epochs_done = ck->epochs_done;
     pr->step = ck->step;
     pr->history_stride = ck->history_stride;
-    /* A run that does not train (--epochs 0) restarts nothing. */
-    if (part->samples == 0 || tr->cfg.epochs == 0) {
+    /* A run that does not train (--epochs 0) keeps the partial epoch as
+     * it is, so that a save writes it back unchanged, and restarts
+     * nothing. */
+    if (part->samples == 0) {
         /* No partial epoch to take over. */
-    } else if (part->batch == tr->cfg.batch
-               && part->train_count == tr->n_train) {
+    } else if (tr->cfg.epochs == 0
+               || (part->batch == tr->cfg.batch
+                   && part->train_count == tr->n_train)) {
         pr->epoch = *part;
     } else if (part->batch != tr->cfg.batch) {
         snprintf(tr->status.message, sizeof tr->status.message,
@@ -1808,7 +1811,6 @@ static void init_status(Trainer *tr)
     st->epochs = (int)tr->epochs_end;
     st->train_epochs = tr->cfg.epochs;
     st->epochs_done = (int)pr->epochs_done;
-    st->steps = (long long)pr->step;
     st->loaded = tr->cfg.load_path != NULL;
     st->batch = (long)pr->epoch.batches;
     st->batches_per_epoch = (tr->n_epoch + tr->cfg.batch - 1) / tr->cfg.batch;

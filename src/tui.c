@@ -174,6 +174,23 @@ void pane_print_pending(WINDOW *w, const Ui *ui, int y)
                : "filled at the end of each epoch");
 }
 
+int pane_format_trained(const TrainerStatus *st, char *buf, size_t len)
+{
+    int epochs = st->epochs_done;
+    long batches = st->batch;
+
+    if (epochs > 0 && batches > 0)
+        snprintf(buf, len, "%d epoch%s and %ld batch%s", epochs,
+                 epochs == 1 ? "" : "s", batches, batches == 1 ? "" : "es");
+    else if (epochs > 0)
+        snprintf(buf, len, "%d epoch%s", epochs, epochs == 1 ? "" : "s");
+    else if (batches > 0)
+        snprintf(buf, len, "%ld batch%s", batches, batches == 1 ? "" : "es");
+    else
+        snprintf(buf, len, "nothing");
+    return epochs > 0 || batches > 0;
+}
+
 void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused)
 {
     attr_t attr = ui->attr[focused ? UI_TITLE_FOCUS : UI_TITLE];
@@ -1194,21 +1211,15 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
     int loaded = st->epochs - st->train_epochs;
     char duration[16];
 
-    if (st->train_epochs == 0 && st->epochs_done == 0 && st->steps > 0) {
-        fprintf(out, "fmnist: explored a model trained %lld batch%s; "
-                "nothing was trained in this run\n", st->steps,
-                st->steps == 1 ? "" : "es");
-        return;
-    }
-    if (st->train_epochs == 0 && st->epochs_done == 0) {
-        fprintf(out, "fmnist: explored an untrained network; nothing was "
-                "trained in this run\n");
-        return;
-    }
     if (st->train_epochs == 0) {
-        fprintf(out, "fmnist: explored a model trained %d epoch%s; "
-                "nothing was trained in this run\n", st->epochs_done,
-                st->epochs_done == 1 ? "" : "s");
+        char trained[64];
+
+        if (pane_format_trained(st, trained, sizeof trained))
+            fprintf(out, "fmnist: explored a model trained %s; nothing "
+                    "was trained in this run\n", trained);
+        else
+            fprintf(out, "fmnist: explored an untrained network; nothing "
+                    "was trained in this run\n");
         return;
     }
     draw_format_duration(st->elapsed, duration, sizeof duration);

@@ -1258,6 +1258,66 @@ static uint8_t *read_file(const char *path, size_t *size)
     return buf;
 }
 
+/* A run that only explores (epochs 0) a checkpoint saved partway through
+ * an epoch saves it back byte for byte: the partial epoch stays in it, so
+ * a later run still finishes that epoch. */
+START_TEST(test_trainer_explore_save_keeps_partial)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "part.ckpt");
+    char *again = join_path(dir, "again.ckpt");
+    struct timespec tick = { 0, 100000 };
+    char err[CHECKPOINT_ERR_LEN];
+    Checkpoint ck;
+    Trainer *tr;
+
+    make_dataset(&train, 1000, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.batch = 8;
+    cfg.epochs = 1;
+    cfg.save_path = path;
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    do {
+        nanosleep(&tick, NULL);
+        trainer_get_status(tr, &st);
+    } while (st.state != TRAINER_DONE && st.batch < 2);
+    trainer_request_stop(tr);
+    trainer_join(tr);
+    trainer_free(tr);
+    ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_int_eq(ck.epochs_done, 0);
+    ck_assert_int_gt(ck.partial.batches, 0);
+    checkpoint_free(&ck);
+
+    cfg.epochs = 0;
+    cfg.load_path = path;
+    cfg.save_path = again;
+    tr = create_ok(&cfg, NULL, &test);
+    trainer_request_save(tr);
+    trainer_free(tr);
+
+    size_t n1, n2;
+    uint8_t *a = read_file(path, &n1), *b = read_file(again, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1) == 0, "the saved checkpoint differs");
+    free(a);
+    free(b);
+    unlink(path);
+    unlink(again);
+    rmdir(dir);
+    free(path);
+    free(again);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 /* After a non-finite loss in epoch 2, neither the end of the run nor an
  * explicit save request replaces the checkpoint of epoch 1. Epoch 1 runs
  * in a first trainer. A second one resumes from its checkpoint with a NaN
@@ -1507,6 +1567,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
     tcase_add_test(control, test_trainer_save_request_free_name);
+    tcase_add_test(control, test_trainer_explore_save_keeps_partial);
     tcase_add_test(control, test_trainer_save_failure_continues);
     tcase_add_test(control, test_trainer_nonfinite_loss_fails);
     tcase_add_test(control, test_trainer_nonfinite_weight_fails);

@@ -132,6 +132,8 @@ START_TEST(test_tui_summary_explore_only)
     st.train_epochs = 0;
     st.epochs_done = 5;
     st.epochs = 5;
+    /* A checkpoint saved at an epoch's end has no partial epoch. */
+    st.batch = 0;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained 5 "
                                        "epochs; nothing was trained"));
@@ -150,6 +152,7 @@ START_TEST(test_tui_summary_explore_untrained)
     st.train_epochs = 0;
     st.epochs_done = 0;
     st.epochs = 0;
+    st.batch = 0;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored an untrained "
                                        "network; nothing was trained"));
@@ -158,7 +161,8 @@ START_TEST(test_tui_summary_explore_untrained)
 END_TEST
 
 /* A checkpoint saved partway through its first epoch contains a trained
- * network, which the summary must not call untrained. */
+ * network, which the summary must not call untrained, and one saved
+ * partway through a later epoch counts that epoch's batches too. */
 START_TEST(test_tui_summary_explore_partial_epoch)
 {
     TrainerStatus st;
@@ -167,12 +171,18 @@ START_TEST(test_tui_summary_explore_partial_epoch)
     st.train_epochs = 0;
     st.epochs_done = 0;
     st.epochs = 0;
-    st.steps = 58;
+    st.batch = 58;
     st.loaded = 1;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained "
                                        "58 batches; nothing was trained"));
     ck_assert_ptr_null(strstr(text, "untrained"));
+    free(text);
+
+    st.epochs_done = 2;
+    text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained "
+                                       "2 epochs and 58 batches;"));
     free(text);
 }
 END_TEST
