@@ -648,34 +648,63 @@ static void check_log_path(const char *path)
                     util_file_kind(st.st_mode));
 }
 
-/* Returns 1 when the first line of the file at PATH is LOG_HEADER_SEVEN. */
-static int log_has_seven_columns(const char *path)
-{
-    char line[sizeof LOG_HEADER_SEVEN + 1];
-    FILE *f = fopen(path, "r");
-    int seven = 0;
+/* What open_log needs to know of a log that already has lines. */
+typedef struct {
+    int seven;         /* its header is LOG_HEADER_SEVEN */
+    int has_header;    /* some line does not start with '#' */
+    int ends_in_line;  /* the last byte is a newline */
+} LogShape;
 
-    if (f == NULL)
-        return 0;
-    if (fgets(line, sizeof line, f) != NULL)
-        seven = strcmp(line, LOG_HEADER_SEVEN "\n") == 0;
-    fclose(f);
-    return seven;
+/* Reads the log F, opened for reading and appending, from its start. The
+ * first line that is no '#' comment is taken as the header, with any
+ * carriage return before its newline ignored. */
+static LogShape log_shape(FILE *f)
+{
+    LogShape shape = {0, 0, 1};
+    char line[256];
+    int c;
+
+    rewind(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        size_t len = strlen(line);
+        int whole = len > 0 && line[len - 1] == '\n';
+
+        if (line[0] != '#') {
+            line[strcspn(line, "\r\n")] = '\0';
+            shape.has_header = 1;
+            shape.seven = (whole || feof(f))
+                          && strcmp(line, LOG_HEADER_SEVEN) == 0;
+            break;
+        }
+        /* Skips the rest of a comment longer than the buffer. */
+        while (!whole && (c = getc(f)) != EOF && c != '\n') {
+        }
+    }
+    if (fseek(f, -1, SEEK_END) == 0)
+        shape.ends_in_line = getc(f) == '\n';
+    return shape;
 }
 
 /* Opens the --log file PATH for appending. A new file gets the CSV
  * header. A file with lines gets a "# fmnist: " line that marks where
- * this run starts, naming LOAD_PATH when the run resumes from it. Sets
- * *SEVEN when the file has the columns of LOG_HEADER_SEVEN. */
+ * this run starts, naming LOAD_PATH when the run resumes from it, after
+ * a newline when its last line lacks one, and the header after it when
+ * the file has only comments. Sets *SEVEN when the file has the columns
+ * of LOG_HEADER_SEVEN. The file is read too, so it must be readable. */
 static FILE *open_log(const char *path, const char *load_path, int *seven)
 {
     FILE *log;
+    LogShape shape;
 
     check_log_path(path);
-    *seven = log_has_seven_columns(path);
-    log = fopen(path, "a");
+    log = fopen(path, "a+");
     if (log == NULL)
-        usage_error("cannot open --log %s: %s", path, strerror(errno));
+        usage_error("cannot open --log %s for reading and appending: %s; "
+                    "fmnist reads a log to continue its columns", path,
+                    strerror(errno));
+    shape = log_shape(log);
+    *seven = shape.seven;
+    fseek(log, 0, SEEK_END);
     if (ftell(log) == 0) {
         fputs(LOG_HEADER "\n", log);
     } else {
@@ -685,6 +714,8 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
         time_t now = time(NULL);
         struct tm tm;
 
+        if (!shape.ends_in_line)
+            fputc('\n', log);
         if (gmtime_r(&now, &tm) != NULL)
             strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S UTC", &tm);
         if (load_path != NULL)
@@ -692,6 +723,8 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
                     when);
         else
             fprintf(log, "# fmnist: new run%s\n", when);
+        if (!shape.has_header)
+            fputs(LOG_HEADER "\n", log);
     }
     if (fflush(log) != 0) {
         fprintf(stderr, "fmnist: cannot write log file %s: %s\n", path,

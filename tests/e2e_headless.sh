@@ -93,6 +93,20 @@ printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n'
     --log "$tmp/seven.csv" >/dev/null 2>&1 || fail "appending to a seven-column log failed"
 [ "$(tail -n 1 "$tmp/seven.csv" | awk -F, '{ print NF }')" -eq 7 ] \
     || fail "a run appended $(tail -n 1 "$tmp/seven.csv") to a seven-column log"
+
+# Appended lines start on a line of their own, and a log of comments only
+# gets the header before its first epoch line.
+printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec' \
+    >"$tmp/nonl.csv"
+printf '# notes\n' >"$tmp/notes.csv"
+for log in nonl notes; do
+    "$fmnist" --data "$data" --headless --epochs 1 --train-limit 500 \
+        --log "$tmp/$log.csv" >/dev/null 2>&1 || fail "appending to $log.csv failed"
+done
+[ "$(grep -v '^#' "$tmp/nonl.csv" | awk -F, '{ print NF }' | sort -u)" = 7 ] \
+    || fail "a header without a newline got lines of other widths: $(cat "$tmp/nonl.csv")"
+[ "$(grep -v '^#' "$tmp/notes.csv" | head -n 1)" = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr" ] \
+    || fail "a log of comments got no header: $(cat "$tmp/notes.csv")"
 "$fmnist" --data "$data" --load "$tmp/bn.ckpt" --eval >"$tmp/eval3" 2>&1 \
     || { cat "$tmp/eval3"; fail "--eval of the bn checkpoint exited with an error"; }
 
