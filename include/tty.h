@@ -24,7 +24,8 @@ int tty_save_modes(int fd);
  * curses starts, so keys typed meanwhile do not scribble over its output.
  * tty_quiet_end puts the modes back and discards those keys, so they do
  * not reach the interface either. An exit before that puts the modes
- * back too. Returns 0, or -1 when FD is not a terminal.
+ * back too, and so does SIGQUIT or a crash signal, before its default
+ * action. Returns 0, or -1 when FD is not a terminal.
  */
 int tty_quiet_begin(int fd);
 void tty_quiet_end(void);

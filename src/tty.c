@@ -99,13 +99,32 @@ int tty_save_modes(int fd)
 
 /* The terminal whose echo tty_quiet_begin turned off, or -1, and its
  * modes before that. */
-static int quiet_fd = -1;
+static volatile sig_atomic_t quiet_fd = -1;
 static struct termios quiet_modes;
+
+/* Signals whose default action ends the process, and that the program
+ * does not handle while it loads its data: SIGQUIT (Ctrl-\) and the
+ * crash signals. */
+static const int quiet_signals[] = { SIGQUIT, SIGSEGV, SIGBUS, SIGFPE,
+                                     SIGILL, SIGABRT };
+#define N_QUIET_SIGNALS ((int)(sizeof quiet_signals / sizeof quiet_signals[0]))
+static struct sigaction quiet_previous[N_QUIET_SIGNALS];
+
+/* Puts the echo back and lets SIG take its default action. */
+static void quiet_on_signal(int sig)
+{
+    if (quiet_fd >= 0)
+        tcsetattr(quiet_fd, TCSANOW, &quiet_modes);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 void tty_quiet_end(void)
 {
     if (quiet_fd < 0)
         return;
+    for (int i = 0; i < N_QUIET_SIGNALS; i++)
+        sigaction(quiet_signals[i], &quiet_previous[i], NULL);
     tcflush(quiet_fd, TCIFLUSH);
     tcsetattr(quiet_fd, TCSANOW, &quiet_modes);
     quiet_fd = -1;
@@ -131,9 +150,18 @@ int tty_quiet_begin(int fd)
     }
     quiet = quiet_modes;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
-    if (tcsetattr(fd, TCSANOW, &quiet) != 0)
-        return -1;
     quiet_fd = fd;
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = quiet_on_signal;
+    for (int i = 0; i < N_QUIET_SIGNALS; i++)
+        sigaction(quiet_signals[i], &sa, &quiet_previous[i]);
+    if (tcsetattr(fd, TCSANOW, &quiet) != 0) {
+        tty_quiet_end();
+        return -1;
+    }
     return 0;
 }
 
