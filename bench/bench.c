@@ -56,6 +56,7 @@ typedef struct {
 typedef struct {
     double train_ips;
     double eval_ips;
+    int threads;      /* threads the trainer used, which may be fewer */
 } Throughput;
 
 static void usage(FILE *out)
@@ -242,13 +243,14 @@ static void print_load_average(double load)
            load >= 0.5 ? "; other work lowers these figures" : "");
 }
 
-/* Warns when the build is instrumented by a sanitizer, which slows the
- * kernels and the peak loops unevenly, so that no figure means much. */
+/* Warns when the build is instrumented by AddressSanitizer or
+ * ThreadSanitizer, which slow the kernels and the peak loops unevenly,
+ * so that no figure means much. GCC marks no UBSan-only build. */
 static void print_sanitizer_warning(void)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    printf("warning: this build has a sanitizer (configure "
-           "--enable-sanitizers); its figures do not measure fmnist\n");
+    printf("warning: this build has a sanitizer, whose checks slow it "
+           "down unevenly; its figures do not measure fmnist\n");
 #endif
 }
 
@@ -458,6 +460,12 @@ static int measure(const BenchOptions *opt, int threads, const Dataset *train,
     }
     trainer_join(tr);
 
+    TrainerStatus *st = xmalloc(sizeof *st);
+
+    trainer_get_status(tr, st);
+    out->threads = st->threads;
+    free(st);
+
     double t0 = util_now();
     trainer_evaluate(tr);
     double eval_seconds = util_now() - t0;
@@ -492,16 +500,23 @@ static int report_throughput(const BenchOptions *opt, const Dataset *train,
         if (measure(opt, counts[i], train, test, &tp) != 0)
             return -1;
         double gflops = tp.train_ips * train_flops / 1e9;
-        printf("%-8d %12.0f %12.0f %10.1f %9.1f%%\n", counts[i],
+        /* The row gives the threads that ran: the trainer starts at most
+         * one per shard of a batch. */
+        if (tp.threads != counts[i])
+            printf("note: %d threads asked for, %d used: a batch of %d has "
+                   "%d shards of %d images\n", counts[i], tp.threads,
+                   opt->batch, (opt->batch + TRAINER_SHARD - 1)
+                               / TRAINER_SHARD, TRAINER_SHARD);
+        printf("%-8d %12.0f %12.0f %10.1f %9.1f%%\n", tp.threads,
                tp.train_ips, tp.eval_ips, gflops,
-               100.0 * gflops / (peak * counts[i]));
+               100.0 * gflops / (peak * tp.threads));
         fflush(stdout);
         if (opt->train / tp.train_ips < SHORT_EPOCH_SECONDS)
             short_epoch = 1;
         if (i == 0)
             single = tp.train_ips;
         else if (single > 0)
-            printf("scaling 1 -> %d threads: %.2fx\n", counts[i],
+            printf("scaling 1 -> %d threads: %.2fx\n", tp.threads,
                    tp.train_ips / single);
     }
     if (short_epoch)

@@ -577,42 +577,63 @@ static void draw_help(Tui *t)
     wnoutrefresh(t->help);
 }
 
+/* Adds TEXT to the N lines in LINE, at most MAX. Text wider than WIDTH
+ * columns is split at spaces. A word wider than that gets a line of its
+ * own, which the drawing cuts. */
+static void add_wrapped(char line[][96], int *n, int max, const char *text,
+                        int width)
+{
+    const char *p = text;
+
+    while (*p != '\0' && *n < max) {
+        int len = (int)strlen(p);
+        int take = len;
+
+        if (len > width) {
+            take = 0;
+            for (int k = 0; k <= width && k < len; k++) {
+                if (p[k] == ' ')
+                    take = k;
+            }
+            if (take == 0) {
+                const char *space = strchr(p, ' ');
+                take = space != NULL ? (int)(space - p) : len;
+            }
+        }
+        snprintf(line[*n], sizeof line[*n], "%.*s", take, p);
+        (*n)++;
+        p += take;
+        while (*p == ' ')
+            p++;
+    }
+}
+
 /* Shows what size is needed, and on a second line, when there is one,
  * that q still quits and, while TRAINING, that training goes on. Where
- * those lines are wider than the terminal, their parts go on lines of
- * their own, as many as fit, and each is cut to the width. */
+ * those lines are wider than the terminal, they are split at spaces.
+ * With too few lines, the one ending in "q quits" takes the last. */
 static void draw_too_small(int training)
 {
-    char msg[96], need[32], have[32];
+    char msg[96], line[8][96];
     const char *hint = training ? "training goes on; q quits" : "q quits";
+    int n = 0, hint_from;
 
-    snprintf(need, sizeof need, "need %dx%d,", DRAW_MIN_COLS, DRAW_MIN_LINES);
-    snprintf(have, sizeof have, "have %dx%d", COLS, LINES);
-    snprintf(msg, sizeof msg, "terminal too small: %s %s", need, have);
+    snprintf(msg, sizeof msg, "terminal too small: need %dx%d, have %dx%d",
+             DRAW_MIN_COLS, DRAW_MIN_LINES, COLS, LINES);
+    add_wrapped(line, &n, 8, msg, COLS);
+    hint_from = n;
+    add_wrapped(line, &n, 8, hint, COLS);
+    /* The hint's last lines stay, and the message's first lines take
+     * the rest. */
+    int keep_hint = n - hint_from < LINES ? n - hint_from : LINES;
+    int keep_msg = n <= LINES ? hint_from : LINES - keep_hint;
+    int y = 0;
+
     werase(stdscr);
-    if ((int)strlen(msg) <= COLS) {
-        mvwaddnstr(stdscr, 0, 0, msg, COLS);
-        if (LINES > 1)
-            mvwaddnstr(stdscr, 1, 0, hint, COLS);
-    } else {
-        const char *parts[5] = {"terminal too small:", need, have};
-        int n = 3;
-
-        if ((int)strlen(hint) <= COLS) {
-            parts[n++] = hint;
-        } else {
-            if (training)
-                parts[n++] = "training goes on;";
-            parts[n++] = "q quits";
-        }
-        /* With too few lines, the hint ending in "q quits" takes the
-         * last one. */
-        for (int y = 0; y < n && y < LINES; y++) {
-            int last = y == LINES - 1 || y == n - 1;
-
-            mvwaddnstr(stdscr, y, 0, last ? parts[n - 1] : parts[y], COLS);
-        }
-    }
+    for (int i = 0; i < keep_msg; i++)
+        mvwaddnstr(stdscr, y++, 0, line[i], COLS);
+    for (int i = n - keep_hint; i < n; i++)
+        mvwaddnstr(stdscr, y++, 0, line[i], COLS);
     wnoutrefresh(stdscr);
     doupdate();
 }
