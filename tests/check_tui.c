@@ -124,16 +124,22 @@ START_TEST(test_tui_summary_lines_under_80)
 }
 END_TEST
 
+/* Fills ST as a run that only explored a checkpoint of EPOCHS finished
+ * epochs and BATCHES of the next, at the end of the evaluation. */
+static void explored_run(TrainerStatus *st, int epochs, long batches)
+{
+    finished_run(st);
+    st->train_epochs = 0;
+    st->epochs_done = epochs;
+    st->epochs = epochs;
+    st->batch = batches;
+}
+
 START_TEST(test_tui_summary_explore_only)
 {
     TrainerStatus st;
 
-    finished_run(&st);
-    st.train_epochs = 0;
-    st.epochs_done = 5;
-    st.epochs = 5;
-    /* A checkpoint saved at an epoch's end has no partial epoch. */
-    st.batch = 0;
+    explored_run(&st, 5, 0);
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained 5 "
                                        "epochs; nothing was trained"));
@@ -148,11 +154,7 @@ START_TEST(test_tui_summary_explore_untrained)
 {
     TrainerStatus st;
 
-    finished_run(&st);
-    st.train_epochs = 0;
-    st.epochs_done = 0;
-    st.epochs = 0;
-    st.batch = 0;
+    explored_run(&st, 0, 0);
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored an untrained "
                                        "network; nothing was trained"));
@@ -167,11 +169,7 @@ START_TEST(test_tui_summary_explore_partial_epoch)
 {
     TrainerStatus st;
 
-    finished_run(&st);
-    st.train_epochs = 0;
-    st.epochs_done = 0;
-    st.epochs = 0;
-    st.batch = 58;
+    explored_run(&st, 0, 58);
     st.loaded = 1;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained "
