@@ -113,7 +113,8 @@ typedef struct {
                                seconds of training */
     double elapsed;         /* seconds since trainer_start, not counting
                                the time spent paused */
-    double eta;             /* estimated seconds to the end; < 0 unknown */
+    double eta;             /* estimated seconds to the end, counting
+                               down between batches; < 0 unknown */
     double epoch_eta;       /* estimated seconds to the end of the current
                                epoch's evaluation; < 0 unknown */
     int threads;

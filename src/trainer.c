@@ -2128,9 +2128,19 @@ void trainer_get_status(Trainer *tr, TrainerStatus *out)
 {
     pthread_mutex_lock(&tr->lock);
     *out = tr->status;
-    /* The clock keeps running between batches, but not while paused. */
-    if (tr->running)
+    /* The clock keeps running between batches, but not while paused, and
+     * the estimates count down from the latest batch's, so that they do
+     * not stand still through an evaluation. */
+    if (tr->running) {
+        double since;
+
         out->elapsed = run_seconds(tr, util_now());
+        since = out->elapsed - tr->status.elapsed;
+        if (out->eta > 0.0)
+            out->eta = fmax(out->eta - since, 0.0);
+        if (out->epoch_eta > 0.0)
+            out->epoch_eta = fmax(out->epoch_eta - since, 0.0);
+    }
     pthread_mutex_unlock(&tr->lock);
 
 }
