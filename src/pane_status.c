@@ -51,7 +51,6 @@ static double epoch_fraction(const TrainerStatus *st)
 static void draw_explore_only(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
-
     char trained[64];
 
     int x = pane_print(w, y, 1, ui->attr[UI_VALUE], "explore only");
@@ -205,9 +204,9 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
 
 void pane_status_draw(WINDOW *w, const Ui *ui)
 {
-    werase(w);
     char title[160];
 
+    werase(w);
     snprintf(title, sizeof title, "fmnist: Fashion-MNIST CNN, model %s",
              ui->model != NULL ? ui->model : "unknown");
     pane_title(w, ui, title, 0);
