@@ -25,10 +25,10 @@
 /* The maximum number of worker threads trainer_create accepts. */
 #define TRAINER_MAX_THREADS 256
 /* The largest batch the programs accept. The trainer and the network
- * keep activations and gradients for a whole batch: with the default
- * model a batch of 4096 peaked at 1.9 GB resident, against 0.13 GB for 64
- * (headless, 2 threads, --train-limit 4096), so about 0.45 MB per
- * image. */
+ * keep activations and gradients for a whole batch, about 0.45 MB per
+ * image with the default model: a batch of 4096 peaked at 1.9 GB
+ * resident, one of 64 at 0.13 GB (headless, 2 threads, --train-limit
+ * 4096). */
 #define TRAINER_MAX_BATCH 4096
 #define TRAINER_HISTORY 512
 #define TRAINER_ERR_LEN 512
