@@ -26,9 +26,9 @@
 #define TRAINER_MAX_THREADS 256
 /* The largest batch the programs accept. The trainer and the network
  * keep activations and gradients for a whole batch, about 0.45 MB per
- * image with the default model: a batch of 4096 peaked at 1.9 GB
- * resident, one of 64 at 0.13 GB (headless, 2 threads, --train-limit
- * 4096). */
+ * image with the default model. A batch of 4096 peaked at 1.9 GB
+ * resident and one of 64 at 0.13 GB (headless, 2 threads,
+ * --train-limit 4096). */
 #define TRAINER_MAX_BATCH 4096
 #define TRAINER_HISTORY 512
 #define TRAINER_ERR_LEN 512

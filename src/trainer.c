@@ -1272,6 +1272,7 @@ static void publish_progress(Trainer *tr)
 {
     const Progress *pr = &tr->progress;
     double rate = rate_get(&tr->rate_shown);
+    double eta_rate = rate_get(&tr->rate_eta);
     double samples, loss, acc, eta, epoch_eta;
 
     pthread_mutex_lock(&tr->job_lock);
@@ -1280,9 +1281,8 @@ static void publish_progress(Trainer *tr)
     acc = (double)pr->epoch.correct / samples;
 
     pthread_mutex_lock(&tr->lock);
-    eta = estimate_eta(tr, rate_get(&tr->rate_eta),
-                       tr->status.stop_after_epoch);
-    epoch_eta = estimate_eta(tr, rate_get(&tr->rate_eta), 1);
+    eta = estimate_eta(tr, eta_rate, tr->status.stop_after_epoch);
+    epoch_eta = estimate_eta(tr, eta_rate, 1);
     tr->status.batch = (long)pr->epoch.batches;
     tr->status.images_per_sec = rate;
     tr->status.eta = eta;
