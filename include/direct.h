@@ -49,8 +49,8 @@ void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
 /*
  * Writes the 2x2 max pooling (stride 2) of the output that
  * direct_conv_forward would write, and which input of each window won,
- * as pool2_forward does. That output is never stored whole, because
- * every group of filters of a sample is pooled while it is in L1. Plane
+ * as pool2_forward does. That output is never stored: the four outputs
+ * of each window are pooled in registers. Plane
  * (f, s) of Y and of ARGMAX starts at f*Y_PLANE_STRIDE + s*Y_SAMPLE_STRIDE
  * and has (OH/2) x (OW/2) values. The results equal those of
  * direct_conv_forward followed by pool2_forward bit for bit.

@@ -23,13 +23,6 @@
 void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
                    int32_t *argmax);
 
-/* Does what pool2_forward does for planes that are not one after
- * another: input plane p starts at X + p*X_STRIDE, and its output and
- * winners at Y + p*Y_STRIDE and ARGMAX + p*Y_STRIDE. */
-void pool2_forward_strided(size_t planes, int h, int w, const float *x,
-                           size_t x_stride, float *y, int32_t *argmax,
-                           size_t y_stride);
-
 /* Writes DX, the gradient of every input: each window's gradient from DY
  * goes to the input that won and +0 to the other three. When Y (the
  * forward output) is not NULL, a window passes its gradient only where

@@ -24,14 +24,15 @@
  * block, the sums go back to a buffer of vectors, and a horizontal sum
  * of each vector ends the call.
  *
- * With 2x2 pooling after the convolution, direct_conv_pool_forward and
- * direct_conv_pool_weight_grad pass each group of filters of a sample
- * through a buffer that stays in L1. The forward pass pools the buffer,
- * and the weight gradient expands the pooled gradient into it. So the
- * convolution's output and its gradient are never stored whole.
- *
  * Lanes past OW are wasted: 26 columns use 26 of 32 lanes (81%), 28 use
  * 88%.
+ *
+ * With 2x2 pooling after the convolution, direct_conv_pool_forward
+ * computes the four outputs of each window in four registers and pools
+ * them lane by lane (see "pooled phases" below). The weight gradient
+ * expands the pooled gradient of each group of filters of a sample into
+ * a buffer that stays in L1. So the convolution's output and its
+ * gradient are never stored whole.
  */
 #include "config.h"
 
@@ -595,22 +596,437 @@ static void expand_pooled(const Plane *p, int f0, int fb, int f, int s,
         memset(tile + real * ohw, 0, (size_t)(fb - real) * ohw * sizeof *tile);
 }
 
+/* ---------------------------------------------------------- pooled phases */
+
+/*
+ * Forward convolution and 2x2 pooling by phases. The four outputs of a pooling
+ * window are (2py + dy, 2px + dx) for dy, dx in {0, 1}, and tap (ky, kx)
+ * reads them from padded input (2py + dy + ky, 2px + dx + kx). So with
+ * phase plane (a, b) holding padded input (2py + a, 2px + b) at pooled
+ * position (py, px), for a and b in 0 .. K, window output (dy, dx)
+ * under tap (ky, kx) is phase (dy + ky, dx + kx) at the window's own
+ * position. Vectors then run over pooled positions: every load is an
+ * aligned vector, the four outputs of a window sit in the same lane of
+ * four registers, and pooling is lane by lane. Row ends waste no lanes
+ * either: a plane of 13 x 13 windows fills 169 of 176 lanes (96%), where
+ * rows of 26 outputs used 26 of 32.
+ *
+ * The (K+1)^2 planes are stored by vector: the 16 lanes of vector v of
+ * plane i at (v * (K+1)^2 + i) * 16, so that the loads of one vector are
+ * constant offsets from one pointer. The lanes past the last window stay
+ * zero.
+ */
+
+/* Lanes per vector of the phase planes, whatever the instruction set. */
+#define PHASE_LANES 16
+
+/* Filters per forward block: 4 x 4 zmm or 4 x 2 ymm sums. */
+#define PHASE_FILTERS_512 4
+#define PHASE_FILTERS_256 2
+
+/* Geometry of the pooled convolution for the phase kernels. */
+typedef struct {
+    int k, pad, h, w;
+    int ph, pw;       /* pooling windows down and across */
+    int pooled;       /* ph * pw */
+    int vectors;      /* vectors of PHASE_LANES per plane */
+    int planes;       /* (k + 1)^2 */
+} Phases;
+
+static Phases phases_of(const ConvGeom *g)
+{
+    Phases q;
+
+    q.k = g->k;
+    q.pad = g->pad;
+    q.h = g->h;
+    q.w = g->w;
+    q.ph = conv_out_h(g) / 2;
+    q.pw = conv_out_w(g) / 2;
+    q.pooled = q.ph * q.pw;
+    q.vectors = (q.pooled + PHASE_LANES - 1) / PHASE_LANES;
+    q.planes = (q.k + 1) * (q.k + 1);
+    return q;
+}
+
+static size_t phase_floats(const Phases *q)
+{
+    return (size_t)q->vectors * q->planes * PHASE_LANES;
+}
+
+/* Returns where padded column 0 of input row IR (inside the plane)
+ * would be, PAD floats before the row: masked loads from there read only
+ * the row. The address is formed as an integer, since it may lie before
+ * the plane. */
+static const float *padded_row(const Phases *q, const float *x, int ir)
+{
+    if (ir < 0 || ir >= q->h)
+        return x;
+    return (const float *)(uintptr_t)((uintptr_t)(x + (size_t)ir * q->w)
+                                      - (uintptr_t)q->pad * sizeof *x);
+}
+
+/* Writes the phase planes of input plane X into OUT. Pooled row PY of
+ * phase (A, B) is padded input row 2 * PY + A from column B on, every
+ * other column. Masked loads take the padded row, zero where the padding
+ * is, and one permute per column phase picks its columns. The permute
+ * also rotates the row by its starting lane, so that the one or two
+ * masked stores that place it are aligned. A store across two cache
+ * lines took twice as long, even with the lanes in the second one masked
+ * off. The input is loaded straight from X, since a copy to a padded
+ * buffer made each load wait for the stores it overlapped. */
+__attribute__((target("avx512f")))
+static void build_phases_avx512(const Phases *q, const float *x, float *out)
+{
+    const int kp = q->k + 1;
+    const size_t block = (size_t)q->planes * PHASE_LANES;
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                            10, 11, 12, 13, 14, 15);
+    /* Padded columns 32 on are read only when a row reaches them. */
+    const int wide = 2 * (q->pw - 1) + q->k >= 32;
+    __mmask16 in[3];
+
+    /* Lane l of load v reads padded column 16v + l, which is input
+     * column 16v + l - PAD. */
+    for (int v = 0; v < 3; v++)
+        in[v] = (__mmask16)(row_mask16(q->pad + q->w - 16 * v, 0)
+                            & ~row_mask16(q->pad - 16 * v, 0));
+    for (int py = 0; py < q->ph; py++) {
+        int at = py * q->pw, lane = at % PHASE_LANES;
+        int first = PHASE_LANES - lane < q->pw ? PHASE_LANES - lane : q->pw;
+        float *dst = out + (size_t)(at / PHASE_LANES) * block;
+        /* Lane l takes pooled column (l - LANE) mod 16: padded column
+         * twice that, plus B. */
+        __m512i pick = _mm512_slli_epi32(
+            _mm512_and_si512(_mm512_sub_epi32(lanes, _mm512_set1_epi32(lane)),
+                             _mm512_set1_epi32(PHASE_LANES - 1)),
+            1);
+        __mmask16 m0 = (__mmask16)(row_mask16(lane + first, 0)
+                                   & ~row_mask16(lane, 0));
+        __mmask16 m1 = row_mask16(q->pw - first, 0);
+
+        for (int a = 0; a < kp; a++) {
+            int ir = 2 * py + a - q->pad;
+            const float *src = padded_row(q, x, ir);
+            float *to = dst + (size_t)a * kp * PHASE_LANES;
+            __m512 r0 = _mm512_setzero_ps(), r1 = r0, r2 = r0;
+
+            if (ir >= 0 && ir < q->h) {
+                r0 = _mm512_maskz_loadu_ps(in[0], src);
+                r1 = _mm512_maskz_loadu_ps(in[1], src + 16);
+                if (wide)
+                    r2 = _mm512_maskz_loadu_ps(in[2], src + 32);
+            }
+            for (int b = 0; b < kp; b++, to += PHASE_LANES) {
+                __m512i idx = _mm512_add_epi32(pick, _mm512_set1_epi32(b));
+                __m512 d = _mm512_permutex2var_ps(r0, idx, r1);
+
+                if (wide)
+                    d = _mm512_mask_permutexvar_ps(
+                        d,
+                        _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(32)),
+                        idx, r2);
+                _mm512_mask_store_ps(to, m0, d);
+                if (m1)
+                    _mm512_mask_store_ps(to + block, m1, d);
+            }
+        }
+    }
+}
+
+/* Pools the window outputs A0 (top left), A1, A2, A3 (bottom right) of
+ * one vector as pool2_forward does, after ReLU when RELU is set. Stores
+ * the maximum to Y and which output won (0 to 3) to ARGMAX through mask
+ * M. */
+__attribute__((target("avx512f"), always_inline))
+static inline void pool_store_avx512(__m512 a0, __m512 a1, __m512 a2,
+                                     __m512 a3, int relu, __mmask16 m,
+                                     float *y, int32_t *argmax)
+{
+    const __m512 zero = _mm512_setzero_ps();
+
+    if (relu) {
+        a0 = _mm512_max_ps(a0, zero);
+        a1 = _mm512_max_ps(a1, zero);
+        a2 = _mm512_max_ps(a2, zero);
+        a3 = _mm512_max_ps(a3, zero);
+    }
+    __mmask16 right_top = _mm512_cmp_ps_mask(a1, a0, _CMP_GT_OQ);
+    __mmask16 right_bottom = _mm512_cmp_ps_mask(a3, a2, _CMP_GT_OQ);
+    __m512 top = _mm512_mask_blend_ps(right_top, a0, a1);
+    __m512 bottom = _mm512_mask_blend_ps(right_bottom, a2, a3);
+    __mmask16 use_bottom = _mm512_cmp_ps_mask(bottom, top, _CMP_GT_OQ);
+    __m512i code = _mm512_maskz_mov_epi32(right_top, _mm512_set1_epi32(1));
+    __m512i code_bottom = _mm512_mask_mov_epi32(
+        _mm512_set1_epi32(2), right_bottom, _mm512_set1_epi32(3));
+
+    code = _mm512_mask_mov_epi32(code, use_bottom, code_bottom);
+    _mm512_mask_storeu_ps(y, m, _mm512_mask_blend_ps(use_bottom, top, bottom));
+    _mm512_mask_storeu_epi32(argmax, m, code);
+}
+
+/* Writes the pooled outputs of one sample for PHASE_FILTERS_512 filters,
+ * NF of them real, from its phase planes PH, with weights WT as
+ * group_weights gives them and biases B. Plane j of Y and of ARGMAX is PLANE_STRIDE after plane j - 1.
+ * Each output adds the bias and then the taps in order, as
+ * forward_avx512 does, so the two agree bit for bit. */
+__attribute__((target("avx512f"), always_inline))
+static inline void phase_forward_avx512(const Phases *q, const int k,
+                                        const float *ph, const float *wt,
+                                        const float *b, int nf, int relu,
+                                        float *y, int32_t *argmax,
+                                        size_t plane_stride)
+{
+    const int kp = k + 1;
+
+    for (int v = 0; v < q->vectors; v++) {
+        const float *in = ph + (size_t)v * q->planes * PHASE_LANES;
+        const float *wv0 = wt;
+        __mmask16 m = row_mask16(q->pooled - PHASE_LANES * v, 0);
+        __m512 acc[4][PHASE_FILTERS_512];
+
+        /* Without the pin on WV0, GCC hoists the weights out of the loop
+         * as scalars, spills them, and broadcasts them from registers on
+         * the port that also runs the FMAs. From memory, a broadcast is
+         * only a load. */
+        PIN(in);
+        PIN(wv0);
+        UNROLL for (int j = 0; j < PHASE_FILTERS_512; j++)
+            acc[0][j] = acc[1][j] = acc[2][j] = acc[3][j] = _mm512_set1_ps(b[j]);
+        UNROLL for (int t = 0; t < k * k; t++) {
+            const int ky = t / k, kx = t % k;
+            __m512 wv[PHASE_FILTERS_512];
+
+            UNROLL for (int j = 0; j < PHASE_FILTERS_512; j++)
+                wv[j] = _mm512_set1_ps(wv0[t * PHASE_FILTERS_512 + j]);
+            UNROLL for (int o = 0; o < 4; o++) {
+                __m512 xv = _mm512_load_ps(
+                    in + ((ky + o / 2) * kp + kx + o % 2) * PHASE_LANES);
+
+                UNROLL for (int j = 0; j < PHASE_FILTERS_512; j++)
+                    acc[o][j] = _mm512_fmadd_ps(xv, wv[j], acc[o][j]);
+            }
+        }
+        /* Keeps the sums of filters past NF computed with the others,
+         * not moved into the branches below, one filter at a time. */
+        UNROLL for (int o = 0; o < 4; o++)
+            UNROLL for (int j = 0; j < PHASE_FILTERS_512; j++)
+                __asm__("" : "+v"(acc[o][j]));
+        UNROLL for (int j = 0; j < PHASE_FILTERS_512; j++)
+            if (j < nf)
+                pool_store_avx512(acc[0][j], acc[1][j], acc[2][j], acc[3][j],
+                                  relu, m,
+                                  y + j * plane_stride + PHASE_LANES * v,
+                                  argmax + j * plane_stride
+                                      + PHASE_LANES * v);
+    }
+}
+
+/* build_phases_avx512 with 8-float vectors: a shuffle and a permute take
+ * the even floats of two loads, and each half of a pooled row has its
+ * own place. */
+__attribute__((target("avx2,fma")))
+static void build_phases_avx2(const Phases *q, const float *x, float *out)
+{
+    const int kp = q->k + 1;
+    const size_t block = (size_t)q->planes * PHASE_LANES;
+    __m256i mask[DIRECT_MAX_K + 1][4];
+
+    for (int b = 0; b < kp; b++)
+        for (int v = 0; v < 4; v++) {
+            int from = q->pad - b - 8 * v, to = q->pad - b + q->w - 8 * v;
+
+            mask[b][v] = _mm256_andnot_si256(row_mask8(from, 0),
+                                             row_mask8(to, 0));
+        }
+    for (int py = 0; py < q->ph; py++) {
+        float *dst[2], *next[2];
+        __m256i m0[2], m1[2];
+        int halves = q->pw > 8 ? 2 : 1;
+
+        for (int h = 0; h < halves; h++) {
+            int at = py * q->pw + 8 * h, lane = at % PHASE_LANES;
+            int count = q->pw - 8 * h < 8 ? q->pw - 8 * h : 8;
+            int first = PHASE_LANES - lane < count ? PHASE_LANES - lane
+                                                   : count;
+
+            dst[h] = out + (size_t)(at / PHASE_LANES) * block + lane;
+            next[h] = dst[h] + block - lane - first;
+            m0[h] = row_mask8(first, 0);
+            m1[h] = _mm256_andnot_si256(m0[h], row_mask8(count, 0));
+        }
+        for (int a = 0; a < kp; a++) {
+            int ir = 2 * py + a - q->pad;
+            const float *src = padded_row(q, x, ir);
+
+            for (int b = 0; b < kp; b++) {
+                size_t plane = (size_t)(a * kp + b) * PHASE_LANES;
+
+                for (int h = 0; h < halves; h++) {
+                    const float *s = src + b + 16 * h;
+                    __m256 d = _mm256_setzero_ps();
+
+                    if (ir >= 0 && ir < q->h) {
+                        __m256 even = _mm256_shuffle_ps(
+                            _mm256_maskload_ps(s, mask[b][2 * h]),
+                            _mm256_maskload_ps(s + 8, mask[b][2 * h + 1]),
+                            _MM_SHUFFLE(2, 0, 2, 0));
+
+                        d = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                            _mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
+                    }
+                    _mm256_maskstore_ps(dst[h] + plane, m0[h], d);
+                    if (!_mm256_testz_si256(m1[h], m1[h]))
+                        _mm256_maskstore_ps(next[h] + plane, m1[h], d);
+                }
+            }
+        }
+    }
+}
+
+/* pool_store_avx512 with 8-float vectors and lane mask M. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void pool_store_avx2(__m256 a0, __m256 a1, __m256 a2,
+                                   __m256 a3, int relu, __m256i m, float *y,
+                                   int32_t *argmax)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i one = _mm256_set1_epi32(1);
+
+    if (relu) {
+        a0 = _mm256_max_ps(a0, zero);
+        a1 = _mm256_max_ps(a1, zero);
+        a2 = _mm256_max_ps(a2, zero);
+        a3 = _mm256_max_ps(a3, zero);
+    }
+    __m256 right_top = _mm256_cmp_ps(a1, a0, _CMP_GT_OQ);
+    __m256 right_bottom = _mm256_cmp_ps(a3, a2, _CMP_GT_OQ);
+    __m256 top = _mm256_blendv_ps(a0, a1, right_top);
+    __m256 bottom = _mm256_blendv_ps(a2, a3, right_bottom);
+    __m256 use_bottom = _mm256_cmp_ps(bottom, top, _CMP_GT_OQ);
+    __m256i code_top = _mm256_and_si256(_mm256_castps_si256(right_top), one);
+    __m256i code_bottom = _mm256_add_epi32(
+        _mm256_set1_epi32(2),
+        _mm256_and_si256(_mm256_castps_si256(right_bottom), one));
+    __m256i code = _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(code_top),
+                         _mm256_castsi256_ps(code_bottom), use_bottom));
+
+    _mm256_maskstore_ps(y, m, _mm256_blendv_ps(top, bottom, use_bottom));
+    _mm256_maskstore_epi32((int *)argmax, m, code);
+}
+
+/* phase_forward_avx512 with 8-float vectors, each vector of the planes
+ * in two halves, and PHASE_FILTERS_256 filters. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void phase_forward_avx2(const Phases *q, const int k,
+                                      const float *ph, const float *wt,
+                                      const float *b, int nf, int relu,
+                                      float *y, int32_t *argmax,
+                                      size_t plane_stride)
+{
+    const int kp = k + 1;
+
+    for (int at = 0; at < q->pooled; at += 8) {
+        const float *in = ph + (size_t)(at / PHASE_LANES) * q->planes
+                                   * PHASE_LANES + at % PHASE_LANES;
+        const float *wv0 = wt;
+        __m256i m = row_mask8(q->pooled - at, 0);
+        __m256 acc[4][PHASE_FILTERS_256];
+
+        PIN(in);
+        PIN(wv0);
+        UNROLL for (int j = 0; j < PHASE_FILTERS_256; j++)
+            acc[0][j] = acc[1][j] = acc[2][j] = acc[3][j] =
+                _mm256_broadcast_ss(b + j);
+        UNROLL for (int t = 0; t < k * k; t++) {
+            const int ky = t / k, kx = t % k;
+            __m256 wv[PHASE_FILTERS_256];
+
+            UNROLL for (int j = 0; j < PHASE_FILTERS_256; j++)
+                wv[j] = _mm256_broadcast_ss(wv0 + t * PHASE_FILTERS_256 + j);
+            UNROLL for (int o = 0; o < 4; o++) {
+                __m256 xv = _mm256_load_ps(
+                    in + ((ky + o / 2) * kp + kx + o % 2) * PHASE_LANES);
+
+                UNROLL for (int j = 0; j < PHASE_FILTERS_256; j++)
+                    acc[o][j] = _mm256_fmadd_ps(xv, wv[j], acc[o][j]);
+            }
+        }
+        UNROLL for (int o = 0; o < 4; o++)
+            UNROLL for (int j = 0; j < PHASE_FILTERS_256; j++)
+                __asm__("" : "+x"(acc[o][j]));
+        UNROLL for (int j = 0; j < PHASE_FILTERS_256; j++)
+            if (j < nf)
+                pool_store_avx2(acc[0][j], acc[1][j], acc[2][j], acc[3][j],
+                                relu, m, y + j * plane_stride + at,
+                                argmax + j * plane_stride + at);
+    }
+}
+
+#define DEFINE_PHASE_KERNELS(K)                                              \
+    __attribute__((target("avx512f")))                                       \
+    static void phase_forward_avx512_k##K(                                   \
+        const Phases *q, const float *ph, const float *wt, const float *b,   \
+        int nf, int relu, float *y, int32_t *argmax, size_t ps)              \
+    {                                                                        \
+        phase_forward_avx512(q, K, ph, wt, b, nf, relu, y, argmax, ps);      \
+    }                                                                        \
+    __attribute__((target("avx2,fma")))                                      \
+    static void phase_forward_avx2_k##K(                                     \
+        const Phases *q, const float *ph, const float *wt, const float *b,   \
+        int nf, int relu, float *y, int32_t *argmax, size_t ps)              \
+    {                                                                        \
+        phase_forward_avx2(q, K, ph, wt, b, nf, relu, y, argmax, ps);        \
+    }
+
+DEFINE_PHASE_KERNELS(1)
+DEFINE_PHASE_KERNELS(2)
+DEFINE_PHASE_KERNELS(3)
+DEFINE_PHASE_KERNELS(4)
+DEFINE_PHASE_KERNELS(5)
+DEFINE_PHASE_KERNELS(6)
+DEFINE_PHASE_KERNELS(7)
+
+/* The phase kernels for one side K and instruction set, and the filters
+ * per forward block. */
+typedef struct {
+    void (*build)(const Phases *, const float *, float *);
+    void (*forward)(const Phases *, const float *, const float *,
+                    const float *, int, int, float *, int32_t *, size_t);
+    int filters;
+} PhaseKernels;
+
+#define PHASE_KERNELS_512(K)                                            \
+    {build_phases_avx512, phase_forward_avx512_k##K, PHASE_FILTERS_512}
+#define PHASE_KERNELS_256(K)                                            \
+    {build_phases_avx2, phase_forward_avx2_k##K, PHASE_FILTERS_256}
+
+static const PhaseKernels phase_kernels_512[DIRECT_MAX_K] = {
+    PHASE_KERNELS_512(1), PHASE_KERNELS_512(2), PHASE_KERNELS_512(3),
+    PHASE_KERNELS_512(4), PHASE_KERNELS_512(5), PHASE_KERNELS_512(6),
+    PHASE_KERNELS_512(7),
+};
+static const PhaseKernels phase_kernels_256[DIRECT_MAX_K] = {
+    PHASE_KERNELS_256(1), PHASE_KERNELS_256(2), PHASE_KERNELS_256(3),
+    PHASE_KERNELS_256(4), PHASE_KERNELS_256(5), PHASE_KERNELS_256(6),
+    PHASE_KERNELS_256(7),
+};
+
+static const PhaseKernels *phase_kernels_for(GemmKernel kernel, int k)
+{
+    return kernel == GEMM_KERNEL_AVX512 ? &phase_kernels_512[k - 1]
+                                        : &phase_kernels_256[k - 1];
+}
+
 #endif /* DIRECT_X86 */
 
-/* Output rows per pooled chunk: an even count, so that no window
- * straddles two chunks. 8 filters' rows of up to 32 floats take 8 KB. */
-#define POOL_CHUNK_ROWS 8
-
-/* Runs direct_conv_forward, or direct_conv_pool_forward when ARGMAX is
- * not NULL. Then the rows of each group of filters of a sample go, in
- * chunks of POOL_CHUNK_ROWS, to TILE, which stays in L1 beside the
- * shifted copies, and are pooled from there. A tile of whole planes
- * (25 KB on 28 x 28) had made the pass slower than the separate ones. */
+/* Writes the F output planes of N samples for direct_conv_forward. */
 static void forward_samples(GemmKernel kernel, const ConvGeom *g, int f,
                             int n, const float *x, size_t x_sample_stride,
                             const float *w, const float *bias, int relu,
-                            float *y, int32_t *argmax,
-                            size_t y_sample_stride, size_t y_plane_stride)
+                            float *y, size_t y_sample_stride,
+                            size_t y_plane_stride)
 {
 #ifdef DIRECT_X86
     const Kernels *kn = kernels_for(kernel, g->k);
@@ -618,48 +1034,26 @@ static void forward_samples(GemmKernel kernel, const ConvGeom *g, int f,
     int kk = g->k * g->k, group = kn->fwd_filters;
     float *wt = group_weights(w, f, kk, group);
     float *sh = xmalloc_aligned(shifted_floats(&p) * sizeof *sh);
-    float *tile = NULL;
     float b[FWD_FILTERS_512] = {0};
 
-    if (argmax != NULL)
-        tile = xmalloc_aligned((size_t)group * POOL_CHUNK_ROWS * p.ow
-                               * sizeof *tile);
     for (int s = 0; s < n; s++) {
         kn->shift(&p, x + s * x_sample_stride, sh);
         for (int f0 = 0; f0 < f; f0 += group) {
             int nf = f - f0 < group ? f - f0 : group;
-            size_t at = f0 * y_plane_stride + s * y_sample_stride;
 
             for (int j = 0; j < nf; j++)
                 b[j] = bias != NULL ? bias[f0 + j] : 0.0f;
-            if (argmax == NULL) {
-                kn->forward(&p, sh, wt + (size_t)f0 * kk, b, nf, relu,
-                            y + at, y_plane_stride);
-                continue;
-            }
-            for (int oy = 0; oy < p.oh; oy += POOL_CHUNK_ROWS) {
-                Plane rows = p;
-                size_t chunk, pooled_at;
-
-                rows.oh = p.oh - oy < POOL_CHUNK_ROWS ? p.oh - oy
-                                                      : POOL_CHUNK_ROWS;
-                chunk = (size_t)rows.oh * p.ow;
-                pooled_at = at + (size_t)(oy / 2) * (p.ow / 2);
-                kn->forward(&rows, sh + (size_t)oy * p.k * ROW_FLOATS,
-                            wt + (size_t)f0 * kk, b, nf, relu, tile, chunk);
-                pool2_forward_strided(nf, rows.oh, p.ow, tile, chunk,
-                                      y + pooled_at, argmax + pooled_at,
-                                      y_plane_stride);
-            }
+            kn->forward(&p, sh, wt + (size_t)f0 * kk, b, nf, relu,
+                        y + f0 * y_plane_stride + s * y_sample_stride,
+                        y_plane_stride);
         }
     }
-    free(tile);
     free(sh);
     free(wt);
 #else
     (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
-    (void)w, (void)bias, (void)relu, (void)y, (void)argmax;
-    (void)y_sample_stride, (void)y_plane_stride;
+    (void)w, (void)bias, (void)relu, (void)y, (void)y_sample_stride;
+    (void)y_plane_stride;
 #endif
 }
 
@@ -670,7 +1064,7 @@ void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
                          size_t y_plane_stride)
 {
     forward_samples(kernel, g, f, n, x, x_sample_stride, w, bias, relu, y,
-                    NULL, y_sample_stride, y_plane_stride);
+                    y_sample_stride, y_plane_stride);
 }
 
 void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
@@ -679,8 +1073,34 @@ void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
                               float *y, int32_t *argmax,
                               size_t y_sample_stride, size_t y_plane_stride)
 {
-    forward_samples(kernel, g, f, n, x, x_sample_stride, w, bias, relu, y,
-                    argmax, y_sample_stride, y_plane_stride);
+#ifdef DIRECT_X86
+    const PhaseKernels *kn = phase_kernels_for(kernel, g->k);
+    Phases q = phases_of(g);
+    int kk = g->k * g->k, group = kn->filters;
+    float *wt = group_weights(w, f, kk, group);
+    float *ph = xmalloc_aligned(phase_floats(&q) * sizeof *ph);
+    float b[PHASE_FILTERS_512] = {0};
+
+    memset(ph, 0, phase_floats(&q) * sizeof *ph);
+    for (int s = 0; s < n; s++) {
+        kn->build(&q, x + s * x_sample_stride, ph);
+        for (int f0 = 0; f0 < f; f0 += group) {
+            int nf = f - f0 < group ? f - f0 : group;
+            size_t at = f0 * y_plane_stride + s * y_sample_stride;
+
+            for (int j = 0; j < nf; j++)
+                b[j] = bias != NULL ? bias[f0 + j] : 0.0f;
+            kn->forward(&q, ph, wt + (size_t)f0 * kk, b, nf, relu, y + at,
+                        argmax + at, y_plane_stride);
+        }
+    }
+    free(ph);
+    free(wt);
+#else
+    (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
+    (void)w, (void)bias, (void)relu, (void)y, (void)argmax;
+    (void)y_sample_stride, (void)y_plane_stride;
+#endif
 }
 
 /* Runs direct_conv_weight_grad, or direct_conv_pool_weight_grad when

@@ -288,15 +288,6 @@ void pool2_forward_avx512(size_t planes, int h, int w, const float *x,
 }
 
 __attribute__((target("avx512f")))
-static void forward_strided_avx512(size_t planes, int h, int w,
-                                   const float *x, size_t x_stride, float *y,
-                                   int32_t *argmax, size_t y_stride)
-{
-    forward_planes(pool_row_avx512, planes, h, w, x, x_stride, y, argmax,
-                   y_stride);
-}
-
-__attribute__((target("avx512f")))
 void pool2_backward_avx512(size_t planes, int h, int w, const float *dy,
                            const int32_t *argmax, const float *y, float *dx)
 {
@@ -335,20 +326,6 @@ void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
         pool2_forward_avx512(planes, h, w, x, y, argmax);
     else
         pool2_forward_portable(planes, h, w, x, y, argmax);
-}
-
-void pool2_forward_strided(size_t planes, int h, int w, const float *x,
-                           size_t x_stride, float *y, int32_t *argmax,
-                           size_t y_stride)
-{
-#ifdef POOL_X86
-    if (gemm_kernel() == GEMM_KERNEL_AVX512) {
-        forward_strided_avx512(planes, h, w, x, x_stride, y, argmax,
-                               y_stride);
-        return;
-    }
-#endif
-    forward_planes(pool_row, planes, h, w, x, x_stride, y, argmax, y_stride);
 }
 
 void pool2_backward_strided(size_t planes, int h, int w, const float *dy,

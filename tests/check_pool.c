@@ -172,57 +172,9 @@ START_TEST(test_pool_dispatch_matches_naive)
 }
 END_TEST
 
-/* Planes apart from each other must pool as they do one after another,
- * and the gaps between output planes must keep their values. */
-START_TEST(test_pool_strided_matches_packed)
-{
-    Rng rng;
-
-    rng_seed(&rng, 77);
-    for (size_t i = 0; i < N_SIZES; i++) {
-        int h = sizes[i][0], w = sizes[i][1];
-        size_t in = (size_t)h * w, out = (size_t)(h / 2) * (w / 2);
-        size_t x_stride = in + 3, y_stride = out + 5;
-        float *x = xmalloc(x_stride * PLANES * sizeof *x);
-        float *packed = xmalloc(in * PLANES * sizeof *packed);
-        float *y = xmalloc(y_stride * PLANES * sizeof *y);
-        int32_t *arg = xmalloc(y_stride * PLANES * sizeof *arg);
-        float *ref_y = xmalloc(out * PLANES * sizeof *ref_y);
-        int32_t *ref_arg = xmalloc(out * PLANES * sizeof *ref_arg);
-
-        fill_pool_input(&rng, x, x_stride * PLANES);
-        for (size_t p = 0; p < PLANES; p++)
-            memcpy(packed + p * in, x + p * x_stride, in * sizeof *x);
-        for (size_t j = 0; j < y_stride * PLANES; j++) {
-            y[j] = 99.0f;
-            arg[j] = -3;
-        }
-        pool2_forward(PLANES, h, w, packed, ref_y, ref_arg);
-        pool2_forward_strided(PLANES, h, w, x, x_stride, y, arg, y_stride);
-        for (size_t p = 0; p < PLANES; p++) {
-            ck_assert_msg(memcmp(y + p * y_stride, ref_y + p * out,
-                                 out * sizeof *y) == 0,
-                          "%dx%d plane %zu: outputs differ", h, w, p);
-            ck_assert_msg(memcmp(arg + p * y_stride, ref_arg + p * out,
-                                 out * sizeof *arg) == 0,
-                          "%dx%d plane %zu: winners differ", h, w, p);
-            for (size_t j = out; j < y_stride; j++) {
-                ck_assert_float_eq(y[p * y_stride + j], 99.0f);
-                ck_assert_int_eq(arg[p * y_stride + j], -3);
-            }
-        }
-        free(x);
-        free(packed);
-        free(y);
-        free(arg);
-        free(ref_y);
-        free(ref_arg);
-    }
-}
-END_TEST
-
-/* The same for the backward pass, with and without the ReLU mask: the
- * gaps between input gradient planes must keep their values. */
+/* pool2_backward_strided must give what pool2_backward gives on packed
+ * planes, with and without the ReLU mask, and the gaps between input
+ * gradient planes must keep their values. */
 START_TEST(test_pool_backward_strided_matches_packed)
 {
     Rng rng;
@@ -287,7 +239,6 @@ Suite *pool_suite(void)
     tcase_add_test(tc, test_pool_portable_matches_naive);
     tcase_add_test(tc, test_pool_avx512_same_bits_as_portable);
     tcase_add_test(tc, test_pool_dispatch_matches_naive);
-    tcase_add_test(tc, test_pool_strided_matches_packed);
     tcase_add_test(tc, test_pool_backward_strided_matches_packed);
     suite_add_tcase(s, tc);
     return s;
