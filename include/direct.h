@@ -79,8 +79,10 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
  * only where Y > 0 when Y is not NULL (a ReLU in between), as
  * pool2_backward does. Plane (f, s) of DP, ARGMAX and Y starts at
  * f*P_PLANE_STRIDE + s*P_SAMPLE_STRIDE. The expanded gradient is never
- * stored whole, and DW equals that of pool2_backward followed by
- * direct_conv_weight_grad bit for bit.
+ * stored. DW equals that of pool2_backward followed by
+ * direct_conv_weight_grad up to rounding, since the sums run over pooling
+ * windows instead of output rows. The AVX2 and AVX-512 kernels add the
+ * same products in the same order and agree bit for bit.
  */
 void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
                                   int f, int n, const float *x,

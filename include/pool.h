@@ -30,13 +30,6 @@ void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
 void pool2_backward(size_t planes, int h, int w, const float *dy,
                     const int32_t *argmax, const float *y, float *dx);
 
-/* Does what pool2_backward does for planes that are not one after
- * another: plane p of DY, ARGMAX and Y starts at p*Y_STRIDE, and plane p
- * of DX at p*X_STRIDE. */
-void pool2_backward_strided(size_t planes, int h, int w, const float *dy,
-                            const int32_t *argmax, const float *y,
-                            size_t y_stride, float *dx, size_t x_stride);
-
 void pool2_forward_portable(size_t planes, int h, int w, const float *x,
                             float *y, int32_t *argmax);
 void pool2_backward_portable(size_t planes, int h, int w, const float *dy,

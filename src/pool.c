@@ -294,16 +294,6 @@ void pool2_backward_avx512(size_t planes, int h, int w, const float *dy,
     backward_planes(pool_row_backward_avx512, planes, h, w, dy, argmax, y,
                     (size_t)(h / 2) * (w / 2), dx, (size_t)h * w);
 }
-
-__attribute__((target("avx512f")))
-static void backward_strided_avx512(size_t planes, int h, int w,
-                                    const float *dy, const int32_t *argmax,
-                                    const float *y, size_t y_stride,
-                                    float *dx, size_t x_stride)
-{
-    backward_planes(pool_row_backward_avx512, planes, h, w, dy, argmax, y,
-                    y_stride, dx, x_stride);
-}
 #else
 /* Not an x86 build: gemm_have_avx512() is 0, so no caller gets here. */
 void pool2_forward_avx512(size_t planes, int h, int w, const float *x,
@@ -326,21 +316,6 @@ void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
         pool2_forward_avx512(planes, h, w, x, y, argmax);
     else
         pool2_forward_portable(planes, h, w, x, y, argmax);
-}
-
-void pool2_backward_strided(size_t planes, int h, int w, const float *dy,
-                            const int32_t *argmax, const float *y,
-                            size_t y_stride, float *dx, size_t x_stride)
-{
-#ifdef POOL_X86
-    if (gemm_kernel() == GEMM_KERNEL_AVX512) {
-        backward_strided_avx512(planes, h, w, dy, argmax, y, y_stride, dx,
-                                x_stride);
-        return;
-    }
-#endif
-    backward_planes(pool_row_backward, planes, h, w, dy, argmax, y,
-                    y_stride, dx, x_stride);
 }
 
 void pool2_backward(size_t planes, int h, int w, const float *dy,

@@ -172,65 +172,6 @@ START_TEST(test_pool_dispatch_matches_naive)
 }
 END_TEST
 
-/* pool2_backward_strided must give what pool2_backward gives on packed
- * planes, with and without the ReLU mask, and the gaps between input
- * gradient planes must keep their values. */
-START_TEST(test_pool_backward_strided_matches_packed)
-{
-    Rng rng;
-
-    rng_seed(&rng, 78);
-    for (size_t i = 0; i < N_SIZES; i++) {
-        int h = sizes[i][0], w = sizes[i][1];
-        size_t in = (size_t)h * w, out = (size_t)(h / 2) * (w / 2);
-        size_t x_stride = in + 3, y_stride = out + 5;
-        float *x = xmalloc(in * PLANES * sizeof *x);
-        float *y = xmalloc(out * PLANES * sizeof *y);
-        int32_t *arg = xmalloc(out * PLANES * sizeof *arg);
-        float *dy = xmalloc(out * PLANES * sizeof *dy);
-        float *gap_y = xmalloc(y_stride * PLANES * sizeof *gap_y);
-        int32_t *gap_arg = xmalloc(y_stride * PLANES * sizeof *gap_arg);
-        float *gap_dy = xmalloc(y_stride * PLANES * sizeof *gap_dy);
-        float *ref = xmalloc(in * PLANES * sizeof *ref);
-        float *dx = xmalloc(x_stride * PLANES * sizeof *dx);
-
-        fill_pool_input(&rng, x, in * PLANES);
-        fill_pool_input(&rng, dy, out * PLANES);
-        pool2_forward(PLANES, h, w, x, y, arg);
-        for (size_t p = 0; p < PLANES; p++) {
-            memcpy(gap_y + p * y_stride, y + p * out, out * sizeof *y);
-            memcpy(gap_arg + p * y_stride, arg + p * out, out * sizeof *arg);
-            memcpy(gap_dy + p * y_stride, dy + p * out, out * sizeof *dy);
-        }
-        for (int masked = 0; masked < 2; masked++) {
-            for (size_t j = 0; j < x_stride * PLANES; j++)
-                dx[j] = 99.0f;
-            pool2_backward(PLANES, h, w, dy, arg, masked ? y : NULL, ref);
-            pool2_backward_strided(PLANES, h, w, gap_dy, gap_arg,
-                                   masked ? gap_y : NULL, y_stride, dx,
-                                   x_stride);
-            for (size_t p = 0; p < PLANES; p++) {
-                ck_assert_msg(memcmp(dx + p * x_stride, ref + p * in,
-                                     in * sizeof *dx) == 0,
-                              "%dx%d plane %zu, mask %d: gradients differ",
-                              h, w, p, masked);
-                for (size_t j = in; j < x_stride; j++)
-                    ck_assert_float_eq(dx[p * x_stride + j], 99.0f);
-            }
-        }
-        free(x);
-        free(y);
-        free(arg);
-        free(dy);
-        free(gap_y);
-        free(gap_arg);
-        free(gap_dy);
-        free(ref);
-        free(dx);
-    }
-}
-END_TEST
-
 Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -239,7 +180,6 @@ Suite *pool_suite(void)
     tcase_add_test(tc, test_pool_portable_matches_naive);
     tcase_add_test(tc, test_pool_avx512_same_bits_as_portable);
     tcase_add_test(tc, test_pool_dispatch_matches_naive);
-    tcase_add_test(tc, test_pool_backward_strided_matches_packed);
     suite_add_tcase(s, tc);
     return s;
 }
