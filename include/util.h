@@ -53,6 +53,22 @@ const char *util_file_kind(unsigned mode);
 /* Returns seconds from an arbitrary fixed point on the monotonic clock. */
 double util_now(void);
 
+/*
+ * With ON set, installs a SIGTSTP handler that times each stop of the
+ * process (Ctrl-Z until fg or SIGCONT). It passes the signal on to the
+ * handler installed before, such as the one of curses, or else stops the
+ * process as the default action would. That happens in the calling
+ * thread, to which other threads forward the signal. With ON clear, puts
+ * the earlier handler back. Install it after curses starts, and remove it
+ * before curses ends.
+ */
+void util_time_stops(int on);
+
+/* Returns the seconds the process has spent stopped by SIGTSTP while
+ * util_time_stops was on, a stop in progress included. Any thread may
+ * call it. */
+double util_stopped_seconds(void);
+
 /* Returns the number of online CPUs, at least 1. */
 int util_online_cpus(void);
 

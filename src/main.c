@@ -1484,6 +1484,10 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Ctrl-Z then stops training without counting in its time. The
+     * interface does the same while curses runs. */
+    if (opt.headless)
+        util_time_stops(1);
     if (opt.headless && wait_headless(tr, st, &sink) == TRAINER_DONE
         && opt.epochs == 0 && st->has_eval) {
         if (opt.load_path == NULL)
@@ -1493,6 +1497,7 @@ int main(int argc, char **argv)
     }
     trainer_request_stop(tr);
     trainer_join(tr);
+    util_time_stops(0);
     trainer_get_status(tr, st);
     if (opt.headless && opt.epochs > 0 && st->saved_path == NULL
         && !atomic_load(&sink.detached))

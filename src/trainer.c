@@ -300,7 +300,7 @@ struct Trainer {
     TrainerStatus status;
     int paused, stop_requested, save_requested;
     double paused_seconds;  /* time spent paused in finished pauses */
-    double paused_since;    /* util_now() when the current pause began;
+    double paused_since;    /* run_clock() when the current pause began;
                                0 when not paused */
     float lr_scale;         /* product of the trainer_scale_lr factors */
     int running;            /* the coordinator handles requests */
@@ -352,6 +352,14 @@ static void set_message(Trainer *tr, int is_error, const char *fmt, ...)
     tr->status.message_seq++;
     tr->status.message_is_error = is_error;
     pthread_mutex_unlock(&tr->lock);
+}
+
+/* Returns the monotonic clock in seconds without the time the process
+ * spent stopped (Ctrl-Z), during which no thread trains. Training time,
+ * pauses and batch times are measured on it. */
+static double run_clock(void)
+{
+    return util_now() - util_stopped_seconds();
 }
 
 /* Returns the seconds since trainer_start without the time spent paused.
@@ -1020,12 +1028,12 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     pthread_mutex_unlock(&tr->lock);
 
     pthread_mutex_lock(&tr->job_lock);
-    t0 = util_now();
+    t0 = run_clock();
     res->has_val = epoch_end && tr->n_val > 0;
     if (res->has_val)
         evaluate_val_locked(tr, &res->val_loss, &res->val_acc);
     evaluate_locked(tr, res);
-    tr->eval_seconds = util_now() - t0;
+    tr->eval_seconds = run_clock() - t0;
     generation = ++tr->eval_count;
     publish_predictions(tr, generation);
     if (epoch_end)
@@ -1186,7 +1194,7 @@ static int train_batch(Trainer *tr)
     int n = remaining < tr->cfg.batch ? remaining : tr->cfg.batch;
     int n_shards = shard_count(tr, n);
     int n_slices = (int)((tr->net.n_params + REDUCE_SLICE - 1) / REDUCE_SLICE);
-    double loss = 0.0, t0 = util_now();
+    double loss = 0.0, t0 = run_clock();
     long correct = 0;
 
     pthread_mutex_lock(&tr->job_lock);
@@ -1240,7 +1248,7 @@ static int train_batch(Trainer *tr)
     history_sample(tr);
     pthread_mutex_unlock(&tr->job_lock);
 
-    record_batch_time(tr, util_now() - t0, n);
+    record_batch_time(tr, run_clock() - t0, n);
     return 0;
 }
 
@@ -1287,7 +1295,7 @@ static void publish_progress(Trainer *tr)
     tr->status.images_per_sec = rate;
     tr->status.eta = eta;
     tr->status.epoch_eta = epoch_eta;
-    tr->status.elapsed = run_seconds(tr, util_now());
+    tr->status.elapsed = run_seconds(tr, run_clock());
     tr->status.train_loss = loss;
     tr->status.train_acc = acc;
     tr->status.lr = tr->opt.lr;
@@ -1319,7 +1327,7 @@ static int at_boundary(Trainer *tr)
             break;
         if (!paused) {
             tr->status.state = TRAINER_PAUSED;
-            tr->paused_since = util_now();
+            tr->paused_since = run_clock();
             paused = 1;
         }
         pthread_cond_wait(&tr->control, &tr->lock);
@@ -1327,7 +1335,7 @@ static int at_boundary(Trainer *tr)
     stop = tr->stop_requested;
     if (paused) {
         tr->status.state = TRAINER_TRAINING;
-        tr->paused_seconds += util_now() - tr->paused_since;
+        tr->paused_seconds += run_clock() - tr->paused_since;
         tr->paused_since = 0.0;
     }
     pthread_mutex_unlock(&tr->lock);
@@ -1385,7 +1393,7 @@ static void end_epoch(Trainer *tr)
     rec.val_acc = res.has_val ? res.val_acc : 0.0;
     rec.lr = tr->opt.lr;
     pthread_mutex_lock(&tr->lock);
-    rec.seconds = run_seconds(tr, util_now());
+    rec.seconds = run_seconds(tr, run_clock());
     pthread_mutex_unlock(&tr->lock);
     if (tr->cfg.on_epoch != NULL)
         tr->cfg.on_epoch(&rec, tr->cfg.ctx);
@@ -1443,7 +1451,7 @@ static void finish_run(Trainer *tr, int failed)
 
     pthread_mutex_lock(&tr->lock);
     tr->status.state = failed ? TRAINER_FAILED : TRAINER_DONE;
-    tr->status.elapsed = run_seconds(tr, util_now());
+    tr->status.elapsed = run_seconds(tr, run_clock());
     tr->status.eta = 0.0;
     tr->running = 0;
     pending = tr->save_requested;
@@ -2008,7 +2016,7 @@ int trainer_start(Trainer *tr)
 
     if (tr->started)
         return -1;
-    tr->t_start = util_now();
+    tr->t_start = run_clock();
     pthread_mutex_lock(&tr->lock);
     tr->running = 1;
     tr->status.state = tr->cfg.epochs > 0 ? TRAINER_TRAINING
@@ -2134,7 +2142,7 @@ void trainer_get_status(Trainer *tr, TrainerStatus *out)
     if (tr->running) {
         double since;
 
-        out->elapsed = run_seconds(tr, util_now());
+        out->elapsed = run_seconds(tr, run_clock());
         since = out->elapsed - tr->status.elapsed;
         if (out->eta > 0.0)
             out->eta = fmax(out->eta - since, 0.0);

@@ -303,6 +303,8 @@ static int screen_start(Tui *t, char *err, size_t errlen)
                   | BUTTON5_PRESSED, NULL) != 0)
         mouseinterval(0);
     tty_arm(STDOUT_FILENO);
+    /* Chains to the SIGTSTP handler of curses, which newterm installed. */
+    util_time_stops(1);
     return 0;
 }
 
@@ -311,6 +313,7 @@ static int screen_start(Tui *t, char *err, size_t errlen)
  * first and endwin's output and mode changes go nowhere. */
 static void screen_stop(Tui *t, int detached)
 {
+    util_time_stops(0);
     if (detached) {
         tty_forget();
         tty_detach_stdio();

@@ -1,7 +1,7 @@
 /*
- * util: allocation wrappers that never return NULL, the monotonic clock,
- * the online CPU count, the decaying throughput average and the
- * xoshiro256** generator.
+ * util: allocation wrappers that never return NULL, the monotonic clock
+ * and the time spent stopped, the online CPU count, the decaying
+ * throughput average and the xoshiro256** generator.
  *
  * The generator is xoshiro256** 1.0 by Blackman and Vigna
  * (https://prng.di.unimi.it/xoshiro256starstar.c), seeded through
@@ -19,6 +19,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +167,113 @@ double util_now(void)
      * and Linux always supports CLOCK_MONOTONIC. */
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Time spent stopped, in nanoseconds. The SIGTSTP handler writes it in
+ * two steps, when a stop begins and when it ends, and other threads may
+ * read it as soon as the process continues, before the handler's second
+ * step. So the handler makes stop_sequence odd while it writes, and a
+ * reader tries again until it reads the same even value before and after
+ * the times. A stop in progress counts up to the time of the reading.
+ */
+static atomic_llong stopped_ns;
+static atomic_llong stop_began_ns;
+static atomic_uint stop_sequence;
+static struct sigaction stop_previous;
+static pthread_t stop_thread;
+static int timing_stops;
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Stops the process as SIGTSTP's default action would, and returns when
+ * it continues. The signal is blocked while its handler runs, so it is
+ * unblocked with the default action in place, raised, and the handler
+ * restored. */
+static void stop_by_default(int sig)
+{
+    struct sigaction dfl, mine;
+    sigset_t set;
+
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, &mine);
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    sigaction(sig, &mine, NULL);
+}
+
+static void on_stop_signal(int sig)
+{
+    int saved_errno = errno;
+    long long began;
+
+    /* Any thread that does not block the signal may get it, but the
+     * handler of curses must run in the thread that draws. */
+    if (!pthread_equal(pthread_self(), stop_thread)) {
+        pthread_kill(stop_thread, sig);
+        errno = saved_errno;
+        return;
+    }
+    began = now_ns();
+    atomic_fetch_add(&stop_sequence, 1);
+    atomic_store(&stop_began_ns, began);
+    atomic_fetch_add(&stop_sequence, 1);
+
+    if (stop_previous.sa_handler == SIG_DFL)
+        stop_by_default(sig);
+    else if (stop_previous.sa_handler != SIG_IGN
+             && !(stop_previous.sa_flags & SA_SIGINFO))
+        stop_previous.sa_handler(sig);
+
+    atomic_fetch_add(&stop_sequence, 1);
+    atomic_fetch_add(&stopped_ns, now_ns() - began);
+    atomic_store(&stop_began_ns, 0);
+    atomic_fetch_add(&stop_sequence, 1);
+    errno = saved_errno;
+}
+
+void util_time_stops(int on)
+{
+    if (on && !timing_stops) {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        stop_thread = pthread_self();
+        if (sigaction(SIGTSTP, &sa, &stop_previous) == 0)
+            timing_stops = 1;
+    } else if (!on && timing_stops) {
+        sigaction(SIGTSTP, &stop_previous, NULL);
+        timing_stops = 0;
+    }
+}
+
+double util_stopped_seconds(void)
+{
+    long long now = now_ns(), total, began;
+    unsigned before, after;
+
+    do {
+        before = atomic_load(&stop_sequence);
+        total = atomic_load(&stopped_ns);
+        began = atomic_load(&stop_began_ns);
+        after = atomic_load(&stop_sequence);
+    } while (before != after || (before & 1u) != 0);
+    if (began != 0 && now > began)
+        total += now - began;
+    return (double)total * 1e-9;
 }
 
 int util_online_cpus(void)

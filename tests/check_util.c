@@ -1,6 +1,7 @@
 /*
- * Tests for util: the allocation wrappers and their fatal path, the clock,
- * the CPU count and the random number generator.
+ * Tests for util: the allocation wrappers and their fatal path, the clock
+ * and the time spent stopped, the CPU count and the random number
+ * generator.
  *
  * The generator is checked against published reference values and with
  * loose statistical bounds at fixed seeds. A correct generator passes
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -181,6 +183,47 @@ START_TEST(test_util_now_monotonic)
         ck_assert(t >= prev);
         prev = t;
     }
+}
+END_TEST
+
+/* Stands in for the SIGTSTP handler of curses: it keeps the signal's
+ * handler busy for HELD_NS as a stop would, and counts its calls. */
+#define HELD_NS 50000000L
+static volatile sig_atomic_t held_calls;
+
+static void hold_stop(int sig)
+{
+    struct timespec held = {0, HELD_NS};
+
+    (void)sig;
+    held_calls++;
+    nanosleep(&held, NULL);
+}
+
+/* util_time_stops passes SIGTSTP to the handler installed before it,
+ * counts the time that handler held it as stopped, and puts it back. */
+START_TEST(test_util_stop_passes_on_and_counts)
+{
+    struct sigaction sa, now;
+    double before;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hold_stop;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGTSTP, &sa, NULL), 0);
+    util_time_stops(1);
+    before = util_stopped_seconds();
+    ck_assert(before >= 0.0);
+    raise(SIGTSTP);
+    ck_assert_int_eq(held_calls, 1);
+    ck_assert_msg(util_stopped_seconds() - before >= HELD_NS * 1e-9,
+                  "stopped time grew by %g s, the handler held %g s",
+                  util_stopped_seconds() - before, HELD_NS * 1e-9);
+    util_time_stops(0);
+    ck_assert_int_eq(sigaction(SIGTSTP, NULL, &now), 0);
+    ck_assert(now.sa_handler == hold_stop);
+    raise(SIGTSTP);
+    ck_assert_int_eq(held_calls, 2);
 }
 END_TEST
 
@@ -526,6 +569,7 @@ Suite *util_suite(void)
 
     tcase_add_test(system, test_util_now_monotonic);
     tcase_add_test(system, test_util_online_cpus_positive);
+    tcase_add_test(system, test_util_stop_passes_on_and_counts);
     tcase_add_test(system, test_rate_short_span_plain_average);
     tcase_add_test(system, test_rate_follows_change_by_time);
     tcase_add_test(system, test_rate_one_slow_batch);
