@@ -96,6 +96,10 @@ typedef struct {
      * Esc gives the focus back to it. DRAW_IMAGE when there is none. */
     DrawPane list_opener;
     int test_pos, train_pos;     /* positions when walking a whole set */
+    /* The number typed after g, shown on the hint line while go_active
+     * is set, until Enter moves the viewer there or Esc cancels. */
+    int go_active;
+    char go_digits[8];
 
     /* Occlusion overlay: requested again whenever the image, the set or
      * the evaluation changes. */
@@ -182,6 +186,10 @@ void pane_image_sync_overlay(Ui *ui);
 void pane_image_toggle_set(Ui *ui);
 /* Returns the viewer to all test images, on the image it showed. */
 void pane_image_show_all(Ui *ui);
+/* Moves the viewer to image NUMBER, counted from 1 as its title counts
+ * them: in the training set, the list it walks, or the test set. Reports
+ * on the hint line and returns -1 when there is no such image. */
+int pane_image_go(Ui *ui, long number);
 /* Makes the viewer walk the explorer list from list_pos and moves the
  * focus to it, so that the arrow keys step through the listed images.
  * The pane that had the focus is kept in list_opener. */

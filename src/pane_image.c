@@ -138,6 +138,30 @@ void pane_image_show_all(Ui *ui)
                  | UI_DIRTY(DRAW_HINT);
 }
 
+int pane_image_go(Ui *ui, long number)
+{
+    int len;
+    int *position = viewer_position(ui, &len);
+
+    if (number < 1 || number > len) {
+        char msg[sizeof ui->notice];
+
+        if (len == 0)
+            snprintf(msg, sizeof msg, "no image %ld: there are no images",
+                     number);
+        else
+            snprintf(msg, sizeof msg, "no image %ld: images are 1 to %d",
+                     number, len);
+        pane_notice(ui, msg);
+        return -1;
+    }
+    *position = (int)(number - 1);
+    ui->dirty |= UI_DIRTY(DRAW_IMAGE);
+    if (position == &ui->list_pos)
+        ui->dirty |= UI_DIRTY(DRAW_MISTAKES);
+    return 0;
+}
+
 void pane_image_follow_list(Ui *ui)
 {
     if (ui->focus != DRAW_IMAGE)

@@ -381,7 +381,8 @@ enum {
     HINT_RANK_SET,      /* t */
     HINT_RANK_LR,       /* + and - */
     HINT_RANK_SAVE,     /* s, shown on wide terminals */
-    HINT_RANK_STOP      /* x */
+    HINT_RANK_STOP,     /* x */
+    HINT_RANK_GO        /* g, where all the others fit */
 };
 
 #define MAX_HINTS 16
@@ -405,6 +406,7 @@ static int collect_hints(const Ui *ui, Hint *hints)
                             "image", HINT_RANK_PANE};
         if (ui->follow_list || ui->show_train)
             hints[n++] = (Hint){"Esc", "all test", HINT_RANK_BACK};
+        hints[n++] = (Hint){"g", "go to image", HINT_RANK_GO};
         if (ui->occlusion != NULL)
             hints[n++] = (Hint){"o", ui->overlay_on ? "hide overlay"
                                                     : "occlusion",
@@ -460,6 +462,19 @@ static int clip_columns(const char *text, int cols)
     return len;
 }
 
+/* Draws the prompt of g on the key bar: the number typed so far and the
+ * keys that end it. */
+static void draw_go_prompt(WINDOW *w, const Ui *ui)
+{
+    int x = pane_print(w, 0, 1, ui->attr[UI_LABEL], "go to image ");
+
+    x = pane_print(w, 0, x, ui->attr[UI_VALUE], "%s_", ui->go_digits);
+    x = pane_print(w, 0, x + 2, ui->attr[UI_HINT_KEY], "Enter");
+    x = pane_print(w, 0, x, ui->attr[UI_HINT], " go");
+    x = pane_print(w, 0, x + 2, ui->attr[UI_HINT_KEY], "Esc");
+    pane_print(w, 0, x, ui->attr[UI_HINT], " cancel");
+}
+
 /* Draws the key bar: the reply to the last key, when there is one, or
  * else the name of the view other than the training view, then the keys
  * that fit, always with help and quit. */
@@ -472,6 +487,10 @@ static void draw_hint(WINDOW *w, const Ui *ui)
     int always = 0;
 
     werase(w);
+    if (ui->go_active) {
+        draw_go_prompt(w, ui);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         /* Two columns of space, the key, a space and the action. */
         widths[i] = 3 + draw_text_width(hints[i].key)
@@ -508,7 +527,7 @@ static const char *const help_lines[][2] = {
     {"Left/Right", "previous/next image; in the matrix, move"},
     {"Up/Down", "move in the list or the matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
-    {"Home/End", "first or last image or entry"},
+    {"Home/End g", "first or last image or entry; g N Enter: image N"},
     {"Enter", "open the entry or the cell's images in the viewer"},
     {"Esc", "back to all test images and to the list or matrix"},
     {"t", "browse the training or the test images"},
@@ -978,6 +997,51 @@ static void toggle_help(Tui *t, int show)
     }
 }
 
+/* Takes KEY while the prompt of g is open: digits add to the number,
+ * Backspace takes the last one off, Enter moves the viewer to that image,
+ * and Esc or g closes the prompt. Any other key closes it too and returns
+ * 0, so that the key then does what it always does. */
+static int go_key(Ui *ui, int key)
+{
+    size_t len = strlen(ui->go_digits);
+
+    ui->dirty |= UI_DIRTY(DRAW_HINT);
+    if (key >= '0' && key <= '9') {
+        if (len + 1 < sizeof ui->go_digits) {
+            ui->go_digits[len] = (char)key;
+            ui->go_digits[len + 1] = '\0';
+        }
+        return 1;
+    }
+    if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+        if (len > 0)
+            ui->go_digits[len - 1] = '\0';
+        return 1;
+    }
+    ui->go_active = 0;
+    if (key == KEY_ENTER || key == '\n' || key == '\r') {
+        if (len > 0)
+            pane_image_go(ui, strtol(ui->go_digits, NULL, 10));
+        return 1;
+    }
+    return key == KEY_ESC || key == 'g' || key == 'G';
+}
+
+/* Opens the prompt of g, where the user types the number of an image to
+ * show. */
+static void open_go_prompt(Tui *t)
+{
+    Ui *ui = &t->ui;
+
+    if (t->win[DRAW_IMAGE] == NULL) {
+        pane_notice(ui, "no image viewer in this view; v changes the view");
+        return;
+    }
+    ui->go_active = 1;
+    ui->go_digits[0] = '\0';
+    ui->dirty |= UI_DIRTY(DRAW_HINT);
+}
+
 static int handle_key(Tui *t, int key)
 {
     Ui *ui = &t->ui;
@@ -995,6 +1059,8 @@ static int handle_key(Tui *t, int key)
         return KEY_RESULT_CONTINUE;
     }
     if (!t->layout.fits)
+        return KEY_RESULT_CONTINUE;
+    if (ui->go_active && go_key(ui, key))
         return KEY_RESULT_CONTINUE;
 
     switch (key) {
@@ -1020,6 +1086,10 @@ static int handle_key(Tui *t, int key)
     case 't':
     case 'T':
         pane_image_toggle_set(ui);
+        break;
+    case 'g':
+    case 'G':
+        open_go_prompt(t);
         break;
     case '+':
     case '=':

@@ -5,8 +5,8 @@
 # marks, and Enter on a confusion cell at 120x40 and a click on one at
 # 80x24. It checks which pane has the focus after Enter and after Esc,
 # and that the key bar still names the mistakes view then. Then come the
-# occlusion overlay and its legend in words, the training images, the
-# learning-rate keys, stop after the epoch, the help, which must fit and
+# occlusion overlay and its legend in words, the training images, g and
+# an image number, the learning-rate keys, stop after the epoch, the help, which must fit and
 # name where 1, 2 and 3 move the focus, and the training time, which must
 # stand still while training is paused. While paused, s must save, and
 # the key bar must stop showing "saving to" when the status shows saved.
@@ -238,6 +238,21 @@ grep -Eq "$predicted" "$tmp/screen" \
 # Trousers, as in the cell above, are often too clear for a cut of 1
 # point, while the first training images are of several classes.
 find_cuts ui
+
+# g opens a prompt for an image number, counted as the title counts.
+# Backspace takes back a digit, Enter shows the image, a number past the
+# end is reported, and Esc closes the prompt where it was.
+tm send-keys -t ui g 1 5 0 0 0 BSpace
+wait_for ui '^ go to image 1500_  Enter go  Esc cancel' 5 \
+    || fail "g did not show the typed number on the key bar"
+tm send-keys -t ui Enter
+wait_for ui '^>Train 1500/2000' 5 || fail "g 1500 Enter did not show image 1500"
+tm send-keys -t ui g 2 5 0 0 Enter
+wait_for ui '^ no image 2500: images are 1 to 2000 ' 5 \
+    || fail "g 2500 Enter did not report that there are 2000 images"
+tm send-keys -t ui g 7 Escape
+wait_for ui '^ no image 2500' 5 || fail "Esc did not close the prompt of g"
+grep -q '^>Train 1500/2000' "$tmp/screen" || fail "g 7 Esc moved the viewer"
 
 # ---------------------------------------------------------------- control
 tm send-keys -t ui +
