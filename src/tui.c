@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1134,28 +1135,37 @@ static int handle_key(Tui *t, int key)
 
 /* ---------------------------------------------------------------- loop */
 
-/* Waits up to WAIT_MS for a key and returns it, or ERR. A closed terminal
- * makes getch return ERR at once instead of after the timeout. When the
- * terminal hung up, *GONE is set. When only the input ended (standard
+/*
+ * Waits up to WAIT_MS for a key and returns it, or ERR. The wait is a
+ * poll of standard input, and getch then only takes what is there. When
+ * getch waited itself, its wait could see a key typed right after Ctrl-Z
+ * that the shell then read while fmnist was stopped. After fg, getch
+ * blocked in read until the next key, and the screen froze.
+ * Keys that curses holds from an earlier read, and KEY_RESIZE, come at
+ * the latest after WAIT_MS.
+ *
+ * Input that poll reports but getch cannot read means a closed terminal.
+ * When it hung up, *GONE is set. When only the input ended (standard
  * input at end of file on a working terminal), keys are no longer read
- * and later calls just sleep, so the loop never spins. */
+ * and later calls just sleep, so the loop never spins.
+ */
 static int read_key(Tui *t, int wait_ms, int *gone)
 {
+    struct pollfd in = {STDIN_FILENO, POLLIN, 0};
+
     if (t->input_closed) {
         napms(wait_ms);
         return ERR;
     }
-    timeout(wait_ms);
-    double before = util_now();
+    int ready = poll(&in, 1, wait_ms) > 0;
+    timeout(0);
     errno = 0;
     int key = getch();
     if (key != ERR) {
         t->fast_errors = 0;
         return key;
     }
-
-    int fast = wait_ms >= TICK_MS / 2 && util_now() - before < 0.002;
-    if (!fast && errno != EIO) {
+    if (!ready && errno != EIO) {
         t->fast_errors = 0;
         return ERR;
     }

@@ -180,7 +180,14 @@ double util_now(void)
 static atomic_llong stopped_ns;
 static atomic_llong stop_began_ns;
 static atomic_uint stop_sequence;
-static struct sigaction stop_previous;
+/* When the latest SIGCONT came: a stop ends then, not when the handler
+ * of curses that follows has redrawn the screen. */
+static atomic_llong continued_ns;
+/* Set while the SIGTSTP handler runs. Curses unblocks the signal while
+ * it stops and redraws, so a second Ctrl-Z can run the handler again
+ * inside the first call, whose time then covers both stops. */
+static volatile sig_atomic_t stop_depth;
+static struct sigaction stop_previous, continue_previous;
 static pthread_t stop_thread;
 static int timing_stops;
 
@@ -212,10 +219,21 @@ static void stop_by_default(int sig)
     sigaction(sig, &mine, NULL);
 }
 
+/* Passes SIGTSTP on to the handler installed before, or stops the
+ * process, and returns when it continues. */
+static void pass_stop_on(int sig)
+{
+    if (stop_previous.sa_handler == SIG_DFL)
+        stop_by_default(sig);
+    else if (stop_previous.sa_handler != SIG_IGN
+             && !(stop_previous.sa_flags & SA_SIGINFO))
+        stop_previous.sa_handler(sig);
+}
+
 static void on_stop_signal(int sig)
 {
     int saved_errno = errno;
-    long long began;
+    long long began, ended;
 
     /* Any thread that does not block the signal may get it, but the
      * handler of curses must run in the thread that draws. */
@@ -224,21 +242,42 @@ static void on_stop_signal(int sig)
         errno = saved_errno;
         return;
     }
+    if (stop_depth > 0) {
+        pass_stop_on(sig);
+        errno = saved_errno;
+        return;
+    }
+    stop_depth = 1;
     began = now_ns();
+    atomic_store(&continued_ns, 0);
     atomic_fetch_add(&stop_sequence, 1);
     atomic_store(&stop_began_ns, began);
     atomic_fetch_add(&stop_sequence, 1);
 
-    if (stop_previous.sa_handler == SIG_DFL)
-        stop_by_default(sig);
-    else if (stop_previous.sa_handler != SIG_IGN
-             && !(stop_previous.sa_flags & SA_SIGINFO))
-        stop_previous.sa_handler(sig);
+    pass_stop_on(sig);
 
+    /* Without a SIGCONT the process did not stop: an orphaned process
+     * group ignores SIGTSTP. */
+    ended = atomic_load(&continued_ns);
+    if (ended < began)
+        ended = now_ns();
     atomic_fetch_add(&stop_sequence, 1);
-    atomic_fetch_add(&stopped_ns, now_ns() - began);
+    atomic_fetch_add(&stopped_ns, ended - began);
     atomic_store(&stop_began_ns, 0);
     atomic_fetch_add(&stop_sequence, 1);
+    stop_depth = 0;
+    errno = saved_errno;
+}
+
+static void on_continue_signal(int sig)
+{
+    int saved_errno = errno;
+
+    atomic_store(&continued_ns, now_ns());
+    if (continue_previous.sa_handler != SIG_DFL
+        && continue_previous.sa_handler != SIG_IGN
+        && !(continue_previous.sa_flags & SA_SIGINFO))
+        continue_previous.sa_handler(sig);
     errno = saved_errno;
 }
 
@@ -248,14 +287,21 @@ void util_time_stops(int on)
         struct sigaction sa;
 
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_stop_signal;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;
         stop_thread = pthread_self();
-        if (sigaction(SIGTSTP, &sa, &stop_previous) == 0)
-            timing_stops = 1;
+        sa.sa_handler = on_continue_signal;
+        if (sigaction(SIGCONT, &sa, &continue_previous) != 0)
+            return;
+        sa.sa_handler = on_stop_signal;
+        if (sigaction(SIGTSTP, &sa, &stop_previous) != 0) {
+            sigaction(SIGCONT, &continue_previous, NULL);
+            return;
+        }
+        timing_stops = 1;
     } else if (!on && timing_stops) {
         sigaction(SIGTSTP, &stop_previous, NULL);
+        sigaction(SIGCONT, &continue_previous, NULL);
         timing_stops = 0;
     }
 }

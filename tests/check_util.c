@@ -191,13 +191,18 @@ END_TEST
 #define HELD_NS 50000000L
 static volatile sig_atomic_t held_calls;
 
-static void hold_stop(int sig)
+static void hold_stop_busy(void)
 {
     struct timespec held = {0, HELD_NS};
 
+    nanosleep(&held, NULL);
+}
+
+static void hold_stop(int sig)
+{
     (void)sig;
     held_calls++;
-    nanosleep(&held, NULL);
+    hold_stop_busy();
 }
 
 /* util_time_stops passes SIGTSTP to the handler installed before it,
@@ -207,6 +212,7 @@ START_TEST(test_util_stop_passes_on_and_counts)
     struct sigaction sa, now;
     double before;
 
+    held_calls = 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = hold_stop;
     sigemptyset(&sa.sa_mask);
@@ -224,6 +230,50 @@ START_TEST(test_util_stop_passes_on_and_counts)
     ck_assert(now.sa_handler == hold_stop);
     raise(SIGTSTP);
     ck_assert_int_eq(held_calls, 2);
+}
+END_TEST
+
+/* Like hold_stop, but the first call unblocks SIGTSTP and takes a second
+ * one, as a Ctrl-Z typed while curses redraws after fg arrives. */
+static void hold_stop_twice(int sig)
+{
+    sigset_t set;
+
+    held_calls++;
+    if (held_calls == 1) {
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        raise(sig);
+    }
+    hold_stop_busy();
+}
+
+/* A stop inside another counts once: the time stopped cannot exceed the
+ * time that passed. */
+START_TEST(test_util_stop_nested_counts_once)
+{
+    struct sigaction sa;
+    double wall, stopped;
+
+    held_calls = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hold_stop_twice;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGTSTP, &sa, NULL), 0);
+    util_time_stops(1);
+    wall = util_now();
+    stopped = util_stopped_seconds();
+    raise(SIGTSTP);
+    wall = util_now() - wall;
+    stopped = util_stopped_seconds() - stopped;
+    util_time_stops(0);
+    ck_assert_int_eq(held_calls, 2);
+    ck_assert_msg(stopped >= 2 * HELD_NS * 1e-9,
+                  "stopped time grew by %g s, the handlers held %g s",
+                  stopped, 2 * HELD_NS * 1e-9);
+    ck_assert_msg(stopped <= wall + 1e-6,
+                  "stopped time grew by %g s in %g s", stopped, wall);
 }
 END_TEST
 
@@ -570,6 +620,7 @@ Suite *util_suite(void)
     tcase_add_test(system, test_util_now_monotonic);
     tcase_add_test(system, test_util_online_cpus_positive);
     tcase_add_test(system, test_util_stop_passes_on_and_counts);
+    tcase_add_test(system, test_util_stop_nested_counts_once);
     tcase_add_test(system, test_rate_short_span_plain_average);
     tcase_add_test(system, test_rate_follows_change_by_time);
     tcase_add_test(system, test_rate_one_slow_batch);
