@@ -20,7 +20,9 @@
 #     and the checkpoint is not replaced;
 #   checkpoint writes failing in the UI (a file-size limit set with
 #     prlimit): each failure and the recovery in the log, training goes
-#     on, and the earlier checkpoint stays as it was.
+#     on, and the earlier checkpoint stays as it was;
+#   Ctrl-Z from an interactive shell with a key typed right after it,
+#     then fg: the interface goes on drawing without another key.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -374,6 +376,40 @@ else
         expect_checkpoint savefail "$ckpt"
     fi
     echo "group 4 (failed checkpoint writes) done"
+fi
+
+# ---------------------------------------------------------------- group 5
+# Ctrl-Z and a key at once, as a fast typist or a paste sends them: the
+# shell reads the key while fmnist is stopped. After fg the status must
+# change without any further key. The pane runs an interactive bash, so
+# that Ctrl-Z stops fmnist and fg brings it back.
+if command -v bash >/dev/null 2>&1; then
+    tm new-session -d -x 80 -y 24 -s ctrlz \
+        "cd '$tmp' && exec bash --norc --noprofile -i"
+    tm send-keys -t ctrlz "$fmnist $fast --epochs 1000 --log ctrlz.csv" Enter
+    if wait_for ctrlz 'epoch [0-9]+/1000' 30; then
+        tm send-keys -t ctrlz C-z Right
+        sleep 2
+        tm send-keys -t ctrlz fg Enter
+        wait_for ctrlz 'epoch [0-9]+/1000' 10 \
+            || fail "ctrlz: the interface did not come back after fg"
+        first=$(grep -Eo 'epoch [0-9]+/1000.*batch [0-9]+/[0-9]+' "$tmp/screen")
+        sleep 2
+        capture ctrlz
+        second=$(grep -Eo 'epoch [0-9]+/1000.*batch [0-9]+/[0-9]+' "$tmp/screen")
+        [ -n "$first" ] && [ "$first" != "$second" ] \
+            || fail "ctrlz: the status stood still after fg: $first"
+        tm send-keys -t ctrlz q
+        wait_for ctrlz 'fmnist: (stopped|epoch)' 30 \
+            || fail "ctrlz: q did not end fmnist"
+    else
+        fail "ctrlz: the interface did not start from bash"
+    fi
+    # fmnist runs in a process group of its own here, which the cleanup
+    # of tui_lib.sh does not reach.
+    pkill -TERM -f "ctrlz.csv" 2>/dev/null
+    tm kill-session -t ctrlz
+    echo "group 5 (Ctrl-Z) done"
 fi
 
 [ "$failures" -eq 0 ] || exit 1
