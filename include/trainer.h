@@ -145,6 +145,12 @@ typedef struct {
     /* Path of the latest checkpoint written, NULL when none was; it
      * points into the trainer and is valid until trainer_free. */
     const char *saved_path;
+    /* The position in the run that checkpoint holds: epochs done and
+     * batches of the next one. */
+    int saved_epochs;
+    long saved_batch;
+    /* Set when the run has ended and trained past that checkpoint. */
+    int saved_behind;
 } TrainerStatus;
 
 typedef struct Trainer Trainer;

@@ -1204,6 +1204,30 @@ static void note(const EpochSink *sink, const char *fmt, ...)
     funlockfile(out);
 }
 
+/* Writes the summary that the interface prints on exit as notes, for a
+ * run whose terminal hung up: they go to the log, if there is one. */
+static void note_summary(const EpochSink *sink, const TrainerStatus *st)
+{
+    FILE *text = tmpfile();
+    char line[512];
+
+    if (text == NULL) {
+        note(sink, "cannot write the summary: %s", strerror(errno));
+        return;
+    }
+    tui_print_summary(text, st, NULL);
+    rewind(text);
+    while (fgets(line, sizeof line, text) != NULL) {
+        const char *body = line;
+
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(body, "fmnist: ", 8) == 0)
+            body += 8;
+        note(sink, "%s", body);
+    }
+    fclose(text);
+}
+
 /* Lets go of the terminal after a hangup. Standard streams that were the
  * terminal now go to /dev/null, so later writes neither fail nor block,
  * and messages go to the log. Training goes on, and a paused run resumes,
@@ -1336,6 +1360,7 @@ int main(int argc, char **argv)
     EpochSink sink = { .log = NULL };
     char err[TRAINER_ERR_LEN];
     int status = 0;
+    int ui_detached = 0;    /* the interface ran until a hangup */
 
     setlocale(LC_ALL, "");
     sink.stderr_is_tty = isatty(STDERR_FILENO);
@@ -1481,6 +1506,7 @@ int main(int argc, char **argv)
             detach(&sink, tr, st,
                    hangup_signal ? "received SIGHUP" : "the terminal hung up");
             opt.headless = 1;
+            ui_detached = 1;
         }
     }
 
@@ -1507,6 +1533,8 @@ int main(int argc, char **argv)
      * normal way. The shell then gets a summary. */
     if (!opt.headless)
         tui_print_summary(stdout, st, opt.log_path);
+    else if (ui_detached)
+        note_summary(&sink, st);
     if (st->state == TRAINER_FAILED) {
         note(&sink, "training failed: %s", st->message);
         status = 1;

@@ -275,6 +275,9 @@ struct Trainer {
     EvalJob eval_job;
     unsigned eval_count;    /* evaluations finished */
     int64_t saved_step;     /* step of the latest save attempt, or -1 */
+    int64_t saved_epochs;   /* its epochs done and batches of the next */
+    int64_t saved_batch;
+    int64_t saved_ok_step;  /* step of the latest checkpoint written */
     int history_changed;    /* history not yet copied to the status */
     int diverged;           /* a non-finite loss or weight ended the run */
     double eval_seconds;    /* duration of the latest evaluation */
@@ -904,6 +907,8 @@ static int save_run(Trainer *tr, const char *path, char *err, size_t errlen)
     ck.test_acc_history = (float *)pr->test_acc_history;
     rc = checkpoint_save(path, &ck, err, errlen);
     tr->saved_step = pr->step;
+    tr->saved_epochs = pr->epochs_done;
+    tr->saved_batch = pr->epoch.batches;
     pthread_mutex_unlock(&tr->job_lock);
     return rc;
 }
@@ -919,6 +924,9 @@ static void save_and_report(Trainer *tr, const char *path)
         set_message(tr, 0, "saved %s", path);
         pthread_mutex_lock(&tr->lock);
         tr->status.saved_path = path;
+        tr->status.saved_epochs = (int)tr->saved_epochs;
+        tr->status.saved_batch = (long)tr->saved_batch;
+        tr->saved_ok_step = tr->saved_step;
         pthread_mutex_unlock(&tr->lock);
     } else {
         set_message(tr, 1, "checkpoint not saved: %s", err);
@@ -1451,6 +1459,8 @@ static void finish_run(Trainer *tr, int failed)
 
     pthread_mutex_lock(&tr->lock);
     tr->status.state = failed ? TRAINER_FAILED : TRAINER_DONE;
+    tr->status.saved_behind = tr->status.saved_path != NULL
+                              && tr->saved_ok_step != tr->progress.step;
     tr->status.elapsed = run_seconds(tr, run_clock());
     tr->status.eta = 0.0;
     tr->running = 0;
@@ -1927,6 +1937,7 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
     tr->test = test;
     tr->n_threads = worker_count(cfg);
     tr->saved_step = -1;
+    tr->saved_ok_step = -1;
     tr->lr_scale = 1.0f;
     tr->lr_user_scale = 1.0f;
     if (train != NULL) {

@@ -175,11 +175,10 @@ void pane_print_pending(WINDOW *w, const Ui *ui, int y)
                : "filled at the end of each epoch");
 }
 
-int pane_format_trained(const TrainerStatus *st, char *buf, size_t len)
+/* Writes a position in a run, such as "2 epochs and 58 batches", to BUF.
+ * Returns 0 at the start of a run, where it writes "nothing". */
+static int format_position(int epochs, long batches, char *buf, size_t len)
 {
-    int epochs = st->epochs_done;
-    long batches = st->batch;
-
     if (epochs > 0 && batches > 0)
         snprintf(buf, len, "%d epoch%s and %ld batch%s", epochs,
                  epochs == 1 ? "" : "s", batches, batches == 1 ? "" : "es");
@@ -190,6 +189,11 @@ int pane_format_trained(const TrainerStatus *st, char *buf, size_t len)
     else
         snprintf(buf, len, "nothing");
     return epochs > 0 || batches > 0;
+}
+
+int pane_format_trained(const TrainerStatus *st, char *buf, size_t len)
+{
+    return format_position(st->epochs_done, st->batch, buf, len);
 }
 
 void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused)
@@ -1141,7 +1145,7 @@ static int handle_key(Tui *t, int key)
  * getch waited itself, its wait could see a key typed right after Ctrl-Z
  * that the shell then read while fmnist was stopped. After fg, getch
  * blocked in read until the next key, and the screen froze.
- * Keys that curses holds from an earlier read, and KEY_RESIZE, come at
+ * Keys that curses kept from an earlier read, and KEY_RESIZE, come at
  * the latest after WAIT_MS.
  *
  * Input that poll reports but getch cannot read means a closed terminal.
@@ -1361,9 +1365,19 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     } else {
         fprintf(out, "fmnist: no test evaluation finished\n");
     }
-    if (st->saved_path != NULL)
+    if (st->saved_path != NULL) {
         fprintf(out, "fmnist: checkpoint %s\n", st->saved_path);
-    else if (st->train_epochs > 0)
+        /* After s without --save, training went on past the save. */
+        if (st->saved_behind) {
+            char saved[64];
+
+            format_position(st->saved_epochs, st->saved_batch, saved,
+                            sizeof saved);
+            fprintf(out, "fmnist: it holds the model after %s, not the "
+                    "final one\nfmnist: s before q, or --save FILE, saves "
+                    "the final model\n", saved);
+        }
+    } else if (st->train_epochs > 0)
         fprintf(out, "fmnist: no checkpoint written; --save FILE or the "
                 "s key writes one\n");
     /* The caller prints the reason for a failed run. A failed save is

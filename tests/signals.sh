@@ -9,7 +9,7 @@
 #   SIGSEGV and SIGABRT: the crash handler restores the terminal;
 #   SIGHUP in the UI and headless, and a terminal closed under a process
 #     in another session: training goes on to the last epoch, saves, and
-#     notes it in the log;
+#     notes it in the log, with the summary of the interface runs;
 #   TERM=dumb and an unknown TERM: headless mode with one line saying why;
 #   a resize storm down to 1x1: a notice, and training goes on;
 #   colours for xterm-256color, tmux-256color, screen and linux, none
@@ -239,6 +239,14 @@ done
 for name in hup hupheadless; do
     grep -q '^# fmnist: received SIGHUP; training continues without a terminal' \
         "$tmp/$name.csv" || fail "$name: no SIGHUP note in the log"
+done
+# The summary that the interface prints on exit goes to the log instead.
+for name in hup huppaused closed; do
+    [ -s "$tmp/$name.status" ] || continue
+    grep -Eq "^# fmnist: finished after $epochs of $epochs epochs; training time " \
+        "$tmp/$name.csv" || fail "$name: no summary in the log: $(cat "$tmp/$name.csv")"
+    grep -Eq '^# fmnist: test accuracy [0-9.]+%' "$tmp/$name.csv" \
+        || fail "$name: the summary in the log lacks the test accuracy"
 done
 grep -q '^# fmnist: received SIGHUP; paused training resumes without a terminal' \
     "$tmp/huppaused.csv" || fail "huppaused: no resume note in the log"

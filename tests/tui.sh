@@ -118,7 +118,8 @@ if [ -n "$utf8" ]; then
     # ------------------------------------------------------------ resume
     # A resumed run evaluates the loaded network first, so predictions
     # show while its first epoch has only begun.
-    start resume 80x24 "$utf8" --load "$tmp/ui.ckpt" --epochs 1
+    cp "$tmp/ui.ckpt" "$tmp/resume.ckpt"
+    start resume 80x24 "$utf8" --load "$tmp/resume.ckpt" --epochs 1
     wait_for resume "$predicted" 30 || fail "resume: no prediction within 30 s"
     grep -Eq '^ epoch 3/3 .* batch [0-9]+/938$' "$tmp/screen" \
         || fail "resume: the status does not show epoch 3 of 3"
@@ -127,8 +128,16 @@ if [ -n "$utf8" ]; then
         || fail "resume: the predictions came only after the epoch's $batch batches"
     grep -Eq '^ test accuracy [0-9]+\.[0-9]{2}%' "$tmp/screen" \
         || fail "resume: the status does not give the loaded network's accuracy"
+    # Without --save, s writes the --load file and training goes on, so
+    # the summary after q must report that the file has an earlier model.
+    tm send-keys -t resume s
+    wait_for resume "^ saved $tmp/resume.ckpt" 10 || fail "resume: s did not save"
+    sleep 1
     tm send-keys -t resume q
     wait_exit resume
+    capture_exited resume
+    grep -Eq '^fmnist: it holds the model after 2 epochs and [0-9]+ batch(es)?, not the final one$' \
+        "$tmp/screen" || fail "resume: the summary does not say that the checkpoint is older"
     echo "resume: ok"
 
     # ------------------------------------------------------------ explore
