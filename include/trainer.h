@@ -107,6 +107,7 @@ typedef struct {
                                only evaluates a loaded or new network */
     int epochs_done;        /* finished epochs, loaded ones included */
     int loaded;             /* the network came from a checkpoint */
+    long loaded_batch;      /* batches of a partial epoch it held */
     long batch;             /* batches done in the current epoch */
     long batches_per_epoch;
     double images_per_sec;  /* training throughput over the last few

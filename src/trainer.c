@@ -1831,6 +1831,7 @@ static void init_status(Trainer *tr)
     st->epochs_done = (int)pr->epochs_done;
     st->loaded = tr->cfg.load_path != NULL;
     st->batch = (long)pr->epoch.batches;
+    st->loaded_batch = st->batch;
     st->batches_per_epoch = (tr->n_epoch + tr->cfg.batch - 1) / tr->cfg.batch;
     st->eta = -1.0;
     st->epoch_eta = -1.0;

@@ -1335,9 +1335,16 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
             st->state == TRAINER_FAILED ? "failed"
             : st->epochs_done >= st->epochs ? "finished" : "stopped",
             st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
-    if (loaded > 0)
+    if (loaded > 0 && st->loaded_batch == 0)
         fprintf(out, " (%d loaded)", loaded);
     fprintf(out, "; training time %s\n", duration);
+    /* A checkpoint written mid-epoch held part of the next epoch too. */
+    if (st->loaded_batch > 0) {
+        char held[64];
+
+        format_position(loaded, st->loaded_batch, held, sizeof held);
+        fprintf(out, "fmnist: the loaded checkpoint held %s\n", held);
+    }
     /* A line of its own keeps each line under 80 columns. */
     if (st->epochs_done < st->epochs && st->batch > 0
         && st->batch < st->batches_per_epoch)
@@ -1373,9 +1380,9 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
 
             format_position(st->saved_epochs, st->saved_batch, saved,
                             sizeof saved);
-            fprintf(out, "fmnist: it holds the model after %s, not the "
-                    "final one\nfmnist: s before q, or --save FILE, saves "
-                    "the final model\n", saved);
+            fprintf(out, "fmnist: it holds an earlier model, after %s\n"
+                    "fmnist: s before q, or --save FILE, saves the final "
+                    "model\n", saved);
         }
     } else if (st->train_epochs > 0)
         fprintf(out, "fmnist: no checkpoint written; --save FILE or the "

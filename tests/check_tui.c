@@ -94,6 +94,51 @@ START_TEST(test_tui_summary_resumed_run)
 }
 END_TEST
 
+/* A checkpoint written mid-epoch held part of the next epoch, which gets
+ * a line of its own instead of "(2 loaded)". */
+START_TEST(test_tui_summary_loaded_partial_epoch)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 4;
+    st.epochs_done = 4;
+    st.epoch = 4;
+    st.loaded_batch = 147;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: finished after 4 of 4 "
+                                       "epochs; training time"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: the loaded checkpoint held "
+                                       "2 epochs and 147 batches\n"));
+    ck_assert_ptr_null(strstr(text, "loaded)"));
+    free(text);
+}
+END_TEST
+
+/* A run that trained past its latest checkpoint says what the file holds
+ * and how to save the final model. */
+START_TEST(test_tui_summary_checkpoint_behind)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.saved_path = "run.ckpt";
+    st.saved_epochs = 2;
+    st.saved_batch = 46;
+    st.saved_behind = 1;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: checkpoint run.ckpt\n"
+                                       "fmnist: it holds an earlier model, "
+                                       "after 2 epochs and 46 batches\n"));
+    ck_assert_ptr_nonnull(strstr(text, "saves the final model"));
+    free(text);
+    st.saved_behind = 0;
+    text = summary_of(&st, NULL);
+    ck_assert_ptr_null(strstr(text, "earlier model"));
+    free(text);
+}
+END_TEST
+
 /* Each line fits an 80-column terminal, for a resumed run stopped in the
  * middle of a long epoch with large numbers everywhere. */
 START_TEST(test_tui_summary_lines_under_80)
@@ -110,8 +155,13 @@ START_TEST(test_tui_summary_lines_under_80)
     st.elapsed = 4 * 86400 + 3600;
     st.has_val = 1;
     st.val_acc = 0.9;
+    st.saved_path = "/a/path/of/some/length/run.ckpt";
+    st.saved_epochs = 9998;
+    st.saved_batch = 59998;
+    st.saved_behind = 1;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "(5000 loaded)"));
+    ck_assert_ptr_nonnull(strstr(text, "after 9998 epochs and 59998 batches"));
     ck_assert_ptr_nonnull(strstr(text, "59999 of 60000 batches"));
     for (char *line = text; *line != '\0';) {
         char *end = strchr(line, '\n');
@@ -260,6 +310,8 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_finished_run);
     tcase_add_test(tc, test_tui_summary_stopped_mid_epoch);
     tcase_add_test(tc, test_tui_summary_resumed_run);
+    tcase_add_test(tc, test_tui_summary_loaded_partial_epoch);
+    tcase_add_test(tc, test_tui_summary_checkpoint_behind);
     tcase_add_test(tc, test_tui_summary_lines_under_80);
     tcase_add_test(tc, test_tui_summary_explore_only);
     tcase_add_test(tc, test_tui_summary_explore_untrained);

@@ -136,7 +136,7 @@ if [ -n "$utf8" ]; then
     tm send-keys -t resume q
     wait_exit resume
     capture_exited resume
-    grep -Eq '^fmnist: it holds the model after 2 epochs and [0-9]+ batch(es)?, not the final one$' \
+    grep -Eq '^fmnist: it holds an earlier model, after 2 epochs and [0-9]+ batch(es)?$' \
         "$tmp/screen" || fail "resume: the summary does not say that the checkpoint is older"
     echo "resume: ok"
 
