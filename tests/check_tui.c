@@ -115,8 +115,8 @@ START_TEST(test_tui_summary_loaded_partial_epoch)
 }
 END_TEST
 
-/* A run that trained past its latest checkpoint says what the file holds
- * and how to save the final model. */
+/* A run that trained past its latest checkpoint reports what the file
+ * has and how to save the final model. */
 START_TEST(test_tui_summary_checkpoint_behind)
 {
     TrainerStatus st;
