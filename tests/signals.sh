@@ -22,7 +22,9 @@
 #     prlimit): each failure and the recovery in the log, training goes
 #     on, and the earlier checkpoint stays as it was;
 #   Ctrl-Z from an interactive shell with a key typed right after it,
-#     then fg: the interface goes on drawing without another key.
+#     then fg: the interface goes on drawing without another key; and
+#     Ctrl-Z in a headless run for 4 s, then fg: the logged training time
+#     leaves the stop out.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -389,10 +391,14 @@ fi
 # ---------------------------------------------------------------- group 5
 # Ctrl-Z and a key at once, as a fast typist or a paste sends them: the
 # shell reads the key while fmnist is stopped. After fg the status must
-# change without any further key. The pane runs an interactive bash, so
-# that Ctrl-Z stops fmnist and fg brings it back.
+# change without any further key. The panes run an interactive bash, so
+# that Ctrl-Z stops fmnist and fg brings it back. (Without a terminal, as
+# under make check in CI, the process group of a test is orphaned, and
+# the kernel drops SIGTSTP instead of stopping it.)
 if command -v bash >/dev/null 2>&1; then
     tm new-session -d -x 80 -y 24 -s ctrlz \
+        "cd '$tmp' && exec bash --norc --noprofile -i"
+    tm new-session -d -x 80 -y 24 -s ctrlzh \
         "cd '$tmp' && exec bash --norc --noprofile -i"
     tm send-keys -t ctrlz "$fmnist $fast --epochs 1000 --log ctrlz.csv" Enter
     if wait_for ctrlz 'epoch [0-9]+/1000' 30; then
@@ -413,10 +419,50 @@ if command -v bash >/dev/null 2>&1; then
     else
         fail "ctrlz: the interface did not start from bash"
     fi
+
+    # Stopped for 4 s after its first epoch, the headless run must log a
+    # training time at least 3 s under the wall time. Counting the stop
+    # would put it within a second of the wall time. It is typed as a
+    # plain command, not a list, because bash went on with the rest of a
+    # list when Ctrl-Z stopped one of its commands.
+    began=$(date +%s.%N)
+    tm send-keys -t ctrlzh "$fmnist $fast --train-limit 20000 --headless \
+--epochs 30 --log ctrlzh.csv >ctrlzh.out 2>&1" Enter
+    tries=150
+    while ! grep -q '^[0-9]' "$tmp/ctrlzh.csv" 2>/dev/null \
+          && [ "$tries" -gt 0 ]; do
+        sleep 0.2
+        tries=$((tries - 1))
+    done
+    tm send-keys -t ctrlzh C-z
+    sleep 4
+    tm capture-pane -p -t ctrlzh >"$tmp/ctrlzh.screen"
+    epochs_then=$(count_lines "$tmp/ctrlzh.csv" '^[0-9]')
+    tm send-keys -t ctrlzh fg Enter
+    tries=300
+    while ! grep -q '^30,' "$tmp/ctrlzh.csv" 2>/dev/null \
+          && [ "$tries" -gt 0 ]; do
+        sleep 0.2
+        tries=$((tries - 1))
+    done
+    if grep -q '^30,' "$tmp/ctrlzh.csv" 2>/dev/null; then
+        ended=$(date +%s.%N)
+        [ "$epochs_then" -lt 30 ] \
+            || fail "ctrlzh: all epochs were logged during the stop: $(cat "$tmp/ctrlzh.screen")"
+        seconds=$(grep '^30,' "$tmp/ctrlzh.csv" | cut -d, -f6)
+        awk -v s="$seconds" -v a="$began" -v b="$ended" \
+            'BEGIN { exit !(s != "" && s <= b - a - 3) }' \
+            || fail "ctrlzh: logged training time '$seconds' s counts the 4 s stop (wall $began to $ended)"
+    else
+        fail "ctrlzh: the headless run did not end: $(cat "$tmp/ctrlzh.out")"
+    fi
+
     # fmnist runs in a process group of its own here, which the cleanup
     # of tui_lib.sh does not reach.
     pkill -TERM -f "ctrlz.csv" 2>/dev/null
+    pkill -TERM -f "ctrlzh.csv" 2>/dev/null
     tm kill-session -t ctrlz
+    tm kill-session -t ctrlzh
     echo "group 5 (Ctrl-Z) done"
 fi
 
