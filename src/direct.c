@@ -578,17 +578,17 @@ static float *pad_filters(const float *dy, size_t sample_stride,
 /* ---------------------------------------------------------- pooled phases */
 
 /*
- * Forward convolution and 2x2 pooling by phases. The four outputs of a pooling
- * window are (2py + dy, 2px + dx) for dy, dx in {0, 1}, and tap (ky, kx)
- * reads them from padded input (2py + dy + ky, 2px + dx + kx). So with
- * phase plane (a, b) holding padded input (2py + a, 2px + b) at pooled
- * position (py, px), for a and b in 0 .. K, window output (dy, dx)
- * under tap (ky, kx) is phase (dy + ky, dx + kx) at the window's own
- * position. Vectors then run over pooled positions: every load is an
- * aligned vector, the four outputs of a window sit in the same lane of
- * four registers, and pooling is lane by lane. Row ends waste no lanes
- * either: a plane of 13 x 13 windows fills 169 of 176 lanes (96%), where
- * rows of 26 outputs used 26 of 32.
+ * Convolution and 2x2 pooling by phases, forward and weight gradient. The
+ * four outputs of a pooling window are (2py + dy, 2px + dx) for dy, dx
+ * in {0, 1}, and tap (ky, kx) reads them from padded input (2py + dy +
+ * ky, 2px + dx + kx). So with phase plane (a, b) holding padded input
+ * (2py + a, 2px + b) at pooled position (py, px), for a and b in 0 .. K,
+ * window output (dy, dx) under tap (ky, kx) is phase (dy + ky, dx + kx)
+ * at the window's own position. Vectors then run over pooled positions:
+ * every load is an aligned vector, the four outputs of a window sit in
+ * the same lane of four registers, and pooling is lane by lane. Row ends
+ * waste no lanes either: a plane of 13 x 13 windows fills 169 of 176
+ * lanes (96%), where rows of 26 outputs used 26 of 32.
  *
  * The (K+1)^2 planes are stored by vector: the 16 lanes of vector v of
  * plane i at (v * (K+1)^2 + i) * 16, so that the loads of one vector are
@@ -745,9 +745,9 @@ static inline void pool_store_avx512(__m512 a0, __m512 a1, __m512 a2,
 
 /* Writes the pooled outputs of one sample for PHASE_FILTERS_512 filters,
  * NF of them real, from its phase planes PH, with weights WT as
- * group_weights gives them and biases B. Plane j of Y and of ARGMAX is PLANE_STRIDE after plane j - 1.
- * Each output adds the bias and then the taps in order, as
- * forward_avx512 does, so the two agree bit for bit. */
+ * group_weights gives them and biases B. Plane j of Y and of ARGMAX is
+ * PLANE_STRIDE after plane j - 1. Each output adds the bias and then the
+ * taps in order, as forward_avx512 does, so the two agree bit for bit. */
 __attribute__((target("avx512f"), always_inline))
 static inline void phase_forward_avx512(const Phases *q, const int k,
                                         const float *ph, const float *wt,
@@ -770,7 +770,8 @@ static inline void phase_forward_avx512(const Phases *q, const int k,
         PIN(in);
         PIN(wv0);
         UNROLL for (int j = 0; j < PHASE_FILTERS_512; j++)
-            acc[0][j] = acc[1][j] = acc[2][j] = acc[3][j] = _mm512_set1_ps(b[j]);
+            acc[0][j] = acc[1][j] = acc[2][j] = acc[3][j] =
+                _mm512_set1_ps(b[j]);
         UNROLL for (int t = 0; t < k * k; t++) {
             const int ky = t / k, kx = t % k;
             __m512 wv[PHASE_FILTERS_512];
