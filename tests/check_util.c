@@ -205,18 +205,26 @@ static void hold_stop(int sig)
     hold_stop_busy();
 }
 
+/* Installs HANDLER for SIGTSTP, as curses would, with no calls yet. */
+static void install_stop_handler(void (*handler)(int))
+{
+    struct sigaction sa;
+
+    held_calls = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGTSTP, &sa, NULL), 0);
+}
+
 /* util_time_stops passes SIGTSTP to the handler installed before it,
  * counts the time that handler held it as stopped, and puts it back. */
 START_TEST(test_util_stop_passes_on_and_counts)
 {
-    struct sigaction sa, now;
+    struct sigaction now;
     double before;
 
-    held_calls = 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = hold_stop;
-    sigemptyset(&sa.sa_mask);
-    ck_assert_int_eq(sigaction(SIGTSTP, &sa, NULL), 0);
+    install_stop_handler(hold_stop);
     util_time_stops(1);
     before = util_stopped_seconds();
     ck_assert(before >= 0.0);
@@ -253,14 +261,9 @@ static void hold_stop_twice(int sig)
  * time that passed. */
 START_TEST(test_util_stop_nested_counts_once)
 {
-    struct sigaction sa;
     double wall, stopped;
 
-    held_calls = 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = hold_stop_twice;
-    sigemptyset(&sa.sa_mask);
-    ck_assert_int_eq(sigaction(SIGTSTP, &sa, NULL), 0);
+    install_stop_handler(hold_stop_twice);
     util_time_stops(1);
     wall = util_now();
     stopped = util_stopped_seconds();

@@ -319,9 +319,10 @@ echo "group 3 (colours, NaN weight) done"
 # line when saving works again, training must go on, and the checkpoint
 # from before must stay as it was.
 
-# count_lines FILE REGEX: prints how many lines of FILE match REGEX.
+# count_lines FILE REGEX: prints how many lines of FILE match REGEX, 0
+# while FILE does not exist yet.
 count_lines() {
-    grep -Ec -- "$2" "$1" 2>/dev/null || true
+    grep -Ec -- "$2" "$1" 2>/dev/null || [ -e "$1" ] || echo 0
 }
 
 # wait_lines FILE REGEX COUNT SECONDS: polls until COUNT lines match.
@@ -428,24 +429,13 @@ if command -v bash >/dev/null 2>&1; then
     began=$(date +%s.%N)
     tm send-keys -t ctrlzh "$fmnist $fast --train-limit 20000 --headless \
 --epochs 30 --log ctrlzh.csv >ctrlzh.out 2>&1" Enter
-    tries=150
-    while ! grep -q '^[0-9]' "$tmp/ctrlzh.csv" 2>/dev/null \
-          && [ "$tries" -gt 0 ]; do
-        sleep 0.2
-        tries=$((tries - 1))
-    done
+    wait_lines "$tmp/ctrlzh.csv" '^[0-9]' 1 30
     tm send-keys -t ctrlzh C-z
     sleep 4
     tm capture-pane -p -t ctrlzh >"$tmp/ctrlzh.screen"
     epochs_then=$(count_lines "$tmp/ctrlzh.csv" '^[0-9]')
     tm send-keys -t ctrlzh fg Enter
-    tries=300
-    while ! grep -q '^30,' "$tmp/ctrlzh.csv" 2>/dev/null \
-          && [ "$tries" -gt 0 ]; do
-        sleep 0.2
-        tries=$((tries - 1))
-    done
-    if grep -q '^30,' "$tmp/ctrlzh.csv" 2>/dev/null; then
+    if wait_lines "$tmp/ctrlzh.csv" '^30,' 1 60; then
         ended=$(date +%s.%N)
         [ "$epochs_then" -lt 30 ] \
             || fail "ctrlzh: all epochs were logged during the stop: $(cat "$tmp/ctrlzh.screen")"
