@@ -650,9 +650,9 @@ static const float *padded_row(const Phases *q, const float *x, int ir)
  * other column. Masked loads take the padded row, zero where the padding
  * is, and one permute per column phase picks its columns. The permute
  * also rotates the row by its starting lane, so that the one or two
- * masked stores that place it are aligned: with stores across two cache
- * lines, even with the lanes in the second one masked off, the pass took
- * about a third longer. */
+ * masked stores that place it are aligned. Stores across two cache
+ * lines made the pass about a third longer, even with the lanes in the
+ * second line masked off. */
 __attribute__((target("avx512f")))
 static void build_phases_avx512(const Phases *q, const float *x, float *out)
 {
@@ -966,7 +966,7 @@ static inline void pool_store_avx2(__m256 a0, __m256 a1, __m256 a2,
                                    int32_t *argmax)
 {
     const __m256 zero = _mm256_setzero_ps();
-    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i low_bit = _mm256_set1_epi32(1);
 
     if (relu) {
         a0 = _mm256_max_ps(a0, zero);
@@ -979,10 +979,11 @@ static inline void pool_store_avx2(__m256 a0, __m256 a1, __m256 a2,
     __m256 top = _mm256_blendv_ps(a0, a1, right_top);
     __m256 bottom = _mm256_blendv_ps(a2, a3, right_bottom);
     __m256 use_bottom = _mm256_cmp_ps(bottom, top, _CMP_GT_OQ);
-    __m256i code_top = _mm256_and_si256(_mm256_castps_si256(right_top), one);
+    __m256i code_top =
+        _mm256_and_si256(_mm256_castps_si256(right_top), low_bit);
     __m256i code_bottom = _mm256_add_epi32(
         _mm256_set1_epi32(2),
-        _mm256_and_si256(_mm256_castps_si256(right_bottom), one));
+        _mm256_and_si256(_mm256_castps_si256(right_bottom), low_bit));
     __m256i code = _mm256_castps_si256(
         _mm256_blendv_ps(_mm256_castsi256_ps(code_top),
                          _mm256_castsi256_ps(code_bottom), use_bottom));

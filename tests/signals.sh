@@ -22,8 +22,8 @@
 #     prlimit): each failure and the recovery in the log, training goes
 #     on, and the earlier checkpoint stays as it was;
 #   Ctrl-Z from an interactive shell with a key typed right after it,
-#     then fg: the interface goes on drawing without another key; and
-#     Ctrl-Z in a headless run for 4 s, then fg: the logged training time
+#     then fg: the interface goes on drawing without another key;
+#   Ctrl-Z in a headless run for 4 s, then fg: the logged training time
 #     leaves the stop out.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
