@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "gemm.h"
+#include "pool.h"
 
 /* The largest kernel side and output row the direct functions accept. */
 #define DIRECT_MAX_K 7
@@ -48,17 +49,19 @@ void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
 
 /*
  * Writes the 2x2 max pooling (stride 2) of the output that
- * direct_conv_forward would write, and which input of each window won,
- * as pool2_forward does. That output is never stored: the four outputs
- * of each window are pooled in registers. Plane
- * (f, s) of Y and of ARGMAX starts at f*Y_PLANE_STRIDE + s*Y_SAMPLE_STRIDE
- * and has (OH/2) x (OW/2) values. The results equal those of
- * direct_conv_forward followed by pool2_forward bit for bit.
+ * direct_conv_forward would write, and the pooling code of each window
+ * (see pool.h). That output is never stored: the four outputs of each
+ * window are pooled in registers. Plane (f, s) of Y and of CODES starts
+ * at f*Y_PLANE_STRIDE + s*Y_SAMPLE_STRIDE and has (OH/2) x (OW/2) values.
+ * For finite outputs, Y equals direct_conv_forward followed by
+ * pool2_forward bit for bit, and so do the winners in the codes, except
+ * in blocked windows. POOL_BLOCKED is set when RELU is and the window's
+ * output is not above 0.
  */
 void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
                               int n, const float *x, size_t x_sample_stride,
                               const float *w, const float *bias, int relu,
-                              float *y, int32_t *argmax,
+                              float *y, uint8_t *codes,
                               size_t y_sample_stride, size_t y_plane_stride);
 
 /*
@@ -73,22 +76,25 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
                              size_t dy_plane_stride, float *dw);
 
 /*
- * Writes DW as direct_conv_weight_grad does, for a convolution followed
- * by 2x2 pooling, from the pooling layer's output gradient DP, winners
- * ARGMAX and output Y: each window's gradient goes to the input that won,
- * only where Y > 0 when Y is not NULL (a ReLU in between), as
- * pool2_backward does. Plane (f, s) of DP, ARGMAX and Y starts at
- * f*P_PLANE_STRIDE + s*P_SAMPLE_STRIDE. The expanded gradient is never
- * stored. DW equals that of pool2_backward followed by
- * direct_conv_weight_grad up to rounding, since the sums run over pooling
- * windows instead of output rows. The AVX2 and AVX-512 kernels add the
- * same products in the same order and agree bit for bit.
+ * Writes DW as direct_conv_weight_grad does, and DB (F values), the
+ * gradient of the biases, for a convolution followed by 2x2 pooling, from
+ * the pooling layer's output gradient DP and the CODES that
+ * direct_conv_pool_forward wrote: each window's gradient goes to the
+ * input that won unless POOL_BLOCKED is set, as pool2_backward
+ * does with and without a ReLU in between. Plane (f, s) of DP and CODES
+ * starts at f*P_PLANE_STRIDE + s*P_SAMPLE_STRIDE. The expanded gradient
+ * is never stored. DW and DB equal those of pool2_backward followed by
+ * direct_conv_weight_grad and a sum of the output gradient up to
+ * rounding, since the sums run over pooling windows instead of output
+ * rows. The AVX2 and AVX-512 kernels add the same products in the same
+ * order and agree bit for bit.
  */
 void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
                                   int f, int n, const float *x,
                                   size_t x_sample_stride, const float *dp,
-                                  const int32_t *argmax, const float *y,
+                                  const uint8_t *codes,
                                   size_t p_sample_stride,
-                                  size_t p_plane_stride, float *dw);
+                                  size_t p_plane_stride, float *dw,
+                                  float *db);
 
 #endif

@@ -30,6 +30,17 @@ void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
 void pool2_backward(size_t planes, int h, int w, const float *dy,
                     const int32_t *argmax, const float *y, float *dx);
 
+/* Bit of a window's pooling code that is set when the window passes no
+ * gradient: its output is 0 after a ReLU. The low two bits of a code
+ * hold the input that won, as in ARGMAX. direct_conv_pool_forward writes
+ * such codes, one byte per window. */
+#define POOL_BLOCKED 4
+
+/* Writes DX as pool2_backward does, from the windows' codes instead of
+ * ARGMAX and Y. */
+void pool2_backward_codes(size_t planes, int h, int w, const float *dy,
+                          const uint8_t *codes, float *dx);
+
 void pool2_forward_portable(size_t planes, int h, int w, const float *x,
                             float *y, int32_t *argmax);
 void pool2_backward_portable(size_t planes, int h, int w, const float *dy,

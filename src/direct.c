@@ -713,46 +713,64 @@ static void build_phases_avx512(const Phases *q, const float *x, float *out)
 }
 
 /* Pools the window outputs A0 (top left), A1, A2, A3 (bottom right) of
- * one vector as pool2_forward does, after ReLU when RELU is set. Stores
- * the maximum to Y and which output won (0 to 3) to ARGMAX through mask
- * M. */
+ * one vector as pool2_forward does, and applies the ReLU to the maximum
+ * when RELU is set. Stores the result to Y and the windows' codes (see
+ * direct_conv_pool_forward) to CODES through mask M. For finite outputs
+ * that is the pooling of the outputs after ReLU, and the winners agree
+ * wherever the maximum is above 0; elsewhere the window is blocked. One
+ * maximum per window instead of four saves three of the vector
+ * operations that share the FMAs' ports. */
 __attribute__((target("avx512f"), always_inline))
 static inline void pool_store_avx512(__m512 a0, __m512 a1, __m512 a2,
                                      __m512 a3, int relu, __mmask16 m,
-                                     float *y, int32_t *argmax)
+                                     float *y, uint8_t *codes)
 {
     const __m512 zero = _mm512_setzero_ps();
 
-    if (relu) {
-        a0 = _mm512_max_ps(a0, zero);
-        a1 = _mm512_max_ps(a1, zero);
-        a2 = _mm512_max_ps(a2, zero);
-        a3 = _mm512_max_ps(a3, zero);
-    }
     __mmask16 right_top = _mm512_cmp_ps_mask(a1, a0, _CMP_GT_OQ);
     __mmask16 right_bottom = _mm512_cmp_ps_mask(a3, a2, _CMP_GT_OQ);
     __m512 top = _mm512_mask_blend_ps(right_top, a0, a1);
     __m512 bottom = _mm512_mask_blend_ps(right_bottom, a2, a3);
     __mmask16 use_bottom = _mm512_cmp_ps_mask(bottom, top, _CMP_GT_OQ);
+    __m512 max = _mm512_mask_blend_ps(use_bottom, top, bottom);
     __m512i code = _mm512_maskz_mov_epi32(right_top, _mm512_set1_epi32(1));
     __m512i code_bottom = _mm512_mask_mov_epi32(
         _mm512_set1_epi32(2), right_bottom, _mm512_set1_epi32(3));
 
     code = _mm512_mask_mov_epi32(code, use_bottom, code_bottom);
-    _mm512_mask_storeu_ps(y, m, _mm512_mask_blend_ps(use_bottom, top, bottom));
-    _mm512_mask_storeu_epi32(argmax, m, code);
+    if (relu) {
+        code = _mm512_mask_or_epi32(
+            code, _mm512_cmp_ps_mask(max, zero, _CMP_NGT_UQ), code,
+            _mm512_set1_epi32(POOL_BLOCKED));
+        max = _mm512_max_ps(max, zero);
+    }
+    _mm512_mask_storeu_ps(y, m, max);
+    _mm512_mask_cvtepi32_storeu_epi8(codes, m, code);
+}
+
+/* Returns the codes of LANES windows at FROM, widened to 32 bits, and 0
+ * in the lanes past them, reading no byte past the last window. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i load_codes_avx512(const uint8_t *from, int lanes)
+{
+    uint8_t tail[PHASE_LANES] = {0};
+
+    if (lanes >= PHASE_LANES)
+        return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)from));
+    memcpy(tail, from, (size_t)lanes);
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)tail));
 }
 
 /* Writes the pooled outputs of one sample for PHASE_FILTERS_512 filters,
  * NF of them real, from its phase planes PH, with weights WT as
- * group_weights gives them and biases B. Plane j of Y and of ARGMAX is
+ * group_weights gives them and biases B. Plane j of Y and of CODES is
  * PLANE_STRIDE after plane j - 1. Each output adds the bias and then the
  * taps in order, as forward_avx512 does, so the two agree bit for bit. */
 __attribute__((target("avx512f"), always_inline))
 static inline void phase_forward_avx512(const Phases *q, const int k,
                                         const float *ph, const float *wt,
                                         const float *b, int nf, int relu,
-                                        float *y, int32_t *argmax,
+                                        float *y, uint8_t *codes,
                                         size_t plane_stride)
 {
     const int kp = k + 1;
@@ -796,91 +814,104 @@ static inline void phase_forward_avx512(const Phases *q, const int k,
                 pool_store_avx512(acc[0][j], acc[1][j], acc[2][j], acc[3][j],
                                   relu, m,
                                   y + j * plane_stride + PHASE_LANES * v,
-                                  argmax + j * plane_stride
+                                  codes + j * plane_stride
                                       + PHASE_LANES * v);
     }
 }
 
-/* Adds one sample's products for FB filters and kernel rows R0 .. R0 +
- * TR - 1 to the vectors in SUMS (filter j, tap t of the block at
- * (j * K * K + t) * 16): filter j's pooled output gradient DP, winners
- * ARGMAX and, when Y is not NULL, pooled output Y, whose lanes pass the
- * gradient only where Y > 0, start PS * j after filter 0's. Each
- * window's gradient meets only the inputs of the output that won,
- * through a merge mask, so every lane adds one product per window. Up to
- * four products of a window go to the same sum, one after the other.
- * With 3 x 3 kernels, blocks of two filters gave the FMAs more
- * independent sums and took about 5% less time than single filters.
+/*
+ * Adds one sample's products for FB filters and kernel rows R0 .. R0 +
+ * ROWS - 1, ROWS = min(TR, K - R0), to the vectors in SUMS (filter j,
+ * tap t at (j * K * K + t) * 16) from filter j's pooled output gradient
+ * DP and codes CODES, which start PS * j after filter 0's. The block of
+ * row 0 also adds the gradients to filter j's vector in BIAS (j * 16).
  *
- * The next call's gradients, winners and outputs are AHEAD floats after
- * this call's. This layer runs just after the next layer's backward
- * pass, which has pushed them out of the cache, so each vector prefetches
- * the next call's vector. With those requests, the layer's backward pass
- * in a training step took 0.93 ms on "tf" instead of 2.1 ms, and 0.33 ms
- * on "small" instead of 0.42 ms. */
+ * A window's gradient reaches tap (ky, kx) through the input of the
+ * output that won, (dy, dx), which is phase (ky + dy, kx + dx). So each
+ * lane picks that phase with two blends, by dx within each phase row
+ * and then by dy between rows, and adds one product per tap. Blocked
+ * windows and lanes past the last window have their gradient zeroed,
+ * which leaves the sums unchanged: they start at +0 and so are never -0.
+ * Multiplying the inputs of all four outputs by a gradient masked per
+ * output took four FMAs per tap and window instead of about two blends
+ * and one FMA, and made the pass about 12% longer.
+ *
+ * The next call's gradients and codes are AHEAD values after this
+ * call's. This layer runs just after the next layer's backward pass,
+ * which has pushed them out of the cache, so each vector prefetches the
+ * next call's vector. With those requests, the layer's backward pass in
+ * a training step took 0.93 ms on "tf" instead of 2.1 ms, and 0.33 ms on
+ * "small" instead of 0.42 ms.
+ */
 __attribute__((target("avx512f"), always_inline))
 static inline void phase_wgrad_block_avx512(const Phases *q, const int k,
                                             const int r0, const int tr,
                                             const int fb, const float *ph,
                                             const float *dp,
-                                            const int32_t *argmax,
-                                            const float *y, size_t ps,
-                                            ptrdiff_t ahead, float *sums)
+                                            const uint8_t *codes, size_t ps,
+                                            ptrdiff_t ahead, float *sums,
+                                            float *bias)
 {
-    const int kp = k + 1, taps = tr * k;
-    __m512 acc[REGS_512];
+    const int kp = k + 1, rows = k - r0 < tr ? k - r0 : tr;
+    const int taps = rows * k;
+    const __m512i blocked = _mm512_set1_epi32(POOL_BLOCKED);
+    __m512 acc[REGS_512], bacc[REGS_512];
 
-    UNROLL for (int j = 0; j < fb; j++)
+    UNROLL for (int j = 0; j < fb; j++) {
         UNROLL for (int t = 0; t < taps; t++)
-            acc[j * taps + t] =
-                _mm512_load_ps(sums + (j * k * k + t) * PHASE_LANES);
+            acc[j * taps + t] = _mm512_load_ps(
+                sums + (j * k * k + r0 * k + t) * PHASE_LANES);
+        if (r0 == 0)
+            bacc[j] = _mm512_load_ps(bias + j * PHASE_LANES);
+    }
     for (int v = 0; v < q->vectors; v++) {
         const float *in = ph + (size_t)v * q->planes * PHASE_LANES;
-        int at = PHASE_LANES * v;
+        int at = PHASE_LANES * v, lanes = q->pooled - at;
+        __mmask16 live = row_mask16(lanes, 0);
 
         PIN(in);
         UNROLL for (int j = 0; j < fb; j++) {
-            __mmask16 live = row_mask16(q->pooled - at, 0), won[4];
             size_t from = j * ps + at;
-            __m512 d = _mm512_maskz_loadu_ps(live, dp + from);
-            __m512i code = _mm512_maskz_loadu_epi32(live, argmax + from);
+            __m512i code = load_codes_avx512(codes + from, lanes);
+            __m512 d = _mm512_maskz_loadu_ps(
+                _mm512_mask_cmplt_epi32_mask(live, code, blocked),
+                dp + from);
+            __mmask16 right =
+                _mm512_test_epi32_mask(code, _mm512_set1_epi32(1));
+            __mmask16 below =
+                _mm512_test_epi32_mask(code, _mm512_set1_epi32(2));
+            __m512 upper[DIRECT_MAX_K];
 
             if (r0 == 0) {
                 __builtin_prefetch(dp + from + ahead);
-                __builtin_prefetch(argmax + from + ahead);
-                if (y != NULL)
-                    __builtin_prefetch(y + from + ahead);
+                __builtin_prefetch(codes + from + ahead);
+                bacc[j] = _mm512_add_ps(bacc[j], d);
             }
+            UNROLL for (int a = r0; a <= r0 + rows; a++)
+                UNROLL for (int kx = 0; kx < k; kx++) {
+                    const float *at_a = in + (a * kp + kx) * PHASE_LANES;
+                    __m512 pick = _mm512_mask_blend_ps(
+                        right, _mm512_load_ps(at_a),
+                        _mm512_load_ps(at_a + PHASE_LANES));
 
-            if (y != NULL)
-                live = _mm512_mask_cmp_ps_mask(
-                    live, _mm512_maskz_loadu_ps(live, y + from),
-                    _mm512_setzero_ps(), _CMP_GT_OQ);
-            UNROLL for (int o = 0; o < 4; o++)
-                won[o] = _mm512_mask_cmpeq_epi32_mask(live, code,
-                                                      _mm512_set1_epi32(o));
-            UNROLL for (int a = r0; a < r0 + tr + 1; a++)
-                UNROLL for (int bx = 0; bx < kp; bx++) {
-                    __m512 xv = _mm512_load_ps(in + (a * kp + bx)
-                                                        * PHASE_LANES);
+                    if (a > r0) {
+                        const int t = j * taps + (a - 1 - r0) * k + kx;
 
-                    UNROLL for (int o = 0; o < 4; o++) {
-                        const int ky = a - o / 2, kx = bx - o % 2;
-
-                        if (ky >= r0 && ky < r0 + tr && kx >= 0 && kx < k) {
-                            const int t = j * taps + (ky - r0) * k + kx;
-
-                            acc[t] = _mm512_mask3_fmadd_ps(d, xv, acc[t],
-                                                           won[o]);
-                        }
+                        acc[t] = _mm512_fmadd_ps(
+                            d, _mm512_mask_blend_ps(below, upper[kx], pick),
+                            acc[t]);
                     }
+                    upper[kx] = pick;
                 }
         }
     }
-    UNROLL for (int j = 0; j < fb; j++)
+    UNROLL for (int j = 0; j < fb; j++) {
         UNROLL for (int t = 0; t < taps; t++)
-            _mm512_store_ps(sums + (j * k * k + t) * PHASE_LANES,
+            _mm512_store_ps(sums + (j * k * k + r0 * k + t) * PHASE_LANES,
                             acc[j * taps + t]);
+        if (r0 == 0)
+            _mm512_store_ps(bias + j * PHASE_LANES, bacc[j]);
+    }
 }
 
 /* phase_wgrad_block_avx512 for all blocks of TR kernel rows in turn, so
@@ -889,12 +920,13 @@ __attribute__((target("avx512f"), always_inline))
 static inline void phase_wgrad_avx512(const Phases *q, const int k,
                                       const int tr, const int fb,
                                       const float *ph, const float *dp,
-                                      const int32_t *argmax, const float *y,
-                                      size_t ps, ptrdiff_t ahead, float *sums)
+                                      const uint8_t *codes, size_t ps,
+                                      ptrdiff_t ahead, float *sums,
+                                      float *bias)
 {
     UNROLL for (int r0 = 0; r0 < k; r0 += tr)
-        phase_wgrad_block_avx512(q, k, r0, tr, fb, ph, dp, argmax, y, ps,
-                                 ahead, sums + (size_t)r0 * k * PHASE_LANES);
+        phase_wgrad_block_avx512(q, k, r0, tr, fb, ph, dp, codes, ps, ahead,
+                                 sums, bias);
 }
 
 /* build_phases_avx512 with 8-float vectors: a shuffle and a permute take
@@ -959,21 +991,49 @@ static void build_phases_avx2(const Phases *q, const float *x, float *out)
     }
 }
 
-/* pool_store_avx512 with 8-float vectors and lane mask M. */
+/* Stores the low bytes of the first LANES of the eight values in CODE
+ * to TO. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void store_codes_avx2(__m256i code, int lanes, uint8_t *to)
+{
+    const __m256i low_bytes = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i picked = _mm256_shuffle_epi8(code, low_bytes);
+    __m128i packed = _mm_unpacklo_epi32(_mm256_castsi256_si128(picked),
+                                        _mm256_extracti128_si256(picked, 1));
+    uint8_t tail[16];
+
+    if (lanes >= 8) {
+        _mm_storel_epi64((__m128i *)to, packed);
+        return;
+    }
+    _mm_storeu_si128((__m128i *)tail, packed);
+    memcpy(to, tail, (size_t)lanes);
+}
+
+/* load_codes_avx512 for eight windows. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256i load_codes_avx2(const uint8_t *from, int lanes)
+{
+    uint8_t tail[16] = {0};
+
+    if (lanes >= 8)
+        return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)from));
+    memcpy(tail, from, (size_t)lanes);
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)tail));
+}
+
+/* pool_store_avx512 with 8-float vectors, lane mask M and LANES windows
+ * (more than 8 stands for 8). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void pool_store_avx2(__m256 a0, __m256 a1, __m256 a2,
-                                   __m256 a3, int relu, __m256i m, float *y,
-                                   int32_t *argmax)
+                                   __m256 a3, int relu, __m256i m, int lanes,
+                                   float *y, uint8_t *codes)
 {
     const __m256 zero = _mm256_setzero_ps();
     const __m256i low_bit = _mm256_set1_epi32(1);
 
-    if (relu) {
-        a0 = _mm256_max_ps(a0, zero);
-        a1 = _mm256_max_ps(a1, zero);
-        a2 = _mm256_max_ps(a2, zero);
-        a3 = _mm256_max_ps(a3, zero);
-    }
     __m256 right_top = _mm256_cmp_ps(a1, a0, _CMP_GT_OQ);
     __m256 right_bottom = _mm256_cmp_ps(a3, a2, _CMP_GT_OQ);
     __m256 top = _mm256_blendv_ps(a0, a1, right_top);
@@ -987,9 +1047,18 @@ static inline void pool_store_avx2(__m256 a0, __m256 a1, __m256 a2,
     __m256i code = _mm256_castps_si256(
         _mm256_blendv_ps(_mm256_castsi256_ps(code_top),
                          _mm256_castsi256_ps(code_bottom), use_bottom));
+    __m256 max = _mm256_blendv_ps(top, bottom, use_bottom);
 
-    _mm256_maskstore_ps(y, m, _mm256_blendv_ps(top, bottom, use_bottom));
-    _mm256_maskstore_epi32((int *)argmax, m, code);
+    if (relu) {
+        code = _mm256_or_si256(
+            code, _mm256_and_si256(
+                      _mm256_castps_si256(
+                          _mm256_cmp_ps(max, zero, _CMP_NGT_UQ)),
+                      _mm256_set1_epi32(POOL_BLOCKED)));
+        max = _mm256_max_ps(max, zero);
+    }
+    _mm256_maskstore_ps(y, m, max);
+    store_codes_avx2(code, lanes, codes);
 }
 
 /* phase_forward_avx512 with 8-float vectors, each vector of the planes
@@ -998,7 +1067,7 @@ __attribute__((target("avx2,fma"), always_inline))
 static inline void phase_forward_avx2(const Phases *q, const int k,
                                       const float *ph, const float *wt,
                                       const float *b, int nf, int relu,
-                                      float *y, int32_t *argmax,
+                                      float *y, uint8_t *codes,
                                       size_t plane_stride)
 {
     const int kp = k + 1;
@@ -1035,56 +1104,57 @@ static inline void phase_forward_avx2(const Phases *q, const int k,
         UNROLL for (int j = 0; j < PHASE_FILTERS_256; j++)
             if (j < nf)
                 pool_store_avx2(acc[0][j], acc[1][j], acc[2][j], acc[3][j],
-                                relu, m, y + j * plane_stride + at,
-                                argmax + j * plane_stride + at);
+                                relu, m, q->pooled - at,
+                                y + j * plane_stride + at,
+                                codes + j * plane_stride + at);
     }
 }
 
 /*
- * phase_wgrad_avx512 with 8-float vectors, giving the same sums bit for
- * bit. Each half of the vectors of 16 is a pass of its own, so every
- * lane adds the same products in the same order. Instead of a merge
- * mask, the gradient is zeroed in the lanes where an output lost, and
- * adding the zero product leaves a sum unchanged: the sums start at +0
- * and so are never -0.
+ * phase_wgrad_avx512 for one filter with 8-float vectors, giving the
+ * same sums bit for bit. Each half of the vectors of 16 is a pass of its
+ * own. Instead of picking each tap's input, it multiplies the inputs of
+ * all four outputs of a window by the gradient zeroed in the lanes where
+ * that output lost or the window is blocked. Every lane then adds the
+ * same nonzero products in the same order, and the zero products leave
+ * its sums unchanged. With 16 registers, picks by blends needed one
+ * kernel row per pass and took about 80% longer.
  */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
                                           const int r0, const int tr,
                                           const float *ph, const float *dp,
-                                          const int32_t *argmax,
-                                          const float *y, ptrdiff_t ahead,
-                                          float *sums)
+                                          const uint8_t *codes,
+                                          ptrdiff_t ahead, float *sums,
+                                          float *bias)
 {
     const int kp = k + 1;
+    const __m256i blocked = _mm256_set1_epi32(POOL_BLOCKED);
 
     for (int half = 0; half < 2; half++) {
-        __m256 acc[REGS_256];
+        __m256 acc[REGS_256], bacc = _mm256_setzero_ps();
         int c0 = 8 * half;
 
         UNROLL for (int t = 0; t < tr * k; t++)
             acc[t] = _mm256_load_ps(sums + PHASE_LANES * t + c0);
+        if (r0 == 0)
+            bacc = _mm256_load_ps(bias + c0);
         for (int at = c0; at < q->pooled; at += PHASE_LANES) {
             const float *in = ph + (size_t)(at / PHASE_LANES) * q->planes
                                        * PHASE_LANES + c0;
             __m256i live = row_mask8(q->pooled - at, 0);
             __m256 d = _mm256_maskload_ps(dp + at, live), g[4];
-            __m256i code = _mm256_maskload_epi32((const int *)argmax + at,
-                                                 live);
+            __m256i code = load_codes_avx2(codes + at, q->pooled - at);
 
             if (r0 == 0) {
                 __builtin_prefetch(dp + at + ahead);
-                __builtin_prefetch(argmax + at + ahead);
-                if (y != NULL)
-                    __builtin_prefetch(y + at + ahead);
+                __builtin_prefetch(codes + at + ahead);
+                bacc = _mm256_add_ps(
+                    bacc, _mm256_and_ps(d, _mm256_castsi256_ps(
+                                               _mm256_cmpgt_epi32(blocked,
+                                                                  code))));
             }
-
             PIN(in);
-            if (y != NULL)
-                d = _mm256_and_ps(d, _mm256_cmp_ps(_mm256_maskload_ps(y + at,
-                                                                      live),
-                                                   _mm256_setzero_ps(),
-                                                   _CMP_GT_OQ));
             UNROLL for (int o = 0; o < 4; o++)
                 g[o] = _mm256_and_ps(d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(
                                             code, _mm256_set1_epi32(o))));
@@ -1106,73 +1176,77 @@ static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
         }
         UNROLL for (int t = 0; t < tr * k; t++)
             _mm256_store_ps(sums + PHASE_LANES * t + c0, acc[t]);
+        if (r0 == 0)
+            _mm256_store_ps(bias + c0, bacc);
     }
 }
 
-/* phase_wgrad_avx512 with 8-float vectors. */
+/* phase_wgrad_avx512 for one filter with 8-float vectors. */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void phase_wgrad_avx2(const Phases *q, const int k,
                                     const int tr, const float *ph,
-                                    const float *dp, const int32_t *argmax,
-                                    const float *y, ptrdiff_t ahead,
-                                    float *sums)
+                                    const float *dp, const uint8_t *codes,
+                                    ptrdiff_t ahead, float *sums,
+                                    float *bias)
 {
     UNROLL for (int r0 = 0; r0 < k; r0 += tr)
-        phase_wgrad_block_avx2(q, k, r0, tr, ph, dp, argmax, y, ahead,
-                               sums + (size_t)r0 * k * PHASE_LANES);
+        phase_wgrad_block_avx2(q, k, r0, tr, ph, dp, codes, ahead,
+                               sums + (size_t)r0 * k * PHASE_LANES, bias);
 }
 
-/* Kernel rows per weight-gradient block: a divisor of K whose taps' sums
- * fit the registers beside the gradient, its winners and one input. */
-#define PHASE_ROWS_512(k) ((k) <= 5 ? (k) : (k) == 6 ? 3 : 1)
+/* Kernel rows per weight-gradient block: their taps' sums fit the
+ * registers beside the gradient, one phase row of picked inputs and two
+ * temporaries (and two masks with AVX2). The last block may have fewer
+ * rows. */
+#define PHASE_ROWS_512(k) ((k) <= 4 ? (k) : (k) <= 6 ? 3 : 2)
 #define PHASE_ROWS_256(k) ((k) <= 3 ? (k) : (k) == 4 ? 2 : 1)
 
 /* Filters per AVX-512 weight-gradient block, enough sums for the FMAs
  * not to wait on one another. */
-#define PHASE_WGRAD_FILTERS(k) ((k) == 1 ? 8 : (k) == 2 ? 4 : (k) == 3 ? 2 : 1)
+#define PHASE_WGRAD_FILTERS(k) ((k) == 1 ? 4 : (k) == 2 ? 2 : 1)
 
 #define DEFINE_PHASE_KERNELS(K)                                              \
     __attribute__((target("avx512f")))                                       \
     static void phase_forward_avx512_k##K(                                   \
         const Phases *q, const float *ph, const float *wt, const float *b,   \
-        int nf, int relu, float *y, int32_t *argmax, size_t ps)              \
+        int nf, int relu, float *y, uint8_t *codes, size_t ps)               \
     {                                                                        \
-        phase_forward_avx512(q, K, ph, wt, b, nf, relu, y, argmax, ps);      \
+        phase_forward_avx512(q, K, ph, wt, b, nf, relu, y, codes, ps);       \
     }                                                                        \
     __attribute__((target("avx2,fma")))                                      \
     static void phase_forward_avx2_k##K(                                     \
         const Phases *q, const float *ph, const float *wt, const float *b,   \
-        int nf, int relu, float *y, int32_t *argmax, size_t ps)              \
+        int nf, int relu, float *y, uint8_t *codes, size_t ps)               \
     {                                                                        \
-        phase_forward_avx2(q, K, ph, wt, b, nf, relu, y, argmax, ps);        \
+        phase_forward_avx2(q, K, ph, wt, b, nf, relu, y, codes, ps);         \
     }                                                                        \
     __attribute__((target("avx512f")))                                       \
     static void phase_wgrad_avx512_k##K(                                     \
         const Phases *q, const float *ph, const float *dp,                   \
-        const int32_t *argmax, const float *y, size_t ps, ptrdiff_t ahead,   \
-        float *sums)                                                         \
+        const uint8_t *codes, size_t ps, ptrdiff_t ahead, float *sums,       \
+        float *bias)                                                         \
     {                                                                        \
         phase_wgrad_avx512(q, K, PHASE_ROWS_512(K), PHASE_WGRAD_FILTERS(K),  \
-                           ph, dp, argmax, y, ps, ahead, sums);              \
+                           ph, dp, codes, ps, ahead, sums, bias);            \
     }                                                                        \
     __attribute__((target("avx512f")))                                       \
     static void phase_wgrad_one_avx512_k##K(                                 \
         const Phases *q, const float *ph, const float *dp,                   \
-        const int32_t *argmax, const float *y, size_t ps, ptrdiff_t ahead,   \
-        float *sums)                                                         \
+        const uint8_t *codes, size_t ps, ptrdiff_t ahead, float *sums,       \
+        float *bias)                                                         \
     {                                                                        \
-        phase_wgrad_avx512(q, K, PHASE_ROWS_512(K), 1, ph, dp, argmax, y,    \
-                           ps, ahead, sums);                                 \
+        phase_wgrad_avx512(q, K, PHASE_ROWS_512(K), 1, ph, dp, codes, ps,    \
+                           ahead, sums, bias);                               \
     }                                                                        \
     __attribute__((target("avx2,fma")))                                      \
     static void phase_wgrad_avx2_k##K(                                       \
         const Phases *q, const float *ph, const float *dp,                   \
-        const int32_t *argmax, const float *y, size_t ps, ptrdiff_t ahead,   \
-        float *sums)                                                         \
+        const uint8_t *codes, size_t ps, ptrdiff_t ahead, float *sums,       \
+        float *bias)                                                         \
     {                                                                        \
         (void)ps;                                                            \
-        phase_wgrad_avx2(q, K, PHASE_ROWS_256(K), ph, dp, argmax, y, ahead,  \
-                         sums);                                              \
+        phase_wgrad_avx2(q, K, PHASE_ROWS_256(K), ph, dp, codes, ahead,      \
+                         sums, bias);                                        \
     }
 
 DEFINE_PHASE_KERNELS(1)
@@ -1185,8 +1259,8 @@ DEFINE_PHASE_KERNELS(7)
 
 /* A weight-gradient kernel of the phase planes (phase_wgrad_avx512). */
 typedef void (*PhaseWgradFn)(const Phases *, const float *, const float *,
-                             const int32_t *, const float *, size_t,
-                             ptrdiff_t, float *);
+                             const uint8_t *, size_t, ptrdiff_t, float *,
+                             float *);
 
 /* The phase kernels for one side K and instruction set, the filters per
  * forward block, and a weight gradient for blocks of WGRAD_FILTERS
@@ -1194,7 +1268,7 @@ typedef void (*PhaseWgradFn)(const Phases *, const float *, const float *,
 typedef struct {
     void (*build)(const Phases *, const float *, float *);
     void (*forward)(const Phases *, const float *, const float *,
-                    const float *, int, int, float *, int32_t *, size_t);
+                    const float *, int, int, float *, uint8_t *, size_t);
     PhaseWgradFn wgrad, wgrad_one;
     int filters, wgrad_filters;
 } PhaseKernels;
@@ -1275,7 +1349,7 @@ void direct_conv_forward(GemmKernel kernel, const ConvGeom *g, int f, int n,
 void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
                               int n, const float *x, size_t x_sample_stride,
                               const float *w, const float *bias, int relu,
-                              float *y, int32_t *argmax,
+                              float *y, uint8_t *codes,
                               size_t y_sample_stride, size_t y_plane_stride)
 {
 #ifdef DIRECT_X86
@@ -1296,14 +1370,14 @@ void direct_conv_pool_forward(GemmKernel kernel, const ConvGeom *g, int f,
             for (int j = 0; j < nf; j++)
                 b[j] = bias != NULL ? bias[f0 + j] : 0.0f;
             kn->forward(&q, ph, wt + (size_t)f0 * kk, b, nf, relu, y + at,
-                        argmax + at, y_plane_stride);
+                        codes + at, y_plane_stride);
         }
     }
     free(ph);
     free(wt);
 #else
     (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
-    (void)w, (void)bias, (void)relu, (void)y, (void)argmax;
+    (void)w, (void)bias, (void)relu, (void)y, (void)codes;
     (void)y_sample_stride, (void)y_plane_stride;
 #endif
 }
@@ -1373,16 +1447,19 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
 void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
                                   int f, int n, const float *x,
                                   size_t x_sample_stride, const float *dp,
-                                  const int32_t *argmax, const float *y,
+                                  const uint8_t *codes,
                                   size_t p_sample_stride,
-                                  size_t p_plane_stride, float *dw)
+                                  size_t p_plane_stride, float *dw,
+                                  float *db)
 {
 #ifdef DIRECT_X86
     const PhaseKernels *kn = phase_kernels_for(kernel, g->k);
     Phases q = phases_of(g);
     int kk = g->k * g->k;
-    size_t count = (size_t)f * kk * SUM_LANES;
+    /* The vectors of the weight sums, then one per filter for the bias. */
+    size_t count = (size_t)f * (kk + 1) * SUM_LANES;
     float *sums = xmalloc_aligned(count * sizeof *sums);
+    float *bias = sums + (size_t)f * kk * SUM_LANES;
     float *ph = xmalloc_aligned(phase_floats(&q) * sizeof *ph);
 
     memset(sums, 0, count * sizeof *sums);
@@ -1403,18 +1480,21 @@ void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
                 ahead = (ptrdiff_t)p_sample_stride
                         - (ptrdiff_t)(j * p_plane_stride);
             (block ? kn->wgrad : kn->wgrad_one)(
-                &q, ph, dp + at, argmax + at, y != NULL ? y + at : NULL,
-                p_plane_stride, ahead, sums + (size_t)j * kk * SUM_LANES);
+                &q, ph, dp + at, codes + at, p_plane_stride, ahead,
+                sums + (size_t)j * kk * SUM_LANES,
+                bias + (size_t)j * SUM_LANES);
             j += filters;
         }
     }
     for (size_t i = 0; i < (size_t)f * kk; i++)
         dw[i] = sum_vector(sums + i * SUM_LANES);
+    for (int j = 0; j < f; j++)
+        db[j] = sum_vector(bias + (size_t)j * SUM_LANES);
     free(ph);
     free(sums);
 #else
     (void)kernel, (void)g, (void)f, (void)n, (void)x, (void)x_sample_stride;
-    (void)dp, (void)argmax, (void)y, (void)p_sample_stride;
-    (void)p_plane_stride, (void)dw;
+    (void)dp, (void)codes, (void)p_sample_stride, (void)p_plane_stride;
+    (void)dw, (void)db;
 #endif
 }

@@ -73,6 +73,9 @@ struct NetScratch {
     float **dout;         /* per layer: gradient of the loss wrt out */
     float **flat;         /* dense with CNHW input: sample-major copy */
     int32_t **argmax;     /* pool: winner (2*dy + dx) of each window */
+    uint8_t **codes;      /* pool that a convolution writes through
+                             direct_conv_pool_forward: its codes, instead
+                             of argmax */
     float **mask;         /* dropout: 0 or 1/(1-rate) per element */
     float **inv_std;      /* bn: 1/sqrt(batch variance + eps) per channel */
     size_t n_stats;
@@ -810,6 +813,14 @@ static int fused_pool_layer(const Net *net, int i, int last)
     return net->layers[i + 1].kind == LAYER_RELU ? i + 2 : i + 1;
 }
 
+/* Returns 1 when pooling layer I is the one into which the convolution
+ * just before it, or before its ReLU, writes through fused_pool_layer. */
+static int pool_is_fused(const Net *net, int i, int last)
+{
+    return (i >= 1 && fused_pool_layer(net, i - 1, last) == i)
+           || (i >= 2 && fused_pool_layer(net, i - 2, last) == i);
+}
+
 /*
  * Allocates a scratch with buffers for layers FIRST..LAST-1 only; the
  * layout flags cover every layer. With TEMPS, it also gets what layers
@@ -841,6 +852,7 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
     s->dout = xcalloc((size_t)n, sizeof *s->dout);
     s->flat = xcalloc((size_t)n, sizeof *s->flat);
     s->argmax = xcalloc((size_t)n, sizeof *s->argmax);
+    s->codes = xcalloc((size_t)n, sizeof *s->codes);
     s->mask = xcalloc((size_t)n, sizeof *s->mask);
     s->inv_std = xcalloc((size_t)n, sizeof *s->inv_std);
     s->n_stats = net->n_stats;
@@ -885,7 +897,10 @@ static NetScratch *scratch_create(const Net *net, int max_batch, int first,
             cm = 1;
             break;
         case LAYER_POOL:
-            s->argmax[i] = xmalloc(out_size(l) * mb * sizeof(int32_t));
+            if (pool_is_fused(net, i, last))
+                s->codes[i] = xmalloc(out_size(l) * mb);
+            else
+                s->argmax[i] = xmalloc(out_size(l) * mb * sizeof(int32_t));
             break;
         case LAYER_DROPOUT:
             s->mask[i] = alloc_floats(out_size(l) * mb);
@@ -940,6 +955,7 @@ void net_scratch_free(NetScratch *s)
         }
         free(s->flat[i]);
         free(s->argmax[i]);
+        free(s->codes[i]);
         free(s->mask[i]);
         free(s->inv_std[i]);
         free(s->wino_w[i]);
@@ -952,6 +968,7 @@ void net_scratch_free(NetScratch *s)
     free(s->dout);
     free(s->flat);
     free(s->argmax);
+    free(s->codes);
     free(s->mask);
     free(s->inv_std);
     free(s->batch_stats);
@@ -1097,11 +1114,11 @@ static void conv_forward(const Layer *l, int li, const float *params,
 }
 
 /* The convolution L, its ReLU when RELU is set and the 2x2 pooling
- * after them in one pass, for fused_pool_layer: Y and ARGMAX are the
- * pooling layer's output and winners, channel-major. */
+ * after them in one pass, for fused_pool_layer: Y and CODES are the
+ * pooling layer's output and codes, channel-major. */
 static void conv_pool_forward(const Layer *l, const float *params,
                               const float *x, int x_cm, int n, float *y,
-                              int32_t *argmax, int relu)
+                              uint8_t *codes, int relu)
 {
     ConvGeom g = conv_geom(l);
     PlaneWalk pw = conv_planes(l, x_cm, n, 0);
@@ -1109,7 +1126,7 @@ static void conv_pool_forward(const Layer *l, const float *params,
 
     direct_conv_pool_forward(gemm_kernel(), &g, l->out_c, n, x,
                              pw.sample_stride, params + l->weight_offset,
-                             params + l->bias_offset, relu, y, argmax,
+                             params + l->bias_offset, relu, y, codes,
                              pooled, pooled * n);
 }
 
@@ -1200,56 +1217,22 @@ static void conv_backward(const Layer *l, int li, const float *params,
                                                      (size_t)cols);
 }
 
-/* Returns the sum of the COUNT gradients in DP that a pooling layer
- * passes back: all of them, or those whose output Y is > 0 when Y is not
- * NULL. The others are cleared with an integer mask rather than chosen by
- * a branch, which GCC kept even for a select and which mispredicts about
- * half the time on real gradients. Eight interleaved partial sums, as in
- * sum_floats, let the loop run on vectors. */
-static double sum_passed(const float *dp, const float *y, size_t count)
-{
-    float lane[8] = {0};
-    double sum = 0.0;
-    size_t j = 0;
-
-    if (y == NULL)
-        return sum_floats(dp, count);
-    for (; j + 8 <= count; j += 8)
-        for (int q = 0; q < 8; q++) {
-            float g = dp[j + q];
-            uint32_t bits;
-
-            memcpy(&bits, &g, sizeof bits);
-            bits &= 0u - (uint32_t)(y[j + q] > 0.0f);
-            memcpy(&g, &bits, sizeof g);
-            lane[q] += g;
-        }
-    for (int q = 0; q < 8; q++)
-        sum += lane[q];
-    for (; j < count; j++)
-        sum += y[j] > 0.0f ? dp[j] : 0.0f;
-    return sum;
-}
-
 /* Writes the weight and bias gradients of convolution L, a first layer
  * whose input gradient is not needed. They come from the output gradient
- * DP, winners ARGMAX and output Y (NULL without a ReLU in between) of the
- * pooling layer that fused_pool_layer gives for it. */
+ * DP and codes CODES of the pooling layer that fused_pool_layer gives for
+ * it. */
 static void conv_pool_backward(const Layer *l, float *grad, const float *x,
                                int x_cm, const float *dp,
-                               const int32_t *argmax, const float *y, int n)
+                               const uint8_t *codes, int n)
 {
     ConvGeom g = conv_geom(l);
     PlaneWalk pw = conv_planes(l, x_cm, n, 0);
     size_t pooled = (size_t)(l->out_h / 2) * (l->out_w / 2);
-    size_t row = pooled * n;
 
     direct_conv_pool_weight_grad(gemm_kernel(), &g, l->out_c, n, x,
-                                 pw.sample_stride, dp, argmax, y, pooled,
-                                 row, grad + l->weight_offset);
-    for (int r = 0; r < l->out_c; r++)
-        grad[l->bias_offset + r] = (float)sum_passed(
-            dp + r * row, y != NULL ? y + r * row : NULL, row);
+                                 pw.sample_stride, dp, codes, pooled,
+                                 pooled * n, grad + l->weight_offset,
+                                 grad + l->bias_offset);
 }
 
 int net_conv_pool_fused(const Net *net, int i)
@@ -1915,7 +1898,7 @@ static const float *forward_range(const Net *net, NetScratch *s,
         if (pool >= 0) {
             y = s->out[pool] != NULL ? s->out[pool] : temp->out[pool];
             conv_pool_forward(l, net->params, x, x_cm, n, y,
-                              s->argmax[pool], relu_next);
+                              s->codes[pool], relu_next);
             if (s->profile != NULL) {
                 s->profile[i].forward_seconds = profile_clock() - t0;
                 for (int j = i + 1; j <= pool; j++)
@@ -2021,9 +2004,7 @@ static void backward_range(const Net *net, NetScratch *s, const float *input,
             continue;
         }
         if (pool >= 0 && i == first) {
-            conv_pool_backward(l, grad, x, x_cm, dout[pool],
-                               s->argmax[pool],
-                               is_relu(net, pool - 1) ? s->out[pool] : NULL,
+            conv_pool_backward(l, grad, x, x_cm, dout[pool], s->codes[pool],
                                n);
         } else if (l->kind == LAYER_CONV) {
             conv_backward(l, i, net->params, grad, x, x_cm, dy, n, temp,
@@ -2043,6 +2024,9 @@ static void backward_range(const Net *net, NetScratch *s, const float *input,
                         s->inv_std[i], dy, dx);
         } else if (dx == NULL) {
             continue;
+        } else if (l->kind == LAYER_POOL && s->codes[i] != NULL) {
+            pool2_backward_codes((size_t)l->in_c * n, l->in_h, l->in_w, dy,
+                                 s->codes[i], dx);
         } else if (l->kind == LAYER_POOL) {
             pool_backward(l, dy, s->argmax[i],
                           is_relu(net, i - 1) ? s->out[i] : NULL, n, dx);

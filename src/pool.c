@@ -309,6 +309,26 @@ void pool2_backward_avx512(size_t planes, int h, int w, const float *dy,
 }
 #endif
 
+void pool2_backward_codes(size_t planes, int h, int w, const float *dy,
+                          const uint8_t *codes, float *dx)
+{
+    size_t pw = (size_t)(w / 2), pooled = (size_t)(h / 2) * pw;
+
+    memset(dx, 0, planes * h * w * sizeof *dx);
+    for (size_t p = 0; p < planes; p++) {
+        float *plane = dx + p * h * w;
+
+        for (size_t i = 0; i < pooled; i++) {
+            unsigned code = codes[p * pooled + i];
+            size_t py = i / pw, px = i % pw;
+
+            if (!(code & POOL_BLOCKED))
+                plane[(2 * py + (code >> 1)) * w + 2 * px + (code & 1)] =
+                    dy[p * pooled + i];
+        }
+    }
+}
+
 void pool2_forward(size_t planes, int h, int w, const float *x, float *y,
                    int32_t *argmax)
 {

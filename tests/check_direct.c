@@ -259,9 +259,19 @@ START_TEST(test_direct_kernels_agree_bitwise)
 }
 END_TEST
 
+/* Returns the pooling code of a window that pool2_forward gave WINNER
+ * and output Y, with a ReLU before the pooling when RELU is set. */
+static uint8_t code_of(int32_t winner, float y, int relu)
+{
+    return (uint8_t)(winner | (relu && !(y > 0.0f) ? POOL_BLOCKED : 0));
+}
+
 /* The fused pass must give what the convolution and a separate pooling
- * pass give, bit for bit, and leave the gaps between planes alone. */
-static void check_pool_forward(GemmKernel kernel, const Case *t, Rng *rng)
+ * pass give, bit for bit, and leave the gaps between planes alone. The
+ * winner of a blocked window may differ, since the kernels pool before
+ * the ReLU. */
+static void check_pool_forward(GemmKernel kernel, const Case *t, int relu,
+                               Rng *rng)
 {
     ConvGeom g = {1, t->h, t->w, t->k, t->pad};
     int oh = conv_out_h(&g), ow = conv_out_w(&g), k = t->k;
@@ -273,7 +283,7 @@ static void check_pool_forward(GemmKernel kernel, const Case *t, Rng *rng)
     float *b = xmalloc((size_t)t->f * sizeof *b);
     float *conv = xmalloc(out_plane * planes * sizeof *conv);
     float *y = xmalloc(p_filter * t->f * sizeof *y);
-    int32_t *argmax = xmalloc(p_filter * t->f * sizeof *argmax);
+    uint8_t *codes = xmalloc(p_filter * t->f);
     float *ref_y = xmalloc((pooled + 1) * planes * sizeof *ref_y);
     int32_t *ref_argmax = xmalloc((pooled + 1) * planes * sizeof *ref_argmax);
 
@@ -282,13 +292,13 @@ static void check_pool_forward(GemmKernel kernel, const Case *t, Rng *rng)
     fill_uniform(rng, b, (size_t)t->f);
     for (size_t i = 0; i < p_filter * t->f; i++) {
         y[i] = 1234.5f;
-        argmax[i] = -7;
+        codes[i] = 0xa5;
     }
-    direct_conv_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, 1, conv,
-                        out_plane, out_plane * t->n);
+    direct_conv_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, relu,
+                        conv, out_plane, out_plane * t->n);
     pool2_forward(planes, oh, ow, conv, ref_y, ref_argmax);
-    direct_conv_pool_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, 1, y,
-                             argmax, p_sample, p_filter);
+    direct_conv_pool_forward(kernel, &g, t->f, t->n, x, in_plane, w, b, relu,
+                             y, codes, p_sample, p_filter);
     for (int j = 0; j < t->f; j++)
         for (int s = 0; s < t->n; s++) {
             size_t at = j * p_filter + s * p_sample;
@@ -296,17 +306,24 @@ static void check_pool_forward(GemmKernel kernel, const Case *t, Rng *rng)
 
             ck_assert_msg(memcmp(y + at, ref_y + ref, pooled * sizeof *y)
                               == 0,
-                          "kernel %d, k %d pad %d %dx%d: pooled outputs of "
-                          "filter %d sample %d differ", (int)kernel, k,
-                          t->pad, t->h, t->w, j, s);
-            ck_assert_msg(memcmp(argmax + at, ref_argmax + ref,
-                                 pooled * sizeof *argmax) == 0,
-                          "kernel %d, k %d pad %d %dx%d: winners of filter "
-                          "%d sample %d differ", (int)kernel, k, t->pad,
-                          t->h, t->w, j, s);
+                          "kernel %d, k %d pad %d %dx%d, relu %d: pooled "
+                          "outputs of filter %d sample %d differ",
+                          (int)kernel, k, t->pad, t->h, t->w, relu, j, s);
+            for (size_t i = 0; i < pooled; i++) {
+                int want = code_of(ref_argmax[ref + i], ref_y[ref + i],
+                                   relu);
+                /* Only the blocked bit counts in a blocked window. */
+                int bits = want & POOL_BLOCKED ? POOL_BLOCKED : 0xff;
+
+                ck_assert_msg((codes[at + i] & bits) == (want & bits),
+                              "kernel %d, k %d pad %d %dx%d, relu %d: "
+                              "filter %d sample %d window %zu has code %d, "
+                              "expected %d", (int)kernel, k, t->pad, t->h,
+                              t->w, relu, j, s, i, codes[at + i], want);
+            }
             for (int i = 0; i < GAP; i++) {
                 ck_assert_float_eq(y[at + pooled + i], 1234.5f);
-                ck_assert_int_eq(argmax[at + pooled + i], -7);
+                ck_assert_int_eq(codes[at + pooled + i], 0xa5);
             }
         }
     free(x);
@@ -314,7 +331,7 @@ static void check_pool_forward(GemmKernel kernel, const Case *t, Rng *rng)
     free(b);
     free(conv);
     free(y);
-    free(argmax);
+    free(codes);
     free(ref_y);
     free(ref_argmax);
 }
@@ -327,16 +344,18 @@ START_TEST(test_direct_pool_matches_separate_passes)
 
     rng_seed(&rng, 404);
     for (int i = 0; i < count; i++)
-        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-            check_pool_forward(list[i], &cases[c], &rng);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            check_pool_forward(list[i], &cases[c], 1, &rng);
+            check_pool_forward(list[i], &cases[c], 0, &rng);
+        }
 }
 END_TEST
 
-/* The weight gradient from a pooling layer's gradient must match sums in
- * double over the gradient that pool2_backward expands, with and without
- * the ReLU mask, and read nothing in the gaps between planes (they are
- * NaN). The kernel sums over pooling windows, so only rounding may
- * differ. */
+/* The weight and bias gradients from a pooling layer's gradient must
+ * match sums in double over the gradient that pool2_backward expands,
+ * with and without the ReLU mask, and read nothing in the gaps between
+ * planes (they are NaN). The kernel sums over pooling windows, so only
+ * rounding may differ. */
 static void check_pool_weight_grad(GemmKernel kernel, const Case *t,
                                    int relu, Rng *rng)
 {
@@ -351,10 +370,10 @@ static void check_pool_weight_grad(GemmKernel kernel, const Case *t,
     float *y = xmalloc((pooled + 1) * planes * sizeof *y);
     int32_t *argmax = xmalloc((pooled + 1) * planes * sizeof *argmax);
     float *dp = xmalloc((pooled + 1) * planes * sizeof *dp);
-    float *gap_y = xmalloc(p_filter * t->f * sizeof *gap_y);
-    int32_t *gap_argmax = xmalloc(p_filter * t->f * sizeof *gap_argmax);
+    uint8_t *gap_codes = xmalloc(p_filter * t->f);
     float *gap_dp = xmalloc(p_filter * t->f * sizeof *gap_dp);
     float *dw = xmalloc(params * sizeof *dw);
+    float *db = xmalloc((size_t)t->f * sizeof *db);
 
     fill_uniform(rng, x, in_plane * t->n);
     fill_uniform(rng, conv, out_plane * planes);
@@ -362,20 +381,30 @@ static void check_pool_weight_grad(GemmKernel kernel, const Case *t,
     pool2_forward(planes, oh, ow, conv, y, argmax);
     pool2_backward(planes, oh, ow, dp, argmax, relu ? y : NULL, conv);
     for (size_t i = 0; i < p_filter * t->f; i++) {
-        gap_y[i] = NAN;
-        gap_argmax[i] = -1;
+        gap_codes[i] = 0;
         gap_dp[i] = NAN;
     }
     for (size_t i = 0; i < planes; i++) {
         size_t at = i * p_sample, from = i * pooled;
 
-        memcpy(gap_y + at, y + from, pooled * sizeof *y);
-        memcpy(gap_argmax + at, argmax + from, pooled * sizeof *argmax);
+        for (size_t q = 0; q < pooled; q++)
+            gap_codes[at + q] = code_of(argmax[from + q], y[from + q], relu);
         memcpy(gap_dp + at, dp + from, pooled * sizeof *dp);
     }
     direct_conv_pool_weight_grad(kernel, &g, t->f, t->n, x, in_plane, gap_dp,
-                                 gap_argmax, relu ? gap_y : NULL, p_sample,
-                                 p_filter, dw);
+                                 gap_codes, p_sample, p_filter, dw, db);
+    for (int j = 0; j < t->f; j++) {
+        double sum = 0.0, mag = 0.0;
+
+        for (size_t i = 0; i < (size_t)t->n * out_plane; i++) {
+            sum += conv[(size_t)j * t->n * out_plane + i];
+            mag += fabs(conv[(size_t)j * t->n * out_plane + i]);
+        }
+        ck_assert_msg(fabs(db[j] - sum) <= 1e-5 * (1.0 + mag),
+                      "kernel %d, k %d pad %d %dx%d, %d filters, relu %d, "
+                      "bias of filter %d: %g, expected %g", (int)kernel, k,
+                      t->pad, t->h, t->w, t->f, relu, j, db[j], sum);
+    }
     for (int j = 0; j < t->f; j++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
@@ -406,10 +435,10 @@ static void check_pool_weight_grad(GemmKernel kernel, const Case *t,
     free(y);
     free(argmax);
     free(dp);
-    free(gap_y);
-    free(gap_argmax);
+    free(gap_codes);
     free(gap_dp);
     free(dw);
+    free(db);
 }
 
 START_TEST(test_direct_pool_weight_grad_matches)
@@ -427,9 +456,9 @@ START_TEST(test_direct_pool_weight_grad_matches)
 }
 END_TEST
 
-/* The AVX2 weight gradient from a pooling layer's gradient adds the same
- * products in the same order as the AVX-512 one, so that training gives
- * the same checkpoint with either. */
+/* The AVX2 weight and bias gradients from a pooling layer's gradient add
+ * the same products in the same order as the AVX-512 ones, so that
+ * training gives the same checkpoint with either. */
 START_TEST(test_direct_pool_kernels_agree_bitwise)
 {
     Rng rng;
@@ -448,28 +477,34 @@ START_TEST(test_direct_pool_kernels_agree_bitwise)
         float *conv = xmalloc(out_plane * planes * sizeof *conv);
         float *y = xmalloc((pooled + 1) * planes * sizeof *y);
         int32_t *argmax = xmalloc((pooled + 1) * planes * sizeof *argmax);
+        uint8_t *codes = xmalloc((pooled + 1) * planes);
         float *dp = xmalloc((pooled + 1) * planes * sizeof *dp);
-        float *wide = xmalloc(params * sizeof *wide);
-        float *narrow = xmalloc(params * sizeof *narrow);
+        /* The weight gradient, then the bias gradient. */
+        float *wide = xmalloc((params + t->f) * sizeof *wide);
+        float *narrow = xmalloc((params + t->f) * sizeof *narrow);
 
         fill_uniform(&rng, x, in_plane * t->n);
         fill_uniform(&rng, conv, out_plane * planes);
         fill_uniform(&rng, dp, pooled * planes);
         pool2_forward(planes, oh, ow, conv, y, argmax);
+        for (size_t i = 0; i < pooled * planes; i++)
+            codes[i] = code_of(argmax[i], y[i], 1);
         direct_conv_pool_weight_grad(GEMM_KERNEL_AVX512, &g, t->f, t->n, x,
-                                     in_plane, dp, argmax, y, pooled,
-                                     pooled * t->n, wide);
+                                     in_plane, dp, codes, pooled,
+                                     pooled * t->n, wide, wide + params);
         direct_conv_pool_weight_grad(GEMM_KERNEL_AVX2, &g, t->f, t->n, x,
-                                     in_plane, dp, argmax, y, pooled,
-                                     pooled * t->n, narrow);
-        ck_assert_msg(memcmp(wide, narrow, params * sizeof *wide) == 0,
+                                     in_plane, dp, codes, pooled,
+                                     pooled * t->n, narrow, narrow + params);
+        ck_assert_msg(memcmp(wide, narrow, (params + t->f) * sizeof *wide)
+                          == 0,
                       "k %d pad %d %dx%d, %d filters: AVX2 and AVX-512 "
-                      "weight gradients differ", k, t->pad, t->h, t->w,
-                      t->f);
+                      "weight or bias gradients differ", k, t->pad, t->h,
+                      t->w, t->f);
         free(x);
         free(conv);
         free(y);
         free(argmax);
+        free(codes);
         free(dp);
         free(wide);
         free(narrow);

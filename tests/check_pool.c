@@ -172,6 +172,30 @@ START_TEST(test_pool_dispatch_matches_naive)
 }
 END_TEST
 
+/* pool2_backward_codes behind pool2_backward's arguments: the codes say
+ * what ARGMAX and Y say. */
+static void backward_through_codes(size_t planes, int h, int w,
+                                   const float *dy, const int32_t *argmax,
+                                   const float *y, float *dx)
+{
+    size_t out = planes * (size_t)(h / 2) * (w / 2);
+    uint8_t *codes = xmalloc(out + 1);
+
+    for (size_t i = 0; i < out; i++)
+        codes[i] = (uint8_t)(argmax[i]
+                             | (y != NULL && !(y[i] > 0.0f) ? POOL_BLOCKED
+                                                            : 0));
+    pool2_backward_codes(planes, h, w, dy, codes, dx);
+    free(codes);
+}
+
+START_TEST(test_pool_backward_codes_matches_naive)
+{
+    compare_pools(naive_forward, backward_through_codes, naive_forward,
+                  naive_backward, "codes");
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -180,6 +204,7 @@ Suite *pool_suite(void)
     tcase_add_test(tc, test_pool_portable_matches_naive);
     tcase_add_test(tc, test_pool_avx512_same_bits_as_portable);
     tcase_add_test(tc, test_pool_dispatch_matches_naive);
+    tcase_add_test(tc, test_pool_backward_codes_matches_naive);
     suite_add_tcase(s, tc);
     return s;
 }
