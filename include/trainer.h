@@ -111,7 +111,8 @@ typedef struct {
     long batch;             /* batches done in the current epoch */
     long batches_per_epoch;
     double images_per_sec;  /* training throughput over the last few
-                               seconds of training */
+                               seconds of training, and over the whole
+                               run once it has ended */
     double elapsed;         /* seconds since trainer_start, not counting
                                the time spent paused */
     double eta;             /* estimated seconds to the end, counting

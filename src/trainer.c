@@ -287,6 +287,8 @@ struct Trainer {
     RateAverage rate_eta;
     double epoch_seconds;   /* training time of this epoch in this run */
     long epoch_run_samples; /* samples of this epoch trained in this run */
+    double batch_seconds;   /* time of this run's batches, no evaluations */
+    long batch_samples;     /* samples of this run's batches */
 
     Pool pool;
     Worker *workers;
@@ -1091,6 +1093,8 @@ static void record_batch_time(Trainer *tr, double seconds, int n)
     rate_add(&tr->rate_eta, RATE_ETA_TAU, seconds, n);
     tr->epoch_seconds += seconds;
     tr->epoch_run_samples += n;
+    tr->batch_seconds += seconds;
+    tr->batch_samples += n;
 }
 
 /* Returns the learning rate the schedule gives at the current position
@@ -1459,6 +1463,10 @@ static void finish_run(Trainer *tr, int failed)
 
     pthread_mutex_lock(&tr->lock);
     tr->status.state = failed ? TRAINER_FAILED : TRAINER_DONE;
+    /* The run is over, so the average that counts is the whole run's. */
+    if (tr->batch_seconds > 0.0)
+        tr->status.images_per_sec = (double)tr->batch_samples
+                                    / tr->batch_seconds;
     tr->status.saved_behind = tr->status.saved_path != NULL
                               && tr->saved_ok_step != tr->progress.step;
     tr->status.elapsed = run_seconds(tr, run_clock());

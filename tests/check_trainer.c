@@ -339,6 +339,34 @@ START_TEST(test_trainer_loss_decreases)
 }
 END_TEST
 
+/* Once a run has ended, the status gives its average speed, not that of
+ * its last few batches: after one epoch, the epoch's own. */
+START_TEST(test_trainer_done_rate_is_run_average)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    EpochLog log = { 0 };
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, 200, 3);
+    make_dataset(&test, 100, 4);
+    cfg.epochs = 1;
+    cfg.on_epoch = log_epoch;
+    cfg.ctx = &log;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_int_eq(log.count, 1);
+    ck_assert(log.records[0].samples_per_sec > 0);
+    ck_assert_double_eq(st.images_per_sec, log.records[0].samples_per_sec);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 /* With 61 images in batches of 20, the last batch of each epoch would
  * hold one sample, which a bn layer after a dense layer cannot normalise.
  * The trainer skips that batch and only that one. */
@@ -1549,6 +1577,7 @@ Suite *trainer_suite(void)
     tcase_add_test(run, test_trainer_bn_merges_lone_shard);
     tcase_add_test(run, test_trainer_seed_changes_weights);
     tcase_add_test(run, test_trainer_loss_decreases);
+    tcase_add_test(run, test_trainer_done_rate_is_run_average);
     tcase_add_test(run, test_trainer_status_after_run);
     tcase_add_test(run, test_trainer_history_merges);
     tcase_add_test(run, test_trainer_eval_counts_once);
