@@ -132,6 +132,10 @@ typedef struct {
     int n_test_history;
     float test_acc_history[TRAINER_HISTORY];
     int has_eval;           /* the fields below hold an evaluation */
+    int eval_epoch_end;     /* ... made at the end of an epoch, not of the
+                               network as loaded or created */
+    int eval_behind;        /* set when the run has ended and trained past
+                               that evaluation */
     double test_loss, test_acc;
     int has_val;            /* val_loss and val_acc are set */
     double val_loss, val_acc;

@@ -181,9 +181,13 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.4f", st->test_loss);
         if (st->has_val) {
             x = pane_print(w, y, x, ui->attr[UI_LABEL], "   val ");
-            pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
-                       100 * st->val_acc);
+            x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
+                           100 * st->val_acc);
         }
+        /* The test curve has a point per epoch, and a checkpoint saved
+         * within an epoch holds a network trained past the last one. */
+        if (st->loaded && !st->eval_epoch_end)
+            pane_print(w, y, x, ui->attr[UI_DIM], "   (loaded model)");
     } else if (st->train_epochs == 0) {
         pane_print(w, y, 1, ui->attr[UI_DIM], "evaluating the test set");
     } else if (st->state == TRAINER_EVALUATING) {

@@ -278,6 +278,7 @@ struct Trainer {
     int64_t saved_epochs;   /* its epochs done and batches of the next */
     int64_t saved_batch;
     int64_t saved_ok_step;  /* step of the latest checkpoint written */
+    int64_t eval_step;      /* step of the latest evaluation */
     int history_changed;    /* history not yet copied to the status */
     int diverged;           /* a non-finite loss or weight ended the run */
     double eval_seconds;    /* duration of the latest evaluation */
@@ -1045,6 +1046,7 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     evaluate_locked(tr, res);
     tr->eval_seconds = run_clock() - t0;
     generation = ++tr->eval_count;
+    tr->eval_step = tr->progress.step;
     publish_predictions(tr, generation);
     if (epoch_end)
         history_add_test(&tr->progress, res->acc);
@@ -1052,6 +1054,7 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     pthread_mutex_lock(&tr->lock);
     tr->status.state = before;
     tr->status.has_eval = 1;
+    tr->status.eval_epoch_end = epoch_end;
     tr->status.test_loss = res->loss;
     tr->status.test_acc = res->acc;
     if (res->has_val) {
@@ -1469,6 +1472,8 @@ static void finish_run(Trainer *tr, int failed)
                                     / tr->batch_seconds;
     tr->status.saved_behind = tr->status.saved_path != NULL
                               && tr->saved_ok_step != tr->progress.step;
+    tr->status.eval_behind = tr->status.has_eval
+                             && tr->eval_step != tr->progress.step;
     tr->status.elapsed = run_seconds(tr, run_clock());
     tr->status.eta = 0.0;
     tr->running = 0;

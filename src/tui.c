@@ -1362,6 +1362,13 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
         if (st->has_val)
             fprintf(out, ", validation accuracy %.2f%%", 100 * st->val_acc);
         fputc('\n', out);
+        /* A run stopped within an epoch ends with an untested network. */
+        if (st->eval_behind && st->eval_epoch_end)
+            fprintf(out, "fmnist: those are of the network after epoch %d, "
+                    "not the final one\n", st->epochs_done);
+        else if (st->eval_behind)
+            fprintf(out, "fmnist: those are of the network as loaded, not "
+                    "the final one\n");
     } else if (st->n_test_history > 0) {
         /* A resumed run stopped before its first evaluation: the loaded
          * run's curve still shows where the model stood. */

@@ -731,6 +731,8 @@ START_TEST(test_trainer_stop_saves)
     ck_assert_int_eq(st.epoch, 2);
     ck_assert_int_eq(st.batch, 0);
     ck_assert_uint_eq(st.eval_generation, 1);
+    ck_assert_int_eq(st.eval_epoch_end, 1);
+    ck_assert_int_eq(st.eval_behind, 0);
     ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(ck.epochs_done, 1);
     ck_assert_int_eq(ck.step, 4);

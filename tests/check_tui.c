@@ -139,6 +139,39 @@ START_TEST(test_tui_summary_checkpoint_behind)
 }
 END_TEST
 
+/* A run stopped within an epoch ends with a network that no evaluation
+ * saw, and the summary says whose figures it gives. */
+START_TEST(test_tui_summary_eval_behind)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 5;
+    st.epoch = 3;
+    st.batch = 10;
+    st.eval_behind = 1;
+    st.eval_epoch_end = 1;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: test accuracy 81.13%, test "
+                                       "loss 0.5008\n"
+                                       "fmnist: those are of the network "
+                                       "after epoch 2, not the final one\n"));
+    free(text);
+
+    st.eval_epoch_end = 0;
+    st.loaded = 1;
+    text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: those are of the network as "
+                                       "loaded, not the final one\n"));
+    free(text);
+
+    st.eval_behind = 0;
+    text = summary_of(&st, NULL);
+    ck_assert_ptr_null(strstr(text, "those are"));
+    free(text);
+}
+END_TEST
+
 /* Each line fits an 80-column terminal, for a resumed run stopped in the
  * middle of a long epoch with large numbers everywhere. */
 START_TEST(test_tui_summary_lines_under_80)
@@ -159,8 +192,11 @@ START_TEST(test_tui_summary_lines_under_80)
     st.saved_epochs = 9998;
     st.saved_batch = 59998;
     st.saved_behind = 1;
+    st.eval_behind = 1;
+    st.eval_epoch_end = 1;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "(5000 loaded)"));
+    ck_assert_ptr_nonnull(strstr(text, "after epoch 9999, not the final"));
     ck_assert_ptr_nonnull(strstr(text, "after 9998 epochs and 59998 batches"));
     ck_assert_ptr_nonnull(strstr(text, "59999 of 60000 batches"));
     for (char *line = text; *line != '\0';) {
@@ -309,6 +345,7 @@ Suite *tui_suite(void)
 
     tcase_add_test(tc, test_tui_summary_finished_run);
     tcase_add_test(tc, test_tui_summary_stopped_mid_epoch);
+    tcase_add_test(tc, test_tui_summary_eval_behind);
     tcase_add_test(tc, test_tui_summary_resumed_run);
     tcase_add_test(tc, test_tui_summary_loaded_partial_epoch);
     tcase_add_test(tc, test_tui_summary_checkpoint_behind);

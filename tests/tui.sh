@@ -126,7 +126,8 @@ if [ -n "$utf8" ]; then
     batch=$(sed -n 's/^ epoch 3\/3 .* batch \([0-9]*\)\/938$/\1/p' "$tmp/screen")
     [ "$batch" -lt 938 ] \
         || fail "resume: the predictions came only after the epoch's $batch batches"
-    grep -Eq '^ test accuracy [0-9]+\.[0-9]{2}%' "$tmp/screen" \
+    grep -Eq '^ test accuracy [0-9]+\.[0-9]{2}% .*\(loaded model\)$' \
+        "$tmp/screen" \
         || fail "resume: the status does not give the loaded network's accuracy"
     # Without --save, s writes the --load file and training goes on, so
     # the summary after q must report that the file has an earlier model.
@@ -138,6 +139,13 @@ if [ -n "$utf8" ]; then
     capture_exited resume
     grep -Eq '^fmnist: it holds an earlier model, after 2 epochs and [0-9]+ batch(es)?$' \
         "$tmp/screen" || fail "resume: the summary does not say that the checkpoint is older"
+    # Stopped within the epoch, the run's only evaluation was of the
+    # network as loaded.
+    if grep -q '^fmnist: stopped after' "$tmp/screen"; then
+        grep -qxF 'fmnist: those are of the network as loaded, not the final one' \
+            "$tmp/screen" \
+            || fail "resume: the summary does not say whose test accuracy it gives"
+    fi
     echo "resume: ok"
 
     # ------------------------------------------------------------ explore
