@@ -828,8 +828,10 @@ static inline void phase_forward_avx512(const Phases *q, const int k,
  *
  * A window's gradient reaches tap (ky, kx) through the input of the
  * output that won, (dy, dx), which is phase (ky + dy, kx + dx). So each
- * lane picks that phase with two blends, by dx within each phase row
- * and then by dy between rows, and adds one product per tap. Blocked
+ * lane picks that phase with two blends, by dy between phase rows ky and
+ * ky + 1 and then by dx between neighbouring columns, and adds one
+ * product per tap. Only two picks of a row are live at a time, so up to
+ * 5 x 5 taps fit the registers in one block. Blocked
  * windows and lanes past the last window have their gradient zeroed,
  * which leaves the sums unchanged: they start at +0 and so are never -0.
  * Multiplying the inputs of all four outputs by a gradient masked per
@@ -880,29 +882,31 @@ static inline void phase_wgrad_block_avx512(const Phases *q, const int k,
                 _mm512_test_epi32_mask(code, _mm512_set1_epi32(1));
             __mmask16 below =
                 _mm512_test_epi32_mask(code, _mm512_set1_epi32(2));
-            __m512 upper[DIRECT_MAX_K];
 
             if (r0 == 0) {
                 __builtin_prefetch(dp + from + ahead);
                 __builtin_prefetch(codes + from + ahead);
                 bacc[j] = _mm512_add_ps(bacc[j], d);
             }
-            UNROLL for (int a = r0; a <= r0 + rows; a++)
-                UNROLL for (int kx = 0; kx < k; kx++) {
-                    const float *at_a = in + (a * kp + kx) * PHASE_LANES;
-                    __m512 pick = _mm512_mask_blend_ps(
-                        right, _mm512_load_ps(at_a),
-                        _mm512_load_ps(at_a + PHASE_LANES));
+            UNROLL for (int ky = r0; ky < r0 + rows; ky++) {
+                __m512 left = _mm512_setzero_ps();
 
-                    if (a > r0) {
-                        const int t = j * taps + (a - 1 - r0) * k + kx;
+                UNROLL for (int b = 0; b < kp; b++) {
+                    const float *at_b = in + (ky * kp + b) * PHASE_LANES;
+                    __m512 pick = _mm512_mask_blend_ps(
+                        below, _mm512_load_ps(at_b),
+                        _mm512_load_ps(at_b + kp * PHASE_LANES));
+
+                    if (b > 0) {
+                        const int t = j * taps + (ky - r0) * k + b - 1;
 
                         acc[t] = _mm512_fmadd_ps(
-                            d, _mm512_mask_blend_ps(below, upper[kx], pick),
+                            d, _mm512_mask_blend_ps(right, left, pick),
                             acc[t]);
                     }
-                    upper[kx] = pick;
+                    left = pick;
                 }
+            }
         }
     }
     UNROLL for (int j = 0; j < fb; j++) {
@@ -1195,10 +1199,10 @@ static inline void phase_wgrad_avx2(const Phases *q, const int k,
 }
 
 /* Kernel rows per weight-gradient block: their taps' sums fit the
- * registers beside the gradient, one phase row of picked inputs and two
- * temporaries (and two masks with AVX2). The last block may have fewer
- * rows. */
-#define PHASE_ROWS_512(k) ((k) <= 4 ? (k) : (k) <= 6 ? 3 : 2)
+ * registers beside the gradient, the bias sum and a few temporaries with
+ * AVX-512, and beside the four gradients and one input with AVX2. The
+ * last block may have fewer rows. */
+#define PHASE_ROWS_512(k) ((k) <= 5 ? (k) : (k) == 6 ? 4 : 3)
 #define PHASE_ROWS_256(k) ((k) <= 3 ? (k) : (k) == 4 ? 2 : 1)
 
 /* Filters per AVX-512 weight-gradient block, whose sums and picks fit
