@@ -537,16 +537,21 @@ static const Kernels *kernels_for(GemmKernel kernel, int k)
 /* Floats per vector of weight-gradient sums, whatever the kernel. */
 #define SUM_LANES 16
 
-/* Sums the SUM_LANES floats of vector V in a fixed order. */
+/* Sums the SUM_LANES floats of vector V in a fixed order: each half
+ * added to the other, down to one value. The halves live in separate
+ * arrays, since updating one array in place sent every sum through a
+ * store and a reload on the stack. */
 static float sum_vector(const float *v)
 {
-    float half[SUM_LANES];
+    float half[SUM_LANES / 2], quarter[SUM_LANES / 4], pair[2];
 
-    memcpy(half, v, sizeof half);
-    for (int width = SUM_LANES / 2; width >= 1; width /= 2)
-        for (int i = 0; i < width; i++)
-            half[i] += half[i + width];
-    return half[0];
+    for (int i = 0; i < SUM_LANES / 2; i++)
+        half[i] = v[i] + v[i + SUM_LANES / 2];
+    for (int i = 0; i < SUM_LANES / 4; i++)
+        quarter[i] = half[i] + half[i + SUM_LANES / 4];
+    for (int i = 0; i < 2; i++)
+        pair[i] = quarter[i] + quarter[i + 2];
+    return pair[0] + pair[1];
 }
 
 /* Returns the first filter of weight-gradient group Q of FB filters
