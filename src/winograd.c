@@ -45,6 +45,22 @@
 typedef float v8 __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
+/* Lane lists for __builtin_shufflevector (GCC 12 and clang), where
+ * lanes 8 to 15 are the second operand's. */
+#define EVEN_LANES 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD_LANES 1, 3, 5, 7, 9, 11, 13, 15
+/* Lanes 0-3 (LOW) or 4-7 (HIGH) of both operands, interleaved. */
+#define LOW_PAIRS 0, 8, 1, 9, 2, 10, 3, 11
+#define HIGH_PAIRS 4, 12, 5, 13, 6, 14, 7, 15
+/* The steps of an 8 x 8 transpose, which trade blocks of 1, 2 and then
+ * 4 lanes between two rows. */
+#define SWAP1_LOW 0, 8, 1, 9, 4, 12, 5, 13
+#define SWAP1_HIGH 2, 10, 3, 11, 6, 14, 7, 15
+#define SWAP2_LOW 0, 1, 8, 9, 4, 5, 12, 13
+#define SWAP2_HIGH 2, 3, 10, 11, 6, 7, 14, 15
+#define SWAP4_LOW 0, 1, 2, 3, 8, 9, 10, 11
+#define SWAP4_HIGH 4, 5, 6, 7, 12, 13, 14, 15
+
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
 #define STORE8(p, v) memcpy((p), &(v), sizeof(v))
 #define UNROLL _Pragma("GCC unroll 8")
@@ -227,7 +243,6 @@ static inline __attribute__((always_inline)) void
 input_columns(const float *p, float *e)
 {
     const float *bt = BT6;
-    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
     v8 d[6];
 
     UNROLL for (int j = 0; j < ALPHA; j++) {
@@ -235,7 +250,7 @@ input_columns(const float *p, float *e)
 
         LOAD8(lo, p + j);
         LOAD8(hi, p + j + LANES);
-        d[j] = __builtin_shuffle(lo, hi, even);
+        d[j] = __builtin_shufflevector(lo, hi, EVEN_LANES);
     }
     UNROLL for (int b = 0; b < ALPHA; b++) {
         v8 s = {0};
@@ -278,8 +293,6 @@ output_row(const float *m, size_t mxi, float bias, int relu,
            float *y0, float *y1, int nx, int spill0, int spill1)
 {
     const float *at = AT6;
-    const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11};
-    const v8i hi = {4, 12, 5, 13, 6, 14, 7, 15};
     const v8 zero = {0};
     v8 mm[6][6], t[2][6], o[2][2];
 
@@ -307,8 +320,8 @@ output_row(const float *m, size_t mxi, float bias, int relu,
     for (int i = 0; i < 2; i++) {
         float *row = i == 0 ? y0 : y1;
         int spill = i == 0 ? spill0 : spill1;
-        v8 left = __builtin_shuffle(o[i][0], o[i][1], lo);
-        v8 right = __builtin_shuffle(o[i][0], o[i][1], hi);
+        v8 left = __builtin_shufflevector(o[i][0], o[i][1], LOW_PAIRS);
+        v8 right = __builtin_shufflevector(o[i][0], o[i][1], HIGH_PAIRS);
 
         if (row == NULL)
             break;
@@ -464,8 +477,6 @@ output_grad_row(const float *p0, const float *p1, float *z,
                 size_t zxi)
 {
     const float *at = AT6;
-    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
-    const v8i odd = {1, 3, 5, 7, 9, 11, 13, 15};
     v8 d[2][2], t[2][6];
 
     for (int i = 0; i < 2; i++) {
@@ -474,8 +485,8 @@ output_grad_row(const float *p0, const float *p1, float *z,
 
         LOAD8(lo, row);
         LOAD8(hi, row + LANES);
-        d[i][0] = __builtin_shuffle(lo, hi, even);
-        d[i][1] = __builtin_shuffle(lo, hi, odd);
+        d[i][0] = __builtin_shufflevector(lo, hi, EVEN_LANES);
+        d[i][1] = __builtin_shufflevector(lo, hi, ODD_LANES);
     }
     UNROLL for (int i = 0; i < 2; i++)
         UNROLL for (int b = 0; b < ALPHA; b++) {
@@ -729,27 +740,21 @@ a43_apply(const v8 d[4], v8 z[6])
 static inline __attribute__((always_inline)) void
 transpose8(v8 r[8])
 {
-    const v8i lo2 = {0, 8, 1, 9, 4, 12, 5, 13};
-    const v8i hi2 = {2, 10, 3, 11, 6, 14, 7, 15};
-    const v8i lo4 = {0, 1, 8, 9, 4, 5, 12, 13};
-    const v8i hi4 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const v8i lo8 = {0, 1, 2, 3, 8, 9, 10, 11};
-    const v8i hi8 = {4, 5, 6, 7, 12, 13, 14, 15};
     v8 t[8], u[8];
 
     for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shuffle(r[i], r[i + 1], lo2);
-        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi2);
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], SWAP1_LOW);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], SWAP1_HIGH);
     }
     for (int i = 0; i < 8; i += 4) {
-        u[i] = __builtin_shuffle(t[i], t[i + 2], lo4);
-        u[i + 1] = __builtin_shuffle(t[i], t[i + 2], hi4);
-        u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], lo4);
-        u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], hi4);
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], SWAP2_LOW);
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], SWAP2_HIGH);
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], SWAP2_LOW);
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], SWAP2_HIGH);
     }
     for (int i = 0; i < 4; i++) {
-        r[i] = __builtin_shuffle(u[i], u[i + 4], lo8);
-        r[i + 4] = __builtin_shuffle(u[i], u[i + 4], hi8);
+        r[i] = __builtin_shufflevector(u[i], u[i + 4], SWAP4_LOW);
+        r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], SWAP4_HIGH);
     }
 }
 
