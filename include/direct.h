@@ -77,11 +77,11 @@ void direct_conv_weight_grad(GemmKernel kernel, const ConvGeom *g, int f,
 
 /*
  * Writes DW as direct_conv_weight_grad does, and DB (F values), the
- * gradient of the biases, for a convolution followed by 2x2 pooling, from
- * the pooling layer's output gradient DP and the CODES that
- * direct_conv_pool_forward wrote: each window's gradient goes to the
- * input that won unless POOL_BLOCKED is set, as pool2_backward
- * does with and without a ReLU in between. Plane (f, s) of DP and CODES
+ * gradient of the biases, for a convolution followed by 2x2 pooling. They
+ * come from the pooling layer's output gradient DP and the CODES that
+ * direct_conv_pool_forward wrote. Each window's gradient goes to the
+ * input that won unless POOL_BLOCKED is set, as pool2_backward does with
+ * and without a ReLU in between. Plane (f, s) of DP and CODES
  * starts at f*P_PLANE_STRIDE + s*P_SAMPLE_STRIDE. The expanded gradient
  * is never stored. DW and DB equal those of pool2_backward followed by
  * direct_conv_weight_grad and a sum of the output gradient up to

@@ -185,7 +185,7 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
                            100 * st->val_acc);
         }
         /* The test curve has a point per epoch, and a checkpoint saved
-         * within an epoch holds a network trained past the last one. */
+         * within an epoch contains a network trained past the last one. */
         if (st->loaded && !st->eval_epoch_end)
             pane_print(w, y, x, ui->attr[UI_DIM], "   (loaded model)");
     } else if (st->train_epochs == 0) {
