@@ -1051,18 +1051,19 @@ static int handle_key(Tui *t, int key)
 {
     Ui *ui = &t->ui;
 
-    if (key == 'q' || key == 'Q')
-        return KEY_RESULT_QUIT;
     if (key == KEY_RESIZE) {
         toggle_help(t, 0);
         apply_layout(t);
         return KEY_RESULT_CONTINUE;
     }
     if (t->help != NULL) {
-        /* Any other key closes the overlay. */
+        /* Any key closes the overlay, q too, as in a pager: quitting
+         * from there would end the run by surprise. */
         toggle_help(t, 0);
         return KEY_RESULT_CONTINUE;
     }
+    if (key == 'q' || key == 'Q')
+        return KEY_RESULT_QUIT;
     if (!t->layout.fits)
         return KEY_RESULT_CONTINUE;
     if (ui->go_active && go_key(ui, key))

@@ -267,7 +267,13 @@ grep -q '1 focuses the matrix, 2 the list, 3 the viewer' "$tmp/screen" \
     || fail "help does not say where 1, 2 and 3 move the focus"
 grep -q 'Press any key to close this window' "$tmp/screen" \
     || fail "the help window does not fit 80x24"
-tm send-keys -t ui Escape
+# q closes the help like any other key, and does not quit.
+tm send-keys -t ui q
+sleep 1
+capture ui
+grep -q 'Press any key to close this window' "$tmp/screen" \
+    && fail "q did not close the help window"
+grep -q '^ paused ' "$tmp/screen" || fail "q in the help window quit fmnist"
 
 # A wide terminal has room for the save and stop keys too.
 tm resize-window -t ui -x 132 -y 43
