@@ -1252,16 +1252,21 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
                                   EpochSink *sink)
 {
     const struct timespec tick = { 0, 100 * 1000 * 1000 };
-    char shown[sizeof st->message] = "";
-    int stop_sent = 0;
+    unsigned shown = 0;
+    int first = 1, stop_sent = 0;
 
     for (;;) {
         trainer_get_status(tr, st);
-        /* Once notes go to the log, on_save already put the saves there. */
-        if (st->state != TRAINER_FAILED && strcmp(st->message, shown) != 0) {
-            memcpy(shown, st->message, sizeof shown);
-            if (shown[0] != '\0' && !notes_go_to_log(sink))
-                note(sink, "%s", shown);
+        /* Each save sets the message anew, with the same text when the
+         * file is the same, so the sequence number tells them apart. The
+         * first pass shows a message left by trainer_create. Once notes
+         * go to the log, on_save already put the saves there. */
+        if (st->state != TRAINER_FAILED
+            && (first || st->message_seq != shown)) {
+            shown = st->message_seq;
+            first = 0;
+            if (st->message[0] != '\0' && !notes_go_to_log(sink))
+                note(sink, "%s", st->message);
         }
         if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED)
             return st->state;

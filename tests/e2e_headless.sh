@@ -94,6 +94,14 @@ printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n'
 [ "$(tail -n 1 "$tmp/seven.csv" | awk -F, '{ print NF }')" -eq 7 ] \
     || fail "a run appended $(tail -n 1 "$tmp/seven.csv") to a seven-column log"
 
+# Every epoch's save is reported, though the message is the same each
+# time.
+"$fmnist" --data "$data" --headless --epochs 2 --train-limit 500 \
+    --save "$tmp/twice.ckpt" >"$tmp/out4" 2>&1 \
+    || { cat "$tmp/out4"; fail "the two-epoch run exited with an error"; }
+[ "$(grep -c "^fmnist: saved $tmp/twice.ckpt\$" "$tmp/out4")" -eq 2 ] \
+    || { cat "$tmp/out4"; fail "two epochs with --save did not report two saves"; }
+
 # Appended lines start on a line of their own, and a log of comments only
 # gets the header before its first epoch line.
 printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec' \
