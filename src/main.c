@@ -1507,6 +1507,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "fmnist: %s; using headless mode\n", tui_err);
             atomic_store(&sink.print_lines, 1);
             opt.headless = 1;
+            /* What a headless run says at its start, late but before the
+             * first epoch ends. */
+            if (opt.epochs > 0)
+                print_run_summary(&opt, tr, st->threads);
         } else if (tui_rc == TUI_DETACHED) {
             detach(&sink, tr, st,
                    hangup_signal ? "received SIGHUP" : "the terminal hung up");

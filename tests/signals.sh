@@ -164,6 +164,8 @@ capture dumb
 grep -q 'fmnist: TERM=dumb cannot move the cursor; using headless mode' \
     "$tmp/screen" || fail "dumb: no fallback line"
 grep -q '^epoch 1/1 ' "$tmp/screen" || fail "dumb: no epoch line"
+grep -q '^fmnist: training .* for 1 epoch on 1 thread$' "$tmp/screen" \
+    || fail "dumb: no line saying what trains"
 expect_exit noterm 0 30
 capture noterm
 grep -q 'fmnist: TERM=fmnist-no-such-terminal has no terminfo entry' \
