@@ -190,6 +190,8 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
             pane_print(w, y, x, ui->attr[UI_DIM], "   (loaded model)");
     } else if (st->train_epochs == 0) {
         pane_print(w, y, 1, ui->attr[UI_DIM], "evaluating the test set");
+    } else if (st->state == TRAINER_EVALUATING && st->loaded) {
+        pane_print(w, y, 1, ui->attr[UI_DIM], "testing the loaded model");
     } else if (st->state == TRAINER_EVALUATING) {
         pane_print(w, y, 1, ui->attr[UI_DIM],
                    "first test results when this evaluation ends");

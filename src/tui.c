@@ -169,8 +169,9 @@ int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
 
 void pane_print_pending(WINDOW *w, const Ui *ui, int y)
 {
+    /* A resumed run tests the loaded network before it trains. */
     pane_print(w, y, 1, ui->attr[UI_DIM],
-               ui->status.train_epochs == 0
+               ui->status.train_epochs == 0 || ui->status.loaded
                ? "filled when the test set is evaluated"
                : "filled at the end of each epoch");
 }
