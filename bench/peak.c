@@ -138,8 +138,18 @@ static double best_of_three(FmaLoop loop, double flops_per_iteration)
     double best = 0;
 
     for (int run = 0; run < 3; run++) {
+        long n = iterations;
+        float result;
         double t0 = thread_seconds();
-        sink = loop(iterations);
+
+        /* The empty asm statements keep the loop between the two clock
+         * reads: its count comes out of one after the first read, and
+         * its result goes into one before the second. clang otherwise
+         * inlined the loop and computed it outside the timed span. */
+        __asm__ volatile("" : "+r"(n));
+        result = loop(n);
+        __asm__ volatile("" : "+m"(result));
+        sink = result;
         double seconds = thread_seconds() - t0;
         double gflops = flops_per_iteration * (double)iterations / seconds
                         / 1e9;
