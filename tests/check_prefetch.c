@@ -1,6 +1,8 @@
 /*
  * check_prefetch: the GEMM kernels prefetch only elements of the operands
- * that the product reads.
+ * that the product reads, and the weight gradient of a convolution with
+ * pooling (direct_conv_pool_weight_grad) only elements of its pooled
+ * gradient and codes.
  *
  * A prefetch of any address is harmless to the CPU, so a kernel that
  * prefetched past an operand would pass every other test. This program
@@ -9,7 +11,8 @@
  * or B in place, and checks each address: it must fall on row r < rows
  * and column c < cols of A or B, where a row is ld floats long. It exits
  * 0 when every address passes, 77 (skipped) on CPUs without AVX2, and 1
- * otherwise.
+ * otherwise. The build of src/direct.c for this program calls
+ * direct_prefetch_hook in the same way.
  */
 #include "config.h"
 
@@ -17,10 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "direct.h"
 #include "gemm.h"
 #include "util.h"
 
 void gemm_prefetch_hook(const void *address);
+void direct_prefetch_hook(const void *address);
 
 /* One operand as stored: ROWS x COLS floats, rows LD floats apart. */
 typedef struct {
@@ -131,6 +136,72 @@ static void run_shapes(Gemm gemm, const char *name)
             }
 }
 
+/* The pooled gradient and codes of the running weight gradient: COUNT
+ * values each, stored without gaps. */
+static const float *pooled_grad;
+static const uint8_t *pooled_codes;
+static size_t pooled_count;
+
+/* Counts a prefetch of ADDRESS and reports the first few that fall
+ * outside the pooled gradient and codes. */
+void direct_prefetch_hook(const void *address)
+{
+    uintptr_t a = (uintptr_t)address;
+    uintptr_t grad = (uintptr_t)pooled_grad, code = (uintptr_t)pooled_codes;
+
+    prefetches++;
+    if ((a >= grad && a < grad + pooled_count * sizeof(float))
+        || (a >= code && a < code + pooled_count))
+        return;
+    if (outside++ < 5)
+        fprintf(stderr, "check_prefetch: %s: prefetch of %p is outside the "
+                "gradient (%p) and the codes (%p), %zu values each\n",
+                case_name, address, (const void *)pooled_grad,
+                (const void *)pooled_codes, pooled_count);
+}
+
+/* Runs the weight gradient of a convolution with pooling with KERNEL
+ * over filter counts that leave a last block of one filter, on buffers
+ * exactly as long as the planes. */
+static void run_pool_weight_grad(GemmKernel kernel, const char *name)
+{
+    static const int sides[] = {1, 2, 3, 5};
+    static const int filters[] = {1, 3, 5, 6, 33};
+    char label[96];
+
+    for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++)
+        for (size_t j = 0; j < sizeof filters / sizeof filters[0]; j++)
+            for (int n = 1; n <= 3; n += 2) {
+                ConvGeom g = {1, 28, 28, sides[i], sides[i] / 2};
+                int f = filters[j];
+                size_t pooled = (size_t)(conv_out_h(&g) / 2)
+                                * (size_t)(conv_out_w(&g) / 2);
+                size_t count = pooled * (size_t)f * (size_t)n;
+                float *x = filled((size_t)28 * 28 * n);
+                float *dp = filled(count);
+                uint8_t *codes = xmalloc(count);
+                float *dw = xmalloc((size_t)f * g.k * g.k * sizeof *dw);
+                float *db = xmalloc((size_t)f * sizeof *db);
+
+                for (size_t c = 0; c < count; c++)
+                    codes[c] = (uint8_t)(c % 5);
+                pooled_grad = dp;
+                pooled_codes = codes;
+                pooled_count = count;
+                snprintf(label, sizeof label, "%s pool weight gradient "
+                         "k=%d f=%d n=%d", name, g.k, f, n);
+                case_name = label;
+                direct_conv_pool_weight_grad(kernel, &g, f, n, x, 28 * 28,
+                                             dp, codes, pooled, pooled * n,
+                                             dw, db);
+                free(x);
+                free(dp);
+                free(codes);
+                free(dw);
+                free(db);
+            }
+}
+
 int main(void)
 {
     if (!gemm_have_avx2()) {
@@ -138,13 +209,17 @@ int main(void)
         return 77;
     }
     run_shapes(sgemm_avx2, "avx2");
-    if (gemm_have_avx512())
+    run_pool_weight_grad(GEMM_KERNEL_AVX2, "avx2");
+    if (gemm_have_avx512()) {
         run_shapes(sgemm_avx512, "avx512");
+        run_pool_weight_grad(GEMM_KERNEL_AVX512, "avx512");
+    }
     printf("check_prefetch: %ld prefetches, %ld outside the operands\n",
            prefetches, outside);
     if (prefetches == 0) {
         fprintf(stderr, "check_prefetch: no prefetch reached the hook. "
-                "Build src/gemm.c with -DGEMM_PREFETCH_HOOK for this "
+                "Build src/gemm.c and src/direct.c with "
+                "-DGEMM_PREFETCH_HOOK and -DDIRECT_PREFETCH_HOOK for this "
                 "program, as Makefile.am does.\n");
         return 1;
     }
