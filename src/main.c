@@ -1252,18 +1252,19 @@ static TrainerState wait_headless(Trainer *tr, TrainerStatus *st,
                                   EpochSink *sink)
 {
     const struct timespec tick = { 0, 100 * 1000 * 1000 };
-    unsigned shown = 0;
+    unsigned shown_seq = 0;
     int first = 1, stop_sent = 0;
 
     for (;;) {
         trainer_get_status(tr, st);
         /* Each save sets the message anew, with the same text when the
-         * file is the same, so the sequence number tells them apart. The
-         * first pass shows a message left by trainer_create. Once notes
-         * go to the log, on_save already put the saves there. */
+         * file is the same, so only the sequence number distinguishes
+         * them. The first pass shows a message left by trainer_create.
+         * Once notes go to the log, on_save already put the saves
+         * there. */
         if (st->state != TRAINER_FAILED
-            && (first || st->message_seq != shown)) {
-            shown = st->message_seq;
+            && (first || st->message_seq != shown_seq)) {
+            shown_seq = st->message_seq;
             first = 0;
             if (st->message[0] != '\0' && !notes_go_to_log(sink))
                 note(sink, "%s", st->message);
@@ -1507,8 +1508,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "fmnist: %s; using headless mode\n", tui_err);
             atomic_store(&sink.print_lines, 1);
             opt.headless = 1;
-            /* What a headless run says at its start, late but before the
-             * first epoch ends. */
+            /* The lines a headless run prints at its start, late but
+             * before the first epoch ends. */
             if (opt.epochs > 0)
                 print_run_summary(&opt, tr, st->threads);
         } else if (tui_rc == TUI_DETACHED) {
