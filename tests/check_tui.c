@@ -140,7 +140,7 @@ START_TEST(test_tui_summary_checkpoint_behind)
 END_TEST
 
 /* A run stopped within an epoch ends with a network that no evaluation
- * saw, and the summary says whose figures it gives. */
+ * saw, and the summary names the network its test figures are of. */
 START_TEST(test_tui_summary_eval_behind)
 {
     TrainerStatus st;
