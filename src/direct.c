@@ -1043,7 +1043,7 @@ static inline __m256i load_codes_avx2(const uint8_t *from, int lanes)
 }
 
 /* pool_store_avx512 with 8-float vectors, lane mask M and LANES windows
- * (more than 8 stands for 8). The codes come from the comparisons'
+ * (a count above 8 means 8). The codes come from the comparisons'
  * movemasks through spread_bits, in general registers: computing them
  * in vectors and packing them to bytes made the forward pass about 3%
  * longer. */

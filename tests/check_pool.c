@@ -172,8 +172,8 @@ START_TEST(test_pool_dispatch_matches_naive)
 }
 END_TEST
 
-/* pool2_backward_codes behind pool2_backward's arguments: the codes say
- * what ARGMAX and Y say. */
+/* Calls pool2_backward_codes with pool2_backward's arguments, through
+ * codes built from ARGMAX and Y. */
 static void backward_through_codes(size_t planes, int h, int w,
                                    const float *dy, const int32_t *argmax,
                                    const float *y, float *dx)
