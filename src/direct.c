@@ -963,10 +963,10 @@ static inline void phase_wgrad_avx512(const Phases *q, const int k,
 /* build_phases_avx512 with 8-float vectors: a shuffle and a permute take
  * the even floats of two loads, and each half of a pooled row has its
  * own place. The stores are not aligned. Each one loads the 8 floats it
- * covers, blends in its lanes and stores all 8 back, since masked
- * stores (vmaskmovps) are slow on AMD CPUs: on a Zen 4 they made this
- * pass take 25% of the forward pass of "small"'s first layer, and the
- * blends 7%. */
+ * covers, blends in its lanes and stores all 8 back, because masked
+ * stores (vmaskmovps) are slow on AMD CPUs. On a Zen 4, this pass took
+ * 25% of the forward pass of "small"'s first layer with masked stores
+ * and 7% with blends. */
 /* Stores the lanes of D that M selects at TO, rewriting the other lanes
  * with the values they hold. Unlike a masked store, it reads and writes
  * all 8 floats. */
@@ -1252,9 +1252,9 @@ static inline void phase_wgrad_avx2(const Phases *q, const int k,
  * registers beside the gradient, the bias sum and a few temporaries with
  * AVX-512, and beside the four gradients and one input with AVX2. Two
  * rows of a 5 x 5 kernel fill all 16 ymm registers with the bias sum,
- * and still took 6% less time than one row at a time on a Zen 4; three
- * rows spilled sums and were no faster. The last block may have fewer
- * rows. */
+ * and took 15% less time than one row at a time on a Zen 4. Three rows
+ * spilled sums and took 3% longer than two. The last block may have
+ * fewer rows. */
 #define PHASE_ROWS_512(k) ((k) <= 5 ? (k) : (k) == 6 ? 4 : 3)
 #define PHASE_ROWS_256(k) ((k) <= 3 ? (k) : (k) <= 5 ? 2 : 1)
 
