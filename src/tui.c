@@ -533,7 +533,7 @@ static const char *const help_lines[][2] = {
     {"Left/Right", "previous/next image; in the matrix, move"},
     {"Up/Down", "move in the list or the matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
-    {"Home/End g", "first or last image or entry; g N Enter: image N"},
+    {"Home/End  g", "first or last image or entry; g N Enter: image N"},
     {"Enter", "open the entry or the cell's images in the viewer"},
     {"Esc", "back to all test images and to the list or matrix"},
     {"t", "browse the training or the test images"},
