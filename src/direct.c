@@ -984,6 +984,9 @@ static void build_phases_avx2(const Phases *q, const float *x, float *out)
     const size_t block = (size_t)q->planes * PHASE_LANES;
     __m256i mask[DIRECT_MAX_K + 1][4];
 
+    /* Without windows there are no planes to store into. */
+    if (q->pooled == 0)
+        return;
     for (int b = 0; b < kp; b++)
         for (int v = 0; v < 4; v++) {
             int from = q->pad - b - 8 * v, to = q->pad - b + q->w - 8 * v;
