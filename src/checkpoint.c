@@ -568,8 +568,10 @@ static int check_size(const char *path, const Header *hdr, uint64_t size,
     }
     if (size > want) {
         set_err(err, errlen, "%s: %" PRIu64 " bytes, but its header "
-                "describes %" PRIu64 "; the file has trailing data", path,
-                size, want);
+                "describes %" PRIu64 "; the file has trailing data, so if "
+                "something was appended to it, cut it back with "
+                "'truncate -s %" PRIu64 " %s' and load it again", path, size,
+                want, want, path);
         return -1;
     }
     return 0;

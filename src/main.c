@@ -648,6 +648,33 @@ static void check_log_path(const char *path)
                     util_file_kind(st.st_mode));
 }
 
+/* Exits with a usage error when the start of the --log file F at PATH is
+ * not text: appending CSV lines to a checkpoint or any other binary file
+ * would damage it. Text means bytes other than control characters, except
+ * tab, carriage return and newline. */
+static void check_log_text(FILE *f, const char *path)
+{
+    unsigned char head[4096];
+    size_t len;
+
+    rewind(f);
+    len = fread(head, 1, sizeof head, f);
+    if (len >= sizeof CHECKPOINT_MAGIC - 1
+        && memcmp(head, CHECKPOINT_MAGIC, sizeof CHECKPOINT_MAGIC - 1) == 0)
+        usage_error("--log %s is an fmnist checkpoint, and appending the "
+                    "log would damage it; give --log a new file name (or "
+                    "did you mean --load %s?)", path, path);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = head[i];
+
+        if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+            usage_error("--log %s is not a text file (byte %zu is 0x%02x), "
+                        "and appending the log would damage it; give --log "
+                        "a new file name or a log that fmnist wrote", path,
+                        i, c);
+    }
+}
+
 /* What open_log needs to know of a log that already has lines. */
 typedef struct {
     int seven;         /* its header is LOG_HEADER_SEVEN */
@@ -702,6 +729,7 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
         usage_error("cannot open --log %s for reading and appending: %s; "
                     "fmnist reads a log to continue its columns", path,
                     strerror(errno));
+    check_log_text(log, path);
     shape = log_shape(log);
     *seven = shape.seven;
     fseek(log, 0, SEEK_END);

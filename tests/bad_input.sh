@@ -24,7 +24,8 @@
 # - --save and --log reject a FIFO or a symbolic link, and any two of
 #   --load, --save, --log and the data files that are the same file
 #   (--load and --save excepted); a damaged --load fails before the data
-#   is read.
+#   is read. --log also rejects a checkpoint or other binary file, which
+#   appending would damage.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -389,6 +390,15 @@ expect_path_error 2 "--save $data/t10k-labels-idx1-ubyte and data file $data/t10
 expect_path_error 2 "--save $tmp/keep.ckpt contains a checkpoint (model dense10, 1 epoch trained), which this run would replace; give a new file name, --load it to continue that run, or remove it first" \
     --save "$tmp/keep.ckpt" --epochs 1
 cmp -s "$tmp/small.ckpt" "$tmp/keep.ckpt" || fail "--save over a checkpoint: it changed"
+# --log typed for --load, and a binary --log: the file stays as it was.
+expect_path_error 2 "--log $tmp/keep.ckpt is an fmnist checkpoint, and appending the log would damage it; give --log a new file name (or did you mean --load $tmp/keep.ckpt?)" \
+    --log "$tmp/keep.ckpt" --epochs 1
+cmp -s "$tmp/small.ckpt" "$tmp/keep.ckpt" || fail "--log over a checkpoint: it changed"
+printf 'epoch,\033[0m\n' >"$tmp/escape.csv"
+cp "$tmp/escape.csv" "$tmp/escape.keep"
+expect_path_error 2 "--log $tmp/escape.csv is not a text file (byte 6 is 0x1b), and appending the log would damage it; give --log a new file name or a log that fmnist wrote" \
+    --log "$tmp/escape.csv" --epochs 1
+cmp -s "$tmp/escape.csv" "$tmp/escape.keep" || fail "--log over a binary file: it changed"
 # --load and --save may name the same file; --seed then only warns.
 expect_path_error 0 "warning: --seed has no effect with --load: the checkpoint's random state continues" \
     --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1

@@ -763,10 +763,15 @@ START_TEST(test_checkpoint_rejects_trailing_data)
     size_t size;
     uint8_t *data = good_file(path, &size);
     uint8_t *longer = xcalloc(size + 3, 1);
+    char fix[1024];
 
     memcpy(longer, data, size);
     write_bytes(path, longer, size + 3);
     check_rejects(path, "the file has trailing data");
+    /* The message tells how to cut the file back to its size. */
+    snprintf(fix, sizeof fix, "cut it back with 'truncate -s %zu %s'", size,
+             path);
+    check_rejects(path, fix);
 
     free(longer);
     free(data);
