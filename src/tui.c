@@ -910,6 +910,8 @@ static void set_view(Tui *t, DrawView view)
         t->ui.focus = DRAW_MISTAKES;
     else if (view == DRAW_VIEW_TRAINING)
         t->ui.focus = DRAW_CONFUSION;
+    else
+        t->ui.focus = DRAW_IMAGE;
     pane_notice(&t->ui, view_names[view]);
 }
 
