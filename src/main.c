@@ -1497,11 +1497,14 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    if (threads_given && st->threads < opt.threads)
-        fprintf(stderr, "fmnist: using %d threads, not %d: a batch of %d "
-                "splits into %d shards of up to %d images, one per thread\n",
-                st->threads, opt.threads, opt.batch, st->threads,
-                TRAINER_SHARD);
+    if (threads_given && st->threads < opt.threads) {
+        int one = st->threads == 1;
+
+        fprintf(stderr, "fmnist: using %d thread%s, not %d: a batch of %d "
+                "splits into %d shard%s of up to %d images, one per "
+                "thread\n", st->threads, one ? "" : "s", opt.threads,
+                opt.batch, st->threads, one ? "" : "s", TRAINER_SHARD);
+    }
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
     block_signals(&old_mask);

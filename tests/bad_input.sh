@@ -225,6 +225,9 @@ grep -q "^fmnist: using 2 threads, not 256: a batch of 16 splits into 2 shards" 
     "$tmp/err" || fail "--threads 256: no note on the thread count: $(cat "$tmp/err")"
 run_data --batch 16 --threads 2
 grep -q "using" "$tmp/err" && fail "--threads 2: note without a cap: $(cat "$tmp/err")"
+run_data --batch 8 --threads 4
+grep -q "^fmnist: using 1 thread, not 4: a batch of 8 splits into 1 shard of" \
+    "$tmp/err" || fail "--batch 8 --threads 4: the note is not in the singular: $(cat "$tmp/err")"
 echo "threads done"
 
 # ---------------------------------------------------------------- explore
