@@ -1566,6 +1566,23 @@ int main(int argc, char **argv)
     trainer_join(tr);
     util_time_stops(0);
     trainer_get_status(tr, st);
+    /* The interface's summary says where a stop left the run, and a
+     * headless run says it too, because its last epoch line would read
+     * as the end. */
+    if (opt.headless && opt.epochs > 0 && quit_signal
+        && st->state != TRAINER_FAILED) {
+        const char *name = quit_signal == SIGINT ? "SIGINT"
+                           : quit_signal == SIGTERM ? "SIGTERM" : "a signal";
+
+        if (st->epochs_done < st->epochs && st->batch > 0
+            && st->batch < st->batches_per_epoch)
+            note(&sink, "stopped by %s in epoch %d after %ld of %ld "
+                 "batches", name, st->epoch, st->batch,
+                 st->batches_per_epoch);
+        else
+            note(&sink, "stopped by %s after %d of %d epoch%s", name,
+                 st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
+    }
     if (opt.headless && opt.epochs > 0 && st->saved_path == NULL
         && !atomic_load(&sink.detached))
         fprintf(stderr, "fmnist: no checkpoint written; --save FILE writes "
