@@ -5,7 +5,8 @@
 # saved checkpoint and the terminal modes that stty reports in the pane
 # afterwards:
 #   SIGINT in the UI and SIGTERM headless: exit 130 and 143, a checkpoint
-#     that --eval loads, icanon and echo back on;
+#     that --eval loads, icanon and echo back on, and a line saying where
+#     the headless run stopped;
 #   SIGSEGV and SIGABRT: the crash handler restores the terminal;
 #   SIGHUP in the UI and headless, and a terminal closed under a process
 #     in another session: training goes on to the last epoch, saves, and
@@ -149,6 +150,9 @@ if expect_exit int 130 30; then
 fi
 if expect_exit term 143 30; then
     expect_checkpoint term "$tmp/term.ckpt"
+    capture term
+    grep -Eq '^fmnist: stopped by SIGTERM (in epoch [0-9]+ after [0-9]+ of [0-9]+ batches|after [0-9]+ of 1000 epochs)$' \
+        "$tmp/screen" || fail "term: no line saying where SIGTERM stopped the run"
 fi
 if expect_exit segv 139 10; then
     expect_sane_tty segv
@@ -403,7 +407,11 @@ if command -v bash >/dev/null 2>&1; then
         "cd '$tmp' && exec bash --norc --noprofile -i"
     tm new-session -d -x 80 -y 24 -s ctrlzh \
         "cd '$tmp' && exec bash --norc --noprofile -i"
-    tm send-keys -t ctrlz "$fmnist $fast --epochs 1000 --log ctrlz.csv" Enter
+    # Each command records its pid through a shell that then becomes
+    # fmnist, so that the cleanup signals these processes only.
+    record="sh -c 'echo \$\$ >\"\$0.pid\"; exec \"\$@\"'"
+    tm send-keys -t ctrlz "$record ctrlz $fmnist $fast --epochs 1000 \
+--log ctrlz.csv" Enter
     if wait_for ctrlz 'epoch [0-9]+/1000' 30; then
         tm send-keys -t ctrlz C-z Right
         sleep 2
@@ -429,8 +437,8 @@ if command -v bash >/dev/null 2>&1; then
     # plain command, not a list, because bash went on with the rest of a
     # list when Ctrl-Z stopped one of its commands.
     began=$(date +%s.%N)
-    tm send-keys -t ctrlzh "$fmnist $fast --train-limit 20000 --headless \
---epochs 30 --log ctrlzh.csv >ctrlzh.out 2>&1" Enter
+    tm send-keys -t ctrlzh "$record ctrlzh $fmnist $fast --train-limit \
+20000 --headless --epochs 30 --log ctrlzh.csv >ctrlzh.out 2>&1" Enter
     wait_lines "$tmp/ctrlzh.csv" '^[0-9]' 1 30
     tm send-keys -t ctrlzh C-z
     sleep 4
@@ -450,9 +458,13 @@ if command -v bash >/dev/null 2>&1; then
     fi
 
     # fmnist runs in a process group of its own here, which the cleanup
-    # of tui_lib.sh does not reach.
-    pkill -TERM -f "ctrlz.csv" 2>/dev/null
-    pkill -TERM -f "ctrlzh.csv" 2>/dev/null
+    # of tui_lib.sh does not reach. A stopped process acts on SIGTERM
+    # only once it continues.
+    for name in ctrlz ctrlzh; do
+        [ -s "$tmp/$name.pid" ] || continue
+        pid=$(cat "$tmp/$name.pid")
+        kill -TERM "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null
+    done
     tm kill-session -t ctrlz
     tm kill-session -t ctrlzh
     echo "group 5 (Ctrl-Z) done"
