@@ -38,4 +38,9 @@ fi
 if [ "$run" -eq 1 ] && [ -t 0 ] && [ -t 1 ]; then
     exec ./fmnist "$@"
 fi
-echo "setup: built ./fmnist; run it in a terminal to start training"
+if [ "$run" -eq 1 ] && [ "$#" -gt 0 ]; then
+    echo "setup: built ./fmnist, but not started, because this is not a" \
+        "terminal; run ./fmnist $* in one"
+else
+    echo "setup: built ./fmnist; run it in a terminal to start training"
+fi
