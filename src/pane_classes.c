@@ -90,5 +90,5 @@ void pane_classes_draw(WINDOW *w, const Ui *ui)
     x = pane_print(w, 2 + DATASET_CLASSES, x, ui->attr[UI_VALUE], "%.1f",
                    100 * f1_sum / DATASET_CLASSES);
     pane_print(w, 2 + DATASET_CLASSES, x, ui->attr[UI_DIM],
-               "   ! %d lowest F1 below the mean", MAX_MARKED);
+               "   ! lowest %d F1 if below mean", MAX_MARKED);
 }
