@@ -414,12 +414,13 @@ static void check_eval_options(const Options *opt)
     static const char *const names[] = {
         "--save", "--flip", "--shift", "--lr", "--optimizer", "--schedule",
         "--lr-step", "--lr-gamma", "--weight-decay", "--decay-mode",
+        "--val", "--train-limit",
     };
     const int given[] = {
         opt->save_path != NULL, opt->flip_given, opt->shift_given,
         opt->lr_given, opt->optim_given, opt->schedule_given,
         opt->lr_step_given, opt->lr_gamma_given, opt->weight_decay_given,
-        opt->decay_given,
+        opt->decay_given, opt->val_count > 0, opt->train_limit > 0,
     };
 
     if (!opt->eval)

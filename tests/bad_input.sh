@@ -140,7 +140,8 @@ grep -q "^fmnist: invalid --data '': expected a directory" "$tmp/err" \
 expect_usage "--eval evaluates a saved model and cannot train or save: drop --save or --eval" \
     --load x.ckpt --eval --save y.ckpt
 for opt in --flip "--shift 1" "--lr 0.1" "--optimizer sgd" \
-           "--schedule cosine" "--weight-decay 0.1"; do
+           "--schedule cosine" "--weight-decay 0.1" "--val 1000" \
+           "--train-limit 10"; do
     # shellcheck disable=SC2086
     expect_usage "--eval evaluates a saved model and cannot train or save: drop ${opt% *} or --eval" \
         --load x.ckpt --eval $opt
