@@ -50,6 +50,8 @@
 #define CHECKPOINT_VERSION 2u
 #define CHECKPOINT_HEADER_SIZE 44
 #define CHECKPOINT_ERR_LEN 512
+/* The longest model spec a checkpoint holds, in bytes. */
+#define CHECKPOINT_SPEC_MAX 4096
 
 /* Progress through an epoch that was interrupted. All fields are zero when
  * the run stopped at an epoch boundary. The position is only meaningful for

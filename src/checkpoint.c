@@ -31,7 +31,6 @@
 #include "net.h"
 #include "util.h"
 
-#define CHECKPOINT_SPEC_MAX 4096
 #define MAX_PARAMS ((uint64_t)1 << 40)
 #define MAX_HISTORY (1u << 20)
 

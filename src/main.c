@@ -816,7 +816,15 @@ static char *check_load_path(const char *path)
 {
     char err[CHECKPOINT_ERR_LEN];
     Checkpoint ck;
-    FILE *f = fopen(path, "rb");
+    struct stat st;
+    FILE *f;
+
+    /* Opening a FIFO without a writer would wait forever. */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        usage_error("--load %s is %s, not a regular file; give a "
+                    "checkpoint that --save or the s key wrote", path,
+                    util_file_kind(st.st_mode));
+    f = fopen(path, "rb");
 
     if (f == NULL) {
         fprintf(stderr, "fmnist: cannot read --load %s: %s; give a "
@@ -1426,6 +1434,12 @@ int main(int argc, char **argv)
             usage_error("invalid value '%s' for --model: %s", opt.spec,
                         reason);
         }
+        /* Checked here, because a checkpoint's save would fail only
+         * after the first epoch. */
+        if (strlen(probe.spec) > CHECKPOINT_SPEC_MAX)
+            usage_error("invalid --model: the spec is %zu bytes, but a "
+                        "checkpoint holds at most %d; give a shorter spec",
+                        strlen(probe.spec), CHECKPOINT_SPEC_MAX);
         net_free(&probe);
         check_bn_batch(&opt, opt.spec, NULL);
     }

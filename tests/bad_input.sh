@@ -136,6 +136,17 @@ rc=$?
 grep -q "^fmnist: invalid --data '': expected a directory" "$tmp/err" \
     || fail "--data '': $(cat "$tmp/err")"
 
+# A spec longer than a checkpoint holds fails before training, not at
+# the first save.
+long_spec=relu
+i=0
+while [ "$i" -lt 1000 ]; do
+    long_spec="$long_spec,relu"
+    i=$((i + 1))
+done
+expect_usage "invalid --model: the spec is 5012 bytes, but a checkpoint holds at most 4096; give a shorter spec" \
+    --model "$long_spec,dense10"
+
 # Options that contradict each other.
 expect_usage "--eval evaluates a saved model and cannot train or save: drop --save or --eval" \
     --load x.ckpt --eval --save y.ckpt
@@ -374,9 +385,12 @@ expect_path_error 2 "--save $tmp/link.ckpt is a symbolic link, not a regular fil
     --save "$tmp/link.ckpt" --epochs 1
 [ -L "$tmp/link.ckpt" ] || fail "--save link: the link was replaced"
 [ "$(cat "$tmp/target.ckpt")" = old ] || fail "--save link: the target was written"
-# A FIFO without a reader would block the open of --log forever.
+# A FIFO without a reader would block the open of --log forever, and
+# one without a writer the open of --load.
 expect_path_error 2 "--log $tmp/fifo is a FIFO, not a regular file; give the name of a regular file or a new one" \
     --log "$tmp/fifo" --epochs 1
+expect_path_error 2 "--load $tmp/fifo is a FIFO, not a regular file; give a checkpoint that --save or the s key wrote" \
+    --load "$tmp/fifo" --eval
 expect_path_error 2 "cannot write checkpoints to $tmp/none/x.ckpt: directory $tmp/none: No such file or directory; give a path in a writable directory" \
     --save "$tmp/none/x.ckpt" --epochs 1
 
