@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
@@ -1392,6 +1393,18 @@ static void block_signals(sigset_t *old)
     pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
+/* Opens /dev/null on each of descriptors 0, 1 and 2 that is closed.
+ * Otherwise the log or a checkpoint would get that number, and output
+ * meant for the terminal would land in the file. Lower descriptors are
+ * done first, so open returns the one that is closed. */
+static void keep_standard_fds_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF
+            && open("/dev/null", O_RDWR) < 0)
+            exit(1);
+}
+
 int main(int argc, char **argv)
 {
     Options opt = {
@@ -1405,6 +1418,7 @@ int main(int argc, char **argv)
     int status = 0;
     int ui_detached = 0;    /* the interface ran until a hangup */
 
+    keep_standard_fds_open();
     setlocale(LC_ALL, "");
     sink.stderr_is_tty = isatty(STDERR_FILENO);
     parse_options(argc, argv, &opt);

@@ -94,6 +94,13 @@ printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n'
 [ "$(tail -n 1 "$tmp/seven.csv" | awk -F, '{ print NF }')" -eq 7 ] \
     || fail "a run appended $(tail -n 1 "$tmp/seven.csv") to a seven-column log"
 
+# With stdout and stderr closed, the log keeps only its own lines: the
+# epoch lines and notes must not reach it through descriptor 1 or 2.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 500 \
+    --log "$tmp/closed.csv" >&- 2>&- || fail "a run with stdout closed failed"
+[ "$(grep -Ecv '^(epoch,|[0-9])' "$tmp/closed.csv")" -eq 0 ] \
+    || fail "with stdout closed the log got: $(grep -Ev '^(epoch,|[0-9])' "$tmp/closed.csv" | head -n 2)"
+
 # Every epoch's save is reported, though the message is the same each
 # time.
 "$fmnist" --data "$data" --headless --epochs 2 --train-limit 500 \
