@@ -157,6 +157,9 @@ typedef struct {
     long saved_batch;
     /* Set when the run has ended and trained past that checkpoint. */
     int saved_behind;
+    /* Set when the latest save failed, so the file on disk, if any, is
+     * older than the model it was meant to hold. */
+    int save_failed;
 } TrainerStatus;
 
 typedef struct Trainer Trainer;

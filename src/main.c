@@ -1613,9 +1613,17 @@ int main(int argc, char **argv)
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     }
     if (opt.headless && opt.epochs > 0 && st->saved_path == NULL
-        && !atomic_load(&sink.detached))
-        fprintf(stderr, "fmnist: no checkpoint written; --save FILE writes "
-                "one\n");
+        && !atomic_load(&sink.detached)) {
+        if (st->save_failed)
+            fprintf(stderr, "fmnist: no checkpoint written: every save "
+                    "failed\n");
+        else
+            fprintf(stderr, "fmnist: no checkpoint written; --save FILE "
+                    "writes one\n");
+    } else if (opt.headless && st->save_failed) {
+        note(&sink, "the last save failed, so %s holds an earlier model",
+             st->saved_path);
+    }
     /* opt.headless is still 0 only when the interface ran and closed the
      * normal way. The shell then gets a summary. */
     if (!opt.headless)
@@ -1627,6 +1635,9 @@ int main(int argc, char **argv)
         status = 1;
     } else if (quit_signal) {
         status = 128 + quit_signal;
+    } else if (st->save_failed) {
+        /* The trained model is not on disk as asked. */
+        status = 1;
     }
 
 done:

@@ -930,9 +930,16 @@ static void save_and_report(Trainer *tr, const char *path)
         tr->status.saved_epochs = (int)tr->saved_epochs;
         tr->status.saved_batch = (long)tr->saved_batch;
         tr->saved_ok_step = tr->saved_step;
+        tr->status.save_failed = 0;
+        /* A save after the run ended holds its final model. */
+        if (!tr->running)
+            tr->status.saved_behind = 0;
         pthread_mutex_unlock(&tr->lock);
     } else {
         set_message(tr, 1, "checkpoint not saved: %s", err);
+        pthread_mutex_lock(&tr->lock);
+        tr->status.save_failed = 1;
+        pthread_mutex_unlock(&tr->lock);
     }
     if (tr->cfg.on_save != NULL)
         tr->cfg.on_save(path, rc == 0 ? NULL : err, tr->cfg.ctx);

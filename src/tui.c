@@ -1386,7 +1386,10 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     if (st->saved_path != NULL) {
         fprintf(out, "fmnist: checkpoint %s\n", st->saved_path);
         /* After s without --save, training went on past the save. */
-        if (st->saved_behind) {
+        if (st->save_failed) {
+            fprintf(out, "fmnist: the last save failed, so it holds an "
+                    "earlier model\n");
+        } else if (st->saved_behind) {
             char saved[64];
 
             format_position(st->saved_epochs, st->saved_batch, saved,
@@ -1395,9 +1398,12 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
                     "fmnist: s before q, or --save FILE, saves the final "
                     "model\n", saved);
         }
-    } else if (st->train_epochs > 0)
+    } else if (st->save_failed) {
+        fprintf(out, "fmnist: no checkpoint written: every save failed\n");
+    } else if (st->train_epochs > 0) {
         fprintf(out, "fmnist: no checkpoint written; --save FILE or the "
                 "s key writes one\n");
+    }
     /* The caller prints the reason for a failed run. A failed save is
      * repeated here, because the checkpoint above is then older. */
     if (st->message_is_error && st->state != TRAINER_FAILED)

@@ -1098,14 +1098,19 @@ START_TEST(test_trainer_save_request)
     ck_assert_int_eq(ck.epochs_done, 1);
     ck_assert_int_eq(ck.step, 4);
     checkpoint_free(&ck);
+    ck_assert_int_eq(st.saved_behind, 1);
 
-    /* After the run the save happens at once. */
+    /* After the run the save happens at once, and the file then holds
+     * the final model. */
     trainer_request_save(tr);
     ck_assert_msg(checkpoint_load("fmnist.ckpt", &ck, err, sizeof err) == 0,
                   "%s", err);
     ck_assert_int_eq(ck.epochs_done, 2);
     ck_assert_int_eq(ck.step, 8);
     checkpoint_free(&ck);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.saved_behind, 0);
+    ck_assert_int_eq(st.save_failed, 0);
 
     trainer_free(tr);
     unlink("fmnist.ckpt");
@@ -1195,6 +1200,8 @@ START_TEST(test_trainer_save_failure_continues)
                   "message: %s", st.message);
     ck_assert_msg(strstr(st.message, "No such file or directory") != NULL,
                   "message: %s", st.message);
+    ck_assert_ptr_null(st.saved_path);
+    ck_assert_int_eq(st.save_failed, 1);
 
     trainer_free(tr);
     free_dataset(&train);

@@ -101,6 +101,17 @@ printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n'
 [ "$(grep -Ecv '^(epoch,|[0-9])' "$tmp/closed.csv")" -eq 0 ] \
     || fail "with stdout closed the log got: $(grep -Ev '^(epoch,|[0-9])' "$tmp/closed.csv" | head -n 2)"
 
+# A run whose every save failed says so and exits 1, since the trained
+# model is not on disk as --save asked.
+if command -v prlimit >/dev/null 2>&1; then
+    prlimit --fsize=10000 "$fmnist" --data "$data" --headless --epochs 1 \
+        --train-limit 500 --save "$tmp/big.ckpt" >/dev/null 2>"$tmp/err5"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "all saves failed, but the status is $rc"
+    grep -qx 'fmnist: no checkpoint written: every save failed' "$tmp/err5" \
+        || fail "all saves failed, but the end says: $(tail -n 1 "$tmp/err5")"
+fi
+
 # Every epoch's save is reported, though the message is the same each
 # time.
 "$fmnist" --data "$data" --headless --epochs 2 --train-limit 500 \
