@@ -54,8 +54,10 @@ fail() {
 
 # wrap NAME: runs the rest of its arguments with the pid in NAME.pid
 # (the inner sh execs, so it is fmnist's pid), then records the exit
-# status and the terminal modes of the pane. SIGHUP is ignored here so
-# the wrapper outlives a hangup; fmnist installs its own handler.
+# status and the terminal modes of the pane. SIGHUP is ignored until
+# then so the wrapper outlives a hangup; fmnist installs its own
+# handler. The sleep that keeps the pane open ends on a hangup, such as
+# the one from kill-server.
 cat >"$tmp/wrap" <<'EOF'
 #!/bin/sh
 name=$1
@@ -65,6 +67,7 @@ sh -c 'echo $$ >"$0.pid"; exec "$@"' "$name" "$@"
 rc=$?
 stty -a >"$name.stty" 2>&1
 echo "exit=$rc" >"$name.status"
+trap - HUP
 exec sleep 600
 EOF
 chmod +x "$tmp/wrap"

@@ -38,6 +38,11 @@ fi
 tmp=$(mktemp -d) || exit 99
 sock=$tmp/tmux-${tui_test:-tui}
 trap clean_up EXIT
+# dash runs the EXIT trap on exit but not when a signal ends it, so a
+# test stopped by Ctrl-C, a CI timeout or a hangup exits from a trap.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 # A running tmux client's variable would point commands at that server.
 unset TMUX
 
