@@ -33,6 +33,11 @@
 
 #define MAX_PARAMS ((uint64_t)1 << 40)
 #define MAX_HISTORY (1u << 20)
+/* Bounds far above any real run that keep the trainer's counts and the
+ * doubling of the history stride from overflowing. */
+#define MAX_EPOCHS (1 << 24)
+#define MAX_COUNT ((int64_t)1 << 48)
+#define MAX_HISTORY_STRIDE (1 << 16)
 
 /* Floats packed per fwrite; the buffer lives on the stack. */
 #define PACK_FLOATS 4096
@@ -642,8 +647,16 @@ static const char *invalid_field(const Checkpoint *ck)
 {
     const CheckpointEpoch *part = &ck->partial;
 
-    if (!isfinite(ck->optim.lr) || ck->optim.lr <= 0 || ck->optim.t < 0)
+    if (!isfinite(ck->optim.lr) || ck->optim.lr <= 0 || ck->optim.t < 0
+        || ck->optim.t > MAX_COUNT)
         return "optimiser state";
+    /* The ranges optim_init and --lr give; outside them a step divides
+     * by zero or leaves the weights unchanged. */
+    if (!(ck->optim.momentum >= 0 && ck->optim.momentum < 1)
+        || !(ck->optim.beta1 >= 0 && ck->optim.beta1 < 1)
+        || !(ck->optim.beta2 >= 0 && ck->optim.beta2 < 1)
+        || !(ck->optim.eps > 0 && isfinite(ck->optim.eps)))
+        return "optimiser state: momentum, beta or epsilon out of range";
     /* Training stops before it saves a non-finite weight, so one in the
      * file means damage that the CRC did not catch. */
     for (size_t i = 0; i < ck->n_params; i++)
@@ -656,9 +669,10 @@ static const char *invalid_field(const Checkpoint *ck)
         if (!isfinite(ck->optim.m[i])
             || (ck->optim.v != NULL && !isfinite(ck->optim.v[i])))
             return "optimiser state: a moment is NaN or infinite";
-    if (ck->epochs_done < 0 || ck->step < 0)
+    if (ck->epochs_done < 0 || ck->epochs_done > MAX_EPOCHS || ck->step < 0
+        || ck->step > MAX_COUNT)
         return "epoch or step count";
-    if (ck->history_stride < 1)
+    if (ck->history_stride < 1 || ck->history_stride > MAX_HISTORY_STRIDE)
         return "history stride";
     if (part->batch < 0 || part->train_count < 0 || part->batches < 0
         || part->samples < 0 || part->correct < 0

@@ -884,6 +884,47 @@ START_TEST(test_checkpoint_rejects_non_finite)
 }
 END_TEST
 
+/* Fields with valid CRCs but values no run writes, which would
+ * overflow the trainer's counts or stop its optimiser, are named. */
+START_TEST(test_checkpoint_rejects_field_range)
+{
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "range.ckpt");
+    Checkpoint ck;
+
+    fill_checkpoint(&ck, OPTIM_ADAM);
+    ck.history_stride = 1 << 30;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid history stride");
+    ck.history_stride = 4;
+
+    ck.epochs_done = INT32_MAX;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid epoch or step count");
+    ck.epochs_done = 3;
+
+    ck.step = INT64_MAX;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid epoch or step count");
+    ck.step = 45;
+
+    ck.optim.beta2 = 1.0f;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid optimiser state: momentum, beta or "
+                  "epsilon out of range");
+    ck.optim.beta2 = 0.999f;
+
+    ck.optim.eps = 0.0f;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid optimiser state: momentum, beta or "
+                  "epsilon out of range");
+
+    checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
 /* A header count out of range is named with its value, even with a
  * valid header CRC. */
 START_TEST(test_checkpoint_rejects_header_range)
@@ -1116,6 +1157,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_bad_magic);
     tcase_add_test(reject, test_checkpoint_rejects_truncated);
     tcase_add_test(reject, test_checkpoint_rejects_trailing_data);
+    tcase_add_test(reject, test_checkpoint_rejects_field_range);
     tcase_add_test(reject, test_checkpoint_rejects_bit_flips);
     tcase_add_test(reject, test_checkpoint_rejects_other_version);
     tcase_add_test(reject, test_checkpoint_rejects_param_count);
