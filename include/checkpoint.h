@@ -50,6 +50,9 @@
 #define CHECKPOINT_VERSION 2u
 #define CHECKPOINT_HEADER_SIZE 44
 #define CHECKPOINT_ERR_LEN 512
+/* Appended to a checkpoint's name for the temporary file a save writes
+ * and then renames over it. */
+#define CHECKPOINT_TMP_SUFFIX ".tmp-XXXXXX"
 /* The longest model spec a checkpoint holds, in bytes. */
 #define CHECKPOINT_SPEC_MAX 4096
 

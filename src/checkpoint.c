@@ -353,7 +353,7 @@ static int fill_temp(int fd, const Checkpoint *ck, const char **step)
 int checkpoint_save(const char *path, const Checkpoint *ck,
                     char *err, size_t errlen)
 {
-    static const char suffix[] = ".tmp-XXXXXX";
+    static const char suffix[] = CHECKPOINT_TMP_SUFFIX;
     size_t len = strlen(path);
     char *tmp = xmalloc(len + sizeof suffix);
     const char *step = "creating a temporary file";

@@ -776,6 +776,7 @@ static void check_save_path(const char *path)
     int parent_len = 1;
     char *parent;
     int parent_ok, parent_errno;
+    long name_max;
 
     if (path[0] == '\0' || (slash != NULL && slash[1] == '\0'))
         usage_error("invalid --save '%s': expected a file name", path);
@@ -801,12 +802,24 @@ static void check_save_path(const char *path)
     parent_ok = stat(parent, &st) == 0 && S_ISDIR(st.st_mode)
                 && access(parent, W_OK) == 0;
     parent_errno = errno;
+    name_max = parent_ok ? pathconf(parent, _PC_NAME_MAX) : -1;
     free(parent);
     if (!parent_ok)
         usage_error("cannot write checkpoints to %s: directory %.*s: %s; "
                     "give a path in a writable directory", path, parent_len,
                     parent_text, parent_errno != 0 ? strerror(parent_errno)
                                                    : "not a directory");
+    /* Every save writes the name with a suffix first, so the name must
+     * leave room for it. */
+    size_t name_len = strlen(slash != NULL ? slash + 1 : path);
+    size_t need = name_len + strlen(CHECKPOINT_TMP_SUFFIX);
+
+    if (name_max > 0 && need > (size_t)name_max)
+        usage_error("--save file name is %zu bytes, but saves write it "
+                    "with %zu more and this directory allows %ld; give a "
+                    "name of at most %zu bytes", name_len,
+                    strlen(CHECKPOINT_TMP_SUFFIX), name_max,
+                    (size_t)name_max - strlen(CHECKPOINT_TMP_SUFFIX));
 }
 
 /* Exits with a message when the --load file cannot be read or is no

@@ -394,6 +394,15 @@ expect_path_error 2 "--load $tmp/fifo is a FIFO, not a regular file; give a chec
 expect_path_error 2 "cannot write checkpoints to $tmp/none/x.ckpt: directory $tmp/none: No such file or directory; give a path in a writable directory" \
     --save "$tmp/none/x.ckpt" --epochs 1
 
+# A --save name with no room for the temporary file's suffix fails at
+# the start, not at every save.
+name_max=$(getconf NAME_MAX "$tmp" 2>/dev/null)
+if [ -n "$name_max" ] && [ "$name_max" != undefined ]; then
+    long_name=$(printf "%0${name_max}d" 0)
+    expect_path_error 2 "--save file name is $name_max bytes, but saves write it with 11 more and this directory allows $name_max; give a name of at most $((name_max - 11)) bytes" \
+        --save "$tmp/$long_name" --epochs 1
+fi
+
 # Two options naming the same file, also through a hard link.
 cp "$tmp/small.ckpt" "$tmp/keep.ckpt"
 ln "$tmp/small.ckpt" "$tmp/hard.ckpt"
