@@ -282,13 +282,14 @@ static int read_header(gzFile gz, const char *path, const IdxFormat *fmt,
 
     magic = load_be32(raw);
     if (magic != fmt->magic) {
-        /* zlib reads a file without the gzip magic as raw bytes. */
+        /* zlib reads a file without the gzip magic as raw bytes, and
+         * gzdirect tells which way it read this one. */
         set_error(err, errlen, path,
                   "%sbad magic number: expected 0x%08x (%s), found "
                   "0x%08x%s; " DATA_FIX,
-                  gz_named(path) ? "not a gzip file and not a raw IDX "
-                  "file: " : "", (unsigned)fmt->magic, fmt->kind,
-                  (unsigned)magic, magic_note(magic));
+                  gz_named(path) && gzdirect(gz) ? "not a gzip file and "
+                  "not a raw IDX file: " : "", (unsigned)fmt->magic,
+                  fmt->kind, (unsigned)magic, magic_note(magic));
         return -1;
     }
     for (int i = 0; i < fmt->ndims; i++)

@@ -618,12 +618,13 @@ START_TEST(test_idx_label_out_of_range)
 END_TEST
 
 /* The message for a .gz file that is neither gzip nor IDX names both and
- * the fix. */
+ * the fix, and only such a file gets it. */
 START_TEST(test_idx_gz_not_gzip)
 {
     char err[DATASET_ERR_LEN] = "";
-    uint8_t *labels = NULL;
+    uint8_t *labels = NULL, one = 1;
     int count;
+    Bytes b;
     const char *path = write_file("labels.gz", "<html>not data</html>", 21,
                                   0);
 
@@ -634,6 +635,15 @@ START_TEST(test_idx_gz_not_gzip)
                        "magic number");
     ck_assert_contains(err, "; reinstall dataset-fashion-mnist or copy the "
                        "original file");
+
+    /* A real gzip file with the wrong magic inside is not called
+     * "not a gzip file". */
+    build_labels(&b, IDX_MAGIC_IMAGES, 1, &one, 1);
+    path = write_file("other.gz", b.data, b.len, 1);
+    ck_assert_int_eq(idx_read_labels(path, &labels, &count, err, sizeof err),
+                     -1);
+    ck_assert_contains(err, ": bad magic number");
+    ck_assert_msg(strstr(err, "not a gzip file") == NULL, "message: %s", err);
 }
 END_TEST
 
