@@ -576,8 +576,12 @@ static char *describe_entry(const char *path)
 {
     struct stat st;
 
-    if (lstat(path, &st) != 0)
+    if (lstat(path, &st) != 0) {
+        /* A directory without search permission hides its entries. */
+        if (errno != ENOENT && errno != ENOTDIR)
+            return format_alloc("%s: %s", path, strerror(errno));
         return NULL;
+    }
     if (stat(path, &st) != 0) {
         if (errno == ELOOP)
             return format_alloc("%s is a symbolic link loop, expected a "
