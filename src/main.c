@@ -409,19 +409,20 @@ static void check_paths_given(const Options *opt)
 }
 
 /* Rejects the options that --eval would ignore, because it neither
- * trains nor saves. */
+ * trains nor saves, and so logs no epoch either. */
 static void check_eval_options(const Options *opt)
 {
     static const char *const names[] = {
         "--save", "--flip", "--shift", "--lr", "--optimizer", "--schedule",
         "--lr-step", "--lr-gamma", "--weight-decay", "--decay-mode",
-        "--val", "--train-limit",
+        "--val", "--train-limit", "--log",
     };
     const int given[] = {
         opt->save_path != NULL, opt->flip_given, opt->shift_given,
         opt->lr_given, opt->optim_given, opt->schedule_given,
         opt->lr_step_given, opt->lr_gamma_given, opt->weight_decay_given,
         opt->decay_given, opt->val_count > 0, opt->train_limit > 0,
+        opt->log_path != NULL,
     };
 
     if (!opt->eval)

@@ -152,7 +152,7 @@ expect_usage "--eval evaluates a saved model and cannot train or save: drop --sa
     --load x.ckpt --eval --save y.ckpt
 for opt in --flip "--shift 1" "--lr 0.1" "--optimizer sgd" \
            "--schedule cosine" "--weight-decay 0.1" "--val 1000" \
-           "--train-limit 10"; do
+           "--train-limit 10" "--log x.csv"; do
     # shellcheck disable=SC2086
     expect_usage "--eval evaluates a saved model and cannot train or save: drop ${opt% *} or --eval" \
         --load x.ckpt --eval $opt
