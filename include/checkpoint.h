@@ -53,7 +53,7 @@
 /* Appended to a checkpoint's name for the temporary file a save writes
  * and then renames over it. */
 #define CHECKPOINT_TMP_SUFFIX ".tmp-XXXXXX"
-/* The longest model spec a checkpoint holds, in bytes. */
+/* Maximum length of the model spec in a checkpoint, in bytes. */
 #define CHECKPOINT_SPEC_MAX 4096
 
 /* Progress through an epoch that was interrupted. All fields are zero when

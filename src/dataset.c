@@ -283,7 +283,7 @@ static int read_header(gzFile gz, const char *path, const IdxFormat *fmt,
     magic = load_be32(raw);
     if (magic != fmt->magic) {
         /* zlib reads a file without the gzip magic as raw bytes, and
-         * gzdirect tells which way it read this one. */
+         * gzdirect returns whether it read this one that way. */
         set_error(err, errlen, path,
                   "%sbad magic number: expected 0x%08x (%s), found "
                   "0x%08x%s; " DATA_FIX,

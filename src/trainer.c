@@ -931,7 +931,7 @@ static void save_and_report(Trainer *tr, const char *path)
         tr->status.saved_batch = (long)tr->saved_batch;
         tr->saved_ok_step = tr->saved_step;
         tr->status.save_failed = 0;
-        /* A save after the run ended holds its final model. */
+        /* A save after the run ended contains its final model. */
         if (!tr->running)
             tr->status.saved_behind = 0;
         pthread_mutex_unlock(&tr->lock);

@@ -136,8 +136,8 @@ rc=$?
 grep -q "^fmnist: invalid --data '': expected a directory" "$tmp/err" \
     || fail "--data '': $(cat "$tmp/err")"
 
-# A spec longer than a checkpoint holds fails before training, not at
-# the first save.
+# A spec longer than a checkpoint can contain fails before training,
+# not at the first save.
 long_spec=relu
 i=0
 while [ "$i" -lt 1000 ]; do

@@ -768,7 +768,7 @@ START_TEST(test_checkpoint_rejects_trailing_data)
     memcpy(longer, data, size);
     write_bytes(path, longer, size + 3);
     check_rejects(path, "the file has trailing data");
-    /* The message tells how to cut the file back to its size. */
+    /* The message gives the command that cuts the file back. */
     snprintf(fix, sizeof fix, "cut it back with 'truncate -s %zu %s'", size,
              path);
     check_rejects(path, fix);

@@ -1100,8 +1100,8 @@ START_TEST(test_trainer_save_request)
     checkpoint_free(&ck);
     ck_assert_int_eq(st.saved_behind, 1);
 
-    /* After the run the save happens at once, and the file then holds
-     * the final model. */
+    /* After the run the save happens at once, and the file then
+     * contains the final model. */
     trainer_request_save(tr);
     ck_assert_msg(checkpoint_load("fmnist.ckpt", &ck, err, sizeof err) == 0,
                   "%s", err);

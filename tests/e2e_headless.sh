@@ -101,8 +101,8 @@ printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n'
 [ "$(grep -Ecv '^(epoch,|[0-9])' "$tmp/closed.csv")" -eq 0 ] \
     || fail "with stdout closed the log got: $(grep -Ev '^(epoch,|[0-9])' "$tmp/closed.csv" | head -n 2)"
 
-# A run whose every save failed says so and exits 1, since the trained
-# model is not on disk as --save asked.
+# A run whose every save failed reports it and exits 1, since the
+# trained model is not on disk as --save asked.
 if command -v prlimit >/dev/null 2>&1; then
     prlimit --fsize=10000 "$fmnist" --data "$data" --headless --epochs 1 \
         --train-limit 500 --save "$tmp/big.ckpt" >/dev/null 2>"$tmp/err5"
