@@ -493,9 +493,13 @@ static int check_header(const char *path, const uint8_t *h_bytes, size_t size,
                     path, hdr->version, CHECKPOINT_VERSION);
             return -1;
         }
+        /* A newer format may have another header, so its CRC cannot be
+         * checked here, and a damaged version field looks the same. */
         if (hdr->version != CHECKPOINT_VERSION) {
             set_err(err, errlen, "%s: checkpoint format version %" PRIu32
-                    ", but this program reads version %u", path,
+                    ", but this program reads version %u; load it with "
+                    "the newer fmnist that wrote it, or, if the file is "
+                    "damaged, use an earlier checkpoint", path,
                     hdr->version, CHECKPOINT_VERSION);
             return -1;
         }

@@ -827,7 +827,9 @@ START_TEST(test_checkpoint_rejects_other_version)
     data[8] = 3;
     write_bytes(path, data, size);
     check_rejects(path, ": checkpoint format version 3, but this program "
-                  "reads version 2");
+                  "reads version 2; load it with the newer fmnist that "
+                  "wrote it, or, if the file is damaged, use an earlier "
+                  "checkpoint");
 
     /* Version 1 files had no running statistics. */
     data[8] = 1;
