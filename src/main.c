@@ -1541,12 +1541,12 @@ int main(int argc, char **argv)
     }
 
     if (threads_given && st->threads < opt.threads) {
-        int one = st->threads == 1;
+        const char *plural = st->threads == 1 ? "" : "s";
 
         fprintf(stderr, "fmnist: using %d thread%s, not %d: a batch of %d "
                 "splits into %d shard%s of up to %d images, one per "
-                "thread\n", st->threads, one ? "" : "s", opt.threads,
-                opt.batch, st->threads, one ? "" : "s", TRAINER_SHARD);
+                "thread\n", st->threads, plural, opt.threads, opt.batch,
+                st->threads, plural, TRAINER_SHARD);
     }
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
@@ -1609,9 +1609,9 @@ int main(int argc, char **argv)
     trainer_join(tr);
     util_time_stops(0);
     trainer_get_status(tr, st);
-    /* The interface's summary says where a stop left the run, and a
-     * headless run says it too, because its last epoch line would read
-     * as the end. */
+    /* The interface's summary reports where a stop left the run. A
+     * headless run reports it too, because its last epoch line would
+     * read as the end. */
     if (opt.headless && opt.epochs > 0 && quit_signal
         && st->state != TRAINER_FAILED) {
         const char *name = quit_signal == SIGINT ? "SIGINT"
@@ -1626,17 +1626,15 @@ int main(int argc, char **argv)
             note(&sink, "stopped by %s after %d of %d epoch%s", name,
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     }
-    if (opt.headless && opt.epochs > 0 && st->saved_path == NULL
-        && !atomic_load(&sink.detached)) {
-        if (st->save_failed)
-            fprintf(stderr, "fmnist: no checkpoint written: every save "
-                    "failed\n");
-        else
+    if (opt.headless && opt.epochs > 0) {
+        if (st->saved_path == NULL && st->save_failed)
+            note(&sink, "no checkpoint written: every save failed");
+        else if (st->saved_path == NULL && !atomic_load(&sink.detached))
             fprintf(stderr, "fmnist: no checkpoint written; --save FILE "
                     "writes one\n");
-    } else if (opt.headless && st->save_failed) {
-        note(&sink, "the last save failed, so %s holds an earlier model",
-             st->saved_path);
+        else if (st->save_failed)
+            note(&sink, "the last save failed, so %s holds an earlier "
+                 "model", st->saved_path);
     }
     /* opt.headless is still 0 only when the interface ran and closed the
      * normal way. The shell then gets a summary. */
