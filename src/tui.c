@@ -1385,11 +1385,11 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     }
     if (st->saved_path != NULL) {
         fprintf(out, "fmnist: checkpoint %s\n", st->saved_path);
-        /* After s without --save, training went on past the save. */
         if (st->save_failed) {
             fprintf(out, "fmnist: the last save failed, so it holds an "
                     "earlier model\n");
         } else if (st->saved_behind) {
+            /* After s without --save, training went on past the save. */
             char saved[64];
 
             format_position(st->saved_epochs, st->saved_batch, saved,
