@@ -1055,8 +1055,14 @@ static int handle_key(Tui *t, int key)
     Ui *ui = &t->ui;
 
     if (key == KEY_RESIZE) {
+        int help_open = t->help != NULL;
+
+        /* The overlay stays open, centred on the new size, unless the
+         * screen is now too small for the interface. */
         toggle_help(t, 0);
         apply_layout(t);
+        if (help_open && t->layout.fits)
+            toggle_help(t, 1);
         return KEY_RESULT_CONTINUE;
     }
     if (t->help != NULL) {

@@ -267,6 +267,20 @@ grep -q '1 focuses the matrix, 2 the list, 3 the viewer' "$tmp/screen" \
     || fail "help does not say where 1, 2 and 3 move the focus"
 grep -q 'Press any key to close this window' "$tmp/screen" \
     || fail "the help window does not fit 80x24"
+# A resize keeps the help window open, centred on the new size.
+tm resize-window -t ui -x 100 -y 30
+sleep 1
+capture ui
+# The window is 70 columns wide, so at 100 it starts at column 15 and
+# its last line's text two columns in.
+awk 'index($0, "Press any key to close this window") == 18 { found = 1 }
+     END { exit !found }' "$tmp/screen" \
+    || fail "a resize closed the help window or left it off centre: $(grep 'Press any key' "$tmp/screen")"
+tm resize-window -t ui -x 80 -y 24
+sleep 1
+capture ui
+grep -q 'Press any key to close this window' "$tmp/screen" \
+    || fail "the help window closed when the terminal went back to 80x24"
 # q closes the help like any other key, and does not quit.
 tm send-keys -t ui q
 sleep 1
