@@ -12,9 +12,9 @@
  * --train images at --batch samples per batch), so it includes gathering,
  * the gradient reduction and the optimiser step, as a user's run does.
  * A training step counts as 3 x 2 x the forward multiply-adds per image.
- * The per-layer table keeps each layer's fastest of --repeat runs, timed
- * in thread CPU time, which discounts other processes that share the
- * machine.
+ * The per-layer table keeps each layer's fastest of --repeat runs on the
+ * monotonic clock; the fastest run is the one least disturbed by other
+ * processes that share the machine.
  *
  * Usage: see usage() below or run fmnist-bench --help.
  */

@@ -381,8 +381,9 @@ void net_profiler_free(NetProfiler *profiler);
  * net_train_shard and then net_batch_grad. Fills PROFILE (one entry per
  * layer) with each layer's summed forward and backward time and FLOPs.
  * The batch-level dense gradients count as their layer's backward time,
- * and the loss and softmax as no layer's. Times are the thread's CPU
- * time, so waits for a busy core do not count. Dropout draws from RNG.
+ * and the loss and softmax as no layer's. Times are wall-clock time on
+ * the monotonic clock, so a caller that wants figures free of waits for
+ * a busy core keeps the fastest of several runs. Dropout draws from RNG.
  * Returns the summed loss. The clock is read twice per layer and pass,
  * and the timings include that. The other entry points read no clock.
  */

@@ -1823,14 +1823,16 @@ static void bn_backward(const Layer *l, const float *params, float *grad,
 
 /* ---------------------------------------------------------------- passes */
 
-/* Returns the CPU time of the calling thread in seconds. Profiles use it
- * rather than the wall clock so that time the thread spends waiting for a
- * core, on a machine shared with other work, does not count. */
+/* Returns the monotonic clock in seconds. Profiles keep each layer's
+ * fastest of many runs, which already drops runs slowed by other work, so
+ * they need no CPU-time clock. In a virtual machine that clock is a system
+ * call of about 0.5 us, against 22 ns for this one, which the vDSO serves:
+ * a sixth of the time of a dense layer with 10 units. */
 static double profile_clock(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
