@@ -861,6 +861,15 @@ static void toggle_pause(Tui *t)
 static void request_save(Tui *t)
 {
     char msg[sizeof t->ui.notice];
+
+    /* Saving would only rewrite the model as it was loaded, or write an
+     * untrained one. */
+    if (t->ui.status.train_epochs == 0) {
+        pane_notice(&t->ui, "explore only (--epochs 0): nothing trains, so "
+                            "there is nothing new to save");
+        return;
+    }
+
     TrainerStatus *now = xmalloc(sizeof *now);
 
     /* A fresh copy, because a message that came after the last poll

@@ -157,6 +157,15 @@ if [ -n "$utf8" ]; then
     wait_for explore '^ done ' 90 || fail "the evaluation did not finish"
     grep -Eq ' p pause| \+/- lr' "$tmp/screen" \
         && fail "the key bar offers pause or lr without training"
+    # Nothing trains, so s must not rewrite the loaded checkpoint: its
+    # time stamp stays where this sets it.
+    touch -d '2000-01-01 00:00:00 UTC' "$tmp/ui.ckpt"
+    tm send-keys -t explore s
+    wait_for explore 'nothing new to save' 5 \
+        || fail "s with --epochs 0 did not say there is nothing to save"
+    sleep 1
+    [ "$(stat -c %Y "$tmp/ui.ckpt")" = 946684800 ] \
+        || fail "s with --epochs 0 rewrote the loaded checkpoint"
 
     # The training images load for the viewer without training too.
     tm send-keys -t explore t
