@@ -33,6 +33,20 @@ set -u
 # tui_lib.sh provides the tmux server, $tmp, tm, capture and wait_for.
 tui_test=signals
 . "$(dirname "$0")/tui_lib.sh"
+# The Ctrl-Z cases run fmnist in process groups of their own, which the
+# clean_up of tui_lib.sh does not reach, so a test stopped during them
+# ends those processes through their recorded pids. A pid is signalled
+# only while it is still an fmnist, since it may have been reused.
+stop_recorded() {
+    for name in ctrlz ctrlzh; do
+        [ -s "$tmp/$name.pid" ] || continue
+        pid=$(cat "$tmp/$name.pid")
+        grep -q fmnist "/proc/$pid/cmdline" 2>/dev/null || continue
+        # A stopped process acts on SIGTERM only once it continues.
+        kill -TERM "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null
+    done
+}
+trap 'stop_recorded; clean_up' EXIT
 # The panes run in $tmp.
 case $fmnist in
 /*) ;;
@@ -56,8 +70,10 @@ fail() {
 # (the inner sh execs, so it is fmnist's pid), then records the exit
 # status and the terminal modes of the pane. SIGHUP is ignored until
 # then so the wrapper outlives a hangup; fmnist installs its own
-# handler. The sleep that keeps the pane open ends on a hangup, such as
-# the one from kill-server.
+# handler. The wait that keeps the pane open ends on a hangup, such as
+# the one from kill-server, or once clean_up has removed the directory:
+# a hangup that came while SIGHUP was ignored would otherwise leave it
+# waiting.
 cat >"$tmp/wrap" <<'EOF'
 #!/bin/sh
 name=$1
@@ -68,7 +84,11 @@ rc=$?
 stty -a >"$name.stty" 2>&1
 echo "exit=$rc" >"$name.status"
 trap - HUP
-exec sleep 600
+waited=0
+while [ -e wrap ] && [ "$waited" -lt 600 ]; do
+    sleep 1
+    waited=$((waited + 1))
+done
 EOF
 chmod +x "$tmp/wrap"
 
@@ -460,14 +480,7 @@ if command -v bash >/dev/null 2>&1; then
         fail "ctrlzh: the headless run did not end: $(cat "$tmp/ctrlzh.out")"
     fi
 
-    # fmnist runs in a process group of its own here, which the cleanup
-    # of tui_lib.sh does not reach. A stopped process acts on SIGTERM
-    # only once it continues.
-    for name in ctrlz ctrlzh; do
-        [ -s "$tmp/$name.pid" ] || continue
-        pid=$(cat "$tmp/$name.pid")
-        kill -TERM "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null
-    done
+    stop_recorded
     tm kill-session -t ctrlz
     tm kill-session -t ctrlzh
     echo "group 5 (Ctrl-Z) done"
