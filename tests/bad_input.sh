@@ -3,7 +3,8 @@
 # real data. It checks that:
 # - every numeric option rejects the same malformed values (spaces, an
 #   empty value, hex, inf, a fraction for an integer option) and values
-#   out of range, with exit status 2 and one message form.
+#   out of range, with exit status 2 and one message form. A float option
+#   also rejects a value that is not a normal float, such as 1e-40.
 # - an invalid --model spec is a usage error too (status 2), and so is
 #   --batch 1 or --train-limit 1 with a bn layer after a dense layer or
 #   on a 1x1 map, whether the model comes from --model, --preset or
@@ -57,6 +58,7 @@ expect_usage() {
 while read -r opt range good; do
     case $range in
     integer:*) kind="an integer" ;;
+    zero:*) kind="0 or a number" ;;
     *) kind="a number" ;;
     esac
     range=$(echo "${range#*:}" | tr _ ' ')
@@ -78,9 +80,9 @@ done <<'EOF'
 --val integer:0_to_2147483647 10
 --shift integer:0_to_4 2
 --lr-step integer:1_to_100000 5
---lr number:0_to_10,_excluding_0_and_10 0.01
---lr-gamma number:0_to_1,_excluding_0 0.5
---weight-decay number:0_to_1,_excluding_1 .05
+--lr number:1.2e-38_to_10,_excluding_10 0.01
+--lr-gamma number:1.2e-38_to_1 0.5
+--weight-decay zero:1.2e-38_to_1,_excluding_1 .05
 EOF
 
 # Out of range, including values that only leave the range as a float.
@@ -90,13 +92,35 @@ expect_usage "invalid value '257' for --threads: expected an integer from 1 to 2
     --threads 257
 expect_usage "invalid value '9007199254740992' for --seed: expected an integer from 0 to 9007199254740991" \
     --seed 9007199254740992
-expect_usage "invalid value '0' for --lr: expected a number from 0 to 10, excluding 0 and 10" \
-    --lr 0
-expect_usage "invalid value '1e-50' for --lr: expected a number from 0 to 10, excluding 0 and 10" \
-    --lr 1e-50
-expect_usage "invalid value '0.9999999999' for --weight-decay: expected a number from 0 to 1, excluding 1" \
+lr_range="a number from 1.2e-38 to 10, excluding 10"
+expect_usage "invalid value '0' for --lr: expected $lr_range" --lr 0
+expect_usage "invalid value '1e-50' for --lr: expected $lr_range" --lr 1e-50
+expect_usage "invalid value '10' for --lr: expected $lr_range" --lr 10
+expect_usage "invalid value '1e6' for --lr: expected $lr_range" --lr 1e6
+# 1e-40 is subnormal as a float (below 1.18e-38) but normal as a double.
+# 1.19e-38 is a normal float, but below the bound the message prints.
+expect_usage "invalid value '1e-40' for --lr: expected $lr_range" --lr 1e-40
+expect_usage "invalid value '1.19e-38' for --lr: expected $lr_range" \
+    --lr 1.19e-38
+expect_usage "invalid value '-1e-40' for --lr: expected $lr_range" --lr -1e-40
+expect_usage "invalid value '1e-40' for --lr-gamma: expected a number from 1.2e-38 to 1" \
+    --lr-gamma 1e-40
+decay_range="0 or a number from 1.2e-38 to 1, excluding 1"
+expect_usage "invalid value '1e-40' for --weight-decay: expected $decay_range" \
+    --weight-decay 1e-40
+expect_usage "invalid value '-1e-40' for --weight-decay: expected $decay_range" \
+    --weight-decay -1e-40
+# The bounds the messages print, and 0 for --weight-decay, are valid: the
+# error comes from the option after them.
+for valid in "--lr 1.2e-38" "--lr-gamma 1.2e-38" "--lr-gamma 1" \
+             "--weight-decay 1.2e-38" "--weight-decay 0"; do
+    # shellcheck disable=SC2086
+    expect_usage "invalid value '0' for --threads: expected an integer from 1 to 256" \
+        $valid --threads 0
+done
+expect_usage "invalid value '0.9999999999' for --weight-decay: expected $decay_range" \
     --weight-decay 0.9999999999
-expect_usage "invalid value '1.5' for --lr-gamma: expected a number from 0 to 1, excluding 0" \
+expect_usage "invalid value '1.5' for --lr-gamma: expected a number from 1.2e-38 to 1" \
     --lr-gamma 1.5
 expect_usage "invalid value 'conv3x3x0' for --model: token 1 \"conv3x3x0\": expected a positive number of filters" \
     --model conv3x3x0
