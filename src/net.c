@@ -240,7 +240,8 @@ static const char *parse_token(const char *tok, Layer *layer)
         p = tok + 7;
         if (read_fraction(&p, &rate) < 0 || *p != '\0')
             return "expected dropoutP with P a decimal number, e.g. dropout0.5";
-        if (rate >= 1.0)
+        /* Checked as a float, which 0.99999999999 rounds to 1. */
+        if ((float)rate >= 1.0f)
             return "expected a drop probability in [0, 1)";
         layer->kind = LAYER_DROPOUT;
         layer->rate = (float)rate;

@@ -4,7 +4,8 @@
 # - every numeric option rejects the same malformed values (spaces, an
 #   empty value, hex, inf, a fraction for an integer option) and values
 #   out of range, with exit status 2 and one message form. A float option
-#   also rejects a value that is not a normal float, such as 1e-40.
+#   also rejects a value that is not a normal float, such as 1e-40, and a
+#   --model spec rejects a dropout rate that rounds to 1 as a float.
 # - an invalid --model spec is a usage error too (status 2), and so is
 #   --batch 1 or --train-limit 1 with a bn layer after a dense layer or
 #   on a 1x1 map, whether the model comes from --model, --preset or
@@ -122,6 +123,9 @@ expect_usage "invalid value '0.9999999999' for --weight-decay: expected $decay_r
     --weight-decay 0.9999999999
 expect_usage "invalid value '1.5' for --lr-gamma: expected a number from 1.2e-38 to 1" \
     --lr-gamma 1.5
+# 0.99999999999 is below 1 as a double, but 1 as a float.
+expect_usage "invalid value 'dropout0.99999999999,dense10' for --model: token 1 \"dropout0.99999999999\": expected a drop probability in [0, 1)" \
+    --model dropout0.99999999999,dense10
 expect_usage "invalid value 'conv3x3x0' for --model: token 1 \"conv3x3x0\": expected a positive number of filters" \
     --model conv3x3x0
 expect_usage "invalid value 'bogus' for --model: not a preset name (default, small, tf or best); as a spec, token 1 \"bogus\": expected a layer: convKxKxF, pool2, flatten, denseN, relu, dropoutP or bn" \

@@ -158,6 +158,7 @@ static const BadSpec bad_specs[] = {
     {"dense10,dropout0.5", "token 2 \"dropout0.5\""},
     {"dropout1.0,dense10", "token 1 \"dropout1.0\""},
     {"dropout1.5,dense10", "token 1 \"dropout1.5\""},
+    {"dropout0.99999999999,dense10", "token 1 \"dropout0.99999999999\""},
     {"dropout-0.1,dense10", "token 1 \"dropout-0.1\""},
     {"dropout,dense10", "token 1 \"dropout\""},
     {"dense10x", "token 1 \"dense10x\""},
