@@ -709,7 +709,12 @@ static void check_log_text(FILE *f, const char *path)
 typedef struct {
     int seven;         /* its header is LOG_HEADER_SEVEN */
     int has_header;    /* some line does not start with '#' */
+    int fmnist_header; /* that line is LOG_HEADER or LOG_HEADER_SEVEN */
     int ends_in_line;  /* the last byte is a newline */
+    /* The first 255 bytes of the header line without its line end, for
+     * messages. HEADER_CUT is set when the line is longer. */
+    char header[256];
+    int header_cut;
 } LogShape;
 
 /* Reads the log F, opened for reading and appending, from its start. The
@@ -717,20 +722,24 @@ typedef struct {
  * carriage return before its newline ignored. */
 static LogShape log_shape(FILE *f)
 {
-    LogShape shape = {0, 0, 1};
-    char line[256];
+    LogShape shape = {.ends_in_line = 1};
+    char *line = shape.header;
     int c;
 
     rewind(f);
-    while (fgets(line, sizeof line, f) != NULL) {
+    while (fgets(line, sizeof shape.header, f) != NULL) {
         size_t len = strlen(line);
         int whole = len > 0 && line[len - 1] == '\n';
 
         if (line[0] != '#') {
             line[strcspn(line, "\r\n")] = '\0';
             shape.has_header = 1;
-            shape.seven = (whole || feof(f))
+            shape.header_cut = !whole && !feof(f);
+            shape.seven = !shape.header_cut
                           && strcmp(line, LOG_HEADER_SEVEN) == 0;
+            shape.fmnist_header = shape.seven
+                                  || (!shape.header_cut
+                                      && strcmp(line, LOG_HEADER) == 0);
             break;
         }
         /* Skips the rest of a comment longer than the buffer. */
@@ -742,12 +751,42 @@ static LogShape log_shape(FILE *f)
     return shape;
 }
 
+/* The maximum number of bytes of a --log header that check_log_header
+ * shows. The header of fmnist's log, 101 bytes, fits whole. */
+#define LOG_HEADER_SHOWN 120
+
+/* Exits with a usage error when the --log file PATH, read into SHAPE, has
+ * a header other than fmnist's: the rows of this run would land under
+ * columns of another table. */
+static void check_log_header(const LogShape *shape, const char *path)
+{
+    size_t len = strlen(shape->header);
+    int cut = shape->header_cut || len > LOG_HEADER_SHOWN;
+
+    if (!shape->has_header || shape->fmnist_header)
+        return;
+    if (len > LOG_HEADER_SHOWN) {
+        len = LOG_HEADER_SHOWN;
+        /* Moves the cut back off UTF-8 continuation bytes, so that no
+         * character is split. */
+        while (len > 0
+               && ((unsigned char)shape->header[len] & 0xc0) == 0x80)
+            len--;
+    }
+    usage_error("--log %s is not an fmnist log: its header is '%.*s%s', "
+                "expected '%.17s...'; give --log a new file name, or "
+                "remove %s first", path, (int)len, shape->header,
+                cut ? "..." : "", LOG_HEADER, path);
+}
+
 /* Opens the --log file PATH for appending. A new file gets the CSV
  * header. A file with lines gets a "# fmnist: " line that marks where
  * this run starts, naming LOAD_PATH when the run resumes from it, after
  * a newline when its last line lacks one, and the header after it when
  * the file has only comments. Sets *SEVEN when the file has the columns
- * of LOG_HEADER_SEVEN. The file is read too, so it must be readable. */
+ * of LOG_HEADER_SEVEN. The file is read too, so it must be readable.
+ * Exits with a usage error when the file is binary or has another
+ * program's header. */
 static FILE *open_log(const char *path, const char *load_path, int *seven)
 {
     FILE *log;
@@ -761,6 +800,7 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
                     strerror(errno));
     check_log_text(log, path);
     shape = log_shape(log);
+    check_log_header(&shape, path);
     *seven = shape.seven;
     fseek(log, 0, SEEK_END);
     if (ftell(log) == 0) {

@@ -27,7 +27,7 @@
 #   --load, --save, --log and the data files that are the same file
 #   (--load and --save excepted); a damaged --load fails before the data
 #   is read. --log also rejects a checkpoint or other binary file, which
-#   appending would damage.
+#   appending would damage, and a text file whose header is not fmnist's.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -454,6 +454,45 @@ cp "$tmp/escape.csv" "$tmp/escape.keep"
 expect_path_error 2 "--log $tmp/escape.csv is not a text file (byte 6 is 0x1b), and appending the log would damage it; give --log a new file name or a log that fmnist wrote" \
     --log "$tmp/escape.csv" --epochs 1
 cmp -s "$tmp/escape.csv" "$tmp/escape.keep" || fail "--log over a binary file: it changed"
+# A text file with another header, also after comments and with a
+# header cut to its first 120 bytes in the message: the file stays as
+# it was.
+printf 'id,name,price\n1,shirt,20\n' >"$tmp/other.csv"
+printf '# prices\r\nid,name,price\r\n' >"$tmp/notes.csv"
+long_header=$(awk 'BEGIN { for (i = 1; i <= 30; i++) printf "column%03d,", i }')
+echo "$long_header" >"$tmp/wide.csv"
+echo >"$tmp/blank.csv"
+for name in other notes wide blank; do
+    cp "$tmp/$name.csv" "$tmp/$name.keep"
+done
+foreign="give --log a new file name, or remove"
+expect_path_error 2 "--log $tmp/other.csv is not an fmnist log: its header is 'id,name,price', expected 'epoch,train_loss,...'; $foreign $tmp/other.csv first" \
+    --log "$tmp/other.csv" --epochs 1
+expect_path_error 2 "--log $tmp/notes.csv is not an fmnist log: its header is 'id,name,price', expected 'epoch,train_loss,...'; $foreign $tmp/notes.csv first" \
+    --log "$tmp/notes.csv" --epochs 1
+expect_path_error 2 "--log $tmp/wide.csv is not an fmnist log: its header is '$(echo "$long_header" | cut -c 1-120)...', expected 'epoch,train_loss,...'; $foreign $tmp/wide.csv first" \
+    --log "$tmp/wide.csv" --epochs 1
+expect_path_error 2 "--log $tmp/blank.csv is not an fmnist log: its header is '', expected 'epoch,train_loss,...'; $foreign $tmp/blank.csv first" \
+    --log "$tmp/blank.csv" --epochs 1
+for name in other notes wide blank; do
+    cmp -s "$tmp/$name.csv" "$tmp/$name.keep" \
+        || fail "--log over $name.csv with another header: it changed"
+done
+# An empty file, a file of comments and fmnist's logs of both widths,
+# one with a CRLF header, are valid logs and get the epoch line.
+: >"$tmp/empty.csv"
+printf '# notes\n' >"$tmp/comments.csv"
+printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr\r\n' \
+    >"$tmp/ten.csv"
+printf 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n' \
+    >"$tmp/seven.csv"
+for name in empty comments ten seven; do
+    "$fmnist" --data "$data" --model dense10 --batch 8 --headless --epochs 1 \
+        --log "$tmp/$name.csv" >/dev/null 2>"$tmp/err" \
+        || fail "--log $name.csv: $(cat "$tmp/err")"
+    [ "$(grep -c '^1,' "$tmp/$name.csv")" -eq 1 ] \
+        || fail "--log $name.csv: no epoch line: $(cat "$tmp/$name.csv")"
+done
 # --load and --save may name the same file; --seed then only warns.
 expect_path_error 0 "warning: --seed has no effect with --load: the checkpoint's random state continues" \
     --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1
