@@ -196,8 +196,9 @@ void trainer_request_stop(Trainer *tr);
 const char *trainer_request_save(Trainer *tr);
 
 /* Multiplies the learning rate by FACTOR from the next batch on. The rate
- * before any schedule stays within [TRAINER_LR_MIN, TRAINER_LR_MAX], and a
- * schedule keeps applying on top of it. Returns the rate the next update
+ * before any schedule does not leave [TRAINER_LR_MIN, TRAINER_LR_MAX], and
+ * one that starts below TRAINER_LR_MIN is never raised by a FACTOR below
+ * 1, nor lowered further. A schedule keeps applying on top of it. Returns the rate the next update
  * will use, which the status also shows. */
 float trainer_scale_lr(Trainer *tr, float factor);
 

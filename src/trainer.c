@@ -2125,11 +2125,14 @@ float trainer_scale_lr(Trainer *tr, float factor)
 
     pthread_mutex_lock(&tr->lock);
     old_scale = tr->lr_scale;
-    lr = tr->base_lr * old_scale * factor;
-    if (lr > TRAINER_LR_MAX)
-        lr = TRAINER_LR_MAX;
-    if (lr < TRAINER_LR_MIN)
-        lr = TRAINER_LR_MIN;
+    float old = tr->base_lr * old_scale;
+    lr = old * factor;
+    /* A bound stops a change in its direction, but a rate that --lr set
+     * beyond it stays where it is: a lowering never raises it. */
+    if (factor > 1.0f && lr > TRAINER_LR_MAX)
+        lr = old > TRAINER_LR_MAX ? old : TRAINER_LR_MAX;
+    if (factor < 1.0f && lr < TRAINER_LR_MIN)
+        lr = old < TRAINER_LR_MIN ? old : TRAINER_LR_MIN;
     tr->lr_scale = lr / tr->base_lr;
     tr->status.lr *= tr->lr_scale / old_scale;
     lr = (float)tr->status.lr;

@@ -824,6 +824,16 @@ START_TEST(test_trainer_scale_lr)
     ck_assert_float_eq_tol(trainer_scale_lr(plain, 1e-30f), TRAINER_LR_MIN,
                            TRAINER_LR_MIN * 1e-6f);
 
+    /* A rate that starts below the lower bound is not raised by a
+     * lowering, and a raise from there moves it by the factor. */
+    cfg.lr = TRAINER_LR_MIN / 100.0f;
+    Trainer *tiny = create_ok(&cfg, &train, &test);
+    ck_assert_float_eq_tol(trainer_scale_lr(tiny, 0.5f), cfg.lr,
+                           cfg.lr * 1e-6f);
+    ck_assert_float_eq_tol(trainer_scale_lr(tiny, 2.0f), 2.0f * cfg.lr,
+                           cfg.lr * 1e-6f);
+    trainer_free(tiny);
+
     trainer_free(scaled);
     trainer_free(plain);
     free_dataset(&train);
