@@ -324,19 +324,12 @@ static void copy_mode(int fd, const char *path)
     (void)fchmod(fd, mode);
 }
 
-/* Writes CK into the new temporary file FD, flushes it to disk and closes
- * it. Returns 0, or the errno of the failure with *STEP naming the step. */
-static int fill_temp(int fd, const Checkpoint *ck, const char **step)
+/* Writes CK to FILE, then flushes and fsyncs it. Returns 0, or the errno
+ * of the failure with *STEP naming the step. */
+static int fill_temp(FILE *file, const Checkpoint *ck, const char **step)
 {
-    FILE *file = fdopen(fd, "wb");
     int rc;
 
-    if (file == NULL) {
-        rc = errno;
-        close(fd);
-        *step = "opening the temporary file";
-        return rc;
-    }
     *step = "writing";
     rc = write_checkpoint(file, ck);
     if (rc == 0 && fflush(file) != 0)
@@ -345,51 +338,55 @@ static int fill_temp(int fd, const Checkpoint *ck, const char **step)
         *step = "fsync";
         rc = errno;
     }
-    if (fclose(file) != 0 && rc == 0)
-        rc = errno;
     return rc;
 }
 
-int checkpoint_save(const char *path, const Checkpoint *ck,
-                    char *err, size_t errlen)
+/* Returns a stream writing to the new temporary file FD, or NULL with
+ * errno set and FD closed. */
+static FILE *open_temp_stream(int fd)
 {
-    static const char suffix[] = CHECKPOINT_TMP_SUFFIX;
-    size_t len = strlen(path);
-    char *tmp = xmalloc(len + sizeof suffix);
-    const char *step = "creating a temporary file";
-    struct stat st;
-    int fd, rc;
+    FILE *file = fdopen(fd, "wb");
+    int saved;
 
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, suffix, sizeof suffix);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = errno;
-        goto fail;
+    if (file == NULL) {
+        saved = errno;
+        close(fd);
+        errno = saved;
     }
-    copy_mode(fd, path);
-    rc = fill_temp(fd, ck, &step);
-    if (rc != 0)
-        goto fail_unlink;
+    return file;
+}
 
-    /* rename replaces whatever PATH names, so a device, a FIFO or a
-     * symbolic link would become a regular file. Checked last, because
-     * PATH may change while the run goes on. */
+/* rename replaces whatever PATH names, so a device, a FIFO or a symbolic
+ * link would become a regular file. Called after the long write, because
+ * PATH may change while the run goes on. Returns -1 with ERR set when
+ * PATH exists and is not a regular file. */
+static int check_replaceable(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         set_err(err, errlen, "%s: is %s, not a regular file, so it was "
                 "not replaced; give --save the path of a regular file",
                 path, util_file_kind(st.st_mode));
-        unlink(tmp);
-        free(tmp);
         return -1;
     }
-    step = "renaming the temporary file over it";
+    return 0;
+}
+
+/* Renames the complete temporary file TMP over PATH, removing TMP when
+ * that fails, and fsyncs the directory. */
+static int replace_with(const char *tmp, const char *path,
+                        char *err, size_t errlen)
+{
+    int rc;
+
     if (rename(tmp, path) != 0) {
         rc = errno;
-        goto fail_unlink;
+        unlink(tmp);
+        set_err(err, errlen, "%s: renaming the temporary file over it: %s",
+                path, strerror(rc));
+        return -1;
     }
-    free(tmp);
-
     /* The new file is in place; only its directory entry may not be on disk. */
     rc = sync_dir(path);
     if (rc != 0) {
@@ -398,6 +395,56 @@ int checkpoint_save(const char *path, const Checkpoint *ck,
         return -1;
     }
     return 0;
+}
+
+/* Returns PATH followed by CHECKPOINT_TMP_SUFFIX, for the caller to free. */
+static char *temp_template(const char *path)
+{
+    static const char suffix[] = CHECKPOINT_TMP_SUFFIX;
+    size_t len = strlen(path);
+    char *tmp = xmalloc(len + sizeof suffix);
+
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, suffix, sizeof suffix);
+    return tmp;
+}
+
+/* Saves through a temporary file that mkstemp creates with its final
+ * name. */
+static int save_named(const char *path, const Checkpoint *ck,
+                      char *err, size_t errlen)
+{
+    char *tmp = temp_template(path);
+    const char *step = "creating a temporary file";
+    FILE *file;
+    int fd, rc;
+
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = errno;
+        goto fail;
+    }
+    copy_mode(fd, path);
+    file = open_temp_stream(fd);
+    if (file == NULL) {
+        rc = errno;
+        step = "opening the temporary file";
+        goto fail_unlink;
+    }
+    rc = fill_temp(file, ck, &step);
+    if (fclose(file) != 0 && rc == 0)
+        rc = errno;
+    if (rc != 0)
+        goto fail_unlink;
+
+    if (check_replaceable(path, err, errlen) != 0) {
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    rc = replace_with(tmp, path, err, errlen);
+    free(tmp);
+    return rc;
 
 fail_unlink:
     unlink(tmp);
@@ -405,6 +452,12 @@ fail:
     set_err(err, errlen, "%s: %s: %s", path, step, strerror(rc));
     free(tmp);
     return -1;
+}
+
+int checkpoint_save(const char *path, const Checkpoint *ck,
+                    char *err, size_t errlen)
+{
+    return save_named(path, ck, err, errlen);
 }
 
 /* ------------------------------------------------------------ reading */
