@@ -50,8 +50,9 @@
 #define CHECKPOINT_VERSION 2u
 #define CHECKPOINT_HEADER_SIZE 44
 #define CHECKPOINT_ERR_LEN 512
-/* Appended to a checkpoint's name for the temporary file a save writes
- * and then renames over it. */
+/* Appended to a checkpoint's name for the temporary file that a save
+ * renames over it. Both ways of saving below use this name, with the X's
+ * replaced by random letters and digits. */
 #define CHECKPOINT_TMP_SUFFIX ".tmp-XXXXXX"
 /* Maximum length of the model spec in a checkpoint, in bytes. */
 #define CHECKPOINT_SPEC_MAX 4096
@@ -93,9 +94,34 @@ typedef struct {
  * is fsync'd. CK's arrays are only read. On failure the temporary file is
  * removed, an existing PATH is left as it was, and -1 is returned with
  * "PATH: step: reason" in ERR. Returns 0 on success.
+ *
+ * On Linux the temporary file is created with O_TMPFILE, so it has no name
+ * while it is written: the kernel frees it when the process dies, and the
+ * file system frees it on the next mount after a power loss. Once it is
+ * complete, linkat through /proc/self/fd names it PATH
+ * CHECKPOINT_TMP_SUFFIX just before the rename. Where O_TMPFILE or that
+ * linkat fails, the save falls back to a file that mkstemp creates under
+ * that name, which a killed save leaves behind.
  */
 int checkpoint_save(const char *path, const Checkpoint *ck,
                     char *err, size_t errlen);
+
+/* Ways to create the temporary file of a save. */
+typedef enum {
+    CHECKPOINT_TMP_AUTO,    /* unnamed where it works, else named */
+    CHECKPOINT_TMP_UNNAMED, /* unnamed only: its failures are errors */
+    CHECKPOINT_TMP_NAMED    /* named only, created by mkstemp */
+} CheckpointTmp;
+
+/*
+ * Saves like checkpoint_save, which is this function with
+ * CHECKPOINT_TMP_AUTO and /proc/self/fd. FD_DIR replaces /proc/self/fd
+ * as the directory that names the open descriptors. The tests pass the
+ * other methods and directories to run each path on any system.
+ */
+int checkpoint_save_using(const char *path, const Checkpoint *ck,
+                          CheckpointTmp method, const char *fd_dir,
+                          char *err, size_t errlen);
 
 /*
  * Reads PATH into CK, which the caller releases with checkpoint_free.

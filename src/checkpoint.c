@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -311,7 +312,7 @@ static int sync_dir(const char *path)
 }
 
 /* Gives the new file the mode of the one it replaces, or rw-r--r--, since
- * mkstemp creates files readable by the owner only. */
+ * both mkstemp and save_unnamed create it with mode 0600. */
 static void copy_mode(int fd, const char *path)
 {
     struct stat st;
@@ -409,8 +410,8 @@ static char *temp_template(const char *path)
     return tmp;
 }
 
-/* Saves through a temporary file that mkstemp creates with its final
- * name. */
+/* Saves through a temporary file that mkstemp creates with its final name,
+ * so a save killed before the rename leaves that file behind. */
 static int save_named(const char *path, const Checkpoint *ck,
                       char *err, size_t errlen)
 {
@@ -454,10 +455,161 @@ fail:
     return -1;
 }
 
+/* Returned by save_unnamed when unnamed temporary files do not work here
+ * and the directory is as it was. */
+#define SAVE_UNNAMED_UNAVAILABLE 1
+
+#ifdef O_TMPFILE
+/* Random names that linkat tries before it gives up. */
+#define LINK_TRIES 100
+
+/* Replaces the last 6 characters of NAME, the X's of
+ * CHECKPOINT_TMP_SUFFIX, by random letters and digits as mkstemp does. */
+static void randomize_suffix(char *name, Rng *rng)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz0123456789";
+    size_t len = strlen(name);
+
+    for (size_t i = len - 6; i < len; i++)
+        name[i] = chars[rng_below(rng, sizeof chars - 1)];
+}
+
+/* Gives the unnamed file FD the name PATH CHECKPOINT_TMP_SUFFIX, with
+ * linkat on its entry in FD_DIR, and returns that name. Returns NULL with
+ * errno set when linkat fails for another reason than an existing name. */
+static char *link_temp(int fd, const char *path, const char *fd_dir)
+{
+    char *tmp = temp_template(path);
+    char *fd_path = xmalloc(strlen(fd_dir) + 16);
+    struct timespec now;
+    Rng rng;
+    int rc = -1;
+
+    sprintf(fd_path, "%s/%d", fd_dir, fd);
+    /* The names only need to differ between processes and threads, and
+     * a name that exists already is retried. */
+    clock_gettime(CLOCK_REALTIME, &now);
+    rng_seed(&rng, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec
+                   + ((uint64_t)getpid() << 40) + (uint64_t)(uintptr_t)&rng);
+    for (int i = 0; i < LINK_TRIES && rc != 0; i++) {
+        randomize_suffix(tmp, &rng);
+        rc = linkat(AT_FDCWD, fd_path, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW);
+        if (rc != 0 && errno != EEXIST)
+            break;
+    }
+    free(fd_path);
+    if (rc != 0) {
+        free(tmp);
+        return NULL;
+    }
+    return tmp;
+}
+
+/* Names the complete unnamed file FILE, closes it and renames it over
+ * PATH. Returns like save_unnamed. */
+static int name_and_replace(FILE *file, const char *path, const char *fd_dir,
+                            char *err, size_t errlen)
+{
+    char *tmp = link_temp(fileno(file), path, fd_dir);
+    int rc;
+
+    if (tmp == NULL) {
+        set_err(err, errlen, "%s: naming the temporary file: %s", path,
+                strerror(errno));
+        fclose(file);
+        return SAVE_UNNAMED_UNAVAILABLE;
+    }
+    if (fclose(file) != 0) {
+        rc = errno;
+        unlink(tmp);
+        free(tmp);
+        set_err(err, errlen, "%s: writing: %s", path, strerror(rc));
+        return -1;
+    }
+    rc = replace_with(tmp, path, err, errlen);
+    free(tmp);
+    return rc;
+}
+
+/* Saves through an O_TMPFILE file in PATH's directory, which has no name
+ * until it is complete, so a save killed before that leaves nothing. The
+ * name it then gets lasts only until the rename. Returns 0, or -1 with ERR
+ * set, or SAVE_UNNAMED_UNAVAILABLE with the reason in ERR when O_TMPFILE
+ * or linkat through FD_DIR failed. */
+static int save_unnamed(const char *path, const Checkpoint *ck,
+                        const char *fd_dir, char *err, size_t errlen)
+{
+    char *dir = dir_of(path);
+    const char *step = "creating a temporary file";
+    FILE *file;
+    int fd, rc;
+
+    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    free(dir);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: %s: %s", path, step, strerror(errno));
+        return SAVE_UNNAMED_UNAVAILABLE;
+    }
+    copy_mode(fd, path);
+    file = open_temp_stream(fd);
+    if (file == NULL) {
+        set_err(err, errlen, "%s: opening the temporary file: %s", path,
+                strerror(errno));
+        return -1;
+    }
+    rc = fill_temp(file, ck, &step);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: %s: %s", path, step, strerror(rc));
+        fclose(file);
+        return -1;
+    }
+    if (check_replaceable(path, err, errlen) != 0) {
+        fclose(file);
+        return -1;
+    }
+    return name_and_replace(file, path, fd_dir, err, errlen);
+}
+#else
+static int save_unnamed(const char *path, const Checkpoint *ck,
+                        const char *fd_dir, char *err, size_t errlen)
+{
+    (void)ck;
+    (void)fd_dir;
+    set_err(err, errlen, "%s: creating a temporary file: %s", path,
+            strerror(EOPNOTSUPP));
+    return SAVE_UNNAMED_UNAVAILABLE;
+}
+#endif
+
+int checkpoint_save_using(const char *path, const Checkpoint *ck,
+                          CheckpointTmp method, const char *fd_dir,
+                          char *err, size_t errlen)
+{
+    int rc;
+
+    if (method == CHECKPOINT_TMP_NAMED)
+        return save_named(path, ck, err, errlen);
+    rc = save_unnamed(path, ck, fd_dir, err, errlen);
+    if (rc != SAVE_UNNAMED_UNAVAILABLE)
+        return rc;
+    if (method == CHECKPOINT_TMP_UNNAMED)
+        return -1;
+    /* open(2) lists EISDIR and ENOENT from kernels without O_TMPFILE
+     * (before Linux 3.11) and EOPNOTSUPP from file systems without it,
+     * and linkat through /proc fails where /proc is not mounted. Every
+     * failure falls back, because an error that has nothing to do with
+     * O_TMPFILE, such as EACCES, recurs in the named path, which reports
+     * it with the message a save gave before O_TMPFILE was used.
+     * NOTE: where only the linkat fails, every save writes the file twice. */
+    return save_named(path, ck, err, errlen);
+}
+
 int checkpoint_save(const char *path, const Checkpoint *ck,
                     char *err, size_t errlen)
 {
-    return save_named(path, ck, err, errlen);
+    return checkpoint_save_using(path, ck, CHECKPOINT_TMP_AUTO,
+                                 "/proc/self/fd", err, errlen);
 }
 
 /* ------------------------------------------------------------ reading */

@@ -877,8 +877,8 @@ static void check_save_path(const char *path)
                     "give a path in a writable directory", path, parent_len,
                     parent_text, parent_errno != 0 ? strerror(parent_errno)
                                                    : "not a directory");
-    /* Every save writes the name with a suffix first, so the name must
-     * leave room for it. */
+    /* Every save gives its temporary file this name with a suffix before
+     * renaming it over PATH, so the name must leave room for it. */
     size_t name_len = strlen(slash != NULL ? slash + 1 : path);
     size_t need = name_len + strlen(CHECKPOINT_TMP_SUFFIX);
 

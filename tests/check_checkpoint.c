@@ -1,19 +1,22 @@
 /*
  * Tests for checkpoint: the round trip of every field, byte-identical
  * files from identical runs, resuming to the same weights as an
- * uninterrupted run, each rejection message, and atomic replacement.
+ * uninterrupted run, each rejection message, and atomic replacement with
+ * each way of creating the temporary file.
  *
  * Damaged files are made by editing a good file's bytes; offsets come from
  * the layout in checkpoint.h. Write failures are provoked with
  * RLIMIT_FSIZE, which also works as root, and with paths that cannot be
  * created. The read-only-directory case is skipped as root, because root
- * ignores directory permissions. Every test runs in its own forked process
- * and its own temporary directory.
+ * ignores directory permissions. The unnamed (O_TMPFILE) cases are skipped
+ * where the file system or a missing /proc does not allow them. Every test
+ * runs in its own forked process and its own temporary directory.
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,9 +69,15 @@ static void free_dataset(Dataset *ds)
     free(ds->labels);
 }
 
+/* Returns the directory in which make_temp_dir creates its directories. */
+static const char *temp_base(void)
+{
+    return getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+}
+
 static char *make_temp_dir(void)
 {
-    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    const char *base = temp_base();
     char *dir = xmalloc(strlen(base) + 32);
 
     sprintf(dir, "%s/fmnist-ckpt-XXXXXX", base);
@@ -968,11 +977,47 @@ END_TEST
 
 /* ---------------------------------------------------------- atomic write */
 
-/* Saves CK to PATH, expects a failure mentioning REASON and checks that
- * the old contents OLD (SIZE bytes) are intact and no file was left in
- * DIR besides ENTRIES. */
+/* The ways of saving that the loop tests run, indexed by _i. */
+static const CheckpointTmp save_methods[] = {
+    CHECKPOINT_TMP_AUTO, CHECKPOINT_TMP_UNNAMED, CHECKPOINT_TMP_NAMED
+};
+#define N_SAVE_METHODS 3
+#define METHOD_UNNAMED 1
+#define FD_DIR "/proc/self/fd"
+
+/* Returns whether save_methods[METHOD] can save into the temporary
+ * directories. The unnamed method needs O_TMPFILE support in their file
+ * system and a mounted /proc, and the tests return early without them. */
+static int method_works(int method)
+{
+    if (save_methods[method] != CHECKPOINT_TMP_UNNAMED)
+        return 1;
+#ifdef O_TMPFILE
+    int fd = open(temp_base(), O_TMPFILE | O_WRONLY, 0600);
+
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return access(FD_DIR, F_OK) == 0;
+#else
+    return 0;
+#endif
+}
+
+static int save_with(int method, const char *path, const Checkpoint *ck,
+                     char *err, size_t errlen)
+{
+    return checkpoint_save_using(path, ck, save_methods[method], FD_DIR,
+                                 err, errlen);
+}
+
+/* Saves CK to PATH with METHOD and FD_DIR, expects a failure mentioning
+ * REASON and checks that the old contents OLD (SIZE bytes) are intact and
+ * no file was left in DIR besides ENTRIES. */
 static void check_failed_save_keeps_old(const char *dir, const char *path,
                                         const Checkpoint *ck,
+                                        CheckpointTmp method,
+                                        const char *fd_dir,
                                         const uint8_t *old, size_t size,
                                         int entries, const char *reason)
 {
@@ -980,7 +1025,8 @@ static void check_failed_save_keeps_old(const char *dir, const char *path,
     size_t now_size;
     uint8_t *now;
 
-    ck_assert_int_ne(checkpoint_save(path, ck, err, sizeof err), 0);
+    ck_assert_int_ne(checkpoint_save_using(path, ck, method, fd_dir, err,
+                                           sizeof err), 0);
     ck_assert_msg(strncmp(err, path, strlen(path)) == 0,
                   "message does not start with the path: %s", err);
     ck_assert_msg(strstr(err, reason) != NULL, "message \"%s\" lacks \"%s\"",
@@ -992,8 +1038,47 @@ static void check_failed_save_keeps_old(const char *dir, const char *path,
     free(now);
 }
 
+/* A new file gets mode 0644 and the same bytes whichever way it is
+ * saved, and no other file is left. */
+START_TEST(test_checkpoint_save_new_file)
+{
+    if (!method_works(_i))
+        return;
+
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    char *named = join_path(dir, "named.ckpt");
+    char err[CHECKPOINT_ERR_LEN] = "";
+    struct stat st;
+    Checkpoint ck, in;
+
+    fill_checkpoint(&ck, OPTIM_ADAM);
+    ck_assert_msg(save_with(_i, path, &ck, err, sizeof err) == 0,
+                  "save failed: %s", err);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0644);
+    ck_assert_int_eq(count_entries(dir), 1);
+    load_ok(path, &in);
+    ck_assert_str_eq(in.spec, ck.spec);
+
+    ck_assert_int_eq(checkpoint_save_using(named, &ck, CHECKPOINT_TMP_NAMED,
+                                           FD_DIR, err, sizeof err), 0);
+    ck_assert_msg(same_file_bytes(path, named), "the files differ");
+    ck_assert_int_eq(count_entries(dir), 2);
+
+    checkpoint_free(&in);
+    checkpoint_free(&ck);
+    free(named);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(test_checkpoint_write_failure_keeps_old)
 {
+    if (!method_works(_i))
+        return;
+
     char *dir = make_temp_dir();
     char *path = join_path(dir, "run.ckpt");
     const uint8_t old[] = "previous checkpoint";
@@ -1005,7 +1090,8 @@ START_TEST(test_checkpoint_write_failure_keeps_old)
     /* Writes past 4 KiB fail with EFBIG instead of raising SIGXFSZ. */
     signal(SIGXFSZ, SIG_IGN);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
-    check_failed_save_keeps_old(dir, path, &ck, old, sizeof old, 1,
+    check_failed_save_keeps_old(dir, path, &ck, save_methods[_i], FD_DIR,
+                                old, sizeof old, 1,
                                 ": writing: File too large");
 
     checkpoint_free(&ck);
@@ -1016,21 +1102,20 @@ END_TEST
 
 START_TEST(test_checkpoint_readonly_dir_keeps_old)
 {
+    /* Root may write into a read-only directory. */
+    if (geteuid() == 0 || !method_works(_i))
+        return;
+
     char *dir = make_temp_dir();
     char *path = join_path(dir, "run.ckpt");
     const uint8_t old[] = "previous checkpoint";
     Checkpoint ck;
 
-    if (geteuid() == 0) {
-        /* Root may write into a read-only directory. */
-        free(path);
-        remove_dir(dir);
-        return;
-    }
     write_bytes(path, old, sizeof old);
     fill_checkpoint(&ck, OPTIM_ADAM);
     ck_assert_int_eq(chmod(dir, 0500), 0);
-    check_failed_save_keeps_old(dir, path, &ck, old, sizeof old, 1,
+    check_failed_save_keeps_old(dir, path, &ck, save_methods[_i], FD_DIR,
+                                old, sizeof old, 1,
                                 ": creating a temporary file: Permission denied");
 
     checkpoint_free(&ck);
@@ -1041,6 +1126,9 @@ END_TEST
 
 START_TEST(test_checkpoint_bad_paths)
 {
+    if (!method_works(_i))
+        return;
+
     char *dir = make_temp_dir();
     char *sub = join_path(dir, "sub");
     char *missing = join_path(dir, "no/such/dir/run.ckpt");
@@ -1049,14 +1137,14 @@ START_TEST(test_checkpoint_bad_paths)
     Checkpoint ck;
 
     fill_checkpoint(&ck, OPTIM_SGD);
-    ck_assert_int_ne(checkpoint_save(missing, &ck, err, sizeof err), 0);
+    ck_assert_int_ne(save_with(_i, missing, &ck, err, sizeof err), 0);
     ck_assert_msg(strstr(err, ": creating a temporary file: No such file or "
                          "directory") != NULL, "message: %s", err);
 
     /* A directory is not replaced. The temporary file written before the
      * check must be removed and the directory kept. */
     ck_assert_int_eq(mkdir(sub, 0700), 0);
-    ck_assert_int_ne(checkpoint_save(sub, &ck, err, sizeof err), 0);
+    ck_assert_int_ne(save_with(_i, sub, &ck, err, sizeof err), 0);
     ck_assert_msg(strstr(err, ": is a directory, not a regular file")
                   != NULL, "message: %s", err);
     ck_assert_int_eq(stat(sub, &st), 0);
@@ -1074,6 +1162,9 @@ END_TEST
  * link's target is not written. */
 START_TEST(test_checkpoint_save_keeps_non_regular)
 {
+    if (!method_works(_i))
+        return;
+
     char *dir = make_temp_dir();
     char *fifo = join_path(dir, "fifo.ckpt");
     char *link = join_path(dir, "link.ckpt");
@@ -1084,7 +1175,7 @@ START_TEST(test_checkpoint_save_keeps_non_regular)
 
     fill_checkpoint(&ck, OPTIM_SGD);
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-    ck_assert_int_ne(checkpoint_save(fifo, &ck, err, sizeof err), 0);
+    ck_assert_int_ne(save_with(_i, fifo, &ck, err, sizeof err), 0);
     ck_assert_msg(strstr(err, ": is a FIFO, not a regular file, so it was "
                          "not replaced") != NULL, "message: %s", err);
     ck_assert_int_eq(lstat(fifo, &st), 0);
@@ -1092,7 +1183,7 @@ START_TEST(test_checkpoint_save_keeps_non_regular)
 
     write_bytes(target, (const uint8_t *)"old", 3);
     ck_assert_int_eq(symlink("target.ckpt", link), 0);
-    ck_assert_int_ne(checkpoint_save(link, &ck, err, sizeof err), 0);
+    ck_assert_int_ne(save_with(_i, link, &ck, err, sizeof err), 0);
     ck_assert_msg(strstr(err, ": is a symbolic link, not a regular file")
                   != NULL, "message: %s", err);
     ck_assert_int_eq(lstat(link, &st), 0);
@@ -1111,15 +1202,20 @@ END_TEST
 
 START_TEST(test_checkpoint_replace_keeps_mode)
 {
+    if (!method_works(_i))
+        return;
+
     char *dir = make_temp_dir();
     char *path = join_path(dir, "run.ckpt");
+    char err[CHECKPOINT_ERR_LEN] = "";
     struct stat st;
     Checkpoint ck, in;
 
     write_bytes(path, (const uint8_t *)"old", 3);
     ck_assert_int_eq(chmod(path, 0640), 0);
     fill_checkpoint(&ck, OPTIM_ADAM);
-    save_ok(path, &ck);
+    ck_assert_msg(save_with(_i, path, &ck, err, sizeof err) == 0,
+                  "save failed: %s", err);
     load_ok(path, &in);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0640);
@@ -1127,6 +1223,42 @@ START_TEST(test_checkpoint_replace_keeps_mode)
 
     checkpoint_free(&in);
     checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
+/* Without /proc, linkat cannot name the unnamed file: the default save
+ * falls back to a named one and succeeds, and the unnamed method fails
+ * without leaving a file. A missing directory takes the place of /proc. */
+START_TEST(test_checkpoint_fallback_without_proc)
+{
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    char *no_proc = join_path(dir, "no-proc");
+    const uint8_t old[] = "previous checkpoint";
+    char err[CHECKPOINT_ERR_LEN] = "";
+    Checkpoint ck, in;
+
+    fill_checkpoint(&ck, OPTIM_ADAM);
+    write_bytes(path, old, sizeof old);
+    ck_assert_msg(checkpoint_save_using(path, &ck, CHECKPOINT_TMP_AUTO,
+                                        no_proc, err, sizeof err) == 0,
+                  "save failed: %s", err);
+    load_ok(path, &in);
+    ck_assert_int_eq(count_entries(dir), 1);
+
+    if (method_works(METHOD_UNNAMED)) {
+        write_bytes(path, old, sizeof old);
+        check_failed_save_keeps_old(dir, path, &ck, CHECKPOINT_TMP_UNNAMED,
+                                    no_proc, old, sizeof old, 1,
+                                    ": naming the temporary file: No such "
+                                    "file or directory");
+    }
+
+    checkpoint_free(&in);
+    checkpoint_free(&ck);
+    free(no_proc);
     free(path);
     remove_dir(dir);
 }
@@ -1168,11 +1300,21 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_header_range);
     suite_add_tcase(s, reject);
 
-    tcase_add_test(atomic, test_checkpoint_write_failure_keeps_old);
-    tcase_add_test(atomic, test_checkpoint_readonly_dir_keeps_old);
-    tcase_add_test(atomic, test_checkpoint_bad_paths);
-    tcase_add_test(atomic, test_checkpoint_replace_keeps_mode);
-    tcase_add_test(atomic, test_checkpoint_save_keeps_non_regular);
+    /* Each atomic test runs once per way of saving in save_methods. */
+    tcase_add_loop_test(atomic, test_checkpoint_save_new_file, 0,
+                        N_SAVE_METHODS);
+    tcase_add_loop_test(atomic, test_checkpoint_write_failure_keeps_old, 0,
+                        N_SAVE_METHODS);
+    tcase_add_loop_test(atomic, test_checkpoint_readonly_dir_keeps_old, 0,
+                        N_SAVE_METHODS);
+    tcase_add_loop_test(atomic, test_checkpoint_bad_paths, 0,
+                        N_SAVE_METHODS);
+    tcase_add_loop_test(atomic, test_checkpoint_replace_keeps_mode, 0,
+                        N_SAVE_METHODS);
+    tcase_add_loop_test(atomic, test_checkpoint_save_keeps_non_regular, 0,
+                        N_SAVE_METHODS);
+    tcase_add_test(atomic, test_checkpoint_fallback_without_proc);
     suite_add_tcase(s, atomic);
+
     return s;
 }
