@@ -2,7 +2,7 @@
  * Tests for checkpoint: the round trip of every field, byte-identical
  * files from identical runs, resuming to the same weights as an
  * uninterrupted run, each rejection message, and atomic replacement with
- * each way of creating the temporary file.
+ * each way of creating the temporary file, also when a save is killed.
  *
  * Damaged files are made by editing a good file's bytes; offsets come from
  * the layout in checkpoint.h. Write failures are provoked with
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -189,15 +190,17 @@ static float *random_floats(Rng *rng, size_t n)
     return v;
 }
 
-/* Fills CK with random but valid contents for SPEC and optimiser KIND. */
-static void fill_checkpoint(Checkpoint *ck, OptimKind kind)
+/* Fills CK with random but valid contents for model SPEC and optimiser
+ * KIND. */
+static void fill_checkpoint_for(Checkpoint *ck, const char *spec,
+                                OptimKind kind)
 {
     Rng rng;
 
     rng_seed(&rng, 99);
     memset(ck, 0, sizeof *ck);
-    ck->spec = xstrdup(SPEC);
-    ck->n_params = spec_params(SPEC);
+    ck->spec = xstrdup(spec);
+    ck->n_params = spec_params(spec);
     ck->params = random_floats(&rng, ck->n_params);
     optim_init(&ck->optim, kind, ck->n_params, 0.003f);
     for (size_t i = 0; i < ck->n_params; i++) {
@@ -221,6 +224,11 @@ static void fill_checkpoint(Checkpoint *ck, OptimKind kind)
     ck->acc_history = random_floats(&rng, 10);
     ck->n_test_history = 3;
     ck->test_acc_history = random_floats(&rng, 3);
+}
+
+static void fill_checkpoint(Checkpoint *ck, OptimKind kind)
+{
+    fill_checkpoint_for(ck, SPEC, kind);
 }
 
 static void save_ok(const char *path, const Checkpoint *ck)
@@ -1264,6 +1272,121 @@ START_TEST(test_checkpoint_fallback_without_proc)
 }
 END_TEST
 
+/* ---------------------------------------------------------- killed saves */
+
+#define KILL_ROUNDS 6
+#define KILLED_TIMEOUT 60
+
+/* Saves CK to PATH until killed, writing a byte to START_FD as each save
+ * starts. Exits with 1 when a save fails. */
+static void save_forever(const char *path, const Checkpoint *ck, int start_fd)
+{
+    char err[CHECKPOINT_ERR_LEN] = "";
+
+    /* When the test process dies, the next start byte ends this one. */
+    signal(SIGPIPE, SIG_DFL);
+    while (write(start_fd, "s", 1) == 1) {
+        if (checkpoint_save(path, ck, err, sizeof err) != 0) {
+            fprintf(stderr, "save in the child failed: %s\n", err);
+            _exit(1);
+        }
+    }
+    _exit(1);
+}
+
+/* Forks a process that saves CK to PATH over and over, and kills it with
+ * SIGKILL DELAY_MS milliseconds after save number SAVE has started. */
+static void kill_during_save(const char *path, const Checkpoint *ck,
+                             int save, int delay_ms)
+{
+    struct timespec delay = { 0, delay_ms * 1000000L };
+    int starts[2], status;
+    pid_t pid;
+    char byte;
+
+    ck_assert_int_eq(pipe(starts), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(starts[0]);
+        save_forever(path, ck, starts[1]);
+    }
+    close(starts[1]);
+    for (int i = 0; i < save; i++)
+        ck_assert_int_eq(read(starts[0], &byte, 1), 1);
+    nanosleep(&delay, NULL);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    close(starts[0]);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "the saving process ended before the kill, with wait "
+                  "status 0x%x", (unsigned)status);
+}
+
+/* Returns the number of entries in DIR whose name starts with PREFIX,
+ * and lists them in NAMES. */
+static int list_prefixed(const char *dir, const char *prefix,
+                         char *names, size_t len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t used = 0;
+    int n = 0;
+
+    ck_assert_msg(d != NULL, "opendir %s failed", dir);
+    names[0] = '\0';
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        n++;
+        if (used < len)
+            used += (size_t)snprintf(names + used, len - used, " %s",
+                                     e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* A save killed with SIGKILL while it writes leaves no temporary file,
+ * and the checkpoint is either absent or the last complete one. */
+START_TEST(test_checkpoint_kill_leaves_no_temp)
+{
+    /* The named fallback leaves a killed save's file by design. */
+    if (!method_works(METHOD_UNNAMED))
+        return;
+
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    char names[256];
+    Checkpoint ck, in;
+
+    /* 39 MB with Adam. Packing and writing it took about 60 ms on a
+     * 2-core VM, far longer than the delays below, so the kill lands
+     * during the write, not in the short time between naming the
+     * complete file and renaming it. */
+    fill_checkpoint_for(&ck, NET_SPEC_TF, OPTIM_ADAM);
+    for (int round = 0; round < KILL_ROUNDS; round++) {
+        /* Round 0 kills the first save, before the checkpoint exists.
+         * The others let one save finish and kill the one replacing it. */
+        kill_during_save(path, &ck, round == 0 ? 1 : 2, 1 + round);
+        ck_assert_msg(list_prefixed(dir, "run.ckpt.tmp-", names,
+                                    sizeof names) == 0,
+                      "round %d left temporary files:%s", round, names);
+        if (round > 0)
+            ck_assert_msg(access(path, F_OK) == 0,
+                          "round %d: the complete save is missing", round);
+        if (access(path, F_OK) == 0) {
+            load_ok(path, &in);
+            checkpoint_free(&in);
+        }
+    }
+
+    checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
 Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -1271,6 +1394,7 @@ Suite *checkpoint_suite(void)
     TCase *runs = tcase_create("runs");
     TCase *reject = tcase_create("reject");
     TCase *atomic = tcase_create("atomic");
+    TCase *killed = tcase_create("killed");
 
     tcase_add_test(format, test_checkpoint_round_trip_adam);
     tcase_add_test(format, test_checkpoint_round_trip_sgd);
@@ -1316,5 +1440,8 @@ Suite *checkpoint_suite(void)
     tcase_add_test(atomic, test_checkpoint_fallback_without_proc);
     suite_add_tcase(s, atomic);
 
+    tcase_set_timeout(killed, KILLED_TIMEOUT);
+    tcase_add_test(killed, test_checkpoint_kill_leaves_no_temp);
+    suite_add_tcase(s, killed);
     return s;
 }
