@@ -80,8 +80,9 @@ typedef struct {
     int has_predictions;
 
     /* The explorer list, in explore_rank order: every misclassified test
-     * image, or one confusion cell when filter_true >= 0. It is rebuilt
-     * from every new set of predictions. */
+     * image when filter_true is -1, the misclassified images of true
+     * class filter_true when only filter_pred is -1, or else one
+     * confusion cell. It is rebuilt from every new set of predictions. */
     int *list;                   /* test->count slots */
     int list_len;
     int list_pos;                /* selected entry */

@@ -8,8 +8,8 @@
  * images from the occlusion request, which runs the current weights.
  *
  * The viewer walks one of three lists: all test images, the explorer list
- * (mistakes or one confusion cell, shared with the list pane), or all
- * training images. Each keeps its own position, so switching back returns
+ * (all mistakes, those on one class or one confusion cell, shared with the
+ * list pane), or all training images. Each keeps its own position, so switching back returns
  * to the same image.
  *
  * With the occlusion overlay on, each cell's background shows how far
@@ -271,12 +271,17 @@ static void draw_title(WINDOW *w, const Ui *ui)
     else if (ui->filter_true < 0)
         snprintf(title, sizeof title, "Mistakes %d/%d", position, len);
     else {
-        /* Full class names where they fit, "Shirt→T-shirt/top 1/265". */
+        /* Full class names where they fit, "Shirt→T-shirt/top 1/265", or
+         * for the mistakes on one class "Shirt mistakes 1/412". */
         const char *const *names = dataset_class_names;
         for (int pass = 0; pass < 2; pass++) {
-            snprintf(title, sizeof title, "%s%s%s %d/%d",
-                     names[ui->filter_true], ui->glyph->arrow,
-                     names[ui->filter_pred], position, len);
+            if (ui->filter_pred < 0)
+                snprintf(title, sizeof title, "%s mistakes %d/%d",
+                         names[ui->filter_true], position, len);
+            else
+                snprintf(title, sizeof title, "%s%s%s %d/%d",
+                         names[ui->filter_true], ui->glyph->arrow,
+                         names[ui->filter_pred], position, len);
             if ((int)strlen(title) <= getmaxx(w) - 2)
                 break;
             names = dataset_class_short;

@@ -2,7 +2,8 @@
  * pane_list: the explorer list and its pane. The list contains the
  * misclassified test images, most confidently wrong first. After a
  * drill-down from the confusion matrix it contains the images of one cell
- * instead, in the same order (explore_rank). Each row shows the rank, the test-image
+ * instead, and after one from the per-class table the mistakes on one
+ * true class, in the same order (explore_rank). Each row shows the rank, the test-image
  * number, the true and the predicted class and the probability the
  * network gave its prediction.
  *
@@ -51,11 +52,16 @@ void pane_list_refresh(Ui *ui)
                                 ui->test->count, ui->filter_true,
                                 ui->filter_pred, ui->list);
     if (ui->list_len == 0 && ui->filter_true >= 0) {
-        /* The cell emptied: fall back to all mistakes. */
+        /* The cell or the class's mistakes emptied: fall back to all
+         * mistakes. */
+        int one_class = ui->filter_pred < 0;
+
         pane_list_filter(ui, -1, -1);
         if (ui->follow_list)
             pane_image_show_all(ui);
-        pane_notice(ui, "that cell is empty now; listing all mistakes");
+        pane_notice(ui, one_class
+                        ? "that class has no mistakes now; listing all mistakes"
+                        : "that cell is empty now; listing all mistakes");
         return;
     }
     /* The viewer stays on its image while it is listed. Otherwise the
@@ -120,6 +126,9 @@ static void draw_title(WINDOW *w, const Ui *ui)
     else if (ui->filter_true < 0)
         snprintf(title, sizeof title, "Mistakes: %d, most confident first",
                  ui->list_len);
+    else if (ui->filter_pred < 0)
+        snprintf(title, sizeof title, "%s mistakes: %d, most confident first",
+                 dataset_class_names[ui->filter_true], ui->list_len);
     else
         snprintf(title, sizeof title, "%s %s%s%s: %d",
                  ui->filter_true == ui->filter_pred ? "Correct" : "Cell",
