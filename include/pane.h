@@ -3,8 +3,8 @@
  * functions of each pane. tui.c owns the loop, the curses setup and the
  * layout. Each pane_*.c draws into its own curses window from the copy of
  * the trainer's status held in Ui. The interactive panes (image viewer,
- * confusion matrix and mistakes list) turn keys and mouse clicks into
- * changes of that state. Every function here runs on the main thread
+ * confusion matrix, mistakes list and per-class table) turn keys and
+ * mouse clicks into changes of that state. Every function here runs on the main thread
  * only.
  */
 #ifndef FMNIST_PANE_H
@@ -114,8 +114,9 @@ typedef struct {
     OcclusionResult overlay_result;
 
     int cursor_true, cursor_pred;  /* confusion-matrix cursor */
-    DrawPane focus;              /* DRAW_IMAGE, DRAW_CONFUSION or
-                                    DRAW_MISTAKES */
+    int cursor_class;            /* per-class table cursor */
+    DrawPane focus;              /* DRAW_IMAGE, DRAW_CONFUSION,
+                                    DRAW_MISTAKES or DRAW_CLASSES */
     DrawView view;
     int focus_panes;             /* panes of the view that take the focus */
     int image_scale;             /* from DrawLayout */
@@ -223,10 +224,21 @@ int pane_list_filter(Ui *ui, int t, int p);
 void pane_list_refresh(Ui *ui);
 
 void pane_classes_draw(WINDOW *w, const Ui *ui);
+int pane_classes_key(Ui *ui, int key);
+/* Returns the class shown at row Y of the per-class pane, or -1. */
+int pane_classes_row_at(int y);
+/* Returns the number of test images of true class C that the latest
+ * predictions get wrong; 0 before the first predictions. */
+int pane_classes_mistakes(const Ui *ui, int c);
+/* Lists the misclassified test images of true class C and opens the first
+ * in the viewer, which takes the focus. Reports on the hint line when
+ * there are none. */
+void pane_classes_open(Ui *ui, int c);
 
 /* Reads the pending mouse event and acts on it: a click focuses the pane
- * under it and picks the matrix cell or list entry there, and the wheel
- * moves through images, entries or matrix rows (tui_mouse.c). */
+ * under it and picks the matrix cell, list entry or class there, and the
+ * wheel moves through images, entries, matrix rows or classes
+ * (tui_mouse.c). */
 void tui_mouse(Ui *ui, const DrawLayout *layout);
 
 #endif

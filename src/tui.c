@@ -364,7 +364,8 @@ static void apply_layout(Tui *t)
         t->ui.focus = DRAW_IMAGE;
     t->ui.focus_panes = (t->win[DRAW_IMAGE] != NULL)
                         + (t->win[DRAW_CONFUSION] != NULL)
-                        + (t->win[DRAW_MISTAKES] != NULL);
+                        + (t->win[DRAW_MISTAKES] != NULL)
+                        + (t->win[DRAW_CLASSES] != NULL);
     t->full_redraw = 1;
 }
 
@@ -431,6 +432,10 @@ static int collect_hints(const Ui *ui, Hint *hints)
         if (ui->has_predictions && st->has_eval
             && st->confusion[ui->cursor_true][ui->cursor_pred] > 0)
             hints[n++] = (Hint){"Enter", "its images", HINT_RANK_PANE};
+    } else if (ui->focus == DRAW_CLASSES) {
+        hints[n++] = (Hint){g->up_down, "class", HINT_RANK_PANE};
+        if (st->has_eval && pane_classes_mistakes(ui, ui->cursor_class) > 0)
+            hints[n++] = (Hint){"Enter", "mistakes", HINT_RANK_PANE};
     } else {
         hints[n++] = (Hint){g->up_down, "entry", HINT_RANK_PANE};
         if (ui->list_len > 0)
@@ -527,15 +532,15 @@ static void draw_hint(WINDOW *w, const Ui *ui)
 }
 
 static const char *const help_lines[][2] = {
-    {"Tab", "next pane: viewer, matrix, mistakes list"},
+    {"Tab", "next pane: viewer, per-class table, matrix, list"},
     {"1 2 3  v", "view: training, mistakes, per-class; v: next"},
-    {"", "1 focuses the matrix, 2 the list, 3 the viewer"},
+    {"", "1 focuses the matrix, 2 the list, 3 the table"},
     {"Left/Right", "previous/next image; in the matrix, move"},
-    {"Up/Down", "move in the list or the matrix, or step the images"},
+    {"Up/Down", "move in a list, table or matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
-    {"Home/End  g", "first or last image or entry; g N Enter: image N"},
-    {"Enter", "open the entry or the cell's images in the viewer"},
-    {"Esc", "back to all test images and to the list or matrix"},
+    {"Home/End  g", "first/last image, entry or class; g N Enter: image N"},
+    {"Enter", "view the entry, a cell's images or a class's mistakes"},
+    {"Esc", "back to all test images and the list, matrix or table"},
     {"t", "browse the training or the test images"},
     {"o", "occlusion overlay on the image, on or off"},
     {"+  -", "learning rate x2 or /2 from the next batch"},
@@ -545,7 +550,7 @@ static const char *const help_lines[][2] = {
     {"Ctrl-L", "redraw the screen"},
     {"?  F1", "show this help"},
     {"q", "quit (training stops)"},
-    {"mouse", "click a pane, cell or entry; the wheel scrolls"},
+    {"mouse", "click a pane, cell, entry or class; the wheel scrolls"},
 };
 #define HELP_LINES ((int)(sizeof help_lines / sizeof help_lines[0]))
 
@@ -889,8 +894,10 @@ static void request_save(Tui *t)
  * takes keys and is shown. */
 static void switch_focus(Tui *t, int step)
 {
-    static const DrawPane order[] = {DRAW_IMAGE, DRAW_CONFUSION,
-                                     DRAW_MISTAKES};
+    /* The table comes before the matrix, which is below it in the
+     * per-class view. */
+    static const DrawPane order[] = {DRAW_IMAGE, DRAW_CLASSES,
+                                     DRAW_CONFUSION, DRAW_MISTAKES};
     const int n = (int)(sizeof order / sizeof order[0]);
     Ui *ui = &t->ui;
     int at = 0;
@@ -907,7 +914,8 @@ static void switch_focus(Tui *t, int step)
         }
     }
     ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_CONFUSION)
-                 | UI_DIRTY(DRAW_MISTAKES) | UI_DIRTY(DRAW_HINT);
+                 | UI_DIRTY(DRAW_MISTAKES) | UI_DIRTY(DRAW_CLASSES)
+                 | UI_DIRTY(DRAW_HINT);
 }
 
 /* Shows VIEW and gives the focus to the pane it is about. */
@@ -920,7 +928,7 @@ static void set_view(Tui *t, DrawView view)
     else if (view == DRAW_VIEW_TRAINING)
         t->ui.focus = DRAW_CONFUSION;
     else
-        t->ui.focus = DRAW_IMAGE;
+        t->ui.focus = DRAW_CLASSES;
     pane_notice(&t->ui, view_names[view]);
 }
 
@@ -996,6 +1004,8 @@ static void pane_key(Ui *ui, int key)
         pane_confusion_key(ui, key);
     else if (ui->focus == DRAW_MISTAKES)
         pane_list_key(ui, key);
+    else if (ui->focus == DRAW_CLASSES)
+        pane_classes_key(ui, key);
     else
         pane_image_key(ui, key);
 }

@@ -4,7 +4,8 @@
  * descendants, tmux, screen); elsewhere nothing arrives and the keyboard
  * does everything. A left click focuses the pane under the pointer and
  * acts on what it hits: a confusion cell lists its images, a list entry
- * opens in the viewer. The wheel steps through the pane under the pointer
+ * opens in the viewer, and a class of the per-class table lists its
+ * mistakes. The wheel steps through the pane under the pointer
  * without moving the focus, as in htop.
  */
 #include "config.h"
@@ -23,7 +24,8 @@ static void focus(Ui *ui, DrawPane pane)
         return;
     ui->focus = pane;
     ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_CONFUSION)
-                 | UI_DIRTY(DRAW_MISTAKES) | UI_DIRTY(DRAW_HINT);
+                 | UI_DIRTY(DRAW_MISTAKES) | UI_DIRTY(DRAW_CLASSES)
+                 | UI_DIRTY(DRAW_HINT);
 }
 
 static void wheel(Ui *ui, int pane, int up)
@@ -39,6 +41,9 @@ static void wheel(Ui *ui, int pane, int up)
         for (int i = 0; i < WHEEL_ENTRIES; i++)
             pane_list_key(ui, up ? KEY_UP : KEY_DOWN);
         break;
+    case DRAW_CLASSES:
+        pane_classes_key(ui, up ? KEY_UP : KEY_DOWN);
+        break;
     default:
         break;
     }
@@ -47,7 +52,7 @@ static void wheel(Ui *ui, int pane, int up)
 /* Acts on a click at Y, X inside pane PANE of size R. */
 static void click(Ui *ui, int pane, const DrawRect *r, int y, int x)
 {
-    int t, p, entry;
+    int t, p, entry, c;
 
     switch (pane) {
     case DRAW_IMAGE:
@@ -68,6 +73,17 @@ static void click(Ui *ui, int pane, const DrawRect *r, int y, int x)
         if (entry >= 0) {
             ui->list_pos = entry;
             pane_list_open(ui);
+        }
+        break;
+    case DRAW_CLASSES:
+        /* As on a matrix cell, a click moves the cursor and acts as
+         * Enter. */
+        focus(ui, DRAW_CLASSES);
+        c = pane_classes_row_at(y);
+        if (c >= 0) {
+            ui->cursor_class = c;
+            ui->dirty |= UI_DIRTY(DRAW_CLASSES);
+            pane_classes_open(ui, c);
         }
         break;
     default:

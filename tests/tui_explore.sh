@@ -1,9 +1,9 @@
 #!/bin/sh
 # Drives the explorer keys and the mouse in a detached tmux session at
 # 80x24 on the real data. It covers the mistakes view and its order, Enter
-# and a click on a list entry, the wheel, the per-class view and its
-# marks, and Enter on a confusion cell at 120x40 and a click on one at
-# 80x24. It checks which pane has the focus after Enter and after Esc,
+# and a click on a list entry, the wheel, the per-class view, its marks,
+# and Enter and a click on a class, and Enter on a confusion cell at
+# 120x40 and a click on one at 80x24. It checks which pane has the focus after Enter and after Esc,
 # and that the key bar still names the mistakes view then. Then come the
 # occlusion overlay and its legend in words, the training images, g and
 # an image number, the learning-rate keys, stop after the epoch, the help, which must fit and
@@ -31,6 +31,16 @@ mouse() {
     fi
     tm send-keys -t "$1" -l "$(printf '\033[<0;%d;%dM\033[<0;%d;%dm' \
         $(($3 + 1)) $(($2 + 1)) $(($3 + 1)) $(($2 + 1)))"
+}
+
+# Types Home or End ($2) into session $1 as xterm does in keypad mode.
+# tmux 3.3 sends them as ESC [ 1 ~ and ESC [ 4 ~, which the xterm-256color
+# entry does not list, so ncurses would read Esc and three more keys.
+xterm_key() {
+    case $2 in
+    Home) tm send-keys -t "$1" -l "$(printf '\033OH')" ;;
+    End) tm send-keys -t "$1" -l "$(printf '\033OF')" ;;
+    esac
 }
 
 # Trains on 2000 images in session $1 with locale $2, for more epochs
@@ -180,13 +190,66 @@ wait_for ui 'Per-class metrics' 5 || fail "3 did not show the per-class table"
 # The reply to a key leaves the keys on the key bar.
 grep -q '^ per-class view .* ? help  q quit$' "$tmp/screen" \
     || fail "the view's name took the place of the keys"
-# The viewer is the only pane here that takes keys, so Tab is not offered.
-tail -n 1 "$tmp/screen" | grep -q ' Tab pane ' \
-    && fail "the per-class view offers Tab with one pane to focus"
 cut -c31- "$tmp/screen" \
     | grep -Eq '^ +T-shirt/top +[0-9.]+ +[0-9.]+ +[0-9.]+ +1000$' \
     || fail "no precision, recall, F1 and support row"
 grep -Eq ' ![A-Z]' "$tmp/screen" || fail "no class is marked as weakest"
+
+# 3 gives the table the focus, and Tab goes between it and the viewer.
+focus_on ui "$classes_title" 5 || fail "3 did not give the focus to the table"
+tail -n 1 "$tmp/screen" | grep -Eq ' Tab pane  (↑↓|Up/Down) class ' \
+    || fail "the key bar does not offer Tab and the table's keys"
+tm send-keys -t ui Tab
+focus_on ui "$viewer_title" 5 || fail "Tab did not move the focus to the viewer"
+tm send-keys -t ui Tab
+focus_on ui "$classes_title" 5 || fail "Tab did not move the focus back to the table"
+
+# Shirt is the fourth class from the end. Enter lists the test images of
+# that true class that the network got wrong and shows the first in the
+# viewer, which takes the focus.
+tm send-keys -t ui Down Down
+xterm_key ui End
+tm send-keys -t ui Up Up Up Enter
+focus_on ui 'Shirt mistakes 1/[0-9]+' 5 \
+    || fail "Enter on Shirt did not move the focus to its mistakes"
+grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
+    || fail "the viewer does not show a misclassified Shirt image"
+pred=$(sed -n 's/^ pred  \(.\{11\}\).*/\1/p' "$tmp/screen" | sed 's/ *$//')
+[ -n "$pred" ] && [ "$pred" != Shirt ] \
+    || fail "the first Shirt mistake is predicted as '$pred'"
+tm send-keys -t ui Down
+focus_on ui 'Shirt mistakes 2/[0-9]+' 5 \
+    || fail "Down in the viewer did not step to the class's mistake 2"
+grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
+    || fail "the second image of the Shirt mistakes is not one"
+
+# Esc shows all test images, staying on that image, and gives the focus
+# back to the table.
+tm send-keys -t ui Escape
+focus_on ui "$classes_title" 5 || fail "Esc did not give the focus back to the table"
+wait_for ui '^ Test [0-9]+/10000 ' 5 \
+    || fail "Esc did not show all test images in the viewer"
+grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
+    || fail "Esc did not keep the Shirt mistake in the viewer"
+
+# Home goes to the first class, T-shirt/top.
+xterm_key ui Home
+tm send-keys -t ui Enter
+focus_on ui 'T-shirt/top mistakes 1/[0-9]+' 5 \
+    || fail "Home Enter did not list the T-shirt/top mistakes"
+tm send-keys -t ui Escape
+focus_on ui "$classes_title" 5 || fail "Esc did not give the focus back to the table"
+
+# Rows 4 and 5 are the table's title and header, so Pullover is on row 8.
+# A click there acts as Enter, and Esc comes back to the table.
+mouse ui 8 40
+focus_on ui 'Pullover mistakes 1/[0-9]+' 5 \
+    || fail "a click on Pullover did not list its mistakes"
+grep -Eq '^ true  Pullover +wrong( |$)' "$tmp/screen" \
+    || fail "the click did not show a misclassified Pullover image"
+tm send-keys -t ui Escape
+focus_on ui "$classes_title" 5 \
+    || fail "Esc after the click did not give the focus back to the table"
 
 # ---------------------------------------------------------------- matrix
 # At 120x40 the viewer's title has room for the image number. 1 gives the
@@ -263,7 +326,7 @@ wait_for ui ' lr 0\.0005' 5 || fail "- did not halve the learning rate"
 tm send-keys -t ui '?'
 wait_for ui 'occlusion overlay' 5 || fail "? did not list the o key"
 grep -q 'stop after this epoch' "$tmp/screen" || fail "help lacks the x key"
-grep -q '1 focuses the matrix, 2 the list, 3 the viewer' "$tmp/screen" \
+grep -q '1 focuses the matrix, 2 the list, 3 the table' "$tmp/screen" \
     || fail "help does not say where 1, 2 and 3 move the focus"
 grep -q 'Press any key to close this window' "$tmp/screen" \
     || fail "the help window does not fit 80x24"

@@ -135,12 +135,16 @@ wait_exit() {
 }
 
 # The titles of the panes that take the focus, as extended regexes: the
-# image viewer's ("Test 3/10000", "Mistakes 2/2560, image 17" or a
-# cell's "Shirt→T-shirt/top 1/231"), the confusion matrix's and the
-# explorer list's ("Mistakes: 2560, ...", "Cell Shirt→T-shirt/top: 231").
-viewer_title='(Test|Train|Mistakes) [0-9]+/|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* [0-9]+/'
+# image viewer's ("Test 3/10000", "Mistakes 2/2560, image 17", a class's
+# "Shirt mistakes 1/412" or a cell's "Shirt→T-shirt/top 1/231"), the
+# confusion matrix's, the explorer list's ("Mistakes: 2560, ...", "Shirt
+# mistakes: 412, ...", "Cell Shirt→T-shirt/top: 231") and the per-class
+# table's.
+viewer_title='(Test|Train|Mistakes|[A-Z][A-Za-z/ -]* mistakes) [0-9]+/|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* [0-9]+/'
 matrix_title='Confusion: rows true'
-list_title='Mistakes: [0-9]+,|Cell |Correct '
+list_title='Mistakes: [0-9]+,|[A-Z][A-Za-z/ -]* mistakes: [0-9]+,|Cell |Correct '
+classes_title='Per-class metrics'
+
 
 # Polls the pane of session $1 for at most $3 seconds until the title that
 # matches the extended regex $2 starts with the focus mark ">" and no
@@ -150,7 +154,7 @@ focus_on() {
     tries=$(($3 * 5))
     while [ "$tries" -gt 0 ]; do
         capture "$1"
-        marks=$(grep -Eo "(^| )>($viewer_title|$matrix_title|$list_title)" \
+        marks=$(grep -Eo "(^| )>($viewer_title|$matrix_title|$list_title|$classes_title)" \
             "$tmp/screen" | wc -l)
         grep -Eq -- "(^| )>($2)" "$tmp/screen" && [ "$marks" -eq 1 ] \
             && return 0
