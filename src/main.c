@@ -196,9 +196,9 @@ STRINGIFY(TRAINER_MAX_THREADS) " (default: the online\n"
 "error, 130 or 143 stopped by SIGINT or SIGTERM.\n"
 "\n"
 "Keys in the terminal UI: Tab focus, arrows move, 1 2 3 or v views (training,\n"
-"mistakes, per-class), Enter opens an entry or a confusion cell, Esc all\n"
-"images, t training images, o occlusion overlay, + and - learning rate,\n"
-"x stop after the epoch, p pause, s save, ? help, q quit.\n");
+"mistakes, per-class), Enter opens an entry, a confusion cell or a class's\n"
+"mistakes, Esc all images, t training images, o occlusion overlay, + and -\n"
+"learning rate, x stop after the epoch, p pause, s save, ? help, q quit.\n");
 }
 
 __attribute__((format(printf, 1, 2), noreturn))
