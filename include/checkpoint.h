@@ -115,9 +115,11 @@ typedef enum {
 
 /*
  * Saves like checkpoint_save, which is this function with
- * CHECKPOINT_TMP_AUTO and /proc/self/fd. FD_DIR replaces /proc/self/fd
- * as the directory that names the open descriptors. The tests pass the
- * other methods and directories to run each path on any system.
+ * CHECKPOINT_TMP_AUTO and /proc/self/fd, except that checkpoint_save
+ * stops trying unnamed files in a process once they have failed. FD_DIR
+ * replaces /proc/self/fd as the directory that names the open
+ * descriptors. The tests pass the other methods and directories to run
+ * each path on any system.
  */
 int checkpoint_save_using(const char *path, const Checkpoint *ck,
                           CheckpointTmp method, const char *fd_dir,

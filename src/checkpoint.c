@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -600,16 +601,26 @@ int checkpoint_save_using(const char *path, const Checkpoint *ck,
      * and linkat through /proc fails where /proc is not mounted. Every
      * failure falls back, because an error that has nothing to do with
      * O_TMPFILE, such as EACCES, recurs in the named path, which reports
-     * it with the message a save gave before O_TMPFILE was used.
-     * NOTE: where only the linkat fails, every save writes the file twice. */
+     * it with the message a save gave before O_TMPFILE was used. */
     return save_named(path, ck, err, errlen);
 }
 
 int checkpoint_save(const char *path, const Checkpoint *ck,
                     char *err, size_t errlen)
 {
-    return checkpoint_save_using(path, ck, CHECKPOINT_TMP_AUTO,
-                                 "/proc/self/fd", err, errlen);
+    /* Set once an unnamed save has failed, so that later saves go
+     * straight to the named file instead of writing the whole file twice
+     * where only the linkat fails. */
+    static atomic_int named_only;
+    int rc;
+
+    if (atomic_load(&named_only))
+        return save_named(path, ck, err, errlen);
+    rc = save_unnamed(path, ck, "/proc/self/fd", err, errlen);
+    if (rc != SAVE_UNNAMED_UNAVAILABLE)
+        return rc;
+    atomic_store(&named_only, 1);
+    return save_named(path, ck, err, errlen);
 }
 
 /* ------------------------------------------------------------ reading */
