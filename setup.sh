@@ -1,14 +1,14 @@
 #!/bin/sh
 # Sets up fmnist on Debian: installs the missing packages (the compiler,
-# autotools, ncurses, zlib, Check, tmux, strace and the Fashion-MNIST
-# data), builds the program in this directory and, when run from a
+# autotools, ncurses, zlib, Check, tmux, strace, the locale sources and
+# the Fashion-MNIST data), builds the program in this directory and, when run from a
 # terminal, starts it.
 # Arguments are passed on to fmnist. Use --no-run to build only.
 set -eu
 cd "$(dirname "$0")"
 
 packages="build-essential autoconf automake pkg-config libncurses-dev
-zlib1g-dev check tmux strace dataset-fashion-mnist"
+zlib1g-dev check tmux strace locales dataset-fashion-mnist"
 
 missing=""
 for pkg in $packages; do

@@ -1500,7 +1500,12 @@ int main(int argc, char **argv)
     int ui_detached = 0;    /* the interface ran until a hangup */
 
     keep_standard_fds_open();
+    /* The user's locale gives the terminal its character set, but numbers
+     * keep the decimal point: the --log CSV, the epoch lines and option
+     * values such as --lr 0.002 would otherwise follow a locale that
+     * writes 0,002. */
     setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");
     sink.stderr_is_tty = isatty(STDERR_FILENO);
     parse_options(argc, argv, &opt);
     int threads_given = opt.threads != 0;

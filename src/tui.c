@@ -270,8 +270,10 @@ static void setup_attributes(Ui *ui, int color)
 
 static int screen_start(Tui *t, char *err, size_t errlen)
 {
-    /* The codeset test needs it, and calling it again is harmless. */
+    /* The codeset test needs it, and calling it again is harmless. Numbers
+     * keep the decimal point, as main sets it. */
     setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");
 
     /* newterm accepts TERM=dumb and then draws garbage, so the entry is
      * checked first, before anything is sent to the terminal. */

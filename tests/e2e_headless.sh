@@ -158,6 +158,22 @@ if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
         || fail "FMNIST_GEMM=avx2 and avx512 saved different checkpoints"
 fi
 
+# In a locale that writes decimal commas, options still take and the log
+# still gets decimal points. The locale is built from Debian's locales
+# package, which setup.sh installs; without it the check is skipped.
+if localedef -i de_DE -f UTF-8 "$tmp/de_DE.UTF-8" >/dev/null 2>&1; then
+    LOCPATH=$tmp LC_ALL=de_DE.UTF-8 "$fmnist" --data "$data" --headless \
+        --epochs 1 --train-limit 500 --lr 0.002 --log "$tmp/de.csv" \
+        >"$tmp/out-de" 2>&1 \
+        || { cat "$tmp/out-de"; fail "--lr 0.002 failed in a decimal-comma locale"; }
+    [ "$(sed -n 2p "$tmp/de.csv" | awk -F, '{ print NF }')" = 10 ] \
+        || fail "the log in a decimal-comma locale has other columns: $(sed -n 2p "$tmp/de.csv")"
+    grep -Eq '^epoch 1/1 .*loss [0-9]+\.[0-9]+' "$tmp/out-de" \
+        || fail "the epoch line in a decimal-comma locale lacks a decimal point: $(cat "$tmp/out-de")"
+else
+    echo "skip: no de_DE locale to build (apt-get install locales)"
+fi
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?
