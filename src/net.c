@@ -177,8 +177,10 @@ static const char *parse_conv(const char *p, Layer *layer)
     if (read_int(&p, &k1) < 0 || *p++ != 'x' || read_int(&p, &k2) < 0
         || *p++ != 'x' || read_int(&p, &filters) < 0)
         return form;
+    int same = strcmp(p, ":same") == 0;
+
     layer->pad = -1;
-    if (strcmp(p, ":same") == 0)
+    if (same)
         layer->pad = (k1 - 1) / 2;
     else if (*p == '\0' || strcmp(p, ":valid") == 0)
         layer->pad = 0;
@@ -190,7 +192,9 @@ static const char *parse_conv(const char *p, Layer *layer)
         return "expected a square kernel (the two K must be equal)";
     if (filters <= 0)
         return "expected a positive number of filters";
-    if (layer->pad > 0 && k1 % 2 == 0)
+    /* An even kernel cannot be centred, and K = 2 would give pad 0 and
+     * quietly compute :valid. */
+    if (same && k1 % 2 == 0)
         return "expected an odd kernel size with :same";
     layer->kind = LAYER_CONV;
     layer->k = k1;

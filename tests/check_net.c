@@ -145,6 +145,7 @@ static const BadSpec bad_specs[] = {
     {"conv3x5x8,dense10", "token 1 \"conv3x5x8\""},
     {"conv29x29x4,dense10", "token 1 \"conv29x29x4\""},
     {"conv4x4x8:same,dense10", "token 1 \"conv4x4x8:same\""},
+    {"conv2x2x8:same,dense10", "token 1 \"conv2x2x8:same\""},
     {"conv3x3x8:full,dense10", "token 1 \"conv3x3x8:full\""},
     {"pool3,dense10", "token 1 \"pool3\""},
     {"pool2,pool2,pool2,pool2,pool2,dense10", "token 5 \"pool2\""},
