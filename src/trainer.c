@@ -955,15 +955,21 @@ static const char *request_path(const Trainer *tr)
     return tr->request_file;
 }
 
+/* Names free_checkpoint_name tries after DEFAULT_SAVE_PATH. */
+#define FREE_NAME_TRIES 100000
+
 /* Returns a new string holding the first of DEFAULT_SAVE_PATH,
- * "fmnist-2.ckpt", "fmnist-3.ckpt", ... that does not exist. */
+ * "fmnist-2.ckpt", "fmnist-3.ckpt", ... that lstat does not find. A name
+ * that lstat fails on for another reason than ENOENT, such as EACCES in a
+ * directory without search permission, is returned too: the save then
+ * fails on it and reports why. */
 static char *free_checkpoint_name(void)
 {
     char name[64];
     struct stat st;
 
     snprintf(name, sizeof name, "%s", DEFAULT_SAVE_PATH);
-    for (int n = 2; lstat(name, &st) == 0 || errno != ENOENT; n++)
+    for (int n = 2; n <= FREE_NAME_TRIES && lstat(name, &st) == 0; n++)
         snprintf(name, sizeof name, "fmnist-%d.ckpt", n);
     return xstrdup(name);
 }
