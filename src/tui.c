@@ -443,6 +443,11 @@ static int collect_hints(const Ui *ui, Hint *hints)
         if (ui->list_len > 0)
             hints[n++] = (Hint){"Enter", "open", HINT_RANK_PANE};
     }
+    /* A finished run whose final model is not on disk: s is what keeps
+     * it, so it goes before the keys that only explore. */
+    if (st->train_epochs > 0 && st->state == TRAINER_DONE
+        && (st->saved_path == NULL || st->saved_behind || st->save_failed))
+        hints[n++] = (Hint){"s", "save", HINT_RANK_BACK};
     hints[n++] = (Hint){"v", "view", HINT_RANK_VIEW};
     if (training) {
         hints[n++] = (Hint){"p", st->state == TRAINER_PAUSED ? "resume"
@@ -872,8 +877,7 @@ static void request_save(Tui *t)
     /* Saving would only rewrite the model as it was loaded, or write an
      * untrained one. */
     if (t->ui.status.train_epochs == 0) {
-        pane_notice(&t->ui, "explore only (--epochs 0): nothing trains, so "
-                            "there is nothing new to save");
+        pane_notice(&t->ui, "explore only (--epochs 0): nothing new to save");
         return;
     }
 

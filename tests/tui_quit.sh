@@ -92,6 +92,13 @@ sleep 2
 capture typed
 grep -q 'Confusion: rows true' "$tmp/screen" \
     || fail "a q typed during the load ended the interface"
+# Without --save the finished run's model is on no disk, so even at 80
+# columns the key bar offers s.
+wait_for typed '^ done ' 60 || fail "typed: training did not finish"
+sleep 1
+capture typed
+tail -n 1 "$tmp/screen" | grep -q ' s save ' \
+    || fail "the key bar of a finished, unsaved run lacks s: $(tail -n 1 "$tmp/screen")"
 tm send-keys -t typed q
 wait_exit typed
 echo "keys during the load: ok"
