@@ -10,9 +10,11 @@
  * Nothing in a header is trusted. The reader checks the magic number, the
  * dimensions and a bound on N before it allocates, and it grows its buffer
  * as bytes arrive, so a header that declares more data than the file contains
- * fails on the short read without a large allocation. The file must end
+ * fails on the short read without a large allocation. The data must end
  * exactly where the header says. For gzip files, reading to the end also
- * makes zlib verify the CRC-32 and length in the gzip trailer.
+ * makes zlib verify the CRC-32 and length in the gzip trailer; bytes after
+ * the last gzip member that do not start another one are ignored, as gzip
+ * -d ignores them with a warning.
  *
  * Limits: only unsigned-byte IDX files of 28x28 images are accepted, and at
  * most IDX_MAX_COUNT images or labels per file.
