@@ -185,9 +185,12 @@ static void draw_message(WINDOW *w, const Ui *ui, int y)
                            100 * st->val_acc);
         }
         /* The test curve has a point per epoch, and a checkpoint saved
-         * within an epoch contains a network trained past the last one.
-         * A run that only explores has no other model to tell apart. */
-        if (st->loaded && !st->eval_epoch_end && st->train_epochs > 0)
+         * within an epoch contains a network trained past the last one,
+         * so its accuracy differs from the curve's last point. A run that
+         * only explores shows that case only; otherwise it has no other
+         * model to tell apart. */
+        if (st->loaded && !st->eval_epoch_end
+            && (st->train_epochs > 0 || st->batch > 0))
             pane_print(w, y, x, ui->attr[UI_DIM], "   (loaded model)");
     } else if (st->train_epochs == 0) {
         pane_print(w, y, 1, ui->attr[UI_DIM], "evaluating the test set");

@@ -148,6 +148,14 @@ if [ -n "$utf8" ]; then
     fi
     echo "resume: ok"
 
+    # Explored, that checkpoint from within epoch 3 marks its accuracy as
+    # the loaded model's: the test curve ends at epoch 2.
+    start midexplore 80x24 "$utf8" --load "$tmp/resume.ckpt" --epochs 0
+    wait_for midexplore '^ test accuracy [0-9.]+%.*\(loaded model\)$' 60 \
+        || fail "exploring a checkpoint from within an epoch did not mark its accuracy"
+    tm send-keys -t midexplore q
+    wait_exit midexplore
+
     # ------------------------------------------------------------ explore
     start explore 132x43 "$utf8" --load "$tmp/ui.ckpt" --epochs 0
     wait_for explore 'explore only, model trained 2 epochs' 30 \
@@ -155,6 +163,8 @@ if [ -n "$utf8" ]; then
     grep -Eq 'img/s|batch 0/0|ETA' "$tmp/screen" \
         && fail "--epochs 0 shows a training speed, batch or ETA"
     wait_for explore '^ done ' 90 || fail "the evaluation did not finish"
+    grep -q '(loaded model)' "$tmp/screen" \
+        && fail "an end-of-epoch checkpoint's accuracy is marked as the loaded model's"
     grep -Eq ' p pause| \+/- lr' "$tmp/screen" \
         && fail "the key bar offers pause or lr without training"
     # Nothing trains, so s must not rewrite the loaded checkpoint: its
