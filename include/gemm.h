@@ -55,7 +55,9 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 
 /* Computes the product with the cache-blocked path and the AVX-512
  * micro-kernel; A * B^T with at most 32 rows of A takes the dot path of
- * sgemm_dot_avx512. Call it only when gemm_have_avx512() returns 1. */
+ * sgemm_dot_avx512, or on CPUs whose 512-bit FMAs run at the rate of
+ * 256-bit ones (Zen 4) that of sgemm_dot_avx2, which gives the same C.
+ * Call it only when gemm_have_avx512() returns 1. */
 void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                   float alpha, const float *a, int lda, const float *b,
                   int ldb, float beta, float *c, int ldc);
