@@ -924,11 +924,48 @@ static char *check_load_path(const char *path)
     return spec;
 }
 
+/* Returns 1 when the file at PATH starts with CHECKPOINT_MAGIC. */
+static int starts_with_magic(const char *path)
+{
+    char head[sizeof CHECKPOINT_MAGIC - 1];
+    FILE *f = fopen(path, "rb");
+    int found;
+
+    if (f == NULL)
+        return 0;
+    found = fread(head, 1, sizeof head, f) == sizeof head
+            && memcmp(head, CHECKPOINT_MAGIC, sizeof head) == 0;
+    fclose(f);
+    return found;
+}
+
+/* Exits with a usage error for --save PATH, a file that starts like a
+ * checkpoint but that checkpoint_load rejected with ERR. Such a file may
+ * be worth repairing (trailing bytes) or need a newer fmnist, so a run
+ * must not replace it. */
+__attribute__((noreturn))
+static void reject_unreadable_checkpoint(const char *path, const char *err)
+{
+    size_t path_len = strlen(path);
+    const char *reason = err;
+
+    /* The loader's message is "PATH: reason; what to do to load it", and
+     * only the reason applies here. */
+    if (strncmp(err, path, path_len) == 0
+        && strncmp(err + path_len, ": ", 2) == 0)
+        reason = err + path_len + 2;
+    usage_error("--save %s looks like a checkpoint, but it cannot be read "
+                "(%.*s), and this run would replace it; give --save a new "
+                "file name, or remove %s first", path,
+                (int)strcspn(reason, ";"), reason, path);
+}
+
 /* Exits with a usage error when --save names a checkpoint that this run
- * would replace without having loaded it: a file that checkpoint_load
- * reads, other than the --load file. Re-running an old command line
- * would otherwise write over a trained network, where the s key picks a
- * new name. Files that are no checkpoint are left to check_save_path. */
+ * would replace without having loaded it: a file that starts with
+ * CHECKPOINT_MAGIC, other than the --load file, whether checkpoint_load
+ * reads it or not. Re-running an old command line would otherwise write
+ * over a trained network, where the s key picks a new name. Files that
+ * are no checkpoint are left to check_save_path. */
 static void check_save_keeps_checkpoint(const Options *opt)
 {
     char err[CHECKPOINT_ERR_LEN];
@@ -947,8 +984,11 @@ static void check_save_keeps_checkpoint(const Options *opt)
             && other_st.st_ino == save_st.st_ino)
             return;
     }
-    if (checkpoint_load(opt->save_path, &ck, err, sizeof err) != 0)
+    if (checkpoint_load(opt->save_path, &ck, err, sizeof err) != 0) {
+        if (starts_with_magic(opt->save_path))
+            reject_unreadable_checkpoint(opt->save_path, err);
         return;
+    }
     int epochs = (int)ck.epochs_done;
     char spec[256];
 

@@ -445,6 +445,32 @@ expect_path_error 2 "--save $data/t10k-labels-idx1-ubyte and data file $data/t10
 expect_path_error 2 "--save $tmp/keep.ckpt contains a checkpoint (model dense10, 1 epoch trained), which this run would replace; give a new file name, --load it to continue that run, or remove it first" \
     --save "$tmp/keep.ckpt" --epochs 1
 cmp -s "$tmp/small.ckpt" "$tmp/keep.ckpt" || fail "--save over a checkpoint: it changed"
+# So is one that starts like a checkpoint but does not load: trailing
+# bytes, a newer format version or a damaged body. Each stays as it was.
+size=$(wc -c <"$tmp/keep.ckpt")
+{ cat "$tmp/keep.ckpt"; echo extra; } >"$tmp/trailing.ckpt"
+{ head -c 8 "$tmp/keep.ckpt"; printf '\003\000\000\000'; tail -c +13 "$tmp/keep.ckpt"; } \
+    >"$tmp/newer.ckpt"
+{ head -c 100 "$tmp/keep.ckpt"; printf 'XXXX'; tail -c +105 "$tmp/keep.ckpt"; } \
+    >"$tmp/damaged.ckpt"
+unreadable="looks like a checkpoint, but it cannot be read"
+for name in trailing newer damaged; do
+    cp "$tmp/$name.ckpt" "$tmp/$name.keep"
+done
+expect_path_error 2 "--save $tmp/trailing.ckpt $unreadable ($((size + 6)) bytes, but its header describes $size), and this run would replace it; give --save a new file name, or remove $tmp/trailing.ckpt first" \
+    --save "$tmp/trailing.ckpt" --epochs 1
+expect_path_error 2 "--save $tmp/newer.ckpt $unreadable (checkpoint format version 3, but this program reads version 2), and this run would replace it; give --save a new file name, or remove $tmp/newer.ckpt first" \
+    --save "$tmp/newer.ckpt" --epochs 1
+"$fmnist" --data "$data" --model dense10 --batch 8 --headless \
+    --save "$tmp/damaged.ckpt" --epochs 1 >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 2 ] || fail "--save over a damaged checkpoint: status $rc, expected 2"
+grep -qx "fmnist: --save $tmp/damaged.ckpt $unreadable (corrupted: CRC-32 mismatch (stored [0-9a-f]*, computed [0-9a-f]*)), and this run would replace it; give --save a new file name, or remove $tmp/damaged.ckpt first" \
+    "$tmp/err" || fail "--save over a damaged checkpoint: $(cat "$tmp/err")"
+for name in trailing newer damaged; do
+    cmp -s "$tmp/$name.ckpt" "$tmp/$name.keep" \
+        || fail "--save over an unreadable checkpoint ($name): it changed"
+done
 # --log typed for --load, and a binary --log: the file stays as it was.
 expect_path_error 2 "--log $tmp/keep.ckpt is an fmnist checkpoint, and appending the log would damage it; give --log a new file name (or did you mean --load $tmp/keep.ckpt?)" \
     --log "$tmp/keep.ckpt" --epochs 1
