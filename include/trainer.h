@@ -195,6 +195,11 @@ void trainer_request_stop(Trainer *tr);
  * another run is never replaced. */
 const char *trainer_request_save(Trainer *tr);
 
+/* Sets the status message to TEXT, a failure when IS_ERROR is set, as the
+ * trainer sets it for saves. Any thread may call it, including the
+ * on_epoch and on_save callbacks. */
+void trainer_post_message(Trainer *tr, int is_error, const char *text);
+
 /* Multiplies the learning rate by FACTOR from the next batch on. The rate
  * before any schedule does not leave [TRAINER_LR_MIN, TRAINER_LR_MAX], and
  * one that starts below TRAINER_LR_MIN is never raised by a FACTOR below

@@ -110,6 +110,17 @@ typedef struct {
     /* Checkpoint writes that failed since the last one that worked.
      * Guarded by the FILE lock of log (flockfile). */
     int save_failures;
+    const char *log_path;
+    /* --save is given, so on_save runs right after each on_epoch. */
+    int saves_each_epoch;
+    /* Set after trainer_create, so that a failed log write can reach the
+     * interface's message line. */
+    Trainer *trainer;
+    /* The first failed write to log, with its reason, and whether the
+     * interface still has to show it. Guarded by the FILE lock of log. */
+    int log_failed;
+    int log_failure_pending;
+    char log_error[128];
 } EpochSink;
 
 /* Set by the signal handlers, which do nothing else. */
@@ -631,6 +642,43 @@ static void parse_options(int argc, char **argv, Options *opt)
                 "the checkpoint's random state continues\n");
 }
 
+/* Flushes the log after a write and records the first failure. Headless,
+ * it is reported on stderr at once; the interface gets it from
+ * show_log_failure. Called with the FILE lock of the log held. */
+static void check_log_write(EpochSink *sink)
+{
+    int failed = fflush(sink->log) != 0;
+    int saved_errno = errno;
+
+    if ((!failed && !ferror(sink->log)) || sink->log_failed)
+        return;
+    sink->log_failed = 1;
+    snprintf(sink->log_error, sizeof sink->log_error, "%s",
+             failed && saved_errno != 0 ? strerror(saved_errno)
+                                        : "write error");
+    if (atomic_load(&sink->print_lines))
+        fprintf(stderr, "fmnist: writing --log %s failed: %s; training "
+                "goes on, but the log gets no more lines\n", sink->log_path,
+                sink->log_error);
+    else
+        sink->log_failure_pending = 1;
+}
+
+/* Shows a failed log write in the interface's message line, once. Called
+ * with the FILE lock of the log held, after any save message that would
+ * replace it at once. */
+static void show_log_failure(EpochSink *sink)
+{
+    char text[PATH_MAX + 192];
+
+    if (!sink->log_failure_pending || sink->trainer == NULL)
+        return;
+    sink->log_failure_pending = 0;
+    snprintf(text, sizeof text, "writing --log %s failed: %s; the log "
+             "gets no more lines", sink->log_path, sink->log_error);
+    trainer_post_message(sink->trainer, 1, text);
+}
+
 /* Writes one CSV line in the columns of LOG_HEADER, or of
  * LOG_HEADER_SEVEN when SEVEN is set. The validation columns are empty
  * without a validation split. */
@@ -644,15 +692,25 @@ static void log_epoch(FILE *log, int seven, const EpochRecord *rec)
     else if (!seven)
         fprintf(log, ",,,%g", rec->lr);
     fputc('\n', log);
-    fflush(log);
 }
 
 static void on_epoch(const EpochRecord *rec, void *ctx)
 {
     EpochSink *sink = ctx;
 
-    if (sink->log != NULL)
-        log_epoch(sink->log, sink->log_seven, rec);
+    /* After a failed write the log ends there, rather than going on
+     * with lines that may be cut. */
+    if (sink->log != NULL) {
+        flockfile(sink->log);
+        if (!sink->log_failed) {
+            log_epoch(sink->log, sink->log_seven, rec);
+            check_log_write(sink);
+        }
+        /* With --save, on_save shows it after the save's message. */
+        if (!sink->saves_each_epoch)
+            show_log_failure(sink);
+        funlockfile(sink->log);
+    }
     if (atomic_load(&sink->print_lines)) {
         printf("epoch %d/%d  train_loss %.4f  train_acc %.4f  ", rec->epoch,
                sink->epochs, rec->train_loss, rec->train_acc);
@@ -1297,21 +1355,32 @@ static int notes_go_to_log(const EpochSink *sink)
     return atomic_load(&sink->detached) && sink->stderr_is_tty;
 }
 
-/* Writes "# fmnist: MESSAGE" to the log. The trainer thread writes CSV
- * lines to the same FILE, so flockfile keeps each line whole. */
+/* Writes "# fmnist: MESSAGE" to the log, unless a write to it failed
+ * before. The trainer thread writes CSV lines to the same FILE, so
+ * flockfile keeps each line whole. */
+static void log_comment_v(EpochSink *sink, const char *fmt, va_list ap)
+{
+    FILE *log = sink->log;
+
+    flockfile(log);
+    if (!sink->log_failed) {
+        fputs("# fmnist: ", log);
+        vfprintf(log, fmt, ap);
+        fputc('\n', log);
+        check_log_write(sink);
+    }
+    show_log_failure(sink);
+    funlockfile(log);
+}
+
 __attribute__((format(printf, 2, 3)))
-static void log_comment(FILE *log, const char *fmt, ...)
+static void log_comment(EpochSink *sink, const char *fmt, ...)
 {
     va_list ap;
 
-    flockfile(log);
-    fputs("# fmnist: ", log);
     va_start(ap, fmt);
-    vfprintf(log, fmt, ap);
+    log_comment_v(sink, fmt, ap);
     va_end(ap);
-    fputc('\n', log);
-    fflush(log);
-    funlockfile(log);
 }
 
 /*
@@ -1330,14 +1399,15 @@ static void on_save(const char *path, const char *err, void *ctx)
     flockfile(log);
     if (err != NULL) {
         sink->save_failures++;
-        log_comment(log, "checkpoint not saved: %s", err);
+        log_comment(sink, "checkpoint not saved: %s", err);
     } else if (sink->save_failures > 0) {
-        log_comment(log, "saved %s again after %d failed attempt%s", path,
+        log_comment(sink, "saved %s again after %d failed attempt%s", path,
                     sink->save_failures, sink->save_failures == 1 ? "" : "s");
         sink->save_failures = 0;
     } else if (notes_go_to_log(sink)) {
-        log_comment(log, "saved %s", path);
+        log_comment(sink, "saved %s", path);
     }
+    show_log_failure(sink);
     funlockfile(log);
 }
 
@@ -1345,27 +1415,27 @@ static void on_save(const char *path, const char *err, void *ctx)
  * stderr away, the line goes to the --log file as a "# " comment instead,
  * and without a log it is dropped. Main thread only. */
 __attribute__((format(printf, 2, 3)))
-static void note(const EpochSink *sink, const char *fmt, ...)
+static void note(EpochSink *sink, const char *fmt, ...)
 {
-    FILE *out = notes_go_to_log(sink) ? sink->log : stderr;
     va_list ap;
 
-    if (out == NULL)
-        return;
-    /* The trainer thread writes epoch lines to the same log. */
-    flockfile(out);
-    fputs(out == stderr ? "fmnist: " : "# fmnist: ", out);
     va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
+    if (!notes_go_to_log(sink)) {
+        flockfile(stderr);
+        fputs("fmnist: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        fflush(stderr);
+        funlockfile(stderr);
+    } else if (sink->log != NULL) {
+        log_comment_v(sink, fmt, ap);
+    }
     va_end(ap);
-    fputc('\n', out);
-    fflush(out);
-    funlockfile(out);
 }
 
 /* Writes the summary that the interface prints on exit as notes, for a
  * run whose terminal hung up: they go to the log, if there is one. */
-static void note_summary(const EpochSink *sink, const TrainerStatus *st)
+static void note_summary(EpochSink *sink, const TrainerStatus *st)
 {
     FILE *text = tmpfile();
     char line[512];
@@ -1612,6 +1682,8 @@ int main(int argc, char **argv)
     }
     if (opt.log_path != NULL)
         sink.log = open_log(opt.log_path, opt.load_path, &sink.log_seven);
+    sink.log_path = opt.log_path;
+    sink.saves_each_epoch = opt.save_path != NULL;
     atomic_store(&sink.print_lines, opt.headless);
 
     TrainerConfig cfg = {
@@ -1643,6 +1715,7 @@ int main(int argc, char **argv)
     st = xmalloc(sizeof *st);
     trainer_get_status(tr, st);
     sink.epochs = st->epochs;
+    sink.trainer = tr;
 
     if (opt.eval) {
         /* An evaluation has nothing to save, so Ctrl-C ends it at once. */
@@ -1754,21 +1827,34 @@ int main(int argc, char **argv)
         tui_print_summary(stdout, st, opt.log_path);
     else if (ui_detached)
         note_summary(&sink, st);
+    /* The callbacks have ended, so the log's fields are settled. */
+    if (sink.log_failed && !opt.headless)
+        printf("fmnist: --log %s is incomplete: a write failed (%s)\n",
+               opt.log_path, sink.log_error);
+    else if (sink.log_failed)
+        note(&sink, "--log %s is incomplete: a write failed (%s)",
+             opt.log_path, sink.log_error);
     if (st->state == TRAINER_FAILED) {
         note(&sink, "training failed: %s", st->message);
         status = 1;
     } else if (quit_signal) {
         status = 128 + quit_signal;
-    } else if (st->save_failed) {
-        /* The trained model is not on disk as asked. */
+    } else if (st->save_failed || sink.log_failed) {
+        /* The trained model or the log is not on disk as asked. */
         status = 1;
     }
 
 done:
     free(st);
     trainer_free(tr);
-    if (sink.log != NULL)
-        fclose(sink.log);
+    /* Every write was flushed, but a network file system may report a
+     * failure only here. */
+    if (sink.log != NULL && fclose(sink.log) != 0 && !sink.log_failed) {
+        fprintf(stderr, "fmnist: writing --log %s failed: %s\n",
+                opt.log_path, strerror(errno));
+        if (status == 0)
+            status = 1;
+    }
     dataset_free(&train);
     dataset_free(&test);
     return status;

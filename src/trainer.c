@@ -2117,6 +2117,11 @@ const char *trainer_request_save(Trainer *tr)
     return path;
 }
 
+void trainer_post_message(Trainer *tr, int is_error, const char *text)
+{
+    set_message(tr, is_error, "%s", text);
+}
+
 OptimKind trainer_optim(const Trainer *tr, float *base_lr)
 {
     *base_lr = tr->base_lr;

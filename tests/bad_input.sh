@@ -519,6 +519,38 @@ for name in empty comments ten seven; do
     [ "$(grep -c '^1,' "$tmp/$name.csv")" -eq 1 ] \
         || fail "--log $name.csv: no epoch line: $(cat "$tmp/$name.csv")"
 done
+# A write to --log that fails after the start (here past the file-size
+# limit, in the middle of the first epoch line) is reported once, the
+# run trains to its end, and it exits 1, because the log is incomplete.
+# The log is padded so that stderr stays below the limit.
+if command -v prlimit >/dev/null 2>&1; then
+    {
+        echo "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr"
+        i=0
+        while [ "$i" -lt 60 ]; do
+            echo "# padding, so that the limit leaves room for stderr"
+            i=$((i + 1))
+        done
+    } >"$tmp/full.csv"
+    # The run's first line, "# fmnist: new run at DATE TIME UTC", is 45
+    # bytes, and 20 more bytes cut the first epoch line.
+    limit=$(($(wc -c <"$tmp/full.csv") + 45 + 20))
+    prlimit --fsize="$limit" "$fmnist" --data "$data" --model dense10 \
+        --batch 8 --headless --epochs 3 --log "$tmp/full.csv" \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "--log write failure: status $rc, expected 1"
+    grep -q "^epoch 3/3 " "$tmp/out" \
+        || fail "--log write failure: training stopped: $(cat "$tmp/out")"
+    [ "$(grep -c "writing --log" "$tmp/err")" -eq 1 ] \
+        || fail "--log write failure: not reported once: $(cat "$tmp/err")"
+    grep -qx "fmnist: writing --log $tmp/full.csv failed: File too large; training goes on, but the log gets no more lines" \
+        "$tmp/err" || fail "--log write failure: $(cat "$tmp/err")"
+    [ "$(tail -n 1 "$tmp/err")" = "fmnist: --log $tmp/full.csv is incomplete: a write failed (File too large)" ] \
+        || fail "--log write failure: the end does not say so: $(tail -n 1 "$tmp/err")"
+    [ "$(wc -c <"$tmp/full.csv")" -eq "$limit" ] \
+        || fail "--log write failure: the log is not cut at the limit"
+fi
 # --load and --save may name the same file; --seed then only warns.
 expect_path_error 0 "warning: --seed has no effect with --load: the checkpoint's random state continues" \
     --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1
