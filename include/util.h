@@ -50,6 +50,16 @@ int util_open_regular(const char *path);
  * "a FIFO" or "a character device", for messages. */
 const char *util_file_kind(unsigned mode);
 
+/*
+ * Copies TEXT to OUT with each control character (bytes below 0x20, and
+ * 0x7f) written as an escape: \n, \r, \t, or \xHH for the others, so that
+ * a file name cannot start a new line in a log. Backslashes are copied as
+ * they are. Writes at most SIZE bytes including the terminating NUL, and
+ * nothing when SIZE is 0. Returns the length of the whole escaped text,
+ * as snprintf does, so OUT was big enough when the result is below SIZE.
+ */
+size_t util_escape_controls(const char *text, char *out, size_t size);
+
 /* Returns seconds from an arbitrary fixed point on the monotonic clock. */
 double util_now(void);
 

@@ -874,9 +874,14 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
             fputc('\n', log);
         if (gmtime_r(&now, &tm) != NULL)
             strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S UTC", &tm);
-        if (load_path != NULL)
-            fprintf(log, "# fmnist: run resumed from %s%s\n", load_path,
-                    when);
+        if (load_path != NULL) {
+            size_t len = util_escape_controls(load_path, NULL, 0);
+            char *name = xmalloc(len + 1);
+
+            util_escape_controls(load_path, name, len + 1);
+            fprintf(log, "# fmnist: run resumed from %s%s\n", name, when);
+            free(name);
+        }
         else
             fprintf(log, "# fmnist: new run%s\n", when);
         if (!shape.has_header)
@@ -1356,21 +1361,36 @@ static int notes_go_to_log(const EpochSink *sink)
 }
 
 /* Writes "# fmnist: MESSAGE" to the log, unless a write to it failed
- * before. The trainer thread writes CSV lines to the same FILE, so
- * flockfile keeps each line whole. */
+ * before. Control characters, which file names in the message may
+ * contain, are escaped, so that the message stays one line. The trainer
+ * thread writes CSV lines to the same FILE, so flockfile keeps each line
+ * whole. */
 static void log_comment_v(EpochSink *sink, const char *fmt, va_list ap)
 {
     FILE *log = sink->log;
+    va_list copy;
+
+    va_copy(copy, ap);
+    int len = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    char *text = xmalloc(len > 0 ? (size_t)len + 1 : 1);
+
+    text[0] = '\0';
+    if (len > 0)
+        vsnprintf(text, (size_t)len + 1, fmt, ap);
+    size_t escaped_len = util_escape_controls(text, NULL, 0);
+    char *escaped = xmalloc(escaped_len + 1);
+    util_escape_controls(text, escaped, escaped_len + 1);
 
     flockfile(log);
     if (!sink->log_failed) {
-        fputs("# fmnist: ", log);
-        vfprintf(log, fmt, ap);
-        fputc('\n', log);
+        fprintf(log, "# fmnist: %s\n", escaped);
         check_log_write(sink);
     }
     show_log_failure(sink);
     funlockfile(log);
+    free(escaped);
+    free(text);
 }
 
 __attribute__((format(printf, 2, 3)))

@@ -448,6 +448,33 @@ int util_open_regular(const char *path)
     return -1;
 }
 
+size_t util_escape_controls(const char *text, char *out, size_t size)
+{
+    size_t len = 0;
+
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        char escape[5];
+        int n;
+
+        if (*c == '\n')
+            n = snprintf(escape, sizeof escape, "\\n");
+        else if (*c == '\r')
+            n = snprintf(escape, sizeof escape, "\\r");
+        else if (*c == '\t')
+            n = snprintf(escape, sizeof escape, "\\t");
+        else if (*c < 0x20 || *c == 0x7f)
+            n = snprintf(escape, sizeof escape, "\\x%02x", *c);
+        else
+            n = snprintf(escape, sizeof escape, "%c", *c);
+        for (int i = 0; i < n; i++, len++)
+            if (len + 1 < size)
+                out[len] = escape[i];
+    }
+    if (size > 0)
+        out[len < size ? len : size - 1] = '\0';
+    return len;
+}
+
 const char *util_file_kind(unsigned mode)
 {
     if (S_ISREG(mode))

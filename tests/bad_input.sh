@@ -551,6 +551,27 @@ if command -v prlimit >/dev/null 2>&1; then
     [ "$(wc -c <"$tmp/full.csv")" -eq "$limit" ] \
         || fail "--log write failure: the log is not cut at the limit"
 fi
+# Control characters in --load and --save names are escaped in log
+# lines, so that a newline cannot start a line of its own there. The
+# save fails past the file-size limit, which the log stays below.
+nl='
+'
+cp "$tmp/small.ckpt" "$tmp/new${nl}1,fake.ckpt"
+cp "$tmp/ten.csv" "$tmp/names.csv"
+"$fmnist" --data "$data" --batch 8 --headless --epochs 1 \
+    --load "$tmp/new${nl}1,fake.ckpt" --log "$tmp/names.csv" \
+    >/dev/null 2>"$tmp/err" || fail "--load with a newline: $(cat "$tmp/err")"
+grep -Eqx "# fmnist: run resumed from $tmp/new\\\\n1,fake.ckpt at [0-9-]+ [0-9:]+ UTC" \
+    "$tmp/names.csv" || fail "--load with a newline: the log got $(cat "$tmp/names.csv")"
+if command -v prlimit >/dev/null 2>&1; then
+    prlimit --fsize=20000 "$fmnist" --data "$data" --model dense10 --batch 8 \
+        --headless --epochs 1 --save "$tmp/bad${nl}2,fake.ckpt" \
+        --log "$tmp/names.csv" >/dev/null 2>"$tmp/err"
+    grep -Eqx "# fmnist: checkpoint not saved: $tmp/bad\\\\n2,fake.ckpt: .*File too large" \
+        "$tmp/names.csv" || fail "--save with a newline: the log got $(cat "$tmp/names.csv")"
+fi
+grep -q "^[12],fake" "$tmp/names.csv" \
+    && fail "a name with a newline made a CSV line: $(cat "$tmp/names.csv")"
 # --load and --save may name the same file; --seed then only warns.
 expect_path_error 0 "warning: --seed has no effect with --load: the checkpoint's random state continues" \
     --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1

@@ -280,6 +280,46 @@ START_TEST(test_util_stop_nested_counts_once)
 }
 END_TEST
 
+/* Control characters become escapes, and other bytes, including UTF-8
+ * and backslashes, stay as they are. */
+START_TEST(test_util_escape_controls_table)
+{
+    static const struct {
+        const char *text, *escaped;
+    } cases[] = {
+        {"run.ckpt", "run.ckpt"},
+        {"a\nb", "a\\nb"},
+        {"\r\t", "\\r\\t"},
+        {"x\033[0m", "x\\x1b[0m"},
+        {"\x7f\x01", "\\x7f\\x01"},
+        {"caf\xc3\xa9\\", "caf\xc3\xa9\\"},
+        {"", ""},
+    };
+    char out[64];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = util_escape_controls(cases[i].text, out, sizeof out);
+
+        ck_assert_str_eq(out, cases[i].escaped);
+        ck_assert_uint_eq(len, strlen(cases[i].escaped));
+    }
+}
+END_TEST
+
+/* A short buffer gets a cut, terminated copy, and the return value is
+ * the length that would fit the whole text. */
+START_TEST(test_util_escape_controls_short_buffer)
+{
+    char out[4] = "zzz";
+
+    ck_assert_uint_eq(util_escape_controls("a\nbc", out, sizeof out), 5);
+    ck_assert_str_eq(out, "a\\n");
+    ck_assert_uint_eq(util_escape_controls("a\nbc", NULL, 0), 5);
+    ck_assert_uint_eq(util_escape_controls("\n", out, 2), 2);
+    ck_assert_str_eq(out, "\\");
+}
+END_TEST
+
 START_TEST(test_util_online_cpus_positive)
 {
     ck_assert_int_ge(util_online_cpus(), 1);
@@ -622,6 +662,8 @@ Suite *util_suite(void)
 
     tcase_add_test(system, test_util_now_monotonic);
     tcase_add_test(system, test_util_online_cpus_positive);
+    tcase_add_test(system, test_util_escape_controls_table);
+    tcase_add_test(system, test_util_escape_controls_short_buffer);
     tcase_add_test(system, test_util_stop_passes_on_and_counts);
     tcase_add_test(system, test_util_stop_nested_counts_once);
     tcase_add_test(system, test_rate_short_span_plain_average);
