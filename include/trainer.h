@@ -148,6 +148,9 @@ typedef struct {
     char message[256];      /* latest notice or error, "" when none */
     unsigned message_seq;   /* bumped each time message is set */
     int message_is_error;   /* message reports a failure */
+    /* With state TRAINER_FAILED: the message that reported the failure,
+     * which later messages, such as a refused save, do not replace. */
+    char failure[256];
     /* Path of the latest checkpoint written, NULL when none was; it
      * points into the trainer and is valid until trainer_free. */
     const char *saved_path;

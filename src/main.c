@@ -1832,7 +1832,10 @@ int main(int argc, char **argv)
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     }
     if (opt.headless && opt.epochs > 0) {
-        if (st->saved_path == NULL && st->save_failed)
+        if (st->saved_path == NULL && st->state == TRAINER_FAILED)
+            note(&sink, "no checkpoint written: nothing was saved, because "
+                 "training failed");
+        else if (st->saved_path == NULL && st->save_failed)
             note(&sink, "no checkpoint written: every save failed");
         else if (st->saved_path == NULL && !atomic_load(&sink.detached))
             fprintf(stderr, "fmnist: no checkpoint written; --save FILE "
@@ -1855,7 +1858,7 @@ int main(int argc, char **argv)
         note(&sink, "--log %s is incomplete: a write failed (%s)",
              opt.log_path, sink.log_error);
     if (st->state == TRAINER_FAILED) {
-        note(&sink, "training failed: %s", st->message);
+        note(&sink, "training failed: %s", st->failure);
         status = 1;
     } else if (quit_signal) {
         status = 128 + quit_signal;

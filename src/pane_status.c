@@ -168,11 +168,13 @@ static void draw_stop_mark(WINDOW *w, const Ui *ui, int y)
 static void draw_message(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
+    int failed = st->state == TRAINER_FAILED && st->failure[0] != '\0';
 
     if (st->message[0] != '\0' && ui->message_shown) {
         UiElement e = st->state == TRAINER_FAILED ? UI_STATE_FAILED
                                                   : UI_NORMAL;
-        pane_print(w, y, 1, ui->attr[e], "%s", st->message);
+        pane_print(w, y, 1, ui->attr[e], "%s",
+                   failed ? st->failure : st->message);
     } else if (st->has_eval) {
         int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "test accuracy ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",

@@ -1479,6 +1479,11 @@ static void finish_run(Trainer *tr, int failed)
 
     pthread_mutex_lock(&tr->lock);
     tr->status.state = failed ? TRAINER_FAILED : TRAINER_DONE;
+    /* The failure set the latest message, and the pending save below
+     * would replace it. */
+    if (failed)
+        snprintf(tr->status.failure, sizeof tr->status.failure, "%s",
+                 tr->status.message);
     /* The run is over, so the average that counts is the whole run's. */
     if (tr->batch_seconds > 0.0)
         tr->status.images_per_sec = (double)tr->batch_samples
@@ -2068,6 +2073,8 @@ int trainer_start(Trainer *tr)
         tr->status.state = TRAINER_FAILED;
         snprintf(tr->status.message, sizeof tr->status.message,
                  "starting the training thread: %s", strerror(rc));
+        snprintf(tr->status.failure, sizeof tr->status.failure, "%s",
+                 tr->status.message);
         pthread_mutex_unlock(&tr->lock);
         return -1;
     }

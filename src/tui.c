@@ -880,6 +880,12 @@ static void request_save(Tui *t)
         pane_notice(&t->ui, "explore only (--epochs 0): nothing new to save");
         return;
     }
+    /* The trainer would reject it, and its reply would replace the
+     * failure's message in the status line. */
+    if (t->ui.status.state == TRAINER_FAILED) {
+        pane_notice(&t->ui, "training failed, so there is nothing to save");
+        return;
+    }
 
     TrainerStatus *now = xmalloc(sizeof *now);
 
@@ -1429,6 +1435,9 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
                     "fmnist: s before q, or --save FILE, saves the final "
                     "model\n", saved);
         }
+    } else if (st->state == TRAINER_FAILED && st->train_epochs > 0) {
+        fprintf(out, "fmnist: no checkpoint written: nothing was saved, "
+                "because training failed\n");
     } else if (st->save_failed) {
         fprintf(out, "fmnist: no checkpoint written: every save failed\n");
     } else if (st->train_epochs > 0) {

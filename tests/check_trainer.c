@@ -1250,6 +1250,14 @@ START_TEST(test_trainer_nonfinite_loss_fails)
                   "message: %s", st.message);
     /* The update of the failed batch was skipped. */
     ck_assert_int_eq(memcmp(start, trainer_net(tr)->params, bytes), 0);
+    /* A save requested after the failure is rejected and sets the
+     * message, but the failure keeps its own text. */
+    trainer_request_save(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_msg(strstr(st.message, "checkpoint not saved") != NULL,
+                  "message: %s", st.message);
+    ck_assert_msg(strstr(st.failure, "batch 1 in epoch 1 is nan") != NULL,
+                  "failure: %s", st.failure);
 
     free(start);
     trainer_free(tr);

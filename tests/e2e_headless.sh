@@ -112,6 +112,23 @@ if command -v prlimit >/dev/null 2>&1; then
         || fail "all saves failed, but the end says: $(tail -n 1 "$tmp/err5")"
 fi
 
+# A run whose loss becomes NaN (a deep linear stack at --lr 9.9 diverges
+# within a few batches) reports that nothing was saved because training
+# failed, not that --save would write a checkpoint, and ends with the
+# loss as the reason.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 \
+    --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 9.9 \
+    --save "$tmp/diverged.ckpt" >/dev/null 2>"$tmp/err6"
+rc=$?
+[ "$rc" -eq 1 ] || fail "a diverged run exited with status $rc, expected 1"
+grep -qx 'fmnist: no checkpoint written: nothing was saved, because training failed' \
+    "$tmp/err6" || fail "a diverged run ends with: $(cat "$tmp/err6")"
+grep -q "writes one" "$tmp/err6" \
+    && fail "a diverged run suggests how to save: $(cat "$tmp/err6")"
+tail -n 1 "$tmp/err6" | grep -q '^fmnist: training failed: training stopped: the loss of batch [0-9]* in epoch 1 is ' \
+    || fail "a diverged run does not name the loss: $(tail -n 1 "$tmp/err6")"
+[ ! -e "$tmp/diverged.ckpt" ] || fail "a diverged run wrote a checkpoint"
+
 # Every epoch's save is reported, though the message is the same each
 # time.
 "$fmnist" --data "$data" --headless --epochs 2 --train-limit 500 \
