@@ -1706,6 +1706,15 @@ int main(int argc, char **argv)
     sink.saves_each_epoch = opt.save_path != NULL;
     atomic_store(&sink.print_lines, opt.headless);
 
+    /* Without --save, s saves to the --load file. A save renames a new
+     * file over its path, which would replace a symbolic link, so it goes
+     * to the link's target, the checkpoint that was loaded. */
+    char *load_target = NULL;
+    struct stat load_st;
+    if (opt.save_path == NULL && opt.load_path != NULL
+        && lstat(opt.load_path, &load_st) == 0 && S_ISLNK(load_st.st_mode))
+        load_target = realpath(opt.load_path, NULL);
+
     TrainerConfig cfg = {
         .spec = opt.spec, .optim = (OptimKind)opt.optim,
         .optim_given = opt.optim_given, .lr = opt.lr,
@@ -1716,7 +1725,8 @@ int main(int argc, char **argv)
         .schedule = { .kind = (ScheduleKind)opt.schedule,
                       .step_epochs = opt.lr_step, .gamma = opt.lr_gamma },
         .weight_decay = opt.weight_decay, .decay = (DecayKind)opt.decay,
-        .save_path = opt.save_path, .load_path = opt.load_path,
+        .save_path = opt.save_path,
+        .load_path = load_target != NULL ? load_target : opt.load_path,
         .evaluate_loaded = !opt.headless,
         .on_epoch = on_epoch, .on_save = on_save, .ctx = &sink,
     };
@@ -1868,6 +1878,7 @@ int main(int argc, char **argv)
     }
 
 done:
+    free(load_target);
     free(st);
     trainer_free(tr);
     /* Every write was flushed, but a network file system may report a

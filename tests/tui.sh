@@ -156,6 +156,26 @@ if [ -n "$utf8" ]; then
     tm send-keys -t midexplore q
     wait_exit midexplore
 
+    # ------------------------------------------------------------ link
+    # A --load symbolic link without --save: s saves to the link's
+    # target, and the link stays.
+    ln -s resume.ckpt "$tmp/link.ckpt"
+    target=$(realpath "$tmp/resume.ckpt")
+    touch -d '2000-01-01 00:00:00 UTC' "$tmp/resume.ckpt"
+    start link 80x24 "$utf8" --load "$tmp/link.ckpt" --epochs 1
+    wait_for link "$predicted" 30 || fail "link: no prediction within 30 s"
+    tm send-keys -t link s
+    wait_for link "^ saved $target" 10 || fail "link: s did not save to the target"
+    tm send-keys -t link q
+    wait_exit link
+    capture_exited link
+    grep -q "every save failed" "$tmp/screen" \
+        && fail "link: the summary says every save failed"
+    [ -L "$tmp/link.ckpt" ] || fail "link: the link was replaced"
+    [ "$(stat -c %Y "$tmp/resume.ckpt")" != 946684800 ] \
+        || fail "link: the target was not written"
+    echo "link: ok"
+
     # ------------------------------------------------------------ explore
     start explore 132x43 "$utf8" --load "$tmp/ui.ckpt" --epochs 0
     wait_for explore 'explore only, model trained 2 epochs' 30 \
