@@ -635,6 +635,11 @@ static void parse_options(int argc, char **argv, Options *opt)
         apply_preset(opt);
     apply_defaults(opt);
     check_schedule_options(opt);
+    /* --eval has its own message above. */
+    if (!opt->eval && opt->epochs == 0 && opt->save_path != NULL)
+        usage_error("--epochs 0 only explores a model and trains nothing, "
+                    "so --save would never write: drop --save or give "
+                    "--epochs 1 or more");
     if (opt->eval)
         opt->epochs = 0;
     if (opt->seed_given && opt->load_path != NULL)
@@ -1556,7 +1561,8 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
     if (opt->shift > 0)
         fprintf(stderr, ", shifts up to %d px", opt->shift);
     if (opt->val_count > 0)
-        fprintf(stderr, ", %d validation images", opt->val_count);
+        fprintf(stderr, ", %d validation image%s", opt->val_count,
+                opt->val_count == 1 ? "" : "s");
     fputc('\n', stderr);
     if (opt->save_path != NULL)
         fprintf(stderr, "fmnist: checkpoint %s after each epoch\n",
@@ -1757,10 +1763,18 @@ int main(int argc, char **argv)
 
     if (threads_given && st->threads < opt.threads) {
         const char *plural = st->threads == 1 ? "" : "s";
+        /* The training images the run trains on, as the trainer counts
+         * them, can make every batch smaller than --batch. */
+        int trained = train.count - opt.val_count;
+        if (opt.train_limit > 0 && opt.train_limit < trained)
+            trained = opt.train_limit;
+        int whole_set = opt.epochs > 0 && trained < opt.batch;
 
-        fprintf(stderr, "fmnist: using %d thread%s, not %d: a batch of %d "
+        fprintf(stderr, "fmnist: using %d thread%s, not %d: a batch of %d%s "
                 "splits into %d shard%s of up to %d images, one per "
-                "thread\n", st->threads, plural, opt.threads, opt.batch,
+                "thread\n", st->threads, plural, opt.threads,
+                whole_set ? trained : opt.batch,
+                whole_set ? " (every training image)" : "",
                 st->threads, plural, TRAINER_SHARD);
     }
     if (opt.headless && opt.epochs > 0)

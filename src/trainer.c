@@ -1935,13 +1935,15 @@ static void destroy(Trainer *tr)
 }
 
 /* Returns the number of workers for CFG: the threads requested, but no
- * more than the shards of one batch. The forward and backward passes, most
- * of a step's work, take one shard per worker, so further workers would
- * only wait, each with its own scratch memory. The weights do not depend
- * on the count. */
-static int worker_count(const TrainerConfig *cfg)
+ * more than the shards of the largest batch, which N_TRAIN training
+ * images (0 when the run does not train) can make smaller than
+ * cfg->batch. The forward and backward passes, most of a step's work,
+ * take one shard per worker, so further workers would only wait, each
+ * with its own scratch memory. The weights do not depend on the count. */
+static int worker_count(const TrainerConfig *cfg, int n_train)
 {
-    int shards = (cfg->batch + TRAINER_SHARD - 1) / TRAINER_SHARD;
+    int batch = n_train > 0 && n_train < cfg->batch ? n_train : cfg->batch;
+    int shards = (batch + TRAINER_SHARD - 1) / TRAINER_SHARD;
 
     return cfg->threads < shards ? cfg->threads : shards;
 }
@@ -1967,7 +1969,6 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
     tr->cfg.load_path = tr->load_path;
     tr->train = train;
     tr->test = test;
-    tr->n_threads = worker_count(cfg);
     tr->saved_step = -1;
     tr->saved_ok_step = -1;
     tr->lr_scale = 1.0f;
@@ -1978,6 +1979,7 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
         if (cfg->train_limit > 0 && cfg->train_limit < tr->n_train)
             tr->n_train = cfg->train_limit;
     }
+    tr->n_threads = worker_count(cfg, tr->n_train);
     pthread_mutex_init(&tr->job_lock, NULL);
     pthread_mutex_init(&tr->pred_lock, NULL);
     pthread_mutex_init(&tr->lock, NULL);

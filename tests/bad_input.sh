@@ -185,6 +185,8 @@ for opt in --flip "--shift 1" "--lr 0.1" "--optimizer sgd" \
     expect_usage "--eval evaluates a saved model and cannot train or save: drop ${opt% *} or --eval" \
         --load x.ckpt --eval $opt
 done
+expect_usage "--epochs 0 only explores a model and trains nothing, so --save would never write: drop --save or give --epochs 1 or more" \
+    --epochs 0 --save x.ckpt
 expect_usage "--lr-step applies to the step schedule only: add --schedule step" \
     --lr-step 5
 expect_usage "--lr-gamma applies to the step schedule only: add --schedule step" \
@@ -299,6 +301,20 @@ rm "$data/train-images-idx3-ubyte.gz" "$data/train-labels-idx1-ubyte.gz"
 "$fmnist" --data "$data" --model dense10 --epochs 1 --batch 8 --headless \
     --optimizer sgd --lr 0.05 --save "$tmp/small.ckpt" >/dev/null 2>"$tmp/err" \
     || fail "training on 8 images failed: $(cat "$tmp/err")"
+
+# With fewer training images than --batch, the threads stop at the
+# shards of the whole training set: 8 images make one shard. A
+# validation split of one image is named in the singular.
+"$fmnist" --data "$data" --model dense10 --epochs 1 --batch 4096 \
+    --threads 256 --val 1 --headless >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "--batch 4096 on 7 images: status $rc: $(cat "$tmp/err")"
+grep -qx "fmnist: using 1 thread, not 256: a batch of 7 (every training image) splits into 1 shard of up to 8 images, one per thread" \
+    "$tmp/err" || fail "--batch 4096 on 7 images: $(cat "$tmp/err")"
+grep -q "on 1 thread\$" "$tmp/err" \
+    || fail "--batch 4096 on 7 images: not trained on 1 thread: $(cat "$tmp/err")"
+grep -q ", 1 validation image\$" "$tmp/err" \
+    || fail "--val 1: not in the singular: $(cat "$tmp/err")"
 
 # A resumed run names the optimiser and the rate it took over.
 "$fmnist" --data "$data" --load "$tmp/small.ckpt" --epochs 1 --batch 8 \

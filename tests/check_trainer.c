@@ -237,6 +237,39 @@ START_TEST(test_trainer_threads_identical_single_value_bn)
 }
 END_TEST
 
+/* With fewer training images than --batch, every batch is the whole
+ * training set, so the workers stop at its shards: 61 images make 8
+ * shards, not the 512 of a batch of 4096. */
+START_TEST(test_trainer_threads_capped_at_train_set)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.batch = 4096;
+    cfg.threads = 256;
+    tr = create_ok(&cfg, &train, &test);
+
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.threads,
+                     (TRAIN_COUNT + TRAINER_SHARD - 1) / TRAINER_SHARD);
+    trainer_free(tr);
+
+    /* --train-limit leaves fewer still. */
+    cfg.train_limit = 9;
+    tr = create_ok(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.threads, (9 + TRAINER_SHARD - 1) / TRAINER_SHARD);
+
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 /* A batch splits into shards of up to TRAINER_SHARD samples (3 for a
  * batch of 20), so 256 requested threads become one worker per shard,
  * with the same weights as 1 thread. */
@@ -1607,6 +1640,7 @@ Suite *trainer_suite(void)
     tcase_add_test(run, test_trainer_threads_identical_bn);
     tcase_add_test(run, test_trainer_threads_identical_single_value_bn);
     tcase_add_test(run, test_trainer_threads_capped_at_shards);
+    tcase_add_test(run, test_trainer_threads_capped_at_train_set);
     tcase_add_test(run, test_trainer_threads_identical_checkpoints);
     tcase_add_test(run, test_trainer_bn_skips_lone_sample);
     tcase_add_test(run, test_trainer_bn_merges_lone_shard);
