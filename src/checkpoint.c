@@ -40,6 +40,8 @@
 #define MAX_EPOCHS (1 << 24)
 #define MAX_COUNT ((int64_t)1 << 48)
 #define MAX_HISTORY_STRIDE (1 << 16)
+/* The largest learning rate that --lr and the + key give. */
+#define MAX_LR 10.0f
 
 /* Floats packed per fwrite; the buffer lives on the stack. */
 #define PACK_FLOATS 4096
@@ -863,11 +865,23 @@ static void parse_body(const uint8_t *data, const Header *hdr, Checkpoint *ck)
 }
 
 /* Names the first field of CK that no writer produces, or NULL. */
+/* Returns 1 when the N values of V are finite and not negative, and with
+ * AT_MOST_ONE set not above 1 either, as accuracies are. */
+static int in_unit_range(const float *v, int n, int at_most_one)
+{
+    for (int i = 0; i < n; i++)
+        if (!(v[i] >= 0.0f && isfinite(v[i]))
+            || (at_most_one && v[i] > 1.0f))
+            return 0;
+    return 1;
+}
+
 static const char *invalid_field(const Checkpoint *ck)
 {
     const CheckpointEpoch *part = &ck->partial;
 
-    if (!isfinite(ck->optim.lr) || ck->optim.lr <= 0 || ck->optim.t < 0
+    if (!isfinite(ck->optim.lr) || ck->optim.lr <= 0
+        || ck->optim.lr > MAX_LR || ck->optim.t < 0
         || ck->optim.t > MAX_COUNT)
         return "optimiser state";
     /* The ranges optim_init and --lr give; outside them a step divides
@@ -894,11 +908,19 @@ static const char *invalid_field(const Checkpoint *ck)
         return "epoch or step count";
     if (ck->history_stride < 1 || ck->history_stride > MAX_HISTORY_STRIDE)
         return "history stride";
+    /* Every batch holds at least one sample, and a loss sum is a sum of
+     * cross-entropies. */
     if (part->batch < 0 || part->train_count < 0 || part->batches < 0
         || part->samples < 0 || part->correct < 0
         || part->samples > part->train_count
-        || part->correct > part->samples)
+        || part->correct > part->samples
+        || part->batches > part->samples
+        || !(part->loss_sum >= 0 && isfinite(part->loss_sum)))
         return "unfinished-epoch position";
+    if (!in_unit_range(ck->acc_history, ck->n_history, 1)
+        || !in_unit_range(ck->loss_history, ck->n_history, 0)
+        || !in_unit_range(ck->test_acc_history, ck->n_test_history, 1))
+        return "history: a loss or accuracy is out of range";
     return NULL;
 }
 

@@ -190,6 +190,17 @@ static float *random_floats(Rng *rng, size_t n)
     return v;
 }
 
+/* Returns N random values in [0, 1), as losses and accuracies of a
+ * history can be. */
+static float *random_fractions(Rng *rng, size_t n)
+{
+    float *v = xmalloc(n * sizeof(float));
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = rng_uniform(rng);
+    return v;
+}
+
 /* Fills CK with random but valid contents for model SPEC and optimiser
  * KIND. */
 static void fill_checkpoint_for(Checkpoint *ck, const char *spec,
@@ -220,10 +231,10 @@ static void fill_checkpoint_for(Checkpoint *ck, const char *spec,
     ck->partial.loss_sum = 55.25;
     ck->history_stride = 4;
     ck->n_history = 10;
-    ck->loss_history = random_floats(&rng, 10);
-    ck->acc_history = random_floats(&rng, 10);
+    ck->loss_history = random_fractions(&rng, 10);
+    ck->acc_history = random_fractions(&rng, 10);
     ck->n_test_history = 3;
-    ck->test_acc_history = random_floats(&rng, 3);
+    ck->test_acc_history = random_fractions(&rng, 3);
 }
 
 static void fill_checkpoint(Checkpoint *ck, OptimKind kind)
@@ -937,6 +948,45 @@ START_TEST(test_checkpoint_rejects_field_range)
     save_ok(path, &ck);
     check_rejects(path, ": invalid optimiser state: momentum, beta or "
                   "epsilon out of range");
+    ck.optim.eps = 1e-8f;
+
+    ck.optim.lr = 1e30f;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid optimiser state");
+    ck.optim.lr = 0.003f;
+
+    ck.partial.loss_sum = NAN;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid unfinished-epoch position");
+    ck.partial.loss_sum = -1.0;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid unfinished-epoch position");
+    ck.partial.loss_sum = 55.25;
+
+    ck.partial.batches = 41;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid unfinished-epoch position");
+    ck.partial.batches = 2;
+
+    ck.acc_history[4] = 1.5f;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid history: a loss or accuracy is out of "
+                  "range");
+    ck.acc_history[4] = 0.5f;
+    ck.loss_history[2] = INFINITY;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid history: a loss or accuracy is out of "
+                  "range");
+    ck.loss_history[2] = 0.5f;
+    ck.test_acc_history[0] = NAN;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid history: a loss or accuracy is out of "
+                  "range");
+    ck.test_acc_history[0] = 0.5f;
+    save_ok(path, &ck);
+    Checkpoint back;
+    load_ok(path, &back);
+    checkpoint_free(&back);
 
     checkpoint_free(&ck);
     free(path);
