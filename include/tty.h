@@ -31,8 +31,8 @@ int tty_quiet_begin(int fd);
 void tty_quiet_end(void);
 
 /*
- * Installs the crash handler for SIGSEGV, SIGBUS, SIGFPE, SIGILL and
- * SIGABRT, with an alternate signal stack for the calling thread. Call
+ * Installs the crash handler for SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL
+ * and SIGABRT, with an alternate signal stack for the calling thread. Call
  * after curses started, because the reset strings come from the current
  * terminfo entry. On a crash the handler writes the saved modes back to
  * FD, sends the reset strings, writes one line to stderr and passes the

@@ -38,7 +38,11 @@
 #define RESET_MAX 256
 #define ALT_STACK_SIZE (64 * 1024)
 
-static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+/* The signals whose default action ends the process with a core dump.
+ * SIGQUIT (Ctrl-\) is among them because cbreak mode keeps ISIG, so the
+ * key still sends it while curses runs. */
+static const int crash_signals[] = { SIGQUIT, SIGSEGV, SIGBUS, SIGFPE,
+                                     SIGILL, SIGABRT };
 #define N_CRASH_SIGNALS ((int)(sizeof crash_signals / sizeof crash_signals[0]))
 
 static struct sigaction previous_action[N_CRASH_SIGNALS];
@@ -190,14 +194,18 @@ static void append_cap(const char *name)
     }
 }
 
-/* Writes "fmnist: crashed on signal N" to stderr with write(2) only. */
+/* Writes "fmnist: crashed on signal N" to stderr with write(2) only, or
+ * "fmnist: quit by signal N" for SIGQUIT, which a user sends. */
 static void write_crash_note(int sig)
 {
-    char line[64] = "\r\nfmnist: crashed on signal ";
-    size_t n = strlen(line);
+    const char *lead = sig == SIGQUIT ? "\r\nfmnist: quit by signal "
+                                      : "\r\nfmnist: crashed on signal ";
+    char line[64];
+    size_t n = strlen(lead);
     char digits[12];
     int d = 0;
 
+    memcpy(line, lead, n);
     do {
         digits[d++] = (char)('0' + sig % 10);
         sig /= 10;
@@ -231,6 +239,26 @@ static void on_crash(int sig)
     raise(sig);
 }
 
+/* Appends the string that turns off the mouse reports that mousemask
+ * turned on. ncurses 6 sends XM with parameter 1 to turn them on. Without
+ * XM, a terminal with a kmous key gets xterm's mode 1000, and SGR mode
+ * 1006 too when kmous starts "\033[<", so the same modes are turned off
+ * here. */
+static void append_mouse_off(void)
+{
+    const char *xm = tigetstr("XM");
+    const char *kmous = tigetstr("kmous");
+    const char *off = NULL;
+
+    if (xm != NULL && xm != (char *)-1)
+        off = tiparm(xm, 0);
+    else if (kmous != NULL && kmous != (char *)-1 && kmous[0] != '\0')
+        off = strncmp(kmous, "\033[<", 3) == 0 ? "\033[?1006;1000l"
+                                               : "\033[?1000l";
+    for (; off != NULL && *off != '\0' && reset_len < RESET_MAX; off++)
+        reset_seq[reset_len++] = *off;
+}
+
 void tty_arm(int fd)
 {
     struct sigaction sa;
@@ -243,14 +271,22 @@ void tty_arm(int fd)
     append_cap("rmkx");
     append_cap("cnorm");
     append_cap("rmcup");
+    append_mouse_off();
 
     sigaltstack(&stack, &previous_stack);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_crash;
     sa.sa_flags = SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < N_CRASH_SIGNALS; i++)
+    for (int i = 0; i < N_CRASH_SIGNALS; i++) {
         sigaction(crash_signals[i], &sa, &previous_action[i]);
+        /* A signal ignored from the start stays ignored. A shell without
+         * job control starts background commands with SIGQUIT ignored,
+         * and the handler would reset the terminal under a process that
+         * then goes on drawing. */
+        if (previous_action[i].sa_handler == SIG_IGN)
+            sigaction(crash_signals[i], &previous_action[i], NULL);
+    }
     restore_fd = fd;
     armed = 1;
 }

@@ -25,7 +25,10 @@
 #   Ctrl-Z from an interactive shell with a key typed right after it,
 #     then fg: the interface goes on drawing without another key;
 #   Ctrl-Z in a headless run for 4 s, then fg: the logged training time
-#     leaves the stop out.
+#     leaves the stop out;
+#   Ctrl-\ (SIGQUIT) in the interface: exit 131, with the terminal
+#     modes, the cursor, the keypad, the mouse and the normal screen
+#     restored.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -38,7 +41,7 @@ tui_test=signals
 # ends those processes through their recorded pids. A pid is signalled
 # only while it is still an fmnist, since it may have been reused.
 stop_recorded() {
-    for name in ctrlz ctrlzh; do
+    for name in ctrlz ctrlzh quit; do
         [ -s "$tmp/$name.pid" ] || continue
         pid=$(cat "$tmp/$name.pid")
         grep -q fmnist "/proc/$pid/cmdline" 2>/dev/null || continue
@@ -480,10 +483,38 @@ if command -v bash >/dev/null 2>&1; then
         fail "ctrlzh: the headless run did not end: $(cat "$tmp/ctrlzh.out")"
     fi
 
+    # Ctrl-\ through the terminal, so the check covers cbreak mode
+    # keeping ISIG. The interactive bash itself ignores SIGQUIT. The
+    # rest of the list records the status and the modes. bash puts back
+    # the modes of a job that a signal killed, so what shows fmnist's
+    # own restoring is the state that tmux reports: the alternate
+    # screen, the cursor, the keypad mode and the mouse reports.
+    tm new-session -d -x 80 -y 24 -s quit \
+        "cd '$tmp' && exec bash --norc --noprofile -i"
+    tm send-keys -t quit "$record quit $fmnist $fast --epochs 1000; \
+echo exit=\$? >quit.status; stty -a >quit.stty" Enter
+    if wait_for quit 'epoch [0-9]+/1000' 30; then
+        tm send-keys -t quit 'C-\'
+        if expect_exit quit 131 30; then
+            expect_sane_tty quit
+            grep -Eq '(^| )icrnl( |$)' "$tmp/quit.stty" \
+                || fail "quit: icrnl not restored: $(cat "$tmp/quit.stty")"
+            modes=$(tm display-message -p -t quit \
+                'alt=#{alternate_on} cursor=#{cursor_flag} keypad=#{keypad_cursor_flag} mouse=#{mouse_any_flag}')
+            [ "$modes" = "alt=0 cursor=1 keypad=0 mouse=0" ] \
+                || fail "quit: terminal left with $modes"
+            wait_for quit '^fmnist: quit by signal 3' 5 \
+                || fail "quit: no line naming the signal"
+        fi
+    else
+        fail "quit: the interface did not start from bash"
+    fi
+
     stop_recorded
     tm kill-session -t ctrlz
     tm kill-session -t ctrlzh
-    echo "group 5 (Ctrl-Z) done"
+    tm kill-session -t quit
+    echo "group 5 (Ctrl-Z, Ctrl-\\) done"
 fi
 
 [ "$failures" -eq 0 ] || exit 1
