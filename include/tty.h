@@ -47,6 +47,17 @@ void tty_forget(void);
 /* Restores the signal actions and the signal stack that tty_arm replaced. */
 void tty_disarm(void);
 
+/* Returns 0 when FD is a terminal whose foreground process group is not
+ * the caller's (a job that Ctrl-Z stopped or bg continued), else 1. The
+ * kernel stops such a process with SIGTTOU when it changes the modes,
+ * and tcgetpgrp is async-signal-safe, so a signal handler may call it. */
+int tty_in_foreground(int fd);
+
+/* Returns 1 when writing to FD would stop the process with SIGTTOU: the
+ * process is in the background of terminal FD, and its TOSTOP mode is on
+ * (stty tostop). */
+int tty_output_stops(int fd);
+
 /*
  * Returns 1 when FD is a terminal that hung up (the SSH connection or the
  * terminal emulator went away), 0 otherwise.

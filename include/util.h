@@ -74,6 +74,11 @@ double util_now(void);
  */
 void util_time_stops(int on);
 
+/* Stops the process as SIGTSTP's default action would, and returns when
+ * it continues. For a handler of SIG (SIGTSTP) that has to stop the
+ * process itself; it is async-signal-safe. */
+void util_stop_by_default(int sig);
+
 /* Returns the seconds the process has spent stopped by SIGTSTP while
  * util_time_stops was on, a stop in progress included. Any thread may
  * call it. */

@@ -1869,8 +1869,10 @@ int main(int argc, char **argv)
                  "model", st->saved_path);
     }
     /* opt.headless is still 0 only when the interface ran and closed the
-     * normal way. The shell then gets a summary. */
-    if (!opt.headless)
+     * normal way. The shell then gets a summary, unless the run ended in
+     * the background (kill %1 after Ctrl-Z) and the terminal has TOSTOP
+     * set, so the write would stop fmnist again. */
+    if (!opt.headless && !tty_output_stops(STDOUT_FILENO))
         tui_print_summary(stdout, st, opt.log_path);
     else if (ui_detached)
         note_summary(&sink, st);

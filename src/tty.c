@@ -307,6 +307,21 @@ void tty_disarm(void)
     armed = 0;
 }
 
+int tty_in_foreground(int fd)
+{
+    pid_t group = tcgetpgrp(fd);
+
+    return group < 0 || group == getpgrp();
+}
+
+int tty_output_stops(int fd)
+{
+    struct termios modes;
+
+    return !tty_in_foreground(fd) && tcgetattr(fd, &modes) == 0
+           && (modes.c_lflag & TOSTOP);
+}
+
 int tty_hung_up(int fd)
 {
     struct pollfd p = { .fd = fd, .events = POLLIN };

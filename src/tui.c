@@ -24,6 +24,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,60 @@ static void setup_attributes(Ui *ui, int color)
     }
 }
 
+/* The SIGTSTP action that screen_start replaced: the handler of ncurses,
+ * which newterm installed. */
+static struct sigaction curses_stop_action;
+
+/* Takes the terminal back after a stop, as the SIGTSTP handler of ncurses
+ * does: drops the keys typed meanwhile, keeps the terminal modes that the
+ * shell or stty set as the modes to restore at the end, and repaints the
+ * screen. */
+static void resume_screen(void)
+{
+    flushinp();
+    def_shell_mode();
+    doupdate();
+}
+
+/*
+ * Handles SIGTSTP in place of ncurses: gives the terminal back, stops the
+ * process, and takes the terminal again after SIGCONT only when the
+ * process is in the terminal's foreground process group. The handler of
+ * ncurses (6.4) takes it back after every SIGCONT, so after bg, or kill %1
+ * (SIGTERM, then SIGCONT), its tcflush stopped the process again with
+ * SIGTTOU, and SIGTERM took effect only after fg. Left in the background,
+ * the screen stays ended until screen_away finds the process back in the
+ * foreground. Like the handler of ncurses, this one calls curses
+ * functions that are not async-signal-safe. util_time_stops calls it in
+ * the drawing thread only.
+ */
+static void on_stop(int sig)
+{
+    if (!isendwin() && tty_in_foreground(STDOUT_FILENO)) {
+        def_prog_mode();
+        endwin();
+    }
+    util_stop_by_default(sig);
+    if (isendwin() && tty_in_foreground(STDOUT_FILENO))
+        resume_screen();
+}
+
+/* Returns 1 while a stop left the screen ended and the process in the
+ * background, where drawing or reading a key would stop it again with
+ * SIGTTOU or SIGTTIN. Once the process is back in the foreground (fg
+ * after bg), takes the terminal again and marks the screen for a full
+ * redraw. */
+static int screen_away(Tui *t)
+{
+    if (!isendwin())
+        return 0;
+    if (!tty_in_foreground(STDOUT_FILENO))
+        return 1;
+    resume_screen();
+    t->full_redraw = 1;
+    return 0;
+}
+
 static int screen_start(Tui *t, char *err, size_t errlen)
 {
     /* The codeset test needs it, and calling it again is harmless. Numbers
@@ -311,7 +366,15 @@ static int screen_start(Tui *t, char *err, size_t errlen)
                   | BUTTON5_PRESSED, NULL) != 0)
         mouseinterval(0);
     tty_arm(STDOUT_FILENO);
-    /* Chains to the SIGTSTP handler of curses, which newterm installed. */
+
+    struct sigaction stop;
+
+    memset(&stop, 0, sizeof stop);
+    sigemptyset(&stop.sa_mask);
+    stop.sa_flags = SA_RESTART;
+    stop.sa_handler = on_stop;
+    sigaction(SIGTSTP, &stop, &curses_stop_action);
+    /* Chains to on_stop. */
     util_time_stops(1);
     return 0;
 }
@@ -322,6 +385,7 @@ static int screen_start(Tui *t, char *err, size_t errlen)
 static void screen_stop(Tui *t, int detached)
 {
     util_time_stops(0);
+    sigaction(SIGTSTP, &curses_stop_action, NULL);
     if (detached) {
         tty_forget();
         tty_detach_stdio();
@@ -332,7 +396,11 @@ static void screen_stop(Tui *t, int detached)
         if (t->win[p] != NULL)
             delwin(t->win[p]);
     }
-    endwin();
+    /* A stop may have ended the screen already. A second endwin would
+     * send the reset strings again, and in the background it would stop
+     * the process with SIGTTOU. */
+    if (!isendwin())
+        endwin();
     util_set_fatal_hook(NULL);
     delscreen(t->screen);
     tty_disarm();
@@ -690,6 +758,8 @@ static void (*const pane_draw[DRAW_PANES])(WINDOW *, const Ui *) = {
 
 static void draw_screen(Tui *t)
 {
+    if (screen_away(t))
+        return;
     if (!t->layout.fits) {
         const TrainerStatus *st = &t->ui.status;
 
@@ -1198,11 +1268,15 @@ static int read_key(Tui *t, int wait_ms, int *gone)
 {
     struct pollfd in = {STDIN_FILENO, POLLIN, 0};
 
-    if (t->input_closed) {
+    if (t->input_closed || screen_away(t)) {
         napms(wait_ms);
         return ERR;
     }
     int ready = poll(&in, 1, wait_ms) > 0;
+    /* A stop during the poll may have left the process in the
+     * background. */
+    if (screen_away(t))
+        return ERR;
     timeout(0);
     errno = 0;
     int key = getch();

@@ -199,11 +199,9 @@ static long long now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Stops the process as SIGTSTP's default action would, and returns when
- * it continues. The signal is blocked while its handler runs, so it is
- * unblocked with the default action in place, raised, and the handler
- * restored. */
-static void stop_by_default(int sig)
+/* The signal is blocked while its handler runs, so it is unblocked with
+ * the default action in place, raised, and the handler restored. */
+void util_stop_by_default(int sig)
 {
     struct sigaction dfl, mine;
     sigset_t set;
@@ -224,7 +222,7 @@ static void stop_by_default(int sig)
 static void pass_stop_on(int sig)
 {
     if (stop_previous.sa_handler == SIG_DFL)
-        stop_by_default(sig);
+        util_stop_by_default(sig);
     else if (stop_previous.sa_handler != SIG_IGN
              && !(stop_previous.sa_flags & SA_SIGINFO))
         stop_previous.sa_handler(sig);

@@ -28,7 +28,9 @@
 #     leaves the stop out;
 #   Ctrl-\ (SIGQUIT) in the interface: exit 131, with the terminal
 #     modes, the cursor, the keypad, the mouse and the normal screen
-#     restored.
+#     restored;
+#   kill %1 on an interface stopped with Ctrl-Z: exit 143 and a
+#     checkpoint, without an fg.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -41,7 +43,7 @@ tui_test=signals
 # ends those processes through their recorded pids. A pid is signalled
 # only while it is still an fmnist, since it may have been reused.
 stop_recorded() {
-    for name in ctrlz ctrlzh quit; do
+    for name in ctrlz ctrlzh quit killjob; do
         [ -s "$tmp/$name.pid" ] || continue
         pid=$(cat "$tmp/$name.pid")
         grep -q fmnist "/proc/$pid/cmdline" 2>/dev/null || continue
@@ -510,11 +512,31 @@ echo exit=\$? >quit.status; stty -a >quit.stty" Enter
         fail "quit: the interface did not start from bash"
     fi
 
+    # kill %1 sends SIGTERM and SIGCONT to a job that Ctrl-Z stopped.
+    # The run must end in the background, saving as on SIGTERM, without
+    # an fg. With set -b, bash reports the end of the job at once.
+    tm new-session -d -x 80 -y 24 -s killjob \
+        "cd '$tmp' && exec bash --norc --noprofile -i"
+    tm send-keys -t killjob "set -b" Enter
+    tm send-keys -t killjob "$record killjob $fmnist $fast --epochs 1000 \
+--save killjob.ckpt" Enter
+    if wait_file "$tmp/killjob.ckpt" 30; then
+        tm send-keys -t killjob C-z
+        wait_for killjob 'Stopped' 10 || fail "killjob: Ctrl-Z did not stop fmnist"
+        tm send-keys -t killjob 'kill %1' Enter
+        wait_for killjob 'Exit 143' 30 \
+            || fail "killjob: kill %1 did not end the stopped interface"
+        expect_checkpoint killjob "$tmp/killjob.ckpt"
+    else
+        fail "killjob: no checkpoint after epoch 1"
+    fi
+
     stop_recorded
     tm kill-session -t ctrlz
     tm kill-session -t ctrlzh
     tm kill-session -t quit
-    echo "group 5 (Ctrl-Z, Ctrl-\\) done"
+    tm kill-session -t killjob
+    echo "group 5 (Ctrl-Z, Ctrl-\\, kill %1) done"
 fi
 
 [ "$failures" -eq 0 ] || exit 1
