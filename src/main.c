@@ -31,6 +31,7 @@
 #include "checkpoint.h"
 #include "dataset.h"
 #include "gemm.h"
+#include "linequeue.h"
 #include "metrics.h"
 #include "net.h"
 #include "optim.h"
@@ -101,6 +102,7 @@ typedef struct {
  * the trainer thread. */
 typedef struct {
     atomic_int print_lines;  /* headless: print one line per epoch */
+    LineQueue *lines;        /* writes the epoch lines to stdout */
     FILE *log;               /* CSV log, or NULL */
     int log_seven;           /* the log has LOG_HEADER_SEVEN's columns */
     int epochs;
@@ -716,18 +718,21 @@ static void on_epoch(const EpochRecord *rec, void *ctx)
             show_log_failure(sink);
         funlockfile(sink->log);
     }
-    if (atomic_load(&sink->print_lines)) {
-        printf("epoch %d/%d  train_loss %.4f  train_acc %.4f  ", rec->epoch,
-               sink->epochs, rec->train_loss, rec->train_acc);
+    if (atomic_load(&sink->print_lines) && sink->lines != NULL) {
+        char line[256], val[64] = "";
+
         if (rec->has_val)
-            printf("val_loss %.4f  val_acc %.4f  ", rec->val_loss,
-                   rec->val_acc);
-        printf("test_loss %.4f  test_acc %.4f  lr %.3g  %.1fs  %.0f img/s\n",
-               rec->test_loss, rec->test_acc, rec->lr, rec->seconds,
-               rec->samples_per_sec);
-        fflush(stdout);
+            snprintf(val, sizeof val, "val_loss %.4f  val_acc %.4f  ",
+                     rec->val_loss, rec->val_acc);
+        snprintf(line, sizeof line, "epoch %d/%d  train_loss %.4f  "
+                 "train_acc %.4f  %stest_loss %.4f  test_acc %.4f  lr %.3g  "
+                 "%.1fs  %.0f img/s\n", rec->epoch, sink->epochs,
+                 rec->train_loss, rec->train_acc, val, rec->test_loss,
+                 rec->test_acc, rec->lr, rec->seconds, rec->samples_per_sec);
+        linequeue_add(sink->lines, line);
     }
 }
+
 
 /* Rejects a --log file that exists and is not a regular file, before the
  * data is loaded. Opening a FIFO without a reader would wait forever. */
@@ -1572,6 +1577,25 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
                 "written to a file\n");
 }
 
+/* Reports the first failed write of the epoch lines to stdout, and makes
+ * the exit status 1 unless it is already nonzero. After a hangup, stdout
+ * went away with the terminal, which is not an error of the run. */
+static void report_stdout_error(EpochSink *sink, int *status)
+{
+    int err = 0;
+
+    if (sink->lines != NULL) {
+        err = linequeue_error(sink->lines);
+        linequeue_free(sink->lines);
+        sink->lines = NULL;
+    }
+    if (err == 0 || atomic_load(&sink->detached))
+        return;
+    note(sink, "cannot write to standard output: %s", strerror(err));
+    if (*status == 0)
+        *status = 1;
+}
+
 /* SA_RESTART keeps a signal from failing the checkpoint's writes with
  * EINTR; getch and nanosleep still return early, so the flags are seen
  * within a tick. */
@@ -1593,6 +1617,13 @@ static void install_signals(void)
      * killing the run. */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGXFSZ, &sa, NULL);
+
+    /* Once the reader of stdout exits (fmnist --headless | head), a write
+     * fails with EPIPE instead of the signal killing the run before its
+     * next save. Training, saving and logging go on without stdout, and
+     * the run reports the error and exits 1 at its end: the trained
+     * model is worth more than the epoch lines. */
+    sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and stores the
@@ -1754,9 +1785,11 @@ int main(int argc, char **argv)
     sink.trainer = tr;
 
     if (opt.eval) {
-        /* An evaluation has nothing to save, so Ctrl-C ends it at once. */
+        /* An evaluation has nothing to save, so Ctrl-C ends it at once,
+         * and so does a reader that exits early, as with any filter. */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
         print_eval(tr);
         goto done;
     }
@@ -1780,10 +1813,12 @@ int main(int argc, char **argv)
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
     block_signals(&old_mask);
-    int start_rc = trainer_start(tr);
+    sink.lines = linequeue_start(STDOUT_FILENO);
+    int start_rc = sink.lines != NULL ? trainer_start(tr) : -1;
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (start_rc != 0) {
-        fprintf(stderr, "fmnist: cannot start the training thread\n");
+        fprintf(stderr, "fmnist: cannot start the training thread or the "
+                "thread that writes its output\n");
         status = 1;
         goto done;
     }
@@ -1837,6 +1872,10 @@ int main(int argc, char **argv)
     trainer_request_stop(tr);
     trainer_join(tr);
     util_time_stops(0);
+    /* The epoch lines go out before the notes below, which follow them
+     * on a terminal. After a stop signal, a reader that stopped reading
+     * (a full pipe) gets about 0.1 s, so it cannot hold up the exit. */
+    linequeue_drain(sink.lines, &quit_signal);
     trainer_get_status(tr, st);
     /* The interface's summary reports where a stop left the run. A
      * headless run reports it too, because its last epoch line would
@@ -1894,6 +1933,7 @@ int main(int argc, char **argv)
     }
 
 done:
+    report_stdout_error(&sink, &status);
     free(load_target);
     free(st);
     trainer_free(tr);

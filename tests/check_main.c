@@ -16,7 +16,7 @@ int main(void)
         net_suite,
         optim_suite,   trainer_suite,  checkpoint_suite, draw_suite,
         augment_suite, training_suite, explore_suite,
-        tui_suite,
+        tui_suite,     linequeue_suite,
     };
     SRunner *runner = srunner_create(NULL);
 

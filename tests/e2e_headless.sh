@@ -191,6 +191,74 @@ else
     echo "skip: no de_DE locale to build (apt-get install locales)"
 fi
 
+# A tiny network, for the runs that only need epochs to pass quickly.
+tiny="--model pool2,conv3x3x4,relu,pool2,dense10 --batch 16 -j 1"
+
+# A reader that exits early: fmnist ignores SIGPIPE, trains, logs and
+# saves all three epochs, then names the error and exits 1. Before, the
+# signal killed it while it wrote a later epoch's line, before that
+# epoch's save.
+{
+    "$fmnist" --data "$data" $tiny --headless --epochs 3 --train-limit 500 \
+        --save "$tmp/pipe.ckpt" --log "$tmp/pipe.csv" 2>"$tmp/pipe.err"
+    echo $? >"$tmp/pipe.rc"
+} | head -c 10 >/dev/null
+[ "$(cat "$tmp/pipe.rc")" = 1 ] \
+    || fail "stdout closed by its reader: status $(cat "$tmp/pipe.rc"), expected 1: $(cat "$tmp/pipe.err")"
+grep -qx 'fmnist: cannot write to standard output: Broken pipe' "$tmp/pipe.err" \
+    || fail "stdout closed by its reader: no error line: $(cat "$tmp/pipe.err")"
+[ "$(grep -c '^[0-9]' "$tmp/pipe.csv")" -eq 3 ] \
+    || fail "stdout closed by its reader: the log lacks epochs: $(cat "$tmp/pipe.csv")"
+"$fmnist" --data "$data" $tiny --headless --epochs 1 --train-limit 500 \
+    --load "$tmp/pipe.ckpt" >"$tmp/pipe.resume" 2>&1
+grep -q '^epoch 4/4 ' "$tmp/pipe.resume" \
+    || fail "stdout closed by its reader: the checkpoint lacks epochs: $(cat "$tmp/pipe.resume")"
+
+# A reader that never reads: once the pipe is full, training must go on,
+# and SIGTERM must stop the run and save. The FIFO is opened for reading
+# and writing on descriptor 3 of this shell, so fmnist's open does not
+# wait for a reader. A pipe buffer is 64 KiB on Linux, about 550 epoch
+# lines, so 1000 lines in the log mean that training went past it.
+mkfifo "$tmp/full.fifo" || fail "mkfifo failed"
+exec 3<>"$tmp/full.fifo"
+"$fmnist" --data "$data" $tiny --headless --epochs 100000 --train-limit 100 \
+    --save "$tmp/full.ckpt" --log "$tmp/full.csv" >"$tmp/full.fifo" \
+    2>"$tmp/full.err" &
+pid=$!
+# logged_epochs FILE: the number of epoch lines in the log FILE, 0 while
+# it does not exist.
+logged_epochs() {
+    n=$(grep -c '^[0-9]' "$1" 2>/dev/null)
+    echo "${n:-0}"
+}
+tries=600
+while [ "$(logged_epochs "$tmp/full.csv")" -lt 1000 ] && [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.2
+done
+if [ "$tries" -eq 0 ]; then
+    kill -KILL "$pid"
+    fail "stdout full: training stopped at $(logged_epochs "$tmp/full.csv") epochs"
+fi
+kill -TERM "$pid"
+tries=150
+while kill -0 "$pid" 2>/dev/null && [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.2
+done
+if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    fail "stdout full: SIGTERM did not stop the run within 30 s"
+fi
+wait "$pid"
+rc=$?
+exec 3<&-
+[ "$rc" -eq 143 ] || fail "stdout full: status $rc after SIGTERM, expected 143"
+grep -q '^fmnist: stopped by SIGTERM' "$tmp/full.err" \
+    || fail "stdout full: no line saying where SIGTERM stopped: $(cat "$tmp/full.err")"
+"$fmnist" --data "$data" --load "$tmp/full.ckpt" --eval >/dev/null 2>&1 \
+    || fail "stdout full: --eval rejects the checkpoint"
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?

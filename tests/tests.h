@@ -20,5 +20,6 @@ Suite *checkpoint_suite(void);
 Suite *draw_suite(void);
 Suite *explore_suite(void);
 Suite *tui_suite(void);
+Suite *linequeue_suite(void);
 
 #endif
