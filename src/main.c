@@ -5,9 +5,10 @@
  * terminal is touched, then runs the trainer in the background and either
  * the curses interface (when stdout is a terminal) or a headless loop that
  * prints one line per epoch. Exit status: 0 success, 1 bad data, checkpoint
- * or training failure, 2 usage error, 128 + signal number when stopped by
- * SIGINT or SIGTERM. After SIGHUP, or when the terminal hangs up, training
- * goes on to the end without the terminal, and messages go to the log.
+ * or training failure or a failed write to stdout, 2 usage error, 128 +
+ * signal number when stopped by SIGINT or SIGTERM. After SIGHUP, or when
+ * the terminal hangs up, training goes on to the end without the
+ * terminal, and messages go to the log.
  */
 #include "config.h"
 
@@ -733,6 +734,15 @@ static void on_epoch(const EpochRecord *rec, void *ctx)
     }
 }
 
+/* The errno of the first failed write to stdout through stdio, or 0. */
+static int stdout_errno;
+
+/* Flushes stdout and keeps the errno of its first failure. */
+static void flush_stdout(void)
+{
+    if (fflush(stdout) != 0 && stdout_errno == 0)
+        stdout_errno = errno;
+}
 
 /* Rejects a --log file that exists and is not a regular file, before the
  * data is loaded. Opening a FIFO without a reader would wait forever. */
@@ -1284,7 +1294,7 @@ static void load_data(const Options *opt, const char *spec, int need_train,
      * busy machine that can take seconds, and this line fills the wait. */
     if (!opt->headless && !opt->eval) {
         printf("fmnist: loading the data from %s\n", dir);
-        fflush(stdout);
+        flush_stdout();
         tty_quiet_begin(STDIN_FILENO);
     }
     if ((need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
@@ -1577,15 +1587,19 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
                 "written to a file\n");
 }
 
-/* Reports the first failed write of the epoch lines to stdout, and makes
- * the exit status 1 unless it is already nonzero. After a hangup, stdout
- * went away with the terminal, which is not an error of the run. */
+/* Reports the first failed write to stdout, by stdio or by the epoch
+ * lines' thread, and makes the exit status 1 unless it is already
+ * nonzero. After a hangup, stdout went away with the terminal, which is
+ * not an error of the run. */
 static void report_stdout_error(EpochSink *sink, int *status)
 {
-    int err = 0;
+    int err;
 
+    flush_stdout();
+    err = stdout_errno;
     if (sink->lines != NULL) {
-        err = linequeue_error(sink->lines);
+        if (err == 0)
+            err = linequeue_error(sink->lines);
         linequeue_free(sink->lines);
         sink->lines = NULL;
     }

@@ -259,6 +259,24 @@ grep -q '^fmnist: stopped by SIGTERM' "$tmp/full.err" \
 "$fmnist" --data "$data" --load "$tmp/full.ckpt" --eval >/dev/null 2>&1 \
     || fail "stdout full: --eval rejects the checkpoint"
 
+# Write errors on stdout are reported and fail the run, whose training
+# still runs to its end and saves.
+if [ -w /dev/full ]; then
+    "$fmnist" --data "$data" $tiny --headless --epochs 1 --train-limit 500 \
+        --save "$tmp/devfull.ckpt" >/dev/full 2>"$tmp/devfull.err"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "headless to /dev/full: status $rc, expected 1"
+    grep -qx 'fmnist: cannot write to standard output: No space left on device' \
+        "$tmp/devfull.err" || fail "headless to /dev/full: no error line: $(cat "$tmp/devfull.err")"
+    [ -s "$tmp/devfull.ckpt" ] || fail "headless to /dev/full: no checkpoint"
+    "$fmnist" --data "$data" --load "$tmp/devfull.ckpt" --eval >/dev/full \
+        2>"$tmp/evalfull.err"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "--eval to /dev/full: status $rc, expected 1"
+    grep -qx 'fmnist: cannot write to standard output: No space left on device' \
+        "$tmp/evalfull.err" || fail "--eval to /dev/full: no error line: $(cat "$tmp/evalfull.err")"
+fi
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?
