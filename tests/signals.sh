@@ -473,7 +473,9 @@ if command -v bash >/dev/null 2>&1; then
     tm capture-pane -p -t ctrlzh >"$tmp/ctrlzh.screen"
     epochs_then=$(count_lines "$tmp/ctrlzh.csv" '^[0-9]')
     tm send-keys -t ctrlzh fg Enter
-    if wait_lines "$tmp/ctrlzh.csv" '^30,' 1 60; then
+    # The wait allows for a machine busy with other work, where 60 s
+    # were not enough.
+    if wait_lines "$tmp/ctrlzh.csv" '^30,' 1 240; then
         ended=$(date +%s.%N)
         [ "$epochs_then" -lt 30 ] \
             || fail "ctrlzh: all epochs were logged during the stop: $(cat "$tmp/ctrlzh.screen")"
@@ -482,7 +484,7 @@ if command -v bash >/dev/null 2>&1; then
             'BEGIN { exit !(s != "" && s <= b - a - 3) }' \
             || fail "ctrlzh: logged training time '$seconds' s counts the 4 s stop (wall $began to $ended)"
     else
-        fail "ctrlzh: the headless run did not end: $(cat "$tmp/ctrlzh.out")"
+        fail "ctrlzh: the headless run did not log epoch 30 within 240 s: $(tail -n 3 "$tmp/ctrlzh.out")"
     fi
 
     # Ctrl-\ through the terminal, so the check covers cbreak mode
