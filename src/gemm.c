@@ -472,40 +472,22 @@ static inline void kernel_avx2_body(int kc, const float *a, size_t a_row,
         __m256 b1 = wide ? load8(b + 8, masked, m1) : _mm256_setzero_ps();
         __m256 av;
 
-        av = _mm256_broadcast_ss(a);
-        c00 = _mm256_fmadd_ps(av, b0, c00);
-        if (wide)
-            c01 = _mm256_fmadd_ps(av, b1, c01);
-        if (rows > 1) {
-            av = _mm256_broadcast_ss(a + a_row);
-            c10 = _mm256_fmadd_ps(av, b0, c10);
-            if (wide)
-                c11 = _mm256_fmadd_ps(av, b1, c11);
+        /* Row I of the tile, when the tile has it: a broadcast of its A
+         * value and one FMA per vector. */
+#define AVX2_ROW_STEP(i, lo, hi)                                        \
+        if (rows > (i)) {                                               \
+            av = _mm256_broadcast_ss(a + (i) * a_row);                  \
+            lo = _mm256_fmadd_ps(av, b0, lo);                           \
+            if (wide)                                                   \
+                hi = _mm256_fmadd_ps(av, b1, hi);                       \
         }
-        if (rows > 2) {
-            av = _mm256_broadcast_ss(a + 2 * a_row);
-            c20 = _mm256_fmadd_ps(av, b0, c20);
-            if (wide)
-                c21 = _mm256_fmadd_ps(av, b1, c21);
-        }
-        if (rows > 3) {
-            av = _mm256_broadcast_ss(a + 3 * a_row);
-            c30 = _mm256_fmadd_ps(av, b0, c30);
-            if (wide)
-                c31 = _mm256_fmadd_ps(av, b1, c31);
-        }
-        if (rows > 4) {
-            av = _mm256_broadcast_ss(a + 4 * a_row);
-            c40 = _mm256_fmadd_ps(av, b0, c40);
-            if (wide)
-                c41 = _mm256_fmadd_ps(av, b1, c41);
-        }
-        if (rows > 5) {
-            av = _mm256_broadcast_ss(a + 5 * a_row);
-            c50 = _mm256_fmadd_ps(av, b0, c50);
-            if (wide)
-                c51 = _mm256_fmadd_ps(av, b1, c51);
-        }
+        AVX2_ROW_STEP(0, c00, c01)
+        AVX2_ROW_STEP(1, c10, c11)
+        AVX2_ROW_STEP(2, c20, c21)
+        AVX2_ROW_STEP(3, c30, c31)
+        AVX2_ROW_STEP(4, c40, c41)
+        AVX2_ROW_STEP(5, c50, c51)
+#undef AVX2_ROW_STEP
         prefetch_step(prefetch, next, p, a_row, ldb, MR, NR);
         a += a_step;
         b += ldb;
