@@ -13,8 +13,8 @@
  * the gradient reduction and the optimiser step, as a user's run does.
  * A training step counts as 3 x 2 x the forward multiply-adds per image.
  * The per-layer table keeps each layer's fastest of --repeat runs on the
- * monotonic clock; the fastest run is the one least disturbed by other
- * processes that share the machine.
+ * monotonic clock, because the fastest run is the one least disturbed by
+ * other processes that share the machine.
  *
  * Usage: see usage() below or run fmnist-bench --help.
  */

@@ -908,8 +908,8 @@ static const char *invalid_field(const Checkpoint *ck)
         return "epoch or step count";
     if (ck->history_stride < 1 || ck->history_stride > MAX_HISTORY_STRIDE)
         return "history stride";
-    /* Every batch holds at least one sample, and a loss sum is a sum of
-     * cross-entropies. */
+    /* Every batch contains at least one sample, and a loss sum is a sum
+     * of cross-entropies. */
     if (part->batch < 0 || part->train_count < 0 || part->batches < 0
         || part->samples < 0 || part->correct < 0
         || part->samples > part->train_count

@@ -12,7 +12,7 @@
  * as bytes arrive, so a header that declares more data than the file contains
  * fails on the short read without a large allocation. The data must end
  * exactly where the header says. For gzip files, reading to the end also
- * makes zlib verify the CRC-32 and length in the gzip trailer; bytes after
+ * makes zlib verify the CRC-32 and length in the gzip trailer. Bytes after
  * the last gzip member that do not start another one are ignored, as gzip
  * -d ignores them with a warning.
  *

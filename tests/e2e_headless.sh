@@ -112,10 +112,10 @@ if command -v prlimit >/dev/null 2>&1; then
         || fail "all saves failed, but the end says: $(tail -n 1 "$tmp/err5")"
 fi
 
-# A run whose loss becomes NaN (a deep linear stack at --lr 9.9 diverges
-# within a few batches) reports that nothing was saved because training
-# failed, not that --save would write a checkpoint, and ends with the
-# loss as the reason.
+# A deep linear stack at --lr 9.9 gets a NaN loss within a few batches.
+# The run must report that nothing was saved because training failed,
+# not that --save would write a checkpoint, and end with the loss as the
+# reason.
 "$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 \
     --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 9.9 \
     --save "$tmp/diverged.ckpt" >/dev/null 2>"$tmp/err6"
