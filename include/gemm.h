@@ -24,6 +24,16 @@ void sgemm(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
            const float *a, int lda, const float *b, int ldb, float beta,
            float *c, int ldc);
 
+/* Computes C = alpha * A * B^T + beta * C where A is stored M x K and B
+ * is stored N x K, rows LDA and LDB apart, as dot products of rows: the
+ * dot path of gemm_kernel()'s kernel, or sgemm for the portable one. It
+ * packs neither operand, so it suits products where one side has few
+ * rows, whichever side that is. With the AVX2 and AVX-512 kernels C[i][j]
+ * depends only on row i of A and row j of B, and equals what sgemm gives
+ * for the same rows when M is at most 32. */
+void sgemm_dot(int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc);
+
 /*
  * Computes C = A * B + bias, then C = max(C, 0) when RELU is set. A is
  * M x K and B is K x N, both untransposed, and BIAS contains one value per
@@ -56,7 +66,7 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 /* Computes the product with the cache-blocked path and the AVX-512
  * micro-kernel; A * B^T with at most 32 rows of A takes the dot path of
  * sgemm_dot_avx512, or on CPUs whose 512-bit FMAs run at the rate of
- * 256-bit ones (Zen 4) that of sgemm_dot_avx2, which gives the same C.
+ * 256-bit ones (Zen 4) that of sgemm_dot_wide, which gives the same C.
  * Call it only when gemm_have_avx512() returns 1. */
 void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                   float alpha, const float *a, int lda, const float *b,
@@ -79,10 +89,20 @@ void sgemm_dot_avx512(int m, int n, int k, float alpha, const float *a,
                       int lda, const float *b, int ldb, float beta, float *c,
                       int ldc);
 
+/* Computes the same product as sgemm_dot_avx2, with the same 256-bit
+ * FMAs on the 32 registers of AVX-512VL, and writes bitwise the same C.
+ * Call it only when gemm_have_avx512() returns 1. sgemm_avx512 takes this
+ * path when M is small on CPUs whose 512-bit FMAs run at the rate of
+ * 256-bit ones. */
+void sgemm_dot_wide(int m, int n, int k, float alpha, const float *a,
+                    int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc);
+
 /* Returns 1 when the CPU supports both AVX2 and FMA, else 0. */
 int gemm_have_avx2(void);
 
-/* Returns 1 when the CPU supports AVX-512F besides AVX2 and FMA, else 0. */
+/* Returns 1 when the CPU supports AVX-512F and AVX-512VL besides AVX2 and
+ * FMA, else 0. */
 int gemm_have_avx512(void);
 
 typedef enum {

@@ -881,16 +881,24 @@ static void pack_a_rows_8(const float *a, int lda, int i0, int p0, int mc,
  * element: per step of 8 along K it loads 2 A vectors and 4 B vectors for
  * 8 FMAs, 13 of the 16 registers. Loop order, outermost first: chunks of
  * DOT_CHUNK rows of A, groups of DOT_COLS rows of B, blocks of DOT_KC
- * along K, then the row pairs of the chunk. One block of the 4 B rows
- * (8 KB) then stays in L1 while every row pair of A passes, and B, the
+ * along K, then the row tiles of the chunk. One block of the 4 B rows
+ * (8 KB) then stays in L1 while every row tile of A passes, and B, the
  * large operand, streams from memory once per chunk. The accumulators are
  * parked in STATE between K blocks.
  *
+ * With AVX-512VL the same instructions can use 32 registers, and the wide
+ * tile of DOT_WIDE_ROWS x DOT_WIDE_COLS needs 9 loads for 20 FMAs. Its
+ * five columns cover a 10-unit dense layer's outputs in two groups.
+ *
  * Every element takes the same steps whatever its position: lanes summed
  * along K in order, then reduced by the same horizontal-add tree. So the
- * result does not depend on M, N or which tile an element falls in.
+ * result does not depend on M, N, the tile shape or which tile an element
+ * falls in.
  */
-enum { DOT_ROWS = 2, DOT_COLS = 4, DOT_KC = 512, DOT_CHUNK = 32 };
+enum {
+    DOT_ROWS = 2, DOT_COLS = 4, DOT_WIDE_ROWS = 4, DOT_WIDE_COLS = 5,
+    DOT_KC = 512, DOT_CHUNK = 32
+};
 
 /* sgemm_avx2 and sgemm_avx512 take the dot path up to this many rows of
  * A. */
@@ -903,7 +911,7 @@ static int split_fma512;  /* set by detect_cpu */
 
 /* Returns the four horizontal sums of R[0..3] as one 4-float vector: two
  * hadd levels pair the lanes within each 128-bit half, and the halves are
- * added last. */
+ * added last. Each sum takes the same steps in any of the four places. */
 __attribute__((target("avx2,fma"), always_inline))
 static inline __m128 dot_reduce4(const __m256 r[4])
 {
@@ -924,27 +932,26 @@ typedef struct {
 } DotBlock;
 
 /*
- * Adds one K block of a ROWS x COLS tile (ROWS <= DOT_ROWS, COLS <=
- * DOT_COLS) to the accumulators in STATE, starting from zero in the first
- * block. In the last block it writes the tile to C. Callers pass
+ * Adds one K block of a ROWS x COLS tile (at most DOT_WIDE_ROWS x
+ * DOT_WIDE_COLS) to the accumulators in STATE, starting from zero in the
+ * first block. In the last block it writes the tile to C. Callers pass
  * constants for ROWS and COLS, so after inlining the accumulators are
- * registers. Missing columns keep zero accumulators and feed the same
- * reduction, which is why every element is computed the same way.
+ * registers.
  */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void dot_tile(int rows, int cols, const DotBlock *blk,
                             const float *a, size_t lda, const float *b,
                             size_t ldb, __m256 *state, float *c, size_t ldc)
 {
-    __m256 acc[DOT_ROWS][DOT_COLS];
+    __m256 acc[DOT_WIDE_ROWS][DOT_WIDE_COLS];
     int kc = blk->kc, k8 = kc & ~7;
 
-    for (int i = 0; i < DOT_ROWS; i++)
-        for (int j = 0; j < DOT_COLS; j++)
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
             acc[i][j] = blk->first ? _mm256_setzero_ps()
-                                   : state[i * DOT_COLS + j];
+                                   : state[i * cols + j];
     for (int p = 0; p < k8; p += 8) {
-        __m256 bv[DOT_COLS];
+        __m256 bv[DOT_WIDE_COLS];
 
         /* The empty asm pins each B vector in a register. Without it GCC
          * folds the loads into the FMAs and loads B once per A row, which
@@ -962,7 +969,7 @@ static inline void dot_tile(int rows, int cols, const DotBlock *blk,
     if (k8 < kc) {
         __m256i mask = _mm256_loadu_si256(
             (const __m256i *)lane_mask[kc - k8]);
-        __m256 bv[DOT_COLS];
+        __m256 bv[DOT_WIDE_COLS];
 
         for (int j = 0; j < cols; j++)
             bv[j] = _mm256_maskload_ps(b + j * ldb + k8, mask);
@@ -973,72 +980,107 @@ static inline void dot_tile(int rows, int cols, const DotBlock *blk,
         }
     }
     if (!blk->last) {
-        for (int i = 0; i < DOT_ROWS; i++)
-            for (int j = 0; j < DOT_COLS; j++)
-                state[i * DOT_COLS + j] = acc[i][j];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                state[i * cols + j] = acc[i][j];
         return;
     }
+    /* Columns 0-3 are reduced a row at a time, column 4 over the rows. */
+    float sums[DOT_WIDE_ROWS][8];
+    __m256 group[4];
+
     for (int i = 0; i < rows; i++) {
-        float sums[4];
+        for (int j = 0; j < 4; j++)
+            group[j] = j < cols ? acc[i][j] : _mm256_setzero_ps();
+        _mm_storeu_ps(sums[i], dot_reduce4(group));
+    }
+    if (cols > 4) {
+        float last[4];
+
+        for (int i = 0; i < 4; i++)
+            group[i] = i < rows ? acc[i][4] : _mm256_setzero_ps();
+        _mm_storeu_ps(last, dot_reduce4(group));
+        for (int i = 0; i < rows; i++)
+            sums[i][4] = last[i];
+    }
+    for (int i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
 
-        _mm_storeu_ps(sums, dot_reduce4(acc[i]));
         for (int j = 0; j < cols; j++)
             ci[j] = blk->beta == 0.0f
-                    ? blk->alpha * sums[j]
-                    : blk->alpha * sums[j] + blk->beta * ci[j];
+                    ? blk->alpha * sums[i][j]
+                    : blk->alpha * sums[i][j] + blk->beta * ci[j];
     }
 }
 
-/* Calls dot_tile with constant sizes for every tile shape, so each shape
- * is compiled with its accumulators in registers. */
-__attribute__((target("avx2,fma")))
-static void dot_any_tile(int rows, int cols, const DotBlock *blk,
-                         const float *a, size_t lda, const float *b,
-                         size_t ldb, __m256 *state, float *c, size_t ldc)
-{
+/* A function computing one tile of ROWS x COLS. Each one below compiles
+ * every shape it takes separately. */
+typedef void DotTileFn(int rows, int cols, const DotBlock *blk,
+                       const float *a, size_t lda, const float *b,
+                       size_t ldb, __m256 *state, float *c, size_t ldc);
+
 #define DOT_CASE(r, q)                                                  \
     case (r) * 8 + (q):                                                 \
         dot_tile((r), (q), blk, a, lda, b, ldb, state, c, ldc);         \
-        break
+        return
+
+/* Tiles of up to DOT_ROWS x DOT_COLS on 16 registers. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dot_any_tile(int rows, int cols, const DotBlock *blk,
+                         const float *a, size_t lda, const float *b,
+                         size_t ldb, __m256 *state, float *c, size_t ldc)
+{
     switch (rows * 8 + cols) {
-    DOT_CASE(2, 4);
-    DOT_CASE(2, 3);
-    DOT_CASE(2, 2);
-    DOT_CASE(2, 1);
-    DOT_CASE(1, 4);
-    DOT_CASE(1, 3);
-    DOT_CASE(1, 2);
-    DOT_CASE(1, 1);
-    default:
-        /* dot_nt never passes more than DOT_ROWS x DOT_COLS. */
-        abort();
+    DOT_CASE(2, 4); DOT_CASE(2, 3); DOT_CASE(2, 2); DOT_CASE(2, 1);
+    DOT_CASE(1, 4); DOT_CASE(1, 3); DOT_CASE(1, 2); DOT_CASE(1, 1);
     }
-#undef DOT_CASE
+    /* dot_chunk never passes a larger tile. */
+    abort();
 }
 
-/* Computes the products of ROWS (at most DOT_CHUNK) rows of A with all N
- * rows of B. */
-__attribute__((target("avx2,fma")))
-static void dot_chunk(int rows, int n, int k, float alpha, const float *a,
-                      size_t lda, const float *b, size_t ldb, float beta,
-                      float *c, size_t ldc)
+/* Tiles of up to DOT_WIDE_ROWS x DOT_WIDE_COLS: the same instructions,
+ * which with AVX-512VL may use all 32 vector registers. */
+__attribute__((target("avx512vl,avx2,fma"), always_inline))
+static inline void dot_wide_any_tile(int rows, int cols,
+                                     const DotBlock *blk, const float *a,
+                                     size_t lda, const float *b, size_t ldb,
+                                     __m256 *state, float *c, size_t ldc)
 {
-    __m256 state[DOT_CHUNK / DOT_ROWS][DOT_ROWS * DOT_COLS];
+    switch (rows * 8 + cols) {
+    DOT_CASE(4, 5); DOT_CASE(4, 4); DOT_CASE(4, 3); DOT_CASE(4, 2);
+    DOT_CASE(4, 1); DOT_CASE(3, 5); DOT_CASE(3, 4); DOT_CASE(3, 3);
+    DOT_CASE(3, 2); DOT_CASE(3, 1); DOT_CASE(2, 5); DOT_CASE(2, 4);
+    DOT_CASE(2, 3); DOT_CASE(2, 2); DOT_CASE(2, 1); DOT_CASE(1, 5);
+    DOT_CASE(1, 4); DOT_CASE(1, 3); DOT_CASE(1, 2); DOT_CASE(1, 1);
+    }
+    abort();
+}
+#undef DOT_CASE
 
-    for (int j = 0; j < n; j += DOT_COLS) {
-        int cols = min_int(DOT_COLS, n - j);
+/* Computes the products of ROWS (at most DOT_CHUNK) rows of A with all N
+ * rows of B in tiles of at most TILE_ROWS x TILE_COLS, computed by TILE.
+ * Callers pass constants, so that the tiles are inlined: a call per tile
+ * cost a third of the time of a 10 x 64 product with K = 128. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dot_chunk(DotTileFn *tile, int tile_rows, int tile_cols,
+                             int rows, int n, int k, float alpha,
+                             const float *a, size_t lda, const float *b,
+                             size_t ldb, float beta, float *c, size_t ldc)
+{
+    __m256 state[DOT_CHUNK * DOT_WIDE_COLS];
+
+    for (int j = 0; j < n; j += tile_cols) {
+        int cols = min_int(tile_cols, n - j);
 
         for (int p = 0; p < k || p == 0; p += DOT_KC) {
             DotBlock blk = {min_int(DOT_KC, k - p), p == 0, p + DOT_KC >= k,
                             alpha, beta};
 
-            for (int i = 0; i < rows; i += DOT_ROWS)
-                dot_any_tile(min_int(DOT_ROWS, rows - i), cols, &blk,
-                             a + (size_t)i * lda + p, lda,
-                             b + (size_t)j * ldb + p, ldb,
-                             state[i / DOT_ROWS], c + (size_t)i * ldc + j,
-                             ldc);
+            for (int i = 0; i < rows; i += tile_rows)
+                tile(min_int(tile_rows, rows - i), cols, &blk,
+                     a + (size_t)i * lda + p, lda, b + (size_t)j * ldb + p,
+                     ldb, state + (size_t)i * tile_cols,
+                     c + (size_t)i * ldc + j, ldc);
         }
     }
 }
@@ -1048,7 +1090,19 @@ static void dot_nt(int m, int n, int k, float alpha, const float *a, int lda,
                    const float *b, int ldb, float beta, float *c, int ldc)
 {
     for (int i = 0; i < m; i += DOT_CHUNK)
-        dot_chunk(min_int(DOT_CHUNK, m - i), n, k, alpha,
+        dot_chunk(dot_any_tile, DOT_ROWS, DOT_COLS, min_int(DOT_CHUNK, m - i),
+                  n, k, alpha, a + (size_t)i * lda, (size_t)lda, b,
+                  (size_t)ldb, beta, c + (size_t)i * ldc, (size_t)ldc);
+}
+
+__attribute__((target("avx512vl,avx2,fma")))
+static void dot_wide_nt(int m, int n, int k, float alpha, const float *a,
+                        int lda, const float *b, int ldb, float beta,
+                        float *c, int ldc)
+{
+    for (int i = 0; i < m; i += DOT_CHUNK)
+        dot_chunk(dot_wide_any_tile, DOT_WIDE_ROWS, DOT_WIDE_COLS,
+                  min_int(DOT_CHUNK, m - i), n, k, alpha,
                   a + (size_t)i * lda, (size_t)lda, b, (size_t)ldb, beta,
                   c + (size_t)i * ldc, (size_t)ldc);
 }
@@ -1262,6 +1316,23 @@ static void dot512_nt(int m, int n, int k, float alpha, const float *a,
                      a + (size_t)i * lda, (size_t)lda, b, (size_t)ldb, beta,
                      c + (size_t)i * ldc, (size_t)ldc);
 }
+
+/* Runs the fastest AVX-512 dot path for this CPU. All give bitwise the
+ * same C. Where 512-bit FMAs run at the rate of 256-bit ones, 256-bit
+ * FMAs win, since the AVX-512 version spends extra shuffles on copying B
+ * and reducing the sums. On a Zen 4 the 16-register version took 1.8 us
+ * against 2.8 us for a 10-unit dense layer over 64 samples (K = 128), and
+ * 42 against 53 us at K = 3136. The 32-register one takes 1.6 us for the
+ * same layer computed sample-major (64 x 10). */
+static void dot_avx512_nt(int m, int n, int k, float alpha, const float *a,
+                          int lda, const float *b, int ldb, float beta,
+                          float *c, int ldc)
+{
+    if (split_fma512)
+        dot_wide_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        dot512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 #endif
 
 void sgemm_dot_avx512(int m, int n, int k, float alpha, const float *a,
@@ -1270,6 +1341,18 @@ void sgemm_dot_avx512(int m, int n, int k, float alpha, const float *a,
 {
 #ifdef GEMM_X86
     dot512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    /* Not an x86 build: gemm_have_avx512() is 0, so no caller gets here. */
+    abort();
+#endif
+}
+
+void sgemm_dot_wide(int m, int n, int k, float alpha, const float *a,
+                    int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc)
+{
+#ifdef GEMM_X86
+    dot_wide_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
     /* Not an x86 build: gemm_have_avx512() is 0, so no caller gets here. */
     abort();
@@ -1611,16 +1694,7 @@ void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 {
 #ifdef GEMM_X86
     if (ta == GEMM_NOTRANS && tb == GEMM_TRANS && m <= DOT_MAX_M) {
-        /* Both give bitwise the same C. Where 512-bit FMAs run at the
-         * rate of 256-bit ones, the AVX2 version wins, since the AVX-512
-         * one spends extra shuffles on copying B and reducing the sums.
-         * On a Zen 4 it took 1.8 us against 2.8 us for a 10-unit dense
-         * layer over 64 samples (K = 128), and 42 against 53 us at
-         * K = 3136. */
-        if (split_fma512)
-            dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        else
-            dot512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        dot_avx512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_blocked(&impl_avx512, ta, tb, m, n, k, alpha, a, lda, b, ldb,
@@ -1698,7 +1772,8 @@ static void detect_cpu(void)
 #ifdef GEMM_X86
     __builtin_cpu_init();
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    have_avx512 = have_avx2 && __builtin_cpu_supports("avx512f");
+    have_avx512 = have_avx2 && __builtin_cpu_supports("avx512f")
+                  && __builtin_cpu_supports("avx512vl");
     split_fma512 = have_avx512 && __builtin_cpu_is("amd")
                    && cpu_family() == 0x19;
 #endif
@@ -1766,6 +1841,25 @@ void sgemm(GemmTrans ta, GemmTrans tb, int m, int n, int k, float alpha,
                        ldc);
         break;
     }
+}
+
+void sgemm_dot(int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc)
+{
+#ifdef GEMM_X86
+    switch (gemm_kernel()) {
+    case GEMM_KERNEL_AVX512:
+        dot_avx512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    case GEMM_KERNEL_AVX2:
+        dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    case GEMM_KERNEL_PORTABLE:
+        break;
+    }
+#endif
+    sgemm_portable(GEMM_NOTRANS, GEMM_TRANS, m, n, k, alpha, a, lda, b, ldb,
+                   beta, c, ldc);
 }
 
 /* ---------------------------------------------------------------- im2col */

@@ -217,17 +217,29 @@ static void dot512_as_gemm(GemmTrans ta, GemmTrans tb, int m, int n, int k,
     sgemm_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* Adapts sgemm_dot_wide in the same way. */
+static void dot_wide_as_gemm(GemmTrans ta, GemmTrans tb, int m, int n,
+                             int k, float alpha, const float *a, int lda,
+                             const float *b, int ldb, float beta, float *c,
+                             int ldc)
+{
+    ck_assert_int_eq(ta, GEMM_NOTRANS);
+    ck_assert_int_eq(tb, GEMM_TRANS);
+    sgemm_dot_wide(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* Shapes for the dot paths. K falls on either side of a multiple of 8
- * (the masked tail) and of the 512-float K block. M passes the 2-row and
- * 6-row tiles and the 32-row chunk, N the 4-column and 8-column tiles.
- * The last three are the first convolutions' weight gradients (9 or 25
- * rows by 32 filters) and a dense layer over an evaluation shard. */
+ * (the masked tail) and of the 512-float K block. M passes the 2-row,
+ * 4-row and 6-row tiles and the 32-row chunk, N the 4-column, 5-column
+ * and 8-column tiles. Then come the first convolutions' weight gradients
+ * (9 or 25 rows by 32 filters), a dense layer over an evaluation shard,
+ * and a 10-unit dense layer over a batch of 64, sample-major. */
 static const int dot_shapes[][3] = {
     {1, 1, 1},   {1, 1, 7},    {2, 4, 8},    {3, 5, 9},
     {2, 3, 17},  {5, 7, 511},  {7, 9, 512},  {8, 13, 513},
     {31, 6, 1025}, {32, 4, 64}, {33, 11, 100}, {13, 1, 1600},
-    {6, 8, 16},  {12, 17, 1031}, {9, 32, 5408}, {25, 32, 1568},
-    {32, 130, 200},
+    {6, 8, 16},  {12, 17, 1031}, {4, 5, 24}, {11, 14, 519},
+    {9, 32, 5408}, {25, 32, 1568}, {32, 130, 200}, {64, 10, 128},
 };
 
 START_TEST(test_gemm_dot_matches_ref)
@@ -247,10 +259,58 @@ START_TEST(test_gemm_dot_matches_ref)
         return;
     for (size_t s = 0; s < n_shapes; s++)
         for (size_t ab = 0; ab < n_ab; ab++)
-            check_against_ref(dot512_as_gemm, "dot avx512", GEMM_NOTRANS,
-                              GEMM_TRANS, dot_shapes[s][0], dot_shapes[s][1],
-                              dot_shapes[s][2], alpha_beta[ab][0],
-                              alpha_beta[ab][1]);
+            for (int wide = 0; wide < 2; wide++)
+                check_against_ref(wide ? dot_wide_as_gemm : dot512_as_gemm,
+                                  wide ? "dot wide" : "dot avx512",
+                                  GEMM_NOTRANS, GEMM_TRANS, dot_shapes[s][0],
+                                  dot_shapes[s][1], dot_shapes[s][2],
+                                  alpha_beta[ab][0], alpha_beta[ab][1]);
+}
+END_TEST
+
+/* sgemm_dot's C[i][j] depends only on row i of A and row j of B, so
+ * swapping the operands transposes C bit for bit, and with at most 32
+ * rows of A it equals sgemm's. A dense layer relies on both to compute
+ * few units sample-major and still match the transposed product. */
+START_TEST(test_gemm_dot_swapped_operands_transpose_exactly)
+{
+    static const int sizes[][3] = {{64, 10, 128}, {33, 7, 519}, {5, 9, 40}};
+
+    if (gemm_kernel() == GEMM_KERNEL_PORTABLE)
+        return;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        float *a = xmalloc((size_t)m * k * sizeof *a);
+        float *b = xmalloc((size_t)n * k * sizeof *b);
+        float *c = xmalloc((size_t)m * n * sizeof *c);
+        float *c_t = xmalloc((size_t)n * m * sizeof *c_t);
+        float *c_ref = xmalloc((size_t)n * m * sizeof *c_ref);
+        Rng rng;
+
+        rng_seed(&rng, (uint64_t)(m * 31 + n));
+        fill_uniform(&rng, a, (size_t)m * k);
+        fill_uniform(&rng, b, (size_t)n * k);
+        sgemm_dot(m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+        sgemm_dot(n, m, k, 1.0f, b, k, a, k, 0.0f, c_t, m);
+        sgemm(GEMM_NOTRANS, GEMM_TRANS, n, m, k, 1.0f, b, k, a, k, 0.0f,
+              c_ref, m);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float v = c[(size_t)i * n + j];
+
+                if (memcmp(&v, &c_t[(size_t)j * m + i], sizeof v) != 0
+                    || memcmp(&v, &c_ref[(size_t)j * m + i], sizeof v) != 0)
+                    ck_abort_msg("m=%d n=%d k=%d: C[%d][%d] = %.9g, swapped "
+                                 "%.9g, sgemm %.9g", m, n, k, i, j, v,
+                                 c_t[(size_t)j * m + i],
+                                 c_ref[(size_t)j * m + i]);
+            }
+        free(a);
+        free(b);
+        free(c);
+        free(c_t);
+        free(c_ref);
+    }
 }
 END_TEST
 
@@ -302,11 +362,13 @@ START_TEST(test_gemm_dot_avx512_same_bits_as_avx2)
         return;
     for (size_t s = 0; s < n_shapes; s++)
         for (size_t ab = 0; ab < n_ab; ab++)
-            check_same_bits(dot_as_gemm, "dot avx2", dot512_as_gemm,
-                            "dot avx512", GEMM_NOTRANS, GEMM_TRANS,
-                            dot_shapes[s][0], dot_shapes[s][1],
-                            dot_shapes[s][2], alpha_beta[ab][0],
-                            alpha_beta[ab][1]);
+            for (int wide = 0; wide < 2; wide++)
+                check_same_bits(dot_as_gemm, "dot avx2",
+                                wide ? dot_wide_as_gemm : dot512_as_gemm,
+                                wide ? "dot wide" : "dot avx512",
+                                GEMM_NOTRANS, GEMM_TRANS, dot_shapes[s][0],
+                                dot_shapes[s][1], dot_shapes[s][2],
+                                alpha_beta[ab][0], alpha_beta[ab][1]);
 }
 END_TEST
 
@@ -425,6 +487,8 @@ START_TEST(test_gemm_columns_do_not_depend_on_split)
         return;
     check_col_split(dot512_as_gemm, "dot avx512", GEMM_NOTRANS, GEMM_TRANS,
                     19, 150, 1100, 5);
+    check_col_split(dot_wide_as_gemm, "dot wide", GEMM_NOTRANS, GEMM_TRANS,
+                    19, 150, 1100, 7);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_TRANS, 64,
                     150, 300, 128);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 64,
@@ -458,6 +522,8 @@ START_TEST(test_gemm_rows_do_not_depend_on_split)
                     1100, 7);
     if (!gemm_have_avx512())
         return;
+    check_row_split(dot_wide_as_gemm, "dot wide", GEMM_NOTRANS, GEMM_TRANS,
+                    45, 10, 1100, 7);
     check_row_split(sgemm_avx512, "avx512", GEMM_TRANS, GEMM_NOTRANS, 130,
                     45, 64, 37);
     check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 201,
@@ -658,6 +724,7 @@ Suite *gemm_suite(void)
     tcase_add_test(tc, test_gemm_dispatch_matches_ref);
     tcase_add_test(tc, test_gemm_bias_relu_matches_separate_pass);
     tcase_add_test(tc, test_gemm_dot_matches_ref);
+    tcase_add_test(tc, test_gemm_dot_swapped_operands_transpose_exactly);
     tcase_add_test(tc, test_gemm_dot_avx512_same_bits_as_avx2);
     tcase_add_test(tc, test_gemm_avx512_same_bits_as_avx2);
     tcase_add_test(tc, test_gemm_rows_do_not_depend_on_split);
