@@ -130,7 +130,9 @@ int checkpoint_save_using(const char *path, const Checkpoint *ck,
  * Returns 0 on success. Returns -1 with "PATH: reason" in ERR when the file
  * is empty, has another magic or format version, is truncated or fails
  * either CRC. It is also rejected when its parameter or statistics count
- * is not the one its model spec needs for 1x28x28 inputs and 10 classes.
+ * is not the one its model spec needs for 1x28x28 inputs and 10 classes,
+ * or when a field contains a value no run saves, such as a NaN weight or a
+ * negative running variance.
  */
 int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen);
 

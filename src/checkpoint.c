@@ -896,9 +896,6 @@ static const char *invalid_field(const Checkpoint *ck)
     for (size_t i = 0; i < ck->n_params; i++)
         if (!isfinite(ck->params[i]))
             return "parameters: a weight is NaN or infinite";
-    for (size_t i = 0; i < ck->n_stats; i++)
-        if (!isfinite(ck->stats[i]))
-            return "running statistics: a value is NaN or infinite";
     for (size_t i = 0; i < ck->n_params; i++)
         if (!isfinite(ck->optim.m[i])
             || (ck->optim.v != NULL && !isfinite(ck->optim.v[i])))
@@ -924,12 +921,52 @@ static const char *invalid_field(const Checkpoint *ck)
     return NULL;
 }
 
-/* Checks that the stored parameter count is the one the spec needs. */
+/* Checks the running statistics of each bn layer of NET against CK's
+ * values: every mean finite, every variance finite and not negative.
+ * net_predict divides by sqrt(variance + NET_BN_EPS), so a negative
+ * variance would turn that layer's outputs into NaN or huge values. */
+static int check_running_stats(const char *path, const Checkpoint *ck,
+                               const Net *net, char *err, size_t errlen)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        const float *mean = ck->stats + l->stats_offset;
+        const float *var = mean + l->out_c;
+
+        if (l->kind != LAYER_BN)
+            continue;
+        for (int c = 0; c < l->out_c; c++) {
+            const char *field = NULL;
+            float value = 0.0f;
+
+            if (!isfinite(mean[c])) {
+                field = "mean";
+                value = mean[c];
+            } else if (!(var[c] >= 0.0f && isfinite(var[c]))) {
+                field = "variance";
+                value = var[c];
+            }
+            if (field == NULL)
+                continue;
+            set_err(err, errlen, "%s: invalid running %s %g in layer %d "
+                    "(bn), channel %d of %d: expected a finite value%s; "
+                    "the file is damaged, so use an earlier checkpoint or "
+                    "train again", path, field, value, i + 1, c + 1,
+                    l->out_c, field[0] == 'v' ? " of 0 or more" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Checks that the stored parameter and statistics counts are the ones
+ * the spec needs, and that the running statistics are valid. */
 static int check_spec(const char *path, const Checkpoint *ck,
                       char *err, size_t errlen)
 {
     char net_err[NET_ERR_LEN];
     Net net;
+    int rc;
 
     if (net_create(&net, ck->spec, 1, DATASET_ROWS, DATASET_COLS,
                    DATASET_CLASSES, net_err, sizeof net_err) != 0) {
@@ -949,8 +986,9 @@ static int check_spec(const char *path, const Checkpoint *ck,
         net_free(&net);
         return -1;
     }
+    rc = check_running_stats(path, ck, &net, err, errlen);
     net_free(&net);
-    return 0;
+    return rc;
 }
 
 /* Opens PATH for reading and stores its size in *SIZE. Returns NULL with

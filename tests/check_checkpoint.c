@@ -37,6 +37,7 @@
 
 #define SPEC "dense16,relu,dense10"
 #define SPEC_DROPOUT "dense16,relu,dropout0.25,dense10"
+#define SPEC_BN "conv3x3x4,bn,relu,pool2,dense16,bn,relu,dense10"
 #define THREADED_TIMEOUT 120
 
 /* ---------------------------------------------------------- helpers */
@@ -181,6 +182,23 @@ static size_t spec_params(const char *spec)
     return n;
 }
 
+/* Returns a copy of the running statistics that net_create gives SPEC
+ * (means 0, variances 1) and stores their count in *N. */
+static float *spec_stats(const char *spec, size_t *n)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+    float *stats;
+
+    ck_assert_msg(net_create(&net, spec, 1, DATASET_ROWS, DATASET_COLS,
+                             DATASET_CLASSES, err, sizeof err) == 0, "%s", err);
+    *n = net.n_stats;
+    stats = xcalloc(net.n_stats + 1, sizeof(float));
+    memcpy(stats, net.stats, net.n_stats * sizeof(float));
+    net_free(&net);
+    return stats;
+}
+
 static float *random_floats(Rng *rng, size_t n)
 {
     float *v = xmalloc(n * sizeof(float));
@@ -213,6 +231,7 @@ static void fill_checkpoint_for(Checkpoint *ck, const char *spec,
     ck->spec = xstrdup(spec);
     ck->n_params = spec_params(spec);
     ck->params = random_floats(&rng, ck->n_params);
+    ck->stats = spec_stats(spec, &ck->n_stats);
     optim_init(&ck->optim, kind, ck->n_params, 0.003f);
     for (size_t i = 0; i < ck->n_params; i++) {
         ck->optim.m[i] = rng_normal(&rng);
@@ -914,6 +933,54 @@ START_TEST(test_checkpoint_rejects_non_finite)
 }
 END_TEST
 
+/* A running statistic that net_predict cannot use is named with its
+ * layer, channel and value. */
+START_TEST(test_checkpoint_rejects_bad_running_stats)
+{
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "bn.ckpt");
+    Checkpoint ck, back;
+
+    /* Layer 2 has 4 channels at stats 0..7, layer 6 16 units at 8..39. */
+    fill_checkpoint_for(&ck, SPEC_BN, OPTIM_ADAM);
+    ck_assert_uint_eq(ck.n_stats, 40);
+
+    ck.stats[4 + 2] = -0.5f;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid running variance -0.5 in layer 2 (bn), "
+                  "channel 3 of 4: expected a finite value of 0 or more");
+    ck.stats[4 + 2] = 1.0f;
+
+    ck.stats[8 + 16] = NAN;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid running variance nan in layer 6 (bn), "
+                  "channel 1 of 16");
+    ck.stats[8 + 16] = INFINITY;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid running variance inf in layer 6 (bn)");
+    ck.stats[8 + 16] = 1.0f;
+
+    ck.stats[8 + 1] = -INFINITY;
+    save_ok(path, &ck);
+    check_rejects(path, ": invalid running mean -inf in layer 6 (bn), "
+                  "channel 2 of 16: expected a finite value;");
+    ck.stats[8 + 1] = -3.0f;
+
+    /* A variance of 0 is what a constant channel gives, and -0.0 equals
+     * it, so both load. */
+    ck.stats[4 + 0] = 0.0f;
+    ck.stats[4 + 1] = -0.0f;
+    save_ok(path, &ck);
+    load_ok(path, &back);
+    ck_assert_float_eq(back.stats[8 + 1], -3.0f);
+    checkpoint_free(&back);
+
+    checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
 /* Fields with valid CRCs but values no run writes, which would
  * overflow the trainer's counts or stop its optimiser, are named. */
 START_TEST(test_checkpoint_rejects_field_range)
@@ -1471,6 +1538,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_param_count);
     tcase_add_test(reject, test_checkpoint_rejects_missing_and_dir);
     tcase_add_test(reject, test_checkpoint_rejects_non_finite);
+    tcase_add_test(reject, test_checkpoint_rejects_bad_running_stats);
     tcase_add_test(reject, test_checkpoint_rejects_header_range);
     suite_add_tcase(s, reject);
 
