@@ -973,6 +973,52 @@ static void check_save_path(const char *path)
                     (size_t)name_max - strlen(CHECKPOINT_TMP_SUFFIX));
 }
 
+/* How to make a checkpoint, for the messages about a --load file that
+ * is not one. */
+#define LOAD_HINT "a checkpoint is the binary file that --save FILE or the " \
+                  "s key writes, as after 'fmnist --epochs 1 --save " \
+                  "model.ckpt'; give that file to --load"
+
+/* Exits with status 1 when the --load file PATH does not start like a
+ * checkpoint, naming what it is when fmnist wrote it as a --log file.
+ * Returns when its first bytes are CHECKPOINT_MAGIC or a prefix of it,
+ * which leaves a damaged or truncated checkpoint to the loader's message. */
+static void reject_non_checkpoint(const char *path)
+{
+    uint8_t head[sizeof LOG_HEADER_SEVEN];
+    size_t magic_len = sizeof CHECKPOINT_MAGIC - 1;
+    FILE *f = fopen(path, "rb");
+    size_t len;
+
+    if (f == NULL)
+        return;
+    len = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (len > 0 && memcmp(head, CHECKPOINT_MAGIC,
+                          len < magic_len ? len : magic_len) == 0)
+        return;
+    if (len == 0) {
+        fprintf(stderr, "fmnist: --load %s is an empty file, not a "
+                "checkpoint; " LOAD_HINT "\n", path);
+        exit(1);
+    }
+    /* Both log headers start with the seven-column one, and a log that
+     * fmnist appended to starts with a comment line. */
+    if ((len >= sizeof LOG_HEADER_SEVEN - 1
+         && memcmp(head, LOG_HEADER_SEVEN, sizeof LOG_HEADER_SEVEN - 1) == 0)
+        || (len >= 10 && memcmp(head, "# fmnist: ", 10) == 0)) {
+        fprintf(stderr, "fmnist: --load %s is a CSV log that --log wrote, "
+                "not a checkpoint; " LOAD_HINT "\n", path);
+        exit(1);
+    }
+    fprintf(stderr, "fmnist: --load %s is not an fmnist checkpoint: it "
+            "starts with bytes ", path);
+    for (size_t i = 0; i < len && i < magic_len; i++)
+        fprintf(stderr, "%02x", head[i]);
+    fprintf(stderr, ", expected \"%s\"; " LOAD_HINT "\n", CHECKPOINT_MAGIC);
+    exit(1);
+}
+
 /* Exits with a message when the --load file cannot be read or is no
  * valid checkpoint (header, CRC, model spec), before the data is loaded.
  * The trainer reads it again and checks it against the options. Returns
@@ -999,7 +1045,8 @@ static char *check_load_path(const char *path)
     }
     fclose(f);
     if (checkpoint_load(path, &ck, err, sizeof err) != 0) {
-        fprintf(stderr, "fmnist: %s\n", err);
+        reject_non_checkpoint(path);
+        fprintf(stderr, "fmnist: --load %s\n", err);
         exit(1);
     }
     char *spec = xstrdup(ck.spec);

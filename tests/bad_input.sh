@@ -26,7 +26,8 @@
 # - --save and --log reject a FIFO or a symbolic link, and any two of
 #   --load, --save, --log and the data files that are the same file
 #   (--load and --save excepted); a damaged --load fails before the data
-#   is read. --log also rejects a checkpoint or other binary file, which
+#   is read, and a --load file that is a log or no checkpoint at all
+#   is named as such, with how to make a checkpoint. --log also rejects a checkpoint or other binary file, which
 #   appending would damage, and a text file whose header is not fmnist's.
 set -u
 
@@ -600,8 +601,28 @@ head -c 100 "$tmp/small.ckpt" >"$tmp/short.ckpt"
 "$fmnist" --data "$tmp/none" --load "$tmp/short.ckpt" --eval >/dev/null 2>"$tmp/err"
 rc=$?
 [ "$rc" -eq 1 ] || fail "truncated --load: status $rc, expected 1"
-grep -q "^fmnist: $tmp/short.ckpt: truncated: ends after 100 of [0-9]* bytes; .*use an earlier checkpoint$" \
+grep -q "^fmnist: --load $tmp/short.ckpt: truncated: ends after 100 of [0-9]* bytes; .*use an earlier checkpoint$" \
     "$tmp/err" || fail "truncated --load: $(cat "$tmp/err")"
+
+# A --load file that is no checkpoint at all: a log that --log wrote,
+# another file and an empty one. The message names --load and how to
+# make a checkpoint.
+"$fmnist" --data "$data" --model dense10 --epochs 1 --batch 8 --headless \
+    --log "$tmp/run.csv" >/dev/null 2>"$tmp/err" \
+    || fail "training with --log failed: $(cat "$tmp/err")"
+printf 'hello world\n' >"$tmp/hello.txt"
+: >"$tmp/empty.ckpt"
+make_one="a checkpoint is the binary file that --save FILE or the s key writes, as after 'fmnist --epochs 1 --save model.ckpt'; give that file to --load"
+for case in "run.csv:is a CSV log that --log wrote, not a checkpoint" \
+            "hello.txt:is not an fmnist checkpoint: it starts with bytes 68656c6c6f20776f, expected \"FMNISTCK\"" \
+            "empty.ckpt:is an empty file, not a checkpoint"; do
+    name=${case%%:*}
+    "$fmnist" --data "$tmp/none" --load "$tmp/$name" --eval >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "--load $name: status $rc, expected 1"
+    [ "$(cat "$tmp/err")" = "fmnist: --load $tmp/$name ${case#*:}; $make_one" ] \
+        || fail "--load $name: $(cat "$tmp/err")"
+done
 echo "paths done"
 
 [ "$failures" -eq 0 ] || exit 1

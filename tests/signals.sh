@@ -335,7 +335,7 @@ cp "$nan" "$tmp/nan.before"
     >"$tmp/nan.out" 2>&1
 rc=$?
 [ "$rc" -eq 1 ] || fail "NaN weight: status $rc, expected 1: $(cat "$tmp/nan.out")"
-grep -q "fmnist: $nan: invalid parameters: a weight is NaN or infinite" \
+grep -q "fmnist: --load $nan: invalid parameters: a weight is NaN or infinite" \
     "$tmp/nan.out" || fail "NaN weight: no failure message: $(cat "$tmp/nan.out")"
 cmp -s "$nan" "$tmp/nan.before" || fail "NaN weight: the checkpoint was replaced"
 echo "group 3 (colours, NaN weight) done"
