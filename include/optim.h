@@ -79,6 +79,16 @@ typedef struct {
  */
 double schedule_factor(const Schedule *schedule, double epoch, double total);
 
+/*
+ * Returns the 1-based number of the first epoch after EPOCHS_DONE, up to
+ * EPOCHS_END, in which SCHEDULE takes BASE_LR below FLT_MIN, or 0 when
+ * none does. Below FLT_MIN the update reads the rate as zero (see
+ * optim_update), so training would go on without changing a weight. Only
+ * the step schedule is checked, since the others return 0.
+ */
+int64_t schedule_underflow_epoch(const Schedule *schedule, float base_lr,
+                                 int64_t epochs_done, int64_t epochs_end);
+
 /* Returns the schedule kind for NAME ("constant", "step", "cosine"), or -1. */
 int schedule_parse(const char *name);
 

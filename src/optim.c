@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,27 @@ double schedule_factor(const Schedule *schedule, double epoch, double total)
         break;
     }
     return 1.0;
+}
+
+int64_t schedule_underflow_epoch(const Schedule *schedule, float base_lr,
+                                 int64_t epochs_done, int64_t epochs_end)
+{
+    int64_t step = schedule->step_epochs;
+
+    if (schedule->kind != SCHEDULE_STEP || step < 1)
+        return 0;
+    /* The rate only falls, so the search starts at the drop in force in
+     * the first epoch to train. Drop K applies from epoch K * STEP + 1. */
+    for (int64_t k = epochs_done / step; k * step < epochs_end; k++) {
+        double factor = schedule_factor(schedule, (double)(k * step),
+                                         (double)epochs_end);
+
+        /* The trainer rounds the product to float in the same way. */
+        if ((float)(base_lr * factor) < FLT_MIN)
+            return k * step + 1 > epochs_done ? k * step + 1
+                                              : epochs_done + 1;
+    }
+    return 0;
 }
 
 int schedule_parse(const char *name)

@@ -73,6 +73,7 @@
 #include "trainer.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -2024,6 +2025,35 @@ static int plan_epochs(Trainer *tr, char *err, size_t errlen)
     return 0;
 }
 
+/* Rejects a step schedule that would take the base rate below FLT_MIN
+ * before the run ends, naming the epoch, since the update reads such a
+ * rate as zero and the rest of the run would change no weight. */
+static int check_schedule_floor(const Trainer *tr, char *err, size_t errlen)
+{
+    const Schedule *sch = &tr->cfg.schedule;
+    int64_t done = tr->progress.epochs_done;
+    int64_t epoch = schedule_underflow_epoch(sch, tr->base_lr, done,
+                                             tr->epochs_end);
+    char fewer[64] = "";
+
+    if (epoch == 0)
+        return 0;
+    /* EPOCH - 1 epochs are complete when that epoch starts. */
+    float low = (float)(tr->base_lr
+                        * schedule_factor(sch, (double)(epoch - 1), 0.0));
+    if (epoch - 1 > done)
+        snprintf(fewer, sizeof fewer, ", or --epochs %lld or fewer",
+                 (long long)(epoch - 1 - done));
+    set_err(err, errlen, "step schedule: the learning rate would fall to "
+            "%.3g in epoch %lld (rate %g, times %g every %d epoch%s), below "
+            "the smallest normal float (%.3g), where updates no longer "
+            "change the weights; give a larger --lr-gamma, --lr-step or "
+            "--lr%s", low, (long long)epoch, tr->base_lr, sch->gamma,
+            sch->step_epochs, sch->step_epochs == 1 ? "" : "s", FLT_MIN,
+            fewer);
+    return -1;
+}
+
 Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
                         const Dataset *test, char *err, size_t errlen)
 {
@@ -2043,6 +2073,10 @@ Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
     }
     tr->epochs_end = tr->progress.epochs_done + cfg->epochs;
     tr->base_lr = tr->opt.lr;
+    if (check_schedule_floor(tr, err, errlen) != 0) {
+        destroy(tr);
+        return NULL;
+    }
     alloc_buffers(tr);
     init_status(tr);
     if (pool_start(tr, err, errlen) != 0) {
@@ -2151,6 +2185,9 @@ float trainer_scale_lr(Trainer *tr, float factor)
      * beyond it stays where it is: a lowering never raises it. */
     if (factor > 1.0f && lr > TRAINER_LR_MAX)
         lr = old > TRAINER_LR_MAX ? old : TRAINER_LR_MAX;
+    /* NOTE: trainer_create checks a step schedule against FLT_MIN with
+     * the unscaled rate, so lowering it here can still take a long step
+     * schedule below FLT_MIN in its last epochs. */
     if (factor < 1.0f && lr < TRAINER_LR_MIN)
         lr = old < TRAINER_LR_MIN ? old : TRAINER_LR_MIN;
     tr->lr_scale = lr / tr->base_lr;

@@ -21,6 +21,8 @@
 # - a --load file that is missing, or that contains another model than
 #   --model, is reported with the fix; a resumed run's header names the
 #   optimiser and learning rate it took over.
+# - a step schedule that would take the learning rate below FLT_MIN
+#   before the last epoch is rejected with that epoch (status 1).
 # - getopt's errors, empty paths and options that contradict each other
 #   are usage errors (status 2) with a message in the usual form.
 # - --save and --log reject a FIFO or a symbolic link, and any two of
@@ -324,6 +326,28 @@ rc=$?
 [ "$rc" -eq 0 ] || fail "resumed run: status $rc: $(cat "$tmp/err")"
 grep -qx "fmnist: batch 8, sgd, lr 0.05, constant schedule" "$tmp/err" \
     || fail "resumed run: header without the optimiser: $(cat "$tmp/err")"
+
+# A step schedule that would take the rate below FLT_MIN, where an
+# update changes no weight, is rejected with the first such epoch, in a
+# new run and in a resumed one (which counts on from the checkpoint's
+# epoch 1). With 1e-10, epoch 5 of a new run gets 1e-3 * 1e-40.
+floor_fix="below the smallest normal float (1.18e-38), where updates no longer change the weights; give a larger --lr-gamma, --lr-step or --lr"
+"$fmnist" --data "$data" --model dense10 --epochs 6 --batch 8 --headless \
+    --schedule step --lr-step 1 --lr-gamma 1e-10 >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "step schedule below FLT_MIN: status $rc, expected 1"
+[ "$(cat "$tmp/err")" = "fmnist: step schedule: the learning rate would fall to 9.95e-44 in epoch 5 (rate 0.001, times 1e-10 every 1 epoch), $floor_fix, or --epochs 4 or fewer" ] \
+    || fail "step schedule below FLT_MIN: $(cat "$tmp/err")"
+"$fmnist" --data "$data" --model dense10 --epochs 4 --batch 8 --headless \
+    --schedule step --lr-step 1 --lr-gamma 1e-10 >/dev/null 2>"$tmp/err" \
+    || fail "step schedule that stays above FLT_MIN: $(cat "$tmp/err")"
+"$fmnist" --data "$data" --load "$tmp/small.ckpt" --epochs 4 --batch 8 \
+    --headless --schedule step --lr-step 2 --lr-gamma 1e-20 \
+    >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "resumed step schedule below FLT_MIN: status $rc, expected 1"
+[ "$(cat "$tmp/err")" = "fmnist: step schedule: the learning rate would fall to 5e-42 in epoch 5 (rate 0.05, times 1e-20 every 2 epochs), $floor_fix, or --epochs 3 or fewer" ] \
+    || fail "resumed step schedule below FLT_MIN: $(cat "$tmp/err")"
 
 # The model of a checkpoint is checked like --model: a bn layer after a
 # dense layer cannot train on batches of one sample, one after a

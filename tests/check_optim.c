@@ -152,6 +152,38 @@ START_TEST(test_optim_schedule_values)
 }
 END_TEST
 
+/* The first epoch whose step-schedule rate is below FLT_MIN, which the
+ * update would read as zero. */
+START_TEST(test_optim_schedule_underflow_epoch)
+{
+    Schedule fast = {SCHEDULE_STEP, 1, 1e-10f};
+    Schedule tenth = {SCHEDULE_STEP, 10, 0.1f};
+    Schedule half = {SCHEDULE_STEP, 1, 0.5f};
+    Schedule flat = {SCHEDULE_STEP, 1, 1.0f};
+    Schedule cosine = {SCHEDULE_COSINE, 0, 0.0f};
+
+    /* 1e-3, 1e-13, 1e-23, 1e-33, then 1e-43 in epoch 5. */
+    ck_assert_int_eq(schedule_underflow_epoch(&fast, 1e-3f, 0, 4), 0);
+    ck_assert_int_eq(schedule_underflow_epoch(&fast, 1e-3f, 0, 5), 5);
+    ck_assert_int_eq(schedule_underflow_epoch(&fast, 1e-3f, 0, 100000), 5);
+    /* A resumed run that starts past the drop reports its first epoch. */
+    ck_assert_int_eq(schedule_underflow_epoch(&fast, 1e-3f, 6, 8), 7);
+    ck_assert_int_eq(schedule_underflow_epoch(&fast, 1e-3f, 2, 4), 0);
+
+    /* 1e-3 * 0.1^35 is about 1e-38, just below FLT_MIN (1.18e-38), and
+     * drop 35 comes in epoch 351. */
+    ck_assert_int_eq(schedule_underflow_epoch(&tenth, 1e-3f, 0, 350), 0);
+    ck_assert_int_eq(schedule_underflow_epoch(&tenth, 1e-3f, 0, 351), 351);
+
+    /* 2^-126 is FLT_MIN itself, and 2^-127 in epoch 128 is below it. */
+    ck_assert_int_eq(schedule_underflow_epoch(&half, 1.0f, 0, 127), 0);
+    ck_assert_int_eq(schedule_underflow_epoch(&half, 1.0f, 0, 128), 128);
+
+    ck_assert_int_eq(schedule_underflow_epoch(&flat, 1.2e-38f, 0, 1000), 0);
+    ck_assert_int_eq(schedule_underflow_epoch(&cosine, 1e-3f, 0, 1000), 0);
+}
+END_TEST
+
 START_TEST(test_optim_schedule_and_decay_names)
 {
     ck_assert_int_eq(schedule_parse("constant"), SCHEDULE_CONSTANT);
@@ -353,6 +385,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_optim_adam_steps);
     tcase_add_test(tc, test_optim_parse_names);
     tcase_add_test(tc, test_optim_schedule_values);
+    tcase_add_test(tc, test_optim_schedule_underflow_epoch);
     tcase_add_test(tc, test_optim_schedule_and_decay_names);
     tcase_add_test(tc, test_optim_weight_decay_one_step);
     tcase_add_test(tc, test_optim_weight_decay_range);
