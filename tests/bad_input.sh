@@ -31,6 +31,8 @@
 #   is read, and a --load file that is a log or no checkpoint at all
 #   is named as such, with how to make a checkpoint. --log also rejects a checkpoint or other binary file, which
 #   appending would damage, and a text file whose header is not fmnist's.
+# - a second run with the --save file of a running one is a usage error
+#   naming the first run's pid, and the lock file goes at the end.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -647,6 +649,35 @@ for case in "run.csv:is a CSV log that --log wrote, not a checkpoint" \
     [ "$(cat "$tmp/err")" = "fmnist: --load $tmp/$name ${case#*:}; $make_one" ] \
         || fail "--load $name: $(cat "$tmp/err")"
 done
+# Two runs with the same --save file: the second exits with status 2
+# and the first one's pid while the first holds FILE.lock, so it cannot
+# replace the first run's checkpoints. The first run's first save shows
+# that it holds the lock.
+"$fmnist" --data "$data" --model dense10 --batch 8 --headless \
+    --epochs 100000 --save "$tmp/busy.ckpt" >/dev/null 2>"$tmp/busy.err" &
+busy_pid=$!
+tries=0
+while [ ! -f "$tmp/busy.ckpt" ] && [ "$tries" -lt 100 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+done
+[ -f "$tmp/busy.ckpt" ] || fail "--save lock: the first run saved nothing: $(cat "$tmp/busy.err")"
+expect_path_error 2 "--save $tmp/busy.ckpt is in use: another fmnist (pid $busy_pid) saves to it and holds $tmp/busy.ckpt.lock; give this run another --save file, or start it after pid $busy_pid ends" \
+    --epochs 1 --save "$tmp/busy.ckpt"
+kill -TERM "$busy_pid"
+wait "$busy_pid"
+rc=$?
+[ "$rc" -eq 143 ] || fail "--save lock: the first run ended with status $rc, expected 143"
+[ ! -e "$tmp/busy.ckpt.lock" ] || fail "--save lock: the lock file is left after the run"
+"$fmnist" --data "$data" --load "$tmp/busy.ckpt" --eval >/dev/null 2>"$tmp/err" \
+    || fail "--save lock: the first run's checkpoint does not load: $(cat "$tmp/err")"
+# A lock file that a killed run left behind is not locked, so the next
+# run takes it over and removes it at its end.
+: >"$tmp/stale.ckpt.lock"
+"$fmnist" --data "$data" --model dense10 --batch 8 --headless --epochs 1 \
+    --save "$tmp/stale.ckpt" >/dev/null 2>"$tmp/err" \
+    || fail "--save with a stale lock file: $(cat "$tmp/err")"
+[ ! -e "$tmp/stale.ckpt.lock" ] || fail "--save with a stale lock file: it is left"
 echo "paths done"
 
 [ "$failures" -eq 0 ] || exit 1
