@@ -4,8 +4,8 @@
  * Line 2 shows the state, training throughput (not while paused or
  * evaluating), training time (which stops while paused), ETA, thread
  * count and learning rate. A run that only evaluates (--epochs 0) shows
- * how many epochs the model was trained instead, and no throughput, ETA
- * or learning rate. Line 3 shows the trainer's latest message while
+ * how many epochs the model was trained instead, and the evaluation time
+ * with no throughput, ETA or learning rate. Line 3 shows the trainer's latest message while
  * tui.c marks it as shown (Ui.message_shown). Otherwise it shows the last
  * test (and validation) result or, before the first one, when it comes.
  * On its right it marks a run that ends after this epoch. The pane reads
@@ -116,9 +116,9 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
     int x = pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-10s",
                        state);
     /* Without training the clock times the evaluation of the loaded
-     * model. */
+     * model, which the label names. */
     if (st->train_epochs == 0) {
-        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "time ");
+        x = pane_print(w, y, x + 1, ui->attr[UI_LABEL], "evaluation time ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", elapsed);
         x = pane_print(w, y, x, ui->attr[UI_LABEL], "   threads ");
         pane_print(w, y, x, ui->attr[UI_VALUE], "%d", st->threads);

@@ -10,7 +10,7 @@
 # under 80 columns on the terminal. A run resumed from the checkpoint
 # must show predictions before its epoch ends. A run that only explores
 # the saved model (--epochs 0) at 132x43 must say so instead of showing a
-# speed, browse the training images, draw the wide occlusion legend,
+# speed, label its time as the evaluation's, browse the training images, draw the wide occlusion legend,
 # format the rates of the per-class view alike and summarise too. An untrained
 # network must say that nothing trains, draw every empty cell as a dot
 # and offer no Enter there. A last run with LANG=C must mark the focus and
@@ -183,6 +183,8 @@ if [ -n "$utf8" ]; then
     grep -Eq 'img/s|batch 0/0|ETA' "$tmp/screen" \
         && fail "--epochs 0 shows a training speed, batch or ETA"
     wait_for explore '^ done ' 90 || fail "the evaluation did not finish"
+    grep -Eq '^ done +evaluation time [0-9dhms]+ ' "$tmp/screen" \
+        || fail "--epochs 0 does not say that the time is the evaluation's"
     grep -q '(loaded model)' "$tmp/screen" \
         && fail "an end-of-epoch checkpoint's accuracy is marked as the loaded model's"
     grep -Eq ' p pause| \+/- lr' "$tmp/screen" \
