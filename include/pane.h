@@ -123,6 +123,9 @@ typedef struct {
     unsigned dirty;              /* bit (1u << DrawPane) per pane to redraw */
 
     char notice[128];            /* short reply to a key, on the hint line */
+    /* Set while the interface waits for the trainer to stop after q,
+     * when keys are read and dropped, so that the key bar lists none. */
+    int stopping;
     double notice_until;         /* util_now() time when it disappears */
 
     /* The trainer's status message is shown on the status pane while

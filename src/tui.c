@@ -465,7 +465,7 @@ enum {
 #define MAX_HINTS 16
 
 /* Fills HINTS with the keys that do something in the current state and
- * returns how many there are. */
+ * returns how many there are: none while the run stops after q. */
 static int collect_hints(const Ui *ui, Hint *hints)
 {
     const UiGlyphs *g = ui->glyph;
@@ -474,6 +474,8 @@ static int collect_hints(const Ui *ui, Hint *hints)
                    && st->state != TRAINER_FAILED;
     int n = 0;
 
+    if (ui->stopping)
+        return 0;
     if (ui->focus_panes > 1)
         hints[n++] = (Hint){"Tab", "pane", HINT_RANK_FOCUS};
     if (ui->focus == DRAW_IMAGE) {
@@ -1351,6 +1353,7 @@ static void wait_for_stop(Tui *t)
     int terminal_gone = 0;
 
     trainer_request_stop(t->tr);
+    t->ui.stopping = 1;
     while (!terminal_gone) {
         poll_trainer(t, scratch);
         TrainerState state = t->ui.status.state;

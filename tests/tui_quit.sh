@@ -2,11 +2,11 @@
 # q during the evaluation at the end of an epoch, in tmux at 80x24 on the
 # real data. The evaluation runs to its end first, and a validation split
 # of 50,000 images makes it take seconds. Meanwhile the interface must
-# stay on the screen with "stopping after the evaluation" on the key bar,
-# rather than leave a blank terminal. Then fmnist must exit with status
-# 0, and the summary must count the evaluated epoch. Then keys typed
-# while the data loads, which strace slows down, must neither show on the
-# terminal nor reach the interface. Skipped (exit 77) without tmux or the
+# stay on the screen with "stopping after the evaluation" and no keys on
+# the key bar, rather than leave a blank terminal. Then fmnist must exit
+# with status 0, and the summary must count the evaluated epoch. Then keys
+# typed while the data loads, which strace slows down, must neither show
+# on the terminal nor reach the interface. Skipped (exit 77) without tmux or the
 # data package.
 set -u
 
@@ -14,13 +14,16 @@ tui_test=quit
 . "$(dirname "$0")/tui_lib.sh"
 
 # The notice and the panes above it, drawn while the evaluation runs.
-stopping='^ stopping after the evaluation '
+stopping='^ stopping after the evaluation'
 evaluating='^ evaluating '
 
 start quit 80x24 "${utf8:-C}" --train-limit 500 --val 50000 --epochs 3
 wait_for quit "$evaluating" 60 || fail "the first evaluation did not start"
 tm send-keys -t quit q
 wait_for quit "$stopping" 5 || fail "q during the evaluation shows no notice"
+# Keys are read and dropped until fmnist exits, so the key bar lists none.
+grep -Eq "$stopping"'.*[^ ]' "$tmp/screen" \
+    && fail "the key bar lists keys while the run stops: $(grep -E "$stopping" "$tmp/screen")"
 grep -q 'Confusion: rows true' "$tmp/screen" \
     || fail "the panes are gone while the evaluation ends"
 grep -Eq "$evaluating" "$tmp/screen" \
