@@ -257,6 +257,47 @@ static void draw_pixels(WINDOW *w, const Ui *ui, const float *image,
     wattrset(w, A_NORMAL);
 }
 
+/* Writes into TITLE the viewer's title while it walks entry POS of the
+ * LEN in the explorer list, such as "Shirt→T-shirt/top 1/265, image 17",
+ * "Shirt mistakes 1/412, image 17" or "Mistakes 1/2560, image 17". The
+ * image number goes last but stays longest: to fit ROOM columns the
+ * classes get their short names first, then the list length goes. When
+ * even that is too wide, the title has the short names and the list
+ * length but no image number. */
+static void format_list_title(const Ui *ui, int pos, int len, int room,
+                              char *title, size_t size)
+{
+    int position = len > 0 ? pos + 1 : 0;
+    char count[32];
+
+    for (int form = 0; form < 4; form++) {
+        const char *const *names = form == 0 ? dataset_class_names
+                                             : dataset_class_short;
+        int with_image = form < 3 && len > 0;
+
+        if (form == 2)
+            snprintf(count, sizeof count, "%d", position);
+        else
+            snprintf(count, sizeof count, "%d/%d", position, len);
+        if (ui->filter_true < 0)
+            snprintf(title, size, "Mistakes %s", count);
+        else if (ui->filter_pred < 0)
+            snprintf(title, size, "%s mistakes %s", names[ui->filter_true],
+                     count);
+        else
+            snprintf(title, size, "%s%s%s %s", names[ui->filter_true],
+                     ui->glyph->arrow, names[ui->filter_pred], count);
+        if (with_image) {
+            size_t used = strlen(title);
+
+            snprintf(title + used, size - used, ", image %d",
+                     ui->list[pos] + 1);
+        }
+        if (draw_text_width(title) <= room)
+            return;
+    }
+}
+
 static void draw_title(WINDOW *w, const Ui *ui)
 {
     char title[96];
@@ -268,35 +309,8 @@ static void draw_title(WINDOW *w, const Ui *ui)
         snprintf(title, sizeof title, "Train %d/%d", position, len);
     else if (!ui->follow_list)
         snprintf(title, sizeof title, "Test %d/%d", position, len);
-    else if (ui->filter_true < 0)
-        snprintf(title, sizeof title, "Mistakes %d/%d", position, len);
-    else {
-        /* Full class names where they fit, "Shirt→T-shirt/top 1/265", or
-         * for the mistakes on one class "Shirt mistakes 1/412". */
-        const char *const *names = dataset_class_names;
-        for (int pass = 0; pass < 2; pass++) {
-            if (ui->filter_pred < 0)
-                snprintf(title, sizeof title, "%s mistakes %d/%d",
-                         names[ui->filter_true], position, len);
-            else
-                snprintf(title, sizeof title, "%s%s%s %d/%d",
-                         names[ui->filter_true], ui->glyph->arrow,
-                         names[ui->filter_pred], position, len);
-            if ((int)strlen(title) <= getmaxx(w) - 2)
-                break;
-            names = dataset_class_short;
-        }
-    }
-    /* A list entry also names its test image, by the number the list
-     * shows, where that fits. */
-    if (ui->follow_list && !ui->show_train && len > 0) {
-        size_t used = strlen(title);
-
-        snprintf(title + used, sizeof title - used, ", image %d",
-                 ui->list[pos] + 1);
-        if (draw_text_width(title) > getmaxx(w) - 2)
-            title[used] = '\0';
-    }
+    else
+        format_list_title(ui, pos, len, getmaxx(w) - 2, title, sizeof title);
     pane_title(w, ui, title, ui->focus == DRAW_IMAGE);
 }
 

@@ -183,6 +183,14 @@ mouse ui 10 45
 focus_on ui 'Mistakes 5/[0-9]+[ ,]' 5 || fail "a click on entry 5 did not view it"
 mouse ui 10 45 wheel
 focus_on ui 'Mistakes 8/[0-9]+[ ,]' 5 || fail "the wheel did not move 3 entries"
+# At the last of the thousands of entries, "Mistakes 2645/2645, image
+# 1234" is too wide for the 28 columns of the title at 80x24. The list
+# length goes so that the image number stays.
+xterm_key ui End
+focus_on ui 'Mistakes [0-9]{4}, image [0-9]+ ' 5 \
+    || fail "the viewer's title at the last entry lacks the image number"
+xterm_key ui Home
+focus_on ui 'Mistakes 1/[0-9]+[ ,]' 5 || fail "Home did not view entry 1"
 
 # ---------------------------------------------------------------- classes
 tm send-keys -t ui 3
@@ -206,11 +214,13 @@ focus_on ui "$classes_title" 5 || fail "Tab did not move the focus back to the t
 
 # Shirt is the fourth class from the end. Enter lists the test images of
 # that true class that the network got wrong and shows the first in the
-# viewer, which takes the focus.
+# viewer, which takes the focus. At 80 columns the title shortens the
+# class name, and leaves out the list length where that is not enough,
+# to keep the image number.
 tm send-keys -t ui Down Down
 xterm_key ui End
 tm send-keys -t ui Up Up Up Enter
-focus_on ui 'Shirt mistakes 1/[0-9]+' 5 \
+focus_on ui 'Shi mistakes 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "Enter on Shirt did not move the focus to its mistakes"
 grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
     || fail "the viewer does not show a misclassified Shirt image"
@@ -218,7 +228,7 @@ pred=$(sed -n 's/^ pred  \(.\{11\}\).*/\1/p' "$tmp/screen" | sed 's/ *$//')
 [ -n "$pred" ] && [ "$pred" != Shirt ] \
     || fail "the first Shirt mistake is predicted as '$pred'"
 tm send-keys -t ui Down
-focus_on ui 'Shirt mistakes 2/[0-9]+' 5 \
+focus_on ui 'Shi mistakes 2(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "Down in the viewer did not step to the class's mistake 2"
 grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
     || fail "the second image of the Shirt mistakes is not one"
@@ -235,7 +245,7 @@ grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
 # Home goes to the first class, T-shirt/top.
 xterm_key ui Home
 tm send-keys -t ui Enter
-focus_on ui 'T-shirt/top mistakes 1/[0-9]+' 5 \
+focus_on ui 'Tsh mistakes 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "Home Enter did not list the T-shirt/top mistakes"
 tm send-keys -t ui Escape
 focus_on ui "$classes_title" 5 || fail "Esc did not give the focus back to the table"
@@ -243,7 +253,7 @@ focus_on ui "$classes_title" 5 || fail "Esc did not give the focus back to the t
 # Rows 4 and 5 are the table's title and header, so Pullover is on row 8.
 # A click there acts as Enter, and Esc comes back to the table.
 mouse ui 8 40
-focus_on ui 'Pullover mistakes 1/[0-9]+' 5 \
+focus_on ui 'Pul mistakes 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "a click on Pullover did not list its mistakes"
 grep -Eq '^ true  Pullover +wrong( |$)' "$tmp/screen" \
     || fail "the click did not show a misclassified Pullover image"
@@ -277,7 +287,7 @@ wait_for ui "^ Test $shown/10000 " 5 \
 tm resize-window -t ui -x 80 -y 24
 wait_for ui '^ paused ' 5 || fail "the interface did not come back at 80x24"
 mouse ui 13 43
-focus_on ui 'Trouser(→|->)Trouser 1/[0-9]+' 5 \
+focus_on ui 'Tro(→|->)Tro 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "a click on the Trouser/Trouser cell did not list its images"
 
 # ---------------------------------------------------------------- overlay

@@ -136,11 +136,12 @@ wait_exit() {
 
 # The titles of the panes that take the focus, as extended regexes: the
 # image viewer's ("Test 3/10000", "Mistakes 2/2560, image 17", a class's
-# "Shirt mistakes 1/412" or a cell's "Shirt→T-shirt/top 1/231"), the
-# confusion matrix's, the explorer list's ("Mistakes: 2560, ...", "Shirt
-# mistakes: 412, ...", "Cell Shirt→T-shirt/top: 231") and the per-class
-# table's.
-viewer_title='(Test|Train|Mistakes|[A-Z][A-Za-z/ -]* mistakes) [0-9]+/|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* [0-9]+/'
+# "Shirt mistakes 1/412" or a cell's "Shirt→T-shirt/top 1/231", and
+# "Mistakes 2560, image 9876" where the list length would leave no room
+# for the image number), the confusion matrix's, the explorer list's
+# ("Mistakes: 2560, ...", "Shirt mistakes: 412, ...", "Cell
+# Shirt→T-shirt/top: 231") and the per-class table's.
+viewer_title='(Test|Train|Mistakes|[A-Z][A-Za-z/ -]* mistakes) [0-9]+(/|, image )|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* [0-9]+(/|, image )'
 matrix_title='Confusion: rows true'
 list_title='Mistakes: [0-9]+,|[A-Z][A-Za-z/ -]* mistakes: [0-9]+,|Cell |Correct '
 classes_title='Per-class metrics'
