@@ -158,6 +158,16 @@ int draw_message_shown(double age, int is_error, int newer_eval, int failed);
 int draw_text_width(const char *text);
 
 /*
+ * Finds the first line of TEXT when it is wrapped at COLS columns: the
+ * line breaks at the last space that leaves it at most COLS columns wide,
+ * or within a word that alone is wider. Returns the bytes of the line,
+ * without the spaces at the break, and sets *NEXT to the offset of the
+ * next line, after those spaces. When all of TEXT fits, both are its
+ * length. A COLS below 1 gives an empty line and skips all of TEXT.
+ */
+int draw_wrap_line(const char *text, int cols, int *next);
+
+/*
  * Chooses the key-bar entries that fit in WIDTH columns. Entry I takes
  * WIDTHS[I] columns and has rank RANKS[I], where 0 is the most important.
  * Entries are taken rank by rank, in list order within a rank, until one

@@ -382,6 +382,42 @@ int draw_text_width(const char *text)
     return width;
 }
 
+int draw_wrap_line(const char *text, int cols, int *next)
+{
+    int len = 0, used = 0, space = -1;
+
+    if (cols < 1) {
+        *next = (int)strlen(text);
+        return 0;
+    }
+    for (; text[len] != '\0' && used < cols; used++) {
+        if (text[len] == ' ')
+            space = len;
+        len++;
+        while (((unsigned char)text[len] & 0xC0) == 0x80)
+            len++;
+    }
+    if (text[len] == '\0') {
+        *next = len;
+        return len;
+    }
+
+    /* A space right after the last column that fits is a break too. A
+     * word that fills the whole line is split where the line ends. */
+    int end = len;
+    if (text[len] != ' ' && space > 0)
+        end = space;
+
+    int start = end;
+
+    while (text[start] == ' ')
+        start++;
+    while (end > 0 && text[end - 1] == ' ')
+        end--;
+    *next = start;
+    return end;
+}
+
 int draw_hint_fit(const int *widths, const int *ranks, int n, int width,
                   int *shown)
 {

@@ -5,11 +5,13 @@
  * evaluating), training time (which stops while paused), ETA, thread
  * count and learning rate. A run that only evaluates (--epochs 0) shows
  * how many epochs the model was trained instead, and the evaluation time
- * with no throughput, ETA or learning rate. Line 3 shows the trainer's latest message while
- * tui.c marks it as shown (Ui.message_shown). Otherwise it shows the last
- * test (and validation) result or, before the first one, when it comes.
- * On its right it marks a run that ends after this epoch. The pane reads
- * only Ui.model, Ui.status and Ui.message_shown.
+ * with no throughput, ETA or learning rate. Line 3 shows the trainer's
+ * latest message while tui.c marks it as shown (Ui.message_shown). A
+ * message too wide for line 3 takes line 2 as well, after the state
+ * word. Otherwise line 3 shows the last test (and validation) result or,
+ * before the first one, when it comes. On its right it marks a run that
+ * ends after this epoch. The pane reads only Ui.model, Ui.status and
+ * Ui.message_shown.
  */
 #include "config.h"
 
@@ -18,6 +20,9 @@
 
 #include "draw.h"
 #include "pane.h"
+
+/* Columns of the state word that starts line 2. */
+#define STATE_COLS 10
 
 static UiElement state_element(TrainerState state)
 {
@@ -99,6 +104,21 @@ static void draw_progress(WINDOW *w, const Ui *ui, int y)
     pane_print(w, y, x + 1 + bar_w, ui->attr[UI_NORMAL], "%s", tail);
 }
 
+/* Prints the run's state at the start of line Y, padded to STATE_COLS.
+ * Returns the column after it. */
+static int draw_state(WINDOW *w, const Ui *ui, int y)
+{
+    const TrainerStatus *st = &ui->status;
+
+    /* A run ended early by x or a stop shows "stopped", like the exit
+     * summary. */
+    const char *state = st->state == TRAINER_DONE && st->train_epochs > 0
+                        && st->epochs_done < st->epochs
+                        ? "stopped" : trainer_state_name(st->state);
+    return pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-*s",
+                      STATE_COLS, state);
+}
+
 static void draw_speed(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
@@ -108,13 +128,7 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
     draw_format_duration(st->state == TRAINER_DONE ? 0 : st->eta, eta,
                          sizeof eta);
 
-    /* A run ended early by x or a stop shows "stopped", like the exit
-     * summary. */
-    const char *state = st->state == TRAINER_DONE && st->train_epochs > 0
-                        && st->epochs_done < st->epochs
-                        ? "stopped" : trainer_state_name(st->state);
-    int x = pane_print(w, y, 1, ui->attr[state_element(st->state)], "%-10s",
-                       state);
+    int x = draw_state(w, ui, y);
     /* Without training the clock times the evaluation of the loaded
      * model, which the label names. */
     if (st->train_epochs == 0) {
@@ -151,30 +165,71 @@ static void draw_speed(WINDOW *w, const Ui *ui, int y)
     }
 }
 
-/* Marks a pending stop after the current epoch at the end of line Y. */
-static void draw_stop_mark(WINDOW *w, const Ui *ui, int y)
+/* Writes the mark of a pending stop after the current epoch into TEXT.
+ * Returns the column where it starts at the end of a line of W, or the
+ * width of W when there is no stop to mark. */
+static int format_stop_mark(WINDOW *w, const Ui *ui, char *text, size_t len)
 {
     const TrainerStatus *st = &ui->status;
-    char text[48];
 
     if (!st->stop_after_epoch || st->state == TRAINER_DONE
         || st->state == TRAINER_FAILED)
-        return;
-    snprintf(text, sizeof text, " stops after epoch %d ", st->epoch);
-    pane_print(w, y, getmaxx(w) - 1 - (int)strlen(text),
-               ui->attr[UI_STATE_PAUSED], "%s", text);
+        return getmaxx(w);
+    snprintf(text, len, " stops after epoch %d ", st->epoch);
+    return getmaxx(w) - 1 - (int)strlen(text);
+}
+
+/* Returns the trainer's message that line 3 shows now: the reason for a
+ * failed run, or the latest message while tui.c marks it as shown. NULL
+ * when the line shows a test result instead. */
+static const char *shown_message(const Ui *ui)
+{
+    const TrainerStatus *st = &ui->status;
+
+    if (st->message[0] == '\0' || !ui->message_shown)
+        return NULL;
+    if (st->state == TRAINER_FAILED && st->failure[0] != '\0')
+        return st->failure;
+    return st->message;
+}
+
+/*
+ * Draws a message too wide for line 3 on lines 2 and 3, which then show
+ * no speed. It starts after the state word when it fits there, or else
+ * at the start of line 2. Line 3 ends at column END, where the mark of a
+ * pending stop starts.
+ * NOTE: a message that needs more than those two lines is cut at the end
+ * of line 3; the summary after the interface ends prints it in full.
+ */
+static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
+                                 int end)
+{
+    attr_t attr = ui->attr[ui->status.state == TRAINER_FAILED
+                           ? UI_STATE_FAILED : UI_NORMAL];
+    int width = getmaxx(w);
+    int x = 1 + STATE_COLS + 1;
+    int next;
+
+    draw_wrap_line(text, width - x, &next);
+    if (draw_text_width(text + next) <= end - x)
+        draw_state(w, ui, 2);
+    else
+        x = 1;
+    int len = draw_wrap_line(text, width - x, &next);
+
+    pane_print(w, 2, x, attr, "%.*s", len, text);
+    pane_print(w, 3, x, attr, "%s", text + next);
 }
 
 static void draw_message(WINDOW *w, const Ui *ui, int y)
 {
     const TrainerStatus *st = &ui->status;
-    int failed = st->state == TRAINER_FAILED && st->failure[0] != '\0';
+    const char *text = shown_message(ui);
 
-    if (st->message[0] != '\0' && ui->message_shown) {
+    if (text != NULL) {
         UiElement e = st->state == TRAINER_FAILED ? UI_STATE_FAILED
                                                   : UI_NORMAL;
-        pane_print(w, y, 1, ui->attr[e], "%s",
-                   failed ? st->failure : st->message);
+        pane_print(w, y, 1, ui->attr[e], "%s", text);
     } else if (st->has_eval) {
         int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "test accuracy ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",
@@ -223,7 +278,17 @@ void pane_status_draw(WINDOW *w, const Ui *ui)
              ui->model != NULL ? ui->model : "unknown");
     pane_title(w, ui, title, 0);
     draw_progress(w, ui, 1);
-    draw_speed(w, ui, 2);
-    draw_message(w, ui, 3);
-    draw_stop_mark(w, ui, 3);
+
+    char mark[48];
+    int end = format_stop_mark(w, ui, mark, sizeof mark);
+    const char *text = shown_message(ui);
+
+    if (text != NULL && draw_text_width(text) > end - 1) {
+        draw_wrapped_message(w, ui, text, end);
+    } else {
+        draw_speed(w, ui, 2);
+        draw_message(w, ui, 3);
+    }
+    if (end < getmaxx(w))
+        pane_print(w, 3, end, ui->attr[UI_STATE_PAUSED], "%s", mark);
 }

@@ -555,6 +555,71 @@ START_TEST(test_draw_text_width_counts_characters)
 }
 END_TEST
 
+START_TEST(test_draw_wrap_line_breaks_at_space)
+{
+    const char *text = "try a lower learning rate";
+    int next = -1;
+
+    /* "try a lower" is 11 columns, and the space after it is the break. */
+    ck_assert_int_eq(draw_wrap_line(text, 11, &next), 11);
+    ck_assert_int_eq(next, 12);
+    /* At 15 columns "learning" does not fit, so the line ends at "lower". */
+    ck_assert_int_eq(draw_wrap_line(text, 15, &next), 11);
+    ck_assert_int_eq(next, 12);
+    ck_assert_str_eq(text + next, "learning rate");
+}
+END_TEST
+
+START_TEST(test_draw_wrap_line_all_fits)
+{
+    const char *text = "saved a.ckpt";
+    int next = -1;
+
+    ck_assert_int_eq(draw_wrap_line(text, 12, &next), 12);
+    ck_assert_int_eq(next, 12);
+    ck_assert_int_eq(draw_wrap_line(text, 80, &next), 12);
+    ck_assert_int_eq(next, 12);
+    ck_assert_int_eq(draw_wrap_line("", 5, &next), 0);
+    ck_assert_int_eq(next, 0);
+}
+END_TEST
+
+START_TEST(test_draw_wrap_line_splits_long_word)
+{
+    const char *text = "/a/very/long/path/name.ckpt: disk full";
+    int next = -1;
+
+    ck_assert_int_eq(draw_wrap_line(text, 10, &next), 10);
+    ck_assert_int_eq(next, 10);
+    /* Several spaces at the break all go. */
+    ck_assert_int_eq(draw_wrap_line("ab   cd", 4, &next), 2);
+    ck_assert_int_eq(next, 5);
+}
+END_TEST
+
+START_TEST(test_draw_wrap_line_counts_characters)
+{
+    /* "→" takes one column in three bytes. */
+    const char *text = "Shirt\u2192T-shirt/top is wrong";
+    int next = -1;
+
+    ck_assert_int_eq(draw_wrap_line(text, 17, &next), 19);
+    ck_assert_int_eq(next, 20);
+    /* A break is never inside the arrow's bytes. */
+    ck_assert_int_eq(draw_wrap_line(text, 6, &next), 8);
+    ck_assert_int_eq(next, 8);
+}
+END_TEST
+
+START_TEST(test_draw_wrap_line_no_columns)
+{
+    int next = -1;
+
+    ck_assert_int_eq(draw_wrap_line("abc", 0, &next), 0);
+    ck_assert_int_eq(next, 3);
+}
+END_TEST
+
 /* The key bar of the image viewer while it browses a confusion cell:
  * widths include the two columns before each entry. */
 static const int hint_widths[] = {10, 10, 14, 13, 13, 8, 9, 8, 8, 8};
@@ -692,6 +757,11 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_percent_decimal_when_it_fits);
     tcase_add_test(tc, test_draw_percent_same_shape_at_every_width);
     tcase_add_test(tc, test_draw_text_width_counts_characters);
+    tcase_add_test(tc, test_draw_wrap_line_breaks_at_space);
+    tcase_add_test(tc, test_draw_wrap_line_all_fits);
+    tcase_add_test(tc, test_draw_wrap_line_splits_long_word);
+    tcase_add_test(tc, test_draw_wrap_line_counts_characters);
+    tcase_add_test(tc, test_draw_wrap_line_no_columns);
     tcase_add_test(tc, test_draw_hint_fit_all_when_wide);
     tcase_add_test(tc, test_draw_hint_fit_drops_least_important);
     tcase_add_test(tc, test_draw_hint_fit_keeps_help_and_quit);

@@ -13,8 +13,9 @@
 # speed, label its time as the evaluation's, browse the training images, draw the wide occlusion legend,
 # format the rates of the per-class view alike and summarise too. An untrained
 # network must say that nothing trains, draw every empty cell as a dot
-# and offer no Enter there. A last run with LANG=C must mark the focus and
-# draw nothing but ASCII.
+# and offer no Enter there. A run with LANG=C must mark the focus and
+# draw nothing but ASCII. A run that fails must show the whole reason at
+# 80 columns.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -315,3 +316,25 @@ nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 tm send-keys -t ascii q
 wait_exit ascii
 echo "ASCII run: ok"
+
+# ---------------------------------------------------------------- failed
+# A deep linear stack at --lr 9.9 gets a NaN loss within a few batches.
+# The reason is wider than 80 columns, so it takes the speed's line too,
+# and lines 3 and 4 of the screen must hold all of it.
+start failed 80x24 C --train-limit 2000 \
+    --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 9.9
+wait_for failed '^ failed ' 60 || fail "failed: the run did not fail"
+reason=$(sed -n '3,4p' "$tmp/screen" | sed 's/^ failed //; s/^ *//; s/ *$//' \
+    | tr '\n' ' ')
+echo "$reason" | grep -Eq '^training stopped: the loss of batch [0-9]+ in epoch 1 is -?nan; try a lower learning rate $' \
+    || fail "failed: the status shows the reason as '$reason'"
+# A failed run exits with status 1.
+tm send-keys -t failed q
+tries=100
+while [ ! -s "$tmp/failed.status" ] && [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.2
+done
+[ "$(cat "$tmp/failed.status" 2>/dev/null)" = "exit=1" ] \
+    || fail "failed: q gave '$(cat "$tmp/failed.status" 2>/dev/null)', expected exit=1"
+echo "failed run: ok"
