@@ -16,6 +16,10 @@
 
 /* Levels of one sparkline cell: 0 is blank, 1..8 the eighth blocks. */
 #define DRAW_SPARK_CELL_LEVELS 8
+/* Levels of one row of a sparkline drawn as its top edge over a fill,
+ * for ASCII, which has glyphs at three heights in a cell: low, middle
+ * and high. */
+#define DRAW_SPARK_EDGE_LEVELS 3
 
 /* A rectangle of screen cells whose top-left corner is at y, x. */
 typedef struct {
@@ -86,6 +90,15 @@ int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
  * DRAW_SPARK_CELL_LEVELS levels.
  */
 int draw_spark_cell(int level, int row);
+
+/*
+ * Returns the glyph index for screen row ROW (0 is the bottom row) of a
+ * sparkline column at LEVEL that is drawn as its top edge over a fill,
+ * with DRAW_SPARK_EDGE_LEVELS levels per row: 0 (blank) above the top,
+ * 1..DRAW_SPARK_EDGE_LEVELS for the height of the top within the row
+ * that contains it, and DRAW_SPARK_EDGE_LEVELS + 1 (fill) below that row.
+ */
+int draw_spark_edge_cell(int level, int row);
 
 /* Returns the index into a shading ramp of RAMP_LEN glyphs for a pixel in
  * [0, 1]: 0 (blank) for 0, RAMP_LEN - 1 (densest) for 1, clamped outside

@@ -53,6 +53,10 @@ typedef enum {
 /* Glyphs that differ between UTF-8 and ASCII terminals. */
 typedef struct {
     const char *spark[DRAW_SPARK_CELL_LEVELS + 1];  /* [0] is blank */
+    /* Sparklines of two rows or more, drawn as the top edge over a fill
+     * (see draw_spark_edge_cell): blank, the edge at its three heights
+     * and the fill. All NULL where they stack spark[] cells instead. */
+    const char *spark_edge[DRAW_SPARK_EDGE_LEVELS + 2];
     const char *bar_done, *bar_todo;
     const char *arrow;               /* "true -> predicted" */
     const char *left_right;          /* key names in the hint line */

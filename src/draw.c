@@ -217,6 +217,19 @@ int draw_spark_cell(int level, int row)
     return cell > DRAW_SPARK_CELL_LEVELS ? DRAW_SPARK_CELL_LEVELS : cell;
 }
 
+int draw_spark_edge_cell(int level, int row)
+{
+    if (level < 1 || row < 0)
+        return 0;
+
+    int top = (level - 1) / DRAW_SPARK_EDGE_LEVELS;
+    if (row > top)
+        return 0;
+    if (row < top)
+        return DRAW_SPARK_EDGE_LEVELS + 1;
+    return level - row * DRAW_SPARK_EDGE_LEVELS;
+}
+
 int draw_shade_index(float value, int ramp_len)
 {
     if (ramp_len <= 1 || !(value > 0))

@@ -45,17 +45,31 @@ static float last_finite(const float *values, int n)
     return NAN;
 }
 
+/* Returns 1 when a sparkline of ROWS rows is drawn as its top edge over a
+ * fill, and 0 when it stacks the cells of the glyph table's spark[]. */
+static int edge_style(const Ui *ui, int rows)
+{
+    return rows > 1 && ui->glyph->spark_edge[0] != NULL;
+}
+
 /* Draws the glyph columns of one series in ROWS rows starting at Y, X. */
 static void draw_columns(WINDOW *w, const Ui *ui, const int *levels, int n,
                          int y, int x, int rows)
 {
+    int edge = edge_style(ui, rows);
+
     wattrset(w, ui->attr[UI_SPARK]);
     for (int r = 0; r < rows; r++) {
         int from_bottom = rows - 1 - r;
         wmove(w, y + r, x);
-        for (int i = 0; i < n; i++)
-            waddstr(w, ui->glyph->spark[draw_spark_cell(levels[i],
-                                                        from_bottom)]);
+        for (int i = 0; i < n; i++) {
+            if (edge)
+                waddstr(w, ui->glyph->spark_edge[
+                               draw_spark_edge_cell(levels[i], from_bottom)]);
+            else
+                waddstr(w, ui->glyph->spark[draw_spark_cell(levels[i],
+                                                            from_bottom)]);
+        }
     }
     wattrset(w, A_NORMAL);
 }
@@ -80,7 +94,9 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
     }
 
     int n = draw_resample(s->values, s->n, spark_w, buf);
-    draw_spark_levels(buf, n, rows * DRAW_SPARK_CELL_LEVELS, levels, &lo, &hi);
+    int per_row = edge_style(ui, rows) ? DRAW_SPARK_EDGE_LEVELS
+                                       : DRAW_SPARK_CELL_LEVELS;
+    draw_spark_levels(buf, n, rows * per_row, levels, &lo, &hi);
     draw_columns(w, ui, levels, n, y, spark_x, rows);
 
     format_value(value, sizeof value, last_finite(s->values, s->n),

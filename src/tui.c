@@ -100,6 +100,10 @@ static const UiGlyphs glyphs_utf8 = {
 
 static const UiGlyphs glyphs_ascii = {
     .spark = {" ", "_", ".", ",", "-", "~", "=", "*", "#"},
+    /* Stacked, the glyphs above read as noise: "_", "." and "," all sit
+     * low in a cell, and "#" cells make a solid block. An edge of three
+     * plain heights over a light fill reads as a line chart. */
+    .spark_edge = {" ", "_", "-", "'", ":"},
     .bar_done = "#",
     .bar_todo = "-",
     .arrow = "->",

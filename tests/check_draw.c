@@ -83,6 +83,27 @@ START_TEST(test_draw_spark_cell_rows)
 }
 END_TEST
 
+START_TEST(test_draw_spark_edge_cell_rows)
+{
+    const int fill = DRAW_SPARK_EDGE_LEVELS + 1;
+
+    /* Level 5 of 3 per row: the fill below, the top in the middle of
+     * row 1, nothing above. */
+    ck_assert_int_eq(draw_spark_edge_cell(5, 0), fill);
+    ck_assert_int_eq(draw_spark_edge_cell(5, 1), 2);
+    ck_assert_int_eq(draw_spark_edge_cell(5, 2), 0);
+    /* A top at the highest height of row 0 is an edge, not the fill. */
+    ck_assert_int_eq(draw_spark_edge_cell(3, 0), 3);
+    ck_assert_int_eq(draw_spark_edge_cell(3, 1), 0);
+    ck_assert_int_eq(draw_spark_edge_cell(4, 0), fill);
+    ck_assert_int_eq(draw_spark_edge_cell(4, 1), 1);
+    ck_assert_int_eq(draw_spark_edge_cell(1, 0), 1);
+    /* Level 0, a non-finite value, stays blank in every row. */
+    ck_assert_int_eq(draw_spark_edge_cell(0, 0), 0);
+    ck_assert_int_eq(draw_spark_edge_cell(0, 1), 0);
+}
+END_TEST
+
 START_TEST(test_draw_resample_short_copies)
 {
     const float v[3] = {1, 2, 3};
@@ -719,6 +740,7 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_spark_nan_left_blank);
     tcase_add_test(tc, test_draw_spark_all_nan);
     tcase_add_test(tc, test_draw_spark_cell_rows);
+    tcase_add_test(tc, test_draw_spark_edge_cell_rows);
     tcase_add_test(tc, test_draw_resample_short_copies);
     tcase_add_test(tc, test_draw_resample_averages_buckets);
     tcase_add_test(tc, test_draw_resample_nan_bucket);
