@@ -10,12 +10,12 @@
 # under 80 columns on the terminal. A run resumed from the checkpoint
 # must show predictions before its epoch ends. A run that only explores
 # the saved model (--epochs 0) at 132x43 must say so instead of showing a
-# speed, label its time as the evaluation's, browse the training images, draw the wide occlusion legend,
-# format the rates of the per-class view alike and summarise too. An untrained
-# network must say that nothing trains, draw every empty cell as a dot
-# and offer no Enter there. A run with LANG=C must mark the focus and
-# draw nothing but ASCII. A run that fails must show the whole reason at
-# 80 columns.
+# speed, label its time as the evaluation's, browse the training images,
+# draw the wide occlusion legend, format the rates of the per-class view
+# alike and summarise too. An untrained network must say that nothing
+# trains, draw every empty cell as a dot and offer no Enter there. A run
+# with LANG=C must mark the focus and draw nothing but ASCII. A run that
+# fails must show the whole reason at 80 columns.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -326,7 +326,9 @@ start failed 80x24 C --train-limit 2000 \
 wait_for failed '^ failed ' 60 || fail "failed: the run did not fail"
 reason=$(sed -n '3,4p' "$tmp/screen" | sed 's/^ failed //; s/^ *//; s/ *$//' \
     | tr '\n' ' ')
-echo "$reason" | grep -Eq '^training stopped: the loss of batch [0-9]+ in epoch 1 is -?nan; try a lower learning rate $' \
+expected='^training stopped: the loss of batch [0-9]+ in epoch 1 is -?nan; '
+expected="${expected}try a lower learning rate \$"
+echo "$reason" | grep -Eq "$expected" \
     || fail "failed: the status shows the reason as '$reason'"
 # A failed run exits with status 1.
 tm send-keys -t failed q
