@@ -84,6 +84,12 @@ enum { MR = 6, NR = 16, KC = 256, MC = 96, NC = 2048 };
  * 800-row patch gradient of "tf"). */
 enum { MR512 = 8, NR512 = 32, KC512 = 256, MC512 = 128, NC512 = 2048 };
 
+/* The AVX-512 kernel takes the last few rows of a block, up to this many,
+ * into the tile before them. A tile of 2 rows has only 4 accumulators,
+ * too few to keep the FMA units busy, whereas one of 10 rows keeps them
+ * about as busy as one of 8. */
+enum { TALL512 = 4 };
+
 /* The AVX2 and AVX-512 kernels give bit-identical products only with the
  * same K blocks. */
 _Static_assert((int)KC512 == (int)KC, "KC512 must equal KC");
@@ -141,6 +147,13 @@ typedef void (*RowsKernel)(int rows, int kc, const float *a, size_t lda,
                            const float *b, size_t ldb, int cols, float *c,
                            size_t ldc, const TileStore *st);
 
+/* Computes a full-width tile of more than MR rows in place, as
+ * MicroKernel does with LDA and ST: its first MR rows from A, the others
+ * from A2, a packed panel. */
+typedef void (*TallKernel)(int rows, int kc, const float *a, size_t lda,
+                           const float *a2, const float *b, size_t ldb,
+                           float *c, size_t ldc, const TileStore *st);
+
 /* Packs columns J0..J0+NC-1 of a transposed B (stored N x K, rows LDB
  * apart), rows P0..P0+KC-1 of op(B), into the panel layout of pack_b. */
 typedef void (*TransPacker)(const float *b, int ldb, int p0, int j0, int kc,
@@ -163,6 +176,8 @@ typedef struct {
     int narrow_tiles;
     MicroKernel kernel;
     RowsKernel rows_kernel;
+    TallKernel tall_kernel;  /* or NULL */
+    int tall_rows;           /* rows a tall tile adds to MR at most */
     TransPacker pack_b_trans;
     APacker pack_a_rows;
 } GemmImpl;
@@ -708,21 +723,26 @@ static void pack_a_rows_avx2(const float *a, int lda, int i0, int p0,
  * unaligned loads and stores. A, COLS and MASKED are as in
  * kernel_avx2_body, and VECTORS (1 or 2) is the number of 16-float
  * vectors computed. Only the first ROWS rows are computed and stored.
+ *
+ * A tall tile has up to TALL512 more rows than MR512, 24 accumulators at
+ * most. Its rows from MR512 on come from a second panel, A2, with its own
+ * row and step strides. Every element still takes the same steps.
  */
 __attribute__((target("avx512f"), always_inline))
-static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
-                                      size_t a_step, const float *b,
-                                      size_t ldb, int cols, int masked,
-                                      int vectors, int rows, float *c,
-                                      size_t ldc,
-                                      const TileStore *st, int prefetch,
-                                      const float *next)
+static inline void kernel_avx512_tall_body(int kc, const float *a,
+                                           size_t a_row, size_t a_step,
+                                           const float *a2, size_t a2_row,
+                                           size_t a2_step, const float *b,
+                                           size_t ldb, int cols, int masked,
+                                           int vectors, int rows, float *c,
+                                           size_t ldc, const TileStore *st,
+                                           int prefetch, const float *next)
 {
-    __m512 acc[MR512][2];
+    __m512 acc[MR512 + TALL512][2];
     __mmask16 mask[2] = {tile_lanes(cols, 0), tile_lanes(cols, 1)};
 
-#pragma GCC unroll 8
-    for (int i = 0; i < MR512; i++)
+#pragma GCC unroll 12
+    for (int i = 0; i < rows; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
         __m512 bv[2];
@@ -731,9 +751,10 @@ static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
         for (int v = 0; v < vectors; v++)
             bv[v] = masked ? _mm512_maskz_loadu_ps(mask[v], b + 16 * v)
                            : _mm512_loadu_ps(b + 16 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int i = 0; i < rows; i++) {
-            __m512 av = _mm512_set1_ps(a[i * a_row]);
+            __m512 av = _mm512_set1_ps(i < MR512 ? a[i * a_row]
+                                                 : a2[(i - MR512) * a2_row]);
 
 #pragma GCC unroll 2
             for (int v = 0; v < vectors; v++)
@@ -741,9 +762,10 @@ static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
         }
         prefetch_step(prefetch, next, p, a_row, ldb, MR512, NR512);
         a += a_step;
+        a2 += a2_step;
         b += ldb;
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int i = 0; i < rows; i++) {
         float *ci = c + (size_t)i * ldc;
 
@@ -766,6 +788,21 @@ static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
                 _mm512_storeu_ps(ci + 16 * v, t);
         }
     }
+}
+
+/* A tile of at most MR512 rows, all from A. */
+__attribute__((target("avx512f"), always_inline))
+static inline void kernel_avx512_body(int kc, const float *a, size_t a_row,
+                                      size_t a_step, const float *b,
+                                      size_t ldb, int cols, int masked,
+                                      int vectors, int rows, float *c,
+                                      size_t ldc,
+                                      const TileStore *st, int prefetch,
+                                      const float *next)
+{
+    kernel_avx512_tall_body(kc, a, a_row, a_step, a, 0, 0, b, ldb, cols,
+                            masked, vectors, rows, c, ldc, st, prefetch,
+                            next);
 }
 
 /* Runs the instance of kernel_avx512_body that fits the tile, chosen as in
@@ -831,6 +868,74 @@ static void kernel_avx512_rows(int rows, int kc, const float *a, size_t lda,
         abort();
     }
 #undef AVX512_ROWS_CASE
+}
+
+/*
+ * C = A^T * B + beta * C, beta 0 or 1, for A stored K x M with M at most
+ * MR512 + TALL512, N a multiple of NR512 and K at most KC512: a dense
+ * layer's weight gradient over a batch when the layer has few units. Row
+ * p of A is already the layout of a packed A panel, at a step of LDA
+ * instead of MR512, so A is read in place and B too. The blocked path
+ * packed A first, which for 10 x 128 with K = 64 took about 15% of the
+ * product. Each element takes the steps it takes in the blocked path's
+ * single K block, so both give the same C.
+ */
+__attribute__((target("avx512f")))
+static void tn_few_rows_avx512(int m, int n, int k, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c,
+                               int ldc)
+{
+    TileStore st = {beta != 0.0f, NULL, 0};
+    size_t a_stride = (size_t)lda, b_stride = (size_t)ldb;
+
+    for (int j = 0; j < n; j += NR512) {
+#define TN_FEW_CASE(r)                                                    \
+    case (r):                                                             \
+        kernel_avx512_tall_body(k, a, 1, a_stride, a + MR512, 1,         \
+                                a_stride, b + j, b_stride, NR512, 0, 2,   \
+                                (r), c + j, (size_t)ldc, &st,             \
+                                PREFETCH_NONE, NULL);                     \
+        break
+        switch (m) {
+        TN_FEW_CASE(1); TN_FEW_CASE(2); TN_FEW_CASE(3); TN_FEW_CASE(4);
+        TN_FEW_CASE(5); TN_FEW_CASE(6); TN_FEW_CASE(7); TN_FEW_CASE(8);
+        TN_FEW_CASE(9); TN_FEW_CASE(10); TN_FEW_CASE(11); TN_FEW_CASE(12);
+        default:
+            /* sgemm_avx512 passes at most MR512 + TALL512 rows. */
+            abort();
+        }
+#undef TN_FEW_CASE
+    }
+}
+
+/* Computes a full-width tile of MR512 + 1 to MR512 + TALL512 rows in
+ * place (see TallKernel). */
+__attribute__((target("avx512f")))
+static void kernel_avx512_tall(int rows, int kc, const float *a, size_t lda,
+                               const float *a2, const float *b, size_t ldb,
+                               float *c, size_t ldc, const TileStore *st)
+{
+#define AVX512_TALL_CASE(r)                                               \
+    case (r):                                                             \
+        if (lda == 0)                                                     \
+            kernel_avx512_tall_body(kc, a, 1, MR512, a2, 1, MR512, b,     \
+                                    ldb, NR512, 0, 2, (r), c, ldc, st,    \
+                                    PREFETCH_NONE, NULL);                 \
+        else                                                              \
+            kernel_avx512_tall_body(kc, a, lda, 1, a2, 1, MR512, b, ldb,  \
+                                    NR512, 0, 2, (r), c, ldc, st,         \
+                                    PREFETCH_NONE, NULL);                 \
+        break
+    switch (rows) {
+    AVX512_TALL_CASE(MR512 + 1);
+    AVX512_TALL_CASE(MR512 + 2);
+    AVX512_TALL_CASE(MR512 + 3);
+    AVX512_TALL_CASE(MR512 + 4);
+    default:
+        /* tile_rows_at never makes a taller tile. */
+        abort();
+    }
+#undef AVX512_TALL_CASE
 }
 
 /* Same result as pack_a_rows_strip for panels of 8 rows, the AVX-512
@@ -1425,12 +1530,30 @@ enum { ROW_SWEEP_B = 128 * 1024, ROW_SWEEP_C = 64 * 1024 };
  * full or the kernels take narrow and short tiles, else through the EDGE
  * buffer. */
 static void run_tile(const GemmImpl *impl, int kc, int mr, int nr,
-                     const float *ap, size_t a_ld, const float *bp,
-                     size_t bstride, float *cp, int ldc,
+                     const float *ap, size_t a_ld, const float *a2,
+                     const float *bp, size_t bstride, float *cp, int ldc,
                      const TileStore *tile, const float *next, float *edge)
 {
     static const TileStore plain = {0, NULL, 0};
     int tile_n = impl->nr;
+
+    if (mr > impl->mr && nr == tile_n) {
+        impl->tall_kernel(mr, kc, ap, a_ld, a2, bp, bstride, cp,
+                          (size_t)ldc, tile);
+        return;
+    }
+    if (mr > impl->mr) {
+        /* A narrow strip: the tall tile as a full one and the rest. */
+        TileStore rest = *tile;
+
+        if (rest.bias != NULL)
+            rest.bias += impl->mr;
+        run_tile(impl, kc, impl->mr, nr, ap, a_ld, NULL, bp, bstride, cp,
+                 ldc, tile, NULL, edge);
+        run_tile(impl, kc, mr - impl->mr, nr, a2, 0, NULL, bp, bstride,
+                 cp + (size_t)impl->mr * ldc, ldc, &rest, NULL, edge);
+        return;
+    }
 
     if (mr == impl->mr && (nr == tile_n || impl->narrow_tiles)) {
         impl->kernel(kc, ap, a_ld, bp, bstride, nr, cp, (size_t)ldc, tile,
@@ -1450,6 +1573,19 @@ static void run_tile(const GemmImpl *impl, int kc, int mr, int nr,
         for (int j = 0; j < nr; j++)
             ci[j] = store_value(tile, i, ci[j], edge[i * tile_n + j]);
     }
+}
+
+/* Returns the rows of the tile that starts at row IR of a block of MC
+ * rows: MR, or the rest of the block when fewer remain, or when IMPL has
+ * tall tiles and the rest exceeds MR by at most its tall_rows. */
+static int tile_rows_at(const GemmImpl *impl, int mc, int ir)
+{
+    int rest = mc - ir;
+
+    if (impl->tall_kernel != NULL && rest > impl->mr
+        && rest <= impl->mr + impl->tall_rows)
+        return rest;
+    return min_int(impl->mr, rest);
 }
 
 /*
@@ -1488,9 +1624,10 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
          * needs full tiles, is packed once for all the A panels. */
         if (b_direct != NULL && last < nc && !impl->narrow_tiles)
             pack_b(b_direct, ldb, 0, last, kc, nc - last, tile_n, strip);
-        for (int ir = 0; ir < mc; ir += tile_m) {
+        for (int ir = 0, mr; ir < mc; ir += mr) {
             TileStore tile = *st;
 
+            mr = tile_rows_at(impl, mc, ir);
             if (tile.bias != NULL)
                 tile.bias += ir;
             for (int jr = 0; jr < nc; jr += tile_n) {
@@ -1503,10 +1640,10 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                 } else if (b_direct != NULL) {
                     bp = strip;
                 }
-                run_tile(impl, kc, min_int(tile_m, mc - ir),
-                         min_int(tile_n, nc - jr), pa + (size_t)ir * kc, 0,
-                         bp, bstride, c + (size_t)ir * ldc + jr, ldc, &tile,
-                         NULL, edge);
+                run_tile(impl, kc, mr, min_int(tile_n, nc - jr),
+                         pa + (size_t)ir * kc, 0,
+                         pa + (size_t)(ir + tile_m) * kc, bp, bstride,
+                         c + (size_t)ir * ldc + jr, ldc, &tile, NULL, edge);
             }
         }
         return;
@@ -1523,16 +1660,16 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
             pack_b(b_direct, ldb, 0, jr, kc, nr, tile_n, strip);
             bp = strip;
         }
-        for (int ir = 0; ir < mc; ir += tile_m) {
-            int mr = min_int(tile_m, mc - ir);
+        for (int ir = 0, mr; ir < mc; ir += mr) {
             const float *ap = pa + (size_t)ir * kc;
             size_t a_ld = 0;
             TileStore tile = *st;
             const float *next = NULL;
 
+            mr = tile_rows_at(impl, mc, ir);
             if (tile.bias != NULL)
                 tile.bias += ir;
-            if (a_direct != NULL && mr == tile_m) {
+            if (a_direct != NULL && mr >= tile_m) {
                 ap = a_direct + (size_t)ir * lda;
                 a_ld = (size_t)lda;
                 /* The first strip's sweep brings each A panel in from
@@ -1545,7 +1682,8 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
                  * next strip. */
                 next = bp + tile_n;
             }
-            run_tile(impl, kc, mr, nr, ap, a_ld, bp, bstride,
+            run_tile(impl, kc, mr, nr, ap, a_ld,
+                     pa + (size_t)(ir + tile_m) * kc, bp, bstride,
                      c + (size_t)ir * ldc + jr, ldc, &tile, next, edge);
         }
     }
@@ -1647,15 +1785,16 @@ static void gemm_blocked(const GemmImpl *impl, GemmTrans ta, GemmTrans tb,
 }
 
 static const GemmImpl impl_portable = {MR, NR, KC, MC, NC, 0,
-                                      kernel_portable, NULL,
+                                      kernel_portable, NULL, NULL, 0,
                                       pack_b_trans_portable,
                                       pack_a_rows_portable};
 #ifdef GEMM_X86
 static const GemmImpl impl_avx2 = {MR, NR, KC, MC, NC, 1, kernel_avx2,
-                                   kernel_avx2_rows, pack_b_trans_avx2,
-                                   pack_a_rows_avx2};
+                                   kernel_avx2_rows, NULL, 0,
+                                   pack_b_trans_avx2, pack_a_rows_avx2};
 static const GemmImpl impl_avx512 = {MR512, NR512, KC512, MC512, NC512, 1,
                                      kernel_avx512, kernel_avx512_rows,
+                                     kernel_avx512_tall, TALL512,
                                      pack_b_trans_32, pack_a_rows_8};
 #endif
 
@@ -1695,6 +1834,13 @@ void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 #ifdef GEMM_X86
     if (ta == GEMM_NOTRANS && tb == GEMM_TRANS && m <= DOT_MAX_M) {
         dot_avx512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (ta == GEMM_TRANS && tb == GEMM_NOTRANS && alpha == 1.0f
+        && (beta == 0.0f || beta == 1.0f) && m >= 1
+        && m <= MR512 + TALL512 && n % NR512 == 0 && k >= 1
+        && k <= KC512) {
+        tn_few_rows_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_blocked(&impl_avx512, ta, tb, m, n, k, alpha, a, lda, b, ldb,

@@ -87,13 +87,17 @@ static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
  * 96 or 128, KC 256, NC 2048). M above MC takes the path that packs B. M
  * up to MC reads an untransposed B in place, and N up to 2 x NR (32 or
  * 64) an untransposed A when alpha is 1. 97 x 2050 and 90 x 730 have C
- * blocks large enough for the row sweep of the macro-kernel. */
+ * blocks large enough for the row sweep of the macro-kernel. M of 8 + 1
+ * to 8 + 4 rows ends in one tall AVX-512 tile, and the last four shapes
+ * take its path for A^T * B with few rows of C, N a multiple of 32 and K
+ * up to 256. */
 static const int shapes[][3] = {
     {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
     {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
     {8, 128, 300}, {100, 45, 64}, {3, 2049, 7}, {61, 67, 71},
     {8, 32, 9},   {9, 33, 513},  {129, 31, 40}, {127, 95, 256},
-    {90, 730, 20},
+    {90, 730, 20}, {10, 128, 64}, {12, 64, 256}, {1, 32, 1},
+    {11, 96, 33},
 };
 
 static const float alpha_beta[][2] = {
@@ -526,6 +530,12 @@ START_TEST(test_gemm_rows_do_not_depend_on_split)
                     45, 10, 1100, 7);
     check_row_split(sgemm_avx512, "avx512", GEMM_TRANS, GEMM_NOTRANS, 130,
                     45, 64, 37);
+    /* 10 rows as one tile of 8 + 2, split into 4 and 6; 90 rows end in
+     * a tile of 8 + 2, split after a tile of 8 + 1. */
+    check_row_split(sgemm_avx512, "avx512", GEMM_TRANS, GEMM_NOTRANS, 10,
+                    128, 64, 4);
+    check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 90,
+                    64, 100, 9);
     check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 201,
                     33, 300, 50);
     check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_TRANS, 201,
