@@ -605,6 +605,39 @@ static void kernel_avx2_rows(int rows, int kc, const float *a, size_t lda,
 #undef AVX2_ROWS_CASE
 }
 
+/* Computes A^T * B with few rows as tn_few_rows_avx512 does, in tiles
+ * of up to MR rows and NR columns: M at most 2 * MR, N a multiple of NR
+ * and K at most KC. The row tiles of a strip run one after the other, so the
+ * strip of B stays in L1 between them. */
+__attribute__((target("avx2,fma")))
+static void tn_few_rows_avx2(int m, int n, int k, const float *a, int lda,
+                             const float *b, int ldb, float beta, float *c,
+                             int ldc)
+{
+    TileStore st = {beta != 0.0f, NULL, 0};
+    size_t a_stride = (size_t)lda, b_stride = (size_t)ldb;
+
+    for (int j = 0; j < n; j += NR)
+        for (int i = 0; i < m; i += MR) {
+            const float *ai = a + i;
+            float *cij = c + (size_t)i * ldc + j;
+
+#define TN_FEW_CASE(r)                                                    \
+    case (r):                                                             \
+        kernel_avx2_body(k, ai, 1, a_stride, b + j, b_stride, NR, 0, 1,   \
+                         (r), cij, (size_t)ldc, &st, PREFETCH_NONE, NULL); \
+        break
+            switch (min_int(MR, m - i)) {
+            TN_FEW_CASE(1); TN_FEW_CASE(2); TN_FEW_CASE(3);
+            TN_FEW_CASE(4); TN_FEW_CASE(5); TN_FEW_CASE(6);
+            default:
+                /* sgemm_avx2 passes at most 2 * MR rows. */
+                abort();
+            }
+#undef TN_FEW_CASE
+        }
+}
+
 /* Transposes the 8 x 8 block held in R (row q in R[q]) in place, with the
  * usual unpack, shuffle and lane-permute sequence. */
 __attribute__((target("avx2,fma"), always_inline))
@@ -1817,6 +1850,12 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
      * at M = 32, and lost at M = 64 (convolution weight gradients). */
     if (ta == GEMM_NOTRANS && tb == GEMM_TRANS && m <= DOT_MAX_M) {
         dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (ta == GEMM_TRANS && tb == GEMM_NOTRANS && alpha == 1.0f
+        && (beta == 0.0f || beta == 1.0f) && m >= 1 && m <= 2 * MR
+        && n % NR == 0 && k >= 1 && k <= KC) {
+        tn_few_rows_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_blocked(&impl_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,

@@ -88,9 +88,9 @@ static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
  * up to MC reads an untransposed B in place, and N up to 2 x NR (32 or
  * 64) an untransposed A when alpha is 1. 97 x 2050 and 90 x 730 have C
  * blocks large enough for the row sweep of the macro-kernel. M of 8 + 1
- * to 8 + 4 rows ends in one tall AVX-512 tile, and the last four shapes
- * take its path for A^T * B with few rows of C, N a multiple of 32 and K
- * up to 256. */
+ * to 8 + 4 rows ends in one tall AVX-512 tile. The last four shapes take
+ * the path of both kernels for A^T * B with at most 12 rows of C, N a
+ * multiple of 32 and K up to 256. */
 static const int shapes[][3] = {
     {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
     {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
@@ -518,6 +518,8 @@ START_TEST(test_gemm_rows_do_not_depend_on_split)
         return;
     check_row_split(sgemm_avx2, "avx2", GEMM_TRANS, GEMM_NOTRANS, 130, 45, 64,
                     37);
+    check_row_split(sgemm_avx2, "avx2", GEMM_TRANS, GEMM_NOTRANS, 10, 128, 64,
+                    4);
     check_row_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_NOTRANS, 101, 33,
                     300, 50);
     check_row_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_TRANS, 201, 40,
