@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "net.h"
 #include "optim.h"
+#include "savelock.h"
 #include "trainer.h"
 #include "tty.h"
 #include "tui.h"
@@ -973,95 +974,40 @@ static void check_save_path(const char *path)
                     (size_t)name_max - strlen(CHECKPOINT_TMP_SUFFIX));
 }
 
-/* Appended to the --save file's name for the file that lock_save_path
- * locks. */
-#define SAVE_LOCK_SUFFIX ".lock"
-/* Tries of lock_save_path when the lock file keeps being removed under it. */
-#define SAVE_LOCK_TRIES 100
+/* The lock on the --save file, held until exit. */
+static SaveLock save_lock;
 
-/* The lock file of --save, removed at exit while this run still holds
- * its lock, or NULL. */
-static char *save_lock_path;
-
-static void remove_save_lock(void)
+static void release_save_lock(void)
 {
-    if (save_lock_path != NULL)
-        unlink(save_lock_path);
-}
-
-/* Returns the pid of the process that holds a write lock on FD, or 0
- * when none does any more. */
-static long lock_owner(int fd)
-{
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-    if (fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
-        return 0;
-    return (long)fl.l_pid;
-}
-
-/* Returns 1 when FD is still the file that PATH names. */
-static int still_named(int fd, const char *path)
-{
-    struct stat fd_st, path_st;
-
-    return fstat(fd, &fd_st) == 0 && stat(path, &path_st) == 0
-           && fd_st.st_dev == path_st.st_dev
-           && fd_st.st_ino == path_st.st_ino;
+    savelock_release(&save_lock);
 }
 
 /*
- * Takes a write lock (fcntl) on PATH.lock until the process exits, so
- * that a second run with the same --save file exits with a usage error
- * naming the first run's pid instead of replacing its checkpoints. The
- * lock is on a file of its own because every save renames a new file
- * over PATH. The lock file is removed at exit. A killed run leaves it
- * unlocked, and the next run takes it over.
+ * Takes the lock of --save PATH (see savelock.h) until the process exits,
+ * so that a second run with the same --save file exits with a usage error
+ * naming the first run's pid instead of replacing its checkpoints. A lock
+ * file that fmnist did not write is a usage error too.
  */
 static void lock_save_path(const char *path)
 {
-    char *lock_path = xmalloc(strlen(path) + sizeof SAVE_LOCK_SUFFIX);
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    char err[CHECKPOINT_ERR_LEN];
+    long owner;
 
-    sprintf(lock_path, "%s" SAVE_LOCK_SUFFIX, path);
-    for (int i = 0; i < SAVE_LOCK_TRIES; i++) {
-        int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                      0644);
-        long owner;
-
-        if (fd < 0) {
-            fprintf(stderr, "fmnist: --save %s: creating the lock file "
-                    "%s failed: %s\n", path, lock_path, strerror(errno));
-            exit(1);
-        }
-        if (fcntl(fd, F_SETLK, &fl) == 0) {
-            /* A run that ended between the open and the lock removed
-             * this file, and a third run may have created a new one. */
-            if (still_named(fd, lock_path)) {
-                save_lock_path = lock_path;
-                atexit(remove_save_lock);
-                return;     /* FD stays open, and locked, until exit. */
-            }
-            close(fd);
-            continue;
-        }
-        if (errno != EACCES && errno != EAGAIN) {
-            fprintf(stderr, "fmnist: --save %s: locking the lock file "
-                    "%s failed: %s\n", path, lock_path, strerror(errno));
-            exit(1);
-        }
-        owner = lock_owner(fd);
-        close(fd);
-        if (owner != 0)
-            usage_error("--save %s is in use: another fmnist (pid %ld) "
-                        "saves to it and holds %s; give this run another "
-                        "--save file, or start it after pid %ld ends",
-                        path, owner, lock_path, owner);
+    switch (savelock_take(&save_lock, path, &owner, err, sizeof err)) {
+    case SAVELOCK_OK:
+        atexit(release_save_lock);
+        return;
+    case SAVELOCK_BUSY:
+        usage_error("--save %s is in use: another fmnist (pid %ld) "
+                    "saves to it and holds %s" SAVELOCK_SUFFIX "; give this "
+                    "run another --save file, or start it after pid %ld "
+                    "ends", path, owner, path, owner);
+    case SAVELOCK_FOREIGN:
+        usage_error("--save %s: %s; move it or give another --save name",
+                    path, err);
+    default:
+        usage_error("--save %s: %s", path, err);
     }
-    fprintf(stderr, "fmnist: --save %s: locking the lock file %s failed: "
-            "other runs removed it %d times; start this run again\n", path,
-            lock_path, SAVE_LOCK_TRIES);
-    exit(1);
 }
 
 /* How to make a checkpoint, for the messages about a --load file that

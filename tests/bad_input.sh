@@ -32,7 +32,8 @@
 #   is named as such, with how to make a checkpoint. --log also rejects a checkpoint or other binary file, which
 #   appending would damage, and a text file whose header is not fmnist's.
 # - a second run with the --save file of a running one is a usage error
-#   naming the first run's pid, and the lock file goes at the end.
+#   naming the first run's pid, and the lock file goes at the end. A
+#   FILE.lock that fmnist did not write is a usage error, never removed.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -672,12 +673,43 @@ rc=$?
 "$fmnist" --data "$data" --load "$tmp/busy.ckpt" --eval >/dev/null 2>"$tmp/err" \
     || fail "--save lock: the first run's checkpoint does not load: $(cat "$tmp/err")"
 # A lock file that a killed run left behind is not locked, so the next
-# run takes it over and removes it at its end.
-: >"$tmp/stale.ckpt.lock"
-"$fmnist" --data "$data" --model dense10 --batch 8 --headless --epochs 1 \
-    --save "$tmp/stale.ckpt" >/dev/null 2>"$tmp/err" \
-    || fail "--save with a stale lock file: $(cat "$tmp/err")"
-[ ! -e "$tmp/stale.ckpt.lock" ] || fail "--save with a stale lock file: it is left"
+# run takes it over and removes it at its end. So is an empty one, which
+# a run leaves when it dies before writing the lock file's line.
+for contents in 'fmnist --save lock' ''; do
+    if [ -n "$contents" ]; then
+        echo "$contents" >"$tmp/stale.ckpt.lock"
+    else
+        : >"$tmp/stale.ckpt.lock"
+    fi
+    "$fmnist" --data "$data" --model dense10 --batch 8 --headless --epochs 1 \
+        --save "$tmp/stale.ckpt" >/dev/null 2>"$tmp/err" \
+        || fail "--save with a stale lock file '$contents': $(cat "$tmp/err")"
+    [ ! -e "$tmp/stale.ckpt.lock" ] \
+        || fail "--save with a stale lock file '$contents': it is left"
+    rm -f "$tmp/stale.ckpt"
+done
+# FILE.lock that fmnist did not create is neither taken over nor removed:
+# other contents, a directory, a symbolic link (even to a lock file) and
+# a FIFO. Each is a usage error, and the file stays as it was.
+not_lock="is not an fmnist lock file"
+printf 'my notes\n' >"$tmp/notes.ckpt.lock"
+printf 'fmnist --save lock\nmore\n' >"$tmp/longer.ckpt.lock"
+mkdir "$tmp/dir.ckpt.lock"
+echo 'fmnist --save lock' >"$tmp/real.lock"
+ln -s real.lock "$tmp/symlink.ckpt.lock"
+mkfifo "$tmp/fifo.ckpt.lock"
+for case in "notes:(9 bytes)" "longer:(24 bytes)" "dir:(it is a directory)" \
+            "symlink:(it is a symbolic link)" "fifo:(it is a FIFO)"; do
+    name=${case%%:*}
+    expect_path_error 2 "--save $tmp/$name.ckpt: $tmp/$name.ckpt.lock exists and $not_lock ${case#*:}; move it or give another --save name" \
+        --epochs 1 --save "$tmp/$name.ckpt"
+    [ ! -e "$tmp/$name.ckpt" ] || fail "--save $name.ckpt over a foreign lock file: it saved"
+done
+[ "$(cat "$tmp/notes.ckpt.lock")" = "my notes" ] \
+    || fail "--save with a foreign lock file: the file changed"
+[ -d "$tmp/dir.ckpt.lock" ] && [ -L "$tmp/symlink.ckpt.lock" ] \
+    && [ -p "$tmp/fifo.ckpt.lock" ] \
+    || fail "--save with a foreign lock file: a file was removed"
 echo "paths done"
 
 [ "$failures" -eq 0 ] || exit 1
