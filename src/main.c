@@ -916,6 +916,31 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
     return log;
 }
 
+/* Exits with a usage error when --save PATH is the lock file of a run
+ * that saves to another file, live or left behind: saving would rename a
+ * checkpoint over it, and the next run would then lock and remove that. */
+static void reject_lock_file(const char *path)
+{
+    size_t len = strlen(path), suffix_len = strlen(SAVELOCK_SUFFIX);
+    int target_len = (int)(len - suffix_len);
+    long owner;
+
+    if (!savelock_is_lock_file(path, &owner))
+        return;
+    if (len <= suffix_len
+        || strcmp(path + target_len, SAVELOCK_SUFFIX) != 0)
+        usage_error("--save %s is an fmnist lock file, which a save would "
+                    "replace; give another --save name", path);
+    if (owner != 0)
+        usage_error("--save %s is the lock file of fmnist pid %ld, which "
+                    "saves to %.*s; give another --save name", path, owner,
+                    target_len, path);
+    usage_error("--save %s is the lock file that a run saving to %.*s left "
+                "behind; give another --save name, or remove %s if no "
+                "fmnist saves to %.*s", path, target_len, path, path,
+                target_len, path);
+}
+
 /* Exits with a message when checkpoints could not be written to PATH, so a
  * typo in --save is reported before an epoch of training, not after. */
 static void check_save_path(const char *path)
@@ -942,6 +967,8 @@ static void check_save_path(const char *path)
                     "replace it; give the path of a regular file or a new "
                     "one%s", path, util_file_kind(st.st_mode),
                     S_ISLNK(st.st_mode) ? ", such as the link's target" : "");
+
+    reject_lock_file(path);
 
     if (slash == NULL)
         parent_text = ".";

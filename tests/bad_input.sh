@@ -33,7 +33,8 @@
 #   appending would damage, and a text file whose header is not fmnist's.
 # - a second run with the --save file of a running one is a usage error
 #   naming the first run's pid, and the lock file goes at the end. A
-#   FILE.lock that fmnist did not write is a usage error, never removed.
+#   FILE.lock that fmnist did not write is a usage error, never removed,
+#   and so is a --save that names a lock file.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -665,6 +666,12 @@ done
 [ -f "$tmp/busy.ckpt" ] || fail "--save lock: the first run saved nothing: $(cat "$tmp/busy.err")"
 expect_path_error 2 "--save $tmp/busy.ckpt is in use: another fmnist (pid $busy_pid) saves to it and holds $tmp/busy.ckpt.lock; give this run another --save file, or start it after pid $busy_pid ends" \
     --epochs 1 --save "$tmp/busy.ckpt"
+# Nor can its lock file be another run's --save, which would rename a
+# checkpoint over the live lock; a left-behind lock file is rejected too.
+expect_path_error 2 "--save $tmp/busy.ckpt.lock is the lock file of fmnist pid $busy_pid, which saves to $tmp/busy.ckpt; give another --save name" \
+    --epochs 1 --save "$tmp/busy.ckpt.lock"
+[ "$(cat "$tmp/busy.ckpt.lock")" = "fmnist --save lock" ] \
+    || fail "--save over a live lock file: it changed"
 kill -TERM "$busy_pid"
 wait "$busy_pid"
 rc=$?
@@ -688,6 +695,11 @@ for contents in 'fmnist --save lock' ''; do
         || fail "--save with a stale lock file '$contents': it is left"
     rm -f "$tmp/stale.ckpt"
 done
+echo 'fmnist --save lock' >"$tmp/left.ckpt.lock"
+expect_path_error 2 "--save $tmp/left.ckpt.lock is the lock file that a run saving to $tmp/left.ckpt left behind; give another --save name, or remove $tmp/left.ckpt.lock if no fmnist saves to $tmp/left.ckpt" \
+    --epochs 1 --save "$tmp/left.ckpt.lock"
+[ "$(cat "$tmp/left.ckpt.lock")" = "fmnist --save lock" ] \
+    || fail "--save over a stale lock file: it changed"
 # FILE.lock that fmnist did not create is neither taken over nor removed:
 # other contents, a directory, a symbolic link (even to a lock file) and
 # a FIFO. Each is a usage error, and the file stays as it was.
