@@ -85,6 +85,7 @@
 
 #include "checkpoint.h"
 #include "metrics.h"
+#include "savelock.h"
 #include "util.h"
 
 /* Test images per evaluation shard; larger than TRAINER_SHARD because
@@ -239,6 +240,10 @@ struct Trainer {
      * once under lock by the first trainer_request_save, before the
      * request it serves is posted. */
     char *request_file;
+    /* The lock of the file of requested saves when that is not save_path,
+     * whose lock main.c takes. Taken at the first save to it, under
+     * job_lock, and released by trainer_free. */
+    SaveLock request_lock;
     const Dataset *train, *test;
     int n_train;
     /* Samples trained per epoch: n_train, or n_train - 1 when
@@ -956,6 +961,35 @@ static const char *request_path(const Trainer *tr)
     return tr->request_file;
 }
 
+/* Saves to the file of requested saves, taking its lock at the first
+ * save. While another run holds that lock, nothing is saved, and the
+ * status message names that run's pid. */
+static void save_request(Trainer *tr)
+{
+    char err[CHECKPOINT_ERR_LEN];
+    const char *path = request_path(tr);
+    long owner = 0;
+    int rc = SAVELOCK_OK;
+
+    pthread_mutex_lock(&tr->job_lock);
+    if (path != tr->save_path && tr->request_lock.path == NULL)
+        rc = savelock_take(&tr->request_lock, path, &owner, err, sizeof err);
+    pthread_mutex_unlock(&tr->job_lock);
+    if (rc == SAVELOCK_OK) {
+        save_and_report(tr, path);
+        return;
+    }
+    if (rc == SAVELOCK_BUSY)
+        snprintf(err, sizeof err, "%s is in use by fmnist pid %ld", path,
+                 owner);
+    set_message(tr, 1, "checkpoint not saved: %s", err);
+    pthread_mutex_lock(&tr->lock);
+    tr->status.save_failed = 1;
+    pthread_mutex_unlock(&tr->lock);
+    if (tr->cfg.on_save != NULL)
+        tr->cfg.on_save(path, err, tr->cfg.ctx);
+}
+
 /* Names free_checkpoint_name tries after DEFAULT_SAVE_PATH. */
 #define FREE_NAME_TRIES 100000
 
@@ -1348,7 +1382,7 @@ static int at_boundary(Trainer *tr)
         if (tr->save_requested) {
             tr->save_requested = 0;
             pthread_mutex_unlock(&tr->lock);
-            save_and_report(tr, request_path(tr));
+            save_request(tr);
             pthread_mutex_lock(&tr->lock);
             continue;
         }
@@ -1500,7 +1534,7 @@ static void finish_run(Trainer *tr, int failed)
     tr->save_requested = 0;
     pthread_mutex_unlock(&tr->lock);
     if (pending)
-        save_and_report(tr, request_path(tr));
+        save_request(tr);
 }
 
 static int stop_after_epoch_requested(Trainer *tr)
@@ -2156,7 +2190,7 @@ const char *trainer_request_save(Trainer *tr)
         return path;
     }
     pthread_mutex_unlock(&tr->lock);
-    save_and_report(tr, path);
+    save_request(tr);
     return path;
 }
 
@@ -2221,6 +2255,7 @@ void trainer_free(Trainer *tr)
         trainer_join(tr);
     }
     pool_stop(tr);
+    savelock_release(&tr->request_lock);
     destroy(tr);
 }
 

@@ -179,6 +179,30 @@ if [ -n "$utf8" ]; then
         || fail "link: the target was not written"
     echo "link: ok"
 
+    # ------------------------------------------------------------ busy
+    # s without --save takes the lock of the --load file, so while a
+    # headless run saves to it, s saves nothing and names that run.
+    cp "$tmp/ui.ckpt" "$tmp/busy.ckpt"
+    "$fmnist" --data "$data" --load "$tmp/busy.ckpt" --save "$tmp/busy.ckpt" \
+        --train-limit 200 --epochs 100000 --headless >/dev/null \
+        2>"$tmp/headless.err" &
+    busy_pid=$!
+    start busy 132x43 "$utf8" --load "$tmp/busy.ckpt" --epochs 1
+    wait_for busy "$predicted" 30 || fail "busy: no prediction within 30 s"
+    tm send-keys -t busy s
+    wait_for busy "checkpoint not saved: $tmp/busy.ckpt is in use by fmnist pid $busy_pid" 10 \
+        || fail "busy: s did not report the other run's lock"
+    kill -TERM "$busy_pid"
+    wait "$busy_pid"
+    # Once that run ended, s takes the lock and saves.
+    tm send-keys -t busy s
+    wait_for busy "^ saved $tmp/busy.ckpt" 10 \
+        || fail "busy: s did not save after the other run ended"
+    tm send-keys -t busy q
+    wait_exit busy
+    [ ! -e "$tmp/busy.ckpt.lock" ] || fail "busy: the lock file is left"
+    echo "busy: ok"
+
     # ------------------------------------------------------------ explore
     start explore 132x43 "$utf8" --load "$tmp/ui.ckpt" --epochs 0
     wait_for explore 'explore only, model trained 2 epochs' 30 \
