@@ -187,6 +187,7 @@ if [ -n "$utf8" ]; then
         --train-limit 200 --epochs 100000 --headless >/dev/null \
         2>"$tmp/headless.err" &
     busy_pid=$!
+    background_pids="$background_pids $busy_pid"
     start busy 132x43 "$utf8" --load "$tmp/busy.ckpt" --epochs 1
     wait_for busy "$predicted" 30 || fail "busy: no prediction within 30 s"
     tm send-keys -t busy s

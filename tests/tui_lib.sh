@@ -56,7 +56,13 @@ tm() {
 # leave fmnist training without a terminal, as it is meant to after a
 # hangup, so the process group of each live pane gets SIGTERM first. A
 # dead pane's pid may belong to another process by now, so it is skipped.
+# Processes a test starts outside tmux, ended by clean_up if still there.
+background_pids=
+
 clean_up() {
+    for pid in $background_pids; do
+        kill -TERM "$pid" 2>/dev/null
+    done
     tm list-panes -a -F '#{pane_dead} #{pane_pid}' 2>/dev/null \
         | while read -r dead pid; do
               [ "$dead" = 0 ] && kill -TERM -"$pid" 2>/dev/null
