@@ -166,17 +166,25 @@ int draw_heat_level(float drop, float max_drop);
  */
 int draw_message_shown(double age, int is_error, int newer_eval, int failed);
 
-/* Returns the columns the UTF-8 string TEXT takes, counting one column per
- * character, which holds for ASCII and the arrows the interface draws. */
+/* Returns the screen columns TEXT takes in the current locale (LC_CTYPE):
+ * two for each wide character such as CJK, one for each byte that is not
+ * a valid character. */
 int draw_text_width(const char *text);
+
+/* Returns the bytes of the longest start of TEXT that fits in COLS
+ * columns, counted as draw_text_width does, without splitting a
+ * character. */
+int draw_text_fit(const char *text, int cols);
 
 /*
  * Finds the first line of TEXT when it is wrapped at COLS columns: the
- * line breaks at the last space that leaves it at most COLS columns wide,
- * or within a word that alone is wider. Returns the bytes of the line,
- * without the spaces at the break, and sets *NEXT to the offset of the
- * next line, after those spaces. When all of TEXT fits, both are its
- * length. A COLS below 1 gives an empty line and skips all of TEXT.
+ * line breaks at the last space that leaves it at most COLS screen columns
+ * wide (counted as draw_text_width does), or within a word that alone is
+ * wider. A character wider than COLS takes a line of its own. Returns
+ * the bytes of the line, without the spaces at the break, and sets *NEXT
+ * to the offset of the next line, after those spaces. When all of TEXT
+ * fits, both are its length. A COLS below 1 gives an empty line and
+ * skips all of TEXT.
  */
 int draw_wrap_line(const char *text, int cols, int *next);
 

@@ -26,9 +26,11 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "draw.h"
 #include "dataset.h"
@@ -386,13 +388,50 @@ int draw_message_shown(double age, int is_error, int newer_eval, int failed)
     return age < DRAW_MESSAGE_SECONDS;
 }
 
+/*
+ * Returns the columns the character at TEXT takes on the screen and sets
+ * *LEN to its bytes. An invalid byte, such as any byte above 127 in the
+ * C locale, counts as a character of one column. So does a character
+ * without a width, such as a control character.
+ * NOTE: curses shows such bytes as escapes like "~@" or "M-a", which are
+ * wider, so lines of them can still be cut at the screen's edge.
+ */
+static int char_width(const char *text, int *len)
+{
+    mbstate_t state;
+    wchar_t wc;
+
+    memset(&state, 0, sizeof state);
+    size_t n = mbrtowc(&wc, text, strnlen(text, MB_LEN_MAX), &state);
+    if (n == 0 || n == (size_t)-1 || n == (size_t)-2) {
+        *len = 1;
+        return 1;
+    }
+    *len = (int)n;
+    int cols = wcwidth(wc);
+    return cols < 0 ? 1 : cols;
+}
+
 int draw_text_width(const char *text)
 {
-    int width = 0;
+    int width = 0, len;
 
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
-        width += (*c & 0xC0) != 0x80;
+    for (; *text != '\0'; text += len)
+        width += char_width(text, &len);
     return width;
+}
+
+int draw_text_fit(const char *text, int cols)
+{
+    int len = 0, used = 0, bytes;
+
+    while (text[len] != '\0') {
+        used += char_width(text + len, &bytes);
+        if (used > cols)
+            break;
+        len += bytes;
+    }
+    return len;
 }
 
 int draw_wrap_line(const char *text, int cols, int *next)
@@ -403,12 +442,16 @@ int draw_wrap_line(const char *text, int cols, int *next)
         *next = (int)strlen(text);
         return 0;
     }
-    for (; text[len] != '\0' && used < cols; used++) {
+    while (text[len] != '\0') {
+        int bytes;
+        int w = char_width(text + len, &bytes);
+
+        if (used + w > cols)
+            break;
         if (text[len] == ' ')
             space = len;
-        len++;
-        while (((unsigned char)text[len] & 0xC0) == 0x80)
-            len++;
+        used += w;
+        len += bytes;
     }
     if (text[len] == '\0') {
         *next = len;
@@ -416,10 +459,14 @@ int draw_wrap_line(const char *text, int cols, int *next)
     }
 
     /* A space right after the last column that fits is a break too. A
-     * word that fills the whole line is split where the line ends. */
+     * word that fills the whole line is split where the line ends. A
+     * character wider than COLS still takes the line, so every line
+     * moves on. */
     int end = len;
     if (text[len] != ' ' && space > 0)
         end = space;
+    if (end == 0)
+        char_width(text, &end);
 
     int start = end;
 

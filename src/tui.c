@@ -155,14 +155,9 @@ int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
 
-    /* Clip to the window so nothing wraps to the next line, and never in
-     * the middle of a UTF-8 sequence. */
-    int n = (int)strlen(buf);
-    if (n > width - x) {
-        n = width - x;
-        while (n > 0 && ((unsigned char)buf[n] & 0xC0) == 0x80)
-            n--;
-    }
+    /* Clip to the window so nothing wraps to the next line, counting
+     * screen columns, so a wide character takes two. */
+    int n = draw_text_fit(buf, width - x);
     wattrset(w, attr);
     mvwaddnstr(w, y, x, buf, n);
     wattrset(w, A_NORMAL);

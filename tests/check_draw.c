@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <locale.h>
 #include <math.h>
 #include <string.h>
 
@@ -567,12 +568,52 @@ START_TEST(test_draw_percent_same_shape_at_every_width)
 }
 END_TEST
 
+/* Sets the character type of a UTF-8 locale, which the width and wrap
+ * tests below need. The test process is forked, so the change ends with
+ * the test. */
+static void use_utf8(void)
+{
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C.UTF-8"));
+}
+
 START_TEST(test_draw_text_width_counts_characters)
 {
+    use_utf8();
     ck_assert_int_eq(draw_text_width(""), 0);
     ck_assert_int_eq(draw_text_width("q quit"), 6);
     /* "←→" is two characters of three bytes each. */
     ck_assert_int_eq(draw_text_width("\u2190\u2192 image"), 8);
+}
+END_TEST
+
+START_TEST(test_draw_text_width_wide_characters)
+{
+    use_utf8();
+    /* Each of the two CJK characters takes two columns. */
+    ck_assert_int_eq(draw_text_width("\u6a21\u578b"), 4);
+    ck_assert_int_eq(draw_text_width("saved \u6a21\u578b.ckpt"), 15);
+}
+END_TEST
+
+START_TEST(test_draw_text_width_c_locale)
+{
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C"));
+    /* Without UTF-8, each byte of "模" counts as a column. */
+    ck_assert_int_eq(draw_text_width("\u6a21"), 3);
+    ck_assert_int_eq(draw_text_width("a.ckpt"), 6);
+}
+END_TEST
+
+START_TEST(test_draw_text_fit_wide_characters)
+{
+    use_utf8();
+    ck_assert_int_eq(draw_text_fit("abc", 5), 3);
+    ck_assert_int_eq(draw_text_fit("abc", 2), 2);
+    /* "a模型" is 5 columns in 7 bytes: 4 columns hold "a模", and 2
+     * columns only "a", since half of "模" does not fit. */
+    ck_assert_int_eq(draw_text_fit("a\u6a21\u578b", 4), 4);
+    ck_assert_int_eq(draw_text_fit("a\u6a21\u578b", 2), 1);
+    ck_assert_int_eq(draw_text_fit("a\u6a21\u578b", 0), 0);
 }
 END_TEST
 
@@ -620,6 +661,7 @@ END_TEST
 
 START_TEST(test_draw_wrap_line_counts_characters)
 {
+    use_utf8();
     /* "→" takes one column in three bytes. */
     const char *text = "Shirt\u2192T-shirt/top is wrong";
     int next = -1;
@@ -629,6 +671,29 @@ START_TEST(test_draw_wrap_line_counts_characters)
     /* A break is never inside the arrow's bytes. */
     ck_assert_int_eq(draw_wrap_line(text, 6, &next), 8);
     ck_assert_int_eq(next, 8);
+}
+END_TEST
+
+START_TEST(test_draw_wrap_line_wide_characters)
+{
+    /* "saved " and four words of two CJK characters: 6 + 4 * 4 + 3
+     * columns, where code points would count 6 + 4 * 2 + 3. */
+    const char *text = "saved \u6a21\u578b \u7528\u4e8e "
+                       "\u68c0\u67e5 \u4fdd\u5b58";
+    int next = -1;
+
+    use_utf8();
+    /* 14 columns hold "saved 模型" (10) and not "saved 模型 用于" (15). */
+    int len = draw_wrap_line(text, 14, &next);
+    ck_assert_int_eq(len, 6 + 6);
+    ck_assert_int_eq(next, 6 + 6 + 1);
+    /* The next line starts with the word that did not fit. */
+    ck_assert_int_eq(strncmp(text + next, "\u7528\u4e8e", 6), 0);
+    /* A wide character never lands half in a line of one column. */
+    ck_assert_int_eq(draw_wrap_line("\u6a21\u578b", 3, &next), 3);
+    ck_assert_int_eq(next, 3);
+    ck_assert_int_eq(draw_wrap_line("\u6a21\u578b", 1, &next), 3);
+    ck_assert_int_eq(next, 3);
 }
 END_TEST
 
@@ -779,10 +844,14 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_percent_decimal_when_it_fits);
     tcase_add_test(tc, test_draw_percent_same_shape_at_every_width);
     tcase_add_test(tc, test_draw_text_width_counts_characters);
+    tcase_add_test(tc, test_draw_text_width_wide_characters);
+    tcase_add_test(tc, test_draw_text_width_c_locale);
+    tcase_add_test(tc, test_draw_text_fit_wide_characters);
     tcase_add_test(tc, test_draw_wrap_line_breaks_at_space);
     tcase_add_test(tc, test_draw_wrap_line_all_fits);
     tcase_add_test(tc, test_draw_wrap_line_splits_long_word);
     tcase_add_test(tc, test_draw_wrap_line_counts_characters);
+    tcase_add_test(tc, test_draw_wrap_line_wide_characters);
     tcase_add_test(tc, test_draw_wrap_line_no_columns);
     tcase_add_test(tc, test_draw_hint_fit_all_when_wide);
     tcase_add_test(tc, test_draw_hint_fit_drops_least_important);
