@@ -718,13 +718,12 @@ static void add_wrapped(char line[][96], int *n, int max, const char *text,
 }
 
 /* Shows what size is needed, and on a second line, when there is one,
- * that q still quits and, while TRAINING, that training goes on. Where
- * those lines are wider than the terminal, they are split at spaces.
- * With too few lines, the one ending in "q quits" takes the last. */
-static void draw_too_small(int training)
+ * HINT: what goes on and which key still works. Where those lines are
+ * wider than the terminal, they are split at spaces. With too few lines,
+ * the hint's last line takes the last. */
+static void draw_too_small(const char *hint)
 {
     char msg[96], line[8][96];
-    const char *hint = training ? "training goes on; q quits" : "q quits";
     int n = 0, hint_from;
 
     snprintf(msg, sizeof msg, "terminal too small: need %dx%d, have %dx%d",
@@ -763,9 +762,16 @@ static void draw_screen(Tui *t)
         return;
     if (!t->layout.fits) {
         const TrainerStatus *st = &t->ui.status;
+        int training = st->train_epochs > 0 && st->state != TRAINER_DONE
+                       && st->state != TRAINER_FAILED;
 
-        draw_too_small(st->train_epochs > 0 && st->state != TRAINER_DONE
-                       && st->state != TRAINER_FAILED);
+        /* After q, no key works until the run stops, so no key is named. */
+        if (t->ui.stopping)
+            draw_too_small(st->state == TRAINER_EVALUATING
+                           ? "stopping after the evaluation" : "stopping");
+        else
+            draw_too_small(training ? "training goes on; q quits"
+                                    : "q quits");
         t->ui.dirty = 0;
         t->full_redraw = 0;
         return;
@@ -1344,8 +1350,9 @@ static int run_loop(Tui *t)
 
 /* Asks the trainer to stop and keeps the screen up, with a notice, until
  * it has: a stop during an evaluation waits for the evaluation, and the
- * terminal would otherwise stay blank and echo keys meanwhile. Keys are
- * read and dropped. Returns early when the terminal goes away. */
+ * terminal would otherwise stay blank and echo keys meanwhile. A resize
+ * lays the screen out again, and other keys are read and dropped.
+ * Returns early when the terminal goes away. */
 static void wait_for_stop(Tui *t)
 {
     TrainerStatus *scratch = xmalloc(sizeof *scratch);
@@ -1363,7 +1370,10 @@ static void wait_for_stop(Tui *t)
                             ? "stopping after the evaluation"
                             : "stopping");
         draw_screen(t);
-        read_key(t, TICK_MS, &terminal_gone);
+        /* Other keys are dropped, but a new size needs a new layout,
+         * or the panes stay blank until the run ends. */
+        if (read_key(t, TICK_MS, &terminal_gone) == KEY_RESIZE)
+            apply_layout(t);
     }
     free(scratch);
 }

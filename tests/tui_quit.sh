@@ -6,7 +6,8 @@
 # the key bar, rather than leave a blank terminal. Then fmnist must exit
 # with status 0, and the summary must count the evaluated epoch. Then keys
 # typed while the data loads, which strace slows down, must neither show
-# on the terminal nor reach the interface. Skipped (exit 77) without tmux or the
+# on the terminal nor reach the interface. A resize while the run stops
+# must lay the screen out again. Skipped (exit 77) without tmux or the
 # data package.
 set -u
 
@@ -68,6 +69,34 @@ grep -Eq '^fmnist: stopped after 1 of 3 epochs; training time [0-9]' \
 grep -q '^fmnist: loading the data from /' "$tmp/screen" \
     || fail "nothing said that the data was loading before the interface"
 echo "q during the evaluation: ok"
+
+# ------------------------------------------- resize while the run stops
+# A resize while q waits for the evaluation must lay the panes out at
+# the new size, and a size below 80x24 must show the size notice with
+# the stop notice in place of "q quits". On one thread the evaluation of
+# 60,000 images takes seconds, and the checks end before it does.
+start resize 80x24 "${utf8:-C}" --train-limit 500 --val 50000 --epochs 3 \
+    --threads 1
+wait_for resize "$evaluating" 60 || fail "resize: the evaluation did not start"
+tm send-keys -t resize q
+wait_for resize "$stopping" 5 || fail "resize: q shows no notice"
+tm resize-window -t resize -x 132 -y 43
+sleep 0.5
+capture resize
+sed -n 43p "$tmp/screen" | grep -Eq "$stopping" \
+    || fail "resize: the notice is not on line 43 at 132x43"
+grep -q 'Confusion: rows true' "$tmp/screen" \
+    || fail "resize: the panes are blank at 132x43"
+tm resize-window -t resize -x 50 -y 12
+wait_for resize '^terminal too small: need 80x24, have 50x12' 5 \
+    || fail "resize: a small terminal shows no size notice"
+grep -q '^stopping after the evaluation' "$tmp/screen" \
+    || fail "resize: the size notice does not say that the run stops"
+grep -q 'q quits' "$tmp/screen" \
+    && fail "resize: the size notice offers q, which does nothing now"
+tm resize-window -t resize -x 80 -y 24
+wait_exit resize
+echo "resize while the run stops: ok"
 
 # ------------------------------------------------- keys during the load
 # strace delays the opening of the training images by 3 s while keys are
