@@ -179,8 +179,9 @@ int draw_text_fit(const char *text, int cols);
 /*
  * Finds the first line of TEXT when it is wrapped at COLS columns: the
  * line breaks at the last space that leaves it at most COLS screen columns
- * wide (counted as draw_text_width does), or within a word that alone is
- * wider. A character wider than COLS takes a line of its own. Returns
+ * wide (counted as draw_text_width does). A word that alone is wider
+ * than COLS is split where the line ends. A character wider than COLS
+ * takes a line of its own. Returns
  * the bytes of the line, without the spaces at the break, and sets *NEXT
  * to the offset of the next line, after those spaces. When all of TEXT
  * fits, both are its length. A COLS below 1 gives an empty line and

@@ -434,6 +434,17 @@ int draw_text_fit(const char *text, int cols)
     return len;
 }
 
+/* Returns the columns of the word at the start of TEXT, up to the next
+ * space or the end. */
+static int word_width(const char *text)
+{
+    int width = 0, len;
+
+    for (; *text != '\0' && *text != ' '; text += len)
+        width += char_width(text, &len);
+    return width;
+}
+
 int draw_wrap_line(const char *text, int cols, int *next)
 {
     int len = 0, used = 0, space = -1;
@@ -459,11 +470,11 @@ int draw_wrap_line(const char *text, int cols, int *next)
     }
 
     /* A space right after the last column that fits is a break too. A
-     * word that fills the whole line is split where the line ends. A
-     * character wider than COLS still takes the line, so every line
-     * moves on. */
+     * word wider than a whole line is split where the line ends, rather
+     * than moved on to leave this line short. A character wider than
+     * COLS still takes the line, so every line moves on. */
     int end = len;
-    if (text[len] != ' ' && space > 0)
+    if (text[len] != ' ' && space > 0 && word_width(text + space + 1) <= cols)
         end = space;
     if (end == 0)
         char_width(text, &end);

@@ -199,7 +199,8 @@ static const char *shown_message(const Ui *ui)
  * at the start of line 2. Line 3 ends at column END, where the mark of a
  * pending stop starts.
  * NOTE: a message that needs more than those two lines is cut at the end
- * of line 3; the summary after the interface ends prints it in full.
+ * of line 3, which then ends in "...". The summary after the interface
+ * ends prints it in full.
  */
 static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
                                  int end)
@@ -218,7 +219,15 @@ static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
     int len = draw_wrap_line(text, width - x, &next);
 
     pane_print(w, 2, x, attr, "%.*s", len, text);
-    pane_print(w, 3, x, attr, "%s", text + next);
+    text += next;
+    if (draw_text_width(text) <= end - x) {
+        pane_print(w, 3, x, attr, "%s", text);
+        return;
+    }
+    /* The cut ends at a word where one fits, and "..." shows that text
+     * is missing, so the last word does not run into the stop mark. */
+    len = draw_wrap_line(text, end - x - 3, &next);
+    pane_print(w, 3, x, attr, "%.*s...", len, text);
 }
 
 static void draw_message(WINDOW *w, const Ui *ui, int y)

@@ -659,6 +659,21 @@ START_TEST(test_draw_wrap_line_splits_long_word)
 }
 END_TEST
 
+START_TEST(test_draw_wrap_line_splits_word_after_space)
+{
+    const char *text = "saved /a/very/long/path/name.ckpt";
+    int next = -1;
+
+    /* The path is wider than a line, so breaking at the space would
+     * leave "saved" alone and the path still too long. */
+    ck_assert_int_eq(draw_wrap_line(text, 20, &next), 20);
+    ck_assert_int_eq(next, 20);
+    /* A word that fits on the next line still moves there. */
+    ck_assert_int_eq(draw_wrap_line(text, 30, &next), 5);
+    ck_assert_int_eq(next, 6);
+}
+END_TEST
+
 START_TEST(test_draw_wrap_line_counts_characters)
 {
     use_utf8();
@@ -850,6 +865,7 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_wrap_line_breaks_at_space);
     tcase_add_test(tc, test_draw_wrap_line_all_fits);
     tcase_add_test(tc, test_draw_wrap_line_splits_long_word);
+    tcase_add_test(tc, test_draw_wrap_line_splits_word_after_space);
     tcase_add_test(tc, test_draw_wrap_line_counts_characters);
     tcase_add_test(tc, test_draw_wrap_line_wide_characters);
     tcase_add_test(tc, test_draw_wrap_line_no_columns);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The status pane's messages in tmux on the real data. A message wider
-# than its line wraps onto line 2 and 3 without losing words, counting
-# CJK characters as two columns. Skipped (exit 77) without tmux or the
-# data package.
+# than its line wraps onto lines 2 and 3 without losing words, counting
+# CJK characters as two columns. It stops before the mark of a pending
+# stop, and a path too long for a line is split within the path.
+# Skipped (exit 77) without tmux or the data package.
 set -u
 
 tui_test=status
@@ -29,4 +30,36 @@ if [ -n "$utf8" ]; then
     *) fail "wide: lines 2 and 3 read \"$shown\"" ;;
     esac
 fi
+
+# ---------------------------------------------------------------- stop
+# After x, line 3 ends with the mark "stops after epoch 1". A message
+# too long for lines 2 and 3 must stop before the mark and end in "...",
+# rather than run into it.
+words='a checkpoint name that is much longer than the two lines of the status'
+words="$words pane at eighty columns, even when line 2 starts at column 1"
+start stop 80x24 "${utf8:-C}" --train-limit 20000 --epochs 2 \
+    --save "$tmp/$words and ends with THE_END.ckpt"
+wait_for stop '^ epoch 1/2 ' 30 || fail "stop: training did not start"
+tm send-keys -t stop x p
+wait_for stop '^ paused ' 10 || fail "stop: p did not pause"
+tm send-keys -t stop s
+wait_for stop '^ (paused +)?saved ' 10 || fail "stop: s did not save"
+sed -n 4p "$tmp/screen" | grep -Eq '[a-z]\.\.\. +stops after epoch 1 *$' \
+    || fail "stop: line 3 does not end in \"... stops after epoch 1\""
+
+# ---------------------------------------------------------------- path
+# A path without spaces, too long for line 2, is split within the path:
+# "saved" must not stand alone on line 2, and the two lines together
+# must give the whole message.
+long=$tmp/$(printf '%s' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx \
+    xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx).ckpt
+start path 80x24 "${utf8:-C}" --train-limit 20000 --epochs 2 --save "$long"
+wait_for path '^ epoch 1/2 ' 30 || fail "path: training did not start"
+tm send-keys -t path p
+wait_for path '^ paused ' 10 || fail "path: p did not pause"
+tm send-keys -t path s
+wait_for path '^ (paused +)?saved ' 10 || fail "path: s did not save"
+shown=$(sed -n '3,4{s/^ *//;s/ *$//;p}' "$tmp/screen" \
+    | sed 's/^paused *//' | tr -d '\n')
+[ "$shown" = "saved $long" ] || fail "path: lines 2 and 3 read \"$shown\""
 exit 0
