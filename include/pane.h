@@ -156,7 +156,8 @@ typedef struct {
 void pane_title(WINDOW *w, const Ui *ui, const char *title, int focused);
 
 /* Prints a printf-style string at Y, X in attribute ATTR, clipped to the
- * window width. Returns the column after the text. */
+ * window width, with control characters escaped as \n, \t or \xNN.
+ * Returns the column after the text. */
 int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

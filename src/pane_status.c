@@ -20,6 +20,7 @@
 
 #include "draw.h"
 #include "pane.h"
+#include "util.h"
 
 /* Columns of the state word that starts line 2. */
 #define STATE_COLS 10
@@ -230,10 +231,11 @@ static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
     pane_print(w, 3, x, attr, "%.*s...", len, text);
 }
 
-static void draw_message(WINDOW *w, const Ui *ui, int y)
+/* Draws line Y: TEXT, the trainer's message, or else a test result or
+ * when the first one comes. */
+static void draw_message(WINDOW *w, const Ui *ui, int y, const char *text)
 {
     const TrainerStatus *st = &ui->status;
-    const char *text = shown_message(ui);
 
     if (text != NULL) {
         UiElement e = st->state == TRAINER_FAILED ? UI_STATE_FAILED
@@ -291,12 +293,19 @@ void pane_status_draw(WINDOW *w, const Ui *ui)
     char mark[48];
     int end = format_stop_mark(w, ui, mark, sizeof mark);
     const char *text = shown_message(ui);
+    /* A file name in the message may contain control characters, which
+     * would move the cursor or change colours if written raw. */
+    char escaped[4 * sizeof ui->status.message];
 
+    if (text != NULL) {
+        util_escape_controls(text, escaped, sizeof escaped);
+        text = escaped;
+    }
     if (text != NULL && draw_text_width(text) > end - 1) {
         draw_wrapped_message(w, ui, text, end);
     } else {
         draw_speed(w, ui, 2);
-        draw_message(w, ui, 3);
+        draw_message(w, ui, 3, text);
     }
     if (end < getmaxx(w))
         pane_print(w, 3, end, ui->attr[UI_STATE_PAUSED], "%s", mark);

@@ -145,15 +145,18 @@ static const char *const view_names[DRAW_VIEWS] = {
 
 int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
 {
-    char buf[512];
+    char text[512], buf[512];
     va_list ap;
     int width = getmaxx(w);
 
     if (x >= width || y < 0 || y >= getmaxy(w))
         return x;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* Names from the command line, such as --save FILE, may contain
+     * control characters, which curses would act on. */
+    util_escape_controls(text, buf, sizeof buf);
 
     /* Clip to the window so nothing wraps to the next line, counting
      * screen columns, so a wide character takes two. */
@@ -1479,6 +1482,18 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
                 st->epoch, st->batch, st->batches_per_epoch);
 }
 
+/* Prints "fmnist: " LABEL TEXT as a line, with the control characters
+ * of TEXT escaped, since it may contain a name from the command line. */
+static void print_escaped(FILE *out, const char *label, const char *text)
+{
+    size_t len = util_escape_controls(text, NULL, 0);
+    char *escaped = xmalloc(len + 1);
+
+    util_escape_controls(text, escaped, len + 1);
+    fprintf(out, "fmnist: %s%s\n", label, escaped);
+    free(escaped);
+}
+
 void tui_print_summary(FILE *out, const TrainerStatus *st,
                        const char *log_path)
 {
@@ -1507,7 +1522,7 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
         fprintf(out, "fmnist: no test evaluation finished\n");
     }
     if (st->saved_path != NULL) {
-        fprintf(out, "fmnist: checkpoint %s\n", st->saved_path);
+        print_escaped(out, "checkpoint ", st->saved_path);
         if (st->save_failed) {
             fprintf(out, "fmnist: the last save failed, so it holds an "
                     "earlier model\n");
@@ -1533,8 +1548,8 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     /* The caller prints the reason for a failed run. A failed save is
      * repeated here, because the checkpoint above is then older. */
     if (st->message_is_error && st->state != TRAINER_FAILED)
-        fprintf(out, "fmnist: %s\n", st->message);
+        print_escaped(out, "", st->message);
     if (log_path != NULL)
-        fprintf(out, "fmnist: log %s\n", log_path);
+        print_escaped(out, "log ", log_path);
     fflush(out);
 }

@@ -3,6 +3,7 @@
 # than its line wraps onto lines 2 and 3 without losing words, counting
 # CJK characters as two columns. It stops before the mark of a pending
 # stop, and a path too long for a line is split within the path.
+# Control characters in a file name show escaped.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -62,4 +63,26 @@ wait_for path '^ (paused +)?saved ' 10 || fail "path: s did not save"
 shown=$(sed -n '3,4{s/^ *//;s/ *$//;p}' "$tmp/screen" \
     | sed 's/^paused *//' | tr -d '\n')
 [ "$shown" = "saved $long" ] || fail "path: lines 2 and 3 read \"$shown\""
+
+# ------------------------------------------------------------- controls
+# A newline, a tab and ESC in the --save name must show escaped, as the
+# --log comments write them, in the status line and in the summary after
+# the interface ends. Written raw, ESC [31m turned the text after it red.
+ctl=$(printf 'a\nb\tc\033[31md')
+start ctl 80x24 "${utf8:-C}" --train-limit 20000 --epochs 2 \
+    --save "$tmp/$ctl.ckpt"
+wait_for ctl '^ epoch 1/2 ' 30 || fail "ctl: training did not start"
+tm send-keys -t ctl p
+wait_for ctl '^ paused ' 10 || fail "ctl: p did not pause"
+tm send-keys -t ctl s
+escaped='a\\nb\\tc\\x1b\[31md\.ckpt'
+wait_for ctl "^ saved .*/$escaped\$" 10 \
+    || fail "ctl: the status line does not show the name escaped"
+tm send-keys -t ctl q
+wait_exit ctl
+capture_exited ctl
+grep -Eq "^fmnist: checkpoint .*/$escaped\$" "$tmp/screen" \
+    || fail "ctl: the summary does not show the name escaped"
+tm capture-pane -p -e -t ctl -S -30 | grep -q "$(printf '\033')\[31m" \
+    && fail "ctl: the name's ESC [31m reached the terminal"
 exit 0
