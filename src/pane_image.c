@@ -259,11 +259,13 @@ static void draw_pixels(WINDOW *w, const Ui *ui, const float *image,
 
 /* Writes into TITLE the viewer's title while it walks entry POS of the
  * LEN in the explorer list, such as "Shirt→T-shirt/top 1/265, image 17",
- * "Shirt mistakes 1/412, image 17" or "Mistakes 1/2560, image 17". The
- * image number goes last but stays longest: to fit ROOM columns the
- * classes get their short names first, then the list length goes. When
- * even that is too wide, the title has the short names and the list
- * length but no image number. */
+ * "Shirt mistake 1/412, image 17" or "Mistake 1/2560, image 17". The
+ * singular and the "/" make the number read as a position, not a count.
+ * The image number goes last but stays longest: to fit ROOM columns the
+ * classes get their short names first, then the list length goes, which
+ * leaves "Shi mistake 2, image 2857" or "Shi→Tsh #2, image 17". When even
+ * that is too wide, the title has the short names and the list length
+ * but no image number. */
 static void format_list_title(const Ui *ui, int pos, int len, int room,
                               char *title, size_t size)
 {
@@ -274,15 +276,18 @@ static void format_list_title(const Ui *ui, int pos, int len, int room,
         const char *const *names = form == 0 ? dataset_class_names
                                              : dataset_class_short;
         int with_image = form < 3 && len > 0;
+        int cell = ui->filter_true >= 0 && ui->filter_pred >= 0;
 
+        /* A cell's title has no noun before the number, so "#" marks
+         * it as a position. */
         if (form == 2)
-            snprintf(count, sizeof count, "%d", position);
+            snprintf(count, sizeof count, "%s%d", cell ? "#" : "", position);
         else
             snprintf(count, sizeof count, "%d/%d", position, len);
         if (ui->filter_true < 0)
-            snprintf(title, size, "Mistakes %s", count);
-        else if (ui->filter_pred < 0)
-            snprintf(title, size, "%s mistakes %s", names[ui->filter_true],
+            snprintf(title, size, "Mistake %s", count);
+        else if (!cell)
+            snprintf(title, size, "%s mistake %s", names[ui->filter_true],
                      count);
         else
             snprintf(title, size, "%s%s%s %s", names[ui->filter_true],

@@ -70,7 +70,7 @@ if [ -n "$utf8" ]; then
     tm send-keys -t ui Down Right Enter
     # At 80 columns the title takes the short class names, which leave
     # room for the image number.
-    wait_for ui '^>Tro→Tro [0-9]+(/[0-9]+)?, image [0-9]+ ' 5 \
+    wait_for ui '^>Tro→Tro (#[0-9]+|[0-9]+/[0-9]+), image [0-9]+ ' 5 \
         || fail "Enter did not restrict the viewer to Trouser→Trouser"
     # At 80 columns the key bar leaves out the least important keys.
     grep -Eq ' Esc all test .* \? help  q quit$' "$tmp/screen" \

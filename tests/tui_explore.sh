@@ -146,20 +146,20 @@ done
 # the list pane as well as Left and Right.
 focus_on ui "$list_title" 5 || fail "2 did not give the focus to the list"
 tm send-keys -t ui Down Enter
-focus_on ui 'Mistakes 2/[0-9]+, image [0-9]+ ' 5 \
+focus_on ui 'Mistake 2/[0-9]+, image [0-9]+ ' 5 \
     || fail "Down Enter did not view entry 2 with the focus on the viewer"
 # The title names the image that the list shows as entry 2.
-shown=$(sed -n 's/^>Mistakes 2\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
+shown=$(sed -n 's/^>Mistake 2\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
 listed=$(cut -c31- "$tmp/screen" | awk '$1 == 2 && NF >= 5 { print $2; exit }')
 [ -n "$shown" ] && [ "$shown" = "$listed" ] \
     || fail "the viewer names image '$shown', the list's entry 2 is '$listed'"
 tm send-keys -t ui Down
-focus_on ui 'Mistakes 3/[0-9]+, image [0-9]+ ' 5 \
+focus_on ui 'Mistake 3/[0-9]+, image [0-9]+ ' 5 \
     || fail "Down in the viewer did not step to entry 3"
 tm send-keys -t ui Right Up
-wait_for ui '^>Mistakes 3/[0-9]+, image [0-9]+ ' 5 \
+wait_for ui '^>Mistake 3/[0-9]+, image [0-9]+ ' 5 \
     || fail "Right Up in the viewer did not come back to entry 3"
-shown=$(sed -n 's/^>Mistakes 3\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
+shown=$(sed -n 's/^>Mistake 3\/[0-9]*, image \([0-9]*\) .*/\1/p' "$tmp/screen")
 
 # Esc shows all test images, on the image shown, and gives the focus
 # back to the list.
@@ -180,17 +180,17 @@ tail -n 1 "$tmp/screen" | grep -q '^ mistakes view  Tab pane ' \
 # A click acts as Enter there, so the viewer takes the focus, and the
 # wheel over the list moves 3 entries without taking it back.
 mouse ui 10 45
-focus_on ui 'Mistakes 5/[0-9]+[ ,]' 5 || fail "a click on entry 5 did not view it"
+focus_on ui 'Mistake 5/[0-9]+[ ,]' 5 || fail "a click on entry 5 did not view it"
 mouse ui 10 45 wheel
-focus_on ui 'Mistakes 8/[0-9]+[ ,]' 5 || fail "the wheel did not move 3 entries"
-# At the last of the thousands of entries, "Mistakes 2645/2645, image
+focus_on ui 'Mistake 8/[0-9]+[ ,]' 5 || fail "the wheel did not move 3 entries"
+# At the last of the thousands of entries, "Mistake 2645/2645, image
 # 1234" is too wide for the 28 columns of the title at 80x24. The list
 # length goes so that the image number stays.
 xterm_key ui End
-focus_on ui 'Mistakes [0-9]{4}, image [0-9]+ ' 5 \
+focus_on ui 'Mistake [0-9]{4}, image [0-9]+ ' 5 \
     || fail "the viewer's title at the last entry lacks the image number"
 xterm_key ui Home
-focus_on ui 'Mistakes 1/[0-9]+[ ,]' 5 || fail "Home did not view entry 1"
+focus_on ui 'Mistake 1/[0-9]+[ ,]' 5 || fail "Home did not view entry 1"
 
 # ---------------------------------------------------------------- classes
 tm send-keys -t ui 3
@@ -220,7 +220,7 @@ focus_on ui "$classes_title" 5 || fail "Tab did not move the focus back to the t
 tm send-keys -t ui Down Down
 xterm_key ui End
 tm send-keys -t ui Up Up Up Enter
-focus_on ui 'Shi mistakes 1(/[0-9]+)?, image [0-9]+ ' 5 \
+focus_on ui 'Shi mistake 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "Enter on Shirt did not move the focus to its mistakes"
 grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
     || fail "the viewer does not show a misclassified Shirt image"
@@ -228,7 +228,7 @@ pred=$(sed -n 's/^ pred  \(.\{11\}\).*/\1/p' "$tmp/screen" | sed 's/ *$//')
 [ -n "$pred" ] && [ "$pred" != Shirt ] \
     || fail "the first Shirt mistake is predicted as '$pred'"
 tm send-keys -t ui Down
-focus_on ui 'Shi mistakes 2(/[0-9]+)?, image [0-9]+ ' 5 \
+focus_on ui 'Shi mistake 2(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "Down in the viewer did not step to the class's mistake 2"
 grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
     || fail "the second image of the Shirt mistakes is not one"
@@ -245,7 +245,7 @@ grep -Eq '^ true  Shirt +wrong( |$)' "$tmp/screen" \
 # Home goes to the first class, T-shirt/top.
 xterm_key ui Home
 tm send-keys -t ui Enter
-focus_on ui 'Tsh mistakes 1(/[0-9]+)?, image [0-9]+ ' 5 \
+focus_on ui 'Tsh mistake 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "Home Enter did not list the T-shirt/top mistakes"
 tm send-keys -t ui Escape
 focus_on ui "$classes_title" 5 || fail "Esc did not give the focus back to the table"
@@ -253,7 +253,7 @@ focus_on ui "$classes_title" 5 || fail "Esc did not give the focus back to the t
 # Rows 4 and 5 are the table's title and header, so Pullover is on row 8.
 # A click there acts as Enter, and Esc comes back to the table.
 mouse ui 8 40
-focus_on ui 'Pul mistakes 1(/[0-9]+)?, image [0-9]+ ' 5 \
+focus_on ui 'Pul mistake 1(/[0-9]+)?, image [0-9]+ ' 5 \
     || fail "a click on Pullover did not list its mistakes"
 grep -Eq '^ true  Pullover +wrong( |$)' "$tmp/screen" \
     || fail "the click did not show a misclassified Pullover image"
@@ -287,7 +287,7 @@ wait_for ui "^ Test $shown/10000 " 5 \
 tm resize-window -t ui -x 80 -y 24
 wait_for ui '^ paused ' 5 || fail "the interface did not come back at 80x24"
 mouse ui 13 43
-focus_on ui 'Tro(→|->)Tro 1(/[0-9]+)?, image [0-9]+ ' 5 \
+focus_on ui 'Tro(→|->)Tro (#1|1/[0-9]+), image [0-9]+ ' 5 \
     || fail "a click on the Trouser/Trouser cell did not list its images"
 
 # ---------------------------------------------------------------- overlay

@@ -141,13 +141,13 @@ wait_exit() {
 }
 
 # The titles of the panes that take the focus, as extended regexes: the
-# image viewer's ("Test 3/10000", "Mistakes 2/2560, image 17", a class's
-# "Shirt mistakes 1/412" or a cell's "Shirt→T-shirt/top 1/231", and
-# "Mistakes 2560, image 9876" where the list length would leave no room
-# for the image number), the confusion matrix's, the explorer list's
-# ("Mistakes: 2560, ...", "Shirt mistakes: 412, ...", "Cell
-# Shirt→T-shirt/top: 231") and the per-class table's.
-viewer_title='(Test|Train|Mistakes|[A-Z][A-Za-z/ -]* mistakes) [0-9]+(/|, image )|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* [0-9]+(/|, image )'
+# image viewer's ("Test 3/10000", "Mistake 2/2560, image 17", a class's
+# "Shirt mistake 1/412" or a cell's "Shirt→T-shirt/top 1/231", and
+# "Mistake 2560, image 9876" or "Shi→Tsh #2, image 17" where the list
+# length would leave no room for the image number), the confusion
+# matrix's, the explorer list's ("Mistakes: 2560, ...", "Shirt mistakes:
+# 412, ...", "Cell Shirt→T-shirt/top: 231") and the per-class table's.
+viewer_title='(Test|Train|Mistake|[A-Z][A-Za-z/ -]* mistake) [0-9]+(/|, image )|[A-Z][A-Za-z/ -]*(→|->)[A-Z][A-Za-z/ -]* #?[0-9]+(/|, image )'
 matrix_title='Confusion: rows true'
 list_title='Mistakes: [0-9]+,|[A-Z][A-Za-z/ -]* mistakes: [0-9]+,|Cell |Correct '
 classes_title='Per-class metrics'
