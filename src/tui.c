@@ -617,7 +617,8 @@ static const char *const help_lines[][2] = {
     {"Left/Right", "previous/next image; in the matrix, move"},
     {"Up/Down", "move in a list, table or matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
-    {"Home/End  g", "first/last image, entry or class; g N Enter: image N"},
+    {"Home/End", "first/last image, entry or class"},
+    {"g N Enter", "image N of the set or list the viewer walks"},
     {"Enter", "view the entry, a cell's images or a class's mistakes"},
     {"Esc", "back to all test images and the list, matrix or table"},
     {"t", "browse the training or the test images"},
@@ -634,10 +635,10 @@ static const char *const help_lines[][2] = {
 #define HELP_LINES ((int)(sizeof help_lines / sizeof help_lines[0]))
 
 /* Two lines list the class abbreviations, five classes each. The
- * borders and the closing line make 3 more, which with 19 key lines
- * fill the 24 lines of the smallest screen. */
+ * borders make 2 more, which with 20 key lines fill the 24 lines of the
+ * smallest screen, so the closing note goes on the bottom border. */
 #define HELP_KEY_LINES 2
-#define HELP_HEIGHT (HELP_LINES + HELP_KEY_LINES + 3)
+#define HELP_HEIGHT (HELP_LINES + HELP_KEY_LINES + 2)
 _Static_assert(HELP_HEIGHT <= DRAW_MIN_LINES,
                "the help window must fit the smallest screen");
 #define HELP_WIDTH 70
@@ -683,8 +684,8 @@ static void draw_help(Tui *t)
                    help_lines[i][1]);
     }
     draw_class_key(t->help, &t->ui, 1 + HELP_LINES);
-    pane_print(t->help, h - 2, 2, t->ui.attr[UI_DIM],
-               "Press any key to close this window.");
+    pane_print(t->help, h - 1, 1, t->ui.attr[UI_DIM],
+               " Press any key to close this window. ");
     touchwin(t->help);
     wnoutrefresh(t->help);
 }
