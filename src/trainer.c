@@ -930,7 +930,13 @@ static void save_and_report(Trainer *tr, const char *path)
     int rc = save_run(tr, path, err, sizeof err);
 
     if (rc == 0) {
-        set_message(tr, 0, "saved %s", path);
+        /* A name other than the default one was free_checkpoint_name's
+         * choice, which the user did not type, so the reason is given. */
+        if (path == tr->request_file && strcmp(path, DEFAULT_SAVE_PATH) != 0)
+            set_message(tr, 0, "saved %s (%s exists)", path,
+                        DEFAULT_SAVE_PATH);
+        else
+            set_message(tr, 0, "saved %s", path);
         pthread_mutex_lock(&tr->lock);
         tr->status.saved_path = path;
         tr->status.saved_epochs = (int)tr->saved_epochs;

@@ -127,6 +127,9 @@ typedef struct {
      * its failure. save_seq is status.message_seq at the request. */
     int save_pending;
     unsigned save_seq;
+    /* Set by an s after the run ended, whose file then has the final
+     * model. */
+    int saved_when_done;
 } Tui;
 
 /* The start of the key bar's reply to s. */
@@ -967,6 +970,17 @@ static void request_save(Tui *t)
         pane_notice(&t->ui, "training failed, so there is nothing to save");
         return;
     }
+    /* An s after the run ended has written the final model, and writing
+     * it again would repeat the same "saved" message, which reads as no
+     * reply. */
+    const TrainerStatus *st = &t->ui.status;
+    if (st->state == TRAINER_DONE && t->saved_when_done
+        && st->saved_path != NULL && !st->save_failed && !t->save_pending) {
+        snprintf(msg, sizeof msg, "already saved to %s", st->saved_path);
+        pane_notice(&t->ui, msg);
+        return;
+    }
+    t->saved_when_done = st->state == TRAINER_DONE;
 
     TrainerStatus *now = xmalloc(sizeof *now);
 

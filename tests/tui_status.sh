@@ -3,7 +3,8 @@
 # than its line wraps onto lines 2 and 3 without losing words, counting
 # CJK characters as two columns. It stops before the mark of a pending
 # stop, and a path too long for a line is split within the path.
-# Control characters in a file name show escaped.
+# Control characters in a file name show escaped. A repeated s in a
+# finished run gets a reply.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -85,4 +86,21 @@ grep -Eq "^fmnist: checkpoint .*/$escaped\$" "$tmp/screen" \
     || fail "ctl: the summary does not show the name escaped"
 tm capture-pane -p -e -t ctl -S -30 | grep -q "$(printf '\033')\[31m" \
     && fail "ctl: the name's ESC [31m reached the terminal"
+
+# ---------------------------------------------------------------- again
+# Without --save, s in a finished run picks fmnist-2.ckpt when
+# fmnist.ckpt exists and says why. A second s must reply that the file
+# already has the model, rather than repeat the same "saved" message.
+mkdir "$tmp/again" && : >"$tmp/again/fmnist.ckpt" || exit 99
+# A new tmux session starts in the current directory. make check sets
+# FMNIST to an absolute path.
+(cd "$tmp/again" && start again 80x24 "${utf8:-C}" --train-limit 2000 \
+    --epochs 1)
+wait_for again '^ done ' 60 || fail "again: training did not finish"
+tm send-keys -t again s
+wait_for again '^ saved fmnist-2\.ckpt \(fmnist\.ckpt exists\)' 10 \
+    || fail "again: s does not say why it chose fmnist-2.ckpt"
+tm send-keys -t again s
+wait_for again '^ already saved to fmnist-2\.ckpt ' 5 \
+    || fail "again: a second s got no reply"
 exit 0
