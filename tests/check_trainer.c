@@ -1189,7 +1189,7 @@ START_TEST(test_trainer_save_request_free_name)
     trainer_join(tr);
     ck_assert_str_eq(trainer_request_save(tr), "fmnist-2.ckpt");
     trainer_get_status(tr, &st);
-    ck_assert_str_eq(st.message, "saved fmnist-2.ckpt");
+    ck_assert_str_eq(st.message, "saved fmnist-2.ckpt (fmnist.ckpt exists)");
     ck_assert_msg(checkpoint_load("fmnist-2.ckpt", &ck, err, sizeof err) == 0,
                   "%s", err);
     checkpoint_free(&ck);
