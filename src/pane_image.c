@@ -166,6 +166,10 @@ void pane_image_follow_list(Ui *ui)
 {
     if (ui->focus != DRAW_IMAGE)
         ui->list_opener = ui->focus;
+    /* Replaces "training images (t: back to ...)", which would be out of
+     * date. */
+    if (ui->show_train)
+        pane_notice(ui, "back to the list");
     ui->follow_list = 1;
     ui->show_train = 0;
     ui->focus = DRAW_IMAGE;

@@ -624,7 +624,7 @@ static const char *const help_lines[][2] = {
     {"g N Enter", "image N of the set or list the viewer walks"},
     {"Enter", "view the entry, a cell's images or a class's mistakes"},
     {"Esc", "back to all test images and the list, matrix or table"},
-    {"t", "browse the training or the test images"},
+    {"t", "browse training or test images; focuses the viewer"},
     {"o", "occlusion overlay on the image, on or off"},
     {"+  -", "learning rate x2 or /2 from the next batch"},
     {"x", "stop after this epoch; again: keep going"},
@@ -1083,6 +1083,22 @@ static void toggle_overlay(Ui *ui)
     ui->dirty |= UI_DIRTY(DRAW_IMAGE) | UI_DIRTY(DRAW_HINT);
 }
 
+/* Switches the viewer between the test and the training images and gives
+ * it the focus, so that the arrow keys step through the images it now
+ * shows, wherever the focus was. */
+static void toggle_image_set(Tui *t)
+{
+    Ui *ui = &t->ui;
+
+    pane_image_toggle_set(ui);
+    if (ui->train->count == 0 || ui->focus == DRAW_IMAGE)
+        return;
+    /* Esc from the viewer goes back to the pane that opened its list,
+     * which stays as it was. */
+    ui->focus = DRAW_IMAGE;
+    ui->dirty = UI_DIRTY_ALL;
+}
+
 /* Shows all test images and lists all mistakes again. When the viewer
  * walked the list with the focus, the focus goes back to the pane that
  * opened the list, if the view still shows it. */
@@ -1226,7 +1242,7 @@ static int handle_key(Tui *t, int key)
         break;
     case 't':
     case 'T':
-        pane_image_toggle_set(ui);
+        toggle_image_set(t);
         break;
     case 'g':
     case 'G':

@@ -176,6 +176,22 @@ capture ui
 tail -n 1 "$tmp/screen" | grep -q '^ mistakes view  Tab pane ' \
     || fail "the key bar does not name the mistakes view after Enter and Esc"
 
+# t gives the viewer the focus wherever it was, so that the arrow keys
+# step through the training images and not the list behind them. Enter
+# on the list then opens its entry among the test images and says so,
+# in place of the reply to t.
+tm send-keys -t ui t
+focus_on ui 'Train 1/2000 ' 5 || fail "t in the list did not focus the training images"
+tm send-keys -t ui Down
+focus_on ui 'Train 2/2000 ' 5 || fail "Down after t did not step the training images"
+tm send-keys -t ui Up Tab Enter
+focus_on ui 'Mistake 3/[0-9]+, image [0-9]+ ' 5 \
+    || fail "Enter on the list after t did not view entry 3"
+tail -n 1 "$tmp/screen" | grep -q '^ back to the list ' \
+    || fail "Enter on the list left the training images without a reply"
+tm send-keys -t ui Escape
+focus_on ui "$list_title" 5 || fail "Esc did not give the focus back to the list"
+
 # Rows 4 and 5 are the list's title and header, so entry 5 is on row 10.
 # A click acts as Enter there, so the viewer takes the focus, and the
 # wheel over the list moves 3 entries without taking it back.
@@ -209,6 +225,15 @@ tail -n 1 "$tmp/screen" | grep -Eq ' Tab pane  (↑↓|Up/Down) class ' \
     || fail "the key bar does not offer Tab and the table's keys"
 tm send-keys -t ui Tab
 focus_on ui "$viewer_title" 5 || fail "Tab did not move the focus to the viewer"
+tm send-keys -t ui Tab
+focus_on ui "$classes_title" 5 || fail "Tab did not move the focus back to the table"
+# t there gives the focus to the viewer too, and so does t back, to the
+# list that Home opened above.
+tm send-keys -t ui t
+focus_on ui 'Train 1/2000 ' 5 || fail "t in the table did not focus the training images"
+tm send-keys -t ui Tab t
+focus_on ui 'Mistake 1/[0-9]+, image ' 5 \
+    || fail "t in the table did not focus the list in the viewer"
 tm send-keys -t ui Tab
 focus_on ui "$classes_title" 5 || fail "Tab did not move the focus back to the table"
 
