@@ -60,6 +60,11 @@ const char *util_file_kind(unsigned mode);
  */
 size_t util_escape_controls(const char *text, char *out, size_t size);
 
+/* Writes VALUE to OUT as the shortest %g text that strtof reads back as
+ * the same float, such as "0.9999999" where %g gives "1". SIZE of 16
+ * holds any finite float. */
+void util_format_float(float value, char *out, size_t size);
+
 /* Returns seconds from an arbitrary fixed point on the monotonic clock. */
 double util_now(void);
 

@@ -1677,8 +1677,16 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
     fprintf(stderr, "fmnist: batch %d, %s, lr %g", opt->batch,
             optim_name(optim), lr);
     fprintf(stderr, ", %s schedule", schedule_name((ScheduleKind)opt->schedule));
-    if (opt->schedule == SCHEDULE_STEP)
-        fprintf(stderr, " (x%g every %d epochs)", opt->lr_gamma, opt->lr_step);
+    if (opt->schedule == SCHEDULE_STEP) {
+        char gamma[16];
+
+        /* %g would round a factor such as 0.9999999 to "1". */
+        util_format_float(opt->lr_gamma, gamma, sizeof gamma);
+        if (opt->lr_step == 1)
+            fprintf(stderr, " (x%s every epoch)", gamma);
+        else
+            fprintf(stderr, " (x%s every %d epochs)", gamma, opt->lr_step);
+    }
     if (opt->weight_decay > 0)
         fprintf(stderr, ", weight decay %g %s", opt->weight_decay,
                 decay_name((DecayKind)opt->decay));

@@ -473,6 +473,17 @@ size_t util_escape_controls(const char *text, char *out, size_t size)
     return len;
 }
 
+void util_format_float(float value, char *out, size_t size)
+{
+    /* 9 significant digits tell any two floats apart (FLT_DECIMAL_DIG),
+     * so the loop always ends with a match for a finite value. */
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(out, size, "%.*g", digits, value);
+        if (strtof(out, NULL) == value)
+            return;
+    }
+}
+
 const char *util_file_kind(unsigned mode)
 {
     if (S_ISREG(mode))

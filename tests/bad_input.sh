@@ -331,6 +331,21 @@ rc=$?
 grep -qx "fmnist: batch 8, sgd, lr 0.05, constant schedule" "$tmp/err" \
     || fail "resumed run: header without the optimiser: $(cat "$tmp/err")"
 
+# The step factor keeps the digits that tell it from 1, and one epoch
+# is named in the singular.
+for case in "1 0.9999999 every epoch" "3 0.5 every 3 epochs"; do
+    set -- $case
+    lr_step=$1
+    gamma=$2
+    shift 2
+    "$fmnist" --data "$data" --model dense10 --epochs 1 --batch 8 --headless \
+        --optimizer sgd --lr 0.05 --schedule step --lr-step "$lr_step" \
+        --lr-gamma "$gamma" >/dev/null 2>"$tmp/err" \
+        || fail "--lr-gamma $gamma: $(cat "$tmp/err")"
+    grep -qx "fmnist: batch 8, sgd, lr 0.05, step schedule (x$gamma $*)" \
+        "$tmp/err" || fail "--lr-gamma $gamma: $(cat "$tmp/err")"
+done
+
 # A step schedule that would take the rate below FLT_MIN, where an
 # update changes no weight, is rejected with the first such epoch, in a
 # new run and in a resumed one (which counts on from the checkpoint's

@@ -320,6 +320,31 @@ START_TEST(test_util_escape_controls_short_buffer)
 }
 END_TEST
 
+/* The text is the shortest that reads back as the same float, so a
+ * factor just below 1 does not print as 1. */
+START_TEST(test_util_format_float_round_trips)
+{
+    static const struct {
+        float value;
+        const char *text;
+    } cases[] = {
+        {0.1f, "0.1"},
+        {0.5f, "0.5"},
+        {0.9999999f, "0.9999999"},
+        {0.99999994f, "0.99999994"},
+        {1e-7f, "1e-07"},
+        {3.0f, "3"},
+    };
+    char out[16];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        util_format_float(cases[i].value, out, sizeof out);
+        ck_assert_str_eq(out, cases[i].text);
+        ck_assert(strtof(out, NULL) == cases[i].value);
+    }
+}
+END_TEST
+
 START_TEST(test_util_online_cpus_positive)
 {
     ck_assert_int_ge(util_online_cpus(), 1);
@@ -664,6 +689,7 @@ Suite *util_suite(void)
     tcase_add_test(system, test_util_online_cpus_positive);
     tcase_add_test(system, test_util_escape_controls_table);
     tcase_add_test(system, test_util_escape_controls_short_buffer);
+    tcase_add_test(system, test_util_format_float_round_trips);
     tcase_add_test(system, test_util_stop_passes_on_and_counts);
     tcase_add_test(system, test_util_stop_nested_counts_once);
     tcase_add_test(system, test_rate_short_span_plain_average);
