@@ -1197,25 +1197,33 @@ static void check_save_keeps_checkpoint(const Options *opt)
                 opt->save_path, spec, epochs, epochs == 1 ? "" : "s");
 }
 
-/* Exits with a usage error when --preset chose a network other than
- * LOAD_SPEC, the model in the --load checkpoint. A --model that differs
- * is the trainer's to report. */
-static void check_preset_model(const Options *opt, const char *load_spec)
+/* Exits when the network that --model or --preset asks for is not
+ * LOAD_SPEC, the model in the --load checkpoint, before the data loads:
+ * with a usage error for --preset, and with status 1 for --model, as the
+ * trainer's own check of --model gives. A spec that does not build is
+ * reported elsewhere. */
+static void check_load_model(const Options *opt, const char *load_spec)
 {
     char err[NET_ERR_LEN];
     Net net;
     int same;
 
-    if (!opt->spec_from_preset
+    if (opt->spec == NULL
         || net_create(&net, opt->spec, 1, DATASET_ROWS, DATASET_COLS,
                       DATASET_CLASSES, err, sizeof err) != 0)
         return;
     same = strcmp(net.spec, load_spec) == 0;
-    if (!same)
+    if (!same && opt->spec_from_preset)
         usage_error("--preset %s trains model %s, but %s contains model %s; "
                     "drop --preset to continue the checkpoint's run, or "
                     "drop --load to start the preset afresh", opt->preset,
                     net.spec, opt->load_path, load_spec);
+    if (!same) {
+        fprintf(stderr, "fmnist: --load %s contains model %s but --model "
+                "asks for %s; drop --model to continue with the "
+                "checkpoint's model\n", opt->load_path, load_spec, net.spec);
+        exit(1);
+    }
     net_free(&net);
 }
 
@@ -1852,7 +1860,7 @@ int main(int argc, char **argv)
     char *load_spec = NULL;
     if (opt.load_path != NULL) {
         load_spec = check_load_path(opt.load_path);
-        check_preset_model(&opt, load_spec);
+        check_load_model(&opt, load_spec);
         check_bn_batch(&opt, load_spec, opt.load_path);
     }
     check_save_keeps_checkpoint(&opt);

@@ -657,7 +657,8 @@ START_TEST(test_checkpoint_model_mismatch)
     cfg.spec = "dense8, dense10";
     ck_assert_ptr_null(trainer_create(&cfg, &train, &test, err, sizeof err));
     snprintf(expected, sizeof expected,
-             "%s holds model %s but --model asks for dense8,dense10; drop "
+             "--load %s contains model %s but --model asks for "
+             "dense8,dense10; drop "
              "--model to continue with the checkpoint's model", path,
              SPEC_DROPOUT);
     ck_assert_str_eq(err, expected);
