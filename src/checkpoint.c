@@ -770,6 +770,32 @@ static void describe_bad_count(const Header *h, char *out, size_t outlen)
                  h->n_params);
 }
 
+/* Appends TEXT to OUT, which holds *LEN bytes and has room for SIZE
+ * with the NUL, as far as it fits. */
+static void append_text(char *out, size_t size, size_t *len, const char *text)
+{
+    for (; *text != '\0' && *len + 1 < size; text++)
+        out[(*len)++] = *text;
+    out[*len] = '\0';
+}
+
+/* Writes PATH to OUT as one shell word in single quotes, with each
+ * single quote in it written as '\'' and "./" before a name that starts
+ * with "-", which a command would take for an option. OUT is cut to SIZE
+ * bytes, NUL included; SIZE must be at least 1. */
+static void shell_quote(const char *path, char *out, size_t size)
+{
+    size_t len = 0;
+    char one[2] = "";
+
+    append_text(out, size, &len, path[0] == '-' ? "'./" : "'");
+    for (const char *c = path; *c != '\0'; c++) {
+        one[0] = *c;
+        append_text(out, size, &len, *c == '\'' ? "'\\''" : one);
+    }
+    append_text(out, size, &len, "'");
+}
+
 /* Compares the file size with the one the header describes. */
 static int check_size(const char *path, const Header *hdr, uint64_t size,
                       char *err, size_t errlen)
@@ -793,11 +819,16 @@ static int check_size(const char *path, const Header *hdr, uint64_t size,
         return -1;
     }
     if (size > want) {
+        char quoted[CHECKPOINT_ERR_LEN];
+
+        /* The command ends the message, so that it can be pasted into a
+         * shell whatever the name contains. */
+        shell_quote(path, quoted, sizeof quoted);
         set_err(err, errlen, "%s: %" PRIu64 " bytes, but its header "
                 "describes %" PRIu64 "; the file has trailing data, so if "
-                "something was appended to it, cut it back with "
-                "'truncate -s %" PRIu64 " %s' and load it again", path, size,
-                want, want, path);
+                "something was appended to it, load it again after cutting "
+                "it back with: truncate -s %" PRIu64 " %s", path, size, want,
+                want, quoted);
         return -1;
     }
     return 0;

@@ -816,14 +816,52 @@ START_TEST(test_checkpoint_rejects_trailing_data)
     memcpy(longer, data, size);
     write_bytes(path, longer, size + 3);
     check_rejects(path, "the file has trailing data");
-    /* The message gives the command that cuts the file back. */
-    snprintf(fix, sizeof fix, "cut it back with 'truncate -s %zu %s'", size,
+    /* The message ends with the command that cuts the file back. */
+    snprintf(fix, sizeof fix, "cutting it back with: truncate -s %zu '%s'", size,
              path);
     check_rejects(path, fix);
 
     free(longer);
     free(data);
     free(path);
+    remove_dir(dir);
+}
+END_TEST
+
+/* The command quotes a name with spaces, brackets and a single quote for
+ * the shell, and keeps a name that starts with "-" from being read as
+ * an option. */
+START_TEST(test_checkpoint_trailing_data_quotes_name)
+{
+    static const struct {
+        const char *name, *quoted;
+    } cases[] = {
+        {"my model (1)'s.ckpt", "'my model (1)'\\''s.ckpt'"},
+        {"-m.ckpt", "'./-m.ckpt'"},
+    };
+    char *dir = make_temp_dir();
+    char fix[1024], err[CHECKPOINT_ERR_LEN];
+    size_t size;
+
+    ck_assert_int_eq(chdir(dir), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t *data = good_file(cases[i].name, &size);
+        uint8_t *longer = xcalloc(size + 3, 1);
+        Checkpoint ck;
+
+        memcpy(longer, data, size);
+        write_bytes(cases[i].name, longer, size + 3);
+        ck_assert_int_ne(checkpoint_load(cases[i].name, &ck, err, sizeof err),
+                         0);
+        snprintf(fix, sizeof fix, "cutting it back with: truncate -s %zu %s", size,
+                 cases[i].quoted);
+        ck_assert_msg(strlen(err) >= strlen(fix)
+                      && strcmp(err + strlen(err) - strlen(fix), fix) == 0,
+                      "message \"%s\" does not end with \"%s\"", err, fix);
+        ck_assert_int_eq(remove(cases[i].name), 0);
+        free(longer);
+        free(data);
+    }
     remove_dir(dir);
 }
 END_TEST
@@ -1533,6 +1571,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_bad_magic);
     tcase_add_test(reject, test_checkpoint_rejects_truncated);
     tcase_add_test(reject, test_checkpoint_rejects_trailing_data);
+    tcase_add_test(reject, test_checkpoint_trailing_data_quotes_name);
     tcase_add_test(reject, test_checkpoint_rejects_field_range);
     tcase_add_test(reject, test_checkpoint_rejects_bit_flips);
     tcase_add_test(reject, test_checkpoint_rejects_other_version);
