@@ -153,15 +153,16 @@ int draw_scroll(int top, int pos, int rows, int len);
 int draw_heat_level(float drop, float max_drop);
 #define DRAW_HEAT_FLOOR 0.01f
 
-/* Seconds a status message other than an error stays on the status line
- * before the latest test result replaces it. */
+/* Seconds a status message stays on the status line at least before the
+ * latest test result replaces it. */
 #define DRAW_MESSAGE_SECONDS 5.0
 
 /*
  * Decides whether the status line shows a message that arrived AGE seconds
  * ago. The reason for a failed run (FAILED) always stays. Another error
- * (IS_ERROR) stays until an evaluation newer than the message
- * (NEWER_EVAL) replaces it. Other messages stay DRAW_MESSAGE_SECONDS.
+ * (IS_ERROR) stays DRAW_MESSAGE_SECONDS and after that until an evaluation
+ * newer than the message (NEWER_EVAL) replaces it. Other messages stay
+ * DRAW_MESSAGE_SECONDS.
  * Returns 1 to show it, 0 to show the latest result instead.
  */
 int draw_message_shown(double age, int is_error, int newer_eval, int failed);

@@ -383,8 +383,8 @@ int draw_message_shown(double age, int is_error, int newer_eval, int failed)
 {
     if (failed)
         return 1;
-    if (is_error)
-        return !newer_eval;
+    if (is_error && !newer_eval)
+        return 1;
     return age < DRAW_MESSAGE_SECONDS;
 }
 

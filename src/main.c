@@ -916,15 +916,23 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
     return log;
 }
 
-/* Exits with a usage error when --save PATH is the lock file of a run
- * that saves to another file, live or left behind: saving would rename a
- * checkpoint over it, and the next run would then lock and remove that. */
+/* Exits with a usage error when --save PATH ends in the lock suffix or
+ * is the lock file of a run that saves to another file, live or left
+ * behind: saving would rename a checkpoint over it, and the next run
+ * would then lock and remove that. */
 static void reject_lock_file(const char *path)
 {
     size_t len = strlen(path), suffix_len = strlen(SAVELOCK_SUFFIX);
     int target_len = (int)(len - suffix_len);
     long owner;
 
+    /* A checkpoint named like a lock file would become the lock file of
+     * a run that saves to the name without the suffix. */
+    if (len > suffix_len && strcmp(path + target_len, SAVELOCK_SUFFIX) == 0
+        && !savelock_is_lock_file(path, &owner))
+        usage_error("--save %s ends in " SAVELOCK_SUFFIX ", which names the "
+                    "lock file of a run saving to %.*s; give a name that does "
+                    "not end in " SAVELOCK_SUFFIX, path, target_len, path);
     if (!savelock_is_lock_file(path, &owner))
         return;
     if (len <= suffix_len

@@ -240,6 +240,14 @@ struct Trainer {
      * once under lock by the first trainer_request_save, before the
      * request it serves is posted. */
     char *request_file;
+    /* Names request_file had before a save chose another one. They are
+     * freed with the trainer, since another thread may still read one. */
+    char **old_request_files;
+    int n_old_request_files;
+    /* The --load file as it was when loaded, so that the first requested
+     * save to it can tell whether another run has written it since. */
+    struct stat load_st;
+    int have_load_st;
     /* The lock of the file of requested saves when that is not save_path,
      * whose lock main.c takes. Taken at the first save to it, under
      * job_lock, and released by trainer_free. */
@@ -932,9 +940,12 @@ static void save_and_report(Trainer *tr, const char *path)
     if (rc == 0) {
         /* A name other than the default one was free_checkpoint_name's
          * choice, which the user did not type, so the reason is given. */
+        struct stat st;
+
         if (path == tr->request_file && strcmp(path, DEFAULT_SAVE_PATH) != 0)
-            set_message(tr, 0, "saved %s (%s exists)", path,
-                        DEFAULT_SAVE_PATH);
+            set_message(tr, 0, "saved %s (%s %s)", path, DEFAULT_SAVE_PATH,
+                        lstat(DEFAULT_SAVE_PATH, &st) == 0
+                            ? "exists" : "is in use by another run");
         else
             set_message(tr, 0, "saved %s", path);
         pthread_mutex_lock(&tr->lock);
@@ -967,25 +978,98 @@ static const char *request_path(const Trainer *tr)
     return tr->request_file;
 }
 
+/* Returns 1 when ST and the file PATH names now differ: another file,
+ * or the same one with another size or modification time. */
+static int file_changed(const struct stat *st, const char *path)
+{
+    struct stat now;
+
+    if (stat(path, &now) != 0)
+        return errno != ENOENT;
+    return now.st_dev != st->st_dev || now.st_ino != st->st_ino
+           || now.st_size != st->st_size
+           || now.st_mtim.tv_sec != st->st_mtim.tv_sec
+           || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec;
+}
+
+static char *free_checkpoint_name_after(const char *after);
+
+/* Fresh names take_fresh_request_file tries before it gives up. */
+#define FRESH_NAME_TRIES 1000
+
+/* Makes request_file a name that no file has and no other run holds the
+ * lock of, and takes that lock. Another run may have taken the first
+ * choice, or saved to it, since it was chosen. Caller holds job_lock. */
+static int take_fresh_request_file(Trainer *tr, long *owner, char *err,
+                                   size_t errlen)
+{
+    for (int tries = 0; tries < FRESH_NAME_TRIES; tries++) {
+        struct stat st;
+        int rc = lstat(tr->request_file, &st) == 0
+                     ? SAVELOCK_BUSY
+                     : savelock_take(&tr->request_lock, tr->request_file,
+                                     owner, err, errlen);
+
+        if (rc == SAVELOCK_OK && lstat(tr->request_file, &st) != 0)
+            return SAVELOCK_OK;
+        if (rc == SAVELOCK_OK)
+            savelock_release(&tr->request_lock);
+        else if (rc != SAVELOCK_BUSY)
+            return rc;
+        /* Taken: keep the old name readable and choose the next one,
+         * skipping names whose lock another run holds. */
+        char *next = free_checkpoint_name_after(tr->request_file);
+
+        tr->old_request_files = xrealloc(
+            tr->old_request_files,
+            (size_t)(tr->n_old_request_files + 1) * sizeof (char *));
+        tr->old_request_files[tr->n_old_request_files++] = tr->request_file;
+        pthread_mutex_lock(&tr->lock);
+        tr->request_file = next;
+        pthread_mutex_unlock(&tr->lock);
+    }
+    snprintf(err, errlen, "no free checkpoint name after %s",
+             tr->request_file);
+    return SAVELOCK_FAILED;
+}
+
 /* Saves to the file of requested saves, taking its lock at the first
- * save. While another run holds that lock, nothing is saved, and the
- * status message names that run's pid. */
+ * save. While another run holds the lock of the --load file, nothing is
+ * saved and the status message names that run's pid; nor is anything
+ * saved over a --load file that changed since this run loaded it. A
+ * fresh name (request_file) that another run took is replaced by the
+ * next free one. */
 static void save_request(Trainer *tr)
 {
     char err[CHECKPOINT_ERR_LEN];
     const char *path = request_path(tr);
     long owner = 0;
-    int rc = SAVELOCK_OK;
+    int rc = SAVELOCK_OK, changed = 0;
 
     pthread_mutex_lock(&tr->job_lock);
-    if (path != tr->save_path && tr->request_lock.path == NULL)
-        rc = savelock_take(&tr->request_lock, path, &owner, err, sizeof err);
+    if (path != tr->save_path && tr->request_lock.path == NULL) {
+        if (path == tr->request_file) {
+            rc = take_fresh_request_file(tr, &owner, err, sizeof err);
+            path = tr->request_file;
+        } else {
+            rc = savelock_take(&tr->request_lock, path, &owner, err,
+                               sizeof err);
+            changed = rc == SAVELOCK_OK && tr->have_load_st
+                      && file_changed(&tr->load_st, path);
+            if (changed)
+                savelock_release(&tr->request_lock);
+        }
+    }
     pthread_mutex_unlock(&tr->job_lock);
-    if (rc == SAVELOCK_OK) {
+    if (rc == SAVELOCK_OK && !changed) {
         save_and_report(tr, path);
         return;
     }
-    if (rc == SAVELOCK_BUSY)
+    if (changed)
+        snprintf(err, sizeof err, "%s changed since this run loaded it, "
+                 "and saving would replace that; save with --save FILE",
+                 path);
+    else if (rc == SAVELOCK_BUSY)
         snprintf(err, sizeof err, "%s is in use by fmnist pid %ld", path,
                  owner);
     set_message(tr, 1, "checkpoint not saved: %s", err);
@@ -1000,19 +1084,36 @@ static void save_request(Trainer *tr)
 #define FREE_NAME_TRIES 100000
 
 /* Returns a new string holding the first of DEFAULT_SAVE_PATH,
- * "fmnist-2.ckpt", "fmnist-3.ckpt", ... that lstat does not find. A name
- * that lstat fails on for another reason than ENOENT, such as EACCES in a
- * directory without search permission, is returned too: the save then
- * fails on it and reports why. */
-static char *free_checkpoint_name(void)
+ * "fmnist-2.ckpt", "fmnist-3.ckpt", ... after AFTER (from the start when
+ * AFTER is NULL) that lstat does not find. A name that lstat fails on for
+ * another reason than ENOENT, such as EACCES in a directory without
+ * search permission, is returned too: the save then fails on it and
+ * reports why. */
+static char *free_checkpoint_name_after(const char *after)
 {
     char name[64];
     struct stat st;
+    int n = 1;
 
-    snprintf(name, sizeof name, "%s", DEFAULT_SAVE_PATH);
-    for (int n = 2; n <= FREE_NAME_TRIES && lstat(name, &st) == 0; n++)
-        snprintf(name, sizeof name, "fmnist-%d.ckpt", n);
+    if (after != NULL && sscanf(after, "fmnist-%d.ckpt", &n) != 1)
+        n = 1;
+    if (after != NULL)
+        n++;
+    for (; n <= FREE_NAME_TRIES; n++) {
+        if (n == 1)
+            snprintf(name, sizeof name, "%s", DEFAULT_SAVE_PATH);
+        else
+            snprintf(name, sizeof name, "fmnist-%d.ckpt", n);
+        if (lstat(name, &st) != 0)
+            break;
+    }
     return xstrdup(name);
+}
+
+/* Returns the first free name of free_checkpoint_name_after. */
+static char *free_checkpoint_name(void)
+{
+    return free_checkpoint_name_after(NULL);
 }
 
 /* ------------------------------------------------------------ evaluation */
@@ -1786,6 +1887,7 @@ static int setup_from_checkpoint(Trainer *tr, char *err, size_t errlen)
 {
     Checkpoint ck;
 
+    tr->have_load_st = stat(tr->load_path, &tr->load_st) == 0;
     if (checkpoint_load(tr->load_path, &ck, err, errlen) != 0)
         return -1;
     if (net_create(&tr->net, ck.spec, 1, DATASET_ROWS, DATASET_COLS,
@@ -1973,6 +2075,9 @@ static void destroy(Trainer *tr)
     free(tr->save_path);
     free(tr->load_path);
     free(tr->request_file);
+    for (int i = 0; i < tr->n_old_request_files; i++)
+        free(tr->old_request_files[i]);
+    free(tr->old_request_files);
     free(tr);
 }
 
@@ -2184,8 +2289,9 @@ void trainer_request_stop(Trainer *tr)
 const char *trainer_request_save(Trainer *tr)
 {
     pthread_mutex_lock(&tr->lock);
-    /* TODO: another process can create the chosen file between this check
-     * and the first write, which then replaces it. */
+    /* TODO: a program other than fmnist can still create the chosen file
+     * between save_request's check and the first write, which then
+     * replaces it. */
     if (tr->save_path == NULL && tr->load_path == NULL
         && tr->request_file == NULL)
         tr->request_file = free_checkpoint_name();

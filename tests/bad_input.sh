@@ -716,6 +716,11 @@ expect_path_error 2 "--save $tmp/left.ckpt.lock is the lock file that a run savi
     --epochs 1 --save "$tmp/left.ckpt.lock"
 [ "$(cat "$tmp/left.ckpt.lock")" = "fmnist --save lock" ] \
     || fail "--save over a stale lock file: it changed"
+# A new --save name ending in .lock would become the lock file of a run
+# saving to the name without it, and that run would take it over.
+expect_path_error 2 "--save $tmp/new.ckpt.lock ends in .lock, which names the lock file of a run saving to $tmp/new.ckpt; give a name that does not end in .lock" \
+    --epochs 1 --save "$tmp/new.ckpt.lock"
+[ ! -e "$tmp/new.ckpt.lock" ] || fail "--save new.ckpt.lock: it saved"
 # FILE.lock that fmnist did not create is neither taken over nor removed:
 # other contents, a directory, a symbolic link (even to a lock file) and
 # a FIFO. Each is a usage error, and the file stays as it was.

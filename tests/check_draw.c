@@ -796,8 +796,18 @@ END_TEST
 START_TEST(test_draw_message_error_until_newer_eval)
 {
     ck_assert_int_eq(draw_message_shown(3600.0, 1, 0, 0), 1);
-    ck_assert_int_eq(draw_message_shown(0.0, 1, 1, 0), 0);
     ck_assert_int_eq(draw_message_shown(3600.0, 1, 1, 0), 0);
+    ck_assert_int_eq(draw_message_shown(DRAW_MESSAGE_SECONDS, 1, 1, 0), 0);
+}
+END_TEST
+
+/* With short epochs an evaluation can follow an error within 0.1 s, so
+ * an error stays at least as long as any other message. */
+START_TEST(test_draw_message_error_stays_its_time)
+{
+    ck_assert_int_eq(draw_message_shown(0.0, 1, 1, 0), 1);
+    ck_assert_int_eq(draw_message_shown(DRAW_MESSAGE_SECONDS - 0.1, 1, 1, 0),
+                     1);
 }
 END_TEST
 
@@ -878,6 +888,7 @@ Suite *draw_suite(void)
     tc = tcase_create("messages");
     tcase_add_test(tc, test_draw_message_notice_expires);
     tcase_add_test(tc, test_draw_message_error_until_newer_eval);
+    tcase_add_test(tc, test_draw_message_error_stays_its_time);
     tcase_add_test(tc, test_draw_message_failure_stays);
     suite_add_tcase(s, tc);
 

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
 #include "metrics.h"
 #include "net.h"
+#include "savelock.h"
 #include "tests.h"
 #include "trainer.h"
 #include "util.h"
@@ -1221,6 +1223,133 @@ START_TEST(test_trainer_save_request_free_name)
 }
 END_TEST
 
+/* Forks a child that holds the save lock of TARGET until it reads a
+ * byte from the pipe whose write end is returned in *RELEASE. fcntl locks
+ * belong to a process, so the test's own would not keep the trainer out.
+ * Returns the child's pid. */
+static pid_t hold_lock_in_child(const char *target, int *release)
+{
+    int ready[2], go[2];
+    char byte;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(go), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        SaveLock lock = {0};
+        char err[256];
+        long owner;
+
+        close(ready[0]);
+        close(go[1]);
+        byte = savelock_take(&lock, target, &owner, err, sizeof err)
+                   == SAVELOCK_OK;
+        if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) < 0)
+            _exit(1);
+        savelock_release(&lock);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(go[0]);
+    ck_assert_int_eq(read(ready[0], &byte, 1), 1);
+    ck_assert_int_eq(byte, 1);
+    close(ready[0]);
+    *release = go[1];
+    return pid;
+}
+
+/* A fresh name whose lock another run holds, although that run has not
+ * saved yet, is passed over: saving there would later be replaced by, or
+ * replace, that run's checkpoint. */
+START_TEST(test_trainer_save_request_skips_locked_name)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+    char *dir = make_temp_dir();
+    int release, status;
+    pid_t child;
+    struct stat file_st;
+
+    ck_assert_int_eq(chdir(dir), 0);
+    child = hold_lock_in_child("fmnist.ckpt", &release);
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    tr = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_request_save(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_str_eq(st.message, "saved fmnist-2.ckpt (fmnist.ckpt is in "
+                     "use by another run)");
+    ck_assert_int_ne(lstat("fmnist.ckpt", &file_st), 0);
+    ck_assert_int_eq(lstat("fmnist-2.ckpt", &file_st), 0);
+    trainer_free(tr);
+    ck_assert_int_eq(write(release, "x", 1), 1);
+    close(release);
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_int_eq(status, 0);
+
+    unlink("fmnist-2.ckpt");
+    rmdir(dir);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* A requested save does not replace a --load file that another run wrote
+ * after this one loaded it. */
+START_TEST(test_trainer_save_request_keeps_changed_load_file)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr, *other;
+    char *dir = make_temp_dir();
+    char err[CHECKPOINT_ERR_LEN];
+    struct stat before, after;
+    Checkpoint ck;
+
+    ck_assert_int_eq(chdir(dir), 0);
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.save_path = "shared.ckpt";
+    other = create_ok(&cfg, &train, &test);
+    ck_assert_int_eq(trainer_start(other), 0);
+    trainer_join(other);
+
+    cfg.save_path = NULL;
+    cfg.load_path = "shared.ckpt";
+    cfg.epochs = 0;
+    tr = create_ok(&cfg, NULL, &test);
+    /* The other run saves again after this one loaded the file. */
+    ck_assert_msg(checkpoint_load("shared.ckpt", &ck, err, sizeof err) == 0,
+                  "%s", err);
+    checkpoint_free(&ck);
+    trainer_request_save(other);
+    trainer_free(other);
+    ck_assert_int_eq(stat("shared.ckpt", &before), 0);
+    trainer_request_save(tr);
+    trainer_get_status(tr, &st);
+    ck_assert_str_eq(st.message, "checkpoint not saved: shared.ckpt changed "
+                     "since this run loaded it, and saving would replace "
+                     "that; save with --save FILE");
+    ck_assert_int_eq(stat("shared.ckpt", &after), 0);
+    ck_assert(before.st_ino == after.st_ino);
+    trainer_free(tr);
+
+    unlink("shared.ckpt");
+    rmdir(dir);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_save_failure_continues)
 {
     Dataset train, test;
@@ -1665,6 +1794,8 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
     tcase_add_test(control, test_trainer_save_request_free_name);
+    tcase_add_test(control, test_trainer_save_request_skips_locked_name);
+    tcase_add_test(control, test_trainer_save_request_keeps_changed_load_file);
     tcase_add_test(control, test_trainer_explore_save_keeps_partial);
     tcase_add_test(control, test_trainer_save_failure_continues);
     tcase_add_test(control, test_trainer_nonfinite_loss_fails);
