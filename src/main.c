@@ -1222,10 +1222,10 @@ static void check_load_model(const Options *opt, const char *load_spec)
         return;
     same = strcmp(net.spec, load_spec) == 0;
     if (!same && opt->spec_from_preset)
-        usage_error("--preset %s trains model %s, but %s contains model %s; "
-                    "drop --preset to continue the checkpoint's run, or "
-                    "drop --load to start the preset afresh", opt->preset,
-                    net.spec, opt->load_path, load_spec);
+        usage_error("--load %s contains model %s, but --preset %s trains "
+                    "model %s; drop --preset to continue the checkpoint's "
+                    "run, or drop --load to start the preset afresh",
+                    opt->load_path, load_spec, opt->preset, net.spec);
     if (!same) {
         fprintf(stderr, "fmnist: --load %s contains model %s but --model "
                 "asks for %s; drop --model to continue with the "

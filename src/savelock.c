@@ -75,6 +75,13 @@ static int check_contents(int fd, const char *path, int *empty, char *err,
                  "(it is %s)", path, util_file_kind(st.st_mode));
         return SAVELOCK_FOREIGN;
     }
+    /* A file with other names is someone's file, even when empty: the
+     * marker written into it would show up under those names too. */
+    if (st.st_nlink != 1) {
+        snprintf(err, errlen, "%s exists and is not an fmnist lock file "
+                 "(it has %lu names)", path, (unsigned long)st.st_nlink);
+        return SAVELOCK_FOREIGN;
+    }
     *empty = st.st_size == 0;
     if (*empty || (st.st_size == (off_t)MARKER_LEN
                    && pread(fd, head, MARKER_LEN, 0) == (ssize_t)MARKER_LEN

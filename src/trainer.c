@@ -2190,13 +2190,19 @@ static int check_schedule_floor(const Trainer *tr, char *err, size_t errlen)
     if (epoch - 1 > done)
         snprintf(fewer, sizeof fewer, ", or --epochs %lld or fewer",
                  (long long)(epoch - 1 - done));
+    char gamma[32], every[32] = "";
+
+    /* The factor as --lr-gamma gave it, as the run's description prints
+     * it, not rounded to 6 digits. */
+    util_format_float(sch->gamma, gamma, sizeof gamma);
+    if (sch->step_epochs != 1)
+        snprintf(every, sizeof every, " %d", sch->step_epochs);
     set_err(err, errlen, "step schedule: the learning rate would fall to "
-            "%.3g in epoch %lld (rate %g, times %g every %d epoch%s), below "
+            "%.3g in epoch %lld (rate %g, times %s every%s epoch%s), below "
             "the smallest normal float (%.3g), where updates no longer "
             "change the weights; give a larger --lr-gamma, --lr-step or "
-            "--lr%s", low, (long long)epoch, tr->base_lr, sch->gamma,
-            sch->step_epochs, sch->step_epochs == 1 ? "" : "s", FLT_MIN,
-            fewer);
+            "--lr%s", low, (long long)epoch, tr->base_lr, gamma, every,
+            sch->step_epochs == 1 ? "" : "s", FLT_MIN, fewer);
     return -1;
 }
 

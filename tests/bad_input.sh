@@ -355,7 +355,7 @@ floor_fix="below the smallest normal float (1.18e-38), where updates no longer c
     --schedule step --lr-step 1 --lr-gamma 1e-10 >/dev/null 2>"$tmp/err"
 rc=$?
 [ "$rc" -eq 1 ] || fail "step schedule below FLT_MIN: status $rc, expected 1"
-[ "$(cat "$tmp/err")" = "fmnist: step schedule: the learning rate would fall to 9.95e-44 in epoch 5 (rate 0.001, times 1e-10 every 1 epoch), $floor_fix, or --epochs 4 or fewer" ] \
+[ "$(cat "$tmp/err")" = "fmnist: step schedule: the learning rate would fall to 9.95e-44 in epoch 5 (rate 0.001, times 1e-10 every epoch), $floor_fix, or --epochs 4 or fewer" ] \
     || fail "step schedule below FLT_MIN: $(cat "$tmp/err")"
 "$fmnist" --data "$data" --model dense10 --epochs 4 --batch 8 --headless \
     --schedule step --lr-step 1 --lr-gamma 1e-10 >/dev/null 2>"$tmp/err" \
@@ -443,7 +443,7 @@ rc=$?
 # A --preset whose network differs from the checkpoint's names the preset,
 # since no --model was given.
 best=conv3x3x32:same,bn,relu,pool2,conv3x3x64:same,bn,relu,pool2,dense256,bn,relu,dropout0.3,dense10
-expect_usage "--preset best trains model $best, but $tmp/small.ckpt contains model dense10; drop --preset to continue the checkpoint's run, or drop --load to start the preset afresh" \
+expect_usage "--load $tmp/small.ckpt contains model dense10, but --preset best trains model $best; drop --preset to continue the checkpoint's run, or drop --load to start the preset afresh" \
     --load "$tmp/small.ckpt" --preset best
 echo "explore and load done"
 
@@ -722,8 +722,9 @@ expect_path_error 2 "--save $tmp/new.ckpt.lock ends in .lock, which names the lo
     --epochs 1 --save "$tmp/new.ckpt.lock"
 [ ! -e "$tmp/new.ckpt.lock" ] || fail "--save new.ckpt.lock: it saved"
 # FILE.lock that fmnist did not create is neither taken over nor removed:
-# other contents, a directory, a symbolic link (even to a lock file) and
-# a FIFO. Each is a usage error, and the file stays as it was.
+# other contents, a directory, a symbolic link (even to a lock file), a
+# FIFO and a file with a second name. Each is a usage error, and the file
+# stays as it was.
 not_lock="is not an fmnist lock file"
 printf 'my notes\n' >"$tmp/notes.ckpt.lock"
 printf 'fmnist --save lock\nmore\n' >"$tmp/longer.ckpt.lock"
@@ -731,14 +732,18 @@ mkdir "$tmp/dir.ckpt.lock"
 echo 'fmnist --save lock' >"$tmp/real.lock"
 ln -s real.lock "$tmp/symlink.ckpt.lock"
 mkfifo "$tmp/fifo.ckpt.lock"
+# An empty file with a second name would get the lock line under both.
+: >"$tmp/keep-empty"
+ln "$tmp/keep-empty" "$tmp/linked.ckpt.lock"
 for case in "notes:(9 bytes)" "longer:(24 bytes)" "dir:(it is a directory)" \
-            "symlink:(it is a symbolic link)" "fifo:(it is a FIFO)"; do
+            "symlink:(it is a symbolic link)" "fifo:(it is a FIFO)" \
+            "linked:(it has 2 names)"; do
     name=${case%%:*}
     expect_path_error 2 "--save $tmp/$name.ckpt: $tmp/$name.ckpt.lock exists and $not_lock ${case#*:}; move it or give another --save name" \
         --epochs 1 --save "$tmp/$name.ckpt"
     [ ! -e "$tmp/$name.ckpt" ] || fail "--save $name.ckpt over a foreign lock file: it saved"
 done
-[ "$(cat "$tmp/notes.ckpt.lock")" = "my notes" ] \
+[ "$(cat "$tmp/notes.ckpt.lock")" = "my notes" ] && [ ! -s "$tmp/keep-empty" ] \
     || fail "--save with a foreign lock file: the file changed"
 [ -d "$tmp/dir.ckpt.lock" ] && [ -L "$tmp/symlink.ckpt.lock" ] \
     && [ -p "$tmp/fifo.ckpt.lock" ] \
