@@ -128,8 +128,10 @@ start() {
         || fail "tmux could not start session $name"
 }
 
+# Waits up to SECONDS (default 20) for session NAME's fmnist to exit, then
+# checks that it exited with status 0: wait_exit NAME [SECONDS].
 wait_exit() {
-    tries=100
+    tries=$((${2:-20} * 5))
     while [ ! -s "$tmp/$1.status" ] && [ "$tries" -gt 0 ]; do
         tries=$((tries - 1))
         sleep 0.2

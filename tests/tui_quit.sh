@@ -95,7 +95,9 @@ grep -q '^stopping after the evaluation' "$tmp/screen" \
 grep -q 'q quits' "$tmp/screen" \
     && fail "resize: the size notice offers q, which does nothing now"
 tm resize-window -t resize -x 80 -y 24
-wait_exit resize
+# The run ends after the whole evaluation, which on one thread of a
+# sanitizer build takes longer than the usual wait.
+wait_exit resize 240
 echo "resize while the run stops: ok"
 
 # ------------------------------------------------- keys during the load
