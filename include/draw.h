@@ -153,6 +153,15 @@ int draw_scroll(int top, int pos, int rows, int len);
 int draw_heat_level(float drop, float max_drop);
 #define DRAW_HEAT_FLOOR 0.01f
 
+/*
+ * Writes a draw_heat_level threshold of POINTS percentage points into
+ * BUF, rounded down so that every highlighted cut exceeds the number
+ * shown: one decimal below 10 ("7.3"), whole points from 10 ("18"). So
+ * a threshold up to 100 takes at most 3 characters. Returns the length
+ * written.
+ */
+int draw_format_points(float points, char *buf, size_t len);
+
 /* Seconds a status message stays on the status line at least before the
  * latest test result replaces it. */
 #define DRAW_MESSAGE_SECONDS 5.0

@@ -379,6 +379,13 @@ int draw_heat_level(float drop, float max_drop)
     return 0;
 }
 
+int draw_format_points(float points, char *buf, size_t len)
+{
+    if (points < 10.0f)
+        return snprintf(buf, len, "%.1f", floorf(points * 10.0f) / 10.0f);
+    return snprintf(buf, len, "%.0f", floorf(points));
+}
+
 int draw_message_shown(double age, int is_error, int newer_eval, int failed)
 {
     if (failed)

@@ -368,15 +368,15 @@ static int draw_swatch(WINDOW *w, const Ui *ui, int y, int x, UiElement e,
     return pane_print(w, y, x, ui->attr[UI_NORMAL], "%s", text);
 }
 
-/* Formats a cut of POINTS percentage points as PREFIX and "20" or, when
- * small, "8.5", followed by SUFFIX. A cut that one decimal would round to
- * 10.0 takes the short form, so the number never needs more than 3
- * digits. */
+/* Formats a threshold of POINTS percentage points as PREFIX, the number
+ * from draw_format_points and SUFFIX. */
 static void format_points(char *buf, size_t len, const char *prefix,
                           float points, const char *suffix)
 {
-    snprintf(buf, len, points < 9.95f ? "%s%.1f%s" : "%s%.0f%s", prefix,
-             points, suffix);
+    char number[16];
+
+    draw_format_points(points, number, sizeof number);
+    snprintf(buf, len, "%s%s%s", prefix, number, suffix);
 }
 
 /* Draws the two legend lines of the overlay at Y. The first names the

@@ -523,6 +523,28 @@ START_TEST(test_draw_heat_levels)
 }
 END_TEST
 
+/* A legend threshold never reads higher than the threshold itself, or a
+ * cell just above it would be highlighted while its cut is below the
+ * number shown. */
+START_TEST(test_draw_points_round_down)
+{
+    char buf[16];
+
+    ck_assert_int_eq(draw_format_points(7.36f, buf, sizeof buf), 3);
+    ck_assert_str_eq(buf, "7.3");
+    draw_format_points(9.99f, buf, sizeof buf);
+    ck_assert_str_eq(buf, "9.9");
+    draw_format_points(10.0f, buf, sizeof buf);
+    ck_assert_str_eq(buf, "10");
+    draw_format_points(18.7f, buf, sizeof buf);
+    ck_assert_str_eq(buf, "18");
+    draw_format_points(0.45f, buf, sizeof buf);
+    ck_assert_str_eq(buf, "0.4");
+    ck_assert_int_eq(draw_format_points(100.0f, buf, sizeof buf), 3);
+    ck_assert_str_eq(buf, "100");
+}
+END_TEST
+
 START_TEST(test_draw_step_clamps)
 {
     ck_assert_int_eq(draw_step(0, -1, 10), 0);
@@ -896,6 +918,7 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_step_clamps);
     tcase_add_test(tc, test_draw_scroll_keeps_selection_visible);
     tcase_add_test(tc, test_draw_heat_levels);
+    tcase_add_test(tc, test_draw_points_round_down);
     suite_add_tcase(s, tc);
     return s;
 }
