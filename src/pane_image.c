@@ -384,9 +384,9 @@ static void format_points(char *buf, size_t len, const char *prefix,
  * lines use. The second shows each highlight and how many percentage
  * points masking the patch there takes off that probability. The two
  * lines read as one sentence. At 80 columns the pane has 29 columns of
- * text: "if masked, Ankle boot loses", where the class name takes up to
- * 11, then ">9.9 >4.0 points gains" with 2 columns per highlight, 28 in
- * all. */
+ * text: "masking cuts T-shirt/top by", 27 with the longest class name,
+ * then ">9.9 >4.0 points raises" with 2 columns per highlight, 29 in all
+ * because a threshold takes at most 3 characters. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {
@@ -398,10 +398,10 @@ static void draw_legend(WINDOW *w, const Ui *ui, int y,
     int wide = getmaxx(w) - 2 >= LEGEND_WIDE_COLS;
 
     int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "%s",
-                       wide ? "masking a patch cuts the " : "if masked, ");
+                       wide ? "masking a patch cuts the " : "masking cuts ");
     x = pane_print(w, y, x, ui->attr[UI_VALUE], "%s", name);
     pane_print(w, y, x, ui->attr[UI_LABEL], "%s",
-               wide ? " probability by" : " loses");
+               wide ? " probability by" : " by");
     if (heat->max_drop < DRAW_HEAT_FLOOR) {
         pane_print(w, y + 1, 1, ui->attr[UI_DIM],
                    "less than %.0f point anywhere", 100 * DRAW_HEAT_FLOOR);
@@ -417,7 +417,7 @@ static void draw_legend(WINDOW *w, const Ui *ui, int y,
                   20 * heat->max_drop, " points ");
     x = draw_swatch(w, ui, y + 1, x, UI_HEAT_LOW, text);
     draw_swatch(w, ui, y + 1, x, UI_HEAT_RAISE,
-                wide ? "raises it instead" : "gains");
+                wide ? "raises it instead" : "raises");
 }
 
 static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)

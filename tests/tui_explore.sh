@@ -53,9 +53,9 @@ start_run() {
 utf8=${utf8:-C}
 # The first line of the occlusion legend at 80 columns, and its second
 # line when masking cuts the probability by 1 point or more somewhere.
-# Nothing but the right pane follows "gains".
-legend='^ if masked, [A-Z][A-Za-z/ -]+ loses '
-cuts='^ +>[0-9.]+ +>[0-9.]+ points +gains( |$)'
+# Nothing but the right pane follows "raises".
+legend='^ masking cuts [A-Z][A-Za-z/ -]+ by '
+cuts='^ +>[0-9.]+ +>[0-9.]+ points +raises( |$)'
 
 # Steps the viewer of session $1 with Right, for at most 10 images, until
 # the legend gives cuts: a confident prediction gets "less than 1 point
@@ -320,7 +320,8 @@ focus_on ui 'Tro(→|->)Tro (#1|1/[0-9]+), image [0-9]+ ' 5 \
 # do, and explains the shading.
 tm send-keys -t ui o
 wait_for ui "$legend" 90 || fail "o did not draw the occlusion legend within 90 s"
-legend_class=$(sed -n 's/^ if masked, \(.*\) loses .*/\1/p' "$tmp/screen")
+legend_class=$(sed -n 's/^ masking cuts \([A-Z][A-Za-z/ -]*\) by .*/\1/p' \
+    "$tmp/screen")
 case $legend_class in
 T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|"Ankle boot") ;;
 *) fail "the legend names '$legend_class', not a full class name" ;;
