@@ -248,6 +248,10 @@ struct Trainer {
      * save to it can tell whether another run has written it since. */
     struct stat load_st;
     int have_load_st;
+    /* Set when requested saves moved from the --load file to
+     * request_file, with the reason the status message gives. */
+    int load_file_passed;
+    char pass_reason[160];
     /* The lock of the file of requested saves when that is not save_path,
      * whose lock main.c takes. Taken at the first save to it, under
      * job_lock, and released by trainer_free. */
@@ -942,7 +946,10 @@ static void save_and_report(Trainer *tr, const char *path)
          * choice, which the user did not type, so the reason is given. */
         struct stat st;
 
-        if (path == tr->request_file && strcmp(path, DEFAULT_SAVE_PATH) != 0)
+        if (path == tr->request_file && tr->pass_reason[0] != '\0')
+            set_message(tr, 0, "saved %s (%s)", path, tr->pass_reason);
+        else if (path == tr->request_file
+                 && strcmp(path, DEFAULT_SAVE_PATH) != 0)
             set_message(tr, 0, "saved %s (%s %s)", path, DEFAULT_SAVE_PATH,
                         lstat(DEFAULT_SAVE_PATH, &st) == 0
                             ? "exists" : "is in use by another run");
@@ -973,7 +980,7 @@ static const char *request_path(const Trainer *tr)
 {
     if (tr->save_path != NULL)
         return tr->save_path;
-    if (tr->load_path != NULL)
+    if (tr->load_path != NULL && !tr->load_file_passed)
         return tr->load_path;
     return tr->request_file;
 }
@@ -993,6 +1000,7 @@ static int file_changed(const struct stat *st, const char *path)
 }
 
 static char *free_checkpoint_name_after(const char *after);
+static char *free_checkpoint_name(void);
 
 /* Fresh names take_fresh_request_file tries before it gives up. */
 #define FRESH_NAME_TRIES 1000
@@ -1034,44 +1042,51 @@ static int take_fresh_request_file(Trainer *tr, long *owner, char *err,
 }
 
 /* Saves to the file of requested saves, taking its lock at the first
- * save. While another run holds the lock of the --load file, nothing is
- * saved and the status message names that run's pid; nor is anything
- * saved over a --load file that changed since this run loaded it. A
- * fresh name (request_file) that another run took is replaced by the
- * next free one. */
+ * save. A fresh name (request_file) that another run took is replaced by
+ * the next free one. When another run holds the lock of the --load file,
+ * or has written it since this run loaded it, requested saves move to a
+ * fresh name for the rest of the run, and the status message says why:
+ * saving there would replace, or be replaced by, that run's model. */
 static void save_request(Trainer *tr)
 {
     char err[CHECKPOINT_ERR_LEN];
     const char *path = request_path(tr);
     long owner = 0;
-    int rc = SAVELOCK_OK, changed = 0;
+    int rc = SAVELOCK_OK;
 
     pthread_mutex_lock(&tr->job_lock);
-    if (path != tr->save_path && tr->request_lock.path == NULL) {
-        if (path == tr->request_file) {
-            rc = take_fresh_request_file(tr, &owner, err, sizeof err);
+    if (path != tr->save_path && tr->request_lock.path == NULL
+        && path != tr->request_file) {
+        rc = savelock_take(&tr->request_lock, path, &owner, err,
+                           sizeof err);
+        if (rc == SAVELOCK_OK && tr->have_load_st
+            && file_changed(&tr->load_st, path)) {
+            savelock_release(&tr->request_lock);
+            snprintf(tr->pass_reason, sizeof tr->pass_reason,
+                     "%.100s changed since this run loaded it", path);
+        } else if (rc == SAVELOCK_BUSY) {
+            snprintf(tr->pass_reason, sizeof tr->pass_reason,
+                     "%.100s is in use by fmnist pid %ld", path, owner);
+        }
+        if (tr->pass_reason[0] != '\0') {
+            pthread_mutex_lock(&tr->lock);
+            if (tr->request_file == NULL)
+                tr->request_file = free_checkpoint_name();
+            tr->load_file_passed = 1;
+            pthread_mutex_unlock(&tr->lock);
             path = tr->request_file;
-        } else {
-            rc = savelock_take(&tr->request_lock, path, &owner, err,
-                               sizeof err);
-            changed = rc == SAVELOCK_OK && tr->have_load_st
-                      && file_changed(&tr->load_st, path);
-            if (changed)
-                savelock_release(&tr->request_lock);
+            rc = SAVELOCK_OK;
         }
     }
+    if (path == tr->request_file && tr->request_lock.path == NULL) {
+        rc = take_fresh_request_file(tr, &owner, err, sizeof err);
+        path = tr->request_file;
+    }
     pthread_mutex_unlock(&tr->job_lock);
-    if (rc == SAVELOCK_OK && !changed) {
+    if (rc == SAVELOCK_OK) {
         save_and_report(tr, path);
         return;
     }
-    if (changed)
-        snprintf(err, sizeof err, "%s changed since this run loaded it, "
-                 "and saving would replace that; save with --save FILE",
-                 path);
-    else if (rc == SAVELOCK_BUSY)
-        snprintf(err, sizeof err, "%s is in use by fmnist pid %ld", path,
-                 owner);
     set_message(tr, 1, "checkpoint not saved: %s", err);
     pthread_mutex_lock(&tr->lock);
     tr->status.save_failed = 1;

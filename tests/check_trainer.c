@@ -1302,7 +1302,7 @@ START_TEST(test_trainer_save_request_skips_locked_name)
 END_TEST
 
 /* A requested save does not replace a --load file that another run wrote
- * after this one loaded it. */
+ * after this one loaded it, but goes to a fresh name and says why. */
 START_TEST(test_trainer_save_request_keeps_changed_load_file)
 {
     Dataset train, test;
@@ -1335,14 +1335,19 @@ START_TEST(test_trainer_save_request_keeps_changed_load_file)
     ck_assert_int_eq(stat("shared.ckpt", &before), 0);
     trainer_request_save(tr);
     trainer_get_status(tr, &st);
-    ck_assert_str_eq(st.message, "checkpoint not saved: shared.ckpt changed "
-                     "since this run loaded it, and saving would replace "
-                     "that; save with --save FILE");
+    ck_assert_str_eq(st.message, "saved fmnist.ckpt (shared.ckpt changed "
+                     "since this run loaded it)");
     ck_assert_int_eq(stat("shared.ckpt", &after), 0);
     ck_assert(before.st_ino == after.st_ino);
+    ck_assert_msg(checkpoint_load("fmnist.ckpt", &ck, err, sizeof err) == 0,
+                  "%s", err);
+    checkpoint_free(&ck);
+    /* Later saves go to the new file too. */
+    ck_assert_str_eq(trainer_request_save(tr), "fmnist.ckpt");
     trainer_free(tr);
 
     unlink("shared.ckpt");
+    unlink("fmnist.ckpt");
     rmdir(dir);
     free(dir);
     free_dataset(&train);
