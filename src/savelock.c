@@ -58,6 +58,23 @@ static int still_named(int fd, const char *path)
            && fd_st.st_ino == path_st.st_ino;
 }
 
+/* Writes "PATH exists and is not an fmnist lock file (WHAT)" to ERR, WHAT
+ * formatted from FMT, and returns SAVELOCK_FOREIGN. */
+__attribute__((format(printf, 4, 5)))
+static int foreign(char *err, size_t errlen, const char *path,
+                   const char *fmt, ...)
+{
+    char what[64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s exists and is not an fmnist lock file (%s)",
+             path, what);
+    return SAVELOCK_FOREIGN;
+}
+
 /* Returns SAVELOCK_OK when FD, the file PATH, is a regular file that
  * contains SAVELOCK_MARKER or nothing, and sets *EMPTY. Otherwise returns
  * SAVELOCK_FOREIGN with ERR naming what the file is. */
@@ -70,27 +87,21 @@ static int check_contents(int fd, const char *path, int *empty, char *err,
     if (fstat(fd, &st) != 0)
         return fail(err, errlen, "cannot read the lock file %s: %s", path,
                     strerror(errno));
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s exists and is not an fmnist lock file "
-                 "(it is %s)", path, util_file_kind(st.st_mode));
-        return SAVELOCK_FOREIGN;
-    }
+    if (!S_ISREG(st.st_mode))
+        return foreign(err, errlen, path, "it is %s",
+                       util_file_kind(st.st_mode));
     /* A file with other names is someone's file, even when empty: the
      * marker written into it would show up under those names too. */
-    if (st.st_nlink != 1) {
-        snprintf(err, errlen, "%s exists and is not an fmnist lock file "
-                 "(it has %lu names)", path, (unsigned long)st.st_nlink);
-        return SAVELOCK_FOREIGN;
-    }
+    if (st.st_nlink != 1)
+        return foreign(err, errlen, path, "it has %lu names",
+                       (unsigned long)st.st_nlink);
     *empty = st.st_size == 0;
     if (*empty || (st.st_size == (off_t)MARKER_LEN
                    && pread(fd, head, MARKER_LEN, 0) == (ssize_t)MARKER_LEN
                    && memcmp(head, SAVELOCK_MARKER, MARKER_LEN) == 0))
         return SAVELOCK_OK;
-    snprintf(err, errlen, "%s exists and is not an fmnist lock file "
-             "(%lld byte%s)", path, (long long)st.st_size,
-             st.st_size == 1 ? "" : "s");
-    return SAVELOCK_FOREIGN;
+    return foreign(err, errlen, path, "%lld byte%s", (long long)st.st_size,
+                   st.st_size == 1 ? "" : "s");
 }
 
 /* Explains why PATH, the lock file of TARGET, could not be opened for
@@ -108,11 +119,9 @@ static int explain_open_failure(const char *path, const char *target,
     if (lstat(path, &st) != 0)
         return fail(err, errlen, "cannot create the lock file %s: %s", path,
                     strerror(errnum));
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s exists and is not an fmnist lock file "
-                 "(it is %s)", path, util_file_kind(st.st_mode));
-        return SAVELOCK_FOREIGN;
-    }
+    if (!S_ISREG(st.st_mode))
+        return foreign(err, errlen, path, "it is %s",
+                       util_file_kind(st.st_mode));
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd >= 0) {
         rc = check_contents(fd, path, &empty, err, errlen);

@@ -1045,8 +1045,9 @@ static int take_fresh_request_file(Trainer *tr, long *owner, char *err,
  * save. A fresh name (request_file) that another run took is replaced by
  * the next free one. When another run holds the lock of the --load file,
  * or has written it since this run loaded it, requested saves move to a
- * fresh name for the rest of the run, and the status message says why:
- * saving there would replace, or be replaced by, that run's model. */
+ * fresh name for the rest of the run, and the status message gives the
+ * reason. Saving there would replace, or be replaced by, that run's
+ * model. */
 static void save_request(Trainer *tr)
 {
     char err[CHECKPOINT_ERR_LEN];

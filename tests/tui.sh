@@ -182,7 +182,7 @@ if [ -n "$utf8" ]; then
     # ------------------------------------------------------------ busy
     # s without --save takes the lock of the --load file. While a headless
     # run saves to that file, s saves to a fresh name in the session's
-    # directory instead and names that run; later saves go there too.
+    # directory instead and names that run. Later saves go there too.
     cp "$tmp/ui.ckpt" "$tmp/busy.ckpt"
     "$fmnist" --data "$data" --load "$tmp/busy.ckpt" --save "$tmp/busy.ckpt" \
         --train-limit 200 --epochs 100000 --headless >/dev/null \
