@@ -95,6 +95,10 @@ enum { MR512 = 8, NR512 = 32, KC512 = 256, MC512 = 128, NC512 = 2048 };
  * about as busy as one of 8. */
 enum { TALL512 = 4 };
 
+/* An untransposed A * B with K up to this reads A in place (see
+ * in_place_avx512). */
+enum { IN_PLACE_K = 16 };
+
 /* The AVX2 and AVX-512 kernels give bit-identical products only with the
  * same K blocks. */
 _Static_assert((int)KC512 == (int)KC, "KC512 must equal KC");
@@ -102,6 +106,42 @@ _Static_assert((int)KC512 == (int)KC, "KC512 must equal KC");
 /* The blocked path reads an untransposed A in place, without packing it,
  * when C has at most this many strips of NR columns. */
 enum { DIRECT_A_STRIPS = 2 };
+
+/* Bounds of the row sweep of macro_kernel, in floats. It needs a B block
+ * of at most ROW_SWEEP_B, a quarter of a 2 MB L2, and a C block of at
+ * least ROW_SWEEP_C, more than L1 and L2 keep beside B. The weight
+ * gradient of a dense layer over 64 samples has a 64 x 2048 B block and
+ * C blocks of 96 x 2048 and 96 x 1088 floats. */
+enum { ROW_SWEEP_B = 128 * 1024, ROW_SWEEP_C = 64 * 1024 };
+
+/* Returns 1 when a product with a B block of B_FLOATS and a C block of
+ * C_FLOATS should sweep C by rows (see macro_kernel). */
+static int row_sweep(size_t b_floats, size_t c_floats)
+{
+    return b_floats <= ROW_SWEEP_B && c_floats >= ROW_SWEEP_C;
+}
+
+/* Moves (*I, *J) from a tile of ROWS rows and NR columns of an M x N
+ * product to the next one: along the row of tiles when BY_ROWS is set,
+ * else down the strip of columns. Past the last tile *I reaches M or *J
+ * reaches N. */
+static inline void next_tile(int by_rows, int m, int n, int rows, int nr,
+                             int *i, int *j)
+{
+    if (by_rows) {
+        *j += nr;
+        if (*j < n)
+            return;
+        *j = 0;
+        *i += rows;
+    } else {
+        *i += rows;
+        if (*i < m)
+            return;
+        *i = 0;
+        *j += nr;
+    }
+}
 
 /* Bounds over every implementation, for the edge buffers. */
 enum { MR_MAX = 8, NR_MAX = 32, KC_MAX = 256 };
@@ -610,37 +650,55 @@ static void kernel_avx2_rows(int rows, int kc, const float *a, size_t lda,
 #undef AVX2_ROWS_CASE
 }
 
-/* Computes A^T * B with few rows as tn_few_rows_avx512 does, in tiles
- * of up to MR rows and NR columns: M at most 2 * MR, N a multiple of NR
- * and K at most KC. The row tiles of a strip run one after the other, so the
- * strip of B stays in L1 between them. */
+/* Computes C = op(A) * B + beta * C, beta 0 or 1, as in_place_avx512
+ * does, in tiles of up to MR rows and NR columns. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void in_place_avx2(int m, int n, int k, const float *a,
+                                 size_t a_row, size_t a_step, const float *b,
+                                 int ldb, float beta, float *c, int ldc)
+{
+    TileStore st = {beta != 0.0f, NULL, 0};
+    int by_rows = row_sweep((size_t)k * n, (size_t)m * n);
+
+    for (int i = 0, j = 0; i < m && j < n;) {
+        int rows = min_int(MR, m - i);
+        const float *ai = a + (size_t)i * a_row;
+        float *cij = c + (size_t)i * ldc + j;
+
+#define IN_PLACE_CASE(r)                                                  \
+    case (r):                                                             \
+        kernel_avx2_body(k, ai, a_row, a_step, b + j, (size_t)ldb, NR, 0, \
+                         1, (r), cij, (size_t)ldc, &st, PREFETCH_NONE,    \
+                         NULL);                                           \
+        break
+        switch (rows) {
+        IN_PLACE_CASE(1); IN_PLACE_CASE(2); IN_PLACE_CASE(3);
+        IN_PLACE_CASE(4); IN_PLACE_CASE(5); IN_PLACE_CASE(6);
+        default:
+            /* min_int caps the rows at MR. */
+            abort();
+        }
+#undef IN_PLACE_CASE
+        next_tile(by_rows, m, n, rows, NR, &i, &j);
+    }
+}
+
+/* in_place_avx2 for A^T * B, A stored K x M, and for A * B. Each has
+ * its own copy, so the stride of one A step or row is a constant. */
 __attribute__((target("avx2,fma")))
-static void tn_few_rows_avx2(int m, int n, int k, const float *a, int lda,
+static void in_place_tn_avx2(int m, int n, int k, const float *a, int lda,
                              const float *b, int ldb, float beta, float *c,
                              int ldc)
 {
-    TileStore st = {beta != 0.0f, NULL, 0};
-    size_t a_stride = (size_t)lda, b_stride = (size_t)ldb;
+    in_place_avx2(m, n, k, a, 1, (size_t)lda, b, ldb, beta, c, ldc);
+}
 
-    for (int j = 0; j < n; j += NR)
-        for (int i = 0; i < m; i += MR) {
-            const float *ai = a + i;
-            float *cij = c + (size_t)i * ldc + j;
-
-#define TN_FEW_CASE(r)                                                    \
-    case (r):                                                             \
-        kernel_avx2_body(k, ai, 1, a_stride, b + j, b_stride, NR, 0, 1,   \
-                         (r), cij, (size_t)ldc, &st, PREFETCH_NONE, NULL); \
-        break
-            switch (min_int(MR, m - i)) {
-            TN_FEW_CASE(1); TN_FEW_CASE(2); TN_FEW_CASE(3);
-            TN_FEW_CASE(4); TN_FEW_CASE(5); TN_FEW_CASE(6);
-            default:
-                /* sgemm_avx2 passes at most 2 * MR rows. */
-                abort();
-            }
-#undef TN_FEW_CASE
-        }
+__attribute__((target("avx2,fma")))
+static void in_place_nn_avx2(int m, int n, int k, const float *a, int lda,
+                             const float *b, int ldb, float beta, float *c,
+                             int ldc)
+{
+    in_place_avx2(m, n, k, a, (size_t)lda, 1, b, ldb, beta, c, ldc);
 }
 
 /* Transposes the 8 x 8 block held in R (row q in R[q]) in place, with the
@@ -909,41 +967,74 @@ static void kernel_avx512_rows(int rows, int kc, const float *a, size_t lda,
 }
 
 /*
- * C = A^T * B + beta * C, beta 0 or 1, for A stored K x M with M at most
- * MR512 + TALL512, N a multiple of NR512 and K at most KC512: a dense
- * layer's weight gradient over a batch when the layer has few units. Row
- * p of A is already the layout of a packed A panel, at a step of LDA
- * instead of MR512, so A is read in place and B too. The blocked path
- * packed A first, which for 10 x 128 with K = 64 took about 15% of the
- * product. Each element takes the steps it takes in the blocked path's
- * single K block, so both give the same C.
+ * C = op(A) * B + beta * C, beta 0 or 1, reading A and B in place, for N a
+ * multiple of NR512 and K at most KC512. Element p of row i of op(A) is at
+ * A + i * A_ROW + p * A_STEP, and row p of B at B + p * LDB: each step of K
+ * reads what a packed A panel and a packed B panel hold, at other strides.
+ * Two products have operands that small, where packing them took a large
+ * share of the time:
+ *  - A^T * B with A stored K x M and M at most MR512 + TALL512, a dense
+ *    layer's weight gradient over a batch when the layer has few units.
+ *    Packing A took about 15% of the time for 10 x 128 with K = 64.
+ *  - A * B with K small, such as a dense layer's input gradient from 10
+ *    units, where a packed panel of A serves only K steps per tile.
+ * Rows go in tiles of MR512, the last one up to TALL512 taller, as in the
+ * blocked path, and every element takes the steps it takes there in a
+ * single K block, so both give the same C. The row tiles of a strip of B
+ * run one after the other, keeping the strip in L1, unless C is large
+ * enough for macro_kernel's row sweep, whose order this follows then.
  */
+__attribute__((target("avx512f"), always_inline))
+static inline void in_place_avx512(int m, int n, int k, const float *a,
+                                   size_t a_row, size_t a_step,
+                                   const float *b, int ldb, float beta,
+                                   float *c, int ldc)
+{
+    TileStore st = {beta != 0.0f, NULL, 0};
+    int by_rows = row_sweep((size_t)k * n, (size_t)m * n);
+
+    for (int i = 0, j = 0; i < m && j < n;) {
+        int rows = m - i <= MR512 + TALL512 ? m - i : MR512;
+        const float *ai = a + (size_t)i * a_row;
+        float *cij = c + (size_t)i * ldc + j;
+
+#define IN_PLACE_CASE(r)                                                  \
+    case (r):                                                             \
+        kernel_avx512_tall_body(k, ai, a_row, a_step, ai + MR512 * a_row, \
+                                a_row, a_step, b + j, (size_t)ldb, NR512, \
+                                0, 2, (r), cij, (size_t)ldc, &st,         \
+                                PREFETCH_NONE, NULL);                     \
+        break
+        switch (rows) {
+        IN_PLACE_CASE(1); IN_PLACE_CASE(2); IN_PLACE_CASE(3);
+        IN_PLACE_CASE(4); IN_PLACE_CASE(5); IN_PLACE_CASE(6);
+        IN_PLACE_CASE(7); IN_PLACE_CASE(8); IN_PLACE_CASE(9);
+        IN_PLACE_CASE(10); IN_PLACE_CASE(11); IN_PLACE_CASE(12);
+        default:
+            /* A tile has at most MR512 + TALL512 rows. */
+            abort();
+        }
+#undef IN_PLACE_CASE
+        next_tile(by_rows, m, n, rows, NR512, &i, &j);
+    }
+}
+
+/* in_place_avx512 for A^T * B, A stored K x M, and for A * B, each with
+ * constant strides as in in_place_tn_avx2. */
 __attribute__((target("avx512f")))
-static void tn_few_rows_avx512(int m, int n, int k, const float *a, int lda,
+static void in_place_tn_avx512(int m, int n, int k, const float *a, int lda,
                                const float *b, int ldb, float beta, float *c,
                                int ldc)
 {
-    TileStore st = {beta != 0.0f, NULL, 0};
-    size_t a_stride = (size_t)lda, b_stride = (size_t)ldb;
+    in_place_avx512(m, n, k, a, 1, (size_t)lda, b, ldb, beta, c, ldc);
+}
 
-    for (int j = 0; j < n; j += NR512) {
-#define TN_FEW_CASE(r)                                                    \
-    case (r):                                                             \
-        kernel_avx512_tall_body(k, a, 1, a_stride, a + MR512, 1,         \
-                                a_stride, b + j, b_stride, NR512, 0, 2,   \
-                                (r), c + j, (size_t)ldc, &st,             \
-                                PREFETCH_NONE, NULL);                     \
-        break
-        switch (m) {
-        TN_FEW_CASE(1); TN_FEW_CASE(2); TN_FEW_CASE(3); TN_FEW_CASE(4);
-        TN_FEW_CASE(5); TN_FEW_CASE(6); TN_FEW_CASE(7); TN_FEW_CASE(8);
-        TN_FEW_CASE(9); TN_FEW_CASE(10); TN_FEW_CASE(11); TN_FEW_CASE(12);
-        default:
-            /* sgemm_avx512 passes at most MR512 + TALL512 rows. */
-            abort();
-        }
-#undef TN_FEW_CASE
-    }
+__attribute__((target("avx512f")))
+static void in_place_nn_avx512(int m, int n, int k, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c,
+                               int ldc)
+{
+    in_place_avx512(m, n, k, a, (size_t)lda, 1, b, ldb, beta, c, ldc);
 }
 
 /* Computes a full-width tile of MR512 + 1 to MR512 + TALL512 rows in
@@ -1571,13 +1662,6 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
     }
 }
 
-/* Bounds of the row sweep of macro_kernel, in floats. It needs a B block
- * of at most ROW_SWEEP_B, a quarter of a 2 MB L2, and a C block of at
- * least ROW_SWEEP_C, more than L1 and L2 keep beside B. The weight
- * gradient of a dense layer over 64 samples has a 64 x 2048 B block and
- * C blocks of 96 x 2048 and 96 x 1088 floats. */
-enum { ROW_SWEEP_B = 128 * 1024, ROW_SWEEP_C = 64 * 1024 };
-
 /* Computes the tile of MR rows and NR columns at CP: in place when it is
  * full or the kernels take narrow and short tiles, else through the EDGE
  * buffer. */
@@ -1668,8 +1752,7 @@ static void macro_kernel(const GemmImpl *impl, int mc, int nc, int kc,
     float strip[KC_MAX * NR_MAX] __attribute__((aligned(64)));
     int tile_m = impl->mr, tile_n = impl->nr;
 
-    if (a_direct == NULL && (size_t)kc * nc <= ROW_SWEEP_B
-        && (size_t)mc * nc >= ROW_SWEEP_C) {
+    if (a_direct == NULL && row_sweep((size_t)kc * nc, (size_t)mc * nc)) {
         int last = nc - nc % tile_n;
 
         /* A last strip narrower than NR, read in place by a kernel that
@@ -1850,6 +1933,22 @@ static const GemmImpl impl_avx512 = {MR512, NR512, KC512, MC512, NC512, 1,
                                      pack_b_trans_32, pack_a_rows_8};
 #endif
 
+/* Returns 1 when C = op(A) * B + beta * C goes to an in-place path
+ * (in_place_avx2, in_place_avx512) whose tiles have NR columns: B
+ * untransposed, N a multiple of NR, alpha 1, beta 0 or 1, and either A
+ * transposed with 1 to MAX_TN_ROWS rows and K up to KC, or A untransposed
+ * and K up to IN_PLACE_K. */
+static int in_place_fits(GemmTrans ta, GemmTrans tb, int m, int n, int k,
+                         float alpha, float beta, int max_tn_rows, int nr)
+{
+    if (tb != GEMM_NOTRANS || alpha != 1.0f || (beta != 0.0f && beta != 1.0f)
+        || m < 1 || n % nr != 0 || k < 1)
+        return 0;
+    if (ta == GEMM_TRANS)
+        return m <= max_tn_rows && k <= KC;
+    return k <= IN_PLACE_K;
+}
+
 void sgemm_portable(GemmTrans ta, GemmTrans tb, int m, int n, int k,
                     float alpha, const float *a, int lda, const float *b,
                     int ldb, float beta, float *c, int ldc)
@@ -1871,10 +1970,11 @@ void sgemm_avx2(GemmTrans ta, GemmTrans tb, int m, int n, int k,
         dot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    if (ta == GEMM_TRANS && tb == GEMM_NOTRANS && alpha == 1.0f
-        && (beta == 0.0f || beta == 1.0f) && m >= 1 && m <= 2 * MR
-        && n % NR == 0 && k >= 1 && k <= KC) {
-        tn_few_rows_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc);
+    if (in_place_fits(ta, tb, m, n, k, alpha, beta, 2 * MR, NR)) {
+        if (ta == GEMM_TRANS)
+            in_place_tn_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc);
+        else
+            in_place_nn_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_blocked(&impl_avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb,
@@ -1894,11 +1994,12 @@ void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
         dot_avx512_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    if (ta == GEMM_TRANS && tb == GEMM_NOTRANS && alpha == 1.0f
-        && (beta == 0.0f || beta == 1.0f) && m >= 1
-        && m <= MR512 + TALL512 && n % NR512 == 0 && k >= 1
-        && k <= KC512) {
-        tn_few_rows_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc);
+    if (in_place_fits(ta, tb, m, n, k, alpha, beta, MR512 + TALL512,
+                      NR512)) {
+        if (ta == GEMM_TRANS)
+            in_place_tn_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc);
+        else
+            in_place_nn_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_blocked(&impl_avx512, ta, tb, m, n, k, alpha, a, lda, b, ldb,

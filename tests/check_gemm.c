@@ -88,16 +88,21 @@ static void check_against_ref(GemmFn fn, const char *name, GemmTrans ta,
  * up to MC reads an untransposed B in place, and N up to 2 x NR (32 or
  * 64) an untransposed A when alpha is 1. 97 x 2050 and 90 x 730 have C
  * blocks large enough for the row sweep of the macro-kernel. M of 8 + 1
- * to 8 + 4 rows ends in one tall AVX-512 tile. The last four shapes take
- * the path of both kernels for A^T * B with at most 12 rows of C, N a
- * multiple of 32 and K up to 256. */
+ * to 8 + 4 rows ends in one tall AVX-512 tile. From {10, 128, 64} on,
+ * shapes take the in-place path of both kernels with alpha 1 and beta 0
+ * or 1: A^T * B with at most 12 rows of C, N a multiple of 32 and K up to
+ * 256, or A * B with K up to 16. {70, 1024, 10} sweeps C by rows there,
+ * {97, 64, 16} ends in a tile of 8 + 1 rows, {13, 48, 16} is in place
+ * only for the AVX2 kernel's 16 columns, and {20, 64, 17} is one step of
+ * K too deep for it. */
 static const int shapes[][3] = {
     {1, 1, 1},    {2, 3, 5},     {7, 13, 11},  {6, 16, 8},
     {5, 15, 1},   {13, 31, 257}, {17, 33, 255}, {97, 2050, 19},
     {8, 128, 300}, {100, 45, 64}, {3, 2049, 7}, {61, 67, 71},
     {8, 32, 9},   {9, 33, 513},  {129, 31, 40}, {127, 95, 256},
     {90, 730, 20}, {10, 128, 64}, {12, 64, 256}, {1, 32, 1},
-    {11, 96, 33},
+    {11, 96, 33}, {64, 128, 10}, {70, 1024, 10}, {97, 64, 16},
+    {13, 48, 16}, {20, 64, 17},
 };
 
 static const float alpha_beta[][2] = {
@@ -499,6 +504,15 @@ START_TEST(test_gemm_columns_do_not_depend_on_split)
                     150, 300, 37);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 150,
                     150, 300, 37);
+    /* A dense input gradient from 10 units: the whole product reads A in
+     * place, and the split at column 37 sends both parts to the blocked
+     * path; the split at 64 keeps them in place. */
+    check_col_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_NOTRANS, 64, 128,
+                    10, 37);
+    check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 64,
+                    128, 10, 37);
+    check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 64,
+                    1024, 10, 64);
 }
 END_TEST
 
@@ -542,6 +556,12 @@ START_TEST(test_gemm_rows_do_not_depend_on_split)
                     33, 300, 50);
     check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_TRANS, 201,
                     40, 600, 50);
+    /* The in-place A * B path: 70 x 1024 sweeps C by rows, and its parts
+     * of 9 and 61 rows go down the strips, the 9 rows as one tall tile. */
+    check_row_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_NOTRANS, 70,
+                    1024, 10, 9);
+    check_row_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 70,
+                    1024, 10, 9);
 }
 END_TEST
 
