@@ -132,7 +132,8 @@ int checkpoint_save_using(const char *path, const Checkpoint *ck,
  * either CRC. It is also rejected when its parameter or statistics count
  * is not the one its model spec needs for 1x28x28 inputs and 10 classes,
  * or when a field contains a value no run saves, such as a NaN weight or a
- * negative running variance.
+ * negative running variance. So is a model in which a layer outputs
+ * infinity or NaN on the probe images of net_find_nonfinite_layer.
  */
 int checkpoint_load(const char *path, Checkpoint *ck, char *err, size_t errlen);
 

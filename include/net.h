@@ -55,6 +55,9 @@
 /* Added to the variance before its square root in batch normalisation. */
 #define NET_BN_EPS 1e-5f
 
+/* The number of images that net_find_nonfinite_layer runs. */
+#define NET_PROBE_IMAGES 8
+
 #define NET_ERR_LEN 256
 
 typedef enum {
@@ -175,6 +178,23 @@ void net_update_running_stats(Net *net, const float *const *part_stats,
  * shift, passes no gradient back, and reports a batch variance of 0.
  */
 int net_find_single_value_bn(const Net *net);
+
+/*
+ * Runs the layers of net_predict over NET_PROBE_IMAGES fixed images with
+ * pixel values in [0, 1]: a black one, a white one and uniform noise.
+ * Returns the index of the first layer with an infinite or NaN output,
+ * or -1 when all are finite. A huge but finite weight or
+ * running mean, such as -3e38, passes every check of the values alone,
+ * yet makes such an output and with it every prediction NaN.
+ * NOTE: weights chosen to cancel out on exactly these images could pass
+ * and still overflow on real ones, so this catches damage and
+ * divergence, not a file crafted against the test.
+ */
+int net_find_nonfinite_layer(const Net *net);
+
+/* Returns the name of a layer kind as in a spec, without its numbers:
+ * "conv", "pool", "dense", "bn" and so on. */
+const char *net_layer_name(LayerKind kind);
 
 /*
  * Batch-level gradients of dense layers. A dense layer's weight gradient

@@ -990,8 +990,31 @@ static int check_running_stats(const char *path, const Checkpoint *ck,
     return 0;
 }
 
+/* Checks that CK's model, built in NET, gives finite outputs in every
+ * layer on net_find_nonfinite_layer's probe images. */
+static int check_outputs_finite(const char *path, const Checkpoint *ck,
+                                Net *net, char *err, size_t errlen)
+{
+    int layer;
+
+    memcpy(net->params, ck->params, ck->n_params * sizeof(float));
+    memcpy(net->stats, ck->stats, ck->n_stats * sizeof(float));
+    layer = net_find_nonfinite_layer(net);
+    if (layer < 0)
+        return 0;
+    set_err(err, errlen, "%s: weights or running statistics out of range: "
+            "layer %d (%s) outputs infinity or NaN on synthetic images "
+            "with pixel values in [0, 1] (black, white and noise), "
+            "expected finite values, so predictions would be NaN; the "
+            "file is damaged or its run diverged, so use an earlier "
+            "checkpoint or train again with a lower learning rate", path,
+            layer + 1, net_layer_name(net->layers[layer].kind));
+    return -1;
+}
+
 /* Checks that the stored parameter and statistics counts are the ones
- * the spec needs, and that the running statistics are valid. */
+ * the spec needs, and that the running statistics and the weights give
+ * finite predictions. */
 static int check_spec(const char *path, const Checkpoint *ck,
                       char *err, size_t errlen)
 {
@@ -1018,6 +1041,8 @@ static int check_spec(const char *path, const Checkpoint *ck,
         return -1;
     }
     rc = check_running_stats(path, ck, &net, err, errlen);
+    if (rc == 0)
+        rc = check_outputs_finite(path, ck, &net, err, errlen);
     net_free(&net);
     return rc;
 }

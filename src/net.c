@@ -57,6 +57,11 @@
 /* SPEC_MAX_NUMBER as text, for the messages. */
 #define SPEC_MAX_TEXT "65536"
 
+/* Seed of the noise in the probe images of net_find_nonfinite_layer. It
+ * is fixed, so that a model that passed the test before it was saved
+ * also passes it when it is loaded. */
+#define PROBE_SEED 1
+
 /* Upper bound on the floats of one sample's activation in any layer. */
 #define MAX_ACTIVATION ((size_t)1 << 26)
 
@@ -2538,4 +2543,87 @@ int net_find_single_value_bn(const Net *net)
             return i;
     }
     return -1;
+}
+
+const char *net_layer_name(LayerKind kind)
+{
+    switch (kind) {
+    case LAYER_CONV: return "conv";
+    case LAYER_POOL: return "pool";
+    case LAYER_FLATTEN: return "flatten";
+    case LAYER_DENSE: return "dense";
+    case LAYER_RELU: return "relu";
+    case LAYER_DROPOUT: return "dropout";
+    case LAYER_BN: return "bn";
+    }
+    return "unknown";
+}
+
+/* Returns 1 when the N floats at X are all finite. */
+static int all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+/* Fills the NET_PROBE_IMAGES probe images of net_find_nonfinite_layer:
+ * one black, one white, the rest uniform noise from a fixed seed. */
+static void fill_probe_images(const Net *net, float *images)
+{
+    size_t sample = (size_t)net->in_c * net->in_h * net->in_w;
+    Rng rng;
+
+    rng_seed(&rng, PROBE_SEED);
+    for (size_t j = 0; j < sample; j++) {
+        images[j] = 0.0f;
+        images[sample + j] = 1.0f;
+    }
+    for (size_t j = 2 * sample; j < NET_PROBE_IMAGES * sample; j++)
+        images[j] = rng_uniform(&rng);
+}
+
+/* Returns the first layer of NET whose output on the one image at X is
+ * not finite, or -1, using scratch S for one sample. */
+static int find_nonfinite(const Net *net, NetScratch *s, const float *x)
+{
+    int x_cm = 0;
+
+    for (int i = 0; i < net->n_layers; i++) {
+        /* A convolution that writes straight into a pooling layer runs
+         * with it, since its own output is never stored. Neither a ReLU
+         * nor a maximum makes a finite value infinite, so the
+         * convolution is the layer to name. */
+        int pool = fused_pool_layer(net, i, net->n_layers);
+        int last = pool >= 0 ? pool + 1 : i + 1;
+
+        x = forward_range(net, s, s, x, x_cm, i, last, 1, NULL, 0);
+        x_cm = s->channel_major[last - 1];
+        if (!all_finite(x, out_size(&net->layers[last - 1])))
+            return i;
+        i = last - 1;
+    }
+    return -1;
+}
+
+int net_find_nonfinite_layer(const Net *net)
+{
+    size_t sample = (size_t)net->in_c * net->in_h * net->in_w;
+    float *images = alloc_floats(NET_PROBE_IMAGES * sample);
+    /* One image at a time, so that the activations take no more memory
+     * than the prediction of a single image. */
+    NetScratch *s = net_scratch_create(net, 1);
+    int found = -1;
+
+    fill_probe_images(net, images);
+    for (int k = 0; k < NET_PROBE_IMAGES; k++) {
+        int layer = find_nonfinite(net, s, images + k * sample);
+
+        if (layer >= 0 && (found < 0 || layer < found))
+            found = layer;
+    }
+    net_scratch_free(s);
+    free(images);
+    return found;
 }

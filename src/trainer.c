@@ -908,6 +908,18 @@ static int save_run(Trainer *tr, const char *path, char *err, size_t errlen)
         pthread_mutex_unlock(&tr->job_lock);
         return -1;
     }
+    /* The last update may have left finite weights with which a layer
+     * outputs infinity or NaN, and checkpoint_load would reject such a
+     * file. find_nonfinite_output stops the run at the end of the epoch. */
+    int layer = net_find_nonfinite_layer(&tr->net);
+    if (layer >= 0) {
+        set_err(err, errlen, "%s: layer %d (%s) outputs infinity or NaN, "
+                "so the previous checkpoint is kept; try a lower learning "
+                "rate", path, layer + 1,
+                net_layer_name(tr->net.layers[layer].kind));
+        pthread_mutex_unlock(&tr->job_lock);
+        return -1;
+    }
     memset(&ck, 0, sizeof ck);
     ck.spec = tr->net.spec;
     ck.n_params = tr->net.n_params;
@@ -1606,8 +1618,33 @@ static void apply_lr_scale(Trainer *tr)
     pthread_mutex_unlock(&tr->job_lock);
 }
 
+/* Checks the model at the end of an epoch with the test that
+ * checkpoint_load applies, net_find_nonfinite_layer. Finite weights can
+ * still make a layer output infinity or NaN, so that every prediction is
+ * NaN. The run then counts as diverged, like one with a non-finite loss,
+ * and -1 is returned. */
+static int find_nonfinite_output(Trainer *tr)
+{
+    const Progress *pr = &tr->progress;
+    int layer;
+
+    pthread_mutex_lock(&tr->job_lock);
+    layer = net_find_nonfinite_layer(&tr->net);
+    if (layer >= 0)
+        tr->diverged = 1;
+    pthread_mutex_unlock(&tr->job_lock);
+    if (layer < 0)
+        return 0;
+    set_message(tr, 1, "training stopped: layer %d (%s) outputs infinity or "
+                "NaN after epoch %lld, although every weight is finite; try "
+                "a lower learning rate", layer + 1,
+                net_layer_name(tr->net.layers[layer].kind),
+                (long long)pr->epochs_done + 1);
+    return -1;
+}
+
 /* Runs the batches of one epoch. Returns 0 when the epoch is complete, 1
- * on a stop request and -1 on a non-finite loss or weight. */
+ * on a stop request and -1 on a non-finite loss, weight or output. */
 static int run_epoch(Trainer *tr)
 {
     begin_epoch(tr);
@@ -1622,7 +1659,7 @@ static int run_epoch(Trainer *tr)
             return rc;
         publish_progress(tr);
     }
-    return 0;
+    return find_nonfinite_output(tr);
 }
 
 /* Saves after a stop, sets the final state and serves a save request that

@@ -1020,6 +1020,63 @@ START_TEST(test_checkpoint_rejects_bad_running_stats)
 }
 END_TEST
 
+/* A trained model loads. Set to -3e38, a finite running mean passes
+ * the value checks, but layer 2 then outputs infinity and every
+ * prediction is NaN, so the file is rejected with that layer. So is a
+ * weight that makes layer 1 overflow, while a huge weight whose outputs
+ * stay finite loads. */
+START_TEST(test_checkpoint_rejects_overflowing_outputs)
+{
+    Dataset train, test;
+    TrainerConfig cfg = run_config();
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "bn.ckpt");
+    Checkpoint ck;
+
+    make_dataset(&train, 61, 1);
+    make_dataset(&test, 37, 2);
+    cfg.spec = SPEC_BN;
+    cfg.save_path = path;
+    trainer_free(run_to_end(&cfg, &train, &test));
+    load_ok(path, &ck);
+
+    /* Layer 2 has 4 channels: means at stats 0..3, variances at 4..7. */
+    for (int c = 0; c < 4; c++) {
+        ck.stats[c] = -3e38f;
+        ck.stats[4 + c] = 0.0f;
+    }
+    save_ok(path, &ck);
+    check_rejects(path, ": weights or running statistics out of range: "
+                  "layer 2 (bn) outputs infinity or NaN on synthetic images "
+                  "with pixel values in [0, 1] (black, white and noise), "
+                  "expected finite values, so predictions would be NaN; the "
+                  "file is damaged or its run diverged, so use an earlier "
+                  "checkpoint or train again with a lower learning rate");
+    checkpoint_free(&ck);
+
+    /* Weights of 1e36 from every pixel to unit 1 of "dense16" sum to
+     * 7.84e38 on a white image, above FLT_MAX. Weights of 1e32 give
+     * 7.84e34, and the outputs stay finite. */
+    fill_checkpoint(&ck, OPTIM_ADAM);
+    for (int i = 0; i < DATASET_PIXELS; i++)
+        ck.params[i] = 1e32f;
+    save_ok(path, &ck);
+    checkpoint_free(&ck);
+    load_ok(path, &ck);
+    for (int i = 0; i < DATASET_PIXELS; i++)
+        ck.params[i] = 1e36f;
+    save_ok(path, &ck);
+    check_rejects(path, ": weights or running statistics out of range: "
+                  "layer 1 (dense) outputs infinity or NaN");
+
+    checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 /* Fields with valid CRCs but values no run writes, which would
  * overflow the trainer's counts or stop its optimiser, are named. */
 START_TEST(test_checkpoint_rejects_field_range)
@@ -1579,6 +1636,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_missing_and_dir);
     tcase_add_test(reject, test_checkpoint_rejects_non_finite);
     tcase_add_test(reject, test_checkpoint_rejects_bad_running_stats);
+    tcase_add_test(reject, test_checkpoint_rejects_overflowing_outputs);
     tcase_add_test(reject, test_checkpoint_rejects_header_range);
     suite_add_tcase(s, reject);
 

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -615,6 +616,41 @@ START_TEST(test_net_bn_predict_uses_running_stats)
                           probs[s * 3 + c], exp(z[c]) / sum);
     }
     net_scratch_free(scratch);
+    net_free(&net);
+}
+END_TEST
+
+/* net_find_nonfinite_layer names the first layer that overflows on its
+ * probe images: a bn layer with a running mean of -3e38, or a first
+ * convolution, which may write straight into its pooling layer. A huge
+ * weight whose outputs stay finite passes. */
+START_TEST(test_net_nonfinite_layer_found)
+{
+    char err[NET_ERR_LEN];
+    Net net;
+    Rng rng;
+
+    ck_assert_msg(net_create(&net, "conv3x3x4,relu,pool2,bn,dense10", 1, 28,
+                             28, 10, err, sizeof err) == 0, "%s", err);
+    rng_seed(&rng, 5);
+    net_init_params(&net, &rng);
+    ck_assert_int_eq(net_find_nonfinite_layer(&net), -1);
+
+    /* Running means come first in Net.stats, then the variances. */
+    net.stats[1] = -3e38f;
+    net.stats[4 + 1] = 0.0f;
+    ck_assert_int_eq(net_find_nonfinite_layer(&net), 3);
+    net.stats[1] = 0.0f;
+    net.stats[4 + 1] = 1.0f;
+
+    const Layer *conv = &net.layers[0];
+    net.params[conv->weight_offset] = 1e30f;
+    ck_assert_int_eq(net_find_nonfinite_layer(&net), -1);
+    for (int j = 0; j < 9; j++)
+        net.params[conv->weight_offset + j] = FLT_MAX;
+    net.params[conv->bias_offset] = FLT_MAX;
+    ck_assert_int_eq(net_find_nonfinite_layer(&net), 0);
+    ck_assert_str_eq(net_layer_name(net.layers[0].kind), "conv");
     net_free(&net);
 }
 END_TEST
@@ -1463,6 +1499,7 @@ Suite *net_suite(void)
     tcase_add_test(bn, test_net_bn_predict_uses_running_stats);
     tcase_add_test(bn, test_net_bn_train_uses_batch_stats);
     tcase_add_test(bn, test_net_bn_running_stats_pool_parts);
+    tcase_add_test(bn, test_net_nonfinite_layer_found);
     suite_add_tcase(s, bn);
 
     tcase_set_timeout(passes, 120);

@@ -2,7 +2,9 @@
 # End to end on the real data: a short headless run on 10,000 training
 # images must reach the accuracy floor below, write the CSV log and a
 # checkpoint, and the checkpoint must evaluate to the logged accuracy and
-# resume. Skipped (exit 77) when the data package is not installed.
+# resume. Runs that diverge must keep no checkpoint, and a trained model
+# with huge weights must load. Skipped (exit 77) when the data package is
+# not installed.
 set -u
 
 data=/usr/share/datasets/fashion-mnist
@@ -128,6 +130,27 @@ grep -q "writes one" "$tmp/err6" \
 tail -n 1 "$tmp/err6" | grep -q '^fmnist: training failed: training stopped: the loss of batch [0-9]* in epoch 1 is ' \
     || fail "a diverged run does not name the loss: $(tail -n 1 "$tmp/err6")"
 [ ! -e "$tmp/diverged.ckpt" ] || fail "a diverged run wrote a checkpoint"
+
+# With 3 batches at --lr 9.9, the last update leaves finite weights with
+# which a layer outputs infinity, so every prediction would be NaN and
+# --load would reject the file. The run stops as diverged instead and
+# keeps no checkpoint from those weights.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 192 \
+    --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 9.9 \
+    --save "$tmp/overflow.ckpt" >/dev/null 2>"$tmp/err7"
+rc=$?
+[ "$rc" -eq 1 ] || fail "a run whose outputs overflow exited with status $rc, expected 1"
+tail -n 1 "$tmp/err7" | grep -q '^fmnist: training failed: training stopped: layer [0-9]* (dense) outputs infinity or NaN after epoch 1, although every weight is finite; try a lower learning rate$' \
+    || fail "a run whose outputs overflow ends with: $(tail -n 1 "$tmp/err7")"
+[ ! -e "$tmp/overflow.ckpt" ] || fail "a run whose outputs overflow wrote a checkpoint"
+
+# "small" at SGD --lr 3 reaches weights of about 1e25 while its outputs
+# stay finite. The checkpoint it saves must load.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 1000 \
+    --model small --optimizer sgd --lr 3 --save "$tmp/huge.ckpt" \
+    >/dev/null 2>"$tmp/err8" || fail "the --lr 3 run failed: $(cat "$tmp/err8")"
+"$fmnist" --data "$data" --load "$tmp/huge.ckpt" --eval >"$tmp/eval8" 2>&1 \
+    || fail "the checkpoint of the --lr 3 run does not load: $(cat "$tmp/eval8")"
 
 # Every epoch's save is reported, though the message is the same each
 # time.
