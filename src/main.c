@@ -1205,11 +1205,11 @@ static void check_save_keeps_checkpoint(const Options *opt)
                 opt->save_path, spec, epochs, epochs == 1 ? "" : "s");
 }
 
-/* Exits when the network that --model or --preset asks for is not
- * LOAD_SPEC, the model in the --load checkpoint, before the data loads:
- * with a usage error for --preset, and with status 1 for --model, as the
- * trainer's own check of --model gives. A spec that does not build is
- * reported elsewhere. */
+/* Exits with a usage error when the network that --model or --preset
+ * requests is not LOAD_SPEC, the model in the --load checkpoint, before
+ * the data loads. The file is a valid checkpoint, and the command line
+ * names two models, so either option can be dropped. A spec that does
+ * not build is reported elsewhere. */
 static void check_load_model(const Options *opt, const char *load_spec)
 {
     char err[NET_ERR_LEN];
@@ -1226,12 +1226,11 @@ static void check_load_model(const Options *opt, const char *load_spec)
                     "model %s; drop --preset to continue the checkpoint's "
                     "run, or drop --load to start the preset afresh",
                     opt->load_path, load_spec, opt->preset, net.spec);
-    if (!same) {
-        fprintf(stderr, "fmnist: --load %s contains model %s but --model "
-                "asks for %s; drop --model to continue with the "
-                "checkpoint's model\n", opt->load_path, load_spec, net.spec);
-        exit(1);
-    }
+    if (!same)
+        usage_error("--load %s contains model %s, but --model requests "
+                    "model %s; drop --model to continue the checkpoint's "
+                    "run, or drop --load to train --model afresh",
+                    opt->load_path, load_spec, net.spec);
     net_free(&net);
 }
 

@@ -1848,9 +1848,9 @@ static int check_model_matches(const Trainer *tr, char *err, size_t errlen)
     }
     same = strcmp(requested.spec, tr->net.spec) == 0;
     if (!same)
-        set_err(err, errlen, "--load %s contains model %s but --model "
-                "asks for %s; drop --model to continue with the "
-                "checkpoint's model",
+        set_err(err, errlen, "--load %s contains model %s, but --model "
+                "requests model %s; drop --model to continue the "
+                "checkpoint's run, or drop --load to train --model afresh",
                 tr->load_path, tr->net.spec, requested.spec);
     net_free(&requested);
     return same ? 0 : -1;

@@ -657,9 +657,9 @@ START_TEST(test_checkpoint_model_mismatch)
     cfg.spec = "dense8, dense10";
     ck_assert_ptr_null(trainer_create(&cfg, &train, &test, err, sizeof err));
     snprintf(expected, sizeof expected,
-             "--load %s contains model %s but --model asks for "
-             "dense8,dense10; drop "
-             "--model to continue with the checkpoint's model", path,
+             "--load %s contains model %s, but --model requests model "
+             "dense8,dense10; drop --model to continue the checkpoint's "
+             "run, or drop --load to train --model afresh", path,
              SPEC_DROPOUT);
     ck_assert_str_eq(err, expected);
 
