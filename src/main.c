@@ -647,8 +647,9 @@ static void parse_options(int argc, char **argv, Options *opt)
     if (opt->eval)
         opt->epochs = 0;
     if (opt->seed_given && opt->load_path != NULL)
-        fprintf(stderr, "fmnist: warning: --seed has no effect with --load: "
-                "the checkpoint's random state continues\n");
+        fprintf(stderr, "fmnist: warning: --load %s continues the random "
+                "state of its run, so --seed has no effect; drop --seed\n",
+                opt->load_path);
 }
 
 /* Flushes the log after a write and records the first failure. Headless,
@@ -1110,7 +1111,7 @@ static char *check_load_path(const char *path)
     f = fopen(path, "rb");
 
     if (f == NULL) {
-        fprintf(stderr, "fmnist: cannot read --load %s: %s; give a "
+        fprintf(stderr, "fmnist: --load %s: cannot read: %s; give a "
                 "checkpoint that --save or the s key wrote\n", path,
                 strerror(errno));
         exit(1);

@@ -1875,8 +1875,9 @@ static void adopt_optimiser(Trainer *tr, Checkpoint *ck)
                cfg->lr > 0 ? cfg->lr : default_lr(cfg->optim));
     tr->base_lr = tr->opt.lr;
     snprintf(tr->status.message, sizeof tr->status.message,
-             "%s was trained with %s; %s starts with fresh state",
-             tr->load_path, optim_name(ck->optim.kind), optim_name(cfg->optim));
+             "--load %s was trained with %s, so --optimizer %s starts "
+             "with fresh state", tr->load_path, optim_name(ck->optim.kind),
+             optim_name(cfg->optim));
 }
 
 /* Restores the position, the seed and the history of a checkpoint. */

@@ -709,7 +709,8 @@ START_TEST(test_checkpoint_optimiser_switch)
     ck_assert_msg(tr != NULL, "%s", err);
     trainer_get_status(tr, &st);
     snprintf(expected, sizeof expected,
-             "%s was trained with adam; sgd starts with fresh state", path);
+             "--load %s was trained with adam, so --optimizer sgd starts "
+             "with fresh state", path);
     ck_assert_str_eq(st.message, expected);
     trainer_free(tr);
 
