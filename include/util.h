@@ -50,15 +50,26 @@ int util_open_regular(const char *path);
  * "a FIFO" or "a character device", for messages. */
 const char *util_file_kind(unsigned mode);
 
+/* Returns the bytes of the character at TEXT, which must not be the
+ * terminating NUL, in the LC_CTYPE locale, and sets *PRINTABLE to whether
+ * a terminal shows it as text. A byte that starts no valid character
+ * counts as a character of 1 byte, and so does any byte above 127 in a
+ * single-byte locale such as C. Controls, C1 controls (U+0080 to U+009F)
+ * included, are not printable. */
+int util_next_char(const char *text, int *printable);
+
 /*
- * Copies TEXT to OUT with each control character (bytes below 0x20, and
- * 0x7f) written as an escape: \n, \r, \t, or \xHH for the others, so that
- * a file name cannot start a new line in a log. Backslashes are copied as
- * they are. Writes at most SIZE bytes including the terminating NUL, and
- * nothing when SIZE is 0. Returns the length of the whole escaped text,
- * as snprintf does, so OUT was big enough when the result is below SIZE.
+ * Copies TEXT to OUT with each character that util_next_char finds not
+ * printable written as an escape: \n, \r, \t, or \xHH for each of its
+ * bytes (U+009B in UTF-8 becomes \xc2\x9b). So a file name can neither
+ * start a new line in a log nor send a control sequence to the terminal,
+ * and each byte above 127 shows as 4 columns in the C locale. Backslashes
+ * are copied as they are. Writes at most SIZE bytes including the
+ * terminating NUL, and nothing when SIZE is 0. Returns the length of the
+ * whole escaped text, as snprintf does, so OUT was big enough when the
+ * result is below SIZE. The output is at most 4 times as long as TEXT.
  */
-size_t util_escape_controls(const char *text, char *out, size_t size);
+size_t util_escape_unprintable(const char *text, char *out, size_t size);
 
 /* Writes VALUE to OUT as the shortest %g text that strtof reads back as
  * the same float, such as "0.9999999" where %g gives "1". SIZE of 16

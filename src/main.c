@@ -897,10 +897,10 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
         if (gmtime_r(&now, &tm) != NULL)
             strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S UTC", &tm);
         if (load_path != NULL) {
-            size_t len = util_escape_controls(load_path, NULL, 0);
+            size_t len = util_escape_unprintable(load_path, NULL, 0);
             char *name = xmalloc(len + 1);
 
-            util_escape_controls(load_path, name, len + 1);
+            util_escape_unprintable(load_path, name, len + 1);
             fprintf(log, "# fmnist: run resumed from %s%s\n", name, when);
             free(name);
         }
@@ -1525,9 +1525,9 @@ static void log_comment_v(EpochSink *sink, const char *fmt, va_list ap)
     text[0] = '\0';
     if (len > 0)
         vsnprintf(text, (size_t)len + 1, fmt, ap);
-    size_t escaped_len = util_escape_controls(text, NULL, 0);
+    size_t escaped_len = util_escape_unprintable(text, NULL, 0);
     char *escaped = xmalloc(escaped_len + 1);
-    util_escape_controls(text, escaped, escaped_len + 1);
+    util_escape_unprintable(text, escaped, escaped_len + 1);
 
     flockfile(log);
     if (!sink->log_failed) {

@@ -298,7 +298,7 @@ void pane_status_draw(WINDOW *w, const Ui *ui)
     char escaped[4 * sizeof ui->status.message];
 
     if (text != NULL) {
-        util_escape_controls(text, escaped, sizeof escaped);
+        util_escape_unprintable(text, escaped, sizeof escaped);
         text = escaped;
     }
     if (text != NULL && draw_text_width(text) > end - 1) {

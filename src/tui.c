@@ -159,7 +159,7 @@ int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
     va_end(ap);
     /* Names from the command line, such as --save FILE, may contain
      * control characters, which curses would act on. */
-    util_escape_controls(text, buf, sizeof buf);
+    util_escape_unprintable(text, buf, sizeof buf);
 
     /* Clip to the window so nothing wraps to the next line, counting
      * screen columns, so a wide character takes two. */
@@ -1517,10 +1517,10 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
  * of TEXT escaped, since it may contain a name from the command line. */
 static void print_escaped(FILE *out, const char *label, const char *text)
 {
-    size_t len = util_escape_controls(text, NULL, 0);
+    size_t len = util_escape_unprintable(text, NULL, 0);
     char *escaped = xmalloc(len + 1);
 
-    util_escape_controls(text, escaped, len + 1);
+    util_escape_unprintable(text, escaped, len + 1);
     fprintf(out, "fmnist: %s%s\n", label, escaped);
     free(escaped);
 }

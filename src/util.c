@@ -17,6 +17,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -29,6 +30,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
+#include <wctype.h>
 
 /* Alignment of xmalloc_aligned blocks: one x86 cache line, which also
  * covers the 32-byte AVX and 64-byte AVX-512 loads. */
@@ -446,27 +449,54 @@ int util_open_regular(const char *path)
     return -1;
 }
 
-size_t util_escape_controls(const char *text, char *out, size_t size)
+int util_next_char(const char *text, int *printable)
+{
+    const unsigned char *c = (const unsigned char *)text;
+    mbstate_t state;
+    wchar_t wc;
+
+    /* Bytes below 128 are ASCII in the C and UTF-8 locales, and mbrtowc
+     * would return 0 bytes for a NUL. */
+    if (*c < 0x80) {
+        *printable = *c >= 0x20 && *c != 0x7f;
+        return 1;
+    }
+    memset(&state, 0, sizeof state);
+    size_t n = mbrtowc(&wc, text, strnlen(text, MB_LEN_MAX), &state);
+    if (n == 0 || n == (size_t)-1 || n == (size_t)-2) {
+        *printable = 0;
+        return 1;
+    }
+    *printable = iswprint((wint_t)wc) != 0;
+    return (int)n;
+}
+
+size_t util_escape_unprintable(const char *text, char *out, size_t size)
 {
     size_t len = 0;
 
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-        char escape[5];
-        int n;
+    while (*text != '\0') {
+        char escape[4 * MB_LEN_MAX + 1];
+        int printable;
+        int bytes = util_next_char(text, &printable);
+        int n = 0;
 
-        if (*c == '\n')
+        if (printable)
+            n = snprintf(escape, sizeof escape, "%.*s", bytes, text);
+        else if (*text == '\n')
             n = snprintf(escape, sizeof escape, "\\n");
-        else if (*c == '\r')
+        else if (*text == '\r')
             n = snprintf(escape, sizeof escape, "\\r");
-        else if (*c == '\t')
+        else if (*text == '\t')
             n = snprintf(escape, sizeof escape, "\\t");
-        else if (*c < 0x20 || *c == 0x7f)
-            n = snprintf(escape, sizeof escape, "\\x%02x", *c);
         else
-            n = snprintf(escape, sizeof escape, "%c", *c);
+            for (int i = 0; i < bytes; i++)
+                n += snprintf(escape + n, sizeof escape - (size_t)n,
+                              "\\x%02x", (unsigned char)text[i]);
         for (int i = 0; i < n; i++, len++)
             if (len + 1 < size)
                 out[len] = escape[i];
+        text += bytes;
     }
     if (size > 0)
         out[len < size ? len : size - 1] = '\0';

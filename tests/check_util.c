@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -280,9 +281,9 @@ START_TEST(test_util_stop_nested_counts_once)
 }
 END_TEST
 
-/* Control characters become escapes, and other bytes, including UTF-8
- * and backslashes, stay as they are. */
-START_TEST(test_util_escape_controls_table)
+/* In the C locale, control characters and every byte above 127 become
+ * escapes, and printable ASCII, backslashes included, stays as it is. */
+START_TEST(test_util_escape_unprintable_table)
 {
     static const struct {
         const char *text, *escaped;
@@ -292,13 +293,46 @@ START_TEST(test_util_escape_controls_table)
         {"\r\t", "\\r\\t"},
         {"x\033[0m", "x\\x1b[0m"},
         {"\x7f\x01", "\\x7f\\x01"},
-        {"caf\xc3\xa9\\", "caf\xc3\xa9\\"},
+        {"caf\xc3\xa9\\", "caf\\xc3\\xa9\\"},
+        {"a\x9b" "1m", "a\\x9b" "1m"},
         {"", ""},
     };
     char out[64];
 
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C"));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t len = util_escape_controls(cases[i].text, out, sizeof out);
+        size_t len = util_escape_unprintable(cases[i].text, out, sizeof out);
+
+        ck_assert_str_eq(out, cases[i].escaped);
+        ck_assert_uint_eq(len, strlen(cases[i].escaped));
+    }
+}
+END_TEST
+
+/* In UTF-8, printable characters stay whole, while C1 controls such as
+ * U+009B (which some terminals take as CSI) and bytes that start no
+ * character become escapes, a byte each. */
+START_TEST(test_util_escape_unprintable_utf8)
+{
+    static const struct {
+        const char *text, *escaped;
+    } cases[] = {
+        {"caf\xc3\xa9", "caf\xc3\xa9"},
+        {"\xe6\xa8\xa1.ckpt", "\xe6\xa8\xa1.ckpt"},
+        /* U+015B ends in the byte 0x9b, which is no control there. */
+        {"\xc5\x9b", "\xc5\x9b"},
+        {"a\xc2\x9b" "1m", "a\\xc2\\x9b" "1m"},
+        {"\xc2\x85", "\\xc2\\x85"},
+        {"a\x9b" "1m", "a\\x9b" "1m"},
+        {"\xc3", "\\xc3"},
+        {"\xc3(", "\\xc3("},
+        {"x\033[0m", "x\\x1b[0m"},
+    };
+    char out[64];
+
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C.UTF-8"));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = util_escape_unprintable(cases[i].text, out, sizeof out);
 
         ck_assert_str_eq(out, cases[i].escaped);
         ck_assert_uint_eq(len, strlen(cases[i].escaped));
@@ -308,14 +342,14 @@ END_TEST
 
 /* A short buffer gets a cut, terminated copy, and the return value is
  * the length that would fit the whole text. */
-START_TEST(test_util_escape_controls_short_buffer)
+START_TEST(test_util_escape_unprintable_short_buffer)
 {
     char out[4] = "zzz";
 
-    ck_assert_uint_eq(util_escape_controls("a\nbc", out, sizeof out), 5);
+    ck_assert_uint_eq(util_escape_unprintable("a\nbc", out, sizeof out), 5);
     ck_assert_str_eq(out, "a\\n");
-    ck_assert_uint_eq(util_escape_controls("a\nbc", NULL, 0), 5);
-    ck_assert_uint_eq(util_escape_controls("\n", out, 2), 2);
+    ck_assert_uint_eq(util_escape_unprintable("a\nbc", NULL, 0), 5);
+    ck_assert_uint_eq(util_escape_unprintable("\n", out, 2), 2);
     ck_assert_str_eq(out, "\\");
 }
 END_TEST
@@ -687,8 +721,9 @@ Suite *util_suite(void)
 
     tcase_add_test(system, test_util_now_monotonic);
     tcase_add_test(system, test_util_online_cpus_positive);
-    tcase_add_test(system, test_util_escape_controls_table);
-    tcase_add_test(system, test_util_escape_controls_short_buffer);
+    tcase_add_test(system, test_util_escape_unprintable_table);
+    tcase_add_test(system, test_util_escape_unprintable_utf8);
+    tcase_add_test(system, test_util_escape_unprintable_short_buffer);
     tcase_add_test(system, test_util_format_float_round_trips);
     tcase_add_test(system, test_util_stop_passes_on_and_counts);
     tcase_add_test(system, test_util_stop_nested_counts_once);

@@ -3,8 +3,8 @@
 # than its line wraps onto lines 2 and 3 without losing words, counting
 # CJK characters as two columns. It stops before the mark of a pending
 # stop, and a path too long for a line is split within the path.
-# Control characters in a file name show escaped. A repeated s in a
-# finished run gets a reply.
+# Control characters in a file name, C1 controls included, show
+# escaped. A repeated s in a finished run gets a reply.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -86,6 +86,29 @@ grep -Eq "^fmnist: checkpoint .*/$escaped\$" "$tmp/screen" \
     || fail "ctl: the summary does not show the name escaped"
 tm capture-pane -p -e -t ctl -S -30 | grep -q "$(printf '\033')\[31m" \
     && fail "ctl: the name's ESC [31m reached the terminal"
+
+# ------------------------------------------------------------------ c1
+# The C1 control U+009B in a UTF-8 name, and the raw byte 0x9b under
+# LANG=C, must show escaped too, since some terminals take either as the
+# start of a control sequence. Written raw, tmux dropped the byte from
+# the summary and showed a blank cell in the status line.
+c1_case() {
+    start "$1" 80x24 "$2" --train-limit 20000 --epochs 2 \
+        --save "$tmp/$1$(printf "$3")b.ckpt"
+    wait_for "$1" '^ epoch 1/2 ' 30 || fail "$1: training did not start"
+    tm send-keys -t "$1" p
+    wait_for "$1" '^ paused ' 10 || fail "$1: p did not pause"
+    tm send-keys -t "$1" s
+    wait_for "$1" "^ saved .*/$1$4b\\.ckpt\$" 10 \
+        || fail "$1: the status line does not show the name escaped"
+    tm send-keys -t "$1" q
+    wait_exit "$1"
+    capture_exited "$1"
+    grep -Eq "^fmnist: checkpoint .*/$1$4b\\.ckpt\$" "$tmp/screen" \
+        || fail "$1: the summary does not show the name escaped"
+}
+[ -n "$utf8" ] && c1_case c1utf8 "$utf8" '\302\233' '\\xc2\\x9b'
+c1_case c1c C '\233' '\\x9b'
 
 # ---------------------------------------------------------------- again
 # Without --save, s in a finished run picks fmnist-2.ckpt when
