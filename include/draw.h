@@ -176,9 +176,10 @@ int draw_format_points(float points, char *buf, size_t len);
  */
 int draw_message_shown(double age, int is_error, int newer_eval, int failed);
 
-/* Returns the screen columns TEXT takes in the current locale (LC_CTYPE):
- * two for each wide character such as CJK, one for each byte that is not
- * a valid character. */
+/* Returns the screen columns TEXT takes as pane_print shows it in the
+ * current locale (LC_CTYPE): two for each wide character such as CJK.
+ * A character that is not printable counts as its escape, such as 4 for
+ * "\x9b" or for any byte above 127 in the C locale. */
 int draw_text_width(const char *text);
 
 /* Returns the bytes of the longest start of TEXT that fits in COLS

@@ -34,6 +34,7 @@
 
 #include "draw.h"
 #include "dataset.h"
+#include "util.h"
 
 #define STATUS_LINES 4
 #define HINT_LINES 1
@@ -397,24 +398,29 @@ int draw_message_shown(double age, int is_error, int newer_eval, int failed)
 
 /*
  * Returns the columns the character at TEXT takes on the screen and sets
- * *LEN to its bytes. An invalid byte, such as any byte above 127 in the
- * C locale, counts as a character of one column. So does a character
- * without a width, such as a control character.
- * NOTE: curses shows such bytes as escapes like "~@" or "M-a", which are
- * wider, so lines of them can still be cut at the screen's edge.
+ * *LEN to its bytes. pane_print shows a character that is not printable
+ * in the locale, such as a control or a byte above 127 in the C locale,
+ * as the escape that util_escape_unprintable writes. Such a character
+ * therefore counts as the width of that escape.
  */
 static int char_width(const char *text, int *len)
 {
+    int printable;
+
+    *len = util_next_char(text, &printable);
+    if (!printable) {
+        char one[MB_LEN_MAX + 1];
+
+        memcpy(one, text, (size_t)*len);
+        one[*len] = '\0';
+        return (int)util_escape_unprintable(one, NULL, 0);
+    }
+
     mbstate_t state;
     wchar_t wc;
 
     memset(&state, 0, sizeof state);
-    size_t n = mbrtowc(&wc, text, strnlen(text, MB_LEN_MAX), &state);
-    if (n == 0 || n == (size_t)-1 || n == (size_t)-2) {
-        *len = 1;
-        return 1;
-    }
-    *len = (int)n;
+    mbrtowc(&wc, text, (size_t)*len, &state);
     int cols = wcwidth(wc);
     return cols < 0 ? 1 : cols;
 }

@@ -8,11 +8,13 @@
 
 #include <locale.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dataset.h"
 #include "draw.h"
 #include "tests.h"
+#include "util.h"
 
 /* ---------------------------------------------------------------- sparks */
 
@@ -620,9 +622,52 @@ END_TEST
 START_TEST(test_draw_text_width_c_locale)
 {
     ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C"));
-    /* Without UTF-8, each byte of "模" counts as a column. */
-    ck_assert_int_eq(draw_text_width("\u6a21"), 3);
+    /* Without UTF-8, each byte of "模" shows as an escape such as "\xe6",
+     * which curses would otherwise show as a wider "M-f". */
+    ck_assert_int_eq(draw_text_width("\u6a21"), 12);
     ck_assert_int_eq(draw_text_width("a.ckpt"), 6);
+    ck_assert_int_eq(draw_text_width("a\x9b"), 5);
+}
+END_TEST
+
+/* Controls count as their escapes, so a cut made on the raw text fits
+ * the escaped text that pane_print shows. */
+START_TEST(test_draw_text_width_controls)
+{
+    const char *mixed = "x\xc2\x9b\t\xe6\xa8\xa1\x9b";
+    char shown[64];
+
+    use_utf8();
+    ck_assert_int_eq(draw_text_width("a\nb"), 4);
+    ck_assert_int_eq(draw_text_width("\033[0m"), 7);
+    ck_assert_int_eq(draw_text_width("a\xc2\x9b"), 9);
+    ck_assert_int_eq(draw_text_width("a\x9b"), 5);
+    /* Two columns hold "a" only, because "\n" takes two more. */
+    ck_assert_int_eq(draw_text_fit("a\nb", 2), 1);
+    ck_assert_int_eq(draw_text_fit("a\nb", 3), 2);
+
+    util_escape_unprintable(mixed, shown, sizeof shown);
+    ck_assert_int_eq(draw_text_width(mixed), draw_text_width(shown));
+}
+END_TEST
+
+/* Under LANG=C a cut by draw_text_fit never ends inside a byte's escape,
+ * and the escaped start of the text fills at most the columns given. */
+START_TEST(test_draw_text_fit_c_locale)
+{
+    const char *text = "caf\xc3\xa9 \x9b\x9b.ckpt";
+    char cut[64], shown[256];
+
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C"));
+    for (int cols = 0; cols <= 30; cols++) {
+        int len = draw_text_fit(text, cols);
+
+        snprintf(cut, sizeof cut, "%.*s", len, text);
+        util_escape_unprintable(cut, shown, sizeof shown);
+        ck_assert_int_le((int)strlen(shown), cols);
+    }
+    ck_assert_int_eq(draw_text_fit(text, 5), 3);
+    ck_assert_int_eq(draw_text_fit(text, 7), 4);
 }
 END_TEST
 
@@ -893,6 +938,8 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_text_width_counts_characters);
     tcase_add_test(tc, test_draw_text_width_wide_characters);
     tcase_add_test(tc, test_draw_text_width_c_locale);
+    tcase_add_test(tc, test_draw_text_width_controls);
+    tcase_add_test(tc, test_draw_text_fit_c_locale);
     tcase_add_test(tc, test_draw_text_fit_wide_characters);
     tcase_add_test(tc, test_draw_wrap_line_breaks_at_space);
     tcase_add_test(tc, test_draw_wrap_line_all_fits);

@@ -2,7 +2,8 @@
 # The status pane's messages in tmux on the real data. A message wider
 # than its line wraps onto lines 2 and 3 without losing words, counting
 # CJK characters as two columns. It stops before the mark of a pending
-# stop, and a path too long for a line is split within the path.
+# stop, and a path too long for a line is split within the path. Under
+# LANG=C, bytes above 127 show as \xHH escapes within the screen's width.
 # Control characters in a file name, C1 controls included, show
 # escaped. A repeated s in a finished run gets a reply.
 # Skipped (exit 77) without tmux or the data package.
@@ -64,6 +65,25 @@ wait_for path '^ (paused +)?saved ' 10 || fail "path: s did not save"
 shown=$(sed -n '3,4{s/^ *//;s/ *$//;p}' "$tmp/screen" \
     | sed 's/^paused *//' | tr -d '\n')
 [ "$shown" = "saved $long" ] || fail "path: lines 2 and 3 read \"$shown\""
+
+# --------------------------------------------------------------- bytes
+# Under LANG=C, curses shows a byte above 127 as an escape of 2 to 4
+# columns, such as "~E" or "M-C", which fmnist counted as 1, so the line
+# ran past the right edge and went on at the start of the next. The
+# bytes must show as \xHH, and lines 2 and 3 must give the whole
+# message.
+high=$(printf 'caf\303\251%.0s' 1 2 3 4 5)
+start bytes 80x24 C --train-limit 20000 --epochs 2 --save "$tmp/$high.ckpt"
+wait_for bytes '^ epoch 1/2 ' 30 || fail "bytes: training did not start"
+tm send-keys -t bytes p
+wait_for bytes '^ paused ' 10 || fail "bytes: p did not pause"
+tm send-keys -t bytes s
+wait_for bytes '^ (paused +)?saved ' 10 || fail "bytes: s did not save"
+shown=$(sed -n '3,4{s/^ *//;s/ *$//;p}' "$tmp/screen" \
+    | sed 's/^paused *//' | tr -d '\n')
+escaped=$(printf 'caf\\xc3\\xa9%.0s' 1 2 3 4 5)
+[ "$shown" = "saved $tmp/$escaped.ckpt" ] \
+    || fail "bytes: lines 2 and 3 read \"$shown\""
 
 # ------------------------------------------------------------- controls
 # A newline, a tab and ESC in the --save name must show escaped, as the
