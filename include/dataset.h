@@ -82,7 +82,8 @@ char *dataset_describe_unusable(const char *dir, const char *base);
  * Chooses the data directory: EXPLICIT when not NULL, else $FMNIST_DATA,
  * else ./data, else DATASET_SYSTEM_DIR; the first that holds all four files
  * wins. On failure ERR lists every directory tried, what was missing and
- * the apt-get command that installs the data.
+ * the apt-get command that installs the data, one item a line, with
+ * unprintable characters in the names escaped by util_escape_unprintable.
  */
 int dataset_locate(const char *explicit_dir, char **dir_out,
                    char *err, size_t errlen);

@@ -698,7 +698,18 @@ static int search_dirs(const char *heading, const char *fix,
             *dir_out = xstrdup(dirs[i]);
             return 0;
         }
-        append(err, errlen, &pos, "  %s: %s\n", dirs[i], why);
+        /* The lines of ERR end in newlines, so a newline in the name
+         * or the reason is escaped to keep the lines apart. */
+        size_t dir_len = util_escape_unprintable(dirs[i], NULL, 0);
+        size_t why_len = util_escape_unprintable(why, NULL, 0);
+        char *shown_dir = xmalloc(dir_len + 1);
+        char *shown_why = xmalloc(why_len + 1);
+
+        util_escape_unprintable(dirs[i], shown_dir, dir_len + 1);
+        util_escape_unprintable(why, shown_why, why_len + 1);
+        append(err, errlen, &pos, "  %s: %s\n", shown_dir, shown_why);
+        free(shown_dir);
+        free(shown_why);
         any_missing |= missing;
     }
     if (any_missing)

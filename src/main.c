@@ -216,16 +216,91 @@ STRINGIFY(TRAINER_MAX_THREADS) " (default: the online\n"
 "learning rate, x stop after the epoch, p pause, s save, ? help, q quit.\n");
 }
 
+/* Returns a malloc'd copy of TEXT with characters that are not printable
+ * escaped as util_escape_unprintable does. File names in messages come
+ * from the command line, and escaping them keeps a name from breaking
+ * the line or sending a control sequence to the terminal. */
+static char *escape_alloc(const char *text)
+{
+    size_t len = util_escape_unprintable(text, NULL, 0);
+    char *escaped = xmalloc(len + 1);
+
+    util_escape_unprintable(text, escaped, len + 1);
+    return escaped;
+}
+
+/* Returns the message that FMT and AP format, malloc'd and escaped by
+ * escape_alloc. */
+static char *format_escaped(const char *fmt, va_list ap)
+{
+    va_list copy;
+
+    va_copy(copy, ap);
+    int len = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    char *text = xmalloc(len > 0 ? (size_t)len + 1 : 1);
+
+    text[0] = '\0';
+    if (len > 0)
+        vsnprintf(text, (size_t)len + 1, fmt, ap);
+    char *escaped = escape_alloc(text);
+    free(text);
+    return escaped;
+}
+
+/* Writes "fmnist: MESSAGE" as one line to OUT, escaped by
+ * format_escaped. */
+static void print_message_v(FILE *out, const char *fmt, va_list ap)
+{
+    char *escaped = format_escaped(fmt, ap);
+
+    fprintf(out, "fmnist: %s\n", escaped);
+    free(escaped);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void print_message(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    print_message_v(out, fmt, ap);
+    va_end(ap);
+}
+
+/* Writes TEXT, a message of several lines, to OUT with "fmnist: " before
+ * the first line. Each line is escaped by escape_alloc on its own, so
+ * the line breaks stay. */
+static void print_message_lines(FILE *out, const char *text)
+{
+    const char *prefix = "fmnist: ";
+
+    for (;;) {
+        size_t len = strcspn(text, "\n");
+        char *line = xmalloc(len + 1);
+
+        memcpy(line, text, len);
+        line[len] = '\0';
+        char *escaped = escape_alloc(line);
+        fprintf(out, "%s%s\n", prefix, escaped);
+        free(escaped);
+        free(line);
+        if (text[len] == '\0')
+            return;
+        text += len + 1;
+        prefix = "";
+    }
+}
+
 __attribute__((format(printf, 1, 2), noreturn))
 static void usage_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("fmnist: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_message_v(stderr, fmt, ap);
     va_end(ap);
-    fputs("\nTry 'fmnist --help' for more information.\n", stderr);
+    fputs("Try 'fmnist --help' for more information.\n", stderr);
     exit(2);
 }
 
@@ -647,9 +722,9 @@ static void parse_options(int argc, char **argv, Options *opt)
     if (opt->eval)
         opt->epochs = 0;
     if (opt->seed_given && opt->load_path != NULL)
-        fprintf(stderr, "fmnist: warning: --load %s continues the random "
-                "state of its run, so --seed has no effect; drop --seed\n",
-                opt->load_path);
+        print_message(stderr, "warning: --load %s continues the random "
+                      "state of its run, so --seed has no effect; drop "
+                      "--seed", opt->load_path);
 }
 
 /* Flushes the log after a write and records the first failure. Headless,
@@ -667,9 +742,9 @@ static void check_log_write(EpochSink *sink)
              failed && saved_errno != 0 ? strerror(saved_errno)
                                         : "write error");
     if (atomic_load(&sink->print_lines))
-        fprintf(stderr, "fmnist: writing --log %s failed: %s; training "
-                "goes on, but the log gets no more lines\n", sink->log_path,
-                sink->log_error);
+        print_message(stderr, "writing --log %s failed: %s; training "
+                      "goes on, but the log gets no more lines",
+                      sink->log_path, sink->log_error);
     else
         sink->log_failure_pending = 1;
 }
@@ -897,10 +972,8 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
         if (gmtime_r(&now, &tm) != NULL)
             strftime(when, sizeof when, " at %Y-%m-%d %H:%M:%S UTC", &tm);
         if (load_path != NULL) {
-            size_t len = util_escape_unprintable(load_path, NULL, 0);
-            char *name = xmalloc(len + 1);
+            char *name = escape_alloc(load_path);
 
-            util_escape_unprintable(load_path, name, len + 1);
             fprintf(log, "# fmnist: run resumed from %s%s\n", name, when);
             free(name);
         }
@@ -910,8 +983,8 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
             fputs(LOG_HEADER "\n", log);
     }
     if (fflush(log) != 0) {
-        fprintf(stderr, "fmnist: cannot write log file %s: %s\n", path,
-                strerror(errno));
+        print_message(stderr, "cannot write log file %s: %s", path,
+                      strerror(errno));
         exit(1);
     }
     return log;
@@ -1071,8 +1144,8 @@ static void reject_non_checkpoint(const char *path)
                           len < magic_len ? len : magic_len) == 0)
         return;
     if (len == 0) {
-        fprintf(stderr, "fmnist: --load %s is an empty file, not a "
-                "checkpoint; " LOAD_HINT "\n", path);
+        print_message(stderr, "--load %s is an empty file, not a "
+                      "checkpoint; " LOAD_HINT, path);
         exit(1);
     }
     /* Both log headers start with the seven-column one, and a log that
@@ -1080,15 +1153,17 @@ static void reject_non_checkpoint(const char *path)
     if ((len >= sizeof LOG_HEADER_SEVEN - 1
          && memcmp(head, LOG_HEADER_SEVEN, sizeof LOG_HEADER_SEVEN - 1) == 0)
         || (len >= 10 && memcmp(head, "# fmnist: ", 10) == 0)) {
-        fprintf(stderr, "fmnist: --load %s is a CSV log that --log wrote, "
-                "not a checkpoint; " LOAD_HINT "\n", path);
+        print_message(stderr, "--load %s is a CSV log that --log wrote, "
+                      "not a checkpoint; " LOAD_HINT, path);
         exit(1);
     }
-    fprintf(stderr, "fmnist: --load %s is not an fmnist checkpoint: it "
-            "starts with bytes ", path);
+    char hex[2 * sizeof head + 1] = "";
+
     for (size_t i = 0; i < len && i < magic_len; i++)
-        fprintf(stderr, "%02x", head[i]);
-    fprintf(stderr, ", expected \"%s\"; " LOAD_HINT "\n", CHECKPOINT_MAGIC);
+        snprintf(hex + 2 * i, sizeof hex - 2 * i, "%02x", head[i]);
+    print_message(stderr, "--load %s is not an fmnist checkpoint: it starts "
+                  "with bytes %s, expected \"%s\"; " LOAD_HINT, path, hex,
+                  CHECKPOINT_MAGIC);
     exit(1);
 }
 
@@ -1111,15 +1186,15 @@ static char *check_load_path(const char *path)
     f = fopen(path, "rb");
 
     if (f == NULL) {
-        fprintf(stderr, "fmnist: --load %s: cannot read: %s; give a "
-                "checkpoint that --save or the s key wrote\n", path,
-                strerror(errno));
+        print_message(stderr, "--load %s: cannot read: %s; give a "
+                      "checkpoint that --save or the s key wrote", path,
+                      strerror(errno));
         exit(1);
     }
     fclose(f);
     if (checkpoint_load(path, &ck, err, sizeof err) != 0) {
         reject_non_checkpoint(path);
-        fprintf(stderr, "fmnist: --load %s\n", err);
+        print_message(stderr, "--load %s", err);
         exit(1);
     }
     char *spec = xstrdup(ck.spec);
@@ -1413,20 +1488,20 @@ static void load_data(const Options *opt, const char *spec, int need_train,
     int count;
 
     if (dataset_locate(opt->data_dir, &dir, err, sizeof err) != 0) {
-        fprintf(stderr, "fmnist: %s\n", err);
+        print_message_lines(stderr, err);
         exit(1);
     }
     check_distinct_files(opt, dir);
     /* The interface takes over the screen only once the data is in. On a
      * busy machine that can take seconds, and this line fills the wait. */
     if (!opt->headless && !opt->eval) {
-        printf("fmnist: loading the data from %s\n", dir);
+        print_message(stdout, "loading the data from %s", dir);
         flush_stdout();
         tty_quiet_begin(STDIN_FILENO);
     }
     if ((need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
         || dataset_load(dir, 0, test, err, sizeof err) != 0) {
-        fprintf(stderr, "fmnist: %s\n", err);
+        print_message(stderr, "%s", err);
         free(dir);
         dataset_free(train);
         exit(1);
@@ -1508,26 +1583,13 @@ static int notes_go_to_log(const EpochSink *sink)
 }
 
 /* Writes "# fmnist: MESSAGE" to the log, unless a write to it failed
- * before. Control characters, which file names in the message may
- * contain, are escaped, so that the message stays one line. The trainer
- * thread writes CSV lines to the same FILE, so flockfile keeps each line
- * whole. */
+ * before. The message is escaped by format_escaped, so that it stays one
+ * line. The trainer thread writes CSV lines to the same FILE, so
+ * flockfile keeps each line whole. */
 static void log_comment_v(EpochSink *sink, const char *fmt, va_list ap)
 {
     FILE *log = sink->log;
-    va_list copy;
-
-    va_copy(copy, ap);
-    int len = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    char *text = xmalloc(len > 0 ? (size_t)len + 1 : 1);
-
-    text[0] = '\0';
-    if (len > 0)
-        vsnprintf(text, (size_t)len + 1, fmt, ap);
-    size_t escaped_len = util_escape_unprintable(text, NULL, 0);
-    char *escaped = xmalloc(escaped_len + 1);
-    util_escape_unprintable(text, escaped, escaped_len + 1);
+    char *escaped = format_escaped(fmt, ap);
 
     flockfile(log);
     if (!sink->log_failed) {
@@ -1537,7 +1599,6 @@ static void log_comment_v(EpochSink *sink, const char *fmt, va_list ap)
     show_log_failure(sink);
     funlockfile(log);
     free(escaped);
-    free(text);
 }
 
 __attribute__((format(printf, 2, 3)))
@@ -1589,9 +1650,7 @@ static void note(EpochSink *sink, const char *fmt, ...)
     va_start(ap, fmt);
     if (!notes_go_to_log(sink)) {
         flockfile(stderr);
-        fputs("fmnist: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        print_message_v(stderr, fmt, ap);
         fflush(stderr);
         funlockfile(stderr);
     } else if (sink->log != NULL) {
@@ -1687,9 +1746,9 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
     float lr;
     OptimKind optim = trainer_optim(tr, &lr);
 
-    fprintf(stderr, "fmnist: training %s for %d epoch%s on %d thread%s\n",
-            net->spec, opt->epochs, opt->epochs == 1 ? "" : "s",
-            threads, threads == 1 ? "" : "s");
+    print_message(stderr, "training %s for %d epoch%s on %d thread%s",
+                  net->spec, opt->epochs, opt->epochs == 1 ? "" : "s",
+                  threads, threads == 1 ? "" : "s");
     fprintf(stderr, "fmnist: batch %d, %s, lr %g", opt->batch,
             optim_name(optim), lr);
     fprintf(stderr, ", %s schedule", schedule_name((ScheduleKind)opt->schedule));
@@ -1715,11 +1774,11 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
                 opt->val_count == 1 ? "" : "s");
     fputc('\n', stderr);
     if (opt->save_path != NULL)
-        fprintf(stderr, "fmnist: checkpoint %s after each epoch\n",
-                opt->save_path);
+        print_message(stderr, "checkpoint %s after each epoch",
+                      opt->save_path);
     else
-        fprintf(stderr, "fmnist: no --save, so the trained network is not "
-                "written to a file\n");
+        print_message(stderr, "no --save, so the trained network is not "
+                      "written to a file");
 }
 
 /* Reports the first failed write to stdout, by stdio or by the epoch
@@ -1832,7 +1891,7 @@ int main(int argc, char **argv)
     /* An FMNIST_GEMM that cannot apply leaves the automatic kernel. The
      * warning goes out before the interface takes the terminal. */
     if (gemm_kernel_note() != NULL)
-        fprintf(stderr, "fmnist: warning: %s\n", gemm_kernel_note());
+        print_message(stderr, "warning: %s", gemm_kernel_note());
 
     /* Reject a bad spec before spending a second on loading the data. */
     if (opt.spec != NULL) {
@@ -1925,7 +1984,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     TrainerStatus *st = NULL;
     if (tr == NULL) {
-        fprintf(stderr, "fmnist: %s\n", err);
+        print_message(stderr, "%s", err);
         status = 1;
         goto done;
     }
@@ -1954,12 +2013,12 @@ int main(int argc, char **argv)
             trained = opt.train_limit;
         int whole_set = opt.epochs > 0 && trained < opt.batch;
 
-        fprintf(stderr, "fmnist: using %d thread%s, not %d: a batch of %d%s "
-                "splits into %d shard%s of up to %d images, one per "
-                "thread\n", st->threads, plural, opt.threads,
-                whole_set ? trained : opt.batch,
-                whole_set ? " (every training image)" : "",
-                st->threads, plural, TRAINER_SHARD);
+        print_message(stderr, "using %d thread%s, not %d: a batch of %d%s "
+                      "splits into %d shard%s of up to %d images, one per "
+                      "thread", st->threads, plural, opt.threads,
+                      whole_set ? trained : opt.batch,
+                      whole_set ? " (every training image)" : "",
+                      st->threads, plural, TRAINER_SHARD);
     }
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
@@ -1968,8 +2027,8 @@ int main(int argc, char **argv)
     int start_rc = sink.lines != NULL ? trainer_start(tr) : -1;
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (start_rc != 0) {
-        fprintf(stderr, "fmnist: cannot start the training thread or the "
-                "thread that writes its output\n");
+        print_message(stderr, "cannot start the training thread or the "
+                      "thread that writes its output");
         status = 1;
         goto done;
     }
@@ -1994,7 +2053,7 @@ int main(int argc, char **argv)
         char tui_err[256];
         int tui_rc = tui_run(tr, &test, &tui, tui_err, sizeof tui_err);
         if (tui_rc < 0) {
-            fprintf(stderr, "fmnist: %s; using headless mode\n", tui_err);
+            print_message(stderr, "%s; using headless mode", tui_err);
             atomic_store(&sink.print_lines, 1);
             opt.headless = 1;
             /* The lines a headless run prints at its start, late but
@@ -2016,8 +2075,8 @@ int main(int argc, char **argv)
     if (opt.headless && wait_headless(tr, st, &sink) == TRAINER_DONE
         && opt.epochs == 0 && st->has_eval) {
         if (opt.load_path == NULL)
-            fprintf(stderr, "fmnist: no --load, so this network is "
-                    "untrained\n");
+            print_message(stderr, "no --load, so this network is "
+                          "untrained");
         print_test_result(st);
     }
     trainer_request_stop(tr);
@@ -2052,8 +2111,8 @@ int main(int argc, char **argv)
         else if (st->saved_path == NULL && st->save_failed)
             note(&sink, "no checkpoint written: every save failed");
         else if (st->saved_path == NULL && !atomic_load(&sink.detached))
-            fprintf(stderr, "fmnist: no checkpoint written; --save FILE "
-                    "writes one\n");
+            print_message(stderr, "no checkpoint written; --save FILE "
+                          "writes one");
         else if (st->save_failed)
             note(&sink, "the last save failed, so %s holds an earlier "
                  "model", st->saved_path);
@@ -2068,8 +2127,8 @@ int main(int argc, char **argv)
         note_summary(&sink, st);
     /* The callbacks have ended, so the log's fields are settled. */
     if (sink.log_failed && !opt.headless)
-        printf("fmnist: --log %s is incomplete: a write failed (%s)\n",
-               opt.log_path, sink.log_error);
+        print_message(stdout, "--log %s is incomplete: a write failed (%s)",
+                      opt.log_path, sink.log_error);
     else if (sink.log_failed)
         note(&sink, "--log %s is incomplete: a write failed (%s)",
              opt.log_path, sink.log_error);
@@ -2091,8 +2150,8 @@ done:
     /* Every write was flushed, but a network file system may report a
      * failure only here. */
     if (sink.log != NULL && fclose(sink.log) != 0 && !sink.log_failed) {
-        fprintf(stderr, "fmnist: writing --log %s failed: %s\n",
-                opt.log_path, strerror(errno));
+        print_message(stderr, "writing --log %s failed: %s",
+                      opt.log_path, strerror(errno));
         if (status == 0)
             status = 1;
     }

@@ -36,6 +36,9 @@
 #   naming the first run's pid, and the lock file goes at the end. A
 #   FILE.lock that fmnist did not write is a usage error, never removed,
 #   and so is a --save that names a lock file.
+# - control characters, C1 controls included, in the names of --save,
+#   --load, --log and --data files are escaped in the log and in the
+#   lines on stderr and stdout, under LANG=C and in UTF-8.
 set -u
 
 fmnist=${FMNIST:-./fmnist}
@@ -631,6 +634,43 @@ if command -v prlimit >/dev/null 2>&1; then
 fi
 grep -q "^[12],fake" "$tmp/names.csv" \
     && fail "a name with a newline made a CSV line: $(cat "$tmp/names.csv")"
+# Control characters in names are escaped in stderr and stdout lines as
+# well, C1 controls included, in both locales, so that a name cannot send
+# a control sequence to the terminal. Written raw, ESC [31m turned the
+# rest of the terminal red, and 0x9b is CSI on some terminals.
+# no_raw_esc LABEL: the last run wrote no ESC and no 0x9b byte.
+no_raw_esc() {
+    cat "$tmp/out" "$tmp/err" | LC_ALL=C grep -q "$(printf '[\033\233]')" \
+        && fail "$1: a control character in the name was written raw"
+}
+esc=$(printf 'e\033[31m\302\233')
+shown='e\x1b[31m\xc2\x9b'
+for locale in C C.UTF-8; do
+    LC_ALL=$locale "$fmnist" --data "$data" --model dense10 --batch 8 \
+        --headless --epochs 1 --save "$tmp/$esc.ckpt" \
+        --log "$tmp/$esc.csv" >"$tmp/out" 2>"$tmp/err" \
+        || fail "$locale: --save with ESC: $(cat "$tmp/err")"
+    grep -Fqx "fmnist: checkpoint $tmp/$shown.ckpt after each epoch" \
+        "$tmp/err" || fail "$locale: --save with ESC: $(cat "$tmp/err")"
+    no_raw_esc "$locale: --save with ESC"
+    LC_ALL=$locale "$fmnist" --data "$data" --eval \
+        --load "$tmp/missing$esc.ckpt" >"$tmp/out" 2>"$tmp/err"
+    grep -Fq "fmnist: cannot read --load $tmp/missing$shown.ckpt: " \
+        "$tmp/err" || fail "$locale: --load with ESC: $(cat "$tmp/err")"
+    no_raw_esc "$locale: --load with ESC"
+    LC_ALL=$locale "$fmnist" --data "$data" --epochs 1 \
+        --save "$tmp/$esc.ckpt" >"$tmp/out" 2>"$tmp/err"
+    grep -Fq "fmnist: --save $tmp/$shown.ckpt contains a checkpoint" \
+        "$tmp/err" || fail "$locale: usage error with ESC: $(cat "$tmp/err")"
+    no_raw_esc "$locale: usage error with ESC"
+    LC_ALL=$locale "$fmnist" --data "$tmp/none$esc" --epochs 1 \
+        >"$tmp/out" 2>"$tmp/err"
+    grep -Fq "$tmp/none$shown" "$tmp/err" \
+        || fail "$locale: --data with ESC: $(cat "$tmp/err")"
+    no_raw_esc "$locale: --data with ESC"
+    rm -f "$tmp/$esc.ckpt" "$tmp/$esc.csv"
+done
+
 # --load and --save may name the same file; --seed then only warns.
 expect_path_error 0 "warning: --load $tmp/small.ckpt continues the random state of its run, so --seed has no effect; drop --seed" \
     --load "$tmp/small.ckpt" --save "$tmp/small.ckpt" --seed 3 --epochs 1
