@@ -187,6 +187,16 @@ int draw_text_width(const char *text);
  * character. */
 int draw_text_fit(const char *text, int cols);
 
+/* The mark that ends text cut to fit its space, and its width. */
+#define DRAW_CUT_MARK "..."
+#define DRAW_CUT_MARK_COLS 3
+
+/* Returns the bytes of TEXT to show in COLS columns, counted as
+ * draw_text_width does. When TEXT is wider, sets *CUT to 1 and returns a
+ * start that leaves room for DRAW_CUT_MARK after it. Below
+ * DRAW_CUT_MARK_COLS columns no mark fits, so *CUT stays 0. */
+int draw_text_cut(const char *text, int cols, int *cut);
+
 /*
  * Finds the first line of TEXT when it is wrapped at COLS columns: the
  * line breaks at the last space that leaves it at most COLS screen columns

@@ -447,6 +447,17 @@ int draw_text_fit(const char *text, int cols)
     return len;
 }
 
+int draw_text_cut(const char *text, int cols, int *cut)
+{
+    *cut = 0;
+    if (draw_text_width(text) <= cols)
+        return (int)strlen(text);
+    if (cols < DRAW_CUT_MARK_COLS)
+        return draw_text_fit(text, cols);
+    *cut = 1;
+    return draw_text_fit(text, cols - DRAW_CUT_MARK_COLS);
+}
+
 /* Returns the columns of the word at the start of TEXT, up to the next
  * space or the end. */
 static int word_width(const char *text)

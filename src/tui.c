@@ -539,22 +539,6 @@ static int collect_hints(const Ui *ui, Hint *hints)
     return n;
 }
 
-/* Returns the bytes of TEXT that fill at most COLS columns, never ending
- * inside a UTF-8 sequence. */
-static int clip_columns(const char *text, int cols)
-{
-    int len = 0;
-
-    for (int used = 0; text[len] != '\0'; used++) {
-        if (used == cols)
-            break;
-        len++;
-        while (((unsigned char)text[len] & 0xC0) == 0x80)
-            len++;
-    }
-    return len;
-}
-
 /* Draws the prompt of g on the key bar: the number typed so far and the
  * keys that end it. */
 static void draw_go_prompt(WINDOW *w, const Ui *ui)
@@ -597,8 +581,11 @@ static void draw_hint(WINDOW *w, const Ui *ui)
      * before each entry would put it. */
     int x = -1;
     if (ui->notice[0] != '\0') {
-        int len = clip_columns(ui->notice, width - 1 - always);
-        x = pane_print(w, 0, 1, ui->attr[UI_VALUE], "%.*s", len, ui->notice);
+        int cut;
+        int len = draw_text_cut(ui->notice, width - 1 - always, &cut);
+
+        x = pane_print(w, 0, 1, ui->attr[UI_VALUE], "%.*s%s", len,
+                       ui->notice, cut ? DRAW_CUT_MARK : "");
     } else if (ui->view != DRAW_VIEW_TRAINING) {
         x = pane_print(w, 0, 1, ui->attr[UI_LABEL], "%s",
                        view_names[ui->view]);

@@ -651,6 +651,31 @@ START_TEST(test_draw_text_width_controls)
 }
 END_TEST
 
+/* Text that fits is shown whole. Wider text leaves 3 columns for "...",
+ * and below 3 columns it is cut without the mark. */
+START_TEST(test_draw_text_cut_marks)
+{
+    int cut;
+
+    use_utf8();
+    ck_assert_int_eq(draw_text_cut("saving to a.ckpt", 16, &cut), 16);
+    ck_assert_int_eq(cut, 0);
+    ck_assert_int_eq(draw_text_cut("saving to a.ckpt", 15, &cut), 12);
+    ck_assert_int_eq(cut, 1);
+    ck_assert_int_eq(draw_text_cut("saving", 3, &cut), 0);
+    ck_assert_int_eq(cut, 1);
+    ck_assert_int_eq(draw_text_cut("saving", 2, &cut), 2);
+    ck_assert_int_eq(cut, 0);
+    /* "模型.ckpt" is 9 columns: 8 leave 5 for text, which holds "模型"
+     * and one more byte of the name. */
+    ck_assert_int_eq(draw_text_cut("\u6a21\u578b.ckpt", 8, &cut), 7);
+    ck_assert_int_eq(cut, 1);
+    /* An escape such as "\x1b" is never split by the cut. */
+    ck_assert_int_eq(draw_text_cut("ab\033cdef", 8, &cut), 2);
+    ck_assert_int_eq(cut, 1);
+}
+END_TEST
+
 /* Under LANG=C a cut by draw_text_fit never ends inside a byte's escape,
  * and the escaped start of the text fills at most the columns given. */
 START_TEST(test_draw_text_fit_c_locale)
@@ -940,6 +965,7 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_text_width_c_locale);
     tcase_add_test(tc, test_draw_text_width_controls);
     tcase_add_test(tc, test_draw_text_fit_c_locale);
+    tcase_add_test(tc, test_draw_text_cut_marks);
     tcase_add_test(tc, test_draw_text_fit_wide_characters);
     tcase_add_test(tc, test_draw_wrap_line_breaks_at_space);
     tcase_add_test(tc, test_draw_wrap_line_all_fits);

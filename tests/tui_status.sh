@@ -5,7 +5,8 @@
 # stop, and a path too long for a line is split within the path. Under
 # LANG=C, bytes above 127 show as \xHH escapes within the screen's width.
 # Control characters in a file name, C1 controls included, show
-# escaped. A repeated s in a finished run gets a reply.
+# escaped. A repeated s in a finished run gets a reply, and a key-bar
+# reply too long for its line ends in "...".
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -129,6 +130,29 @@ c1_case() {
 }
 [ -n "$utf8" ] && c1_case c1utf8 "$utf8" '\302\233' '\\xc2\\x9b'
 c1_case c1c C '\233' '\\x9b'
+
+# --------------------------------------------------------------- reply
+# A key-bar reply too long for the line before "? help  q quit" must end
+# in "...", rather than stop at the edge of its space without a mark.
+reply_case() {
+    start "$1" 80x24 "$2" --train-limit 2000 --epochs 1 \
+        --save "$tmp/$1$(printf 'longname%.0s' 1 2 3 4 5 6 7 8).ckpt"
+    wait_for "$1" '^ done ' 60 || fail "$1: training did not finish"
+    # An s while the save of the one before is pending saves again, so
+    # s repeats until the reply is "already saved to".
+    presses=5
+    until wait_for "$1" '^ already saved to ' 2; do
+        presses=$((presses - 1))
+        [ "$presses" -gt 0 ] || fail "$1: s got no \"already saved\" reply"
+        tm send-keys -t "$1" s
+    done
+    grep -Eq '^ already saved to /.*[a-z]\.\.\.  \? help  q quit *$' \
+        "$tmp/screen" || fail "$1: the cut reply does not end in \"...\""
+    tm send-keys -t "$1" q
+    wait_exit "$1"
+}
+[ -n "$utf8" ] && reply_case replyutf8 "$utf8"
+reply_case replyc C
 
 # ---------------------------------------------------------------- again
 # Without --save, s in a finished run picks fmnist-2.ckpt when
