@@ -120,6 +120,9 @@ typedef struct {
     DrawLayout layout;
     WINDOW *win[DRAW_PANES];
     WINDOW *help;     /* the help overlay while it is shown */
+    /* Set from ? until a key closes the help. While the screen is too
+     * small for the interface, help is NULL and the overlay waits. */
+    int help_open;
     int full_redraw;  /* repaint stdscr and every pane on the next draw */
     int fast_errors;  /* getch calls in a row that failed at once */
     int input_closed; /* standard input ended; keys are no longer read */
@@ -1120,18 +1123,30 @@ static void pane_key(Ui *ui, int key)
         pane_image_key(ui, key);
 }
 
-/* Opens or closes the help overlay; it is drawn by the next redraw. */
-static void toggle_help(Tui *t, int show)
+/* Creates the help overlay's window, centred on the screen, when the help
+ * is open and the interface fits, and removes it otherwise. The next
+ * redraw draws it. */
+static void place_help(Tui *t)
 {
-    if (!show && t->help != NULL) {
+    if (t->help != NULL) {
         delwin(t->help);
         t->help = NULL;
         t->full_redraw = 1;
-    } else if (show && t->help == NULL) {
+    }
+    if (t->help_open && t->layout.fits) {
         t->help = newwin(HELP_HEIGHT, HELP_WIDTH, (LINES - HELP_HEIGHT) / 2,
                          (COLS - HELP_WIDTH) / 2);
         t->ui.dirty |= UI_DIRTY(DRAW_HINT);
     }
+}
+
+/* Opens or closes the help overlay. */
+static void toggle_help(Tui *t, int show)
+{
+    if (show == t->help_open)
+        return;
+    t->help_open = show;
+    place_help(t);
 }
 
 /* Takes KEY while the prompt of g is open: digits add to the number,
@@ -1184,17 +1199,15 @@ static int handle_key(Tui *t, int key)
     Ui *ui = &t->ui;
 
     if (key == KEY_RESIZE) {
-        int help_open = t->help != NULL;
-
-        /* The overlay stays open, centred on the new size, unless the
-         * screen is now too small for the interface. */
-        toggle_help(t, 0);
+        /* The overlay stays open, centred on the new size. A screen too
+         * small for the interface hides it until a resize makes room. */
         apply_layout(t);
-        if (help_open && t->layout.fits)
-            toggle_help(t, 1);
+        place_help(t);
         return KEY_RESULT_CONTINUE;
     }
-    if (t->help != NULL) {
+    /* While the overlay is hidden, keys do what they do on any screen
+     * that is too small, where the notice names q as the key that quits. */
+    if (t->help_open && t->layout.fits) {
         /* Any key closes the overlay, q too, as in a pager: quitting
          * from there would end the run by surprise. */
         toggle_help(t, 0);

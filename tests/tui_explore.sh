@@ -7,7 +7,8 @@
 # and that the key bar still names the mistakes view then. Then come the
 # occlusion overlay and its legend in words, the training images, g and
 # an image number, the learning-rate keys, stop after the epoch, the help, which must fit and
-# name where 1, 2 and 3 move the focus, and the training time, which must
+# name where 1, 2 and 3 move the focus and stay open through a resize to
+# a size too small for it, and the training time, which must
 # stand still while training is paused. While paused, s must save, and
 # the key bar must stop showing "saving to" when the status shows saved.
 # Mouse events are typed into the pane as SGR (mode 1006) sequences, which
@@ -380,6 +381,16 @@ capture ui
 awk 'index($0, "Press any key to close this window") == 18 { found = 1 }
      END { exit !found }' "$tmp/screen" \
     || fail "a resize closed the help window or left it off centre: $(grep 'Press any key' "$tmp/screen")"
+# A size too small for the interface hides the help window, and it shows
+# again, centred, once the terminal has room. It used to close.
+tm resize-window -t ui -x 30 -y 10
+wait_for ui '^terminal too small' 5 || fail "30x10 shows no notice"
+tm resize-window -t ui -x 100 -y 30
+sleep 1
+capture ui
+awk 'index($0, "Press any key to close this window") == 18 { found = 1 }
+     END { exit !found }' "$tmp/screen" \
+    || fail "a resize through 30x10 closed the help window"
 tm resize-window -t ui -x 80 -y 24
 sleep 1
 capture ui
