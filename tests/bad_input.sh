@@ -655,7 +655,7 @@ for locale in C C.UTF-8; do
     no_raw_esc "$locale: --save with ESC"
     LC_ALL=$locale "$fmnist" --data "$data" --eval \
         --load "$tmp/missing$esc.ckpt" >"$tmp/out" 2>"$tmp/err"
-    grep -Fq "fmnist: cannot read --load $tmp/missing$shown.ckpt: " \
+    grep -Fq "fmnist: --load $tmp/missing$shown.ckpt: cannot read: " \
         "$tmp/err" || fail "$locale: --load with ESC: $(cat "$tmp/err")"
     no_raw_esc "$locale: --load with ESC"
     LC_ALL=$locale "$fmnist" --data "$data" --epochs 1 \
