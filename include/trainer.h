@@ -206,8 +206,10 @@ void trainer_post_message(Trainer *tr, int is_error, const char *text);
 /* Multiplies the learning rate by FACTOR from the next batch on. The rate
  * before any schedule does not leave [TRAINER_LR_MIN, TRAINER_LR_MAX], and
  * one that starts below TRAINER_LR_MIN is never raised by a FACTOR below
- * 1, nor lowered further. A schedule keeps applying on top of it. Returns the rate the next update
- * will use, which the status also shows. */
+ * 1, nor lowered further. A schedule keeps applying on top of it. Once
+ * the run is TRAINER_DONE or TRAINER_FAILED, the rate stays as it is.
+ * Returns the rate the next update will use, which the status also
+ * shows. */
 float trainer_scale_lr(Trainer *tr, float factor);
 
 /* With STOP nonzero, ends the run after the current epoch's evaluation

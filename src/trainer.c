@@ -2385,6 +2385,14 @@ float trainer_scale_lr(Trainer *tr, float factor)
     float lr, old_scale;
 
     pthread_mutex_lock(&tr->lock);
+    /* No batch follows the end, so a new rate would only change the
+     * status line. */
+    if (tr->status.state == TRAINER_DONE
+        || tr->status.state == TRAINER_FAILED) {
+        lr = (float)tr->status.lr;
+        pthread_mutex_unlock(&tr->lock);
+        return lr;
+    }
     old_scale = tr->lr_scale;
     float old = tr->base_lr * old_scale;
     lr = old * factor;

@@ -1037,6 +1037,21 @@ static void scale_lr(Tui *t, float factor)
         pane_notice(&t->ui, explore_only_notice);
         return;
     }
+    /* trainer_scale_lr ignores the factor once the run has ended, and
+     * after the last evaluation no batch would use it. */
+    TrainerState state = t->ui.status.state;
+    if (state == TRAINER_DONE || state == TRAINER_FAILED) {
+        pane_notice(&t->ui, "training has ended; no batch is left for a "
+                            "new learning rate");
+        return;
+    }
+    if (state == TRAINER_EVALUATING
+        && (t->ui.status.epoch >= t->ui.status.epochs
+            || t->ui.status.stop_after_epoch)) {
+        pane_notice(&t->ui, "the last epoch's evaluation is running; no "
+                            "batch is left for a new learning rate");
+        return;
+    }
     float lr = trainer_scale_lr(t->tr, factor);
 
     snprintf(msg, sizeof msg, "learning rate %.3g from the next batch", lr);
@@ -1053,6 +1068,12 @@ static void toggle_stop_after_epoch(Tui *t)
     }
     if (st->state == TRAINER_DONE || st->state == TRAINER_FAILED) {
         pane_notice(&t->ui, "training has ended");
+        return;
+    }
+    /* Withdrawing a stop in the last epoch would claim a next epoch. */
+    if (st->epoch >= st->epochs && !st->stop_after_epoch) {
+        pane_notice(&t->ui, "this is the last epoch; training stops after "
+                            "it anyway");
         return;
     }
     trainer_stop_after_epoch(t->tr, !st->stop_after_epoch);

@@ -854,10 +854,12 @@ START_TEST(test_trainer_scale_lr)
     ck_assert_float_eq((float)st.lr, 0.005f);
 
     /* The rate stays within its bounds, up to rounding. */
-    ck_assert_float_eq_tol(trainer_scale_lr(plain, 1e12f), TRAINER_LR_MAX,
+    Trainer *bounded = create_ok(&cfg, &train, &test);
+    ck_assert_float_eq_tol(trainer_scale_lr(bounded, 1e12f), TRAINER_LR_MAX,
                            TRAINER_LR_MAX * 1e-6f);
-    ck_assert_float_eq_tol(trainer_scale_lr(plain, 1e-30f), TRAINER_LR_MIN,
+    ck_assert_float_eq_tol(trainer_scale_lr(bounded, 1e-30f), TRAINER_LR_MIN,
                            TRAINER_LR_MIN * 1e-6f);
+    trainer_free(bounded);
 
     /* A rate that starts below the lower bound is not raised by a
      * lowering, and a raise from there moves it by the factor. */
@@ -871,6 +873,32 @@ START_TEST(test_trainer_scale_lr)
 
     trainer_free(scaled);
     trainer_free(plain);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+START_TEST(test_trainer_scale_lr_after_end)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    float before = (float)st.lr;
+
+    /* No batch is left, so neither factor changes the rate. */
+    ck_assert_float_eq(trainer_scale_lr(tr, 2.0f), before);
+    ck_assert_float_eq(trainer_scale_lr(tr, 0.5f), before);
+    trainer_get_status(tr, &st);
+    ck_assert_float_eq((float)st.lr, before);
+
+    trainer_free(tr);
     free_dataset(&train);
     free_dataset(&test);
 }
@@ -1794,6 +1822,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_stop_abandons_batch);
     tcase_add_test(control, test_trainer_stop_after_epoch);
     tcase_add_test(control, test_trainer_scale_lr);
+    tcase_add_test(control, test_trainer_scale_lr_after_end);
     tcase_add_test(control, test_trainer_sgd_step_uses_mean_gradient);
     tcase_add_test(control, test_trainer_copy_net_independent);
     tcase_add_test(control, test_trainer_free_while_running);

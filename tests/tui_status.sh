@@ -5,8 +5,9 @@
 # stop, and a path too long for a line is split within the path. Under
 # LANG=C, bytes above 127 show as \xHH escapes within the screen's width.
 # Control characters in a file name, C1 controls included, show
-# escaped. A repeated s in a finished run gets a reply, and a key-bar
-# reply too long for its line ends in "...".
+# escaped. A repeated s in a finished run gets a reply, + there leaves
+# the rate as it is, and a key-bar reply too long for its line ends in
+# "...".
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -170,4 +171,12 @@ wait_for again '^ saved fmnist-2\.ckpt \(fmnist\.ckpt exists\)' 10 \
 tm send-keys -t again s
 wait_for again '^ already saved to fmnist-2\.ckpt ' 5 \
     || fail "again: a second s got no reply"
+
+# + after the end has no batch to apply to, so its notice must report the
+# end, and the status line's rate must stay at the default 0.001.
+tm send-keys -t again +
+wait_for again '^ training has ended; no batch is left for a new' 5 \
+    || fail "again: + after the end did not say that training has ended"
+grep -q ' lr 0\.001 *$' "$tmp/screen" \
+    || fail "again: + after the end changed the rate in the status line"
 exit 0
