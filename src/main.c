@@ -864,43 +864,68 @@ static void check_log_text(FILE *f, const char *path)
 typedef struct {
     int seven;         /* its header is LOG_HEADER_SEVEN */
     int has_header;    /* some line does not start with '#' */
-    int fmnist_header; /* that line is LOG_HEADER or LOG_HEADER_SEVEN */
+    int fmnist_header; /* the first such line is LOG_HEADER or
+                          LOG_HEADER_SEVEN */
     int ends_in_line;  /* the last byte is a newline */
-    /* The first 255 bytes of the header line without its line end, for
-     * messages. HEADER_CUT is set when the line is longer. */
+    /* For messages, the first 255 bytes of the first line that is
+     * neither blank nor a '#' comment, without its line end. It is ""
+     * when there is no such line, and HEADER_CUT is set when the line is
+     * longer. */
     char header[256];
     int header_cut;
 } LogShape;
 
+/* Reads the next line of F into LINE, of SIZE bytes, without its line
+ * end or a carriage return before it, and skips the rest of a longer
+ * line. Returns 0 at the end of the file, 1 for a whole line and 2 for a
+ * cut one. */
+static int read_log_line(FILE *f, char *line, size_t size)
+{
+    int c;
+
+    if (fgets(line, (int)size, f) == NULL)
+        return 0;
+    size_t len = strlen(line);
+    int whole = (len > 0 && line[len - 1] == '\n') || feof(f);
+
+    line[strcspn(line, "\r\n")] = '\0';
+    if (whole)
+        return 1;
+    /* A line that fills LINE exactly is whole too. */
+    c = getc(f);
+    if (c == EOF || c == '\n')
+        return 1;
+    while ((c = getc(f)) != EOF && c != '\n') {
+    }
+    return 2;
+}
+
 /* Reads the log F, opened for reading and appending, from its start. The
- * first line that is no '#' comment is taken as the header, with any
- * carriage return before its newline ignored. */
+ * first line that is no '#' comment is taken as the header. When that
+ * line is blank, the messages show the next one that is not. */
 static LogShape log_shape(FILE *f)
 {
     LogShape shape = {.ends_in_line = 1};
     char *line = shape.header;
-    int c;
+    int got;
 
     rewind(f);
-    while (fgets(line, sizeof shape.header, f) != NULL) {
-        size_t len = strlen(line);
-        int whole = len > 0 && line[len - 1] == '\n';
-
-        if (line[0] != '#') {
-            line[strcspn(line, "\r\n")] = '\0';
+    while ((got = read_log_line(f, line, sizeof shape.header)) != 0) {
+        if (line[0] == '#')
+            continue;
+        if (!shape.has_header) {
             shape.has_header = 1;
-            shape.header_cut = !whole && !feof(f);
-            shape.seven = !shape.header_cut
-                          && strcmp(line, LOG_HEADER_SEVEN) == 0;
+            shape.seven = got == 1 && strcmp(line, LOG_HEADER_SEVEN) == 0;
             shape.fmnist_header = shape.seven
-                                  || (!shape.header_cut
-                                      && strcmp(line, LOG_HEADER) == 0);
+                                  || (got == 1 && strcmp(line, LOG_HEADER) == 0);
+        }
+        if (line[0] != '\0') {
+            shape.header_cut = got == 2;
             break;
         }
-        /* Skips the rest of a comment longer than the buffer. */
-        while (!whole && (c = getc(f)) != EOF && c != '\n') {
-        }
     }
+    if (got == 0)
+        line[0] = '\0';
     if (fseek(f, -1, SEEK_END) == 0)
         shape.ends_in_line = getc(f) == '\n';
     return shape;
@@ -909,10 +934,15 @@ static LogShape log_shape(FILE *f)
 /* The maximum number of bytes of a --log header that check_log_header
  * shows. The header of fmnist's log, 101 bytes, fits whole. */
 #define LOG_HEADER_SHOWN 120
+/* The length of "epoch,train_loss,", the start of the headers of every
+ * fmnist log, which the messages show in place of the whole header. */
+#define LOG_HEADER_START 17
 
 /* Exits with a usage error when the --log file PATH, read into SHAPE, has
  * a header other than fmnist's: the rows of this run would land under
- * columns of another table. */
+ * columns of another table. Only a file whose header starts like
+ * fmnist's, so that it is likely a log of another fmnist version, gets
+ * the advice to remove it. */
 static void check_log_header(const LogShape *shape, const char *path)
 {
     size_t len = strlen(shape->header);
@@ -920,6 +950,10 @@ static void check_log_header(const LogShape *shape, const char *path)
 
     if (!shape->has_header || shape->fmnist_header)
         return;
+    if (len == 0)
+        usage_error("--log %s is not an fmnist log: it has blank lines "
+                    "where the header '%.*s...' should be; give --log "
+                    "another file name", path, LOG_HEADER_START, LOG_HEADER);
     if (len > LOG_HEADER_SHOWN) {
         len = LOG_HEADER_SHOWN;
         /* Moves the cut back off UTF-8 continuation bytes, so that no
@@ -928,10 +962,16 @@ static void check_log_header(const LogShape *shape, const char *path)
                && ((unsigned char)shape->header[len] & 0xc0) == 0x80)
             len--;
     }
-    usage_error("--log %s is not an fmnist log: its header is '%.*s%s', "
-                "expected '%.17s...'; give --log a new file name, or "
-                "remove %s first", path, (int)len, shape->header,
-                cut ? "..." : "", LOG_HEADER, path);
+    if (strncmp(shape->header, LOG_HEADER, LOG_HEADER_START) == 0)
+        usage_error("--log %s has the header '%.*s%s', not the columns of "
+                    "this fmnist's log, '%s'; give --log a new file name, "
+                    "or remove %s first", path, (int)len, shape->header,
+                    cut ? "..." : "", LOG_HEADER, path);
+    usage_error("--log %s is not an fmnist log: its first line that is "
+                "neither blank nor a # comment is '%.*s%s', expected "
+                "'%.*s...'; give --log another file name", path, (int)len,
+                shape->header, cut ? "..." : "", LOG_HEADER_START,
+                LOG_HEADER);
 }
 
 /* Opens the --log file PATH for appending. A new file gets the CSV

@@ -542,29 +542,38 @@ cp "$tmp/escape.csv" "$tmp/escape.keep"
 expect_path_error 2 "--log $tmp/escape.csv is not a text file (byte 6 is 0x1b), and appending the log would damage it; give --log a new file name or a log that fmnist wrote" \
     --log "$tmp/escape.csv" --epochs 1
 cmp -s "$tmp/escape.csv" "$tmp/escape.keep" || fail "--log over a binary file: it changed"
-# A text file with another header, also after comments and with a
-# header cut to its first 120 bytes in the message: the file stays as
-# it was.
+# A text file with another header, also after comments and blank lines
+# and with a header cut to its first 120 bytes in the message: the file
+# stays as it was. The message shows the first line that is neither
+# blank nor a comment, and suggests removing only a file whose header
+# starts like fmnist's.
 printf 'id,name,price\n1,shirt,20\n' >"$tmp/other.csv"
 printf '# prices\r\nid,name,price\r\n' >"$tmp/notes.csv"
+printf '# Title\n\nSome text.\n' >"$tmp/readme.md"
 long_header=$(awk 'BEGIN { for (i = 1; i <= 30; i++) printf "column%03d,", i }')
 echo "$long_header" >"$tmp/wide.csv"
 echo >"$tmp/blank.csv"
-for name in other notes wide blank; do
-    cp "$tmp/$name.csv" "$tmp/$name.keep"
+printf 'epoch,train_loss,acc\n1,0.5,0.8\n' >"$tmp/older.csv"
+for name in other.csv notes.csv readme.md wide.csv blank.csv older.csv; do
+    cp "$tmp/$name" "$tmp/$name.keep"
 done
-foreign="give --log a new file name, or remove"
-expect_path_error 2 "--log $tmp/other.csv is not an fmnist log: its header is 'id,name,price', expected 'epoch,train_loss,...'; $foreign $tmp/other.csv first" \
+foreign="expected 'epoch,train_loss,...'; give --log another file name"
+nonblank="its first line that is neither blank nor a # comment is"
+expect_path_error 2 "--log $tmp/other.csv is not an fmnist log: $nonblank 'id,name,price', $foreign" \
     --log "$tmp/other.csv" --epochs 1
-expect_path_error 2 "--log $tmp/notes.csv is not an fmnist log: its header is 'id,name,price', expected 'epoch,train_loss,...'; $foreign $tmp/notes.csv first" \
+expect_path_error 2 "--log $tmp/notes.csv is not an fmnist log: $nonblank 'id,name,price', $foreign" \
     --log "$tmp/notes.csv" --epochs 1
-expect_path_error 2 "--log $tmp/wide.csv is not an fmnist log: its header is '$(echo "$long_header" | cut -c 1-120)...', expected 'epoch,train_loss,...'; $foreign $tmp/wide.csv first" \
+expect_path_error 2 "--log $tmp/readme.md is not an fmnist log: $nonblank 'Some text.', $foreign" \
+    --log "$tmp/readme.md" --epochs 1
+expect_path_error 2 "--log $tmp/wide.csv is not an fmnist log: $nonblank '$(echo "$long_header" | cut -c 1-120)...', $foreign" \
     --log "$tmp/wide.csv" --epochs 1
-expect_path_error 2 "--log $tmp/blank.csv is not an fmnist log: its header is '', expected 'epoch,train_loss,...'; $foreign $tmp/blank.csv first" \
+expect_path_error 2 "--log $tmp/blank.csv is not an fmnist log: it has blank lines where the header 'epoch,train_loss,...' should be; give --log another file name" \
     --log "$tmp/blank.csv" --epochs 1
-for name in other notes wide blank; do
-    cmp -s "$tmp/$name.csv" "$tmp/$name.keep" \
-        || fail "--log over $name.csv with another header: it changed"
+expect_path_error 2 "--log $tmp/older.csv has the header 'epoch,train_loss,acc', not the columns of this fmnist's log, 'epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr'; give --log a new file name, or remove $tmp/older.csv first" \
+    --log "$tmp/older.csv" --epochs 1
+for name in other.csv notes.csv readme.md wide.csv blank.csv older.csv; do
+    cmp -s "$tmp/$name" "$tmp/$name.keep" \
+        || fail "--log over $name with another header: it changed"
 done
 # An empty file, a file of comments and fmnist's logs of both widths,
 # one with a CRLF header, are valid logs and get the epoch line.
