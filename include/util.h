@@ -71,6 +71,15 @@ int util_next_char(const char *text, int *printable);
  */
 size_t util_escape_unprintable(const char *text, char *out, size_t size);
 
+/*
+ * Copies TEXT to OUT as one word for a POSIX shell: as it is when it
+ * contains only letters, digits and _./,:=+-@%, and otherwise in single
+ * quotes, with each single quote written as '\''. Control characters
+ * are copied as they are. Writes at most SIZE bytes including the NUL
+ * and returns the length of the whole word, as util_escape_controls does.
+ */
+size_t util_shell_quote(const char *text, char *out, size_t size);
+
 /* Writes VALUE to OUT as the shortest %g text that strtof reads back as
  * the same float, such as "0.9999999" where %g gives "1". SIZE of 16
  * holds any finite float. */

@@ -503,6 +503,33 @@ size_t util_escape_unprintable(const char *text, char *out, size_t size)
     return len;
 }
 
+size_t util_shell_quote(const char *text, char *out, size_t size)
+{
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_./,:=+-@%";
+    int bare = text[0] != '\0' && strspn(text, plain) == strlen(text);
+    size_t len = 0;
+
+    if (!bare && size > 1)
+        out[len] = '\'';
+    len += !bare;
+    for (const char *c = text; *c; c++) {
+        const char *part = *c == '\'' && !bare ? "'\\''" : NULL;
+        size_t n = part != NULL ? strlen(part) : 1;
+
+        for (size_t i = 0; i < n; i++, len++)
+            if (len + 1 < size)
+                out[len] = part != NULL ? part[i] : *c;
+    }
+    if (!bare && len + 1 < size)
+        out[len] = '\'';
+    len += !bare;
+    if (size > 0)
+        out[len < size ? len : size - 1] = '\0';
+    return len;
+}
+
 void util_format_float(float value, char *out, size_t size)
 {
     /* 9 significant digits tell any two floats apart (FLT_DECIMAL_DIG),

@@ -354,6 +354,46 @@ START_TEST(test_util_escape_unprintable_short_buffer)
 }
 END_TEST
 
+/* Names of safe characters stay bare, and the others are quoted so that
+ * a shell reads each back as one word. */
+START_TEST(test_util_shell_quote_table)
+{
+    static const struct {
+        const char *text, *quoted;
+    } cases[] = {
+        {"best.ckpt", "best.ckpt"},
+        {"/tmp/run-2/a_b,c:d=e+f@g%h", "/tmp/run-2/a_b,c:d=e+f@g%h"},
+        {"my model.ckpt", "'my model.ckpt'"},
+        {"it's", "'it'\\''s'"},
+        {"$HOME*", "'$HOME*'"},
+        {"caf\xc3\xa9", "'caf\xc3\xa9'"},
+        {"", "''"},
+    };
+    char out[64];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = util_shell_quote(cases[i].text, out, sizeof out);
+
+        ck_assert_str_eq(out, cases[i].quoted);
+        ck_assert_uint_eq(len, strlen(cases[i].quoted));
+    }
+}
+END_TEST
+
+/* A short buffer gets a cut, terminated copy, and the return value is
+ * the length of the whole word. */
+START_TEST(test_util_shell_quote_short_buffer)
+{
+    char out[4] = "zzz";
+
+    ck_assert_uint_eq(util_shell_quote("a b", out, sizeof out), 5);
+    ck_assert_str_eq(out, "'a ");
+    ck_assert_uint_eq(util_shell_quote("a b", NULL, 0), 5);
+    ck_assert_uint_eq(util_shell_quote("ab", out, 2), 2);
+    ck_assert_str_eq(out, "a");
+}
+END_TEST
+
 /* The text is the shortest that reads back as the same float, so a
  * factor just below 1 does not print as 1. */
 START_TEST(test_util_format_float_round_trips)
@@ -724,6 +764,8 @@ Suite *util_suite(void)
     tcase_add_test(system, test_util_escape_unprintable_table);
     tcase_add_test(system, test_util_escape_unprintable_utf8);
     tcase_add_test(system, test_util_escape_unprintable_short_buffer);
+    tcase_add_test(system, test_util_shell_quote_table);
+    tcase_add_test(system, test_util_shell_quote_short_buffer);
     tcase_add_test(system, test_util_format_float_round_trips);
     tcase_add_test(system, test_util_stop_passes_on_and_counts);
     tcase_add_test(system, test_util_stop_nested_counts_once);
