@@ -487,6 +487,79 @@ static void apply_defaults(Options *opt)
         opt->decay = DECAY_DECOUPLED;
 }
 
+/* Appends the printf-style text to the NUL-terminated OUT of SIZE bytes,
+ * cutting it where OUT is full. */
+__attribute__((format(printf, 3, 4)))
+static void append(char *out, size_t size, const char *fmt, ...)
+{
+    size_t len = strlen(out);
+    va_list ap;
+
+    if (len + 1 >= size)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(out + len, size - len, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Writes a warning to OUT when the run trains a --load checkpoint whose
+ * model is a preset's network, without --preset, and its schedule,
+ * weight decay or augmentation differ from the preset's. A checkpoint
+ * does not store them, so a preset's run resumed without --preset would
+ * quietly go on with the defaults. OUT is "" otherwise. A checkpoint of
+ * that network trained with --model is warned about too, since the file
+ * cannot tell the two apart.
+ */
+static void describe_recipe_gap(const Options *opt, const char *load_spec,
+                                char *out, size_t size)
+{
+    const char *name = net_preset_name(load_spec);
+    const Preset *p = NULL;
+    char items[4][48];
+    char used[192] = "";
+    int n = 0;
+
+    out[0] = '\0';
+    if (opt->preset != NULL || opt->epochs == 0 || name == NULL)
+        return;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strcmp(name, presets[i].spec) == 0)
+            p = &presets[i];
+    if (p == NULL)
+        return;
+
+    /* The settings of this run that differ from the preset's. */
+    if (opt->schedule != (int)p->schedule)
+        snprintf(items[n++], sizeof items[0], "a %s schedule",
+                 schedule_name((ScheduleKind)opt->schedule));
+    if (opt->weight_decay != p->weight_decay && opt->weight_decay == 0)
+        snprintf(items[n++], sizeof items[0], "no weight decay");
+    else if (opt->weight_decay != p->weight_decay)
+        snprintf(items[n++], sizeof items[0], "weight decay %g",
+                 opt->weight_decay);
+    if (opt->flip != p->flip)
+        snprintf(items[n++], sizeof items[0], opt->flip ? "flips"
+                                                        : "no flips");
+    if (opt->shift != p->shift && opt->shift == 0)
+        snprintf(items[n++], sizeof items[0], "no shifts");
+    else if (opt->shift != p->shift)
+        snprintf(items[n++], sizeof items[0], "shifts up to %d px",
+                 opt->shift);
+    if (n == 0)
+        return;
+
+    for (int i = 0; i < n; i++)
+        append(used, sizeof used, "%s%s", i == 0 ? ""
+                                          : i == n - 1 ? " and " : ", ",
+               items[i]);
+    /* Short enough for the two lines of the interface's status pane
+     * with a short file name. */
+    snprintf(out, size, "--load %s has model %s, but this run has %s; add "
+             "--preset %s if that preset trained it", opt->load_path, name,
+             used, p->name);
+}
+
 /* Reports an option that getopt_long rejected, where C is what it
  * returned: ':' for a missing value, '?' for anything else. */
 __attribute__((noreturn))
@@ -1821,6 +1894,107 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
                       "written to a file");
 }
 
+/* Writes " NAME VALUE" to OUT, with VALUE as one shell word. Returns -1,
+ * writing nothing, when VALUE contains a control character, which a
+ * terminal would act on and a pasted command would lose. NAME may be "",
+ * which leaves out " NAME". */
+static int put_word(FILE *out, const char *name, const char *value)
+{
+    size_t len = util_shell_quote(value, NULL, 0);
+    char *word;
+
+    for (const char *c = value; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return -1;
+    word = xmalloc(len + 1);
+    util_shell_quote(value, word, len + 1);
+    if (name[0] != '\0')
+        fprintf(out, " %s ", name);
+    fputs(word, out);
+    free(word);
+    return 0;
+}
+
+/* Writes " NAME VALUE" for an option with a float value, as a text that
+ * reads back as the same float. */
+static void put_float(FILE *out, const char *name, float value)
+{
+    char text[16];
+
+    util_format_float(value, text, sizeof text);
+    fprintf(out, " %s %s", name, text);
+}
+
+/* Writes to OUT the options of OPT that a checkpoint does not store and
+ * that the command line gave, so that a resumed run trains as this one
+ * did. */
+static void put_recipe(FILE *out, const Options *opt)
+{
+    /* apply_preset rejects every name but the presets' own. */
+    if (opt->preset != NULL)
+        fprintf(out, " --preset %s", opt->preset);
+    if (opt->batch_given)
+        fprintf(out, " --batch %d", opt->batch);
+    if (opt->train_limit > 0)
+        fprintf(out, " --train-limit %d", opt->train_limit);
+    if (opt->val_count > 0)
+        fprintf(out, " --val %d", opt->val_count);
+    if (opt->schedule_given)
+        fprintf(out, " --schedule %s",
+                schedule_name((ScheduleKind)opt->schedule));
+    if (opt->lr_step_given)
+        fprintf(out, " --lr-step %d", opt->lr_step);
+    if (opt->lr_gamma_given)
+        put_float(out, "--lr-gamma", opt->lr_gamma);
+    if (opt->weight_decay_given)
+        put_float(out, "--weight-decay", opt->weight_decay);
+    if (opt->decay_given)
+        fprintf(out, " --decay-mode %s", decay_name((DecayKind)opt->decay));
+    if (opt->flip_given)
+        fprintf(out, " --flip");
+    if (opt->shift_given)
+        fprintf(out, " --shift %d", opt->shift);
+}
+
+/*
+ * Returns the shell command that trains the epochs this run left, from
+ * its --save checkpoint, which the caller frees. PROG is argv[0]. Returns
+ * NULL without --save or an epoch left, after a failed run, or when the
+ * last save failed or is older than the run's end. A name with a control
+ * character gives NULL too, since no pasted line could contain it.
+ */
+static char *resume_command(const Options *opt, const char *prog,
+                            const TrainerStatus *st)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+    int rc;
+
+    if (opt->save_path == NULL || st->train_epochs == 0
+        || st->state == TRAINER_FAILED || st->saved_path == NULL
+        || st->save_failed || st->saved_behind
+        || st->saved_epochs >= st->epochs)
+        return NULL;
+    out = open_memstream(&text, &len);
+    if (out == NULL)
+        return NULL;
+    rc = put_word(out, "", prog);
+    if (opt->data_dir != NULL)
+        rc |= put_word(out, "--data", opt->data_dir);
+    rc |= put_word(out, "--load", st->saved_path);
+    rc |= put_word(out, "--save", st->saved_path);
+    put_recipe(out, opt);
+    if (opt->log_path != NULL)
+        rc |= put_word(out, "--log", opt->log_path);
+    fprintf(out, " --epochs %d", st->epochs - st->saved_epochs);
+    if (fclose(out) != 0 || rc != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 /* Reports the first failed write to stdout, by stdio or by the epoch
  * lines' thread, and makes the exit status 1 unless it is already
  * nonzero. After a hangup, stdout went away with the terminal, which is
@@ -1965,10 +2139,12 @@ int main(int argc, char **argv)
     }
     /* The checkpoint's model spec, which trains in place of --model's. */
     char *load_spec = NULL;
+    char recipe_gap[PATH_MAX + 256] = "";
     if (opt.load_path != NULL) {
         load_spec = check_load_path(opt.load_path);
         check_load_model(&opt, load_spec);
         check_bn_batch(&opt, load_spec, opt.load_path);
+        describe_recipe_gap(&opt, load_spec, recipe_gap, sizeof recipe_gap);
     }
     check_save_keeps_checkpoint(&opt);
     if (opt.log_path != NULL)
@@ -2062,6 +2238,12 @@ int main(int argc, char **argv)
     }
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
+    /* The interface shows the warning in its status line, unless a
+     * message of trainer_create is there already. */
+    if (recipe_gap[0] != '\0' && (opt.headless || st->message[0] != '\0'))
+        fprintf(stderr, "fmnist: warning: %s\n", recipe_gap);
+    else if (recipe_gap[0] != '\0')
+        trainer_post_message(tr, 0, recipe_gap);
     block_signals(&old_mask);
     sink.lines = linequeue_start(STDOUT_FILENO);
     int start_rc = sink.lines != NULL ? trainer_start(tr) : -1;
@@ -2144,6 +2326,7 @@ int main(int argc, char **argv)
             note(&sink, "stopped by %s after %d of %d epoch%s", name,
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     }
+    char *resume = resume_command(&opt, argv[0], st);
     if (opt.headless && opt.epochs > 0) {
         if (st->saved_path == NULL && st->state == TRAINER_FAILED)
             note(&sink, "no checkpoint written: nothing was saved, because "
@@ -2161,10 +2344,17 @@ int main(int argc, char **argv)
      * normal way. The shell then gets a summary, unless the run ended in
      * the background (kill %1 after Ctrl-Z) and the terminal has TOSTOP
      * set, so the write would stop fmnist again. */
-    if (!opt.headless && !tty_output_stops(STDOUT_FILENO))
+    if (!opt.headless && !tty_output_stops(STDOUT_FILENO)) {
         tui_print_summary(stdout, st, opt.log_path);
-    else if (ui_detached)
-        note_summary(&sink, st);
+        if (resume != NULL)
+            printf("fmnist: resume with: %s\n", resume);
+    } else if (ui_detached || (opt.headless && resume != NULL)) {
+        if (ui_detached)
+            note_summary(&sink, st);
+        if (resume != NULL)
+            note(&sink, "resume with: %s", resume);
+    }
+    free(resume);
     /* The callbacks have ended, so the log's fields are settled. */
     if (sink.log_failed && !opt.headless)
         print_message(stdout, "--log %s is incomplete: a write failed (%s)",

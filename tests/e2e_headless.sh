@@ -300,6 +300,30 @@ if [ -w /dev/full ]; then
         "$tmp/evalfull.err" || fail "--eval to /dev/full: no error line: $(cat "$tmp/evalfull.err")"
 fi
 
+# A checkpoint does not store the schedule, weight decay or augmentation,
+# so resuming one of the best network without --preset best warns that
+# this run trains without that recipe, and names the option to add. With
+# --preset best, or with the recipe given option by option, there is no
+# warning.
+"$fmnist" --data "$data" --headless --model best --epochs 1 \
+    --train-limit 200 --save "$tmp/best.ckpt" >/dev/null 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "training the best network failed"; }
+"$fmnist" --data "$data" --headless --load "$tmp/best.ckpt" \
+    --save "$tmp/best.ckpt" --epochs 1 --train-limit 200 >/dev/null \
+    2>"$tmp/err" || { cat "$tmp/err"; fail "resuming without --preset failed"; }
+grep -qx "fmnist: warning: --load $tmp/best.ckpt has model best, but this run has a constant schedule, no weight decay and no flips; add --preset best if that preset trained it" \
+    "$tmp/err" || fail "resuming without --preset: no recipe warning: $(cat "$tmp/err")"
+for recipe in "--preset best" \
+    "--schedule cosine --weight-decay 0.05 --flip"; do
+    # shellcheck disable=SC2086 # the recipe is several words
+    "$fmnist" --data "$data" --headless --load "$tmp/best.ckpt" \
+        --save "$tmp/best.ckpt" --epochs 1 --train-limit 200 $recipe \
+        >/dev/null 2>"$tmp/err" \
+        || { cat "$tmp/err"; fail "resuming with $recipe failed"; }
+    grep -q 'warning' "$tmp/err" \
+        && fail "resuming with $recipe: a warning: $(cat "$tmp/err")"
+done
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?

@@ -172,15 +172,32 @@ kill -TERM "$(pid_of term)"
 kill -SEGV "$(pid_of segv)"
 kill -ABRT "$(pid_of abrt)"
 
+# expect_resume NAME: the screen of NAME, with wrapped lines joined, has
+# the line that resumes the run from NAME.ckpt with the options of $fast
+# that a checkpoint does not store, and that command, cut to one epoch,
+# trains and saves.
+expect_resume() {
+    tm capture-pane -p -J -t "$1" -S -50 >"$tmp/joined" 2>/dev/null
+    resume=$(sed -n 's/^fmnist: resume with: //p' "$tmp/joined")
+    case "$resume" in
+    "$fmnist --data $data --load $1.ckpt --save $1.ckpt --batch 16 --train-limit 1000 --epochs "[0-9]*) ;;
+    *) fail "$1: no resume line, or another one: '$resume'"; return ;;
+    esac
+    (cd "$tmp" && eval "${resume% --epochs *} --epochs 1" >/dev/null 2>&1) \
+        || fail "$1: the resume command failed: $resume"
+}
+
 if expect_exit int 130 30; then
     expect_sane_tty int
     expect_checkpoint int "$tmp/int.ckpt"
+    expect_resume int
 fi
 if expect_exit term 143 30; then
     expect_checkpoint term "$tmp/term.ckpt"
     capture term
     grep -Eq '^fmnist: stopped by SIGTERM (in epoch [0-9]+ after [0-9]+ of [0-9]+ batches|after [0-9]+ of 1000 epochs)$' \
         "$tmp/screen" || fail "term: no line saying where SIGTERM stopped the run"
+    expect_resume term
 fi
 if expect_exit segv 139 10; then
     expect_sane_tty segv
