@@ -24,11 +24,20 @@ if [ -n "$missing" ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
 fi
 
+# Warnings and errors go to stderr and still reach the terminal, while
+# the progress on stdout is dropped, so the interface starts on a short
+# screen. configure still writes config.log, and make V=1 shows the
+# compiler commands.
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+    echo "setup: running autoreconf"
     autoreconf -fi
 fi
-[ -f Makefile ] || ./configure
-make -j"$(nproc)"
+if [ ! -f Makefile ]; then
+    echo "setup: running ./configure (details in config.log)"
+    ./configure --quiet
+fi
+echo "setup: building ./fmnist"
+make -j"$(nproc)" >/dev/null
 
 run=1
 if [ "${1:-}" = --no-run ]; then
