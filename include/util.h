@@ -76,7 +76,8 @@ size_t util_escape_unprintable(const char *text, char *out, size_t size);
  * contains only letters, digits and _./,:=+-@%, and otherwise in single
  * quotes, with each single quote written as '\''. Control characters
  * are copied as they are. Writes at most SIZE bytes including the NUL
- * and returns the length of the whole word, as util_escape_controls does.
+ * and returns the length of the whole word, as util_escape_unprintable
+ * does.
  */
 size_t util_shell_quote(const char *text, char *out, size_t size);
 

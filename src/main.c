@@ -1895,17 +1895,22 @@ static void print_run_summary(const Options *opt, Trainer *tr, int threads)
 }
 
 /* Writes " NAME VALUE" to OUT, with VALUE as one shell word. Returns -1,
- * writing nothing, when VALUE contains a control character, which a
- * terminal would act on and a pasted command would lose. NAME may be "",
- * which leaves out " NAME". */
+ * writing nothing, when VALUE contains a character that is not
+ * printable in the locale (see util_next_char), such as a control
+ * character, which a terminal would act on and a pasted command would
+ * lose. NAME may be "", which leaves out " NAME". */
 static int put_word(FILE *out, const char *name, const char *value)
 {
     size_t len = util_shell_quote(value, NULL, 0);
     char *word;
 
-    for (const char *c = value; *c != '\0'; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+    for (const char *c = value; *c != '\0';) {
+        int printable;
+
+        c += util_next_char(c, &printable);
+        if (!printable)
             return -1;
+    }
     word = xmalloc(len + 1);
     util_shell_quote(value, word, len + 1);
     if (name[0] != '\0')
@@ -1960,8 +1965,10 @@ static void put_recipe(FILE *out, const Options *opt)
  * Returns the shell command that trains the epochs this run left, from
  * its --save checkpoint, which the caller frees. PROG is argv[0]. Returns
  * NULL without --save or an epoch left, after a failed run, or when the
- * last save failed or is older than the run's end. A name with a control
- * character gives NULL too, since no pasted line could contain it.
+ * last save failed or is older than the run's end. A name with a
+ * character that util_escape_unprintable would escape gives NULL too,
+ * since the line is printed as it is and no pasted line could contain
+ * such a character.
  */
 static char *resume_command(const Options *opt, const char *prog,
                             const TrainerStatus *st)

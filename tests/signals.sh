@@ -152,6 +152,13 @@ expect_checkpoint() {
 start_wrapped int 80 24 "$fmnist" $fast --epochs 1000 --save int.ckpt
 start_wrapped term 80 24 "$fmnist" $fast --epochs 1000 --save term.ckpt \
     --headless
+# A name with a byte that is not printable under LANG=C (0x9b, which
+# some terminals take as the start of a control sequence) would reach
+# the terminal raw in the resume line, or escaped and so no longer the
+# file's name. No resume line is printed for it.
+c1=$(printf 'termc1\233')
+start_wrapped termc1 80 24 env LC_ALL=C "$fmnist" $fast --epochs 1000 \
+    --save "$c1.ckpt" --headless
 # A sanitizer would report the SIGSEGV itself and exit with its own status.
 nosan="env ASAN_OPTIONS=handle_segv=0 TSAN_OPTIONS=handle_segv=0"
 start_wrapped segv 80 24 $nosan "$fmnist" $fast --epochs 1000
@@ -164,11 +171,13 @@ start_wrapped noterm 80 24 env TERM=fmnist-no-such-terminal "$fmnist" $fast \
 # start-up and inside the training loop when the signal comes.
 wait_file "$tmp/int.ckpt" 30 || fail "int: no checkpoint after epoch 1"
 wait_file "$tmp/term.ckpt" 30 || fail "term: no checkpoint after epoch 1"
+wait_file "$tmp/$c1.ckpt" 30 || fail "termc1: no checkpoint after epoch 1"
 wait_for segv 'epoch [0-9]+/1000' 30 || fail "segv: the UI did not appear"
 wait_for abrt 'epoch [0-9]+/1000' 30 || fail "abrt: the UI did not appear"
 
 kill -INT "$(pid_of int)"
 kill -TERM "$(pid_of term)"
+kill -TERM "$(pid_of termc1)"
 kill -SEGV "$(pid_of segv)"
 kill -ABRT "$(pid_of abrt)"
 
@@ -198,6 +207,13 @@ if expect_exit term 143 30; then
     grep -Eq '^fmnist: stopped by SIGTERM (in epoch [0-9]+ after [0-9]+ of [0-9]+ batches|after [0-9]+ of 1000 epochs)$' \
         "$tmp/screen" || fail "term: no line saying where SIGTERM stopped the run"
     expect_resume term
+fi
+if expect_exit termc1 143 30; then
+    capture termc1
+    grep -q 'stopped by SIGTERM' "$tmp/screen" \
+        || fail "termc1: no line saying where SIGTERM stopped the run"
+    ! grep -q 'resume with' "$tmp/screen" \
+        || fail "termc1: a resume line for a name with byte 0x9b"
 fi
 if expect_exit segv 139 10; then
     expect_sane_tty segv
