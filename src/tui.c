@@ -147,6 +147,17 @@ static const char *const view_names[DRAW_VIEWS] = {
     "training view", "mistakes view", "per-class view",
 };
 
+/* The panes that take keys, in the order Tab visits those a view shows,
+ * and their names in the help window. The table comes before the matrix,
+ * which is below it in the per-class view. */
+static const DrawPane focus_order[] = {
+    DRAW_IMAGE, DRAW_CLASSES, DRAW_CONFUSION, DRAW_MISTAKES,
+};
+#define FOCUS_PANES ((int)(sizeof focus_order / sizeof focus_order[0]))
+static const char *const focus_names[FOCUS_PANES] = {
+    "viewer", "per-class table", "matrix", "list",
+};
+
 /* ---------------------------------------------------------------- helpers */
 
 int pane_print(WINDOW *w, int y, int x, attr_t attr, const char *fmt, ...)
@@ -604,7 +615,7 @@ static void draw_hint(WINDOW *w, const Ui *ui)
 }
 
 static const char *const help_lines[][2] = {
-    {"Tab", "next pane: viewer, per-class table, matrix, list"},
+    {"Tab", NULL},  /* the panes of the view, from format_tab_help */
     {"1 2 3  v", "view: training, mistakes, per-class; v: next"},
     {"", "1 focuses the matrix, 2 the list, 3 the table"},
     {"Left/Right", "previous/next image; in the matrix, move"},
@@ -656,9 +667,26 @@ static void draw_class_key(WINDOW *w, const Ui *ui, int y)
     }
 }
 
+/* Writes the help for Tab into BUF: the panes that the current view
+ * shows and that take keys, in the order Tab visits them. */
+static void format_tab_help(const Tui *t, char *buf, size_t size)
+{
+    const char *separator = " ";
+    size_t used = (size_t)snprintf(buf, size, "next pane:");
+
+    for (int i = 0; i < FOCUS_PANES && used < size; i++) {
+        if (t->win[focus_order[i]] == NULL)
+            continue;
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", separator,
+                                 focus_names[i]);
+        separator = ", ";
+    }
+}
+
 static void draw_help(Tui *t)
 {
     int h = HELP_HEIGHT;
+    char tab_help[HELP_WIDTH];
 
     werase(t->help);
     /* In ASCII mode the border is plain characters, because box() uses the
@@ -668,13 +696,16 @@ static void draw_help(Tui *t)
     else
         box(t->help, 0, 0);
     pane_print(t->help, 0, 2, t->ui.attr[UI_VALUE], " Keys ");
+    format_tab_help(t, tab_help, sizeof tab_help);
     for (int i = 0; i < HELP_LINES; i++) {
+        const char *text = help_lines[i][1] != NULL ? help_lines[i][1]
+                                                    : tab_help;
+
         /* A line without a key continues the one above. */
         if (help_lines[i][0][0] != '\0')
             pane_print(t->help, 1 + i, 2, t->ui.attr[UI_HINT_KEY], "%-10s",
                        help_lines[i][0]);
-        pane_print(t->help, 1 + i, 14, t->ui.attr[UI_NORMAL], "%s",
-                   help_lines[i][1]);
+        pane_print(t->help, 1 + i, 14, t->ui.attr[UI_NORMAL], "%s", text);
     }
     draw_class_key(t->help, &t->ui, 1 + HELP_LINES);
     pane_print(t->help, h - 1, 1, t->ui.attr[UI_DIM],
@@ -991,20 +1022,16 @@ static void request_save(Tui *t)
  * takes keys and is shown. */
 static void switch_focus(Tui *t, int step)
 {
-    /* The table comes before the matrix, which is below it in the
-     * per-class view. */
-    static const DrawPane order[] = {DRAW_IMAGE, DRAW_CLASSES,
-                                     DRAW_CONFUSION, DRAW_MISTAKES};
-    const int n = (int)(sizeof order / sizeof order[0]);
+    const int n = FOCUS_PANES;
     Ui *ui = &t->ui;
     int at = 0;
 
     for (int i = 0; i < n; i++) {
-        if (order[i] == ui->focus)
+        if (focus_order[i] == ui->focus)
             at = i;
     }
     for (int i = 1; i <= n; i++) {
-        DrawPane next = order[(at + step * i + n * n) % n];
+        DrawPane next = focus_order[(at + step * i + n * n) % n];
         if (t->win[next] != NULL) {
             ui->focus = next;
             break;

@@ -209,6 +209,14 @@ focus_on ui 'Mistake [0-9]{4}, image [0-9]+ ' 5 \
 xterm_key ui Home
 focus_on ui 'Mistake 1/[0-9]+[ ,]' 5 || fail "Home did not view entry 1"
 
+# The help lists the panes that Tab visits in this view, and only those.
+tm send-keys -t ui '?'
+wait_for ui 'Press any key to close this window' 5 || fail "? did not open the help"
+grep -Eq ' Tab +next pane: viewer, list {10}' "$tmp/screen" \
+    || fail "help in the mistakes view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+tm send-keys -t ui Escape
+wait_for ui ' \? help  q quit$' 5 || fail "Esc did not close the help"
+
 # ---------------------------------------------------------------- classes
 tm send-keys -t ui 3
 wait_for ui 'Per-class metrics' 5 || fail "3 did not show the per-class table"
@@ -224,6 +232,12 @@ grep -Eq ' ![A-Z]' "$tmp/screen" || fail "no class is marked as weakest"
 focus_on ui "$classes_title" 5 || fail "3 did not give the focus to the table"
 tail -n 1 "$tmp/screen" | grep -Eq ' Tab pane  (↑↓|Up/Down) class ' \
     || fail "the key bar does not offer Tab and the table's keys"
+tm send-keys -t ui '?'
+wait_for ui 'Press any key to close this window' 5 || fail "? did not open the help"
+grep -Eq ' Tab +next pane: viewer, per-class table {10}' "$tmp/screen" \
+    || fail "help in the per-class view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+tm send-keys -t ui Escape
+wait_for ui ' \? help  q quit$' 5 || fail "Esc did not close the help"
 tm send-keys -t ui Tab
 focus_on ui "$viewer_title" 5 || fail "Tab did not move the focus to the viewer"
 tm send-keys -t ui Tab
@@ -362,6 +376,10 @@ wait_for ui ' lr 0\.0005' 5 || fail "- did not halve the learning rate"
 
 tm send-keys -t ui '?'
 wait_for ui 'occlusion overlay' 5 || fail "? did not list the o key"
+# A capture can land while the window is half drawn. Its bottom line is
+# drawn last, so the checks below wait for it.
+wait_for ui 'Press any key to close this window' 5 \
+    || fail "the help window does not fit 80x24"
 grep -q 'stop after this epoch' "$tmp/screen" || fail "help lacks the x key"
 grep -q '1 focuses the matrix, 2 the list, 3 the table' "$tmp/screen" \
     || fail "help does not say where 1, 2 and 3 move the focus"
@@ -372,6 +390,8 @@ grep -Eq ' Home/End {4}first/last image' "$tmp/screen" \
     || fail "help: the Home/End row mixes in another key"
 grep -Eq ' g N Enter {3}image N ' "$tmp/screen" \
     || fail "help: g N Enter has no row of its own"
+grep -Eq ' Tab +next pane: viewer, matrix {10}' "$tmp/screen" \
+    || fail "help in the training view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
 # A resize keeps the help window open, centred on the new size.
 tm resize-window -t ui -x 100 -y 30
 sleep 1
