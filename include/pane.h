@@ -196,10 +196,14 @@ void pane_image_sync_overlay(Ui *ui);
 void pane_image_toggle_set(Ui *ui);
 /* Returns the viewer to all test images, on the image it showed. */
 void pane_image_show_all(Ui *ui);
-/* Moves the viewer to image NUMBER, counted from 1 as its title counts
- * them: in the training set, the list it walks, or the test set. Reports
- * on the hint line and returns -1 when there is no such image. */
+/* Moves the viewer to image NUMBER of the training or the test set, or
+ * to entry NUMBER of the list it walks, counted from 1 as its title
+ * counts them. Reports on the hint line and returns -1 when there is no
+ * such image or entry. */
 int pane_image_go(Ui *ui, long number);
+/* Returns what the number of pane_image_go counts: "entry" while the
+ * viewer walks the explorer list, "image" otherwise. */
+const char *pane_image_go_unit(const Ui *ui);
 /* Makes the viewer walk the explorer list from list_pos and moves the
  * focus to it, so that the arrow keys step through the listed images.
  * The pane that had the focus is kept in list_opener. */

@@ -138,20 +138,28 @@ void pane_image_show_all(Ui *ui)
                  | UI_DIRTY(DRAW_HINT);
 }
 
+const char *pane_image_go_unit(const Ui *ui)
+{
+    return ui->follow_list && !ui->show_train ? "entry" : "image";
+}
+
 int pane_image_go(Ui *ui, long number)
 {
     int len;
     int *position = viewer_position(ui, &len);
 
     if (number < 1 || number > len) {
+        int in_list = position == &ui->list_pos;
+        const char *unit = in_list ? "entry" : "image";
+        const char *units = in_list ? "entries" : "images";
         char msg[sizeof ui->notice];
 
         if (len == 0)
-            snprintf(msg, sizeof msg, "no image %ld: there are no images",
-                     number);
+            snprintf(msg, sizeof msg, "no %s %ld: there are no %s", unit,
+                     number, units);
         else
-            snprintf(msg, sizeof msg, "no image %ld: images are 1 to %d",
-                     number, len);
+            snprintf(msg, sizeof msg, "no %s %ld: %s are 1 to %d", unit,
+                     number, units, len);
         pane_notice(ui, msg);
         return -1;
     }

@@ -504,7 +504,9 @@ static int collect_hints(const Ui *ui, Hint *hints)
                             "image", HINT_RANK_PANE};
         if (ui->follow_list || ui->show_train)
             hints[n++] = (Hint){"Esc", "all test", HINT_RANK_BACK};
-        hints[n++] = (Hint){"g", "go to image", HINT_RANK_GO};
+        hints[n++] = (Hint){"g", ui->follow_list && !ui->show_train
+                                     ? "go to entry" : "go to image",
+                            HINT_RANK_GO};
         if (ui->occlusion != NULL)
             hints[n++] = (Hint){"o", ui->overlay_on ? "hide overlay"
                                                     : "occlusion",
@@ -557,7 +559,8 @@ static int collect_hints(const Ui *ui, Hint *hints)
  * keys that end it. */
 static void draw_go_prompt(WINDOW *w, const Ui *ui)
 {
-    int x = pane_print(w, 0, 1, ui->attr[UI_LABEL], "go to image ");
+    int x = pane_print(w, 0, 1, ui->attr[UI_LABEL], "go to %s ",
+                       pane_image_go_unit(ui));
 
     x = pane_print(w, 0, x, ui->attr[UI_VALUE], "%s_", ui->go_digits);
     x = pane_print(w, 0, x + 2, ui->attr[UI_HINT_KEY], "Enter");
@@ -622,7 +625,7 @@ static const char *const help_lines[][2] = {
     {"Up/Down", "move in a list, table or matrix, or step the images"},
     {"PgUp/PgDn", "10 images or entries back or forward"},
     {"Home/End", "first/last image, entry or class"},
-    {"g N Enter", "image N of the set or list the viewer walks"},
+    {"g N Enter", "image N of the set, or entry N of the list it walks"},
     {"Enter", "view the entry, a cell's images or a class's mistakes"},
     {"Esc", "back to all test images and the list, matrix or table"},
     {"t", "browse training or test images; focuses the viewer"},
@@ -1198,7 +1201,7 @@ static void toggle_help(Tui *t, int show)
 }
 
 /* Takes KEY while the prompt of g is open: digits add to the number,
- * Backspace takes the last one off, Enter moves the viewer to that image,
+ * Backspace takes the last one off, Enter moves the viewer there,
  * and Esc or g closes the prompt. Any other key closes it too and returns
  * 0, so that the key then does what it always does. */
 static int go_key(Ui *ui, int key)
@@ -1227,8 +1230,8 @@ static int go_key(Ui *ui, int key)
     return key == KEY_ESC || key == 'g' || key == 'G';
 }
 
-/* Opens the prompt of g, where the user types the number of an image to
- * show. */
+/* Opens the prompt of g, where the user types the number of an image or
+ * a list entry to show. */
 static void open_go_prompt(Tui *t)
 {
     Ui *ui = &t->ui;

@@ -209,6 +209,17 @@ focus_on ui 'Mistake [0-9]{4}, image [0-9]+ ' 5 \
 xterm_key ui Home
 focus_on ui 'Mistake 1/[0-9]+[ ,]' 5 || fail "Home did not view entry 1"
 
+# While the viewer walks the list, g takes an entry of the list, as the
+# title numbers them, and not one of the 10000 test images.
+tm send-keys -t ui g 9
+wait_for ui '^ go to entry 9_  Enter go' 5 \
+    || fail "the prompt of g in the list does not ask for an entry"
+tm send-keys -t ui 9 9 9 9 Enter
+wait_for ui '^ no entry 99999: entries are 1 to [0-9]+ ' 5 \
+    || fail "g 99999 Enter in the list did not report the entries"
+grep -Eq '^>Mistake 1/[0-9]+[ ,]' "$tmp/screen" \
+    || fail "g 99999 Enter in the list moved the viewer"
+
 # The help lists the panes that Tab visits in this view, and only those.
 tm send-keys -t ui '?'
 wait_for ui 'Press any key to close this window' 5 || fail "? did not open the help"
