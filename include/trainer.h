@@ -36,6 +36,13 @@
 #define TRAINER_LR_MIN 1e-7f
 #define TRAINER_LR_MAX 10.0f
 
+/* The lowest and highest finite point of a history series over the run.
+ * Merging points in pairs leaves it as it was, so it can lie outside the
+ * merged points. Both are NaN while the series has no finite point. */
+typedef struct {
+    float min, max;
+} TrainerRange;
+
 typedef enum {
     TRAINER_IDLE,        /* created, not started */
     TRAINER_TRAINING,
@@ -131,6 +138,7 @@ typedef struct {
     /* Test accuracy after each evaluated epoch (merged the same way). */
     int n_test_history;
     float test_acc_history[TRAINER_HISTORY];
+    TrainerRange loss_range, acc_range, test_acc_range;
     int has_eval;           /* the fields below hold an evaluation */
     int eval_epoch_end;     /* ... made at the end of an epoch, not of the
                                network as loaded or created */

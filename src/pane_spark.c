@@ -3,9 +3,10 @@
  * sampled by the trainer every few batches) and the test accuracy (one
  * point per evaluated epoch), each with its latest value. Each series is
  * scaled between its own minimum and maximum, so the height of a
- * sparkline shows the trend, not the absolute value. The pane prints that
- * range when a series has three rows or more. The history is averaged
- * down to the pane width, so the whole run stays visible.
+ * sparkline shows the trend, not the absolute value. The history is
+ * averaged down to the pane width, so the whole run stays visible. When a
+ * series has three rows or more, the pane prints its min and max over the
+ * whole run, which the trainer keeps apart from the merged history.
  */
 #include "config.h"
 
@@ -22,6 +23,7 @@ typedef struct {
     const char *label;
     const float *values;
     int n;
+    const TrainerRange *range;  /* over the whole run */
     int percent;        /* show values x 100 with a % sign */
     const char *empty;  /* shown before the first point */
 } Series;
@@ -105,11 +107,11 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
                VALUE_COLS, value);
 
     /* With room for it, the range of the series goes under the label. It
-     * comes from the raw values, because bucket averages understate it. */
+     * comes from the trainer, because the history's merged points and the
+     * bucket averages both understate it, more so as the run goes on. */
     if (rows >= 3) {
-        draw_spark_levels(s->values, s->n, 1, levels, &lo, &hi);
-        format_value(lo_text, sizeof lo_text, lo, s->percent);
-        format_value(hi_text, sizeof hi_text, hi, s->percent);
+        format_value(lo_text, sizeof lo_text, s->range->min, s->percent);
+        format_value(hi_text, sizeof hi_text, s->range->max, s->percent);
         pane_print(w, y + 1, 1, ui->attr[UI_DIM], "max %s", hi_text);
         pane_print(w, y + rows - 1, 1, ui->attr[UI_DIM], "min %s", lo_text);
     }
@@ -123,11 +125,12 @@ void pane_spark_draw(WINDOW *w, const Ui *ui)
                                            : "untrained; no training runs";
     const int trains = st->train_epochs > 0;
     const Series series[3] = {
-        {"train loss", st->loss_history, st->n_history, 0,
+        {"train loss", st->loss_history, st->n_history, &st->loss_range, 0,
          trains ? "waiting for the first batches" : idle},
-        {"train acc", st->acc_history, st->n_history, 1,
+        {"train acc", st->acc_history, st->n_history, &st->acc_range, 1,
          trains ? "waiting for the first batches" : idle},
-        {"test acc", st->test_acc_history, st->n_test_history, 1,
+        {"test acc", st->test_acc_history, st->n_test_history,
+         &st->test_acc_range, 1,
          trains ? "one point at the end of each epoch" : idle},
     };
 

@@ -230,6 +230,9 @@ typedef struct {
     float acc_history[TRAINER_HISTORY];
     int n_test_history;
     float test_acc_history[TRAINER_HISTORY];
+    /* Checkpoints do not store these, so a resumed run starts them from
+     * the saved history, which may have been merged. */
+    TrainerRange loss_range, acc_range, test_acc_range;
 } Progress;
 
 struct Trainer {
@@ -844,6 +847,31 @@ static int merge_pairs(float *v, int n)
     return out;
 }
 
+static void range_clear(TrainerRange *range)
+{
+    range->min = NAN;
+    range->max = NAN;
+}
+
+/* Widens RANGE to include V unless V is not finite. */
+static void range_add(TrainerRange *range, float v)
+{
+    if (!isfinite(v))
+        return;
+    if (!(v >= range->min))
+        range->min = v;
+    if (!(v <= range->max))
+        range->max = v;
+}
+
+/* Sets RANGE to the extremes of the N values at V. */
+static void range_of(TrainerRange *range, const float *v, int n)
+{
+    range_clear(range);
+    for (int i = 0; i < n; i++)
+        range_add(range, v[i]);
+}
+
 /* Appends the running epoch means every history_stride steps. Caller holds
  * job_lock. */
 static void history_sample(Trainer *tr)
@@ -862,6 +890,8 @@ static void history_sample(Trainer *tr)
     }
     pr->loss_history[pr->n_history] = (float)(ep->loss_sum / (double)ep->samples);
     pr->acc_history[pr->n_history] = (float)ep->correct / (float)ep->samples;
+    range_add(&pr->loss_range, pr->loss_history[pr->n_history]);
+    range_add(&pr->acc_range, pr->acc_history[pr->n_history]);
     pr->n_history++;
     tr->history_changed = 1;
 }
@@ -872,6 +902,7 @@ static void history_add_test(Progress *pr, double acc)
         pr->n_test_history = merge_pairs(pr->test_acc_history,
                                          pr->n_test_history);
     pr->test_acc_history[pr->n_test_history++] = (float)acc;
+    range_add(&pr->test_acc_range, (float)acc);
 }
 
 /* Copies the history into the status. Caller holds job_lock and lock. */
@@ -886,6 +917,9 @@ static void history_publish(Trainer *tr)
     memcpy(st->acc_history, pr->acc_history, n * sizeof(float));
     st->n_test_history = pr->n_test_history;
     memcpy(st->test_acc_history, pr->test_acc_history, t * sizeof(float));
+    st->loss_range = pr->loss_range;
+    st->acc_range = pr->acc_range;
+    st->test_acc_range = pr->test_acc_range;
     tr->history_changed = 0;
 }
 
@@ -1915,6 +1949,12 @@ static void adopt_progress(Trainer *tr, const Checkpoint *ck)
                  tr->n_train, part->train_count);
     }
 
+    /* The extremes come from the points as saved, before the merging
+     * below. */
+    range_of(&pr->loss_range, ck->loss_history, n);
+    range_of(&pr->acc_range, ck->acc_history, n);
+    range_of(&pr->test_acc_range, ck->test_acc_history, t);
+
     /* A checkpoint may contain more points than fit, so merge them like a
      * full buffer. */
     memcpy(loss, ck->loss_history, (size_t)n * sizeof(float));
@@ -2174,6 +2214,12 @@ static Trainer *trainer_alloc(const TrainerConfig *cfg, const Dataset *train,
     tr->saved_ok_step = -1;
     tr->lr_scale = 1.0f;
     tr->lr_user_scale = 1.0f;
+    range_clear(&tr->progress.loss_range);
+    range_clear(&tr->progress.acc_range);
+    range_clear(&tr->progress.test_acc_range);
+    tr->status.loss_range = tr->progress.loss_range;
+    tr->status.acc_range = tr->progress.acc_range;
+    tr->status.test_acc_range = tr->progress.test_acc_range;
     if (train != NULL) {
         tr->n_val = cfg->val_count;
         tr->n_train = train->count - tr->n_val;

@@ -637,6 +637,64 @@ START_TEST(test_checkpoint_load_for_eval)
 }
 END_TEST
 
+/* A loaded history longer than the buffer is merged in pairs, and the
+ * status keeps the min and max of the points as saved. */
+START_TEST(test_checkpoint_load_keeps_history_range)
+{
+    const int n = TRAINER_HISTORY + 2;
+    Dataset test;
+    TrainerConfig cfg = run_config();
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "long.ckpt");
+    Checkpoint ck;
+    TrainerStatus st;
+    Trainer *tr;
+
+    fill_checkpoint(&ck, OPTIM_ADAM);
+    free(ck.loss_history);
+    free(ck.acc_history);
+    ck.n_history = n;
+    ck.loss_history = xcalloc((size_t)n, sizeof(float));
+    ck.acc_history = xcalloc((size_t)n, sizeof(float));
+    for (int i = 0; i < n; i++) {
+        ck.loss_history[i] = 1.0f;
+        ck.acc_history[i] = 0.75f;
+    }
+    /* Merged, the first pair gives a loss of 3 and an accuracy of 0.25. */
+    ck.loss_history[0] = 4.0f;
+    ck.loss_history[1] = 2.0f;
+    ck.acc_history[0] = 0.0f;
+    ck.acc_history[1] = 0.5f;
+    ck.test_acc_history[0] = 0.5f;
+    ck.test_acc_history[1] = 0.25f;
+    ck.test_acc_history[2] = 0.75f;
+    save_ok(path, &ck);
+
+    make_dataset(&test, 37, 2);
+    cfg.spec = SPEC;
+    cfg.epochs = 0;
+    cfg.load_path = path;
+    tr = run_to_end(&cfg, NULL, &test);
+    trainer_get_status(tr, &st);
+
+    ck_assert_int_eq(st.n_history, n / 2);
+    ck_assert_float_eq(st.loss_history[0], 3.0f);
+    ck_assert_float_eq(st.acc_history[0], 0.25f);
+    ck_assert_float_eq(st.loss_range.min, 1.0f);
+    ck_assert_float_eq(st.loss_range.max, 4.0f);
+    ck_assert_float_eq(st.acc_range.min, 0.0f);
+    ck_assert_float_eq(st.acc_range.max, 0.75f);
+    ck_assert_float_eq(st.test_acc_range.min, 0.25f);
+    ck_assert_float_eq(st.test_acc_range.max, 0.75f);
+
+    trainer_free(tr);
+    checkpoint_free(&ck);
+    free(path);
+    remove_dir(dir);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_checkpoint_model_mismatch)
 {
     Dataset train, test;
@@ -1621,6 +1679,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(runs, test_checkpoint_resume_matches_run);
     tcase_add_test(runs, test_checkpoint_resume_mid_epoch);
     tcase_add_test(runs, test_checkpoint_load_for_eval);
+    tcase_add_test(runs, test_checkpoint_load_keeps_history_range);
     tcase_add_test(runs, test_checkpoint_model_mismatch);
     tcase_add_test(runs, test_checkpoint_optimiser_switch);
     suite_add_tcase(s, runs);

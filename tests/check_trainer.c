@@ -564,6 +564,16 @@ START_TEST(test_trainer_history_merges)
         ck_assert(isfinite(st.loss_history[i]));
         ck_assert(st.acc_history[i] >= 0 && st.acc_history[i] <= 1);
     }
+    /* The range of the run contains every merged point, which is a mean
+     * of points inside it. */
+    for (int i = 0; i < st.n_history; i++) {
+        ck_assert_float_le(st.loss_range.min, st.loss_history[i]);
+        ck_assert_float_ge(st.loss_range.max, st.loss_history[i]);
+        ck_assert_float_le(st.acc_range.min, st.acc_history[i]);
+        ck_assert_float_ge(st.acc_range.max, st.acc_history[i]);
+    }
+    ck_assert_float_eq(st.test_acc_range.min, st.test_acc_history[0]);
+    ck_assert_float_eq(st.test_acc_range.max, st.test_acc_history[0]);
     trainer_free(tr);
     free_dataset(&train);
     free_dataset(&test);
