@@ -14,7 +14,8 @@
 #define DRAW_MIN_COLS 80
 #define DRAW_MIN_LINES 24
 
-/* Levels of one sparkline cell: 0 is blank, 1..8 the eighth blocks. */
+/* The maximum number of levels of one sparkline cell: 0 is blank, 1..8
+ * the eighth blocks. A glyph table with fewer glyphs uses fewer levels. */
 #define DRAW_SPARK_CELL_LEVELS 8
 /* Levels of one row of a sparkline drawn as its top edge over a fill,
  * for ASCII, which has glyphs at three heights in a cell: low, middle
@@ -85,11 +86,11 @@ int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
                       float *min, float *max);
 
 /*
- * Returns the glyph index 0..DRAW_SPARK_CELL_LEVELS for screen row ROW
- * (0 is the bottom row) of a sparkline column at LEVEL, when each row adds
- * DRAW_SPARK_CELL_LEVELS levels.
+ * Returns the glyph index 0..CELL_LEVELS for screen row ROW (0 is the
+ * bottom row) of a sparkline column at LEVEL, when each row adds
+ * CELL_LEVELS levels.
  */
-int draw_spark_cell(int level, int row);
+int draw_spark_cell(int level, int row, int cell_levels);
 
 /*
  * Returns the glyph index for screen row ROW (0 is the bottom row) of a

@@ -52,7 +52,11 @@ typedef enum {
 
 /* Glyphs that differ between UTF-8 and ASCII terminals. */
 typedef struct {
-    const char *spark[DRAW_SPARK_CELL_LEVELS + 1];  /* [0] is blank */
+    /* Sparkline cells from blank to full, each one higher or denser on
+     * screen than the one before: spark[0] is blank, spark[spark_levels]
+     * full. */
+    const char *spark[DRAW_SPARK_CELL_LEVELS + 1];
+    int spark_levels;
     /* Sparklines of two rows or more, drawn as the top edge over a fill
      * (see draw_spark_edge_cell): blank, the edge at its three heights
      * and the fill. All NULL where they stack spark[] cells instead. */

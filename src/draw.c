@@ -212,12 +212,12 @@ int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
     return finite;
 }
 
-int draw_spark_cell(int level, int row)
+int draw_spark_cell(int level, int row, int cell_levels)
 {
-    int cell = level - row * DRAW_SPARK_CELL_LEVELS;
+    int cell = level - row * cell_levels;
     if (cell < 0)
         return 0;
-    return cell > DRAW_SPARK_CELL_LEVELS ? DRAW_SPARK_CELL_LEVELS : cell;
+    return cell > cell_levels ? cell_levels : cell;
 }
 
 int draw_spark_edge_cell(int level, int row)

@@ -69,8 +69,9 @@ static void draw_columns(WINDOW *w, const Ui *ui, const int *levels, int n,
                 waddstr(w, ui->glyph->spark_edge[
                                draw_spark_edge_cell(levels[i], from_bottom)]);
             else
-                waddstr(w, ui->glyph->spark[draw_spark_cell(levels[i],
-                                                            from_bottom)]);
+                waddstr(w, ui->glyph->spark[draw_spark_cell(
+                               levels[i], from_bottom,
+                               ui->glyph->spark_levels)]);
         }
     }
     wattrset(w, A_NORMAL);
@@ -97,7 +98,7 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
 
     int n = draw_resample(s->values, s->n, spark_w, buf);
     int per_row = edge_style(ui, rows) ? DRAW_SPARK_EDGE_LEVELS
-                                       : DRAW_SPARK_CELL_LEVELS;
+                                       : ui->glyph->spark_levels;
     draw_spark_levels(buf, n, rows * per_row, levels, &lo, &hi);
     draw_columns(w, ui, levels, n, y, spark_x, rows);
 

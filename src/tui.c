@@ -90,6 +90,7 @@ static const UiStyle ui_styles[UI_COUNT] = {
 static const UiGlyphs glyphs_utf8 = {
     .spark = {" ", "\u2581", "\u2582", "\u2583", "\u2584", "\u2585",
               "\u2586", "\u2587", "\u2588"},
+    .spark_levels = 8,
     .bar_done = "\u2588",
     .bar_todo = "\u2591",
     .arrow = "\u2192",
@@ -99,9 +100,13 @@ static const UiGlyphs glyphs_utf8 = {
 };
 
 static const UiGlyphs glyphs_ascii = {
-    .spark = {" ", "_", ".", ",", "-", "~", "=", "*", "#"},
-    /* Stacked, the glyphs above read as noise: "_", "." and "," all sit
-     * low in a cell, and "#" cells make a solid block. An edge of three
+    /* A one-row sparkline. Each glyph reaches higher in the cell and
+     * covers more of it than the one before, so the row reads like bars.
+     * Glyphs at about the same height, such as "_", "." and ",", would
+     * make levels that look alike. */
+    .spark = {" ", "_", "-", "=", "#"},
+    .spark_levels = 4,
+    /* Stacked, "#" cells would make a solid block. An edge of three
      * plain heights over a light fill reads as a line chart. */
     .spark_edge = {" ", "_", "-", "'", ":"},
     .bar_done = "#",

@@ -77,12 +77,24 @@ END_TEST
 START_TEST(test_draw_spark_cell_rows)
 {
     /* Level 12 of a two-row sparkline: a full bottom cell, half a top. */
-    ck_assert_int_eq(draw_spark_cell(12, 0), 8);
-    ck_assert_int_eq(draw_spark_cell(12, 1), 4);
-    ck_assert_int_eq(draw_spark_cell(3, 0), 3);
-    ck_assert_int_eq(draw_spark_cell(3, 1), 0);
-    ck_assert_int_eq(draw_spark_cell(0, 0), 0);
-    ck_assert_int_eq(draw_spark_cell(16, 1), 8);
+    ck_assert_int_eq(draw_spark_cell(12, 0, 8), 8);
+    ck_assert_int_eq(draw_spark_cell(12, 1, 8), 4);
+    ck_assert_int_eq(draw_spark_cell(3, 0, 8), 3);
+    ck_assert_int_eq(draw_spark_cell(3, 1, 8), 0);
+    ck_assert_int_eq(draw_spark_cell(0, 0, 8), 0);
+    ck_assert_int_eq(draw_spark_cell(16, 1, 8), 8);
+}
+END_TEST
+
+START_TEST(test_draw_spark_cell_short_ramp)
+{
+    /* The ASCII ramp has 4 glyphs above the blank, so level 6 of two
+     * rows is a full bottom cell and half a top. */
+    ck_assert_int_eq(draw_spark_cell(3, 0, 4), 3);
+    ck_assert_int_eq(draw_spark_cell(4, 0, 4), 4);
+    ck_assert_int_eq(draw_spark_cell(6, 0, 4), 4);
+    ck_assert_int_eq(draw_spark_cell(6, 1, 4), 2);
+    ck_assert_int_eq(draw_spark_cell(4, 1, 4), 0);
 }
 END_TEST
 
@@ -922,6 +934,7 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_spark_nan_left_blank);
     tcase_add_test(tc, test_draw_spark_all_nan);
     tcase_add_test(tc, test_draw_spark_cell_rows);
+    tcase_add_test(tc, test_draw_spark_cell_short_ramp);
     tcase_add_test(tc, test_draw_spark_edge_cell_rows);
     tcase_add_test(tc, test_draw_resample_short_copies);
     tcase_add_test(tc, test_draw_resample_averages_buckets);

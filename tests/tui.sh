@@ -318,6 +318,14 @@ fi
 start ascii 80x24 C --train-limit 2000 --epochs 30
 wait_for ascii 'Confusion: rows true' 30 || fail "LANG=C: the panes did not appear"
 wait_for ascii "$predicted" 60 || fail "LANG=C: no prediction within 60 s"
+# At 80x24 each sparkline has one row, drawn with the glyphs " _-=#" only,
+# each higher in the cell than the one before. Glyphs such as "." and "_"
+# would sit at the same height for different levels.
+sed -nE 's/.* (train loss|train acc|test acc) +([^ ](.*[^ ])?) +[0-9.]+%?$/\2/p' \
+    "$tmp/screen" >"$tmp/sparks"
+[ "$(wc -l <"$tmp/sparks")" -eq 3 ] || fail "LANG=C: not three sparklines"
+grep -n '[^ _=#-]' "$tmp/sparks" \
+    && fail "LANG=C: a sparkline has glyphs outside the ramp \" _-=#\""
 # Once the trainer has paused, the key bar drops its "pausing after" reply.
 tm send-keys -t ascii p
 wait_for ascii '^ paused ' 20 || fail "LANG=C: p did not pause the run"
