@@ -153,14 +153,15 @@ static const char *const view_names[DRAW_VIEWS] = {
 };
 
 /* The panes that take keys, in the order Tab visits those a view shows,
- * and their names in the help window. The table comes before the matrix,
- * which is below it in the per-class view. */
+ * and their names in the help window. The order is the screen's: the
+ * viewer on the left, then the right-hand column from the top, where the
+ * table and the list are above the matrix. */
 static const DrawPane focus_order[] = {
-    DRAW_IMAGE, DRAW_CLASSES, DRAW_CONFUSION, DRAW_MISTAKES,
+    DRAW_IMAGE, DRAW_CLASSES, DRAW_MISTAKES, DRAW_CONFUSION,
 };
 #define FOCUS_PANES ((int)(sizeof focus_order / sizeof focus_order[0]))
 static const char *const focus_names[FOCUS_PANES] = {
-    "viewer", "per-class table", "matrix", "list",
+    "viewer", "per-class table", "list", "matrix",
 };
 
 /* ---------------------------------------------------------------- helpers */

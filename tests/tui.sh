@@ -245,6 +245,33 @@ if [ -n "$utf8" ]; then
         || fail "1 then 3 did not focus the table: $(grep -o '>[A-Z][a-z]*' "$tmp/screen" | head -1)"
     grep -q 'precision %' "$tmp/screen" \
         || fail "3 did not show the matrix with its precision row"
+    tm send-keys -t explore '?'
+    wait_for explore 'Press any key to close this window' 5 \
+        || fail "? did not open the help"
+    grep -Eq ' Tab +next pane: viewer, per-class table, matrix {10}' \
+        "$tmp/screen" \
+        || fail "help in the per-class view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+    tm send-keys -t explore Escape
+
+    # At this height the mistakes view has the matrix below the list, and
+    # Tab goes down the screen from the list to the matrix.
+    tm send-keys -t explore 2
+    focus_on explore "$list_title" 5 || fail "2 did not focus the list"
+    grep -q "$matrix_title" "$tmp/screen" \
+        || fail "the mistakes view at 132x43 lacks the matrix"
+    tm send-keys -t explore Tab
+    focus_on explore "$matrix_title" 5 \
+        || fail "Tab from the list did not focus the matrix below it"
+    tm send-keys -t explore '?'
+    wait_for explore 'Press any key to close this window' 5 \
+        || fail "? did not open the help"
+    grep -Eq ' Tab +next pane: viewer, list, matrix {10}' "$tmp/screen" \
+        || fail "help in the mistakes view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+    tm send-keys -t explore Escape
+    # The sparklines are the last pane of the per-class view on screen, so
+    # the view is whole once they show.
+    tm send-keys -t explore 3
+    wait_for explore 'Loss and accuracy' 5 || fail "3 did not show the per-class view again"
 
     # Every rate of the per-class table and the matrix below it has one
     # decimal unless it is 100, and the % sign is only in the labels: the
