@@ -504,9 +504,9 @@ START_TEST(test_gemm_columns_do_not_depend_on_split)
                     150, 300, 37);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 150,
                     150, 300, 37);
-    /* A dense input gradient from 10 units: the whole product reads A in
-     * place, and the split at column 37 sends both parts to the blocked
-     * path; the split at 64 keeps them in place. */
+    /* A dense input gradient from 10 units. The whole product reads A in
+     * place. A split at column 37 sends both parts to the blocked path,
+     * and one at column 64 keeps them in place. */
     check_col_split(sgemm_avx2, "avx2", GEMM_NOTRANS, GEMM_NOTRANS, 64, 128,
                     10, 37);
     check_col_split(sgemm_avx512, "avx512", GEMM_NOTRANS, GEMM_NOTRANS, 64,
