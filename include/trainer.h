@@ -145,6 +145,8 @@ typedef struct {
     int eval_behind;        /* set when the run has ended and trained past
                                that evaluation */
     double test_loss, test_acc;
+    long test_nonfinite;    /* test images with a non-finite probability,
+                               which the model does not predict */
     int has_val;            /* val_loss and val_acc are set */
     double val_loss, val_acc;
     long confusion[DATASET_CLASSES][DATASET_CLASSES];

@@ -1653,16 +1653,29 @@ static void print_test_result(const TrainerStatus *st)
            st->test_loss);
 }
 
-/* Prints the --eval report. Its layout is documented under --eval in the
- * man page, which scripts rely on: precision, recall and F1 are
- * percentages with one decimal, as in the per-class pane. */
-static void print_eval(Trainer *tr)
+/* Prints the --eval report of the model loaded from LOAD_PATH and
+ * returns 0, or returns 1 when the model gives NaN predictions for some
+ * of the TEST_COUNT test images, which a report would count as
+ * predictions. The layout
+ * is documented under --eval in the man page, which scripts rely on:
+ * precision, recall and F1 are percentages with one decimal, as in the
+ * per-class pane. */
+static int print_eval(Trainer *tr, const char *load_path, int test_count)
 {
     TrainerStatus *st = xmalloc(sizeof *st);
     ClassMetrics cm[DATASET_CLASSES];
 
     trainer_evaluate(tr);
     trainer_get_status(tr, st);
+    if (st->test_nonfinite > 0) {
+        print_message(stderr, "--load %s gives NaN predictions for %ld of "
+                      "%d test images: its weights or running statistics "
+                      "are too large for them; use an earlier checkpoint",
+                      load_path, st->test_nonfinite,
+                      test_count);
+        free(st);
+        return 1;
+    }
     metrics_per_class(st->confusion, cm);
 
     printf("model: %s\n", trainer_net(tr)->spec);
@@ -1686,6 +1699,7 @@ static void print_eval(Trainer *tr)
         putchar('\n');
     }
     free(st);
+    return 0;
 }
 
 /* Returns 1 once a hangup took the terminal that stderr wrote to, so that
@@ -2223,7 +2237,8 @@ int main(int argc, char **argv)
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
-        print_eval(tr);
+        if (print_eval(tr, opt.load_path, test.count) != 0)
+            status = 1;
         goto done;
     }
 

@@ -196,6 +196,8 @@ typedef struct {
     uint8_t *predicted;     /* test count classes */
     float *probs;           /* test count x DATASET_CLASSES */
     double *loss;           /* summed loss per shard */
+    int *nonfinite;         /* images with a non-finite probability, per
+                               shard */
 } EvalBuffers;
 
 /* The images the current JOB_EVAL predicts and where the results go:
@@ -210,10 +212,12 @@ typedef struct {
     uint8_t *predicted;
     float *probs;
     double *loss;
+    int *nonfinite;
 } EvalJob;
 
 typedef struct {
     double loss, acc;
+    long nonfinite;         /* test images with a non-finite probability */
     long confusion[DATASET_CLASSES][DATASET_CLASSES];
     int has_val;            /* val_loss and val_acc are set */
     double val_loss, val_acc;
@@ -609,6 +613,7 @@ static void run_eval_shard(Trainer *tr, Worker *w, int shard)
     int n = job->count - first < EVAL_SHARD ? job->count - first : EVAL_SHARD;
     float *probs = job->probs + (size_t)first * DATASET_CLASSES;
     double loss = 0.0;
+    int nonfinite = 0;
 
     dataset_copy_images(job->data, job->first + first, n, w->eval_images);
     net_predict(&tr->net, w->scratch, w->eval_images, n, probs);
@@ -616,11 +621,18 @@ static void run_eval_shard(Trainer *tr, Worker *w, int shard)
         const float *p = probs + (size_t)i * DATASET_CLASSES;
         float p_true = p[job->labels[first + i]];
 
+        for (int c = 0; c < DATASET_CLASSES; c++)
+            if (!isfinite(p[c])) {
+                nonfinite++;
+                break;
+            }
+
         /* The floor keeps a confident mistake from making the loss infinite. */
         loss -= log(p_true > 1e-12f ? (double)p_true : 1e-12);
         job->predicted[first + i] = (uint8_t)metrics_argmax(p, DATASET_CLASSES);
     }
     job->loss[shard] = loss;
+    job->nonfinite[shard] = nonfinite;
 }
 
 /* Marks the shards of the current job that no worker has taken as done,
@@ -1188,10 +1200,14 @@ static void evaluate_locked(Trainer *tr, EvalResult *res)
 
     tr->eval_job = (EvalJob){ test, 0, test->labels, test->count,
                               tr->eval.n_shards, tr->eval.predicted,
-                              tr->eval.probs, tr->eval.loss };
+                              tr->eval.probs, tr->eval.loss,
+                              tr->eval.nonfinite };
     pool_run(&tr->pool, JOB_EVAL, tr->eval.n_shards);
-    for (int s = 0; s < tr->eval.n_shards; s++)
+    res->nonfinite = 0;
+    for (int s = 0; s < tr->eval.n_shards; s++) {
         loss += tr->eval.loss[s];
+        res->nonfinite += tr->eval.nonfinite[s];
+    }
     memset(res->confusion, 0, sizeof res->confusion);
     metrics_confusion_add(res->confusion, test->labels, tr->eval.predicted,
                           test->count);
@@ -1212,7 +1228,7 @@ static void evaluate_val_locked(Trainer *tr, double *loss, double *acc)
     tr->eval_job = (EvalJob){
         tr->train, first, labels,
         tr->n_val, tr->val.n_shards, tr->val.predicted, tr->val.probs,
-        tr->val.loss };
+        tr->val.loss, tr->val.nonfinite };
     pool_run(&tr->pool, JOB_EVAL, tr->val.n_shards);
     for (int s = 0; s < tr->val.n_shards; s++)
         sum += tr->val.loss[s];
@@ -1274,6 +1290,7 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     tr->status.eval_epoch_end = epoch_end;
     tr->status.test_loss = res->loss;
     tr->status.test_acc = res->acc;
+    tr->status.test_nonfinite = res->nonfinite;
     if (res->has_val) {
         tr->status.has_val = 1;
         tr->status.val_loss = res->val_loss;
@@ -1597,8 +1614,13 @@ static void begin_epoch(Trainer *tr)
     pthread_mutex_unlock(&tr->lock);
 }
 
-/* Evaluates after a finished epoch, reports it to on_epoch and saves. */
-static void end_epoch(Trainer *tr)
+/* Evaluates after a finished epoch, reports it to on_epoch and saves.
+ * Returns 0, or -1 when the model gives a non-finite probability for a
+ * test image: its weights are finite, or the epoch would have failed,
+ * but too large for that image. The run then counts as diverged, like
+ * one with a non-finite loss, and the epoch is neither reported nor
+ * saved. */
+static int end_epoch(Trainer *tr)
 {
     Progress *pr = &tr->progress;
     EpochRecord rec;
@@ -1618,6 +1640,16 @@ static void end_epoch(Trainer *tr)
                           : 0.0;
 
     evaluate_and_publish(tr, 1, &res);
+    if (res.nonfinite > 0) {
+        pthread_mutex_lock(&tr->job_lock);
+        tr->diverged = 1;
+        pthread_mutex_unlock(&tr->job_lock);
+        set_message(tr, 1, "training stopped: the model gives NaN "
+                    "predictions for %ld of %d test images after epoch %d, "
+                    "although every weight is finite; try a lower learning "
+                    "rate", res.nonfinite, tr->test->count, rec.epoch);
+        return -1;
+    }
     rec.test_loss = res.loss;
     rec.test_acc = res.acc;
     rec.has_val = res.has_val;
@@ -1631,6 +1663,7 @@ static void end_epoch(Trainer *tr)
         tr->cfg.on_epoch(&rec, tr->cfg.ctx);
     if (tr->save_path != NULL)
         save_and_report(tr, tr->save_path);
+    return 0;
 }
 
 /* Takes over the scale chosen with trainer_scale_lr for the next batch
@@ -1741,6 +1774,17 @@ static int stop_after_epoch_requested(Trainer *tr)
     return stop;
 }
 
+/* Sets an error message when the evaluation RES of the network as
+ * loaded or created left test images without a prediction. */
+static void report_nonfinite_eval(Trainer *tr, const EvalResult *res)
+{
+    if (res->nonfinite > 0)
+        set_message(tr, 1, "the model gives NaN predictions for %ld of %d "
+                    "test images: its weights are too large for them; use "
+                    "an earlier checkpoint", res->nonfinite,
+                    tr->test->count);
+}
+
 static void *coordinator_main(void *arg)
 {
     Trainer *tr = arg;
@@ -1749,6 +1793,7 @@ static void *coordinator_main(void *arg)
 
     if (tr->cfg.epochs == 0) {
         evaluate_and_publish(tr, 0, &res);
+        report_nonfinite_eval(tr, &res);
     } else if (tr->cfg.evaluate_loaded && tr->cfg.load_path != NULL) {
         /* The status names the epoch the run goes on with, whose batches
          * so far the progress bar shows during the evaluation. */
@@ -1756,11 +1801,12 @@ static void *coordinator_main(void *arg)
         tr->status.epoch = (int)tr->progress.epochs_done + 1;
         pthread_mutex_unlock(&tr->lock);
         evaluate_and_publish(tr, 0, &res);
+        report_nonfinite_eval(tr, &res);
     }
     while (rc == 0 && tr->progress.epochs_done < tr->epochs_end) {
         rc = run_epoch(tr);
         if (rc == 0)
-            end_epoch(tr);
+            rc = end_epoch(tr);
         if (rc == 0 && stop_after_epoch_requested(tr))
             break;
     }
@@ -2076,6 +2122,7 @@ static void alloc_buffers(Trainer *tr)
     tr->eval.probs = xcalloc((size_t)test_count * DATASET_CLASSES,
                              sizeof(float));
     tr->eval.loss = xcalloc((size_t)tr->eval.n_shards, sizeof(double));
+    tr->eval.nonfinite = xcalloc((size_t)tr->eval.n_shards, sizeof(int));
     tr->pub_predicted = xcalloc((size_t)test_count, 1);
     tr->pub_probs = xcalloc((size_t)test_count * DATASET_CLASSES,
                             sizeof(float));
@@ -2085,6 +2132,7 @@ static void alloc_buffers(Trainer *tr)
     tr->val.probs = xcalloc(((size_t)tr->n_val + 1) * DATASET_CLASSES,
                             sizeof(float));
     tr->val.loss = xcalloc((size_t)tr->val.n_shards + 1, sizeof(double));
+    tr->val.nonfinite = xcalloc((size_t)tr->val.n_shards + 1, sizeof(int));
 }
 
 static void init_status(Trainer *tr)
@@ -2144,11 +2192,13 @@ static void free_buffers(Trainer *tr)
     free(tr->eval.predicted);
     free(tr->eval.probs);
     free(tr->eval.loss);
+    free(tr->eval.nonfinite);
     free(tr->pub_predicted);
     free(tr->pub_probs);
     free(tr->val.predicted);
     free(tr->val.probs);
     free(tr->val.loss);
+    free(tr->val.nonfinite);
 }
 
 /* Releases everything but the threads; safe on a partly built trainer. */

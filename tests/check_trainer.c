@@ -1647,6 +1647,70 @@ START_TEST(test_trainer_divergence_keeps_checkpoint)
 }
 END_TEST
 
+/* Sets two weights of unit 0 of a "dense10" model to 3e38, on pixels
+ * in rows 4 and 5 of column 0: the band of images of label 0. Their
+ * logit for unit 0 overflows to infinity, so they get NaN probabilities,
+ * while the weighted noise of every other image stays finite. Returns
+ * how many of DS's images have label 0. */
+static int overflow_label_zero(Trainer *tr, const Dataset *ds)
+{
+    float *w = ((Net *)trainer_net(tr))->params;
+    int zeros = 0;
+
+    w[4 * DATASET_COLS] = 3e38f;
+    w[5 * DATASET_COLS] = 3e38f;
+    for (int i = 0; i < ds->count; i++)
+        zeros += ds->labels[i] == 0;
+    return zeros;
+}
+
+/* An evaluation counts the test images whose probabilities are not
+ * finite, and a run with --epochs 0 reports them as an error. The model
+ * is loaded, as the trainer keeps the weights of a checkpoint and
+ * initialises a new model's only when it starts. */
+START_TEST(test_trainer_nan_predictions_reported)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    char want[128];
+    int zeros;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.spec = "dense10";
+    cfg.epochs = 1;
+    cfg.save_path = path;
+    trainer_free(run_to_end(&cfg, &train, &test));
+    cfg.epochs = 0;
+    cfg.save_path = NULL;
+    cfg.load_path = path;
+    tr = create_ok(&cfg, NULL, &test);
+    zeros = overflow_label_zero(tr, &test);
+    ck_assert_int_gt(zeros, 0);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+    trainer_get_status(tr, &st);
+    snprintf(want, sizeof want, "NaN predictions for %d of %d test images",
+             zeros, TEST_COUNT);
+    ck_assert_int_eq(st.test_nonfinite, zeros);
+    ck_assert_int_eq(st.message_is_error, 1);
+    ck_assert_msg(strstr(st.message, want) != NULL, "message: %s",
+                  st.message);
+
+    trainer_free(tr);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 /* Trains with 1, 2 and 3 threads, saving a checkpoint after each epoch,
  * and compares the files byte for byte. The net has more parameters than
  * one update slice (16384) and a dense layer wider than one part of the
@@ -1845,6 +1909,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_nonfinite_loss_fails);
     tcase_add_test(control, test_trainer_nonfinite_weight_fails);
     tcase_add_test(control, test_trainer_divergence_keeps_checkpoint);
+    tcase_add_test(control, test_trainer_nan_predictions_reported);
     suite_add_tcase(s, control);
 
     tcase_set_timeout(config, THREADED_TIMEOUT);
