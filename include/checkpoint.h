@@ -40,6 +40,7 @@
 #ifndef FMNIST_CHECKPOINT_H
 #define FMNIST_CHECKPOINT_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,7 +50,11 @@
 /* Version 1 had no running statistics and a 40-byte header. */
 #define CHECKPOINT_VERSION 2u
 #define CHECKPOINT_HEADER_SIZE 44
-#define CHECKPOINT_ERR_LEN 512
+/* Length of error buffers for this module and for trainer_create. A
+ * message contains the path once as given and at most once shell-quoted,
+ * where each ' takes four bytes, or the path and up to two model specs of
+ * CHECKPOINT_SPEC_MAX bytes. The rest is the reason, under 1024 bytes. */
+#define CHECKPOINT_ERR_LEN (5 * PATH_MAX + 2 * CHECKPOINT_SPEC_MAX + 1024)
 /* Appended to a checkpoint's name for the temporary file that a save
  * renames over it. Both ways of saving below use this name, with the X's
  * replaced by random letters and digits. */

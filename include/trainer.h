@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "augment.h"
+#include "checkpoint.h"
 #include "dataset.h"
 #include "net.h"
 #include "optim.h"
@@ -31,7 +32,8 @@
  * --train-limit 4096). */
 #define TRAINER_MAX_BATCH 4096
 #define TRAINER_HISTORY 512
-#define TRAINER_ERR_LEN 512
+/* trainer_create passes on the errors of checkpoint_load. */
+#define TRAINER_ERR_LEN CHECKPOINT_ERR_LEN
 /* Bounds of trainer_scale_lr. */
 #define TRAINER_LR_MIN 1e-7f
 #define TRAINER_LR_MAX 10.0f

@@ -925,6 +925,73 @@ START_TEST(test_checkpoint_trailing_data_quotes_name)
 }
 END_TEST
 
+/* Creates directories with 200-byte names under TOP until the path is
+ * within 300 bytes of PATH_MAX, and returns that path. */
+static char *make_deep_dir(const char *top)
+{
+    char name[201];
+    char *path = xstrdup(top);
+
+    memset(name, 'd', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    while (strlen(path) + sizeof name < PATH_MAX - 300) {
+        char *next = join_path(path, name);
+
+        ck_assert_msg(mkdir(next, 0700) == 0, "mkdir %s failed", next);
+        free(path);
+        path = next;
+    }
+    return path;
+}
+
+/* Removes the empty directories that make_deep_dir created under TOP. */
+static void remove_deep_dir(char *path, const char *top)
+{
+    while (strcmp(path, top) != 0) {
+        rmdir(path);
+        *strrchr(path, '/') = '\0';
+    }
+    free(path);
+}
+
+/* A message that names a path close to PATH_MAX twice, once quoted for
+ * the shell, still ends with the whole command. */
+START_TEST(test_checkpoint_long_path_keeps_reason)
+{
+    char *dir = make_temp_dir();
+    char *deep = make_deep_dir(dir);
+    char *path = join_path(deep, "it's.ckpt");
+    char *fix = xmalloc(3 * PATH_MAX);
+    char err[CHECKPOINT_ERR_LEN];
+    size_t size;
+    uint8_t *data = good_file(path, &size);
+    uint8_t *longer = xcalloc(size + 3, 1);
+    Checkpoint ck;
+
+    ck_assert_uint_gt(strlen(path), PATH_MAX - 520);
+    memcpy(longer, data, size);
+    write_bytes(path, longer, size + 3);
+    ck_assert_int_ne(checkpoint_load(path, &ck, err, sizeof err), 0);
+    snprintf(fix, 3 * PATH_MAX, "cutting it back with: truncate -s %zu "
+             "'%s/it'\\''s.ckpt'", size, deep);
+    /* With a failure message of several kilobytes, Check ended the test
+     * with exit status 2, so only the end of the message is shown. */
+    ck_assert_msg(strlen(err) >= strlen(fix)
+                  && strcmp(err + strlen(err) - strlen(fix), fix) == 0,
+                  "message of %zu bytes, expected %zu, ends with \"%s\"",
+                  strlen(err), strlen(fix),
+                  err + (strlen(err) > 80 ? strlen(err) - 80 : 0));
+
+    ck_assert_int_eq(unlink(path), 0);
+    remove_deep_dir(deep, dir);
+    free(longer);
+    free(data);
+    free(fix);
+    free(path);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(test_checkpoint_rejects_bit_flips)
 {
     char *dir = make_temp_dir();
@@ -1689,6 +1756,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(reject, test_checkpoint_rejects_truncated);
     tcase_add_test(reject, test_checkpoint_rejects_trailing_data);
     tcase_add_test(reject, test_checkpoint_trailing_data_quotes_name);
+    tcase_add_test(reject, test_checkpoint_long_path_keeps_reason);
     tcase_add_test(reject, test_checkpoint_rejects_field_range);
     tcase_add_test(reject, test_checkpoint_rejects_bit_flips);
     tcase_add_test(reject, test_checkpoint_rejects_other_version);
