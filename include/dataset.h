@@ -12,6 +12,7 @@
 #ifndef FMNIST_DATASET_H
 #define FMNIST_DATASET_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,9 +21,12 @@
 #define DATASET_PIXELS (DATASET_ROWS * DATASET_COLS)
 #define DATASET_CLASSES 10
 
-/* Length of error buffers for this module; the "data not found" message
- * lists every directory tried. */
-#define DATASET_ERR_LEN 2048
+/* Length of error buffers for this module. The longest message is "data
+ * not found" for --data or FMNIST_DATA: one directory, up to four paths
+ * inside it with their reasons, and the lines around them.
+ * NOTE: a name whose bytes are mostly escaped as \xHH takes four times
+ * its length, and such a message can still be cut. */
+#define DATASET_ERR_LEN (6 * PATH_MAX + 2048)
 
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u

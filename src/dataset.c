@@ -686,7 +686,8 @@ static int search_dirs(const char *heading, const char *fix,
                        const char *const *dirs, int ndirs, char **dir_out,
                        char *err, size_t errlen)
 {
-    char why[1024];
+    /* Room for four "PATH is a directory, expected a regular file". */
+    char why[4 * (PATH_MAX + 64) + 256];
     int missing;
     int any_missing = 0;
     size_t pos = 0;

@@ -992,6 +992,37 @@ START_TEST(test_dataset_locate_unusable_entries)
 }
 END_TEST
 
+/* A --data directory close to PATH_MAX, holding an entry that is no
+ * file, keeps the whole reason and the line on how to fix it. */
+START_TEST(test_dataset_locate_long_path)
+{
+    char err[DATASET_ERR_LEN] = "";
+    char *found = NULL;
+    char deep[PATH_MAX], entry[PATH_MAX];
+    char name[201];
+
+    memset(name, 'd', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    snprintf(deep, sizeof deep, "%s", dir);
+    while (strlen(deep) + sizeof name < PATH_MAX - 300) {
+        join_path(entry, deep, name);
+        ck_assert_msg(mkdir(entry, 0700) == 0, "mkdir %s failed", entry);
+        memcpy(deep, entry, sizeof deep);
+    }
+    join_path(entry, deep, "train-images-idx3-ubyte.gz");
+    ck_assert_int_eq(mkdir(entry, 0700), 0);
+
+    unsetenv("FMNIST_DATA");
+    ck_assert_int_eq(dataset_locate(deep, &found, err, sizeof err), -1);
+    ck_assert_ptr_null(found);
+    ck_assert_contains(err, "missing train-labels-idx1-ubyte, "
+                            "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte");
+    ck_assert_contains(err, entry);
+    ck_assert_contains(err, " is a directory, expected a regular file\n");
+    ck_assert_contains(err, "check the --data path, or leave --data out");
+}
+END_TEST
+
 START_TEST(test_dataset_search_not_found)
 {
     char err[DATASET_ERR_LEN] = "";
@@ -1168,6 +1199,7 @@ Suite *dataset_suite(void)
     tcase_add_test(locate, test_dataset_locate_env_wrong_no_fallback);
     tcase_add_test(locate, test_dataset_locate_explicit_missing);
     tcase_add_test(locate, test_dataset_locate_unusable_entries);
+    tcase_add_test(locate, test_dataset_locate_long_path);
     tcase_add_test(locate, test_dataset_search_not_found);
     tcase_add_test(locate, test_dataset_locate_defaults);
 
