@@ -55,7 +55,8 @@ const char *util_file_kind(unsigned mode);
  * a terminal shows it as text. A byte that starts no valid character
  * counts as a character of 1 byte, and so does any byte above 127 in a
  * single-byte locale such as C. Controls, C1 controls (U+0080 to U+009F)
- * included, are not printable. */
+ * included, are not printable, and neither are invisible and
+ * direction-changing characters such as U+202E and U+200B. */
 int util_next_char(const char *text, int *printable);
 
 /*

@@ -449,6 +449,25 @@ int util_open_regular(const char *path)
     return -1;
 }
 
+/* Returns 1 for a character that iswprint accepts but that shows nothing
+ * or changes the direction of the text around it. A name shown with one
+ * can read differently from the real one. These are the soft hyphen,
+ * zero-width characters, bidirectional controls, the byte order mark and
+ * tag characters. The values are Unicode code points, which is what
+ * wchar_t contains where __STDC_ISO_10646__ is defined, as in glibc. */
+static int is_invisible(wchar_t wc)
+{
+    unsigned long cp = (unsigned long)wc;
+
+    return cp == 0xad
+           || (cp >= 0x200b && cp <= 0x200f)
+           || (cp >= 0x202a && cp <= 0x202e)
+           || (cp >= 0x2060 && cp <= 0x2064)
+           || (cp >= 0x2066 && cp <= 0x2069)
+           || cp == 0xfeff
+           || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
 int util_next_char(const char *text, int *printable)
 {
     const unsigned char *c = (const unsigned char *)text;
@@ -467,7 +486,7 @@ int util_next_char(const char *text, int *printable)
         *printable = 0;
         return 1;
     }
-    *printable = iswprint((wint_t)wc) != 0;
+    *printable = iswprint((wint_t)wc) != 0 && !is_invisible(wc);
     return (int)n;
 }
 

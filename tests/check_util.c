@@ -310,8 +310,9 @@ START_TEST(test_util_escape_unprintable_table)
 END_TEST
 
 /* In UTF-8, printable characters stay whole, while C1 controls such as
- * U+009B (which some terminals take as CSI) and bytes that start no
- * character become escapes, a byte each. */
+ * U+009B (which some terminals take as CSI), invisible and
+ * direction-changing characters, and bytes that start no character
+ * become escapes, a byte each. */
 START_TEST(test_util_escape_unprintable_utf8)
 {
     static const struct {
@@ -327,6 +328,22 @@ START_TEST(test_util_escape_unprintable_utf8)
         {"\xc3", "\\xc3"},
         {"\xc3(", "\\xc3("},
         {"x\033[0m", "x\\x1b[0m"},
+        /* Invisible and direction-changing characters, each at both ends
+         * of its range, with a neighbour that stays. */
+        {"\xc2\xad", "\\xc2\\xad"},
+        {"\xe2\x80\x8a", "\xe2\x80\x8a"},
+        {"\xe2\x80\x8b", "\\xe2\\x80\\x8b"},
+        {"\xe2\x80\x8f", "\\xe2\\x80\\x8f"},
+        {"\xe2\x80\xaa", "\\xe2\\x80\\xaa"},
+        {"a\xe2\x80\xaegpj.exe", "a\\xe2\\x80\\xaegpj.exe"},
+        {"\xe2\x81\xa0", "\\xe2\\x81\\xa0"},
+        {"\xe2\x81\xa4", "\\xe2\\x81\\xa4"},
+        {"\xe2\x81\xa6", "\\xe2\\x81\\xa6"},
+        {"\xe2\x81\xa9", "\\xe2\\x81\\xa9"},
+        {"\xe2\x81\xb0", "\xe2\x81\xb0"},
+        {"\xef\xbb\xbf", "\\xef\\xbb\\xbf"},
+        {"\xf3\xa0\x80\x80", "\\xf3\\xa0\\x80\\x80"},
+        {"\xf3\xa0\x81\xbf", "\\xf3\\xa0\\x81\\xbf"},
     };
     char out[64];
 
