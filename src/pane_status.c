@@ -20,7 +20,6 @@
 
 #include "draw.h"
 #include "pane.h"
-#include "util.h"
 
 /* Columns of the state word that starts line 2. */
 #define STATE_COLS 10
@@ -292,15 +291,12 @@ void pane_status_draw(WINDOW *w, const Ui *ui)
 
     char mark[48];
     int end = format_stop_mark(w, ui, mark, sizeof mark);
+    /* The message is wrapped as it is, and pane_print escapes each line.
+     * Wrapping the escaped text could split an escape such as \x9b
+     * between lines 2 and 3. draw_wrap_line counts an unprintable
+     * character as the width of its escape and never splits it. */
     const char *text = shown_message(ui);
-    /* A file name in the message may contain control characters, which
-     * would move the cursor or change colours if written raw. */
-    char escaped[4 * sizeof ui->status.message];
 
-    if (text != NULL) {
-        util_escape_unprintable(text, escaped, sizeof escaped);
-        text = escaped;
-    }
     if (text != NULL && draw_text_width(text) > end - 1) {
         draw_wrapped_message(w, ui, text, end);
     } else {

@@ -3,7 +3,8 @@
 # than its line wraps onto lines 2 and 3 without losing words, counting
 # CJK characters as two columns. It stops before the mark of a pending
 # stop, and a path too long for a line is split within the path. Under
-# LANG=C, bytes above 127 show as \xHH escapes within the screen's width.
+# LANG=C, bytes above 127 show as \xHH escapes within the screen's width,
+# and a line never ends inside an escape.
 # Control characters in a file name, C1 controls included, show
 # escaped. A repeated s in a finished run gets a reply, + there leaves
 # the rate as it is, and a key-bar reply too long for its line ends in
@@ -86,6 +87,25 @@ shown=$(sed -n '3,4{s/^ *//;s/ *$//;p}' "$tmp/screen" \
 escaped=$(printf 'caf\\xc3\\xa9%.0s' 1 2 3 4 5)
 [ "$shown" = "saved $tmp/$escaped.ckpt" ] \
     || fail "bytes: lines 2 and 3 read \"$shown\""
+
+# --------------------------------------------------------------- split
+# A path of bytes above 127 under LANG=C wraps between two escapes. When
+# the message was escaped before it was wrapped, line 2 ended in "\" and
+# line 3 started with "x9b".
+split=$(printf '\233%.0s' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20)
+start split 80x24 C --train-limit 20000 --epochs 2 --save "$tmp/$split.ckpt"
+wait_for split '^ epoch 1/2 ' 30 || fail "split: training did not start"
+tm send-keys -t split p
+wait_for split '^ paused ' 10 || fail "split: p did not pause"
+tm send-keys -t split s
+wait_for split '^ (paused +)?saved ' 10 || fail "split: s did not save"
+sed -n 3p "$tmp/screen" | grep -Eq '\\(x[0-9a-f]?)? *$' \
+    && fail "split: line 2 ends inside an escape: $(sed -n 3p "$tmp/screen")"
+shown=$(sed -n '3,4{s/^ *//;s/ *$//;p}' "$tmp/screen" \
+    | sed 's/^paused *//' | tr -d '\n')
+escaped=$(printf '\\x9b%.0s' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20)
+[ "$shown" = "saved $tmp/$escaped.ckpt" ] \
+    || fail "split: lines 2 and 3 read \"$shown\""
 
 # ------------------------------------------------------------- controls
 # A newline, a tab and ESC in the --save name must show escaped, as the
