@@ -10,6 +10,7 @@
 #ifndef FMNIST_PANE_H
 #define FMNIST_PANE_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include <curses.h>
@@ -130,7 +131,9 @@ typedef struct {
     int image_scale;             /* from DrawLayout */
     unsigned dirty;              /* bit (1u << DrawPane) per pane to redraw */
 
-    char notice[128];            /* short reply to a key, on the hint line */
+    /* Short reply to a key, on the hint line, with room for a file name
+     * of PATH_MAX bytes. */
+    char notice[PATH_MAX + 128];
     /* Set while the interface waits for the trainer to stop after q,
      * when keys are read and dropped, so that the key bar lists none. */
     int stopping;

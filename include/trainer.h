@@ -13,6 +13,7 @@
 #ifndef FMNIST_TRAINER_H
 #define FMNIST_TRAINER_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@
 #define TRAINER_HISTORY 512
 /* trainer_create passes on the errors of checkpoint_load. */
 #define TRAINER_ERR_LEN CHECKPOINT_ERR_LEN
+/* Bytes of a status message: a file name of PATH_MAX bytes and the
+ * words around it. */
+#define TRAINER_MESSAGE_LEN (PATH_MAX + 512)
 /* Bounds of trainer_scale_lr. */
 #define TRAINER_LR_MIN 1e-7f
 #define TRAINER_LR_MAX 10.0f
@@ -157,12 +161,14 @@ typedef struct {
     int stop_after_epoch;   /* the run ends after the current epoch */
     int batch_abandoned;    /* a stop request discarded the batch in
                                flight, so the run ended at the one before */
-    char message[256];      /* latest notice or error, "" when none */
+    /* Latest notice or error, "" when none, with room for a file name
+     * of PATH_MAX bytes. */
+    char message[TRAINER_MESSAGE_LEN];
     unsigned message_seq;   /* bumped each time message is set */
     int message_is_error;   /* message reports a failure */
     /* With state TRAINER_FAILED: the message that reported the failure,
      * which later messages, such as a refused save, do not replace. */
-    char failure[256];
+    char failure[TRAINER_MESSAGE_LEN];
     /* Path of the latest checkpoint written, NULL when none was; it
      * points into the trainer and is valid until trainer_free. */
     const char *saved_path;

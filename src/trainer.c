@@ -258,7 +258,7 @@ struct Trainer {
     /* Set when requested saves moved from the --load file to
      * request_file, with the reason the status message gives. */
     int load_file_passed;
-    char pass_reason[160];
+    char pass_reason[PATH_MAX + 64];
     /* The lock of the file of requested saves when that is not save_path,
      * whose lock main.c takes. Taken at the first save to it, under
      * job_lock, and released by trainer_free. */
@@ -1122,10 +1122,10 @@ static void save_request(Trainer *tr)
             && file_changed(&tr->load_st, path)) {
             savelock_release(&tr->request_lock);
             snprintf(tr->pass_reason, sizeof tr->pass_reason,
-                     "%.100s changed since this run loaded it", path);
+                     "%s changed since this run loaded it", path);
         } else if (rc == SAVELOCK_BUSY) {
             snprintf(tr->pass_reason, sizeof tr->pass_reason,
-                     "%.100s is in use by fmnist pid %ld", path, owner);
+                     "%s is in use by fmnist pid %ld", path, owner);
         }
         if (tr->pass_reason[0] != '\0') {
             pthread_mutex_lock(&tr->lock);

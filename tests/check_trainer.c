@@ -1204,6 +1204,50 @@ START_TEST(test_trainer_save_request)
 }
 END_TEST
 
+/* A save to a path of about 700 bytes, inside directories with 250-byte
+ * names, is reported with the whole path. The status message used to
+ * hold 255 bytes, and cut such a path without a mark. */
+START_TEST(test_trainer_save_message_long_path)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    char *dir = make_temp_dir();
+    char part[251], path[1024], want[1100];
+    size_t len;
+    Trainer *tr;
+
+    memset(part, 'd', 250);
+    part[250] = '\0';
+    snprintf(path, sizeof path, "%s/%s", dir, part);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    len = strlen(path);
+    snprintf(path + len, sizeof path - len, "/%s", part);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    len = strlen(path);
+    snprintf(path + len, sizeof path - len, "/run.ckpt");
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 1;
+    cfg.save_path = path;
+    tr = run_to_end(&cfg, &train, &test);
+    trainer_get_status(tr, &st);
+    snprintf(want, sizeof want, "saved %s", path);
+    ck_assert_str_eq(st.message, want);
+
+    trainer_free(tr);
+    unlink(path);
+    *strrchr(path, '/') = '\0';
+    rmdir(path);
+    *strrchr(path, '/') = '\0';
+    rmdir(path);
+    rmdir(dir);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 START_TEST(test_trainer_save_request_free_name)
 {
     Dataset train, test;
@@ -1902,6 +1946,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
     tcase_add_test(control, test_trainer_save_request_free_name);
+    tcase_add_test(control, test_trainer_save_message_long_path);
     tcase_add_test(control, test_trainer_save_request_skips_locked_name);
     tcase_add_test(control, test_trainer_save_request_keeps_changed_load_file);
     tcase_add_test(control, test_trainer_explore_save_keeps_partial);
