@@ -1394,33 +1394,60 @@ static void check_save_keeps_checkpoint(const Options *opt)
                 opt->save_path, spec, epochs, epochs == 1 ? "" : "s");
 }
 
+/* Writes to OUT the option that chose SPEC, the canonical spec of the
+ * requested network, as given: "--preset best" or "--model small", or a
+ * bare "--model" for a spec, which the messages print in full anyway. */
+static void name_model_option(const Options *opt, const char *spec,
+                              char *out, size_t size)
+{
+    const char *preset = net_preset_name(spec);
+
+    if (opt->spec_from_preset)
+        snprintf(out, size, "--preset %s", opt->preset);
+    else if (preset != NULL && strcmp(opt->spec, preset) == 0)
+        snprintf(out, size, "--model %s", preset);
+    else
+        snprintf(out, size, "--model");
+}
+
 /* Exits with a usage error when the network that --model or --preset
  * requests is not LOAD_SPEC, the model in the --load checkpoint, before
  * the data loads. The file is a valid checkpoint, and the command line
- * names two models, so either option can be dropped. A spec that does
- * not build is reported elsewhere. */
+ * names two models, so either option can be dropped when the run trains.
+ * A run that only evaluates or explores needs the checkpoint's model, so
+ * the advice then names --model or --preset alone. A spec that does not
+ * build is reported elsewhere. */
 static void check_load_model(const Options *opt, const char *load_spec)
 {
     char err[NET_ERR_LEN];
+    char option[64];
     Net net;
-    int same;
 
     if (opt->spec == NULL
         || net_create(&net, opt->spec, 1, DATASET_ROWS, DATASET_COLS,
                       DATASET_CLASSES, err, sizeof err) != 0)
         return;
-    same = strcmp(net.spec, load_spec) == 0;
-    if (!same && opt->spec_from_preset)
-        usage_error("--load %s contains model %s, but --preset %s trains "
-                    "model %s; drop --preset to continue the checkpoint's "
-                    "run, or drop --load to start the preset afresh",
-                    opt->load_path, load_spec, opt->preset, net.spec);
-    if (!same)
-        usage_error("--load %s contains model %s, but --model requests "
-                    "model %s; drop --model to continue the checkpoint's "
-                    "run, or drop --load to train --model afresh",
-                    opt->load_path, load_spec, net.spec);
-    net_free(&net);
+    if (strcmp(net.spec, load_spec) == 0) {
+        net_free(&net);
+        return;
+    }
+    name_model_option(opt, net.spec, option, sizeof option);
+    const char *dropped = opt->spec_from_preset ? "--preset" : "--model";
+
+    if (opt->epochs == 0)
+        usage_error("--load %s contains model %s, but %s requests model "
+                    "%s; drop %s to %s the checkpoint's model",
+                    opt->load_path, load_spec, option, net.spec, dropped,
+                    opt->eval || opt->headless ? "evaluate" : "explore");
+    if (opt->spec_from_preset)
+        usage_error("--load %s contains model %s, but %s trains model %s; "
+                    "drop --preset to continue the checkpoint's run, or "
+                    "drop --load to start the preset afresh",
+                    opt->load_path, load_spec, option, net.spec);
+    usage_error("--load %s contains model %s, but %s requests model %s; "
+                "drop --model to continue the checkpoint's run, or drop "
+                "--load to train --model afresh", opt->load_path, load_spec,
+                option, net.spec);
 }
 
 /* The reason a bn layer over single values cannot train on one sample,

@@ -1912,10 +1912,12 @@ static int setup_fresh(Trainer *tr, char *err, size_t errlen)
     return 0;
 }
 
-/* Rejects a --model that names another network than the checkpoint's. */
+/* Rejects a --model that names another network than the checkpoint's.
+ * A run of 0 epochs only evaluates, so the advice then keeps --load. */
 static int check_model_matches(const Trainer *tr, char *err, size_t errlen)
 {
     char net_err[NET_ERR_LEN];
+    const char *preset;
     Net requested;
     int same;
 
@@ -1927,11 +1929,22 @@ static int check_model_matches(const Trainer *tr, char *err, size_t errlen)
         return -1;
     }
     same = strcmp(requested.spec, tr->net.spec) == 0;
-    if (!same)
-        set_err(err, errlen, "--load %s contains model %s, but --model "
+    /* A preset name as given, such as "--model small". */
+    preset = net_preset_name(requested.spec);
+    if (preset != NULL && strcmp(tr->spec, preset) != 0)
+        preset = NULL;
+    if (!same && tr->cfg.epochs == 0)
+        set_err(err, errlen, "--load %s contains model %s, but --model%s%s "
+                "requests model %s; drop --model to evaluate the "
+                "checkpoint's model", tr->load_path, tr->net.spec,
+                preset != NULL ? " " : "", preset != NULL ? preset : "",
+                requested.spec);
+    else if (!same)
+        set_err(err, errlen, "--load %s contains model %s, but --model%s%s "
                 "requests model %s; drop --model to continue the "
                 "checkpoint's run, or drop --load to train --model afresh",
-                tr->load_path, tr->net.spec, requested.spec);
+                tr->load_path, tr->net.spec, preset != NULL ? " " : "",
+                preset != NULL ? preset : "", requested.spec);
     net_free(&requested);
     return same ? 0 : -1;
 }

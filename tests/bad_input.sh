@@ -437,15 +437,24 @@ expect_data_usage "$two" "invalid value '1' for --val: it leaves 1 of the 2 trai
 
 # Another --model than the checkpoint's is a usage error with the fix,
 # as another --preset is, before the data loads: expect_usage gives a
-# data directory that does not exist.
+# data directory that does not exist. A run that trains may drop either
+# option, and one that evaluates or explores needs the checkpoint.
 expect_usage "--load $tmp/small.ckpt contains model dense10, but --model requests model dense20,dense10; drop --model to continue the checkpoint's run, or drop --load to train --model afresh" \
+    --load "$tmp/small.ckpt" --model dense20,dense10
+expect_usage "--load $tmp/small.ckpt contains model dense10, but --model requests model dense20,dense10; drop --model to evaluate the checkpoint's model" \
     --load "$tmp/small.ckpt" --model dense20,dense10 --eval
+# A preset name is given back as typed, before its layers.
+small=conv3x3x32,relu,pool2,conv3x3x64,relu,pool2,dense128,relu,dense10
+expect_usage "--load $tmp/small.ckpt contains model dense10, but --model small requests model $small; drop --model to evaluate the checkpoint's model" \
+    --load "$tmp/small.ckpt" --model small --epochs 0 --headless
 
 # A --preset whose network differs from the checkpoint's names the preset,
 # since no --model was given.
 best=conv3x3x32:same,bn,relu,pool2,conv3x3x64:same,bn,relu,pool2,dense256,bn,relu,dropout0.3,dense10
 expect_usage "--load $tmp/small.ckpt contains model dense10, but --preset best trains model $best; drop --preset to continue the checkpoint's run, or drop --load to start the preset afresh" \
     --load "$tmp/small.ckpt" --preset best
+expect_usage "--load $tmp/small.ckpt contains model dense10, but --preset best requests model $best; drop --preset to evaluate the checkpoint's model" \
+    --load "$tmp/small.ckpt" --preset best --eval
 echo "explore and load done"
 
 # ---------------------------------------------------------------- paths

@@ -727,6 +727,17 @@ START_TEST(test_checkpoint_model_mismatch)
     ck_assert_msg(tr != NULL, "same model rejected: %s", err);
     trainer_free(tr);
 
+    /* A run of 0 epochs only evaluates, so dropping --load is no fix,
+     * and a preset is named as given. */
+    cfg.epochs = 0;
+    cfg.spec = "small";
+    ck_assert_ptr_null(trainer_create(&cfg, NULL, &test, err, sizeof err));
+    snprintf(expected, sizeof expected,
+             "--load %s contains model %s, but --model small requests model "
+             "%s; drop --model to evaluate the checkpoint's model", path,
+             SPEC_DROPOUT, NET_SPEC_SMALL);
+    ck_assert_str_eq(err, expected);
+
     free(path);
     remove_dir(dir);
     free_dataset(&train);
