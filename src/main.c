@@ -1813,6 +1813,40 @@ static void note(EpochSink *sink, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Returns 1 when paths A and B name the same existing file. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev
+           && sa.st_ino == sb.st_ino;
+}
+
+/* Tells what --save holds after training failed in a headless run. The
+ * trainer writes no checkpoint once the weights diverged, so the file
+ * keeps the last epoch saved before that, or the model that --load read
+ * from the same file, or nothing at all. */
+static void note_failed_save(EpochSink *sink, const Options *opt,
+                             const TrainerStatus *st)
+{
+    if (opt->save_path == NULL) {
+        note(sink, "no checkpoint written, because training failed");
+    } else if (st->saved_path != NULL && st->saved_batch == 0) {
+        note(sink, "training failed, so %s still holds the model of epoch "
+             "%d", st->saved_path, st->saved_epochs);
+    } else if (st->saved_path != NULL) {
+        note(sink, "training failed, so %s still holds the model after "
+             "batch %ld of epoch %d", st->saved_path, st->saved_batch,
+             st->saved_epochs + 1);
+    } else if (opt->load_path != NULL
+               && same_file(opt->save_path, opt->load_path)) {
+        note(sink, "training failed, so %s still holds the model loaded "
+             "from it", opt->save_path);
+    } else {
+        note(sink, "no checkpoint written, because training failed");
+    }
+}
+
 /* Writes the summary that the interface prints on exit as notes, for a
  * run whose terminal hung up: they go to the log, if there is one. */
 static void note_summary(EpochSink *sink, const TrainerStatus *st)
@@ -2375,11 +2409,14 @@ int main(int argc, char **argv)
             note(&sink, "stopped by %s after %d of %d epoch%s", name,
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     }
+    /* The reason goes out before what it did to the checkpoint and the
+     * summary. */
+    if (st->state == TRAINER_FAILED)
+        note(&sink, "%s", st->failure);
     char *resume = resume_command(&opt, argv[0], st);
     if (opt.headless && opt.epochs > 0) {
-        if (st->saved_path == NULL && st->state == TRAINER_FAILED)
-            note(&sink, "no checkpoint written: nothing was saved, because "
-                 "training failed");
+        if (st->state == TRAINER_FAILED)
+            note_failed_save(&sink, &opt, st);
         else if (st->saved_path == NULL && st->save_failed)
             note(&sink, "no checkpoint written: every save failed");
         else if (st->saved_path == NULL && !atomic_load(&sink.detached))
@@ -2412,7 +2449,6 @@ int main(int argc, char **argv)
         note(&sink, "--log %s is incomplete: a write failed (%s)",
              opt.log_path, sink.log_error);
     if (st->state == TRAINER_FAILED) {
-        note(&sink, "training failed: %s", st->failure);
         status = 1;
     } else if (quit_signal) {
         status = 128 + quit_signal;

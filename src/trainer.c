@@ -1348,6 +1348,19 @@ static float scheduled_lr(const Trainer *tr)
                                      (double)tr->epochs_end));
 }
 
+/* Writes VALUE to BUF as %g does, but a NaN as "NaN" and an infinity as
+ * "infinity", where printf writes "nan", "-nan" or "inf" depending on the
+ * sign bit and the C library. */
+static void format_value(double value, char *buf, size_t len)
+{
+    if (isnan(value))
+        snprintf(buf, len, "NaN");
+    else if (isinf(value))
+        snprintf(buf, len, "%sinfinity", value < 0 ? "minus " : "");
+    else
+        snprintf(buf, len, "%g", value);
+}
+
 /* Checks the weights, which the update slices scanned into batch.bad,
  * and the batch-normalisation statistics after an update. Returns 0 when
  * all are finite. Otherwise marks the run as diverged, so no checkpoint
@@ -1372,10 +1385,13 @@ static int check_weights(Trainer *tr, int n_slices)
         what = "batch-normalisation statistic";
         value = tr->net.stats[i];
     }
+    char shown[32];
+
+    format_value(value, shown, sizeof shown);
     tr->diverged = 1;
-    set_message(tr, 1, "training stopped: %s %zu is %g after batch %lld in "
-                "epoch %lld; try a lower learning rate", what, i,
-                (double)value, (long long)pr->epoch.batches + 1,
+    set_message(tr, 1, "training stopped: %s %zu is %s after batch %lld in "
+                "epoch %lld; try a lower learning rate", what, i, shown,
+                (long long)pr->epoch.batches + 1,
                 (long long)pr->epochs_done + 1);
     return -1;
 }
@@ -1458,12 +1474,15 @@ static int train_batch(Trainer *tr)
     if (atomic_load(&tr->stopping))
         return abandon_batch(tr);
     if (!isfinite(loss)) {
+        char shown[32];
+
+        format_value(loss, shown, sizeof shown);
         tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
         set_message(tr, 1, "training stopped: the loss of batch %lld in epoch "
-                    "%lld is %g; try a lower learning rate",
+                    "%lld is %s; try a lower learning rate",
                     (long long)pr->epoch.batches + 1,
-                    (long long)pr->epochs_done + 1, loss);
+                    (long long)pr->epochs_done + 1, shown);
         return -1;
     }
     if (tr->batch.head != NULL)

@@ -1615,26 +1615,30 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
             fprintf(out, "fmnist: the last save failed, so it holds an "
                     "earlier model\n");
         } else if (st->saved_behind) {
-            /* After s without --save, training went on past the save. */
+            /* After s without --save, training went on past the save, or
+             * it failed after an epoch's save, and then no save works. */
             char saved[64];
 
             format_position(st->saved_epochs, st->saved_batch, saved,
                             sizeof saved);
-            fprintf(out, "fmnist: it holds an earlier model, after %s\n"
-                    "fmnist: s before q, or --save FILE, saves the final "
-                    "model\n", saved);
+            fprintf(out, "fmnist: it holds an earlier model, after %s\n",
+                    saved);
+            if (st->state != TRAINER_FAILED)
+                fprintf(out, "fmnist: s before q, or --save FILE, saves the "
+                        "final model\n");
         }
     } else if (st->state == TRAINER_FAILED && st->train_epochs > 0) {
-        fprintf(out, "fmnist: no checkpoint written: nothing was saved, "
-                "because training failed\n");
+        fprintf(out, "fmnist: no checkpoint written, because training "
+                "failed\n");
     } else if (st->save_failed) {
         fprintf(out, "fmnist: no checkpoint written: every save failed\n");
     } else if (st->train_epochs > 0) {
         fprintf(out, "fmnist: no checkpoint written; --save FILE or the "
                 "s key writes one\n");
     }
-    /* The caller prints the reason for a failed run. A failed save is
-     * repeated here, because the checkpoint above is then older. */
+    /* The caller prints the reason for a failed run before the summary.
+     * A failed save is repeated here, because the checkpoint above is
+     * then older. */
     if (st->message_is_error && st->state != TRAINER_FAILED)
         print_escaped(out, "", st->message);
     if (log_path != NULL)

@@ -1495,7 +1495,7 @@ START_TEST(test_trainer_nonfinite_loss_fails)
     ck_assert_str_eq(trainer_state_name(st.state), "failed");
     ck_assert_msg(strstr(st.message, "training stopped: the loss of batch")
                   != NULL, "message: %s", st.message);
-    ck_assert_msg(strstr(st.message, "batch 1 in epoch 1 is nan") != NULL,
+    ck_assert_msg(strstr(st.message, "batch 1 in epoch 1 is NaN; ") != NULL,
                   "message: %s", st.message);
     /* The update of the failed batch was skipped. */
     ck_assert_int_eq(memcmp(start, trainer_net(tr)->params, bytes), 0);
@@ -1505,7 +1505,7 @@ START_TEST(test_trainer_nonfinite_loss_fails)
     trainer_get_status(tr, &st);
     ck_assert_msg(strstr(st.message, "checkpoint not saved") != NULL,
                   "message: %s", st.message);
-    ck_assert_msg(strstr(st.failure, "batch 1 in epoch 1 is nan") != NULL,
+    ck_assert_msg(strstr(st.failure, "batch 1 in epoch 1 is NaN; ") != NULL,
                   "failure: %s", st.failure);
 
     free(start);
@@ -1661,7 +1661,7 @@ START_TEST(test_trainer_divergence_keeps_checkpoint)
     trainer_get_status(tr, &st);
 
     ck_assert_str_eq(trainer_state_name(st.state), "failed");
-    ck_assert_msg(strstr(st.message, "in epoch 2 is nan") != NULL,
+    ck_assert_msg(strstr(st.message, "in epoch 2 is NaN; ") != NULL,
                   "message: %s", st.message);
     ck_assert_msg(checkpoint_load(path, &ck, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(ck.epochs_done, 1);

@@ -332,8 +332,31 @@ START_TEST(test_tui_summary_failed_run)
     snprintf(st.message, sizeof st.message, "training stopped: the loss");
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: failed after 1 of 2 epochs"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: no checkpoint written, "
+                                       "because training failed\n"));
     /* main prints the reason itself, once. */
     ck_assert_ptr_null(strstr(text, "training stopped"));
+    free(text);
+}
+END_TEST
+
+/* A run that failed after an epoch's save names the model in the file,
+ * but gives no way to save the final one, which diverged. */
+START_TEST(test_tui_summary_failed_after_save)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.state = TRAINER_FAILED;
+    st.saved_path = "run.ckpt";
+    st.saved_epochs = 1;
+    st.saved_batch = 0;
+    st.saved_behind = 1;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: checkpoint run.ckpt\n"
+                                       "fmnist: it holds an earlier model, "
+                                       "after 1 epoch\n"));
+    ck_assert_ptr_null(strstr(text, "saves the final model"));
     free(text);
 }
 END_TEST
@@ -357,6 +380,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_resumed_before_evaluation);
     tcase_add_test(tc, test_tui_summary_failed_save);
     tcase_add_test(tc, test_tui_summary_failed_run);
+    tcase_add_test(tc, test_tui_summary_failed_after_save);
     suite_add_tcase(s, tc);
     return s;
 }

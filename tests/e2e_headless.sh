@@ -115,20 +115,20 @@ if command -v prlimit >/dev/null 2>&1; then
 fi
 
 # A deep linear stack at --lr 9.9 gets a NaN loss within a few batches.
-# The run must report that nothing was saved because training failed,
-# not that --save would write a checkpoint, and end with the loss as the
-# reason.
+# The run must give the loss as the reason, then report that nothing was
+# saved because training failed, not that --save would write a
+# checkpoint.
 "$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 \
     --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 9.9 \
     --save "$tmp/diverged.ckpt" >/dev/null 2>"$tmp/err6"
 rc=$?
 [ "$rc" -eq 1 ] || fail "a diverged run exited with status $rc, expected 1"
-grep -qx 'fmnist: no checkpoint written: nothing was saved, because training failed' \
-    "$tmp/err6" || fail "a diverged run ends with: $(cat "$tmp/err6")"
+tail -n 2 "$tmp/err6" | head -n 1 | grep -q '^fmnist: training stopped: the loss of batch [0-9]* in epoch 1 is NaN; try a lower learning rate$' \
+    || fail "a diverged run does not name the loss: $(cat "$tmp/err6")"
+tail -n 1 "$tmp/err6" | grep -qx 'fmnist: no checkpoint written, because training failed' \
+    || fail "a diverged run ends with: $(cat "$tmp/err6")"
 grep -q "writes one" "$tmp/err6" \
     && fail "a diverged run suggests how to save: $(cat "$tmp/err6")"
-tail -n 1 "$tmp/err6" | grep -q '^fmnist: training failed: training stopped: the loss of batch [0-9]* in epoch 1 is ' \
-    || fail "a diverged run does not name the loss: $(tail -n 1 "$tmp/err6")"
 [ ! -e "$tmp/diverged.ckpt" ] || fail "a diverged run wrote a checkpoint"
 
 # With 3 batches at --lr 9.9, the last update leaves finite weights with
@@ -140,9 +140,34 @@ tail -n 1 "$tmp/err6" | grep -q '^fmnist: training failed: training stopped: the
     --save "$tmp/overflow.ckpt" >/dev/null 2>"$tmp/err7"
 rc=$?
 [ "$rc" -eq 1 ] || fail "a run whose outputs overflow exited with status $rc, expected 1"
-tail -n 1 "$tmp/err7" | grep -q '^fmnist: training failed: training stopped: layer [0-9]* (dense) outputs infinity or NaN after epoch 1, although every weight is finite; try a lower learning rate$' \
-    || fail "a run whose outputs overflow ends with: $(tail -n 1 "$tmp/err7")"
+grep -qx 'fmnist: training stopped: layer [0-9]* (dense) outputs infinity or NaN after epoch 1, although every weight is finite; try a lower learning rate' "$tmp/err7" \
+    || fail "a run whose outputs overflow does not name the layer: $(cat "$tmp/err7")"
 [ ! -e "$tmp/overflow.ckpt" ] || fail "a run whose outputs overflow wrote a checkpoint"
+
+# The same at a lower rate on 64 images overflows only in epoch 3, so
+# --save holds the model of epoch 2, and the end says so.
+"$fmnist" --data "$data" --headless --epochs 6 --train-limit 64 \
+    --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 4 \
+    --save "$tmp/early.ckpt" >/dev/null 2>"$tmp/err8"
+rc=$?
+[ "$rc" -eq 1 ] || fail "a run that overflows in epoch 3 exited with status $rc, expected 1"
+tail -n 1 "$tmp/err8" | grep -qx "fmnist: training failed, so $tmp/early.ckpt still holds the model of epoch 2" \
+    || fail "a run that overflows in epoch 3 ends with: $(cat "$tmp/err8")"
+"$fmnist" --data "$data" --load "$tmp/early.ckpt" --eval >/dev/null 2>&1 \
+    || fail "the checkpoint of epoch 2 before the overflow does not load"
+
+# Continuing that checkpoint into the same file at --lr 9.9 keeps the
+# loaded model in it.
+cp "$tmp/early.ckpt" "$tmp/kept.ckpt"
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 192 \
+    --optimizer sgd --lr 9.9 --load "$tmp/kept.ckpt" --save "$tmp/kept.ckpt" \
+    >/dev/null 2>"$tmp/err9"
+rc=$?
+[ "$rc" -eq 1 ] || fail "a resumed run that fails exited with status $rc, expected 1"
+tail -n 1 "$tmp/err9" | grep -qx "fmnist: training failed, so $tmp/kept.ckpt still holds the model loaded from it" \
+    || fail "a resumed run that fails ends with: $(cat "$tmp/err9")"
+cmp -s "$tmp/early.ckpt" "$tmp/kept.ckpt" \
+    || fail "a resumed run that fails changed its --load file"
 
 # "small" at SGD --lr 3 reaches weights of about 1e25 while its outputs
 # stay finite. The checkpoint it saves must load.

@@ -385,7 +385,7 @@ start failed 80x24 C --train-limit 2000 \
 wait_for failed '^ failed ' 60 || fail "failed: the run did not fail"
 reason=$(sed -n '3,4p' "$tmp/screen" | sed 's/^ failed //; s/^ *//; s/ *$//' \
     | tr '\n' ' ')
-expected='^training stopped: the loss of batch [0-9]+ in epoch 1 is -?nan; '
+expected='^training stopped: the loss of batch [0-9]+ in epoch 1 is NaN; '
 expected="${expected}try a lower learning rate \$"
 echo "$reason" | grep -Eq "$expected" \
     || fail "failed: the status shows the reason as '$reason'"
