@@ -1002,13 +1002,11 @@ static int check_outputs_finite(const char *path, const Checkpoint *ck,
     layer = net_find_nonfinite_layer(net);
     if (layer < 0)
         return 0;
-    set_err(err, errlen, "%s: weights or running statistics out of range: "
-            "layer %d (%s) outputs infinity or NaN on synthetic images "
-            "with pixel values in [0, 1] (black, white and noise), "
-            "expected finite values, so predictions would be NaN; the "
-            "file is damaged or its run diverged, so use an earlier "
-            "checkpoint or train again with a lower learning rate", path,
-            layer + 1, net_layer_name(net->layers[layer].kind));
+    set_err(err, errlen, "%s: layer %d (%s) outputs infinity or NaN on "
+            "synthetic black, white and noise images, so every prediction "
+            "would be NaN; use an earlier checkpoint, or train again with "
+            "a lower learning rate", path, layer + 1,
+            net_layer_name(net->layers[layer].kind));
     return -1;
 }
 

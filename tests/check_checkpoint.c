@@ -1183,12 +1183,10 @@ START_TEST(test_checkpoint_rejects_overflowing_outputs)
         ck.stats[4 + c] = 0.0f;
     }
     save_ok(path, &ck);
-    check_rejects(path, ": weights or running statistics out of range: "
-                  "layer 2 (bn) outputs infinity or NaN on synthetic images "
-                  "with pixel values in [0, 1] (black, white and noise), "
-                  "expected finite values, so predictions would be NaN; the "
-                  "file is damaged or its run diverged, so use an earlier "
-                  "checkpoint or train again with a lower learning rate");
+    check_rejects(path, ": layer 2 (bn) outputs infinity or NaN on "
+                  "synthetic black, white and noise images, so every "
+                  "prediction would be NaN; use an earlier checkpoint, or "
+                  "train again with a lower learning rate");
     checkpoint_free(&ck);
 
     /* Weights of 1e36 from every pixel to unit 1 of "dense16" sum to
@@ -1203,8 +1201,7 @@ START_TEST(test_checkpoint_rejects_overflowing_outputs)
     for (int i = 0; i < DATASET_PIXELS; i++)
         ck.params[i] = 1e36f;
     save_ok(path, &ck);
-    check_rejects(path, ": weights or running statistics out of range: "
-                  "layer 1 (dense) outputs infinity or NaN");
+    check_rejects(path, ": layer 1 (dense) outputs infinity or NaN on ");
 
     checkpoint_free(&ck);
     free(path);
