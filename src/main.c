@@ -1333,7 +1333,8 @@ static int starts_with_magic(const char *path)
 /* Exits with a usage error for --save PATH, a file that starts like a
  * checkpoint but that checkpoint_load rejected with ERR. Such a file may
  * be worth repairing (trailing bytes) or need a newer fmnist, so a run
- * must not replace it. */
+ * must not replace it. The file was read, so the message gives the
+ * failed check rather than a read error. */
 __attribute__((noreturn))
 static void reject_unreadable_checkpoint(const char *path, const char *err)
 {
@@ -1345,9 +1346,9 @@ static void reject_unreadable_checkpoint(const char *path, const char *err)
     if (strncmp(err, path, path_len) == 0
         && strncmp(err + path_len, ": ", 2) == 0)
         reason = err + path_len + 2;
-    usage_error("--save %s looks like a checkpoint, but it cannot be read "
-                "(%.*s), and this run would replace it; give --save a new "
-                "file name, or remove %s first", path,
+    usage_error("--save %s starts like a checkpoint but fails the checks "
+                "that --load runs (%.*s), and this run would replace it; "
+                "give --save a new file name, or remove %s first", path,
                 (int)strcspn(reason, ";"), reason, path);
 }
 

@@ -524,19 +524,19 @@ size=$(wc -c <"$tmp/keep.ckpt")
     >"$tmp/newer.ckpt"
 { head -c 100 "$tmp/keep.ckpt"; printf 'XXXX'; tail -c +105 "$tmp/keep.ckpt"; } \
     >"$tmp/damaged.ckpt"
-unreadable="looks like a checkpoint, but it cannot be read"
+rejected="starts like a checkpoint but fails the checks that --load runs"
 for name in trailing newer damaged; do
     cp "$tmp/$name.ckpt" "$tmp/$name.keep"
 done
-expect_path_error 2 "--save $tmp/trailing.ckpt $unreadable ($((size + 6)) bytes, but its header describes $size), and this run would replace it; give --save a new file name, or remove $tmp/trailing.ckpt first" \
+expect_path_error 2 "--save $tmp/trailing.ckpt $rejected ($((size + 6)) bytes, but its header describes $size), and this run would replace it; give --save a new file name, or remove $tmp/trailing.ckpt first" \
     --save "$tmp/trailing.ckpt" --epochs 1
-expect_path_error 2 "--save $tmp/newer.ckpt $unreadable (checkpoint format version 3, but this program reads version 2), and this run would replace it; give --save a new file name, or remove $tmp/newer.ckpt first" \
+expect_path_error 2 "--save $tmp/newer.ckpt $rejected (checkpoint format version 3, but this program reads version 2), and this run would replace it; give --save a new file name, or remove $tmp/newer.ckpt first" \
     --save "$tmp/newer.ckpt" --epochs 1
 "$fmnist" --data "$data" --model dense10 --batch 8 --headless \
     --save "$tmp/damaged.ckpt" --epochs 1 >/dev/null 2>"$tmp/err"
 rc=$?
 [ "$rc" -eq 2 ] || fail "--save over a damaged checkpoint: status $rc, expected 2"
-grep -qx "fmnist: --save $tmp/damaged.ckpt $unreadable (corrupted: CRC-32 mismatch (stored [0-9a-f]*, computed [0-9a-f]*)), and this run would replace it; give --save a new file name, or remove $tmp/damaged.ckpt first" \
+grep -qx "fmnist: --save $tmp/damaged.ckpt $rejected (corrupted: CRC-32 mismatch (stored [0-9a-f]*, computed [0-9a-f]*)), and this run would replace it; give --save a new file name, or remove $tmp/damaged.ckpt first" \
     "$tmp/err" || fail "--save over a damaged checkpoint: $(cat "$tmp/err")"
 for name in trailing newer damaged; do
     cmp -s "$tmp/$name.ckpt" "$tmp/$name.keep" \
