@@ -1823,10 +1823,10 @@ static int same_file(const char *a, const char *b)
            && sa.st_ino == sb.st_ino;
 }
 
-/* Tells what --save holds after training failed in a headless run. The
- * trainer writes no checkpoint once the weights diverged, so the file
- * keeps the last epoch saved before that, or the model that --load read
- * from the same file, or nothing at all. */
+/* Notes what the --save file contains after training failed in a
+ * headless run. The trainer writes no checkpoint once the run diverged,
+ * so the file keeps the last epoch saved before that, or the model that
+ * --load read from the same file, or nothing at all. */
 static void note_failed_save(EpochSink *sink, const Options *opt,
                              const TrainerStatus *st)
 {
@@ -2410,8 +2410,8 @@ int main(int argc, char **argv)
             note(&sink, "stopped by %s after %d of %d epoch%s", name,
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
     }
-    /* The reason goes out before what it did to the checkpoint and the
-     * summary. */
+    /* The reason comes before its effect on the checkpoint and before
+     * the summary. */
     if (st->state == TRAINER_FAILED)
         note(&sink, "%s", st->failure);
     char *resume = resume_command(&opt, argv[0], st);

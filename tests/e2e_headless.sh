@@ -145,7 +145,8 @@ grep -qx 'fmnist: training stopped: layer [0-9]* (dense) outputs infinity or NaN
 [ ! -e "$tmp/overflow.ckpt" ] || fail "a run whose outputs overflow wrote a checkpoint"
 
 # The same at a lower rate on 64 images overflows only in epoch 3, so
-# --save holds the model of epoch 2, and the end says so.
+# the --save file contains the model of epoch 2, and the last line says
+# so.
 "$fmnist" --data "$data" --headless --epochs 6 --train-limit 64 \
     --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 4 \
     --save "$tmp/early.ckpt" >/dev/null 2>"$tmp/err8"
