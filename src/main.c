@@ -1697,8 +1697,8 @@ static int print_eval(Trainer *tr, const char *load_path, int test_count)
     trainer_get_status(tr, st);
     if (st->test_nonfinite > 0) {
         print_message(stderr, "--load %s gives NaN predictions for %ld of "
-                      "%d test images: its weights or running statistics "
-                      "are too large for them; use an earlier checkpoint",
+                      "%d test images: its weights are too large for "
+                      "them; use an earlier checkpoint",
                       load_path, st->test_nonfinite,
                       test_count);
         free(st);
@@ -2008,12 +2008,18 @@ static void put_float(FILE *out, const char *name, float value)
 
 /* Writes to OUT the options of OPT that a checkpoint does not store and
  * that the command line gave, so that a resumed run trains as this one
- * did. */
-static void put_recipe(FILE *out, const Options *opt)
+ * did. Returns -1 as put_word does, else 0. */
+static int put_recipe(FILE *out, const Options *opt)
 {
+    int rc = 0;
+
     /* apply_preset rejects every name but the presets' own. */
     if (opt->preset != NULL)
         fprintf(out, " --preset %s", opt->preset);
+    /* A --model given with --preset replaces the preset's network, and
+     * --load rejects a --preset whose network the checkpoint lacks. */
+    if (opt->preset != NULL && !opt->spec_from_preset)
+        rc = put_word(out, "--model", opt->spec);
     if (opt->batch_given)
         fprintf(out, " --batch %d", opt->batch);
     if (opt->train_limit > 0)
@@ -2035,6 +2041,7 @@ static void put_recipe(FILE *out, const Options *opt)
         fprintf(out, " --flip");
     if (opt->shift_given)
         fprintf(out, " --shift %d", opt->shift);
+    return rc;
 }
 
 /*
@@ -2067,7 +2074,7 @@ static char *resume_command(const Options *opt, const char *prog,
         rc |= put_word(out, "--data", opt->data_dir);
     rc |= put_word(out, "--load", st->saved_path);
     rc |= put_word(out, "--save", st->saved_path);
-    put_recipe(out, opt);
+    rc |= put_recipe(out, opt);
     if (opt->log_path != NULL)
         rc |= put_word(out, "--log", opt->log_path);
     fprintf(out, " --epochs %d", st->epochs - st->saved_epochs);

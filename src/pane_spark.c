@@ -34,8 +34,11 @@ static void format_value(char *buf, size_t len, float v, int percent)
         snprintf(buf, len, "--");
     else if (percent)
         snprintf(buf, len, "%.2f%%", 100 * v);
-    else
+    else if (fabsf(v) < 1e4f)
         snprintf(buf, len, "%.4f", v);
+    else
+        /* A diverging loss: 9 characters at most, as "%.4f" below 1e4. */
+        snprintf(buf, len, "%.2e", v);
 }
 
 static float last_finite(const float *values, int n)

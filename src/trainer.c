@@ -218,6 +218,7 @@ typedef struct {
 typedef struct {
     double loss, acc;
     long nonfinite;         /* test images with a non-finite probability */
+    long val_nonfinite;     /* the same for the validation images */
     long confusion[DATASET_CLASSES][DATASET_CLASSES];
     int has_val;            /* val_loss and val_acc are set */
     double val_loss, val_acc;
@@ -1216,9 +1217,11 @@ static void evaluate_locked(Trainer *tr, EvalResult *res)
 }
 
 /* Predicts the validation images, the last n_val of the training set,
- * and stores their mean loss and accuracy in *LOSS and *ACC. Caller holds
+ * and stores their mean loss and accuracy in *LOSS and *ACC and the
+ * number with a non-finite probability in *NONFINITE. Caller holds
  * job_lock. */
-static void evaluate_val_locked(Trainer *tr, double *loss, double *acc)
+static void evaluate_val_locked(Trainer *tr, double *loss, double *acc,
+                                long *nonfinite)
 {
     int first = tr->train->count - tr->n_val;
     const uint8_t *labels = tr->train->labels + first;
@@ -1230,8 +1233,11 @@ static void evaluate_val_locked(Trainer *tr, double *loss, double *acc)
         tr->n_val, tr->val.n_shards, tr->val.predicted, tr->val.probs,
         tr->val.loss, tr->val.nonfinite };
     pool_run(&tr->pool, JOB_EVAL, tr->val.n_shards);
-    for (int s = 0; s < tr->val.n_shards; s++)
+    *nonfinite = 0;
+    for (int s = 0; s < tr->val.n_shards; s++) {
         sum += tr->val.loss[s];
+        *nonfinite += tr->val.nonfinite[s];
+    }
     for (int i = 0; i < tr->n_val; i++)
         correct += tr->val.predicted[i] == labels[i];
     *loss = sum / tr->n_val;
@@ -1274,8 +1280,10 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     pthread_mutex_lock(&tr->job_lock);
     t0 = run_clock();
     res->has_val = epoch_end && tr->n_val > 0;
+    res->val_nonfinite = 0;
     if (res->has_val)
-        evaluate_val_locked(tr, &res->val_loss, &res->val_acc);
+        evaluate_val_locked(tr, &res->val_loss, &res->val_acc,
+                            &res->val_nonfinite);
     evaluate_locked(tr, res);
     tr->eval_seconds = run_clock() - t0;
     generation = ++tr->eval_count;
@@ -1659,14 +1667,22 @@ static int end_epoch(Trainer *tr)
                           : 0.0;
 
     evaluate_and_publish(tr, 1, &res);
-    if (res.nonfinite > 0) {
+    if (res.nonfinite > 0 || res.val_nonfinite > 0) {
         pthread_mutex_lock(&tr->job_lock);
         tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
-        set_message(tr, 1, "training stopped: the model gives NaN "
-                    "predictions for %ld of %d test images after epoch %d, "
-                    "although every weight is finite; try a lower learning "
-                    "rate", res.nonfinite, tr->test->count, rec.epoch);
+        if (res.nonfinite > 0)
+            set_message(tr, 1, "training stopped: the model gives NaN "
+                        "predictions for %ld of %d test images after epoch "
+                        "%d, although every weight is finite; try a lower "
+                        "learning rate", res.nonfinite, tr->test->count,
+                        rec.epoch);
+        else
+            set_message(tr, 1, "training stopped: the model gives NaN "
+                        "predictions for %ld of %d validation images after "
+                        "epoch %d, although every weight is finite; try a "
+                        "lower learning rate", res.val_nonfinite, tr->n_val,
+                        rec.epoch);
         return -1;
     }
     rec.test_loss = res.loss;
@@ -1797,11 +1813,15 @@ static int stop_after_epoch_requested(Trainer *tr)
  * loaded or created left test images without a prediction. */
 static void report_nonfinite_eval(Trainer *tr, const EvalResult *res)
 {
-    if (res->nonfinite > 0)
-        set_message(tr, 1, "the model gives NaN predictions for %ld of %d "
+    if (res->nonfinite > 0 && tr->cfg.load_path != NULL)
+        set_message(tr, 1, "--load %s gives NaN predictions for %ld of %d "
                     "test images: its weights are too large for them; use "
-                    "an earlier checkpoint", res->nonfinite,
-                    tr->test->count);
+                    "an earlier checkpoint", tr->cfg.load_path,
+                    res->nonfinite, tr->test->count);
+    else if (res->nonfinite > 0)
+        set_message(tr, 1, "the model gives NaN predictions for %ld of %d "
+                    "test images: its weights are too large for them",
+                    res->nonfinite, tr->test->count);
 }
 
 static void *coordinator_main(void *arg)

@@ -159,6 +159,11 @@ start_wrapped term 80 24 "$fmnist" $fast --epochs 1000 --save term.ckpt \
 c1=$(printf 'termc1\233')
 start_wrapped termc1 80 24 env LC_ALL=C "$fmnist" $fast --epochs 1000 \
     --save "$c1.ckpt" --headless
+# --model with --preset trains another network than the preset's, and
+# the resume line must name it: --load rejects a --preset whose network
+# the checkpoint does not hold.
+start_wrapped termpm 80 24 "$fmnist" $fast --epochs 1000 --preset best \
+    --model dense10 --save termpm.ckpt --headless
 # A sanitizer would report the SIGSEGV itself and exit with its own status.
 nosan="env ASAN_OPTIONS=handle_segv=0 TSAN_OPTIONS=handle_segv=0"
 start_wrapped segv 80 24 $nosan "$fmnist" $fast --epochs 1000
@@ -172,12 +177,14 @@ start_wrapped noterm 80 24 env TERM=fmnist-no-such-terminal "$fmnist" $fast \
 wait_file "$tmp/int.ckpt" 30 || fail "int: no checkpoint after epoch 1"
 wait_file "$tmp/term.ckpt" 30 || fail "term: no checkpoint after epoch 1"
 wait_file "$tmp/$c1.ckpt" 30 || fail "termc1: no checkpoint after epoch 1"
+wait_file "$tmp/termpm.ckpt" 60 || fail "termpm: no checkpoint after epoch 1"
 wait_for segv 'epoch [0-9]+/1000' 30 || fail "segv: the UI did not appear"
 wait_for abrt 'epoch [0-9]+/1000' 30 || fail "abrt: the UI did not appear"
 
 kill -INT "$(pid_of int)"
 kill -TERM "$(pid_of term)"
 kill -TERM "$(pid_of termc1)"
+kill -TERM "$(pid_of termpm)"
 kill -SEGV "$(pid_of segv)"
 kill -ABRT "$(pid_of abrt)"
 
@@ -214,6 +221,16 @@ if expect_exit termc1 143 30; then
         || fail "termc1: no line saying where SIGTERM stopped the run"
     ! grep -q 'resume with' "$tmp/screen" \
         || fail "termc1: a resume line for a name with byte 0x9b"
+fi
+if expect_exit termpm 143 30; then
+    tm capture-pane -p -J -t termpm -S -50 >"$tmp/joined" 2>/dev/null
+    resume=$(sed -n 's/^fmnist: resume with: //p' "$tmp/joined")
+    case "$resume" in
+    *" --preset best --model dense10 "*) ;;
+    *) fail "termpm: the resume line lacks --model: '$resume'" ;;
+    esac
+    (cd "$tmp" && eval "${resume% --epochs *} --epochs 1" >/dev/null 2>&1) \
+        || fail "termpm: the resume command failed: $resume"
 fi
 if expect_exit segv 139 10; then
     expect_sane_tty segv
