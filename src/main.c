@@ -926,10 +926,10 @@ static void check_log_text(FILE *f, const char *path)
         unsigned char c = head[i];
 
         if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
-            usage_error("--log %s is not a text file (byte %zu is 0x%02x), "
-                        "and appending the log would damage it; give --log "
-                        "a new file name or a log that fmnist wrote", path,
-                        i, c);
+            usage_error("--log %s is not a text file (the byte at offset "
+                        "%zu is 0x%02x), and appending the log would damage "
+                        "it; give --log a new file name or a log that "
+                        "fmnist wrote", path, i, c);
     }
 }
 

@@ -548,7 +548,7 @@ expect_path_error 2 "--log $tmp/keep.ckpt is an fmnist checkpoint, and appending
 cmp -s "$tmp/small.ckpt" "$tmp/keep.ckpt" || fail "--log over a checkpoint: it changed"
 printf 'epoch,\033[0m\n' >"$tmp/escape.csv"
 cp "$tmp/escape.csv" "$tmp/escape.keep"
-expect_path_error 2 "--log $tmp/escape.csv is not a text file (byte 6 is 0x1b), and appending the log would damage it; give --log a new file name or a log that fmnist wrote" \
+expect_path_error 2 "--log $tmp/escape.csv is not a text file (the byte at offset 6 is 0x1b), and appending the log would damage it; give --log a new file name or a log that fmnist wrote" \
     --log "$tmp/escape.csv" --epochs 1
 cmp -s "$tmp/escape.csv" "$tmp/escape.keep" || fail "--log over a binary file: it changed"
 # A text file with another header, also after comments and blank lines
