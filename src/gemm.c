@@ -969,8 +969,9 @@ static void kernel_avx512_rows(int rows, int kc, const float *a, size_t lda,
 /*
  * C = op(A) * B + beta * C, beta 0 or 1, reading A and B in place, for N a
  * multiple of NR512 and K at most KC512. Element p of row i of op(A) is at
- * A + i * A_ROW + p * A_STEP, and row p of B at B + p * LDB: each step of K
- * reads what a packed A panel and a packed B panel hold, at other strides.
+ * A + i * A_ROW + p * A_STEP, and row p of B at B + p * LDB. So each step
+ * of K reads the values of a packed A panel and a packed B panel, only at
+ * other strides.
  * Two products have operands that small, where packing them took a large
  * share of the time:
  *  - A^T * B with A stored K x M and M at most MR512 + TALL512, a dense
