@@ -25,7 +25,8 @@
  * matches when its label is TRUE_CLASS and its prediction is PRED_CLASS; a
  * class below 0 matches any class, and then only misclassified images
  * match. So (-1, -1) selects every mistake, (t, -1) the mistakes on true
- * class t and (t, p) one confusion cell, the diagonal included. PROBS is
+ * class t and (t, p) one confusion cell, the diagonal included. Images
+ * without a prediction (METRICS_NO_PREDICTION) never match. PROBS is
  * N x DATASET_CLASSES; OUT needs room for N indices.
  */
 int explore_rank(const uint8_t *labels, const uint8_t *predicted,

@@ -16,7 +16,13 @@ typedef struct {
     long support;      /* number of samples whose true class this is */
 } ClassMetrics;
 
-/* Adds N (label, prediction) pairs to CONFUSION. */
+/* Prediction of an image whose class probabilities are not all finite.
+ * Such an image has no predicted class, so it enters no confusion-matrix
+ * column. */
+#define METRICS_NO_PREDICTION 255
+
+/* Adds N (label, prediction) pairs to CONFUSION, skipping the pairs whose
+ * prediction is METRICS_NO_PREDICTION. */
 void metrics_confusion_add(long confusion[DATASET_CLASSES][DATASET_CLASSES],
                            const uint8_t *labels, const uint8_t *predicted,
                            int n);

@@ -99,8 +99,10 @@ typedef struct {
     const char *load_path;  /* checkpoint to resume from; NULL */
     /* With load_path and epochs > 0: evaluate the loaded network before
      * training, so that an interface shows its predictions at once
-     * rather than after the first epoch. The evaluation does not join
-     * the history, so checkpoints do not change. */
+     * rather than after the first epoch. When it gives NaN predictions
+     * for some test images, the run fails before training. The
+     * evaluation does not join the history, so checkpoints do not
+     * change. */
     int evaluate_loaded;
     /* Called on the trainer thread after each epoch's evaluation. */
     void (*on_epoch)(const EpochRecord *rec, void *ctx);
@@ -178,6 +180,10 @@ typedef struct {
     long saved_batch;
     /* Set when the run has ended and trained past that checkpoint. */
     int saved_behind;
+    /* CFG->save_path, or NULL; valid until trainer_free. */
+    const char *save_path;
+    /* save_path is the file that CFG->load_path named at trainer_create. */
+    int save_is_load;
     /* Set when the latest save failed, so the file on disk, if any, is
      * older than the model it was meant to hold. */
     int save_failed;
@@ -252,7 +258,9 @@ int trainer_copy_predictions(Trainer *tr, unsigned *generation,
                              uint8_t *predicted, float *probs);
 
 /* Evaluates the test set on the calling thread's behalf (using the worker
- * pool) and fills the evaluation fields of the status. For --eval. */
+ * pool) and fills the evaluation fields of the status. For --eval. When
+ * some test images get NaN predictions, the status message is the error
+ * that reports them. */
 void trainer_evaluate(Trainer *tr);
 
 /* Returns the optimiser and stores in *BASE_LR its learning rate before

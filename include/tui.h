@@ -47,6 +47,14 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
             char *err, size_t errlen);
 
 /*
+ * Writes to BUF the line that says what the checkpoint file holds after
+ * the failed run of final status ST: the model of its latest save, the
+ * loaded model when --save names the --load file, or no model. Returns 0
+ * with BUF empty when the run had no --save file and saved nothing.
+ */
+int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len);
+
+/*
  * Writes a short summary of the run to OUT, for the shell after the
  * interface closed. It gives the epochs done, the training time, the
  * latest test accuracy, the latest checkpoint or why a save failed, and

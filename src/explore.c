@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "metrics.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- ranking */
@@ -43,6 +44,8 @@ static int compare_rank(const void *pa, const void *pb)
 static int image_matches(int label, int predicted, int true_class,
                          int pred_class)
 {
+    if (predicted == METRICS_NO_PREDICTION)
+        return 0;
     if (true_class >= 0 && label != true_class)
         return 0;
     if (pred_class >= 0 && predicted != pred_class)

@@ -1681,14 +1681,13 @@ static void print_test_result(const TrainerStatus *st)
            st->test_loss);
 }
 
-/* Prints the --eval report of the model loaded from LOAD_PATH and
- * returns 0, or returns 1 when the model gives NaN predictions for some
- * of the TEST_COUNT test images, which a report would count as
- * predictions. The layout
- * is documented under --eval in the man page, which scripts rely on:
+/* Prints the --eval report of the loaded model and returns 0, or prints
+ * the trainer's error and returns 1 when the model gives NaN predictions
+ * for some test images, which have no class to report. The layout is
+ * documented under --eval in the man page, which scripts rely on:
  * precision, recall and F1 are percentages with one decimal, as in the
  * per-class pane. */
-static int print_eval(Trainer *tr, const char *load_path, int test_count)
+static int print_eval(Trainer *tr)
 {
     TrainerStatus *st = xmalloc(sizeof *st);
     ClassMetrics cm[DATASET_CLASSES];
@@ -1696,11 +1695,7 @@ static int print_eval(Trainer *tr, const char *load_path, int test_count)
     trainer_evaluate(tr);
     trainer_get_status(tr, st);
     if (st->test_nonfinite > 0) {
-        print_message(stderr, "--load %s gives NaN predictions for %ld of "
-                      "%d test images: its weights are too large for "
-                      "them; use an earlier checkpoint",
-                      load_path, st->test_nonfinite,
-                      test_count);
+        print_message(stderr, "%s", st->message);
         free(st);
         return 1;
     }
@@ -1814,38 +1809,17 @@ static void note(EpochSink *sink, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Returns 1 when paths A and B name the same existing file. */
-static int same_file(const char *a, const char *b)
+/* Notes what the checkpoint file contains after training failed in a
+ * headless run, in the words of the interface's summary. The trainer
+ * writes no checkpoint once the run diverged, so the file keeps the last
+ * epoch saved before that, or the model that --load read from the same
+ * file, or nothing at all. Without --save nothing is noted. */
+static void note_failed_save(EpochSink *sink, const TrainerStatus *st)
 {
-    struct stat sa, sb;
+    char line[PATH_MAX + 128];
 
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev
-           && sa.st_ino == sb.st_ino;
-}
-
-/* Notes what the --save file contains after training failed in a
- * headless run. The trainer writes no checkpoint once the run diverged,
- * so the file keeps the last epoch saved before that, or the model that
- * --load read from the same file, or nothing at all. */
-static void note_failed_save(EpochSink *sink, const Options *opt,
-                             const TrainerStatus *st)
-{
-    if (opt->save_path == NULL) {
-        note(sink, "no checkpoint written, because training failed");
-    } else if (st->saved_path != NULL && st->saved_batch == 0) {
-        note(sink, "training failed, so %s still holds the model of epoch "
-             "%d", st->saved_path, st->saved_epochs);
-    } else if (st->saved_path != NULL) {
-        note(sink, "training failed, so %s still holds the model after "
-             "batch %ld of epoch %d", st->saved_path, st->saved_batch,
-             st->saved_epochs + 1);
-    } else if (opt->load_path != NULL
-               && same_file(opt->save_path, opt->load_path)) {
-        note(sink, "training failed, so %s still holds the model loaded "
-             "from it", opt->save_path);
-    } else {
-        note(sink, "no checkpoint written, because training failed");
-    }
+    if (tui_format_failed_save(st, line, sizeof line))
+        note(sink, "%s", line);
 }
 
 /* Writes the summary that the interface prints on exit as notes, for a
@@ -2177,6 +2151,7 @@ int main(int argc, char **argv)
     char err[TRAINER_ERR_LEN];
     int status = 0;
     int ui_detached = 0;    /* the interface ran until a hangup */
+    int nan_predictions = 0; /* headless --epochs 0 found NaN predictions */
 
     keep_standard_fds_open();
     /* The user's locale gives the terminal its character set, but numbers
@@ -2280,7 +2255,10 @@ int main(int argc, char **argv)
         .weight_decay = opt.weight_decay, .decay = (DecayKind)opt.decay,
         .save_path = opt.save_path,
         .load_path = load_target != NULL ? load_target : opt.load_path,
-        .evaluate_loaded = !opt.headless,
+        /* Headless runs show no predictions, but the evaluation stops a
+         * run whose loaded model already gives NaN predictions, before
+         * training blames the learning rate for them. */
+        .evaluate_loaded = 1,
         .on_epoch = on_epoch, .on_save = on_save, .ctx = &sink,
     };
     sigset_t old_mask;
@@ -2306,7 +2284,7 @@ int main(int argc, char **argv)
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
-        if (print_eval(tr, opt.load_path, test.count) != 0)
+        if (print_eval(tr) != 0)
             status = 1;
         goto done;
     }
@@ -2385,12 +2363,19 @@ int main(int argc, char **argv)
      * interface does the same while curses runs. */
     if (opt.headless)
         util_time_stops(1);
+    /* A model with NaN predictions has no accuracy to print. As with
+     * --eval, the trainer's message, which wait_headless printed, is the
+     * result, and the status is 1. */
     if (opt.headless && wait_headless(tr, st, &sink) == TRAINER_DONE
         && opt.epochs == 0 && st->has_eval) {
-        if (opt.load_path == NULL)
-            print_message(stderr, "no --load, so this network is "
-                          "untrained");
-        print_test_result(st);
+        if (st->test_nonfinite > 0) {
+            nan_predictions = 1;
+        } else {
+            if (opt.load_path == NULL)
+                print_message(stderr, "no --load, so this network is "
+                              "untrained");
+            print_test_result(st);
+        }
     }
     trainer_request_stop(tr);
     trainer_join(tr);
@@ -2424,7 +2409,7 @@ int main(int argc, char **argv)
     char *resume = resume_command(&opt, argv[0], st);
     if (opt.headless && opt.epochs > 0) {
         if (st->state == TRAINER_FAILED)
-            note_failed_save(&sink, &opt, st);
+            note_failed_save(&sink, st);
         else if (st->saved_path == NULL && st->save_failed)
             note(&sink, "no checkpoint written: every save failed");
         else if (st->saved_path == NULL && !atomic_load(&sink.detached))
@@ -2456,7 +2441,7 @@ int main(int argc, char **argv)
     else if (sink.log_failed)
         note(&sink, "--log %s is incomplete: a write failed (%s)",
              opt.log_path, sink.log_error);
-    if (st->state == TRAINER_FAILED) {
+    if (st->state == TRAINER_FAILED || nan_predictions) {
         status = 1;
     } else if (quit_signal) {
         status = 128 + quit_signal;

@@ -16,13 +16,16 @@
 #include <assert.h>
 #include <math.h>
 
-/* Label-prediction pairs outside 0..9 are skipped (and trip the assert in
- * debug builds), because a bad index would write outside the matrix. */
+/* Other label-prediction pairs outside 0..9 are skipped too (and trip the
+ * assert in debug builds), because a bad index would write outside the
+ * matrix. */
 void metrics_confusion_add(long confusion[DATASET_CLASSES][DATASET_CLASSES],
                            const uint8_t *labels, const uint8_t *predicted,
                            int n)
 {
     for (int i = 0; i < n; i++) {
+        if (predicted[i] == METRICS_NO_PREDICTION)
+            continue;
         assert(labels[i] < DATASET_CLASSES);
         assert(predicted[i] < DATASET_CLASSES);
         if (labels[i] < DATASET_CLASSES && predicted[i] < DATASET_CLASSES)

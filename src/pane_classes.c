@@ -151,8 +151,11 @@ int pane_classes_mistakes(const Ui *ui, int c)
 
     if (!ui->has_predictions)
         return 0;
+    /* Images without a prediction are left out, as in the list that
+     * pane_classes_open shows. */
     for (int i = 0; i < ui->test->count; i++)
-        count += ui->test->labels[i] == c && ui->predicted[i] != c;
+        count += ui->test->labels[i] == c && ui->predicted[i] != c
+                 && ui->predicted[i] != METRICS_NO_PREDICTION;
     return count;
 }
 

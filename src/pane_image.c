@@ -21,6 +21,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -345,6 +346,18 @@ static void draw_prob_bar(WINDOW *w, const Ui *ui, int y, int x, float prob)
     wattrset(w, A_NORMAL);
 }
 
+/* Returns 1 when every one of the DATASET_CLASSES values at PROBS is
+ * finite, so that they rank the classes. */
+static int probs_finite(const float *probs)
+{
+    for (int c = 0; c < DATASET_CLASSES; c++)
+        if (!isfinite(probs[c]))
+            return 0;
+    return 1;
+}
+
+/* Draws the classes ranked by PROBS from line Y on, or one line saying
+ * that NaN probabilities leave the image without a prediction. */
 static void draw_ranks(WINDOW *w, const Ui *ui, const float *probs, int label,
                        int y, int lines)
 {
@@ -353,6 +366,12 @@ static void draw_ranks(WINDOW *w, const Ui *ui, const float *probs, int label,
 
     if (k <= 0)
         return;
+    if (!probs_finite(probs)) {
+        int x = pane_print(w, y, 1, ui->attr[UI_LABEL], "%-5s ",
+                           rank_names[0]);
+        pane_print(w, y, x, ui->attr[UI_WRONG], "no prediction (NaN)");
+        return;
+    }
     metrics_top_k(probs, DATASET_CLASSES, k, top);
     for (int i = 0; i < k; i++) {
         UiElement e = i > 0 ? UI_NORMAL
@@ -444,8 +463,11 @@ static void draw_labels(WINDOW *w, const Ui *ui, int index, int y)
     if (!ui->show_train && ui->has_predictions) {
         int right = ui->predicted[index] == label;
         const char *verdict = right ? "correct" : "wrong";
-        pane_print(w, y, getmaxx(w) - 1 - (int)strlen(verdict),
-                   ui->attr[right ? UI_CORRECT : UI_WRONG], "%s", verdict);
+        /* The ranks below show why an image has no prediction. */
+        if (ui->predicted[index] != METRICS_NO_PREDICTION)
+            pane_print(w, y, getmaxx(w) - 1 - (int)strlen(verdict),
+                       ui->attr[right ? UI_CORRECT : UI_WRONG], "%s",
+                       verdict);
         draw_ranks(w, ui, ui->probs + (size_t)index * DATASET_CLASSES, label,
                    y + 1, lines - 1);
     } else if (heat != NULL) {

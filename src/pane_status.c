@@ -246,6 +246,10 @@ static void draw_message(WINDOW *w, const Ui *ui, int y, const char *text)
                        100 * st->test_acc);
         x = pane_print(w, y, x, ui->attr[UI_LABEL], "   test loss ");
         x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.4f", st->test_loss);
+        if (st->test_nonfinite > 0)
+            x = pane_print(w, y, x, ui->attr[UI_WRONG],
+                           "   %ld without prediction (NaN)",
+                           st->test_nonfinite);
         if (st->has_val) {
             x = pane_print(w, y, x, ui->attr[UI_LABEL], "   val ");
             x = pane_print(w, y, x, ui->attr[UI_VALUE], "%.2f%%",

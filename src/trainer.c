@@ -306,7 +306,8 @@ struct Trainer {
     int64_t saved_ok_step;  /* step of the latest checkpoint written */
     int64_t eval_step;      /* step of the latest evaluation */
     int history_changed;    /* history not yet copied to the status */
-    int diverged;           /* a non-finite loss or weight ended the run */
+    int diverged;           /* a non-finite loss, weight or prediction
+                               ended the run */
     double eval_seconds;    /* duration of the latest evaluation */
 
     /* Only the coordinator thread touches these. */
@@ -621,16 +622,20 @@ static void run_eval_shard(Trainer *tr, Worker *w, int shard)
     for (int i = 0; i < n; i++) {
         const float *p = probs + (size_t)i * DATASET_CLASSES;
         float p_true = p[job->labels[first + i]];
+        int finite = 1;
 
         for (int c = 0; c < DATASET_CLASSES; c++)
             if (!isfinite(p[c])) {
-                nonfinite++;
+                finite = 0;
                 break;
             }
 
         /* The floor keeps a confident mistake from making the loss infinite. */
         loss -= log(p_true > 1e-12f ? (double)p_true : 1e-12);
-        job->predicted[first + i] = (uint8_t)metrics_argmax(p, DATASET_CLASSES);
+        nonfinite += !finite;
+        job->predicted[first + i] =
+            finite ? (uint8_t)metrics_argmax(p, DATASET_CLASSES)
+                   : METRICS_NO_PREDICTION;
     }
     job->loss[shard] = loss;
     job->nonfinite[shard] = nonfinite;
@@ -1193,7 +1198,21 @@ static char *free_checkpoint_name(void)
 
 /* ------------------------------------------------------------ evaluation */
 
-/* Predicts every test image once with the pool. Caller holds job_lock. */
+/* Returns how many of the N images with LABELS got the right prediction.
+ * An image without a prediction counts as wrong. */
+static long count_correct(const uint8_t *labels, const uint8_t *predicted,
+                          int n)
+{
+    long correct = 0;
+
+    for (int i = 0; i < n; i++)
+        correct += predicted[i] == labels[i];
+    return correct;
+}
+
+/* Predicts every test image once with the pool. The accuracy is over
+ * every test image, while the confusion matrix leaves out the images
+ * without a prediction. Caller holds job_lock. */
 static void evaluate_locked(Trainer *tr, EvalResult *res)
 {
     const Dataset *test = tr->test;
@@ -1213,7 +1232,8 @@ static void evaluate_locked(Trainer *tr, EvalResult *res)
     metrics_confusion_add(res->confusion, test->labels, tr->eval.predicted,
                           test->count);
     res->loss = loss / test->count;
-    res->acc = metrics_accuracy((const long (*)[DATASET_CLASSES])res->confusion);
+    res->acc = (double)count_correct(test->labels, tr->eval.predicted,
+                                     test->count) / test->count;
 }
 
 /* Predicts the validation images, the last n_val of the training set,
@@ -1226,7 +1246,6 @@ static void evaluate_val_locked(Trainer *tr, double *loss, double *acc,
     int first = tr->train->count - tr->n_val;
     const uint8_t *labels = tr->train->labels + first;
     double sum = 0.0;
-    long correct = 0;
 
     tr->eval_job = (EvalJob){
         tr->train, first, labels,
@@ -1238,10 +1257,9 @@ static void evaluate_val_locked(Trainer *tr, double *loss, double *acc,
         sum += tr->val.loss[s];
         *nonfinite += tr->val.nonfinite[s];
     }
-    for (int i = 0; i < tr->n_val; i++)
-        correct += tr->val.predicted[i] == labels[i];
     *loss = sum / tr->n_val;
-    *acc = (double)correct / tr->n_val;
+    *acc = (double)count_correct(labels, tr->val.predicted, tr->n_val)
+           / tr->n_val;
 }
 
 /* Swaps the finished evaluation buffers with the published ones, so the UI
@@ -1668,21 +1686,17 @@ static int end_epoch(Trainer *tr)
 
     evaluate_and_publish(tr, 1, &res);
     if (res.nonfinite > 0 || res.val_nonfinite > 0) {
+        int test = res.nonfinite > 0;
+
         pthread_mutex_lock(&tr->job_lock);
         tr->diverged = 1;
         pthread_mutex_unlock(&tr->job_lock);
-        if (res.nonfinite > 0)
-            set_message(tr, 1, "training stopped: the model gives NaN "
-                        "predictions for %ld of %d test images after epoch "
-                        "%d, although every weight is finite; try a lower "
-                        "learning rate", res.nonfinite, tr->test->count,
-                        rec.epoch);
-        else
-            set_message(tr, 1, "training stopped: the model gives NaN "
-                        "predictions for %ld of %d validation images after "
-                        "epoch %d, although every weight is finite; try a "
-                        "lower learning rate", res.val_nonfinite, tr->n_val,
-                        rec.epoch);
+        set_message(tr, 1, "training stopped: the model gives NaN "
+                    "predictions for %ld of %d %s images after epoch %d, "
+                    "although every weight is finite; try a lower learning "
+                    "rate", test ? res.nonfinite : res.val_nonfinite,
+                    test ? tr->test->count : tr->n_val,
+                    test ? "test" : "validation", rec.epoch);
         return -1;
     }
     rec.test_loss = res.loss;
@@ -1810,18 +1824,49 @@ static int stop_after_epoch_requested(Trainer *tr)
 }
 
 /* Sets an error message when the evaluation RES of the network as
- * loaded or created left test images without a prediction. */
-static void report_nonfinite_eval(Trainer *tr, const EvalResult *res)
+ * loaded or created left test images without a prediction, and returns
+ * -1 then, else 0. --eval, exploring and training after --load all
+ * report it with this text. BEFORE_TRAINING adds that training did not
+ * start. */
+static int report_nonfinite_eval(Trainer *tr, const EvalResult *res,
+                                 int before_training)
 {
-    if (res->nonfinite > 0 && tr->cfg.load_path != NULL)
-        set_message(tr, 1, "--load %s gives NaN predictions for %ld of %d "
-                    "test images: its weights are too large for them; use "
-                    "an earlier checkpoint", tr->cfg.load_path,
+    if (res->nonfinite == 0)
+        return 0;
+    if (tr->cfg.load_path != NULL)
+        set_message(tr, 1, "%s--load %s %sgives NaN predictions for %ld of "
+                    "%d test images: its weights are too large for them; "
+                    "use an earlier checkpoint",
+                    before_training ? "training not started: " : "",
+                    tr->cfg.load_path, before_training ? "already " : "",
                     res->nonfinite, tr->test->count);
-    else if (res->nonfinite > 0)
+    else
         set_message(tr, 1, "the model gives NaN predictions for %ld of %d "
                     "test images: its weights are too large for them",
                     res->nonfinite, tr->test->count);
+    return -1;
+}
+
+/* Evaluates the loaded network before training. Returns -1 when it
+ * already gives NaN predictions: training would stop on them with advice
+ * on the learning rate, while the checkpoint is the cause. The run then
+ * counts as diverged, so no save replaces a file with that model. */
+static int evaluate_loaded(Trainer *tr)
+{
+    EvalResult res;
+
+    /* The status names the epoch the run goes on with, whose batches so
+     * far the progress bar shows during the evaluation. */
+    pthread_mutex_lock(&tr->lock);
+    tr->status.epoch = (int)tr->progress.epochs_done + 1;
+    pthread_mutex_unlock(&tr->lock);
+    evaluate_and_publish(tr, 0, &res);
+    if (report_nonfinite_eval(tr, &res, 1) == 0)
+        return 0;
+    pthread_mutex_lock(&tr->job_lock);
+    tr->diverged = 1;
+    pthread_mutex_unlock(&tr->job_lock);
+    return -1;
 }
 
 static void *coordinator_main(void *arg)
@@ -1832,15 +1877,9 @@ static void *coordinator_main(void *arg)
 
     if (tr->cfg.epochs == 0) {
         evaluate_and_publish(tr, 0, &res);
-        report_nonfinite_eval(tr, &res);
+        report_nonfinite_eval(tr, &res, 0);
     } else if (tr->cfg.evaluate_loaded && tr->cfg.load_path != NULL) {
-        /* The status names the epoch the run goes on with, whose batches
-         * so far the progress bar shows during the evaluation. */
-        pthread_mutex_lock(&tr->lock);
-        tr->status.epoch = (int)tr->progress.epochs_done + 1;
-        pthread_mutex_unlock(&tr->lock);
-        evaluate_and_publish(tr, 0, &res);
-        report_nonfinite_eval(tr, &res);
+        rc = evaluate_loaded(tr);
     }
     while (rc == 0 && tr->progress.epochs_done < tr->epochs_end) {
         rc = run_epoch(tr);
@@ -2199,6 +2238,14 @@ static void init_status(Trainer *tr)
     st->train_epochs = tr->cfg.epochs;
     st->epochs_done = (int)pr->epochs_done;
     st->loaded = tr->cfg.load_path != NULL;
+    st->save_path = tr->save_path;
+    if (tr->save_path != NULL && tr->have_load_st) {
+        struct stat save_st;
+
+        st->save_is_load = stat(tr->save_path, &save_st) == 0
+                           && save_st.st_dev == tr->load_st.st_dev
+                           && save_st.st_ino == tr->load_st.st_ino;
+    }
     st->batch = (long)pr->epoch.batches;
     st->loaded_batch = st->batch;
     st->batches_per_epoch = (tr->n_epoch + tr->cfg.batch - 1) / tr->cfg.batch;
@@ -2631,6 +2678,7 @@ void trainer_evaluate(Trainer *tr)
     EvalResult res;
 
     evaluate_and_publish(tr, 0, &res);
+    report_nonfinite_eval(tr, &res, 0);
 }
 
 const Net *trainer_net(const Trainer *tr)

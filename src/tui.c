@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <langinfo.h>
+#include <limits.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -1582,9 +1583,30 @@ static void print_escaped(FILE *out, const char *label, const char *text)
     free(escaped);
 }
 
+int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len)
+{
+    if (st->saved_path != NULL && st->saved_batch == 0)
+        snprintf(buf, len, "training failed, so %s still holds the model "
+                 "of epoch %d", st->saved_path, st->saved_epochs);
+    else if (st->saved_path != NULL)
+        snprintf(buf, len, "training failed, so %s still holds the model "
+                 "after batch %ld of epoch %d", st->saved_path,
+                 st->saved_batch, st->saved_epochs + 1);
+    else if (st->save_path != NULL && st->save_is_load)
+        snprintf(buf, len, "training failed, so %s still holds the model "
+                 "loaded from it", st->save_path);
+    else if (st->save_path != NULL)
+        snprintf(buf, len, "no checkpoint written, because training failed");
+    else
+        snprintf(buf, len, "%s", "");
+    return buf[0] != '\0';
+}
+
 void tui_print_summary(FILE *out, const TrainerStatus *st,
                        const char *log_path)
 {
+    char failed_save[PATH_MAX + 128];
+
     print_progress_summary(out, st);
     if (st->has_eval) {
         fprintf(out, "fmnist: test accuracy %.2f%%, test loss %.4f",
@@ -1609,27 +1631,25 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     } else {
         fprintf(out, "fmnist: no test evaluation finished\n");
     }
-    if (st->saved_path != NULL) {
+    if (st->state == TRAINER_FAILED && st->train_epochs > 0) {
+        if (tui_format_failed_save(st, failed_save, sizeof failed_save))
+            print_escaped(out, "", failed_save);
+    } else if (st->saved_path != NULL) {
         print_escaped(out, "checkpoint ", st->saved_path);
         if (st->save_failed) {
             fprintf(out, "fmnist: the last save failed, so it holds an "
                     "earlier model\n");
         } else if (st->saved_behind) {
-            /* After s without --save, training went on past the save, or
-             * it failed after an epoch's save, and then no save works. */
+            /* After s without --save, training went on past the save. */
             char saved[64];
 
             format_position(st->saved_epochs, st->saved_batch, saved,
                             sizeof saved);
             fprintf(out, "fmnist: it holds an earlier model, after %s\n",
                     saved);
-            if (st->state != TRAINER_FAILED)
-                fprintf(out, "fmnist: s before q, or --save FILE, saves the "
-                        "final model\n");
+            fprintf(out, "fmnist: s before q, or --save FILE, saves the "
+                    "final model\n");
         }
-    } else if (st->state == TRAINER_FAILED && st->train_epochs > 0) {
-        fprintf(out, "fmnist: no checkpoint written, because training "
-                "failed\n");
     } else if (st->save_failed) {
         fprintf(out, "fmnist: no checkpoint written: every save failed\n");
     } else if (st->train_epochs > 0) {

@@ -165,6 +165,26 @@ START_TEST(test_metrics_confusion_add_counts)
 }
 END_TEST
 
+/* An image without a prediction enters no cell, and the assert that
+ * guards the matrix does not trip on it. */
+START_TEST(test_metrics_confusion_skips_no_prediction)
+{
+    long m[DATASET_CLASSES][DATASET_CLASSES] = {{0}};
+    const uint8_t labels[] = {0, 4, 4};
+    const uint8_t predicted[] = {METRICS_NO_PREDICTION, 4,
+                                 METRICS_NO_PREDICTION};
+    long total = 0;
+
+    metrics_confusion_add(m, labels, predicted, 3);
+    for (int t = 0; t < DATASET_CLASSES; t++)
+        for (int p = 0; p < DATASET_CLASSES; p++)
+            total += m[t][p];
+    ck_assert_int_eq(total, 1);
+    ck_assert_int_eq(m[4][4], 1);
+    ck_assert_int_eq(m[0][0], 0);
+}
+END_TEST
+
 START_TEST(test_metrics_argmax_first_on_ties)
 {
     const float v[] = {0.1f, 0.7f, 0.2f, 0.7f, -1.0f};
@@ -255,6 +275,7 @@ Suite *metrics_suite(void)
     tcase_add_test(confusion, test_metrics_per_class_zero_division);
     tcase_add_test(confusion, test_metrics_empty_matrix);
     tcase_add_test(confusion, test_metrics_confusion_add_counts);
+    tcase_add_test(confusion, test_metrics_confusion_skips_no_prediction);
     suite_add_tcase(s, confusion);
 
     tcase_add_test(ranking, test_metrics_argmax_first_on_ties);

@@ -1742,6 +1742,18 @@ START_TEST(test_trainer_nan_predictions_reported)
              zeros, TEST_COUNT);
     ck_assert_int_eq(st.test_nonfinite, zeros);
     ck_assert_int_eq(st.message_is_error, 1);
+    /* Those images enter neither the confusion matrix nor the count of
+     * right predictions. */
+    long in_matrix = 0, diagonal = 0;
+    for (int t = 0; t < DATASET_CLASSES; t++) {
+        for (int p = 0; p < DATASET_CLASSES; p++)
+            in_matrix += st.confusion[t][p];
+        diagonal += st.confusion[t][t];
+    }
+    ck_assert_int_eq(in_matrix, TEST_COUNT - zeros);
+    ck_assert_int_eq(st.confusion[0][0], 0);
+    ck_assert_double_eq_tol(st.test_acc, (double)diagonal / TEST_COUNT,
+                            1e-12);
     ck_assert_msg(strstr(st.message, want) != NULL, "message: %s",
                   st.message);
 

@@ -332,10 +332,35 @@ START_TEST(test_tui_summary_failed_run)
     snprintf(st.message, sizeof st.message, "training stopped: the loss");
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: failed after 1 of 2 epochs"));
-    ck_assert_ptr_nonnull(strstr(text, "fmnist: no checkpoint written, "
-                                       "because training failed\n"));
+    /* Without --save, no checkpoint was requested. */
+    ck_assert_ptr_null(strstr(text, "checkpoint"));
     /* main prints the reason itself, once. */
     ck_assert_ptr_null(strstr(text, "training stopped"));
+    free(text);
+    st.save_path = "run.ckpt";
+    text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: no checkpoint written, "
+                                       "because training failed\n"));
+    free(text);
+}
+END_TEST
+
+/* A failed run whose --save file is its --load file left the loaded
+ * model in it, and the summary reports that as a headless run does. */
+START_TEST(test_tui_summary_failed_keeps_loaded)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.state = TRAINER_FAILED;
+    st.loaded = 1;
+    st.save_path = "run.ckpt";
+    st.save_is_load = 1;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: training failed, so "
+                                       "run.ckpt still holds the model "
+                                       "loaded from it\n"));
+    ck_assert_ptr_null(strstr(text, "no checkpoint written"));
     free(text);
 }
 END_TEST
@@ -353,10 +378,17 @@ START_TEST(test_tui_summary_failed_after_save)
     st.saved_batch = 0;
     st.saved_behind = 1;
     char *text = summary_of(&st, NULL);
-    ck_assert_ptr_nonnull(strstr(text, "fmnist: checkpoint run.ckpt\n"
-                                       "fmnist: it holds an earlier model, "
-                                       "after 1 epoch\n"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: training failed, so "
+                                       "run.ckpt still holds the model of "
+                                       "epoch 1\n"));
     ck_assert_ptr_null(strstr(text, "saves the final model"));
+    free(text);
+    st.saved_epochs = 2;
+    st.saved_batch = 46;
+    text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: training failed, so "
+                                       "run.ckpt still holds the model "
+                                       "after batch 46 of epoch 3\n"));
     free(text);
 }
 END_TEST
@@ -381,6 +413,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_failed_save);
     tcase_add_test(tc, test_tui_summary_failed_run);
     tcase_add_test(tc, test_tui_summary_failed_after_save);
+    tcase_add_test(tc, test_tui_summary_failed_keeps_loaded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -170,6 +170,71 @@ tail -n 1 "$tmp/err9" | grep -qx "fmnist: training failed, so $tmp/kept.ckpt sti
 cmp -s "$tmp/early.ckpt" "$tmp/kept.ckpt" \
     || fail "a resumed run that fails changed its --load file"
 
+# Without --save, a failed run prints nothing about checkpoints.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 \
+    --model dense256,dense256,dense256,dense10 --optimizer sgd --lr 9.9 \
+    >/dev/null 2>"$tmp/err10"
+rc=$?
+[ "$rc" -eq 1 ] || fail "a diverged run without --save exited with status $rc, expected 1"
+grep -q 'checkpoint' "$tmp/err10" \
+    && fail "a diverged run without --save mentions a checkpoint: $(cat "$tmp/err10")"
+
+# A dense10 checkpoint whose unit 0 has weight 3e38 on the centre pixel
+# (row 14, column 14), weight -3e38 on the top-left pixel and bias 5e37.
+# The load probe's black, white and noise images keep its logit finite,
+# but a test image with a white centre and a black corner pushes it past
+# the largest float, so its probabilities are NaN. Weights follow the
+# header (44 bytes) and the spec, whose length is the u32 at offset 12
+# (host order, so little-endian hosts only), and the biases follow the
+# 784 x 10 weights. The file's CRC-32 is gzip's, as above.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 \
+    --model dense10 --save "$tmp/nan.ckpt" >/dev/null 2>&1 \
+    || fail "training the dense10 model for the NaN checkpoint failed"
+spec_len=$(od -An -tu4 -j12 -N4 "$tmp/nan.ckpt" | tr -d ' ')
+put_float() {
+    printf "$2" | dd of="$tmp/nan.ckpt" bs=1 seek=$((44 + spec_len + 4 * $1)) \
+        conv=notrunc 2>/dev/null
+}
+put_float $((14 * 28 + 14)) '\346\261\141\177'
+put_float 0 '\346\261\141\377'
+put_float 7840 '\231\166\026\176'
+size=$(wc -c <"$tmp/nan.ckpt")
+head -c $((size - 4)) "$tmp/nan.ckpt" | gzip -c | tail -c 8 | head -c 4 \
+    | dd of="$tmp/nan.ckpt" bs=1 seek=$((size - 4)) conv=notrunc 2>/dev/null
+nan_msg="fmnist: --load $tmp/nan.ckpt gives NaN predictions for [0-9]* of 10000 test images: its weights are too large for them; use an earlier checkpoint"
+
+# --eval and a headless --epochs 0 both fail with the same message and
+# print no accuracy, which would count those images as predictions.
+"$fmnist" --data "$data" --load "$tmp/nan.ckpt" --eval >"$tmp/out11" 2>"$tmp/err11"
+rc=$?
+[ "$rc" -eq 1 ] || fail "--eval of the NaN checkpoint exited with status $rc, expected 1"
+grep -qx "$nan_msg" "$tmp/err11" \
+    || fail "--eval of the NaN checkpoint: $(cat "$tmp/err11")"
+"$fmnist" --data "$data" --load "$tmp/nan.ckpt" --epochs 0 --headless \
+    >"$tmp/out12" 2>"$tmp/err12"
+rc=$?
+[ "$rc" -eq 1 ] || fail "--epochs 0 with the NaN checkpoint exited with status $rc, expected 1"
+[ "$(cat "$tmp/err12")" = "$(cat "$tmp/err11")" ] \
+    || fail "--epochs 0 and --eval differ: $(cat "$tmp/err12")"
+grep -q 'accuracy' "$tmp/out12" \
+    && fail "--epochs 0 with the NaN checkpoint printed an accuracy: $(cat "$tmp/out12")"
+
+# Resuming it blames the checkpoint, not the learning rate, before any
+# training, and leaves the file as it was.
+cp "$tmp/nan.ckpt" "$tmp/nan.before"
+"$fmnist" --data "$data" --headless --epochs 2 --train-limit 2000 \
+    --load "$tmp/nan.ckpt" --save "$tmp/nan.ckpt" >/dev/null 2>"$tmp/err13"
+rc=$?
+[ "$rc" -eq 1 ] || fail "resuming the NaN checkpoint exited with status $rc, expected 1"
+grep -qx "fmnist: training not started: --load $tmp/nan.ckpt already gives NaN predictions for [0-9]* of 10000 test images: its weights are too large for them; use an earlier checkpoint" \
+    "$tmp/err13" || fail "resuming the NaN checkpoint: $(cat "$tmp/err13")"
+grep -q 'learning rate' "$tmp/err13" \
+    && fail "resuming the NaN checkpoint blames the learning rate: $(cat "$tmp/err13")"
+tail -n 1 "$tmp/err13" | grep -qx "fmnist: training failed, so $tmp/nan.ckpt still holds the model loaded from it" \
+    || fail "resuming the NaN checkpoint ends with: $(cat "$tmp/err13")"
+cmp -s "$tmp/nan.ckpt" "$tmp/nan.before" \
+    || fail "resuming the NaN checkpoint changed the file"
+
 # "small" at SGD --lr 3 reaches weights of about 1e25 while its outputs
 # stay finite. The checkpoint it saves must load.
 "$fmnist" --data "$data" --headless --epochs 1 --train-limit 1000 \
