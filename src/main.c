@@ -1982,8 +1982,9 @@ static void put_float(FILE *out, const char *name, float value)
 
 /* Writes to OUT the options of OPT that a checkpoint does not store and
  * that the command line gave, so that a resumed run trains as this one
- * did. Returns -1 as put_word does, else 0. */
-static int put_recipe(FILE *out, const Options *opt)
+ * did. Returns -1 as put_word does, and sets *BAD to "the --model spec",
+ * else returns 0. */
+static int put_recipe(FILE *out, const Options *opt, const char **bad)
 {
     int rc = 0;
 
@@ -1994,6 +1995,8 @@ static int put_recipe(FILE *out, const Options *opt)
      * --load rejects a --preset whose network the checkpoint lacks. */
     if (opt->preset != NULL && !opt->spec_from_preset)
         rc = put_word(out, "--model", opt->spec);
+    if (rc != 0)
+        *bad = "the --model spec";
     if (opt->batch_given)
         fprintf(out, " --batch %d", opt->batch);
     if (opt->train_limit > 0)
@@ -2025,15 +2028,15 @@ static int put_recipe(FILE *out, const Options *opt)
  * last save failed or is older than the run's end. A name with a
  * character that util_escape_unprintable would escape gives NULL too,
  * since the line is printed as it is and no pasted line could contain
- * such a character.
+ * such a character. *BAD then names the value, such as "the --save
+ * name"; it stays NULL otherwise.
  */
 static char *resume_command(const Options *opt, const char *prog,
-                            const TrainerStatus *st)
+                            const TrainerStatus *st, const char **bad)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out;
-    int rc;
 
     if (opt->save_path == NULL || st->train_epochs == 0
         || st->state == TRAINER_FAILED || st->saved_path == NULL
@@ -2043,21 +2046,28 @@ static char *resume_command(const Options *opt, const char *prog,
     out = open_memstream(&text, &len);
     if (out == NULL)
         return NULL;
-    rc = put_word(out, "", prog);
-    if (opt->data_dir != NULL)
-        rc |= put_word(out, "--data", opt->data_dir);
-    rc |= put_word(out, "--load", st->saved_path);
-    rc |= put_word(out, "--save", st->saved_path);
-    rc |= put_recipe(out, opt);
-    if (opt->log_path != NULL)
-        rc |= put_word(out, "--log", opt->log_path);
+    if (put_word(out, "", prog) != 0)
+        *bad = "the program name";
+    if (opt->data_dir != NULL && put_word(out, "--data", opt->data_dir) != 0)
+        *bad = "the --data name";
+    /* --save and --load name the same file. */
+    if (put_word(out, "--load", st->saved_path) != 0
+        || put_word(out, "--save", st->saved_path) != 0)
+        *bad = "the --save name";
+    put_recipe(out, opt, bad);
+    if (opt->log_path != NULL && put_word(out, "--log", opt->log_path) != 0)
+        *bad = "the --log name";
     fprintf(out, " --epochs %d", st->epochs - st->saved_epochs);
-    if (fclose(out) != 0 || rc != 0) {
+    if (fclose(out) != 0 || *bad != NULL) {
         free(text);
         return NULL;
     }
     return text;
 }
+
+/* Why resume_command gave no command, with the option it named. */
+#define resume_unprintable "no resume command, because %s contains a " \
+    "character that is not printable here; rename it and pass it to --load"
 
 /* Reports the first failed write to stdout, by stdio or by the epoch
  * lines' thread, and makes the exit status 1 unless it is already
@@ -2406,7 +2416,8 @@ int main(int argc, char **argv)
      * the summary. */
     if (st->state == TRAINER_FAILED)
         note(&sink, "%s", st->failure);
-    char *resume = resume_command(&opt, argv[0], st);
+    const char *unprintable = NULL;
+    char *resume = resume_command(&opt, argv[0], st, &unprintable);
     if (opt.headless && opt.epochs > 0) {
         if (st->state == TRAINER_FAILED)
             note_failed_save(&sink, st);
@@ -2427,11 +2438,17 @@ int main(int argc, char **argv)
         tui_print_summary(stdout, st, opt.log_path);
         if (resume != NULL)
             printf("fmnist: resume with: %s\n", resume);
+        else if (unprintable != NULL)
+            print_message(stdout, resume_unprintable, unprintable);
     } else if (ui_detached || (opt.headless && resume != NULL)) {
         if (ui_detached)
             note_summary(&sink, st);
         if (resume != NULL)
             note(&sink, "resume with: %s", resume);
+        else if (unprintable != NULL)
+            note(&sink, resume_unprintable, unprintable);
+    } else if (opt.headless && unprintable != NULL) {
+        note(&sink, resume_unprintable, unprintable);
     }
     free(resume);
     /* The callbacks have ended, so the log's fields are settled. */

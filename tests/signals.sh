@@ -221,6 +221,10 @@ if expect_exit termc1 143 30; then
         || fail "termc1: no line saying where SIGTERM stopped the run"
     ! grep -q 'resume with' "$tmp/screen" \
         || fail "termc1: a resume line for a name with byte 0x9b"
+    tm capture-pane -p -J -t termc1 -S -50 >"$tmp/joined" 2>/dev/null
+    grep -q '^fmnist: no resume command, because the --save name contains' \
+        "$tmp/joined" \
+        || fail "termc1: no line saying why the resume line is left out"
 fi
 if expect_exit termpm 143 30; then
     tm capture-pane -p -J -t termpm -S -50 >"$tmp/joined" 2>/dev/null
