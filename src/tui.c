@@ -1052,11 +1052,29 @@ static void switch_focus(Tui *t, int step)
                  | UI_DIRTY(DRAW_HINT);
 }
 
-/* Shows VIEW and gives the focus to the pane it is about. */
+/* Lists all mistakes again after Enter on a cell or a class narrowed the
+ * list. A viewer that walked the narrowed list stays on its image. */
+static void list_all_mistakes(Ui *ui)
+{
+    if (ui->filter_true < 0)
+        return;
+    if (ui->follow_list)
+        pane_image_show_all(ui);
+    pane_list_filter(ui, -1, -1);
+    ui->list_opener = DRAW_IMAGE;
+}
+
+/* Shows VIEW and gives the focus to the pane it is about. The mistakes
+ * view always opens on the whole list, because a user who presses 2
+ * expects all mistakes, as in other programs whose number keys switch
+ * screens. A list still narrowed to the cell or class that Enter opened
+ * would look like the whole list under another title. */
 static void set_view(Tui *t, DrawView view)
 {
     t->ui.view = view;
     apply_layout(t);
+    if (view == DRAW_VIEW_MISTAKES)
+        list_all_mistakes(&t->ui);
     if (view == DRAW_VIEW_MISTAKES)
         t->ui.focus = DRAW_MISTAKES;
     else if (view == DRAW_VIEW_TRAINING)
@@ -1159,8 +1177,7 @@ static void show_all_images(Tui *t)
     /* The viewer takes its image from the list before the list is
      * rebuilt, so it stays on that image. */
     pane_image_show_all(ui);
-    if (ui->filter_true >= 0)
-        pane_list_filter(ui, -1, -1);
+    list_all_mistakes(ui);
     ui->list_opener = DRAW_IMAGE;
     if (back != DRAW_IMAGE && t->win[back] != NULL) {
         ui->focus = back;

@@ -476,6 +476,15 @@ tm send-keys -t ascii 3
 wait_for ascii 'Per-class metrics' 5 || fail "LANG=C: no per-class table"
 nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 [ "$nonascii" -eq 0 ] || fail "LANG=C: $nonascii non-ASCII bytes in the per-class view"
+# Enter on a confusion cell narrows the list to that cell, and 2 then
+# lists all mistakes again, as it does without Enter.
+tm send-keys -t ascii 1
+focus_on ascii "$matrix_title" 5 || fail "LANG=C: 1 did not focus the matrix"
+tm send-keys -t ascii Enter
+focus_on ascii "$viewer_title" 5 || fail "LANG=C: Enter on a cell did not open it"
+tm send-keys -t ascii 2
+focus_on ascii 'Mistakes: [0-9]+,' 5 \
+    || fail "LANG=C: 2 after Enter on a cell did not list all mistakes"
 tm send-keys -t ascii q
 wait_exit ascii
 echo "ASCII run: ok"
