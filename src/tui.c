@@ -644,18 +644,51 @@ static const char *const help_lines[][2] = {
     {"Ctrl-L", "redraw the screen"},
     {"?  F1", "show this help"},
     {"q", "quit (training stops)"},
+    {"q", "quit"},
     {"mouse", "click a pane, cell, entry or class; the wheel scrolls"},
 };
 #define HELP_LINES ((int)(sizeof help_lines / sizeof help_lines[0]))
+/* Rows of help_lines for a run that trains, which lists one of the two
+ * q rows. */
+#define HELP_TRAIN_LINES (HELP_LINES - 1)
+
+/* Returns whether row I of help_lines applies to the run: a run that
+ * only explores has no training to control, and its q ends nothing. */
+static int help_line_shown(const Ui *ui, int i)
+{
+    static const char *const training_keys[] = {"+  -", "x", "p", "s"};
+    const char *key = help_lines[i][0];
+    const char *text = help_lines[i][1];
+    int explore = ui->status.train_epochs == 0;
+
+    if (strcmp(key, "q") == 0)
+        return explore == (strcmp(text, "quit") == 0);
+    for (size_t k = 0; k < sizeof training_keys / sizeof training_keys[0];
+         k++)
+        if (strcmp(key, training_keys[k]) == 0)
+            return !explore;
+    return 1;
+}
 
 /* Two lines list the class abbreviations, five classes each. The
- * borders make 2 more, which with 20 key lines fill the 24 lines of the
- * smallest screen, so the closing note goes on the bottom border. */
+ * borders make 2 more, which with the 20 key lines of a run that trains
+ * fill the 24 lines of the smallest screen, so the closing note goes on
+ * the bottom border. */
 #define HELP_KEY_LINES 2
-#define HELP_HEIGHT (HELP_LINES + HELP_KEY_LINES + 2)
+#define HELP_HEIGHT (HELP_TRAIN_LINES + HELP_KEY_LINES + 2)
 _Static_assert(HELP_HEIGHT <= DRAW_MIN_LINES,
                "the help window must fit the smallest screen");
 #define HELP_WIDTH 70
+
+/* Returns the height of the help window, borders included. */
+static int help_height(const Ui *ui)
+{
+    int rows = 0;
+
+    for (int i = 0; i < HELP_LINES; i++)
+        rows += help_line_shown(ui, i);
+    return rows + HELP_KEY_LINES + 2;
+}
 
 /* Lists the class abbreviations below the keys, "Tsh T-shirt/top" and so
  * on, in HELP_KEY_LINES lines. */
@@ -695,7 +728,8 @@ static void format_tab_help(const Tui *t, char *buf, size_t size)
 
 static void draw_help(Tui *t)
 {
-    int h = HELP_HEIGHT;
+    int h = help_height(&t->ui);
+    int y = 1;
     char tab_help[HELP_WIDTH];
 
     werase(t->help);
@@ -711,13 +745,15 @@ static void draw_help(Tui *t)
         const char *text = help_lines[i][1] != NULL ? help_lines[i][1]
                                                     : tab_help;
 
+        if (!help_line_shown(&t->ui, i))
+            continue;
         /* A line without a key continues the one above. */
         if (help_lines[i][0][0] != '\0')
-            pane_print(t->help, 1 + i, 2, t->ui.attr[UI_HINT_KEY], "%-10s",
+            pane_print(t->help, y, 2, t->ui.attr[UI_HINT_KEY], "%-10s",
                        help_lines[i][0]);
-        pane_print(t->help, 1 + i, 14, t->ui.attr[UI_NORMAL], "%s", text);
+        pane_print(t->help, y++, 14, t->ui.attr[UI_NORMAL], "%s", text);
     }
-    draw_class_key(t->help, &t->ui, 1 + HELP_LINES);
+    draw_class_key(t->help, &t->ui, y);
     pane_print(t->help, h - 1, 1, t->ui.attr[UI_DIM],
                " Press any key to close this window. ");
     touchwin(t->help);
@@ -1209,7 +1245,9 @@ static void place_help(Tui *t)
         t->full_redraw = 1;
     }
     if (t->help_open && t->layout.fits) {
-        t->help = newwin(HELP_HEIGHT, HELP_WIDTH, (LINES - HELP_HEIGHT) / 2,
+        int h = help_height(&t->ui);
+
+        t->help = newwin(h, HELP_WIDTH, (LINES - h) / 2,
                          (COLS - HELP_WIDTH) / 2);
         t->ui.dirty |= UI_DIRTY(DRAW_HINT);
     }

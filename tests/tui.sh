@@ -251,6 +251,11 @@ if [ -n "$utf8" ]; then
     grep -Eq ' Tab +next pane: viewer, per-class table, matrix {10}' \
         "$tmp/screen" \
         || fail "help in the per-class view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+    # Nothing trains, so the help lists no key that controls training.
+    grep -Eq '(\||│) (\+  -|x|p|s) {6,}' "$tmp/screen" \
+        && fail "help with --epochs 0 lists + - x p or s"
+    grep -q 'quit (training stops)' "$tmp/screen" \
+        && fail "help with --epochs 0 says q stops training"
     tm send-keys -t explore Escape
 
     # At this height the mistakes view has the matrix below the list, and
