@@ -241,7 +241,8 @@ typedef struct {
 } Progress;
 
 struct Trainer {
-    /* Fixed after trainer_create (t_start after trainer_start). */
+    /* Fixed after trainer_create (t_start after trainer_start, or after
+     * the evaluation that clock_waiting marks). */
     TrainerConfig cfg;      /* strings point to the copies below */
     char *spec, *save_path, *load_path;
     /* The file of requested saves without save_path or load_path. Set
@@ -335,6 +336,9 @@ struct Trainer {
     double paused_seconds;  /* time spent paused in finished pauses */
     double paused_since;    /* run_clock() when the current pause began;
                                0 when not paused */
+    /* Set while the loaded network is evaluated before training, which
+     * the training time leaves out; t_start is set when it ends. */
+    int clock_waiting;
     float lr_scale;         /* product of the trainer_scale_lr factors */
     int running;            /* the coordinator handles requests */
 
@@ -395,12 +399,15 @@ static double run_clock(void)
     return util_now() - util_stopped_seconds();
 }
 
-/* Returns the seconds since trainer_start without the time spent paused.
- * The caller holds tr->lock. */
+/* Returns the seconds since trainer_start, or since the evaluation of
+ * the loaded network before training ended, without the time spent
+ * paused. The caller holds tr->lock. */
 static double run_seconds(const Trainer *tr, double now)
 {
     double paused = tr->paused_seconds;
 
+    if (tr->clock_waiting)
+        return 0.0;
     if (tr->paused_since > 0.0)
         paused += now - tr->paused_since;
     return now - tr->t_start - paused;
@@ -1880,6 +1887,13 @@ static void *coordinator_main(void *arg)
         report_nonfinite_eval(tr, &res, 0);
     } else if (tr->cfg.evaluate_loaded && tr->cfg.load_path != NULL) {
         rc = evaluate_loaded(tr);
+        /* The training time starts now. A pause asked for during the
+         * evaluation begins before the first batch, so it counts from
+         * this clock too. */
+        pthread_mutex_lock(&tr->lock);
+        tr->t_start = run_clock();
+        tr->clock_waiting = 0;
+        pthread_mutex_unlock(&tr->lock);
     }
     while (rc == 0 && tr->progress.epochs_done < tr->epochs_end) {
         rc = run_epoch(tr);
@@ -2498,6 +2512,8 @@ int trainer_start(Trainer *tr)
         return -1;
     tr->t_start = run_clock();
     pthread_mutex_lock(&tr->lock);
+    tr->clock_waiting = tr->cfg.epochs > 0 && tr->cfg.evaluate_loaded
+                        && tr->cfg.load_path != NULL;
     tr->running = 1;
     tr->status.state = tr->cfg.epochs > 0 ? TRAINER_TRAINING
                                           : TRAINER_EVALUATING;

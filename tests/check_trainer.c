@@ -744,6 +744,60 @@ START_TEST(test_trainer_pause_resume)
 }
 END_TEST
 
+/* The evaluation of a loaded network before training (evaluate_loaded)
+ * is not training, so the training time starts when it ends. A pause
+ * asked for at the start holds the run at the first batch, where the
+ * clock shows the time from the end of the evaluation to the pause,
+ * which is far less than the evaluation took. */
+START_TEST(test_trainer_clock_skips_loaded_eval)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    char *dir = make_temp_dir();
+    char *path = join_path(dir, "run.ckpt");
+    struct timespec tick = { 0, 100000 };
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    /* Enough images for an evaluation of several milliseconds. */
+    make_dataset(&test, 3000, 2);
+    cfg.spec = SPEC_CONV;
+    cfg.epochs = 1;
+    cfg.save_path = path;
+    trainer_free(run_to_end(&cfg, &train, &test));
+
+    cfg.save_path = NULL;
+    cfg.load_path = path;
+    cfg.evaluate_loaded = 1;
+    tr = create_ok(&cfg, &train, &test);
+    trainer_set_paused(tr, 1);
+    double started = util_now();
+    ck_assert_int_eq(trainer_start(tr), 0);
+    do {
+        nanosleep(&tick, NULL);
+        trainer_get_status(tr, &st);
+        if (st.state == TRAINER_EVALUATING)
+            ck_assert_double_eq(st.elapsed, 0.0);
+    } while (st.state != TRAINER_PAUSED);
+    double waited = util_now() - started;
+
+    ck_assert_int_eq(st.has_eval, 1);
+    ck_assert_msg(st.elapsed < waited / 2, "training time %.4f s after an "
+                  "evaluation of about %.4f s", st.elapsed, waited);
+    trainer_set_paused(tr, 0);
+    trainer_join(tr);
+
+    trainer_free(tr);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
 static void stop_after_epoch(const EpochRecord *rec, void *ctx)
 {
     if (rec->epoch == 1)
@@ -1947,6 +2001,7 @@ Suite *trainer_suite(void)
 
     tcase_set_timeout(control, THREADED_TIMEOUT);
     tcase_add_test(control, test_trainer_pause_resume);
+    tcase_add_test(control, test_trainer_clock_skips_loaded_eval);
     tcase_add_test(control, test_trainer_stop_saves);
     tcase_add_test(control, test_trainer_stop_while_paused);
     tcase_add_test(control, test_trainer_stop_abandons_batch);
