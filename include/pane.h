@@ -145,6 +145,9 @@ typedef struct {
     double message_since;        /* util_now() time when it arrived */
     unsigned message_eval;       /* status.eval_generation then */
     int message_shown;
+    /* TuiOptions.warning while no key has been pressed, else NULL. */
+    const char *warning;
+    double warning_since;        /* util_now() time when it was shown */
 
     attr_t attr[UI_COUNT];
     const UiGlyphs *glyph;

@@ -24,6 +24,10 @@ typedef struct {
     /* Set by the SIGHUP handler; the loop then leaves without touching
      * the terminal again. May be NULL. */
     volatile sig_atomic_t *hangup;
+    /* A warning about the run, or NULL. The status line shows it in place
+     * of the trainer's messages, except errors, until the first key that
+     * is read while the interface fits the terminal. */
+    const char *warning;
 } TuiOptions;
 
 /* Results of tui_run besides -1. */

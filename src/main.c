@@ -2317,12 +2317,11 @@ int main(int argc, char **argv)
     }
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
-    /* The interface shows the warning in its status line, unless a
-     * message of trainer_create is there already. */
-    if (recipe_gap[0] != '\0' && (opt.headless || st->message[0] != '\0'))
+    /* The interface shows the warning in its status line until a key is
+     * pressed. A trainer message would last a few seconds, which the test
+     * of the loaded model can use up before training starts. */
+    if (recipe_gap[0] != '\0' && opt.headless)
         fprintf(stderr, "fmnist: warning: %s\n", recipe_gap);
-    else if (recipe_gap[0] != '\0')
-        trainer_post_message(tr, 0, recipe_gap);
     block_signals(&old_mask);
     sink.lines = linequeue_start(STDOUT_FILENO);
     int start_rc = sink.lines != NULL ? trainer_start(tr) : -1;
@@ -2350,11 +2349,14 @@ int main(int argc, char **argv)
             .train = &trained,
             .quit_signal = &quit_signal,
             .hangup = &hangup_signal,
+            .warning = recipe_gap[0] != '\0' ? recipe_gap : NULL,
         };
         char tui_err[256];
         int tui_rc = tui_run(tr, &test, &tui, tui_err, sizeof tui_err);
         if (tui_rc < 0) {
             print_message(stderr, "%s; using headless mode", tui_err);
+            if (recipe_gap[0] != '\0')
+                fprintf(stderr, "fmnist: warning: %s\n", recipe_gap);
             atomic_store(&sink.print_lines, 1);
             opt.headless = 1;
             /* The lines a headless run prints at its start, late but

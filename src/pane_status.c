@@ -179,17 +179,22 @@ static int format_stop_mark(WINDOW *w, const Ui *ui, char *text, size_t len)
     return getmaxx(w) - 1 - (int)strlen(text);
 }
 
-/* Returns the trainer's message that line 3 shows now: the reason for a
- * failed run, or the latest message while tui.c marks it as shown. NULL
- * when the line shows a test result instead. */
+/* Returns the message that line 3 shows now: the reason for a failed
+ * run, an error while tui.c marks it as shown, the warning of
+ * TuiOptions until the first key, or else the latest message while
+ * tui.c marks it as shown. NULL when the line shows a test result
+ * instead. */
 static const char *shown_message(const Ui *ui)
 {
     const TrainerStatus *st = &ui->status;
+    int shown = st->message[0] != '\0' && ui->message_shown;
 
-    if (st->message[0] == '\0' || !ui->message_shown)
-        return NULL;
-    if (st->state == TRAINER_FAILED && st->failure[0] != '\0')
+    if (st->state == TRAINER_FAILED && st->failure[0] != '\0' && shown)
         return st->failure;
+    if (ui->warning != NULL && !(shown && st->message_is_error))
+        return ui->warning;
+    if (!shown)
+        return NULL;
     return st->message;
 }
 

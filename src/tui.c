@@ -1221,6 +1221,20 @@ static void show_all_images(Tui *t)
     }
 }
 
+/* Takes the warning off the status line, as the first key read while
+ * the interface fits does. A trainer message that came while the warning
+ * was shown, such as one of trainer_create, then gets its full time on
+ * the line. */
+static void hide_warning(Ui *ui)
+{
+    if (ui->warning == NULL)
+        return;
+    ui->warning = NULL;
+    if (ui->message_since >= ui->warning_since)
+        ui->message_since = util_now();
+    ui->dirty |= UI_DIRTY(DRAW_STATUS);
+}
+
 /* Sends KEY to the pane with the focus. */
 static void pane_key(Ui *ui, int key)
 {
@@ -1330,6 +1344,7 @@ static int handle_key(Tui *t, int key)
         return KEY_RESULT_QUIT;
     if (!t->layout.fits)
         return KEY_RESULT_CONTINUE;
+    hide_warning(ui);
     if (ui->go_active && go_key(ui, key))
         return KEY_RESULT_CONTINUE;
 
@@ -1570,6 +1585,8 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     t->ui.message_seq = t->ui.status.message_seq;
     t->ui.message_since = util_now();
     t->ui.message_eval = t->ui.status.eval_generation;
+    t->ui.warning = opt->warning;
+    t->ui.warning_since = t->ui.message_since;
     apply_layout(t);
     /* The UI also works without the occlusion thread, and o then reports
      * that it did not start. */

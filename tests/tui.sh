@@ -179,6 +179,40 @@ if [ -n "$utf8" ]; then
         || fail "link: the target was not written"
     echo "link: ok"
 
+    # ------------------------------------------------------------ recipe
+    # Resuming the best network without --preset warns, on the status
+    # line, that the run lacks the preset's recipe. The warning stays
+    # after the test of the loaded model and past the seconds a message
+    # lasts, until a key. Then the message of trainer_create about the
+    # optimizer gets its turn, which used to push the warning to the
+    # terminal that curses then covered.
+    "$fmnist" --data "$data" --headless --model best --epochs 1 \
+        --train-limit 200 --save "$tmp/best.ckpt" >/dev/null 2>&1 \
+        || fail "recipe: training the best network failed"
+    # A short name keeps the warning within the two lines it may take.
+    (cd "$tmp" && start recipe 80x24 "$utf8" --load best.ckpt --epochs 1 \
+        --train-limit 200 --optimizer sgd --log recipe.csv)
+    wait_for recipe 'add --preset best if that preset trained it' 30 \
+        || fail "recipe: no warning on the status line"
+    # The warning covers the state word, so the log shows the end.
+    tries=300
+    while ! grep -q '^2,' "$tmp/recipe.csv" 2>/dev/null \
+        && [ "$tries" -gt 0 ]; do
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    grep -q '^2,' "$tmp/recipe.csv" || fail "recipe: epoch 2 did not end"
+    sleep 6
+    capture recipe
+    grep -q 'add --preset best if that preset trained it' "$tmp/screen" \
+        || fail "recipe: the warning went before a key was pressed"
+    tm send-keys -t recipe Right
+    wait_for recipe 'was trained with adam, so' 5 \
+        || fail "recipe: a key did not replace the warning with the next message"
+    tm send-keys -t recipe q
+    wait_exit recipe
+    echo "recipe: ok"
+
     # ------------------------------------------------------------ busy
     # s without --save takes the lock of the --load file. While a headless
     # run saves to that file, s saves to a fresh name in the session's
