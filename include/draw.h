@@ -92,6 +92,11 @@ int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
  */
 int draw_spark_cell(int level, int row, int cell_levels);
 
+/* Returns the screen row (0 is the bottom row) of the middle of a
+ * sparkline of ROWS rows, where a series of one value has its mark: the
+ * lower of the two middle rows when ROWS is even. */
+int draw_spark_mid_row(int rows);
+
 /*
  * Returns the glyph index for screen row ROW (0 is the bottom row) of a
  * sparkline column at LEVEL that is drawn as its top edge over a fill,

@@ -62,6 +62,9 @@ typedef struct {
      * (see draw_spark_edge_cell): blank, the edge at its three heights
      * and the fill. All NULL where they stack spark[] cells instead. */
     const char *spark_edge[DRAW_SPARK_EDGE_LEVELS + 2];
+    /* The mark of a series with one value, at mid height in the middle
+     * row, since a column would read as a maximum. */
+    const char *spark_point;
     const char *bar_done, *bar_todo;
     const char *arrow;               /* "true -> predicted" */
     const char *left_right;          /* key names in the hint line */

@@ -220,6 +220,11 @@ int draw_spark_cell(int level, int row, int cell_levels)
     return cell > cell_levels ? cell_levels : cell;
 }
 
+int draw_spark_mid_row(int rows)
+{
+    return rows > 1 ? (rows - 1) / 2 : 0;
+}
+
 int draw_spark_edge_cell(int level, int row)
 {
     if (level < 1 || row < 0)

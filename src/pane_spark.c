@@ -6,7 +6,9 @@
  * sparkline shows the trend, not the absolute value. The history is
  * averaged down to the pane width, so the whole run stays visible. When a
  * series has three rows or more, the pane prints its min and max over the
- * whole run, which the trainer keeps apart from the merged history.
+ * whole run, which the trainer keeps apart from the merged history. A
+ * series of one value, such as the test accuracy after one epoch, is a
+ * mark at mid height with no min or max.
  */
 #include "config.h"
 
@@ -102,8 +104,16 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
     int n = draw_resample(s->values, s->n, spark_w, buf);
     int per_row = edge_style(ui, rows) ? DRAW_SPARK_EDGE_LEVELS
                                        : ui->glyph->spark_levels;
-    draw_spark_levels(buf, n, rows * per_row, levels, &lo, &hi);
-    draw_columns(w, ui, levels, n, y, spark_x, rows);
+    int finite = draw_spark_levels(buf, n, rows * per_row, levels, &lo, &hi);
+    /* One value has no trend, and a column at the middle level would
+     * read as a bar, so it gets a mark in the middle row. */
+    int one = s->n == 1 && finite == 1;
+
+    if (one)
+        pane_print(w, y + rows - 1 - draw_spark_mid_row(rows), spark_x,
+                   ui->attr[UI_SPARK], "%s", ui->glyph->spark_point);
+    else
+        draw_columns(w, ui, levels, n, y, spark_x, rows);
 
     format_value(value, sizeof value, last_finite(s->values, s->n),
                  s->percent);
@@ -113,7 +123,7 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
     /* With room for it, the range of the series goes under the label. It
      * comes from the trainer, because the history's merged points and the
      * bucket averages both understate it, more so as the run goes on. */
-    if (rows >= 3) {
+    if (rows >= 3 && !one) {
         format_value(lo_text, sizeof lo_text, s->range->min, s->percent);
         format_value(hi_text, sizeof hi_text, s->range->max, s->percent);
         pane_print(w, y + 1, 1, ui->attr[UI_DIM], "max %s", hi_text);

@@ -92,6 +92,7 @@ static const UiGlyphs glyphs_utf8 = {
     .spark = {" ", "\u2581", "\u2582", "\u2583", "\u2584", "\u2585",
               "\u2586", "\u2587", "\u2588"},
     .spark_levels = 8,
+    .spark_point = "\u2500",
     .bar_done = "\u2588",
     .bar_todo = "\u2591",
     .arrow = "\u2192",
@@ -110,6 +111,7 @@ static const UiGlyphs glyphs_ascii = {
     /* Stacked, "#" cells would make a solid block. An edge of three
      * plain heights over a light fill reads as a line chart. */
     .spark_edge = {" ", "_", "-", "'", ":"},
+    .spark_point = "-",
     .bar_done = "#",
     .bar_todo = "-",
     .arrow = "->",

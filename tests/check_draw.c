@@ -119,6 +119,20 @@ START_TEST(test_draw_spark_edge_cell_rows)
 }
 END_TEST
 
+/* The mark of a one-value series sits in the middle row, the lower one
+ * of two middle rows, and in the only row of a one-row sparkline. */
+START_TEST(test_draw_spark_mid_row)
+{
+    ck_assert_int_eq(draw_spark_mid_row(1), 0);
+    ck_assert_int_eq(draw_spark_mid_row(2), 0);
+    ck_assert_int_eq(draw_spark_mid_row(3), 1);
+    ck_assert_int_eq(draw_spark_mid_row(6), 2);
+    ck_assert_int_eq(draw_spark_mid_row(7), 3);
+    /* A pane too short for a row has nowhere else to put it. */
+    ck_assert_int_eq(draw_spark_mid_row(0), 0);
+}
+END_TEST
+
 START_TEST(test_draw_resample_short_copies)
 {
     const float v[3] = {1, 2, 3};
@@ -936,6 +950,7 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_spark_cell_rows);
     tcase_add_test(tc, test_draw_spark_cell_short_ramp);
     tcase_add_test(tc, test_draw_spark_edge_cell_rows);
+    tcase_add_test(tc, test_draw_spark_mid_row);
     tcase_add_test(tc, test_draw_resample_short_copies);
     tcase_add_test(tc, test_draw_resample_averages_buckets);
     tcase_add_test(tc, test_draw_resample_nan_bucket);

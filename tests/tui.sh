@@ -213,6 +213,24 @@ if [ -n "$utf8" ]; then
     wait_exit recipe
     echo "recipe: ok"
 
+    # A test accuracy of one point is a mark in the middle of the tall
+    # sparkline at 120x40, not a column that reads as a maximum, and the
+    # min and max lines, which would both repeat it, are left out. The
+    # glyphs are alternatives, not a bracket expression, because awk may
+    # match a bracket byte by byte, and the UTF-8 glyphs share bytes.
+    start onepoint 120x40 "$utf8" --load "$tmp/best.ckpt" --epochs 0
+    wait_for onepoint '^ done ' 60 || fail "onepoint: the evaluation did not finish"
+    awk '/test acc / { at = index($0, "test acc "); left = 6 }
+         left > 0 { part = substr($0, at); left--
+                    if (part ~ /(max|min) /) minmax++
+                    if (part ~ /─|-/) marks++
+                    if (part ~ /█|▁|▂|▃|▄|▅|▆|▇|:/) columns++ }
+         END { exit (marks == 1 && !columns && !minmax) ? 0 : 1 }' \
+        "$tmp/screen" || fail "onepoint: the test accuracy is not one mark"
+    tm send-keys -t onepoint q
+    wait_exit onepoint
+    echo "onepoint: ok"
+
     # ------------------------------------------------------------ busy
     # s without --save takes the lock of the --load file. While a headless
     # run saves to that file, s saves to a fresh name in the session's
