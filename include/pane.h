@@ -153,6 +153,7 @@ typedef struct {
     double warning_since;        /* util_now() time when it was shown */
 
     attr_t attr[UI_COUNT];
+    int mono;                    /* attr holds the monochrome attributes */
     const UiGlyphs *glyph;
 } Ui;
 

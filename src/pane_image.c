@@ -387,12 +387,23 @@ static void draw_ranks(WINDOW *w, const Ui *ui, const float *probs, int label,
 }
 
 /* Draws a sample of highlight E at Y, X and then TEXT. Returns the next
- * column. */
+ * column. With colours the sample is two blank cells in its colour.
+ * Without, blank cells that are underlined or bold show nothing, so TEXT
+ * itself, up to its trailing spaces, takes the highlight instead, one
+ * column narrower. */
 static int draw_swatch(WINDOW *w, const Ui *ui, int y, int x, UiElement e,
                        const char *text)
 {
-    x = pane_print(w, y, x, ui->attr[e], "  ");
-    return pane_print(w, y, x, ui->attr[UI_NORMAL], "%s", text);
+    if (!ui->mono) {
+        x = pane_print(w, y, x, ui->attr[e], "  ");
+        return pane_print(w, y, x, ui->attr[UI_NORMAL], "%s", text);
+    }
+    int len = (int)strlen(text);
+
+    while (len > 0 && text[len - 1] == ' ')
+        len--;
+    x = pane_print(w, y, x + 1, ui->attr[e], "%.*s", len, text);
+    return pane_print(w, y, x, ui->attr[UI_NORMAL], "%s", text + len);
 }
 
 /* Formats a threshold of POINTS percentage points as PREFIX, the number
@@ -413,7 +424,8 @@ static void format_points(char *buf, size_t len, const char *prefix,
  * lines read as one sentence. At 80 columns the pane has 29 columns of
  * text: "masking cuts T-shirt/top by", 27 with the longest class name,
  * then ">9.9 >4.0 points raises" with 2 columns per highlight, 29 in all
- * because a threshold takes at most 3 characters. */
+ * because a threshold takes at most 3 characters. Without colours the
+ * samples take 1 column each (see draw_swatch). */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {

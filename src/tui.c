@@ -281,6 +281,7 @@ static void setup_attributes(Ui *ui, int color)
 
     if (color)
         start_color();
+    ui->mono = !color;
     for (int e = 0; e < UI_COUNT; e++) {
         const UiStyle *s = &ui_styles[e];
         if (!color) {
@@ -295,6 +296,11 @@ static void setup_attributes(Ui *ui, int color)
         init_pair((short)(e + 1), fg, bg);
         ui->attr[e] = COLOR_PAIR(e + 1) | s->color_attr;
     }
+    /* Without dim, as on a vt100, dim reverse is plain reverse, and the
+     * cells where masking raises the probability would look like those
+     * with the largest cut. */
+    if (!color && !(termattrs() & A_DIM))
+        ui->attr[UI_HEAT_RAISE] = A_REVERSE | A_UNDERLINE;
 }
 
 /* The SIGTSTP action that screen_start replaced: the handler of ncurses,

@@ -488,3 +488,27 @@ focus_on ascii 'Mistakes: [0-9]+,' 5 \
 tm send-keys -t ascii q
 wait_exit ascii
 echo "ASCII run: ok"
+
+# ---------------------------------------------------------------- vt100
+# Without colours the legend's thresholds take the highlights of the
+# cells they stand for, because blank samples that are underlined show
+# nothing. A vt100 has no dim, so the cells where masking raises the
+# probability get reverse and underline, unlike the reverse of the
+# largest cuts.
+tui_term=vt100
+start_run mono C
+tui_term=xterm-256color
+wait_for mono "$predicted" 60 || fail "vt100: no prediction within 60 s"
+tm send-keys -t mono o
+find_cuts mono
+tm capture-pane -e -p -t mono >"$tmp/escreen" 2>/dev/null
+esc=$(printf '\033')
+grep -q "${esc}\[7m>[0-9.]*${esc}" "$tmp/escreen" \
+    || fail "vt100: the largest cut's threshold is not in reverse"
+grep -q "${esc}\[4m>[0-9.]* points${esc}" "$tmp/escreen" \
+    || fail "vt100: the smaller cut's threshold is not underlined"
+grep -q "${esc}\[4;7mraises${esc}" "$tmp/escreen" \
+    || fail "vt100: 'raises' is not in reverse and underline"
+tm send-keys -t mono q
+wait_exit mono
+echo "vt100 run: ok"
