@@ -153,7 +153,8 @@ typedef struct {
     double warning_since;        /* util_now() time when it was shown */
 
     attr_t attr[UI_COUNT];
-    int mono;                    /* attr holds the monochrome attributes */
+    int mono;                    /* set when attr has the monochrome
+                                    attributes */
     const UiGlyphs *glyph;
 } Ui;
 

@@ -2065,7 +2065,8 @@ static char *resume_command(const Options *opt, const char *prog,
     return text;
 }
 
-/* Why resume_command gave no command, with the option it named. */
+/* The message that gives the reason for a missing resume command, with
+ * the value that resume_command named. */
 #define resume_unprintable "no resume command, because %s contains a " \
     "character that is not printable here; rename it and pass it to --load"
 

@@ -107,9 +107,9 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
     int finite = draw_spark_levels(buf, n, rows * per_row, levels, &lo, &hi);
     /* One value has no trend, and a column at the middle level would
      * read as a bar, so it gets a mark in the middle row. */
-    int one = s->n == 1 && finite == 1;
+    int single = s->n == 1 && finite == 1;
 
-    if (one)
+    if (single)
         pane_print(w, y + rows - 1 - draw_spark_mid_row(rows), spark_x,
                    ui->attr[UI_SPARK], "%s", ui->glyph->spark_point);
     else
@@ -123,7 +123,7 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
     /* With room for it, the range of the series goes under the label. It
      * comes from the trainer, because the history's merged points and the
      * bucket averages both understate it, more so as the run goes on. */
-    if (rows >= 3 && !one) {
+    if (rows >= 3 && !single) {
         format_value(lo_text, sizeof lo_text, s->range->min, s->percent);
         format_value(hi_text, sizeof hi_text, s->range->max, s->percent);
         pane_print(w, y + 1, 1, ui->attr[UI_DIM], "max %s", hi_text);

@@ -179,11 +179,10 @@ static int format_stop_mark(WINDOW *w, const Ui *ui, char *text, size_t len)
     return getmaxx(w) - 1 - (int)strlen(text);
 }
 
-/* Returns the message that line 3 shows now: the reason for a failed
- * run, an error while tui.c marks it as shown, the warning of
- * TuiOptions until the first key, or else the latest message while
- * tui.c marks it as shown. NULL when the line shows a test result
- * instead. */
+/* Returns the message that line 3 shows now, or NULL when the line shows
+ * a test result instead. A failed run's reason comes first, then an
+ * error that tui.c marks as shown, then the warning of TuiOptions until
+ * the first key, and then the latest message that tui.c marks as shown. */
 static const char *shown_message(const Ui *ui)
 {
     const TrainerStatus *st = &ui->status;

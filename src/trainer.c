@@ -337,7 +337,7 @@ struct Trainer {
     double paused_since;    /* run_clock() when the current pause began;
                                0 when not paused */
     /* Set while the loaded network is evaluated before training, which
-     * the training time leaves out; t_start is set when it ends. */
+     * the training time leaves out. t_start is set when it ends. */
     int clock_waiting;
     float lr_scale;         /* product of the trainer_scale_lr factors */
     int running;            /* the coordinator handles requests */
