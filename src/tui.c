@@ -1117,14 +1117,14 @@ static void set_view(Tui *t, DrawView view)
 {
     t->ui.view = view;
     apply_layout(t);
-    if (view == DRAW_VIEW_MISTAKES)
+    if (view == DRAW_VIEW_MISTAKES) {
         list_all_mistakes(&t->ui);
-    if (view == DRAW_VIEW_MISTAKES)
         t->ui.focus = DRAW_MISTAKES;
-    else if (view == DRAW_VIEW_TRAINING)
+    } else if (view == DRAW_VIEW_TRAINING) {
         t->ui.focus = DRAW_CONFUSION;
-    else
+    } else {
         t->ui.focus = DRAW_CLASSES;
+    }
     pane_notice(&t->ui, view_names[view]);
 }
 
