@@ -633,7 +633,7 @@ static void draw_hint(WINDOW *w, const Ui *ui)
 }
 
 static const char *const help_lines[][2] = {
-    {"Tab", NULL},  /* the panes of the view, from format_tab_help */
+    {"Tab/S-Tab", NULL},  /* the panes of the view, from format_tab_help */
     {"1 2 3  v", "view: training, mistakes, per-class; v: next"},
     {"", "1 focuses the matrix, 2 the list, 3 the table"},
     {"Left/Right", "previous/next image; in the matrix, move"},
@@ -718,12 +718,12 @@ static void draw_class_key(WINDOW *w, const Ui *ui, int y)
     }
 }
 
-/* Writes the help for Tab into BUF: the panes that the current view
- * shows and that take keys, in the order Tab visits them. */
+/* Writes the help for Tab and Shift-Tab into BUF: the panes that the
+ * current view shows and that take keys, in the order Tab visits them. */
 static void format_tab_help(const Tui *t, char *buf, size_t size)
 {
     const char *separator = " ";
-    size_t used = (size_t)snprintf(buf, size, "next pane:");
+    size_t used = (size_t)snprintf(buf, size, "next/previous pane:");
 
     for (int i = 0; i < FOCUS_PANES && used < size; i++) {
         if (t->win[focus_order[i]] == NULL)

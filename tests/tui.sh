@@ -300,9 +300,9 @@ if [ -n "$utf8" ]; then
     tm send-keys -t explore '?'
     wait_for explore 'Press any key to close this window' 5 \
         || fail "? did not open the help"
-    grep -Eq ' Tab +next pane: viewer, per-class table, matrix {10}' \
+    grep -Eq ' Tab/S-Tab +next/previous pane: viewer, per-class table, matrix {4}' \
         "$tmp/screen" \
-        || fail "help in the per-class view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+        || fail "help in the per-class view: $(grep -o 'next/previous pane: [a-z, -]*' "$tmp/screen")"
     # Nothing trains, so the help lists no key that controls training.
     grep -Eq '(\||│) (\+  -|x|p|s) {6,}' "$tmp/screen" \
         && fail "help with --epochs 0 lists + - x p or s"
@@ -322,8 +322,8 @@ if [ -n "$utf8" ]; then
     tm send-keys -t explore '?'
     wait_for explore 'Press any key to close this window' 5 \
         || fail "? did not open the help"
-    grep -Eq ' Tab +next pane: viewer, list, matrix {10}' "$tmp/screen" \
-        || fail "help in the mistakes view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+    grep -Eq ' Tab/S-Tab +next/previous pane: viewer, list, matrix {4}' "$tmp/screen" \
+        || fail "help in the mistakes view: $(grep -o 'next/previous pane: [a-z, -]*' "$tmp/screen")"
     tm send-keys -t explore Escape
     # The sparklines are the last pane of the per-class view on screen, so
     # the view is whole once they show.

@@ -223,8 +223,8 @@ grep -Eq '^>Mistake 1/[0-9]+[ ,]' "$tmp/screen" \
 # The help lists the panes that Tab visits in this view, and only those.
 tm send-keys -t ui '?'
 wait_for ui 'Press any key to close this window' 5 || fail "? did not open the help"
-grep -Eq ' Tab +next pane: viewer, list {10}' "$tmp/screen" \
-    || fail "help in the mistakes view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+grep -Eq ' Tab/S-Tab +next/previous pane: viewer, list {4}' "$tmp/screen" \
+    || fail "help in the mistakes view: $(grep -o 'next/previous pane: [a-z, -]*' "$tmp/screen")"
 tm send-keys -t ui Escape
 wait_for ui ' \? help  q quit$' 5 || fail "Esc did not close the help"
 
@@ -245,8 +245,8 @@ tail -n 1 "$tmp/screen" | grep -Eq ' Tab pane  (↑↓|Up/Down) class ' \
     || fail "the key bar does not offer Tab and the table's keys"
 tm send-keys -t ui '?'
 wait_for ui 'Press any key to close this window' 5 || fail "? did not open the help"
-grep -Eq ' Tab +next pane: viewer, per-class table {10}' "$tmp/screen" \
-    || fail "help in the per-class view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+grep -Eq ' Tab/S-Tab +next/previous pane: viewer, per-class table {4}' "$tmp/screen" \
+    || fail "help in the per-class view: $(grep -o 'next/previous pane: [a-z, -]*' "$tmp/screen")"
 tm send-keys -t ui Escape
 wait_for ui ' \? help  q quit$' 5 || fail "Esc did not close the help"
 tm send-keys -t ui Tab
@@ -401,8 +401,8 @@ grep -Eq ' Home/End {4}first/last image' "$tmp/screen" \
     || fail "help: the Home/End row mixes in another key"
 grep -Eq ' g N Enter {3}image N ' "$tmp/screen" \
     || fail "help: g N Enter has no row of its own"
-grep -Eq ' Tab +next pane: viewer, matrix {10}' "$tmp/screen" \
-    || fail "help in the training view: $(grep -o 'next pane: [a-z, -]*' "$tmp/screen")"
+grep -Eq ' Tab/S-Tab +next/previous pane: viewer, matrix {4}' "$tmp/screen" \
+    || fail "help in the training view: $(grep -o 'next/previous pane: [a-z, -]*' "$tmp/screen")"
 # A resize keeps the help window open, centred on the new size.
 tm resize-window -t ui -x 100 -y 30
 sleep 1
