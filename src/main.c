@@ -877,7 +877,7 @@ static void on_epoch(const EpochRecord *rec, void *ctx)
                      rec->val_loss, rec->val_acc);
         snprintf(line, sizeof line, "epoch %d/%d  train_loss %.4f  "
                  "train_acc %.4f  %stest_loss %.4f  test_acc %.4f  lr %.3g  "
-                 "%.1fs  %.0f img/s\n", rec->epoch, sink->epochs,
+                 "elapsed %.1fs  %.0f img/s\n", rec->epoch, sink->epochs,
                  rec->train_loss, rec->train_acc, val, rec->test_loss,
                  rec->test_acc, rec->lr, rec->seconds, rec->samples_per_sec);
         linequeue_add(sink->lines, line);

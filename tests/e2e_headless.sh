@@ -30,6 +30,8 @@ rc=$?
 cat "$tmp/out" "$tmp/err"
 [ "$rc" -eq 0 ] || fail "training exited with status $rc"
 grep -q '^epoch 1/1 ' "$tmp/out" || fail "no per-epoch line on stdout"
+grep -Eq '^epoch 1/1 .*  lr [0-9.e-]+  elapsed [0-9]+\.[0-9]s  [0-9]+ img/s$' \
+    "$tmp/out" || fail "epoch line without its elapsed time: $(cat "$tmp/out")"
 
 header=$(head -n 1 "$tmp/log.csv")
 [ "$header" = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec,val_loss,val_acc,lr" ] \
