@@ -2406,14 +2406,24 @@ int main(int argc, char **argv)
         const char *name = quit_signal == SIGINT ? "SIGINT"
                            : quit_signal == SIGTERM ? "SIGTERM" : "a signal";
 
+        int loaded = st->epochs - st->train_epochs;
+        int none_finished = st->epochs_done <= loaded;
+
         if (st->epochs_done < st->epochs && st->batch > 0
             && st->batch < st->batches_per_epoch)
             note(&sink, "stopped by %s in epoch %d after %ld of %ld "
                  "batches", name, st->epoch, st->batch,
                  st->batches_per_epoch);
+        else if (none_finished && st->batch == 0)
+            note(&sink, "stopped by %s in epoch %d of %d, before its first "
+                 "batch", name, st->epochs_done + 1, st->epochs);
         else
             note(&sink, "stopped by %s after %d of %d epoch%s", name,
                  st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
+        /* Without it, a resumed run's epoch number reads as its own. */
+        if (none_finished && loaded > 0)
+            note(&sink, "%d epoch%s loaded, and this run finished none",
+                 loaded, loaded == 1 ? " was" : "s were");
     }
     /* The reason comes before its effect on the checkpoint and before
      * the summary. */

@@ -1630,13 +1630,26 @@ static void print_progress_summary(FILE *out, const TrainerStatus *st)
         return;
     }
     draw_format_duration(st->elapsed, duration, sizeof duration);
-    fprintf(out, "fmnist: %s after %d of %d epoch%s",
-            st->state == TRAINER_FAILED ? "failed"
-            : st->epochs_done >= st->epochs ? "finished" : "stopped",
-            st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
-    if (loaded > 0 && st->loaded_batch == 0)
-        fprintf(out, " (%d loaded)", loaded);
-    fprintf(out, "; training time %s\n", duration);
+    const char *end = st->state == TRAINER_FAILED ? "failed"
+                      : st->epochs_done >= st->epochs ? "finished"
+                      : "stopped";
+
+    /* "after 4 of 9 epochs (4 loaded)" would read as if this run had
+     * trained 4, so a run that finished none names the epoch it was in. */
+    if (st->epochs_done <= loaded && st->epochs_done < st->epochs) {
+        fprintf(out, "fmnist: %s in epoch %d of %d; training time %s\n",
+                end, st->epochs_done + 1, st->epochs, duration);
+        if (loaded > 0 && st->loaded_batch == 0)
+            fprintf(out, "fmnist: %d epoch%s loaded, and this run "
+                    "finished none\n", loaded,
+                    loaded == 1 ? " was" : "s were");
+    } else {
+        fprintf(out, "fmnist: %s after %d of %d epoch%s", end,
+                st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
+        if (loaded > 0 && st->loaded_batch == 0)
+            fprintf(out, " (%d loaded)", loaded);
+        fprintf(out, "; training time %s\n", duration);
+    }
     /* A checkpoint written mid-epoch held part of the next epoch too. */
     if (st->loaded_batch > 0) {
         char held[64];

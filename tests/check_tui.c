@@ -94,6 +94,52 @@ START_TEST(test_tui_summary_resumed_run)
 }
 END_TEST
 
+/* A resumed run stopped before it finished an epoch names the epoch it
+ * was in, rather than "after 4 of 9 epochs (4 loaded)". */
+START_TEST(test_tui_summary_resumed_none_finished)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 9;
+    st.train_epochs = 5;
+    st.epochs_done = 4;
+    st.epoch = 5;
+    st.batch = 10;
+    st.batches_per_epoch = 938;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: stopped in epoch 5 of 9; "
+                                       "training time 1m15s\n"
+                                       "fmnist: 4 epochs were loaded, and "
+                                       "this run finished none\n"
+                                       "fmnist: epoch 5 stopped after 10 of "
+                                       "938 batches\n"));
+    ck_assert_ptr_null(strstr(text, "loaded)"));
+    free(text);
+}
+END_TEST
+
+/* Stopped before its first batch, a new run has no batch line. */
+START_TEST(test_tui_summary_new_run_none_finished)
+{
+    TrainerStatus st;
+
+    finished_run(&st);
+    st.epochs = 5;
+    st.train_epochs = 5;
+    st.epochs_done = 0;
+    st.epoch = 1;
+    st.batch = 0;
+    st.has_eval = 0;
+    char *text = summary_of(&st, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: stopped in epoch 1 of 5; "
+                                       "training time 1m15s\n"));
+    ck_assert_ptr_null(strstr(text, "loaded"));
+    ck_assert_ptr_null(strstr(text, "batches"));
+    free(text);
+}
+END_TEST
+
 /* A checkpoint written mid-epoch held part of the next epoch, which gets
  * a line of its own instead of "(2 loaded)". */
 START_TEST(test_tui_summary_loaded_partial_epoch)
@@ -402,6 +448,8 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_stopped_mid_epoch);
     tcase_add_test(tc, test_tui_summary_eval_behind);
     tcase_add_test(tc, test_tui_summary_resumed_run);
+    tcase_add_test(tc, test_tui_summary_resumed_none_finished);
+    tcase_add_test(tc, test_tui_summary_new_run_none_finished);
     tcase_add_test(tc, test_tui_summary_loaded_partial_epoch);
     tcase_add_test(tc, test_tui_summary_checkpoint_behind);
     tcase_add_test(tc, test_tui_summary_lines_under_80);

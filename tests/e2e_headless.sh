@@ -420,6 +420,26 @@ for recipe in "--preset best" \
         && fail "resuming with $recipe: a warning: $(cat "$tmp/err")"
 done
 
+# A resumed run stopped before it finishes an epoch reports that, rather
+# than "after 1 of 4 epochs", which reads as an epoch of its own. A full epoch
+# takes seconds, so SIGTERM comes well before its end.
+"$fmnist" --data "$data" --headless --load "$tmp/model.ckpt" --epochs 3 \
+    >/dev/null 2>"$tmp/stop.err" &
+pid=$!
+tries=150
+while ! grep -q 'not written to a file' "$tmp/stop.err" && [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.2
+done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 143 ] || fail "resumed and stopped: status $rc, expected 143"
+grep -Eq '^fmnist: stopped by SIGTERM in epoch 2 (after [0-9]+ of 938 batches|of 4, before its first batch)$' \
+    "$tmp/stop.err" || fail "resumed and stopped: no line saying where: $(cat "$tmp/stop.err")"
+grep -qx 'fmnist: 1 epoch was loaded, and this run finished none' "$tmp/stop.err" \
+    || fail "resumed and stopped: no line saying no epoch finished: $(cat "$tmp/stop.err")"
+
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
 rc=$?

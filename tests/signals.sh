@@ -211,7 +211,7 @@ fi
 if expect_exit term 143 30; then
     expect_checkpoint term "$tmp/term.ckpt"
     capture term
-    grep -Eq '^fmnist: stopped by SIGTERM (in epoch [0-9]+ after [0-9]+ of [0-9]+ batches|after [0-9]+ of 1000 epochs)$' \
+    grep -Eq '^fmnist: stopped by SIGTERM (in epoch [0-9]+ after [0-9]+ of [0-9]+ batches|in epoch 1 of 1000, before its first batch|after [0-9]+ of 1000 epochs)$' \
         "$tmp/screen" || fail "term: no line saying where SIGTERM stopped the run"
     expect_resume term
 fi

@@ -142,9 +142,12 @@ if [ -n "$utf8" ]; then
     capture_exited resume
     grep -Eq '^fmnist: it holds an earlier model, after 2 epochs and [0-9]+ batch(es)?$' \
         "$tmp/screen" || fail "resume: the summary does not say that the checkpoint is older"
-    # Stopped within the epoch, the run's only evaluation was of the
-    # network as loaded.
-    if grep -q '^fmnist: stopped after' "$tmp/screen"; then
+    # Stopped within the epoch, the run finished none of its own, and its
+    # only evaluation was of the network as loaded.
+    if grep -q '^fmnist: stopped in epoch 3 of 3; training time' "$tmp/screen"; then
+        grep -qxF 'fmnist: 2 epochs were loaded, and this run finished none' \
+            "$tmp/screen" \
+            || fail "resume: the summary does not say that no epoch finished"
         grep -qxF 'fmnist: those are of the network as loaded, not the final one' \
             "$tmp/screen" \
             || fail "resume: the summary does not say whose test accuracy it gives"
