@@ -50,6 +50,16 @@ int util_open_regular(const char *path);
  * "a FIFO" or "a character device", for messages. */
 const char *util_file_kind(unsigned mode);
 
+/*
+ * Returns 1 when a save should leave PATH alone: PATH exists and is
+ * read-only (no write permission bit, or access(2) denies writing), or
+ * its directory is. Root may write such files, so the permission bits
+ * count too: a file after chmod a-w is read-only for every user. Writes
+ * the reason, such as "x.ckpt is read-only", to REASON (LEN bytes)
+ * unless LEN is 0.
+ */
+int util_read_only(const char *path, char *reason, size_t len);
+
 /* Returns the bytes of the character at TEXT, which must not be the
  * terminating NUL, in the LC_CTYPE locale, and sets *PRINTABLE to whether
  * a terminal shows it as text. A byte that starts no valid character

@@ -503,6 +503,34 @@ static void append(char *out, size_t size, const char *fmt, ...)
 }
 
 /*
+ * Writes to OUT where s saves when the interface trains without --save
+ * and LOAD_PATH, the file s would write, is read-only: a fresh name in
+ * the current directory, or nowhere when that is read-only too. Then the
+ * user can restart with --save before training much. OUT is ""
+ * otherwise.
+ */
+static void describe_read_only_load(const Options *opt,
+                                    const char *load_path, char *out,
+                                    size_t len)
+{
+    char reason[PATH_MAX + 64];
+
+    out[0] = '\0';
+    if (opt->save_path != NULL || load_path == NULL || opt->epochs == 0
+        || opt->headless || opt->eval
+        || !util_read_only(load_path, reason, sizeof reason))
+        return;
+    /* "." is checked as a file and as its own directory. */
+    if (util_read_only(".", NULL, 0))
+        snprintf(out, len, "%s, and the current directory is read-only "
+                 "too, so s cannot save; quit and start again with --save "
+                 "FILE", reason);
+    else
+        snprintf(out, len, "%s, so s saves to a new file such as "
+                 "fmnist.ckpt; --save FILE chooses the file", reason);
+}
+
+/*
  * Writes a warning to OUT when the run trains a --load checkpoint whose
  * model is a preset's network, without --preset, and its schedule,
  * weight decay or augmentation differ from the preset's. A checkpoint
@@ -2272,6 +2300,13 @@ int main(int argc, char **argv)
         .evaluate_loaded = 1,
         .on_epoch = on_epoch, .on_save = on_save, .ctx = &sink,
     };
+    /* The interface shows both warnings, which rarely come together. */
+    char read_only[PATH_MAX + 192];
+    char warning[sizeof recipe_gap + sizeof read_only];
+    describe_read_only_load(&opt, cfg.load_path, read_only, sizeof read_only);
+    snprintf(warning, sizeof warning, "%s%s%s", recipe_gap,
+             recipe_gap[0] != '\0' && read_only[0] != '\0' ? ". Also, " : "",
+             read_only);
     sigset_t old_mask;
     block_signals(&old_mask);
     Trainer *tr = trainer_create(&cfg, opt.epochs > 0 ? &train : NULL, &test,
@@ -2350,7 +2385,7 @@ int main(int argc, char **argv)
             .train = &trained,
             .quit_signal = &quit_signal,
             .hangup = &hangup_signal,
-            .warning = recipe_gap[0] != '\0' ? recipe_gap : NULL,
+            .warning = warning[0] != '\0' ? warning : NULL,
         };
         char tui_err[256];
         int tui_rc = tui_run(tr, &test, &tui, tui_err, sizeof tui_err);

@@ -1112,13 +1112,39 @@ static int take_fresh_request_file(Trainer *tr, long *owner, char *err,
     return SAVELOCK_FAILED;
 }
 
+/* Takes the lock of PATH, the --load file, for requested saves. Sets
+ * pass_reason instead when they must go to a fresh name: PATH is
+ * read-only, another run holds its lock or has written it since this run
+ * loaded it. Caller holds job_lock. */
+static int claim_load_file(Trainer *tr, const char *path, long *owner,
+                           char *err, size_t errlen)
+{
+    int rc;
+
+    /* A read-only file is somebody's to keep, such as a model shared
+     * with a class, even where the rename could replace it. */
+    if (util_read_only(path, tr->pass_reason, sizeof tr->pass_reason))
+        return SAVELOCK_OK;
+    rc = savelock_take(&tr->request_lock, path, owner, err, errlen);
+    if (rc == SAVELOCK_OK && tr->have_load_st
+        && file_changed(&tr->load_st, path)) {
+        savelock_release(&tr->request_lock);
+        snprintf(tr->pass_reason, sizeof tr->pass_reason,
+                 "%s changed since this run loaded it", path);
+    } else if (rc == SAVELOCK_BUSY) {
+        snprintf(tr->pass_reason, sizeof tr->pass_reason,
+                 "%s is in use by fmnist pid %ld", path, *owner);
+    }
+    return rc;
+}
+
 /* Saves to the file of requested saves, taking its lock at the first
  * save. A fresh name (request_file) that another run took is replaced by
- * the next free one. When another run holds the lock of the --load file,
- * or has written it since this run loaded it, requested saves move to a
- * fresh name for the rest of the run, and the status message gives the
- * reason. Saving there would replace, or be replaced by, that run's
- * model. */
+ * the next free one. Requested saves move to a fresh name for the rest of
+ * the run when the --load file is read-only, or another run holds its
+ * lock or has written it since this run loaded it. The status message
+ * gives the reason. Saving there would replace a file that its owner
+ * protected, or replace or be replaced by the other run's model. */
 static void save_request(Trainer *tr)
 {
     char err[CHECKPOINT_ERR_LEN];
@@ -1129,17 +1155,7 @@ static void save_request(Trainer *tr)
     pthread_mutex_lock(&tr->job_lock);
     if (path != tr->save_path && tr->request_lock.path == NULL
         && path != tr->request_file) {
-        rc = savelock_take(&tr->request_lock, path, &owner, err,
-                           sizeof err);
-        if (rc == SAVELOCK_OK && tr->have_load_st
-            && file_changed(&tr->load_st, path)) {
-            savelock_release(&tr->request_lock);
-            snprintf(tr->pass_reason, sizeof tr->pass_reason,
-                     "%s changed since this run loaded it", path);
-        } else if (rc == SAVELOCK_BUSY) {
-            snprintf(tr->pass_reason, sizeof tr->pass_reason,
-                     "%s is in use by fmnist pid %ld", path, owner);
-        }
+        rc = claim_load_file(tr, path, &owner, err, sizeof err);
         if (tr->pass_reason[0] != '\0') {
             pthread_mutex_lock(&tr->lock);
             if (tr->request_file == NULL)
@@ -2488,6 +2504,11 @@ Trainer *trainer_create(const TrainerConfig *cfg, const Dataset *train,
     }
     tr->epochs_end = tr->progress.epochs_done + cfg->epochs;
     tr->base_lr = tr->opt.lr;
+    /* Then the reply to s names the fresh file from the first save on. */
+    if (tr->save_path == NULL && tr->load_path != NULL
+        && util_read_only(tr->load_path, tr->pass_reason,
+                          sizeof tr->pass_reason))
+        tr->load_file_passed = 1;
     if (check_schedule_floor(tr, err, errlen) != 0) {
         destroy(tr);
         return NULL;
@@ -2563,7 +2584,8 @@ const char *trainer_request_save(Trainer *tr)
     /* TODO: a program other than fmnist can still create the chosen file
      * between save_request's check and the first write, which then
      * replaces it. */
-    if (tr->save_path == NULL && tr->load_path == NULL
+    if (tr->save_path == NULL
+        && (tr->load_path == NULL || tr->load_file_passed)
         && tr->request_file == NULL)
         tr->request_file = free_checkpoint_name();
     const char *path = request_path(tr);

@@ -560,6 +560,45 @@ void util_format_float(float value, char *out, size_t size)
     }
 }
 
+/* Returns 1 when PATH exists and cannot be written, by its permission
+ * bits or for this process. */
+static int write_denied(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0;
+    return (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0
+           || access(path, W_OK) != 0;
+}
+
+int util_read_only(const char *path, char *reason, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int denied;
+
+    if (write_denied(path)) {
+        if (len > 0)
+            snprintf(reason, len, "%s is read-only", path);
+        return 1;
+    }
+    if (slash == NULL) {
+        dir = xstrdup(".");
+    } else if (slash == path) {
+        dir = xstrdup("/");
+    } else {
+        dir = xmalloc((size_t)(slash - path) + 1);
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+    denied = write_denied(dir);
+    if (denied && len > 0)
+        snprintf(reason, len, "%s is in a read-only directory", path);
+    free(dir);
+    return denied;
+}
+
 const char *util_file_kind(unsigned mode)
 {
     if (S_ISREG(mode))

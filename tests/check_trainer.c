@@ -1358,6 +1358,76 @@ START_TEST(test_trainer_save_request_free_name)
 }
 END_TEST
 
+/* Trains the --load file LOAD for an epoch without --save, requests a
+ * save and checks that it went to fmnist.ckpt with REASON in the status
+ * message, leaving LOAD unchanged. */
+static void check_save_passes_read_only(const char *load, const char *reason)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    TrainerStatus st;
+    Trainer *tr;
+    struct stat before, after;
+    char want[256];
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    ck_assert_int_eq(stat(load, &before), 0);
+    cfg.load_path = load;
+    cfg.epochs = 1;
+    tr = run_to_end(&cfg, &train, &test);
+    ck_assert_str_eq(trainer_request_save(tr), "fmnist.ckpt");
+    trainer_get_status(tr, &st);
+    snprintf(want, sizeof want, "saved fmnist.ckpt (%s)", reason);
+    ck_assert_str_eq(st.message, want);
+    ck_assert_int_eq(stat(load, &after), 0);
+    ck_assert_int_eq(after.st_ino, before.st_ino);
+    ck_assert_int_eq(after.st_size, before.st_size);
+    ck_assert_int_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    ck_assert_int_eq(access("fmnist.ckpt", F_OK), 0);
+    trainer_free(tr);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+
+/* s never replaces a --load file that is read-only or in a read-only
+ * directory, such as a model shared with a class. The permission bits
+ * decide, so the test holds when run as root too. */
+START_TEST(test_trainer_save_request_read_only_load)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    char *dir = make_temp_dir();
+
+    ck_assert_int_eq(chdir(dir), 0);
+    ck_assert_int_eq(mkdir("shared", 0700), 0);
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    cfg.epochs = 1;
+    cfg.save_path = "shared/model.ckpt";
+    trainer_free(run_to_end(&cfg, &train, &test));
+    free_dataset(&train);
+    free_dataset(&test);
+
+    ck_assert_int_eq(chmod("shared/model.ckpt", 0444), 0);
+    check_save_passes_read_only("shared/model.ckpt",
+                                "shared/model.ckpt is read-only");
+    unlink("fmnist.ckpt");
+
+    ck_assert_int_eq(chmod("shared/model.ckpt", 0644), 0);
+    ck_assert_int_eq(chmod("shared", 0555), 0);
+    check_save_passes_read_only("shared/model.ckpt", "shared/model.ckpt "
+                                "is in a read-only directory");
+
+    chmod("shared", 0700);
+    unlink("shared/model.ckpt");
+    rmdir("shared");
+    unlink("fmnist.ckpt");
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 /* Forks a child that holds the save lock of TARGET until it reads a
  * byte from the pipe whose write end is returned in *RELEASE. fcntl locks
  * belong to a process, so the test's own would not keep the trainer out.
@@ -2012,6 +2082,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_free_while_running);
     tcase_add_test(control, test_trainer_save_request);
     tcase_add_test(control, test_trainer_save_request_free_name);
+    tcase_add_test(control, test_trainer_save_request_read_only_load);
     tcase_add_test(control, test_trainer_save_message_long_path);
     tcase_add_test(control, test_trainer_save_request_skips_locked_name);
     tcase_add_test(control, test_trainer_save_request_keeps_changed_load_file);

@@ -258,6 +258,26 @@ if [ -n "$utf8" ]; then
         || fail "busy: a lock file is left"
     echo "busy: ok"
 
+    # ------------------------------------------------------------ readonly
+    # A read-only --load file, such as a model shared with a class, is
+    # never replaced. The status line warns of it from the start, and s
+    # saves to a fresh name in the session's directory.
+    mkdir "$tmp/ro" && cp "$tmp/ui.ckpt" "$tmp/ro/shared.ckpt" \
+        && chmod a-w "$tmp/ro/shared.ckpt" || exit 99
+    (cd "$tmp/ro" && start readonly 132x43 "$utf8" --load shared.ckpt --epochs 1)
+    wait_for readonly 'shared\.ckpt is read-only, so s saves to a new file such as fmnist\.ckpt; --save FILE chooses the file' 30 \
+        || fail "readonly: no warning that s cannot save to the --load file"
+    wait_for readonly "$predicted" 30 || fail "readonly: no prediction within 30 s"
+    tm send-keys -t readonly s
+    wait_for readonly '^ saved fmnist\.ckpt \(shared\.ckpt is read-only\)' 20 \
+        || fail "readonly: s did not save to fmnist.ckpt and say why"
+    cmp -s "$tmp/ui.ckpt" "$tmp/ro/shared.ckpt" \
+        || fail "readonly: the read-only --load file changed"
+    [ -s "$tmp/ro/fmnist.ckpt" ] || fail "readonly: no fmnist.ckpt in the session's directory"
+    tm send-keys -t readonly q
+    wait_exit readonly
+    echo "readonly: ok"
+
     # ------------------------------------------------------------ explore
     start explore 132x43 "$utf8" --load "$tmp/ui.ckpt" --epochs 0
     wait_for explore 'explore only, model trained 2 epochs' 30 \
