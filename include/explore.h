@@ -53,7 +53,9 @@ int explore_weakest(const ClassMetrics *metrics, int n, int max_marked,
  *
  * *TARGET below 0 selects the class the unmasked image is predicted as,
  * and is set to it. PROBS (net->classes floats) gets the probabilities of
- * the unmasked image. Masked copies go through net_predict in groups of
+ * the unmasked image. When one of them is not finite, the image has no
+ * prediction to explain: *TARGET is set to -1, MAP to all 0, and nothing
+ * is masked. Masked copies go through net_predict in groups of
  * MAX_BATCH, the size SCRATCH was created for. CANCEL, when not NULL, is
  * read between groups.
  *

@@ -16,7 +16,8 @@
 
 typedef struct {
     unsigned id;                     /* the request's id */
-    int target;                      /* class whose probability the map follows */
+    int target;                      /* class whose probability the map
+                                        follows, -1 for no prediction */
     float probs[DATASET_CLASSES];    /* probabilities of the unmasked image */
     float map[DATASET_PIXELS];       /* fall of probs[target] per pixel */
     float max_drop;                  /* largest value in map, at least 0 */

@@ -170,6 +170,13 @@ int explore_occlusion(const Net *net, NetScratch *scratch, int max_batch,
         return -1;
 
     net_predict(net, scratch, image, 1, probs);
+    memset(map, 0, (size_t)h * w * sizeof *map);
+    for (int c = 0; c < net->classes; c++) {
+        if (!isfinite(probs[c])) {
+            *target = -1;
+            return 0;
+        }
+    }
     if (*target < 0)
         *target = metrics_argmax(probs, net->classes);
     float base = probs[*target];
@@ -184,7 +191,6 @@ int explore_occlusion(const Net *net, NetScratch *scratch, int max_batch,
     int *cover = xcalloc((size_t)h * w, sizeof *cover);
     int rc = 0;
 
-    memset(map, 0, (size_t)h * w * sizeof *map);
     for (int first = 0; first < total; first += max_batch) {
         if (cancel != NULL && atomic_load(cancel)) {
             rc = 1;

@@ -240,7 +240,8 @@ static void draw_pixels(WINDOW *w, const Ui *ui, const float *image,
 {
     float half[DATASET_PIXELS / 2], heat_half[DATASET_PIXELS / 2];
     const float *rows_src = image;
-    const float *map = heat != NULL ? heat->map : NULL;
+    /* An image without a prediction has no map to draw. */
+    const float *map = heat != NULL && heat->target >= 0 ? heat->map : NULL;
     int rows = DATASET_ROWS;
 
     if (ui->image_scale == 1) {
@@ -425,12 +426,18 @@ static void format_points(char *buf, size_t len, const char *prefix,
  * text: "masking cuts T-shirt/top by", 27 with the longest class name,
  * then ">9.9 >4.0 points raises" with 2 columns per highlight, 29 in all
  * because a threshold takes at most 3 characters. Without colours the
- * samples take 1 column each (see draw_swatch). */
+ * samples take 1 column each (see draw_swatch). For an image without a
+ * prediction, the lines say that there is nothing to explain. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {
     if (heat == NULL) {
         pane_print(w, y, 1, ui->attr[UI_DIM], "occlusion: computing...");
+        return;
+    }
+    if (heat->target < 0) {
+        pane_print(w, y, 1, ui->attr[UI_LABEL], "no prediction to explain:");
+        pane_print(w, y + 1, 1, ui->attr[UI_DIM], "its probabilities are NaN");
         return;
     }
     const char *name = dataset_class_names[heat->target];

@@ -302,6 +302,27 @@ START_TEST(test_explore_occlusion_covers_edges)
 }
 END_TEST
 
+START_TEST(test_explore_occlusion_no_prediction)
+{
+    Net net;
+    float probs[2], map[SIDE * SIDE];
+    int target = -1;
+
+    /* A NaN weight makes the unmasked image's class 0 probability NaN,
+     * so no class is predicted and the map must not follow class 0. */
+    make_corner_net(&net, NAN);
+    for (int i = 0; i < SIDE * SIDE; i++)
+        map[i] = 7.0f;
+    ck_assert_int_eq(occlude_ones(&net, 4, 2, 1, &target, probs, map, NULL),
+                     0);
+    ck_assert_int_eq(target, -1);
+    for (int i = 0; i < SIDE * SIDE; i++)
+        ck_assert_msg(map[i] == 0.0f, "pixel %d: fall %g, expected 0", i,
+                      map[i]);
+    net_free(&net);
+}
+END_TEST
+
 START_TEST(test_explore_occlusion_cancelled)
 {
     Net net;
@@ -357,6 +378,7 @@ Suite *explore_suite(void)
     tcase_add_test(tc, test_explore_occlusion_given_target);
     tcase_add_test(tc, test_explore_occlusion_batch_size_invariant);
     tcase_add_test(tc, test_explore_occlusion_covers_edges);
+    tcase_add_test(tc, test_explore_occlusion_no_prediction);
     tcase_add_test(tc, test_explore_occlusion_cancelled);
     tcase_add_test(tc, test_explore_occlusion_bad_patch);
     suite_add_tcase(s, tc);
