@@ -158,6 +158,9 @@ typedef struct {
     int has_val;            /* val_loss and val_acc are set */
     double val_loss, val_acc;
     long confusion[DATASET_CLASSES][DATASET_CLASSES];
+    /* Test images of each class without a prediction, which no
+     * confusion-matrix column counts. */
+    long test_unpredicted[DATASET_CLASSES];
     unsigned eval_generation;  /* bumped after each evaluation */
     double lr;              /* learning rate of the next update */
     int stop_after_epoch;   /* the run ends after the current epoch */

@@ -1727,7 +1727,7 @@ static int print_eval(Trainer *tr)
         free(st);
         return 1;
     }
-    metrics_per_class(st->confusion, cm);
+    metrics_per_class(st->confusion, st->test_unpredicted, cm);
 
     printf("model: %s\n", trainer_net(tr)->spec);
     print_test_result(st);

@@ -3,8 +3,8 @@
  * confusion matrix, plus argmax and top-k over class scores.
  *
  * confusion[t][p] counts the samples of true class t predicted as p, so a
- * row sum is the class support and a column sum is the number of
- * predictions of that class. Callers own the matrix and its locking.
+ * row sum plus the class's samples without a prediction is the class
+ * support, and a column sum is the number of predictions of that class. Callers own the matrix and its locking.
  *
  * NaN scores rank below every number in metrics_argmax and metrics_top_k,
  * so a network that diverged still yields valid class indices.
@@ -20,13 +20,17 @@
  * assert in debug builds), because a bad index would write outside the
  * matrix. */
 void metrics_confusion_add(long confusion[DATASET_CLASSES][DATASET_CLASSES],
+                           long unpredicted[DATASET_CLASSES],
                            const uint8_t *labels, const uint8_t *predicted,
                            int n)
 {
     for (int i = 0; i < n; i++) {
-        if (predicted[i] == METRICS_NO_PREDICTION)
-            continue;
         assert(labels[i] < DATASET_CLASSES);
+        if (predicted[i] == METRICS_NO_PREDICTION) {
+            if (unpredicted != NULL && labels[i] < DATASET_CLASSES)
+                unpredicted[labels[i]]++;
+            continue;
+        }
         assert(predicted[i] < DATASET_CLASSES);
         if (labels[i] < DATASET_CLASSES && predicted[i] < DATASET_CLASSES)
             confusion[labels[i]][predicted[i]]++;
@@ -47,11 +51,12 @@ double metrics_accuracy(const long confusion[DATASET_CLASSES][DATASET_CLASSES])
 }
 
 void metrics_per_class(const long confusion[DATASET_CLASSES][DATASET_CLASSES],
+                       const long unpredicted[DATASET_CLASSES],
                        ClassMetrics out[DATASET_CLASSES])
 {
     for (int c = 0; c < DATASET_CLASSES; c++) {
         long true_pos = confusion[c][c];
-        long support = 0;
+        long support = unpredicted != NULL ? unpredicted[c] : 0;
         long predicted = 0;
         ClassMetrics *m = &out[c];
 

@@ -117,7 +117,8 @@ void pane_classes_draw(WINDOW *w, const Ui *ui)
         pane_print_pending(w, ui, 1);
         return;
     }
-    metrics_per_class((const long (*)[DATASET_CLASSES])st->confusion, m);
+    metrics_per_class((const long (*)[DATASET_CLASSES])st->confusion,
+                      st->test_unpredicted, m);
     explore_weakest(m, DATASET_CLASSES, MAX_MARKED, marked);
 
     int x = pane_print(w, 1, 2, ui->attr[UI_LABEL], "%-*s %5s %6s %6s %7s",

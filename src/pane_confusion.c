@@ -176,7 +176,7 @@ void pane_confusion_draw(WINDOW *w, const Ui *ui)
     pane_title(w, ui, "Confusion: rows true, columns predicted",
                ui->focus == DRAW_CONFUSION);
     metrics_per_class((const long (*)[DATASET_CLASSES])ui->status.confusion,
-                      m);
+                      ui->status.test_unpredicted, m);
 
     draw_header(w, ui, &g);
     for (int r = 0; r < DATASET_CLASSES; r++)

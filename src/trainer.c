@@ -220,6 +220,8 @@ typedef struct {
     long nonfinite;         /* test images with a non-finite probability */
     long val_nonfinite;     /* the same for the validation images */
     long confusion[DATASET_CLASSES][DATASET_CLASSES];
+    long unpredicted[DATASET_CLASSES]; /* test images of each class
+                                          without a prediction */
     int has_val;            /* val_loss and val_acc are set */
     double val_loss, val_acc;
 } EvalResult;
@@ -1252,8 +1254,9 @@ static void evaluate_locked(Trainer *tr, EvalResult *res)
         res->nonfinite += tr->eval.nonfinite[s];
     }
     memset(res->confusion, 0, sizeof res->confusion);
-    metrics_confusion_add(res->confusion, test->labels, tr->eval.predicted,
-                          test->count);
+    memset(res->unpredicted, 0, sizeof res->unpredicted);
+    metrics_confusion_add(res->confusion, res->unpredicted, test->labels,
+                          tr->eval.predicted, test->count);
     res->loss = loss / test->count;
     res->acc = (double)count_correct(test->labels, tr->eval.predicted,
                                      test->count) / test->count;
@@ -1346,6 +1349,8 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
         tr->status.val_acc = res->val_acc;
     }
     memcpy(tr->status.confusion, res->confusion, sizeof res->confusion);
+    memcpy(tr->status.test_unpredicted, res->unpredicted,
+           sizeof res->unpredicted);
     tr->status.eval_generation = generation;
     history_publish(tr);
     pthread_mutex_unlock(&tr->lock);

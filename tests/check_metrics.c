@@ -57,7 +57,7 @@ START_TEST(test_metrics_per_class_by_hand)
     ClassMetrics c[DATASET_CLASSES];
 
     fill_matrix(m);
-    metrics_per_class(m, c);
+    metrics_per_class(m, NULL, c);
 
     /* Class 0: tp 8 of 9 predicted and 10 true. P = 8/9, R = 8/10,
      * F1 = 2PR / (P + R) = 2 * 8 / (9 + 10) = 16/19. */
@@ -99,7 +99,7 @@ START_TEST(test_metrics_per_class_zero_division)
     ClassMetrics c[DATASET_CLASSES];
 
     fill_matrix(m);
-    metrics_per_class(m, c);
+    metrics_per_class(m, NULL, c);
 
     /* Class 3: no samples and no predictions. */
     ck_assert_double_eq_tol(c[3].precision, 0.0, TOL);
@@ -132,7 +132,7 @@ START_TEST(test_metrics_empty_matrix)
     ClassMetrics c[DATASET_CLASSES];
 
     ck_assert_double_eq_tol(metrics_accuracy(m), 0.0, TOL);
-    metrics_per_class(m, c);
+    metrics_per_class(m, NULL, c);
     for (int k = 0; k < DATASET_CLASSES; k++) {
         ck_assert_double_eq_tol(c[k].precision, 0.0, TOL);
         ck_assert_double_eq_tol(c[k].recall, 0.0, TOL);
@@ -148,8 +148,8 @@ START_TEST(test_metrics_confusion_add_counts)
     const uint8_t labels[] = {0, 0, 3, 9, 9, 9};
     const uint8_t predicted[] = {0, 1, 3, 9, 2, 9};
 
-    metrics_confusion_add(m, labels, predicted, 6);
-    metrics_confusion_add(m, labels, predicted, 1);
+    metrics_confusion_add(m, NULL, labels, predicted, 6);
+    metrics_confusion_add(m, NULL, labels, predicted, 1);
     ck_assert_int_eq(m[0][0], 2);
     ck_assert_int_eq(m[0][1], 1);
     ck_assert_int_eq(m[3][3], 1);
@@ -173,15 +173,43 @@ START_TEST(test_metrics_confusion_skips_no_prediction)
     const uint8_t labels[] = {0, 4, 4};
     const uint8_t predicted[] = {METRICS_NO_PREDICTION, 4,
                                  METRICS_NO_PREDICTION};
+    long unpredicted[DATASET_CLASSES] = {0};
     long total = 0;
 
-    metrics_confusion_add(m, labels, predicted, 3);
+    metrics_confusion_add(m, unpredicted, labels, predicted, 3);
     for (int t = 0; t < DATASET_CLASSES; t++)
         for (int p = 0; p < DATASET_CLASSES; p++)
             total += m[t][p];
     ck_assert_int_eq(total, 1);
     ck_assert_int_eq(m[4][4], 1);
     ck_assert_int_eq(m[0][0], 0);
+    ck_assert_int_eq(unpredicted[0], 1);
+    ck_assert_int_eq(unpredicted[4], 1);
+    ck_assert_int_eq(unpredicted[1], 0);
+}
+END_TEST
+
+/* The support of a class is every sample of it, and a sample without a
+ * prediction is a miss: class 4 has 3 samples, 2 of them predicted
+ * right, so its recall is 2/3 and its precision stays 1. */
+START_TEST(test_metrics_per_class_no_prediction_misses)
+{
+    long m[DATASET_CLASSES][DATASET_CLASSES] = {{0}};
+    long unpredicted[DATASET_CLASSES] = {0};
+    ClassMetrics c[DATASET_CLASSES];
+    const uint8_t labels[] = {4, 4, 4, 0};
+    const uint8_t predicted[] = {4, METRICS_NO_PREDICTION, 4,
+                                 METRICS_NO_PREDICTION};
+
+    metrics_confusion_add(m, unpredicted, labels, predicted, 4);
+    metrics_per_class(m, unpredicted, c);
+    ck_assert_int_eq(c[4].support, 3);
+    ck_assert_double_eq_tol(c[4].recall, 2.0 / 3.0, TOL);
+    ck_assert_double_eq_tol(c[4].precision, 1.0, TOL);
+    ck_assert_double_eq_tol(c[4].f1, 0.8, TOL);
+    /* Class 0's only sample has no prediction. */
+    ck_assert_int_eq(c[0].support, 1);
+    ck_assert_double_eq_tol(c[0].recall, 0.0, TOL);
 }
 END_TEST
 
@@ -273,6 +301,7 @@ Suite *metrics_suite(void)
     tcase_add_test(confusion, test_metrics_accuracy_by_hand);
     tcase_add_test(confusion, test_metrics_per_class_by_hand);
     tcase_add_test(confusion, test_metrics_per_class_zero_division);
+    tcase_add_test(confusion, test_metrics_per_class_no_prediction_misses);
     tcase_add_test(confusion, test_metrics_empty_matrix);
     tcase_add_test(confusion, test_metrics_confusion_add_counts);
     tcase_add_test(confusion, test_metrics_confusion_skips_no_prediction);
