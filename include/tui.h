@@ -61,7 +61,8 @@ int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len);
 /*
  * Writes a short summary of the run to OUT, for the shell after the
  * interface closed. It gives the epochs done, the training time, the
- * latest test accuracy, the latest checkpoint or why a save failed, and
+ * latest test accuracy (unless some test images have no prediction), the
+ * latest checkpoint or why a save failed, and
  * LOG_PATH unless it is NULL. ST is the final status, taken after
  * trainer_join.
  */

@@ -2190,7 +2190,7 @@ int main(int argc, char **argv)
     char err[TRAINER_ERR_LEN];
     int status = 0;
     int ui_detached = 0;    /* the interface ran until a hangup */
-    int nan_predictions = 0; /* headless --epochs 0 found NaN predictions */
+    int nan_predictions = 0; /* --epochs 0 found NaN predictions */
 
     keep_standard_fds_open();
     /* The user's locale gives the terminal its character set, but numbers
@@ -2433,6 +2433,11 @@ int main(int argc, char **argv)
      * (a full pipe) gets about 0.1 s, so it cannot hold up the exit. */
     linequeue_drain(sink.lines, &quit_signal);
     trainer_get_status(tr, st);
+    /* The interface explores such a model too, but exits as headless
+     * mode does. A training run that met NaN predictions has failed. */
+    if (!opt.headless && opt.epochs == 0 && st->has_eval
+        && st->test_nonfinite > 0)
+        nan_predictions = 1;
     /* The interface's summary reports where a stop left the run. A
      * headless run reports it too, because its last epoch line would
      * read as the end. */

@@ -1701,7 +1701,13 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     char failed_save[PATH_MAX + 128];
 
     print_progress_summary(out, st);
-    if (st->has_eval) {
+    if (st->has_eval && st->test_nonfinite > 0) {
+        /* As with --eval, images without a prediction leave the model
+         * without an accuracy. The trainer's message says why. */
+        fprintf(out, "fmnist: no test accuracy: %ld test image%s no "
+                "prediction\n", st->test_nonfinite,
+                st->test_nonfinite == 1 ? " has" : "s have");
+    } else if (st->has_eval) {
         fprintf(out, "fmnist: test accuracy %.2f%%, test loss %.4f",
                 100 * st->test_acc, st->test_loss);
         if (st->has_val)
