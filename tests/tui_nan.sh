@@ -1,0 +1,55 @@
+#!/bin/sh
+# The interface on a model that gives NaN predictions for 128 test images
+# (tests/nan_checkpoint.sh), in tmux at 100x40 on the real data. The
+# occlusion overlay of such an image must say that there is no prediction
+# to explain rather than follow class 0, every class must keep its 1,000
+# test images as support, and q must exit with status 1 and a summary
+# without a test accuracy, as --eval and headless --epochs 0 do. Skipped
+# (exit 77) without tmux or the data package.
+set -u
+
+tui_test=nan
+. "$(dirname "$0")/tui_lib.sh"
+. "$(dirname "$0")/nan_checkpoint.sh"
+
+make_nan_checkpoint "$tmp/nan.ckpt" \
+    || fail "training the dense10 model for the NaN checkpoint failed"
+
+start nan 100x40 "${utf8:-C}" --load "$tmp/nan.ckpt" --epochs 0
+wait_for nan 'gives NaN predictions for 128 of 10000' 60 \
+    || fail "the status does not report the NaN predictions"
+
+# Image 37 has no prediction.
+tm send-keys -t nan g 3 7 Enter
+wait_for nan '^>Test 37/10000' 5 || fail "g 37 did not show image 37"
+grep -q 'pred  no prediction (NaN)' "$tmp/screen" \
+    || fail "image 37 has a prediction"
+tm send-keys -t nan o
+wait_for nan 'no prediction to explain' 20 \
+    || fail "the overlay of an image without a prediction does not say so"
+grep -q 'masking' "$tmp/screen" \
+    && fail "the overlay explains a class of an image without a prediction"
+
+# The per-class table counts every test image of a class in its support.
+tm send-keys -t nan 3
+wait_for nan 'Per-class metrics' 5 || fail "3 did not show the per-class table"
+for class in 'T-shirt/top' Trouser Pullover Dress Coat Sandal Shirt \
+    Sneaker Bag 'Ankle boot'; do
+    grep -Eq "[ !]$class +[0-9.]+ +[0-9.]+ +[0-9.]+ +1000( |$)" \
+        "$tmp/screen" || fail "the support of $class is not 1000"
+done
+
+tm send-keys -t nan q
+tries=100
+while [ ! -s "$tmp/nan.status" ] && [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.2
+done
+[ "$(cat "$tmp/nan.status")" = "exit=1" ] \
+    || fail "q gave $(cat "$tmp/nan.status"), expected exit=1"
+capture_exited nan
+grep -q 'test accuracy [0-9]' "$tmp/screen" \
+    && fail "the summary gives a test accuracy"
+grep -q '^fmnist: no test accuracy: 128 test images have no prediction$' \
+    "$tmp/screen" || fail "the summary does not say why it has no accuracy"
+exit 0
