@@ -533,7 +533,7 @@ static void describe_read_only_load(const Options *opt,
 /*
  * Writes a warning to OUT when the run trains a --load checkpoint whose
  * model is a preset's network, without --preset, and its schedule,
- * weight decay or augmentation differ from the preset's. A checkpoint
+ * weight decay, decay mode or augmentation differ from the preset's. A checkpoint
  * does not store them, so a preset's run resumed without --preset would
  * quietly go on with the defaults. OUT is "" otherwise. A checkpoint of
  * that network trained with --model is warned about too, since the file
@@ -561,8 +561,15 @@ static void describe_recipe_gap(const Options *opt, const char *load_spec,
     if (opt->schedule != (int)p->schedule)
         snprintf(items[n++], sizeof items[0], "a %s schedule",
                  schedule_name((ScheduleKind)opt->schedule));
+    /* The decay mode matters only with weight decay, and --decay-mode
+     * without it is a usage error. */
+    int mode_differs = opt->weight_decay > 0 && p->weight_decay > 0
+                       && opt->decay != (int)p->decay;
     if (opt->weight_decay != p->weight_decay && opt->weight_decay == 0)
         snprintf(items[n++], sizeof items[0], "no weight decay");
+    else if (mode_differs)
+        snprintf(items[n++], sizeof items[0], "%s weight decay %g",
+                 decay_name((DecayKind)opt->decay), opt->weight_decay);
     else if (opt->weight_decay != p->weight_decay)
         snprintf(items[n++], sizeof items[0], "weight decay %g",
                  opt->weight_decay);

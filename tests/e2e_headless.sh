@@ -379,8 +379,8 @@ if [ -w /dev/full ]; then
         "$tmp/evalfull.err" || fail "--eval to /dev/full: no error line: $(cat "$tmp/evalfull.err")"
 fi
 
-# A checkpoint does not store the schedule, weight decay or augmentation,
-# so resuming one of the best network without --preset best warns that
+# A checkpoint does not store the schedule, weight decay, decay mode or
+# augmentation, so resuming one of the best network without --preset best warns that
 # this run trains without that recipe, and names the option to add. With
 # --preset best, or with the recipe given option by option, there is no
 # warning.
@@ -402,6 +402,13 @@ for recipe in "--preset best" \
     grep -q 'warning' "$tmp/err" \
         && fail "resuming with $recipe: a warning: $(cat "$tmp/err")"
 done
+# The preset's decay is decoupled, so L2 decay at its rate is a gap too.
+"$fmnist" --data "$data" --headless --load "$tmp/best.ckpt" \
+    --save "$tmp/best.ckpt" --epochs 1 --train-limit 200 --schedule cosine \
+    --weight-decay 0.05 --decay-mode l2 --flip >/dev/null 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "resuming with L2 decay failed"; }
+grep -qx "fmnist: warning: --load $tmp/best.ckpt has model best, but this run has l2 weight decay 0.05; add --preset best if that preset trained it" \
+    "$tmp/err" || fail "resuming with L2 decay: no recipe warning: $(cat "$tmp/err")"
 
 # A resumed run stopped before it finishes an epoch reports that, rather
 # than "after 1 of 4 epochs", which reads as an epoch of its own. A full epoch
