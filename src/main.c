@@ -827,6 +827,12 @@ static void parse_options(int argc, char **argv, Options *opt)
         usage_error("--epochs 0 only explores a model and trains nothing, "
                     "so --save would never write: drop --save or give "
                     "--epochs 1 or more");
+    /* The log has one line per trained epoch, so it would get only its
+     * header. */
+    if (!opt->eval && opt->epochs == 0 && opt->log_path != NULL)
+        usage_error("--epochs 0 only explores a model and trains nothing, "
+                    "so --log would get no line: drop --log or give "
+                    "--epochs 1 or more");
     if (opt->eval)
         opt->epochs = 0;
     if (opt->seed_given && opt->load_path != NULL)

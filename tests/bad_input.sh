@@ -198,6 +198,8 @@ for opt in --flip "--shift 1" "--lr 0.1" "--optimizer sgd" \
 done
 expect_usage "--epochs 0 only explores a model and trains nothing, so --save would never write: drop --save or give --epochs 1 or more" \
     --epochs 0 --save x.ckpt
+expect_usage "--epochs 0 only explores a model and trains nothing, so --log would get no line: drop --log or give --epochs 1 or more" \
+    --epochs 0 --log x.csv
 expect_usage "--lr-step applies to the step schedule only: add --schedule step" \
     --lr-step 5
 expect_usage "--lr-gamma applies to the step schedule only: add --schedule step" \
