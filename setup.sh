@@ -3,7 +3,8 @@
 # autotools, ncurses, zlib, Check, tmux, strace, the locale sources and
 # the Fashion-MNIST data), builds the program in this directory and, when
 # run from a terminal, starts it. It prints its steps and the errors only.
-# Arguments are passed on to fmnist. Use --no-run to build only.
+# Arguments are passed on to fmnist. Use --no-run to build only; it
+# ignores any arguments after it.
 set -eu
 cd "$(dirname "$0")"
 
@@ -70,6 +71,10 @@ run=1
 if [ "${1:-}" = --no-run ]; then
     run=0
     shift
+    if [ "$#" -gt 0 ]; then
+        echo "setup: --no-run builds only, so these arguments are" \
+            "ignored:$(quote_words "$@")"
+    fi
 fi
 if [ "$run" -eq 1 ] && [ -t 0 ] && [ -t 1 ]; then
     exec ./fmnist "$@"
