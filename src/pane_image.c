@@ -427,7 +427,7 @@ static void format_points(char *buf, size_t len, const char *prefix,
  * then ">9.9 >4.0 points raises" with 2 columns per highlight, 29 in all
  * because a threshold takes at most 3 characters. Without colours the
  * samples take 1 column each (see draw_swatch). For an image without a
- * prediction, the lines say that there is nothing to explain. */
+ * prediction, the lines report that there is nothing to explain. */
 static void draw_legend(WINDOW *w, const Ui *ui, int y,
                         const OcclusionResult *heat)
 {

@@ -1703,7 +1703,8 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     print_progress_summary(out, st);
     if (st->has_eval && st->test_nonfinite > 0) {
         /* As with --eval, images without a prediction leave the model
-         * without an accuracy. The trainer's message says why. */
+         * without an accuracy. The trainer's message, printed after the
+         * summary or before it for a failed run, gives the reason. */
         fprintf(out, "fmnist: no test accuracy: %ld test image%s no "
                 "prediction\n", st->test_nonfinite,
                 st->test_nonfinite == 1 ? " has" : "s have");

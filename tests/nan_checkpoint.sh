@@ -4,8 +4,8 @@
 # column 14), weight -3e38 on the top-left pixel and bias 5e37. The load
 # probe's black, white and noise images keep its logit finite, but a test
 # image with a white centre and a black corner pushes it past the largest
-# float, so its probabilities are NaN: 128 of the 10,000 test images,
-# images 24 and 37 among them. Weights follow the header (44 bytes) and the
+# float, so its probabilities are NaN. That happens on 128 of the 10,000
+# test images, images 24 and 37 among them. Weights follow the header (44 bytes) and the
 # spec, whose length is the u32 at offset 12 (host order, so
 # little-endian hosts only), and the biases follow the 784 x 10 weights.
 # The file ends with gzip's CRC-32 of the bytes before it. Returns

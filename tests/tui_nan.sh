@@ -1,11 +1,11 @@
 #!/bin/sh
 # The interface on a model that gives NaN predictions for 128 test images
 # (tests/nan_checkpoint.sh), in tmux at 100x40 on the real data. The
-# occlusion overlay of such an image must say that there is no prediction
-# to explain rather than follow class 0, every class must keep its 1,000
-# test images as support, and q must exit with status 1 and a summary
-# without a test accuracy, as --eval and headless --epochs 0 do. Skipped
-# (exit 77) without tmux or the data package.
+# occlusion legend of such an image must report that there is no
+# prediction to explain, rather than follow class 0. Every class must keep
+# its 1,000 test images as support. q must exit with status 1 and a
+# summary without a test accuracy, as --eval and headless --epochs 0 do.
+# Skipped (exit 77) without tmux or the data package.
 set -u
 
 tui_test=nan
