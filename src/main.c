@@ -533,9 +533,9 @@ static void describe_read_only_load(const Options *opt,
 /*
  * Writes a warning to OUT when the run trains a --load checkpoint whose
  * model is a preset's network, without --preset, and its schedule,
- * weight decay, decay mode or augmentation differ from the preset's. A checkpoint
- * does not store them, so a preset's run resumed without --preset would
- * quietly go on with the defaults. OUT is "" otherwise. A checkpoint of
+ * weight decay, decay mode or augmentation differ from the preset's. A
+ * checkpoint does not store them, so a preset's run resumed without
+ * --preset would quietly go on with the defaults. OUT is "" otherwise. A checkpoint of
  * that network trained with --model is warned about too, since the file
  * cannot tell the two apart.
  */
@@ -2446,8 +2446,9 @@ int main(int argc, char **argv)
      * (a full pipe) gets about 0.1 s, so it cannot hold up the exit. */
     linequeue_drain(sink.lines, &quit_signal);
     trainer_get_status(tr, st);
-    /* The interface explores such a model too, but exits as headless
-     * mode does. A training run that met NaN predictions has failed. */
+    /* A model explored in the interface that gives NaN predictions
+     * exits 1 as in headless mode. A training run that met NaN
+     * predictions has failed already. */
     if (!opt.headless && opt.epochs == 0 && st->has_eval
         && st->test_nonfinite > 0)
         nan_predictions = 1;
