@@ -21,8 +21,10 @@
 #include "draw.h"
 #include "pane.h"
 
-/* Columns of the state word that starts line 2. */
-#define STATE_COLS 10
+/* Columns of the state word that starts line 2: the longest word,
+ * "evaluating", and a space, so that with the space printed after the
+ * field at least two columns separate it from the next one. */
+#define STATE_COLS 11
 
 static UiElement state_element(TrainerState state)
 {
@@ -200,8 +202,10 @@ static const char *shown_message(const Ui *ui)
 /*
  * Draws a message too wide for line 3 on lines 2 and 3, which then show
  * no speed. It starts after the state word when it fits there, or else
- * at the start of line 2. Line 3 ends at column END, where the mark of a
- * pending stop starts.
+ * at the start of line 2. The reason of a failed run always starts after
+ * the state word, because "failed" is the one word that shows the run
+ * has ended. Line 3 ends at column END, where the mark of a pending stop
+ * starts.
  * NOTE: a message that needs more than those two lines is cut at the end
  * of line 3, which then ends in "...". The summary after the interface
  * ends prints it in full.
@@ -216,7 +220,8 @@ static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
     int next;
 
     draw_wrap_line(text, width - x, &next);
-    if (draw_text_width(text + next) <= end - x)
+    if (ui->status.state == TRAINER_FAILED
+        || draw_text_width(text + next) <= end - x)
         draw_state(w, ui, 2);
     else
         x = 1;

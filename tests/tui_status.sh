@@ -8,7 +8,8 @@
 # Control characters in a file name, C1 controls included, show
 # escaped. A repeated s in a finished run gets a reply, + there leaves
 # the rate as it is, and a key-bar reply too long for its line ends in
-# "...".
+# "...". A resumed run that fails at once keeps "failed" on line 2, and
+# the summary gives the whole reason that the status line cuts.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -199,4 +200,47 @@ wait_for again '^ training has ended; no batch is left for a new' 5 \
     || fail "again: + after the end did not say that training has ended"
 grep -q ' lr 0\.001 *$' "$tmp/screen" \
     || fail "again: + after the end changed the rate in the status line"
+
+# -------------------------------------------------------------- nanload
+# A resumed run fails at once when the loaded model gives NaN
+# predictions, as tests/e2e_headless.sh checks headless, where it also
+# explains how the checkpoint is made. The reason is longer than lines 2
+# and 3 after the state word, but line 2 must keep "failed", and the
+# cut text must end in "..." while the summary after q gives all of it.
+"$fmnist" --data "$data" --headless --epochs 1 --train-limit 2000 \
+    --model dense10 --save "$tmp/nan.ckpt" >/dev/null 2>&1 \
+    || fail "nanload: training the dense10 model failed"
+spec_len=$(od -An -tu4 -j12 -N4 "$tmp/nan.ckpt" | tr -d ' ')
+put_float() {
+    printf "$2" | dd of="$tmp/nan.ckpt" bs=1 seek=$((44 + spec_len + 4 * $1)) \
+        conv=notrunc 2>/dev/null
+}
+put_float $((14 * 28 + 14)) '\346\261\141\177'
+put_float 0 '\346\261\141\377'
+put_float 7840 '\231\166\026\176'
+size=$(wc -c <"$tmp/nan.ckpt")
+head -c $((size - 4)) "$tmp/nan.ckpt" | gzip -c | tail -c 8 | head -c 4 \
+    | dd of="$tmp/nan.ckpt" bs=1 seek=$((size - 4)) conv=notrunc 2>/dev/null
+(cd "$tmp" && start nanload 80x24 "${utf8:-C}" --load nan.ckpt \
+    --save nan.ckpt --epochs 2 --train-limit 2000)
+wait_for nanload 'training not started' 60 \
+    || fail "nanload: the run did not fail at once"
+grep -q '^ failed  *training not started: ' "$tmp/screen" \
+    || fail "nanload: line 2 lost the state word \"failed\""
+reason=$(sed -n '3,4p' "$tmp/screen" | sed 's/^ failed //; s/^ *//; s/ *$//' \
+    | tr '\n' ' ')
+expected='^training not started: --load nan\.ckpt already gives NaN '
+expected="${expected}predictions for [0-9]+ of 10000 test images: .*\\.\\.\\. \$"
+echo "$reason" | grep -Eq "$expected" \
+    || fail "nanload: the status shows the reason as '$reason'"
+tm send-keys -t nanload q
+tries=100
+while [ ! -s "$tmp/nanload.status" ] && [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.2
+done
+[ "$(cat "$tmp/nanload.status" 2>/dev/null)" = "exit=1" ] \
+    || fail "nanload: q gave '$(cat "$tmp/nanload.status" 2>/dev/null)', expected exit=1"
+grep -q 'its weights are too large for them; use an earlier checkpoint$' \
+    "$tmp/nanload.err" || fail "nanload: the summary lacks the whole reason"
 exit 0
