@@ -999,6 +999,16 @@ enum { KEY_RESULT_CONTINUE, KEY_RESULT_QUIT };
 static const char explore_only_notice[] =
     "explore only (--epochs 0): there is no training to control";
 
+/* Returns whether the trainer runs the evaluation after the run's last
+ * epoch, which no batch follows. The test of a loaded model before its
+ * first batch has state TRAINER_EVALUATING too, but there the epoch
+ * number names the epoch to come, so it exceeds the epochs done. */
+static int evaluating_last(const TrainerStatus *st)
+{
+    return st->state == TRAINER_EVALUATING && st->epochs_done >= st->epoch
+           && (st->epoch >= st->epochs || st->stop_after_epoch);
+}
+
 static void toggle_pause(Tui *t)
 {
     TrainerState state = t->ui.status.state;
@@ -1010,10 +1020,7 @@ static void toggle_pause(Tui *t)
         pane_notice(&t->ui, "resuming");
     } else if (state == TRAINER_DONE || state == TRAINER_FAILED) {
         pane_notice(&t->ui, "training has ended; nothing to pause");
-    } else if (state == TRAINER_EVALUATING
-               && (t->ui.status.epoch >= t->ui.status.epochs
-                   || t->ui.status.stop_after_epoch)) {
-        /* The last evaluation runs to the end; no batch follows it. */
+    } else if (evaluating_last(&t->ui.status)) {
         pane_notice(&t->ui, "the last epoch's evaluation is running; "
                             "nothing to pause");
     } else if (trainer_set_paused(t->tr, 1)) {
@@ -1144,9 +1151,7 @@ static void scale_lr(Tui *t, float factor)
                             "new learning rate");
         return;
     }
-    if (state == TRAINER_EVALUATING
-        && (t->ui.status.epoch >= t->ui.status.epochs
-            || t->ui.status.stop_after_epoch)) {
+    if (evaluating_last(&t->ui.status)) {
         pane_notice(&t->ui, "the last epoch's evaluation is running; no "
                             "batch is left for a new learning rate");
         return;

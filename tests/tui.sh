@@ -15,7 +15,8 @@
 # alike and summarise too. An untrained network must say that nothing
 # trains, draw every empty cell as a dot and offer no Enter there. A run
 # with LANG=C must mark the focus and draw nothing but ASCII. A run that
-# fails must show the whole reason at 80 columns.
+# fails must show the whole reason at 80 columns. A run resumed for its
+# last epoch must take p and + while it tests the loaded model.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -215,6 +216,42 @@ if [ -n "$utf8" ]; then
     tm send-keys -t recipe q
     wait_exit recipe
     echo "recipe: ok"
+
+    # --------------------------------------------------------- lastepoch
+    # A run resumed for its last epoch tests the loaded model first. Its
+    # state is "evaluating" then, as after the last epoch, but a batch
+    # follows, so + must change the rate for it and p must pause before
+    # it. Both keys go in one command while the test runs, on one thread
+    # so that it takes about a second. The state word must leave two
+    # columns before the field after it.
+    (cd "$tmp" && start lastepoch 80x24 "$utf8" --load best.ckpt \
+        --preset best --epochs 1 --train-limit 200 --threads 1)
+    wait_for lastepoch 'testing the loaded model' 30 \
+        || fail "lastepoch: the loaded model was not tested"
+    grep -q '^ evaluating  train time ' "$tmp/screen" \
+        || fail "lastepoch: \"evaluating\" runs into the field after it"
+    # The preset's schedule sets the rate, so the test reads it.
+    lr=$(sed -n 's/^ evaluating .* lr \([0-9.e-]*\) *$/\1/p' "$tmp/screen")
+    [ -n "$lr" ] || fail "lastepoch: no learning rate during the test"
+    tm send-keys -t lastepoch + p
+    wait_for lastepoch '^ pausing after this evaluation ' 5 \
+        || fail "lastepoch: p during the loaded model's test did not pause"
+    wait_for lastepoch '^ paused ' 30 \
+        || fail "lastepoch: the run did not pause after the test"
+    grep -q 'batch 0/' "$tmp/screen" \
+        || fail "lastepoch: the run paused after a batch, not before the first"
+    paused_lr=$(sed -n 's/^ paused .* lr \([0-9.e-]*\) *$/\1/p' "$tmp/screen")
+    awk -v a="$lr" -v b="$paused_lr" \
+        'BEGIN { d = b - 2 * a; exit !(b != "" && d * d < 1e-3 * a * a) }' \
+        || fail "lastepoch: + during the test gave rate $paused_lr, not 2 x $lr"
+    tm send-keys -t lastepoch x
+    wait_for lastepoch '^ this is the last epoch; training stops after it' 5 \
+        || fail "lastepoch: x in the last epoch did not say it is the last"
+    tm send-keys -t lastepoch p
+    wait_for lastepoch '^ done ' 60 || fail "lastepoch: the run did not finish"
+    tm send-keys -t lastepoch q
+    wait_exit lastepoch
+    echo "lastepoch: ok"
 
     # A test accuracy of one point is a mark in the middle of the tall
     # sparkline at 120x40, not a column that reads as a maximum, and the
