@@ -148,9 +148,11 @@ typedef struct {
     double message_since;        /* util_now() time when it arrived */
     unsigned message_eval;       /* status.eval_generation then */
     int message_shown;
-    /* TuiOptions.warning while no key has been pressed, else NULL. */
+    /* TuiOptions.warning until the first key or until it has been shown
+     * for a few seconds, else NULL. */
     const char *warning;
-    double warning_since;        /* util_now() time when it was shown */
+    double warning_since;        /* util_now() time when a screen that
+                                    fits first showed it; 0 before */
 
     attr_t attr[UI_COUNT];
     int mono;                    /* set when attr has the monochrome

@@ -25,8 +25,8 @@ typedef struct {
      * the terminal again. May be NULL. */
     volatile sig_atomic_t *hangup;
     /* A warning about the run, or NULL. The status line shows it in place
-     * of the trainer's messages, except errors, until the first key that
-     * is read while the interface fits the terminal. */
+     * of the trainer's messages, except errors, for 12 seconds on a screen
+     * that fits or until the first key read while the interface fits. */
     const char *warning;
 } TuiOptions;
 

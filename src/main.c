@@ -2366,9 +2366,10 @@ int main(int argc, char **argv)
     }
     if (opt.headless && opt.epochs > 0)
         print_run_summary(&opt, tr, st->threads);
-    /* The interface shows the warning in its status line until a key is
-     * pressed. A trainer message would last a few seconds, which the test
-     * of the loaded model can use up before training starts. */
+    /* The interface shows the warning in its status line for 12 seconds
+     * or until a key is pressed. A trainer message would last 5 seconds,
+     * which the test of the loaded model can use up before training
+     * starts. */
     if (recipe_gap[0] != '\0' && opt.headless)
         fprintf(stderr, "fmnist: warning: %s\n", recipe_gap);
     block_signals(&old_mask);

@@ -183,8 +183,9 @@ static int format_stop_mark(WINDOW *w, const Ui *ui, char *text, size_t len)
 
 /* Returns the message that line 3 shows now, or NULL when the line shows
  * a test result instead. A failed run's reason comes first, then an
- * error that tui.c marks as shown, then the warning of TuiOptions until
- * the first key, and then the latest message that tui.c marks as shown. */
+ * error that tui.c marks as shown, then the warning of TuiOptions while
+ * tui.c keeps it in Ui.warning, and then the latest message that tui.c
+ * marks as shown. */
 static const char *shown_message(const Ui *ui)
 {
     const TrainerStatus *st = &ui->status;

@@ -45,6 +45,10 @@
 #define TICK_MS 100
 #define REDRAW_HZ 10
 #define NOTICE_SECONDS 4.0
+/* Seconds TuiOptions.warning stays on the status line without a key:
+ * long enough to read its two lines, but it covers the state word and
+ * the test result, so it cannot stay for the whole run. */
+#define WARNING_SECONDS 12.0
 /* This many ERR returns in a row, each far quicker than the timeout, on
  * a terminal that did not hang up mean that standard input has ended. */
 #define MAX_FAST_ERRORS 50
@@ -1235,17 +1239,32 @@ static void show_all_images(Tui *t)
 }
 
 /* Takes the warning off the status line, as the first key read while
- * the interface fits does. A trainer message that came while the warning
- * was shown, such as one of trainer_create, then gets its full time on
- * the line. */
+ * the interface fits does. The latest trainer message, such as one of
+ * trainer_create, was covered by the warning unless it was an error, so
+ * it then gets its full time on the line. */
 static void hide_warning(Ui *ui)
 {
     if (ui->warning == NULL)
         return;
     ui->warning = NULL;
-    if (ui->message_since >= ui->warning_since)
-        ui->message_since = util_now();
+    ui->message_since = util_now();
     ui->dirty |= UI_DIRTY(DRAW_STATUS);
+}
+
+/* Takes the warning off the status line once a screen that fits has
+ * shown it for WARNING_SECONDS. The time counts from the first tick at
+ * which the interface fits, because a screen too small shows no status
+ * line. */
+static void expire_warning(Tui *t, double now)
+{
+    Ui *ui = &t->ui;
+
+    if (ui->warning == NULL || !t->layout.fits)
+        return;
+    if (ui->warning_since == 0.0)
+        ui->warning_since = now;
+    else if (now - ui->warning_since >= WARNING_SECONDS)
+        hide_warning(ui);
 }
 
 /* Sends KEY to the pane with the focus. */
@@ -1498,6 +1517,7 @@ static int run_loop(Tui *t)
             break;
         }
         poll_trainer(t, scratch);
+        expire_warning(t, util_now());
 
         /* Redraw when something changed, at most REDRAW_HZ times a
          * second. Until then the key timeout only runs to the next slot. */
@@ -1599,7 +1619,6 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     t->ui.message_since = util_now();
     t->ui.message_eval = t->ui.status.eval_generation;
     t->ui.warning = opt->warning;
-    t->ui.warning_since = t->ui.message_since;
     apply_layout(t);
     /* The UI also works without the occlusion thread, and o then reports
      * that it did not start. */
