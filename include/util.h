@@ -53,7 +53,8 @@ const char *util_file_kind(unsigned mode);
 /*
  * Returns 1 when a save should leave PATH alone: PATH exists and is
  * read-only (no write permission bit, or access(2) denies writing), or
- * its directory is. Root may write such files, so the permission bits
+ * its directory is, or its directory has the sticky bit and neither
+ * belongs to this user. Root may write such files, so the permission bits
  * count too: a file after chmod a-w is read-only for every user. Writes
  * the reason, such as "x.ckpt is read-only", to REASON (LEN bytes)
  * unless LEN is 0.

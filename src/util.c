@@ -572,6 +572,21 @@ static int write_denied(const char *path)
            || access(path, W_OK) != 0;
 }
 
+/* Returns 1 when DIR, the directory of PATH, has the sticky bit (as /tmp
+ * does) and neither PATH nor DIR belongs to this user, so that renaming a
+ * new file over PATH fails with EPERM. Root, which could rename it, gets
+ * the same answer, so that it too leaves another user's file alone. */
+static int sticky_denied(const char *path, const char *dir)
+{
+    struct stat file_st, dir_st;
+    uid_t me = geteuid();
+
+    if (stat(path, &file_st) != 0 || stat(dir, &dir_st) != 0)
+        return 0;
+    return (dir_st.st_mode & S_ISVTX) != 0 && file_st.st_uid != me
+           && dir_st.st_uid != me;
+}
+
 int util_read_only(const char *path, char *reason, size_t len)
 {
     const char *slash = strrchr(path, '/');
@@ -595,6 +610,12 @@ int util_read_only(const char *path, char *reason, size_t len)
     denied = write_denied(dir);
     if (denied && len > 0)
         snprintf(reason, len, "%s is in a read-only directory", path);
+    if (!denied && sticky_denied(path, dir)) {
+        denied = 1;
+        if (len > 0)
+            snprintf(reason, len, "%s belongs to another user in a "
+                     "directory with the sticky bit", path);
+    }
     free(dir);
     return denied;
 }

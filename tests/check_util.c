@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -756,6 +757,79 @@ START_TEST(test_util_open_regular_rejects_fifo)
 }
 END_TEST
 
+/* Runs util_read_only on PATH as user and group NOBODY in a child and
+ * returns 1 or 0 as it did, or -1 when the child could not switch users
+ * or ended otherwise. Its reason goes to REASON. */
+static int read_only_as(uid_t nobody, const char *path, char *reason,
+                        size_t len)
+{
+    int pipe_fd[2];
+    int status;
+    ssize_t got;
+
+    ck_assert_int_eq(pipe(pipe_fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char buf[256] = "";
+        int rc;
+
+        close(pipe_fd[0]);
+        if (setgid((gid_t)nobody) != 0 || setuid(nobody) != 0)
+            _exit(3);
+        rc = util_read_only(path, buf, sizeof buf);
+        if (write(pipe_fd[1], buf, strlen(buf)) < 0)
+            _exit(4);
+        _exit(rc);
+    }
+    close(pipe_fd[1]);
+    got = read(pipe_fd[0], reason, len - 1);
+    reason[got > 0 ? got : 0] = '\0';
+    close(pipe_fd[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* In a directory with the sticky bit, such as /tmp, a user can replace
+ * only a file of their own (or any file in their own directory), so a
+ * save that renames over another user's file fails. It needs root to
+ * set up files of two users, so it checks nothing for other users. */
+START_TEST(test_util_read_only_sticky_directory)
+{
+    const uid_t nobody = 65534;
+    char dir[] = "/tmp/fmnist-sticky-XXXXXX";
+    char path[64], reason[256];
+
+    if (geteuid() != 0)
+        return;
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 01777), 0);
+    snprintf(path, sizeof path, "%s/m.ckpt", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0666), 0);
+
+    ck_assert_int_eq(util_read_only(path, reason, sizeof reason), 0);
+    ck_assert_int_eq(read_only_as(nobody, path, reason, sizeof reason), 1);
+    ck_assert_msg(strstr(reason, "sticky bit") != NULL, "reason: %s",
+                  reason);
+    /* Once the file belongs to that user, it is theirs to replace. */
+    ck_assert_int_eq(chown(path, nobody, (gid_t)nobody), 0);
+    ck_assert_int_eq(read_only_as(nobody, path, reason, sizeof reason), 0);
+    /* Without the sticky bit, a directory writable by all lets any user
+     * replace the file. */
+    ck_assert_int_eq(chown(path, 0, 0), 0);
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(read_only_as(nobody, path, reason, sizeof reason), 0);
+
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -764,6 +838,7 @@ Suite *util_suite(void)
     TCase *rng = tcase_create("rng");
 
     tcase_add_test(system, test_util_open_regular_rejects_fifo);
+    tcase_add_test(system, test_util_read_only_sticky_directory);
     tcase_add_test(memory, test_util_xmalloc_aligned_64);
     tcase_add_test(memory, test_util_xmalloc_pages_zeroed);
     tcase_add_test(memory, test_util_xcalloc_zeroes);
