@@ -202,14 +202,15 @@ static const char *shown_message(const Ui *ui)
 
 /*
  * Draws a message too wide for line 3 on lines 2 and 3, which then show
- * no speed. It starts after the state word when it fits there, or else
- * at the start of line 2. The reason of a failed run always starts after
- * the state word, because "failed" is the one word that shows the run
- * has ended. Line 3 ends at column END, where the mark of a pending stop
- * starts.
+ * no speed. It starts after the state word, which stays in view because
+ * it is the one place that shows whether the run trains, evaluates or has
+ * ended. Line 3 goes on below the message's start when the rest fits
+ * there, or else from column 1. It ends at column END, where the mark of
+ * a pending stop starts.
  * NOTE: a message that needs more than those two lines is cut at the end
  * of line 3, which then ends in "...". The summary after the interface
- * ends prints it in full.
+ * ends prints the reason of a failed run and a failed save in full, but
+ * not the warning of TuiOptions.
  */
 static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
                                  int end)
@@ -217,15 +218,8 @@ static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
     attr_t attr = ui->attr[ui->status.state == TRAINER_FAILED
                            ? UI_STATE_FAILED : UI_NORMAL];
     int width = getmaxx(w);
-    int x = 1 + STATE_COLS + 1;
+    int x = draw_state(w, ui, 2) + 1;
     int next;
-
-    draw_wrap_line(text, width - x, &next);
-    if (ui->status.state == TRAINER_FAILED
-        || draw_text_width(text + next) <= end - x)
-        draw_state(w, ui, 2);
-    else
-        x = 1;
     int len = draw_wrap_line(text, width - x, &next);
 
     pane_print(w, 2, x, attr, "%.*s", len, text);
@@ -234,10 +228,14 @@ static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
         pane_print(w, 3, x, attr, "%s", text);
         return;
     }
+    if (draw_text_width(text) <= end - 1) {
+        pane_print(w, 3, 1, attr, "%s", text);
+        return;
+    }
     /* The cut ends at a word where one fits, and "..." shows that text
      * is missing, so the last word does not run into the stop mark. */
-    len = draw_wrap_line(text, end - x - 3, &next);
-    pane_print(w, 3, x, attr, "%.*s...", len, text);
+    len = draw_wrap_line(text, end - 1 - 3, &next);
+    pane_print(w, 3, 1, attr, "%.*s...", len, text);
 }
 
 /* Draws line Y: TEXT, the trainer's message, or else a test result or

@@ -185,33 +185,39 @@ if [ -n "$utf8" ]; then
 
     # ------------------------------------------------------------ recipe
     # Resuming the best network without --preset warns, on the status
-    # line, that the run lacks the preset's recipe. The warning stays
-    # past the seconds a message lasts, and then goes by itself, since it
-    # covers the state word: a run in which no key is pressed must show
-    # "done" at its end. In a second run a key takes the warning away at
+    # line, that the run lacks the preset's recipe. Its two lines leave
+    # the state word in view. The warning stays past the seconds a
+    # message lasts, and then goes by itself, since it covers the speed,
+    # times and test result: a run in which no key is pressed must show
+    # them at its end. In a second run a key takes the warning away at
     # once. Then the message of trainer_create about the optimizer gets
     # its turn, which used to push the warning to the terminal that
     # curses then covered.
     "$fmnist" --data "$data" --headless --model best --epochs 1 \
         --train-limit 200 --save "$tmp/best.ckpt" >/dev/null 2>&1 \
         || fail "recipe: training the best network failed"
-    # A short name keeps the warning within the two lines it may take.
-    (cd "$tmp" && start recipe 80x24 "$utf8" --load best.ckpt --epochs 1 \
+    # A name of one letter keeps the warning within the two lines it may
+    # take beside the state word at 80 columns.
+    cp "$tmp/best.ckpt" "$tmp/b.ckpt"
+    (cd "$tmp" && start recipe 80x24 "$utf8" --load b.ckpt --epochs 1 \
         --train-limit 200 --optimizer sgd)
     wait_for recipe 'add --preset best if that preset trained it' 30 \
         || fail "recipe: no warning on the status line"
+    sed -n 3p "$tmp/screen" | grep -Eq '^ (evaluating|training) ' \
+        || fail "recipe: the warning hides the state word: $(sed -n 3p "$tmp/screen")"
     sleep 7
     capture recipe
     grep -q 'add --preset best if that preset trained it' "$tmp/screen" \
         || fail "recipe: the warning went within 7 seconds"
-    wait_for recipe '^ done ' 40 \
-        || fail "recipe: the state word did not come back without a key"
+    # The run may end while the warning is still shown.
+    wait_for recipe '^ done .*train time' 40 \
+        || fail "recipe: the times did not come back without a key"
     grep -q 'add --preset best if that preset trained it' "$tmp/screen" \
         && fail "recipe: the warning is still there at the end"
     tm send-keys -t recipe q
     wait_exit recipe
 
-    (cd "$tmp" && start recipekey 80x24 "$utf8" --load best.ckpt \
+    (cd "$tmp" && start recipekey 80x24 "$utf8" --load b.ckpt \
         --epochs 1 --train-limit 200 --optimizer sgd)
     wait_for recipekey 'add --preset best if that preset trained it' 30 \
         || fail "recipe: no warning on the status line of the second run"
