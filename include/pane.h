@@ -259,6 +259,10 @@ int pane_classes_row_at(int y);
 /* Returns the number of test images of true class C that the latest
  * predictions get wrong; 0 before the first predictions. */
 int pane_classes_mistakes(const Ui *ui, int c);
+/* Returns the number of test images of true class C, or of every class
+ * when C is negative, that have no prediction because a probability came
+ * out NaN or infinite; 0 before the first predictions. */
+int pane_classes_unpredicted(const Ui *ui, int c);
 /* Lists the misclassified test images of true class C and opens the first
  * in the viewer, which takes the focus. Reports on the hint line when
  * there are none. */

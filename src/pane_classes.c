@@ -160,17 +160,38 @@ int pane_classes_mistakes(const Ui *ui, int c)
     return count;
 }
 
+int pane_classes_unpredicted(const Ui *ui, int c)
+{
+    int count = 0;
+
+    if (!ui->has_predictions)
+        return 0;
+    for (int i = 0; i < ui->test->count; i++)
+        count += (c < 0 || ui->test->labels[i] == c)
+                 && ui->predicted[i] == METRICS_NO_PREDICTION;
+    return count;
+}
+
 void pane_classes_open(Ui *ui, int c)
 {
-    char msg[96];
+    char msg[128];
 
     if (!ui->has_predictions) {
         pane_notice(ui, "no predictions yet: wait for the first evaluation");
         return;
     }
     if (pane_classes_mistakes(ui, c) == 0) {
-        snprintf(msg, sizeof msg, "no misclassified test images of %s",
-                 dataset_class_names[c]);
+        /* The recall of such a class is below 100% although no image of
+         * it is misclassified. */
+        int unpredicted = pane_classes_unpredicted(ui, c);
+
+        if (unpredicted > 0)
+            snprintf(msg, sizeof msg, "no misclassified test images of %s, "
+                     "but %d %s no prediction (NaN)", dataset_class_names[c],
+                     unpredicted, unpredicted == 1 ? "has" : "have");
+        else
+            snprintf(msg, sizeof msg, "no misclassified test images of %s",
+                     dataset_class_names[c]);
         pane_notice(ui, msg);
         return;
     }

@@ -78,12 +78,39 @@ void pane_list_refresh(Ui *ui)
     ui->dirty |= UI_DIRTY(DRAW_MISTAKES) | UI_DIRTY(DRAW_IMAGE);
 }
 
+/* Returns the number of images of the list's true class, or of every
+ * class, that have no prediction and so are in no list. A cell's list
+ * leaves out no such image, since it names a predicted class. */
+static int count_unpredicted(const Ui *ui)
+{
+    return ui->filter_pred < 0 ? pane_classes_unpredicted(ui, ui->filter_true)
+                               : 0;
+}
+
+/* Writes the text for a list without entries to BUF. */
+static void format_empty(const Ui *ui, char *buf, size_t len)
+{
+    int unpredicted = count_unpredicted(ui);
+
+    if (unpredicted > 0)
+        snprintf(buf, len, "no misclassified test images, but %d %s no "
+                 "prediction (NaN)", unpredicted,
+                 unpredicted == 1 ? "has" : "have");
+    else
+        snprintf(buf, len, "no misclassified test images");
+}
+
 void pane_list_open(Ui *ui)
 {
+    char empty[96];
+
+    if (ui->list_len == 0 && !ui->has_predictions) {
+        pane_notice(ui, "no predictions yet: wait for the first evaluation");
+        return;
+    }
     if (ui->list_len == 0) {
-        pane_notice(ui, ui->has_predictions
-                        ? "no misclassified test images"
-                        : "no predictions yet: wait for the first evaluation");
+        format_empty(ui, empty, sizeof empty);
+        pane_notice(ui, empty);
         return;
     }
     pane_image_follow_list(ui);
@@ -119,16 +146,24 @@ int pane_list_entry_at(const Ui *ui, int h, int y)
 
 static void draw_title(WINDOW *w, const Ui *ui)
 {
-    char title[128];
+    char title[128], unpredicted[48] = "";
+    int count = count_unpredicted(ui);
 
+    /* Without it, a class with a recall below 100% could show no
+     * mistakes. */
+    if (count > 0)
+        snprintf(unpredicted, sizeof unpredicted, ", %d without prediction",
+                 count);
     if (ui->filter_true < 0 && !ui->has_predictions)
         snprintf(title, sizeof title, "Mistakes, most confident first");
     else if (ui->filter_true < 0)
-        snprintf(title, sizeof title, "Mistakes: %d, most confident first",
-                 ui->list_len);
+        snprintf(title, sizeof title, "Mistakes: %d%s, most confident first",
+                 ui->list_len, unpredicted);
     else if (ui->filter_pred < 0)
-        snprintf(title, sizeof title, "%s mistakes: %d, most confident first",
-                 dataset_class_names[ui->filter_true], ui->list_len);
+        snprintf(title, sizeof title,
+                 "%s mistakes: %d%s, most confident first",
+                 dataset_class_names[ui->filter_true], ui->list_len,
+                 unpredicted);
     else
         snprintf(title, sizeof title, "%s %s%s%s: %d",
                  ui->filter_true == ui->filter_pred ? "Correct" : "Cell",
@@ -172,9 +207,12 @@ void pane_list_draw(WINDOW *w, const Ui *ui)
                    name_w, names[label], name_w, names[pred], 100 * prob,
                    getmaxx(w), "");
     }
-    if (ui->list_len == 0)
-        pane_print(w, HEADER_LINES, 1, ui->attr[UI_DIM],
-                   "no misclassified test images");
+    if (ui->list_len == 0) {
+        char empty[96];
+
+        format_empty(ui, empty, sizeof empty);
+        pane_print(w, HEADER_LINES, 1, ui->attr[UI_DIM], "%s", empty);
+    }
 }
 
 int pane_list_key(Ui *ui, int key)
