@@ -149,8 +149,8 @@ static void draw_title(WINDOW *w, const Ui *ui)
     char title[128], unpredicted[48] = "";
     int count = count_unpredicted(ui);
 
-    /* Without it, a class with a recall below 100% could show no
-     * mistakes. */
+    /* The count explains a recall below 100% for a class with few or no
+     * mistakes listed. */
     if (count > 0)
         snprintf(unpredicted, sizeof unpredicted, ", %d without prediction",
                  count);
