@@ -46,8 +46,8 @@
 #define REDRAW_HZ 10
 #define NOTICE_SECONDS 4.0
 /* Seconds TuiOptions.warning stays on the status line without a key:
- * long enough to read its two lines, but it covers the state word and
- * the test result, so it cannot stay for the whole run. */
+ * long enough to read its two lines, but it covers the speed, the times
+ * and the test result, so it cannot stay for the whole run. */
 #define WARNING_SECONDS 12.0
 /* This many ERR returns in a row, each far quicker than the timeout, on
  * a terminal that did not hang up mean that standard input has ended. */
