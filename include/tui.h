@@ -69,4 +69,13 @@ int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len);
 void tui_print_summary(FILE *out, const TrainerStatus *st,
                        const char *log_path);
 
+/*
+ * Writes the summary of tui_print_summary, but with only the training
+ * time and what the loaded checkpoint held in place of the lines on
+ * where the run stopped, for a caller that reported that after a stop
+ * signal.
+ */
+void tui_print_stopped_summary(FILE *out, const TrainerStatus *st,
+                               const char *log_path);
+
 #endif

@@ -1864,8 +1864,11 @@ static void note_failed_save(EpochSink *sink, const TrainerStatus *st)
 }
 
 /* Writes the summary that the interface prints on exit as notes, for a
- * run whose terminal hung up: they go to the log, if there is one. */
-static void note_summary(EpochSink *sink, const TrainerStatus *st)
+ * run whose terminal hung up: they go to the log, if there is one. With
+ * STOP_NOTED, notes have given where a stop signal left the run, so the
+ * summary does not repeat that. */
+static void note_summary(EpochSink *sink, const TrainerStatus *st,
+                         int stop_noted)
 {
     FILE *text = tmpfile();
     char line[512];
@@ -1874,7 +1877,10 @@ static void note_summary(EpochSink *sink, const TrainerStatus *st)
         note(sink, "cannot write the summary: %s", strerror(errno));
         return;
     }
-    tui_print_summary(text, st, NULL);
+    if (stop_noted)
+        tui_print_stopped_summary(text, st, NULL);
+    else
+        tui_print_summary(text, st, NULL);
     rewind(text);
     while (fgets(line, sizeof line, text) != NULL) {
         const char *body = line;
@@ -2456,8 +2462,9 @@ int main(int argc, char **argv)
     /* The interface's summary reports where a stop left the run. A
      * headless run reports it too, because its last epoch line would
      * read as the end. */
-    if (opt.headless && opt.epochs > 0 && quit_signal
-        && st->state != TRAINER_FAILED) {
+    int stop_noted = opt.headless && opt.epochs > 0 && quit_signal
+                     && st->state != TRAINER_FAILED;
+    if (stop_noted) {
         const char *name = quit_signal == SIGINT ? "SIGINT"
                            : quit_signal == SIGTERM ? "SIGTERM" : "a signal";
 
@@ -2510,7 +2517,7 @@ int main(int argc, char **argv)
             print_message(stdout, resume_unprintable, unprintable);
     } else if (ui_detached || (opt.headless && resume != NULL)) {
         if (ui_detached)
-            note_summary(&sink, st);
+            note_summary(&sink, st, stop_noted);
         if (resume != NULL)
             note(&sink, "resume with: %s", resume);
         else if (unprintable != NULL)

@@ -1636,6 +1636,23 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     return result;
 }
 
+/* Writes the training time and what the loaded checkpoint held, for a
+ * caller that reported where a stop signal left the run. */
+static void print_stopped_progress(FILE *out, const TrainerStatus *st)
+{
+    char duration[16];
+
+    draw_format_duration(st->elapsed, duration, sizeof duration);
+    fprintf(out, "fmnist: training time %s\n", duration);
+    if (st->loaded_batch > 0) {
+        char held[64];
+
+        format_position(st->epochs - st->train_epochs, st->loaded_batch,
+                        held, sizeof held);
+        fprintf(out, "fmnist: the loaded checkpoint held %s\n", held);
+    }
+}
+
 /* Writes the first summary line: what the run did with the epochs. */
 static void print_progress_summary(FILE *out, const TrainerStatus *st)
 {
@@ -1719,12 +1736,12 @@ int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len)
     return buf[0] != '\0';
 }
 
-void tui_print_summary(FILE *out, const TrainerStatus *st,
-                       const char *log_path)
+/* Writes the summary after the lines on the epochs. */
+static void print_results(FILE *out, const TrainerStatus *st,
+                          const char *log_path)
 {
     char failed_save[PATH_MAX + 128];
 
-    print_progress_summary(out, st);
     if (st->has_eval && st->test_nonfinite > 0) {
         /* As with --eval, images without a prediction leave the model
          * without an accuracy. The trainer's message, printed after the
@@ -1788,4 +1805,21 @@ void tui_print_summary(FILE *out, const TrainerStatus *st,
     if (log_path != NULL)
         print_escaped(out, "log ", log_path);
     fflush(out);
+}
+
+void tui_print_summary(FILE *out, const TrainerStatus *st,
+                       const char *log_path)
+{
+    print_progress_summary(out, st);
+    print_results(out, st, log_path);
+}
+
+void tui_print_stopped_summary(FILE *out, const TrainerStatus *st,
+                               const char *log_path)
+{
+    if (st->train_epochs > 0)
+        print_stopped_progress(out, st);
+    else
+        print_progress_summary(out, st);
+    print_results(out, st, log_path);
 }

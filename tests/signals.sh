@@ -274,7 +274,9 @@ start_wrapped closed 80 24 setsid -w "$fmnist" $fast --epochs $epochs \
 start_wrapped hupheadless 80 24 "$fmnist" $fast --epochs $epochs --headless \
     --save hupheadless.ckpt --log hupheadless.csv
 start_wrapped resize 80 24 "$fmnist" $fast --epochs 1000
+start_wrapped hupterm 80 24 "$fmnist" $fast --epochs 1000 --log hupterm.csv
 wait_for hup "epoch [0-9]+/$epochs" 30 || fail "hup: the UI did not appear"
+wait_for hupterm 'epoch [0-9]+/1000' 30 || fail "hupterm: the UI did not appear"
 wait_for huppaused "epoch [0-9]+/$epochs" 30 \
     || fail "huppaused: the UI did not appear"
 tm send-keys -t huppaused p
@@ -289,10 +291,31 @@ kill -HUP "$(pid_of hupheadless)"
 sleep 0.2
 # Without its session, clean_up of tui_lib.sh cannot find the pane's
 # process group, where wrap sleeps after fmnist ends, so it is noted.
-for name in hup huppaused hupheadless closed; do
+for name in hup huppaused hupheadless closed hupterm; do
     tm display-message -p -t "$name" '#{pane_pid}' >"$tmp/$name.group"
     tm kill-session -t "$name"
 done
+
+# SIGTERM to a run that the hangup detached: the log states once where the
+# stop left the run, as a headless run does, and the summary after it
+# keeps the training time without repeating the place of the stop.
+grep_tries=50
+while ! grep -Eq '^# fmnist: (received SIGHUP|the terminal hung up)' \
+    "$tmp/hupterm.csv" && [ "$grep_tries" -gt 0 ]; do
+    grep_tries=$((grep_tries - 1))
+    sleep 0.2
+done
+kill -TERM "$(pid_of hupterm)"
+if expect_exit hupterm 143 30; then
+    [ "$(grep -c '^# fmnist: stopped by SIGTERM' "$tmp/hupterm.csv")" -eq 1 ] \
+        || fail "hupterm: not one line on where SIGTERM stopped the run: $(cat "$tmp/hupterm.csv")"
+    grep -Eq '^# fmnist: (stopped (in|after) |epoch [0-9]+ stopped after)' \
+        "$tmp/hupterm.csv" \
+        && fail "hupterm: the summary repeats where the run stopped: $(cat "$tmp/hupterm.csv")"
+    grep -q '^# fmnist: training time ' "$tmp/hupterm.csv" \
+        || fail "hupterm: no training time in the log"
+fi
+kill -TERM -"$(cat "$tmp/hupterm.group")" 2>/dev/null
 
 # A resize storm down to 1x1 meanwhile.
 for size in 1x1 200x60 2x1 79x23 10x3 120x40 1x1 80x24 40x12 1x1; do
