@@ -3,8 +3,10 @@
 # (tests/nan_checkpoint.sh), in tmux at 100x40 on the real data. The
 # occlusion legend of such an image must report that there is no
 # prediction to explain, rather than follow class 0. Every class must keep
-# its 1,000 test images as support. q must exit with status 1 and a
-# summary without a test accuracy, as --eval and headless --epochs 0 do.
+# its 1,000 test images as support, and Enter on a class without
+# mistakes must count its images without a prediction. q must exit with
+# status 1 and a summary without a test accuracy, as --eval and headless
+# --epochs 0 do.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
@@ -38,6 +40,12 @@ for class in 'T-shirt/top' Trouser Pullover Dress Coat Sandal Shirt \
     grep -Eq "[ !]$class +[0-9.]+ +[0-9.]+ +[0-9.]+ +1000( |$)" \
         "$tmp/screen" || fail "the support of $class is not 1000"
 done
+
+# T-shirt/top, under the cursor, has no mistakes, but a recall below
+# 100% because some of its images have no prediction, which Enter reports.
+tm send-keys -t nan Enter
+wait_for nan 'no misclassified test images of T-shirt/top, but [0-9]+ ha(s|ve) no prediction \(NaN\)' 5 \
+    || fail "Enter on T-shirt/top does not count its images without a prediction"
 
 tm send-keys -t nan q
 tries=100
