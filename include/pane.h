@@ -140,6 +140,9 @@ typedef struct {
     /* Set while the interface waits for the trainer to stop after q,
      * when keys are read and dropped, so that the key bar lists none. */
     int stopping;
+    /* Set from p asking for a pause until the run pauses or the request
+     * is taken back, so that the key bar offers to cancel it. */
+    int pause_pending;
     double notice_until;         /* util_now() time when it disappears */
 
     /* The trainer's status message is shown on the status pane while

@@ -560,9 +560,11 @@ static int collect_hints(const Ui *ui, Hint *hints)
         hints[n++] = (Hint){"s", "save", HINT_RANK_BACK};
     hints[n++] = (Hint){"v", "view", HINT_RANK_VIEW};
     if (training) {
-        hints[n++] = (Hint){"p", st->state == TRAINER_PAUSED ? "resume"
-                                                             : "pause",
-                            HINT_RANK_PAUSE};
+        const char *p_label = st->state == TRAINER_PAUSED ? "resume"
+                              : ui->pause_pending         ? "cancel pause"
+                                                          : "pause";
+
+        hints[n++] = (Hint){"p", p_label, HINT_RANK_PAUSE};
         hints[n++] = (Hint){"+/-", "lr", HINT_RANK_LR};
         hints[n++] = (Hint){"s", "save", HINT_RANK_SAVE};
         hints[n++] = (Hint){"x", st->stop_after_epoch ? "keep going"
@@ -665,20 +667,22 @@ static const char *const help_lines[][2] = {
 #define HELP_TRAIN_LINES (HELP_LINES - 1)
 
 /* Returns whether row I of help_lines applies to the run: a run that
- * only explores has no training to control, and its q ends nothing. */
+ * only explores, or whose training failed, has no training to control,
+ * and its q ends nothing. */
 static int help_line_shown(const Ui *ui, int i)
 {
     static const char *const training_keys[] = {"+  -", "x", "p", "s"};
     const char *key = help_lines[i][0];
     const char *text = help_lines[i][1];
-    int explore = ui->status.train_epochs == 0;
+    int no_training = ui->status.train_epochs == 0
+                      || ui->status.state == TRAINER_FAILED;
 
     if (strcmp(key, "q") == 0)
-        return explore == (strcmp(text, "quit") == 0);
+        return no_training == (strcmp(text, "quit") == 0);
     for (size_t k = 0; k < sizeof training_keys / sizeof training_keys[0];
          k++)
         if (strcmp(key, training_keys[k]) == 0)
-            return !explore;
+            return !no_training;
     return 1;
 }
 
@@ -738,12 +742,21 @@ static void format_tab_help(const Tui *t, char *buf, size_t size)
     }
 }
 
+static void place_help(Tui *t);
+
 static void draw_help(Tui *t)
 {
     int h = help_height(&t->ui);
     int y = 1;
     char tab_help[HELP_WIDTH];
 
+    /* A run that fails while the help is open loses the rows of the keys
+     * that control training, so the window shrinks. */
+    if (getmaxy(t->help) != h) {
+        place_help(t);
+        if (t->help == NULL)
+            return;
+    }
     werase(t->help);
     /* In ASCII mode the border is plain characters, because box() uses the
      * alternate character set, which tmux in a C locale shows as letters. */
@@ -1021,6 +1034,7 @@ static void toggle_pause(Tui *t)
         pane_notice(&t->ui, explore_only_notice);
     } else if (state == TRAINER_PAUSED) {
         trainer_set_paused(t->tr, 0);
+        t->ui.pause_pending = 0;
         pane_notice(&t->ui, "resuming");
     } else if (state == TRAINER_DONE || state == TRAINER_FAILED) {
         pane_notice(&t->ui, "training has ended; nothing to pause");
@@ -1032,8 +1046,10 @@ static void toggle_pause(Tui *t)
          * request back: the status the state came from is older than
          * the first p. */
         trainer_set_paused(t->tr, 0);
+        t->ui.pause_pending = 0;
         pane_notice(&t->ui, "pause cancelled; training goes on");
     } else {
+        t->ui.pause_pending = 1;
         pane_notice(&t->ui, state == TRAINER_EVALUATING
                             ? "pausing after this evaluation"
                             : "pausing after the current batch");
