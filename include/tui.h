@@ -51,9 +51,9 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
             char *err, size_t errlen);
 
 /*
- * Writes to BUF the line that says what the checkpoint file holds after
- * the failed run of final status ST: the model of its latest save, the
- * loaded model when --save names the --load file, or no model. Returns 0
+ * Writes to BUF the line that names what the checkpoint file contains
+ * after the failed run of final status ST: the model of its latest save,
+ * the loaded model when --save names the --load file, or no model. Returns 0
  * with BUF empty when the run had no --save file and saved nothing.
  */
 int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len);

@@ -575,7 +575,7 @@ static int write_denied(const char *path)
 /* Returns 1 when DIR, the directory of PATH, has the sticky bit (as /tmp
  * does) and neither PATH nor DIR belongs to this user, so that renaming a
  * new file over PATH fails with EPERM. Root, which could rename it, gets
- * the same answer, so that it too leaves another user's file alone. */
+ * the same result, so that it too leaves another user's file alone. */
 static int sticky_denied(const char *path, const char *dir)
 {
     struct stat file_st, dir_st;

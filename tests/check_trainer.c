@@ -746,7 +746,7 @@ END_TEST
 
 /* The evaluation of a loaded network before training (evaluate_loaded)
  * is not training, so the training time stays at 0 while it runs. A
- * pause asked for at the start holds the run at the first batch, which
+ * pause requested at the start stops the run at the first batch, which
  * ends the polling. */
 START_TEST(test_trainer_clock_skips_loaded_eval)
 {

@@ -248,7 +248,7 @@ if [ -n "$utf8" ]; then
     wait_for lastepoch '^ pausing after this evaluation ' 5 \
         || fail "lastepoch: p during the loaded model's test did not pause"
     # Until the run pauses, p takes the request back, and the key bar
-    # says so ("p cancel pause", then "p resume").
+    # shows that ("p cancel pause", then "p resume").
     if grep -Eq ' p pause( |$)' "$tmp/screen"; then
         fail "lastepoch: the key bar offers p pause with a pause pending"
     fi
