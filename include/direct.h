@@ -97,4 +97,12 @@ void direct_conv_pool_weight_grad(GemmKernel kernel, const ConvGeom *g,
                                   size_t p_plane_stride, float *dw,
                                   float *db);
 
+/* Chooses how the AVX2 kernel of direct_conv_pool_weight_grad takes each
+ * window's winning input: MODE 1 picks it with blends, 0 multiplies the
+ * inputs of all four outputs by masked gradients, and -1 (the default)
+ * picks where gemm_fast_blendv() returns 1. Both ways give the same
+ * sums bit for bit. For tests and benchmarks; call it before any
+ * thread computes a gradient. */
+void direct_set_avx2_picks(int mode);
+
 #endif

@@ -105,6 +105,11 @@ int gemm_have_avx2(void);
  * FMA, else 0. */
 int gemm_have_avx512(void);
 
+/* Returns 1 on CPUs that run vblendvps as one operation, as AMD's Zen
+ * cores (family 17h on) do, and 0 on others: Intel's cores split it into
+ * two or three. */
+int gemm_fast_blendv(void);
+
 typedef enum {
     GEMM_KERNEL_PORTABLE = 0,
     GEMM_KERNEL_AVX2 = 1,

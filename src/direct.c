@@ -86,6 +86,16 @@ void direct_prefetch_hook(const void *address);
 #define PREFETCH(address) __builtin_prefetch(address)
 #endif
 
+/* The AVX2 kernel's way to the fused weight gradient: -1 for the CPU's
+ * choice (gemm_fast_blendv), 1 for picks by blends, 0 for products by
+ * masked gradients. */
+static int avx2_picks = -1;
+
+void direct_set_avx2_picks(int mode)
+{
+    avx2_picks = mode < 0 ? -1 : mode != 0;
+}
+
 int direct_supported(const ConvGeom *g, GemmKernel kernel)
 {
     int have = kernel == GEMM_KERNEL_AVX512 ? gemm_have_avx512()
@@ -1165,11 +1175,13 @@ static inline void phase_forward_avx2(const Phases *q, const int k,
 /*
  * phase_wgrad_avx512 for one filter with 8-float vectors, giving the
  * same sums bit for bit. Each half of the vectors of 16 is a pass of its
- * own, and the blends take the codes' bits as sign bits. An earlier
- * version used no blends: it multiplied the inputs of all four outputs
- * of a window by gradients zeroed where that output lost. That is four
- * FMAs per tap and window against two blends and one FMA, and on a Zen 4
- * it took 10% longer with 3 x 3 kernels and 15% longer with 5 x 5 ones.
+ * own. Instead of picking each tap's input, it multiplies the inputs of
+ * all four outputs of a window by the gradient zeroed in the lanes where
+ * that output lost or the window is blocked. Every lane then adds the
+ * same nonzero products in the same order, and the zero products leave
+ * its sums unchanged. That is four FMAs per tap and window, against two
+ * blends and one FMA in phase_wgrad_block_picks_avx2, which is faster
+ * where vblendvps is one operation (see gemm_fast_blendv).
  */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
@@ -1178,6 +1190,81 @@ static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
                                           const uint8_t *codes,
                                           ptrdiff_t ahead, int next,
                                           float *sums, float *bias)
+{
+    const int kp = k + 1, rows = k - r0 < tr ? k - r0 : tr;
+    const __m256i blocked = _mm256_set1_epi32(POOL_BLOCKED);
+
+    for (int half = 0; half < 2; half++) {
+        __m256 acc[REGS_256], bacc = _mm256_setzero_ps();
+        int c0 = 8 * half;
+
+        UNROLL for (int t = 0; t < rows * k; t++)
+            acc[t] = _mm256_load_ps(sums + PHASE_LANES * t + c0);
+        if (r0 == 0)
+            bacc = _mm256_load_ps(bias + c0);
+        for (int at = c0; at < q->pooled; at += PHASE_LANES) {
+            const float *in = ph + (size_t)(at / PHASE_LANES) * q->planes
+                                       * PHASE_LANES + c0;
+            /* A masked load only for the last vector: on a Zen 4,
+             * masked loads of every vector made the pass 7% longer. */
+            __m256 d = q->pooled - at >= 8
+                       ? _mm256_loadu_ps(dp + at)
+                       : _mm256_maskload_ps(dp + at,
+                                            row_mask8(q->pooled - at, 0));
+            __m256 g[4];
+            __m256i code = load_codes_avx2(codes + at, q->pooled - at);
+
+            if (r0 == 0 && next > 0) {
+                PREFETCH(dp + at + ahead);
+                PREFETCH(codes + at + ahead);
+            }
+            if (r0 == 0) {
+                bacc = _mm256_add_ps(
+                    bacc, _mm256_and_ps(d, _mm256_castsi256_ps(
+                                               _mm256_cmpgt_epi32(blocked,
+                                                                  code))));
+            }
+            PIN(in);
+            UNROLL for (int o = 0; o < 4; o++)
+                g[o] = _mm256_and_ps(d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+                                            code, _mm256_set1_epi32(o))));
+            UNROLL for (int a = r0; a < r0 + rows + 1; a++)
+                UNROLL for (int bx = 0; bx < kp; bx++) {
+                    __m256 xv = _mm256_load_ps(in + (a * kp + bx)
+                                                        * PHASE_LANES);
+
+                    UNROLL for (int o = 0; o < 4; o++) {
+                        const int ky = a - o / 2, kx = bx - o % 2;
+
+                        if (ky >= r0 && ky < r0 + rows && kx >= 0
+                            && kx < k) {
+                            const int t = (ky - r0) * k + kx;
+
+                            acc[t] = _mm256_fmadd_ps(g[o], xv, acc[t]);
+                        }
+                    }
+                }
+        }
+        UNROLL for (int t = 0; t < rows * k; t++)
+            _mm256_store_ps(sums + PHASE_LANES * t + c0, acc[t]);
+        if (r0 == 0)
+            _mm256_store_ps(bias + c0, bacc);
+    }
+}
+
+/*
+ * phase_wgrad_block_avx2 with picks: the winner's input by two blends
+ * per tap, as phase_wgrad_avx512 does with masks, and one FMA. The
+ * blends take the codes' bits as sign bits. On a Zen 4 the masked
+ * products took 10% longer with 3 x 3 kernels and 15% longer with 5 x 5
+ * ones. On an Intel Xeon, whose vblendvps is two operations or more, an
+ * earlier version of the picks took 1.3 and 1.1 times as long as them.
+ */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void phase_wgrad_block_picks_avx2(
+    const Phases *q, const int k, const int r0, const int tr,
+    const float *ph, const float *dp, const uint8_t *codes, ptrdiff_t ahead,
+    int next, float *sums, float *bias)
 {
     const int kp = k + 1, rows = k - r0 < tr ? k - r0 : tr;
     const __m256i blocked = _mm256_set1_epi32(POOL_BLOCKED);
@@ -1238,17 +1325,25 @@ static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
     }
 }
 
-/* phase_wgrad_avx512 for one filter with 8-float vectors. */
+/* phase_wgrad_avx512 for one filter with 8-float vectors, by picks when
+ * PICKS is set and by masked gradients otherwise. */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void phase_wgrad_avx2(const Phases *q, const int k,
-                                    const int tr, const float *ph,
-                                    const float *dp, const uint8_t *codes,
-                                    ptrdiff_t ahead, int next, float *sums,
-                                    float *bias)
+                                    const int tr, const int picks,
+                                    const float *ph, const float *dp,
+                                    const uint8_t *codes, ptrdiff_t ahead,
+                                    int next, float *sums, float *bias)
 {
-    UNROLL for (int r0 = 0; r0 < k; r0 += tr)
-        phase_wgrad_block_avx2(q, k, r0, tr, ph, dp, codes, ahead, next,
-                               sums + (size_t)r0 * k * PHASE_LANES, bias);
+    UNROLL for (int r0 = 0; r0 < k; r0 += tr) {
+        float *at = sums + (size_t)r0 * k * PHASE_LANES;
+
+        if (picks)
+            phase_wgrad_block_picks_avx2(q, k, r0, tr, ph, dp, codes, ahead,
+                                         next, at, bias);
+        else
+            phase_wgrad_block_avx2(q, k, r0, tr, ph, dp, codes, ahead, next,
+                                   at, bias);
+    }
 }
 
 /* Kernel rows per weight-gradient block: their taps' sums fit the
@@ -1307,7 +1402,17 @@ static inline void phase_wgrad_avx2(const Phases *q, const int k,
         float *sums, float *bias)                                            \
     {                                                                        \
         (void)ps;                                                            \
-        phase_wgrad_avx2(q, K, PHASE_ROWS_256(K), ph, dp, codes, ahead,      \
+        phase_wgrad_avx2(q, K, PHASE_ROWS_256(K), 0, ph, dp, codes, ahead,   \
+                         next, sums, bias);                                  \
+    }                                                                        \
+    __attribute__((target("avx2,fma")))                                      \
+    static void phase_wgrad_picks_avx2_k##K(                                 \
+        const Phases *q, const float *ph, const float *dp,                   \
+        const uint8_t *codes, size_t ps, ptrdiff_t ahead, int next,          \
+        float *sums, float *bias)                                            \
+    {                                                                        \
+        (void)ps;                                                            \
+        phase_wgrad_avx2(q, K, PHASE_ROWS_256(K), 1, ph, dp, codes, ahead,   \
                          next, sums, bias);                                  \
     }
 
@@ -1342,6 +1447,10 @@ typedef struct {
 #define PHASE_KERNELS_256(K)                                            \
     {build_phases_avx2, phase_forward_avx2_k##K, phase_wgrad_avx2_k##K, \
      phase_wgrad_avx2_k##K, PHASE_FILTERS_256, 1}
+#define PHASE_KERNELS_256_PICKS(K)                                      \
+    {build_phases_avx2, phase_forward_avx2_k##K,                        \
+     phase_wgrad_picks_avx2_k##K, phase_wgrad_picks_avx2_k##K,          \
+     PHASE_FILTERS_256, 1}
 
 static const PhaseKernels phase_kernels_512[DIRECT_MAX_K] = {
     PHASE_KERNELS_512(1), PHASE_KERNELS_512(2), PHASE_KERNELS_512(3),
@@ -1354,10 +1463,20 @@ static const PhaseKernels phase_kernels_256[DIRECT_MAX_K] = {
     PHASE_KERNELS_256(7),
 };
 
+static const PhaseKernels phase_kernels_256_picks[DIRECT_MAX_K] = {
+    PHASE_KERNELS_256_PICKS(1), PHASE_KERNELS_256_PICKS(2),
+    PHASE_KERNELS_256_PICKS(3), PHASE_KERNELS_256_PICKS(4),
+    PHASE_KERNELS_256_PICKS(5), PHASE_KERNELS_256_PICKS(6),
+    PHASE_KERNELS_256_PICKS(7),
+};
+
 static const PhaseKernels *phase_kernels_for(GemmKernel kernel, int k)
 {
-    return kernel == GEMM_KERNEL_AVX512 ? &phase_kernels_512[k - 1]
-                                        : &phase_kernels_256[k - 1];
+    int picks = avx2_picks >= 0 ? avx2_picks : gemm_fast_blendv();
+
+    if (kernel == GEMM_KERNEL_AVX512)
+        return &phase_kernels_512[k - 1];
+    return picks ? &phase_kernels_256_picks[k - 1] : &phase_kernels_256[k - 1];
 }
 
 #endif /* DIRECT_X86 */

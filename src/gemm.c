@@ -2014,6 +2014,7 @@ void sgemm_avx512(GemmTrans ta, GemmTrans tb, int m, int n, int k,
 /* ---------------------------------------------------------------- dispatch */
 
 static int have_avx2, have_avx512;
+static int fast_blendv;  /* AMD Zen: vblendvps is one operation */
 static GemmKernel chosen = GEMM_KERNEL_PORTABLE;
 static char kernel_note[160];
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
@@ -2082,6 +2083,8 @@ static void detect_cpu(void)
                   && __builtin_cpu_supports("avx512vl");
     split_fma512 = have_avx512 && __builtin_cpu_is("amd")
                    && cpu_family() == 0x19;
+    fast_blendv = have_avx2 && __builtin_cpu_is("amd")
+                  && cpu_family() >= 0x17;
 #endif
     choose_kernel();
 }
@@ -2096,6 +2099,12 @@ int gemm_have_avx512(void)
 {
     pthread_once(&cpu_once, detect_cpu);
     return have_avx512;
+}
+
+int gemm_fast_blendv(void)
+{
+    pthread_once(&cpu_once, detect_cpu);
+    return fast_blendv;
 }
 
 GemmKernel gemm_kernel(void)

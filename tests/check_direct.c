@@ -454,22 +454,31 @@ START_TEST(test_direct_pool_weight_grad_matches)
     Rng rng;
 
     rng_seed(&rng, 505);
-    for (int i = 0; i < count; i++)
-        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            check_pool_weight_grad(list[i], &cases[c], 1, &rng);
-            check_pool_weight_grad(list[i], &cases[c], 0, &rng);
-        }
+    /* The AVX2 kernel's two ways (picks and masked products) in turn. */
+    for (int picks = 0; picks <= 1; picks++) {
+        direct_set_avx2_picks(picks);
+        for (int i = 0; i < count; i++)
+            for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+                check_pool_weight_grad(list[i], &cases[c], 1, &rng);
+                check_pool_weight_grad(list[i], &cases[c], 0, &rng);
+            }
+    }
+    direct_set_avx2_picks(-1);
 }
 END_TEST
 
 /* The AVX2 weight and bias gradients from a pooling layer's gradient add
- * the same products in the same order as the AVX-512 ones, so that
- * training gives the same checkpoint with either. */
+ * the same products in the same order as the AVX-512 ones, by picks and
+ * by masked products alike, so that training gives the same checkpoint
+ * with either kernel on any CPU. Without AVX-512 the two AVX2 ways are
+ * compared with each other. */
 START_TEST(test_direct_pool_kernels_agree_bitwise)
 {
+    GemmKernel reference = gemm_have_avx512() ? GEMM_KERNEL_AVX512
+                                              : GEMM_KERNEL_AVX2;
     Rng rng;
 
-    if (!gemm_have_avx512())
+    if (!gemm_have_avx2())
         return;
     rng_seed(&rng, 606);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -495,17 +504,25 @@ START_TEST(test_direct_pool_kernels_agree_bitwise)
         pool2_forward(planes, oh, ow, conv, y, argmax);
         for (size_t i = 0; i < pooled * planes; i++)
             codes[i] = code_of(argmax[i], y[i], 1);
-        direct_conv_pool_weight_grad(GEMM_KERNEL_AVX512, &g, t->f, t->n, x,
-                                     in_plane, dp, codes, pooled,
-                                     pooled * t->n, wide, wide + params);
-        direct_conv_pool_weight_grad(GEMM_KERNEL_AVX2, &g, t->f, t->n, x,
-                                     in_plane, dp, codes, pooled,
-                                     pooled * t->n, narrow, narrow + params);
-        ck_assert_msg(memcmp(wide, narrow, (params + t->f) * sizeof *wide)
-                          == 0,
-                      "k %d pad %d %dx%d, %d filters: AVX2 and AVX-512 "
-                      "weight or bias gradients differ", k, t->pad, t->h,
-                      t->w, t->f);
+        direct_set_avx2_picks(0);
+        direct_conv_pool_weight_grad(reference, &g, t->f, t->n, x, in_plane,
+                                     dp, codes, pooled, pooled * t->n, wide,
+                                     wide + params);
+        for (int picks = 0; picks <= 1; picks++) {
+            direct_set_avx2_picks(picks);
+            direct_conv_pool_weight_grad(GEMM_KERNEL_AVX2, &g, t->f, t->n, x,
+                                         in_plane, dp, codes, pooled,
+                                         pooled * t->n, narrow,
+                                         narrow + params);
+            ck_assert_msg(memcmp(wide, narrow,
+                                 (params + t->f) * sizeof *wide) == 0,
+                          "k %d pad %d %dx%d, %d filters: AVX2 (picks %d) "
+                          "and %s weight or bias gradients differ", k,
+                          t->pad, t->h, t->w, t->f, picks,
+                          reference == GEMM_KERNEL_AVX512 ? "AVX-512"
+                                                          : "AVX2");
+        }
+        direct_set_avx2_picks(-1);
         free(x);
         free(conv);
         free(y);

@@ -209,7 +209,11 @@ int main(void)
         return 77;
     }
     run_shapes(sgemm_avx2, "avx2");
-    run_pool_weight_grad(GEMM_KERNEL_AVX2, "avx2");
+    direct_set_avx2_picks(0);
+    run_pool_weight_grad(GEMM_KERNEL_AVX2, "avx2 masked");
+    direct_set_avx2_picks(1);
+    run_pool_weight_grad(GEMM_KERNEL_AVX2, "avx2 picks");
+    direct_set_avx2_picks(-1);
     if (gemm_have_avx512()) {
         run_shapes(sgemm_avx512, "avx512");
         run_pool_weight_grad(GEMM_KERNEL_AVX512, "avx512");
