@@ -58,24 +58,32 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
  */
 int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len);
 
+/* Settings of the summary besides the final status. */
+typedef struct {
+    const char *log_path;   /* the --log file, or NULL */
+    /* SIGINT or SIGTERM when one of them closed the interface, else 0. */
+    int quit_signal;
+    /* The caller has printed the lines of tui_print_stop already, so the
+     * summary gives only the training time in their place. */
+    int stop_printed;
+} TuiSummary;
+
 /*
  * Writes a short summary of the run to OUT, for the shell after the
  * interface closed. It gives the epochs done, the training time, the
  * latest test accuracy (unless some test images have no prediction), the
- * latest checkpoint or why a save failed, and
- * LOG_PATH unless it is NULL. ST is the final status, taken after
- * trainer_join.
+ * latest checkpoint or why a save failed, and the --log file. A run that
+ * SUMMARY->quit_signal stopped first gets the lines of tui_print_stop.
+ * ST is the final status, taken after trainer_join.
  */
 void tui_print_summary(FILE *out, const TrainerStatus *st,
-                       const char *log_path);
+                       const TuiSummary *summary);
 
 /*
- * Writes the summary of tui_print_summary, but with only the training
- * time and what the loaded checkpoint held in place of the lines on
- * where the run stopped, for a caller that reported that after a stop
- * signal.
+ * Writes one line to OUT on where the signal SIG (SIGINT or SIGTERM)
+ * stopped the training run of final status ST, and a second line when
+ * the run resumed a checkpoint and finished none of its own epochs.
  */
-void tui_print_stopped_summary(FILE *out, const TrainerStatus *st,
-                               const char *log_path);
+void tui_print_stop(FILE *out, const TrainerStatus *st, int sig);
 
 #endif

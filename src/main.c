@@ -1863,24 +1863,12 @@ static void note_failed_save(EpochSink *sink, const TrainerStatus *st)
         note(sink, "%s", line);
 }
 
-/* Writes the summary that the interface prints on exit as notes, for a
- * run whose terminal hung up: they go to the log, if there is one. With
- * STOP_NOTED, notes have given where a stop signal left the run, so the
- * summary does not repeat that. */
-static void note_summary(EpochSink *sink, const TrainerStatus *st,
-                         int stop_noted)
+/* Writes the "fmnist: " lines of TEXT, a temporary file, as notes, and
+ * closes TEXT. */
+static void note_lines(EpochSink *sink, FILE *text)
 {
-    FILE *text = tmpfile();
     char line[512];
 
-    if (text == NULL) {
-        note(sink, "cannot write the summary: %s", strerror(errno));
-        return;
-    }
-    if (stop_noted)
-        tui_print_stopped_summary(text, st, NULL);
-    else
-        tui_print_summary(text, st, NULL);
     rewind(text);
     while (fgets(line, sizeof line, text) != NULL) {
         const char *body = line;
@@ -1891,6 +1879,41 @@ static void note_summary(EpochSink *sink, const TrainerStatus *st,
         note(sink, "%s", body);
     }
     fclose(text);
+}
+
+/* Notes where the stop signal SIG left the training run of final status
+ * ST, in the words of the interface's summary. */
+static void note_stop(EpochSink *sink, const TrainerStatus *st, int sig)
+{
+    FILE *text = tmpfile();
+
+    if (text == NULL) {
+        note(sink, "cannot write where the stop signal left the run: %s",
+             strerror(errno));
+        return;
+    }
+    tui_print_stop(text, st, sig);
+    note_lines(sink, text);
+}
+
+/* Writes the summary that the interface prints on exit as notes, for a
+ * run whose terminal hung up: they go to the log, if there is one. With
+ * STOP_NOTED, notes have given where a stop signal left the run, so the
+ * summary does not repeat that. */
+static void note_summary(EpochSink *sink, const TrainerStatus *st,
+                         int stop_noted)
+{
+    FILE *text = tmpfile();
+    TuiSummary summary = {
+        .stop_printed = stop_noted,
+    };
+
+    if (text == NULL) {
+        note(sink, "cannot write the summary: %s", strerror(errno));
+        return;
+    }
+    tui_print_summary(text, st, &summary);
+    note_lines(sink, text);
 }
 
 /* Lets go of the terminal after a hangup. Standard streams that were the
@@ -2464,29 +2487,8 @@ int main(int argc, char **argv)
      * read as the end. */
     int stop_noted = opt.headless && opt.epochs > 0 && quit_signal
                      && st->state != TRAINER_FAILED;
-    if (stop_noted) {
-        const char *name = quit_signal == SIGINT ? "SIGINT"
-                           : quit_signal == SIGTERM ? "SIGTERM" : "a signal";
-
-        int loaded = st->epochs - st->train_epochs;
-        int none_finished = st->epochs_done <= loaded;
-
-        if (st->epochs_done < st->epochs && st->batch > 0
-            && st->batch < st->batches_per_epoch)
-            note(&sink, "stopped by %s in epoch %d after %ld of %ld "
-                 "batches", name, st->epoch, st->batch,
-                 st->batches_per_epoch);
-        else if (none_finished && st->batch == 0)
-            note(&sink, "stopped by %s in epoch %d of %d, before its first "
-                 "batch", name, st->epochs_done + 1, st->epochs);
-        else
-            note(&sink, "stopped by %s after %d of %d epoch%s", name,
-                 st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
-        /* Without it, a resumed run's epoch number reads as its own. */
-        if (none_finished && loaded > 0)
-            note(&sink, "%d epoch%s loaded, and this run finished none",
-                 loaded, loaded == 1 ? " was" : "s were");
-    }
+    if (stop_noted)
+        note_stop(&sink, st, quit_signal);
     /* The reason comes before its effect on the checkpoint and before
      * the summary. */
     if (st->state == TRAINER_FAILED)
@@ -2510,7 +2512,11 @@ int main(int argc, char **argv)
      * the background (kill %1 after Ctrl-Z) and the terminal has TOSTOP
      * set, so the write would stop fmnist again. */
     if (!opt.headless && !tty_output_stops(STDOUT_FILENO)) {
-        tui_print_summary(stdout, st, opt.log_path);
+        TuiSummary summary = {
+            .log_path = opt.log_path, .quit_signal = quit_signal,
+        };
+
+        tui_print_summary(stdout, st, &summary);
         if (resume != NULL)
             printf("fmnist: resume with: %s\n", resume);
         else if (unprintable != NULL)

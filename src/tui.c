@@ -1652,8 +1652,8 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     return result;
 }
 
-/* Writes the training time and what the loaded checkpoint held, for a
- * caller that reported where a stop signal left the run. */
+/* Writes the training time and what the loaded checkpoint held, after
+ * the lines of tui_print_stop on where a stop signal left the run. */
 static void print_stopped_progress(FILE *out, const TrainerStatus *st)
 {
     char duration[16];
@@ -1754,7 +1754,7 @@ int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len)
 
 /* Writes the summary after the lines on the epochs. */
 static void print_results(FILE *out, const TrainerStatus *st,
-                          const char *log_path)
+                          const TuiSummary *summary)
 {
     char failed_save[PATH_MAX + 128];
 
@@ -1818,24 +1818,59 @@ static void print_results(FILE *out, const TrainerStatus *st,
      * then older. */
     if (st->message_is_error && st->state != TRAINER_FAILED)
         print_escaped(out, "", st->message);
-    if (log_path != NULL)
-        print_escaped(out, "log ", log_path);
+    if (summary->log_path != NULL)
+        print_escaped(out, "log ", summary->log_path);
     fflush(out);
 }
 
-void tui_print_summary(FILE *out, const TrainerStatus *st,
-                       const char *log_path)
+static const char *signal_name(int sig)
 {
-    print_progress_summary(out, st);
-    print_results(out, st, log_path);
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
+                                                     : "a signal";
 }
 
-void tui_print_stopped_summary(FILE *out, const TrainerStatus *st,
-                               const char *log_path)
+void tui_print_stop(FILE *out, const TrainerStatus *st, int sig)
 {
-    if (st->train_epochs > 0)
-        print_stopped_progress(out, st);
+    const char *name = signal_name(sig);
+    int loaded = st->epochs - st->train_epochs;
+    int none_finished = st->epochs_done <= loaded;
+
+    if (st->epochs_done < st->epochs && st->batch > 0
+        && st->batch < st->batches_per_epoch)
+        fprintf(out, "fmnist: stopped by %s in epoch %d after %ld of %ld "
+                "batches\n", name, st->epoch, st->batch,
+                st->batches_per_epoch);
+    else if (none_finished && st->batch == 0)
+        fprintf(out, "fmnist: stopped by %s in epoch %d of %d, before its "
+                "first batch\n", name, st->epochs_done + 1, st->epochs);
     else
+        fprintf(out, "fmnist: stopped by %s after %d of %d epoch%s\n", name,
+                st->epochs_done, st->epochs, st->epochs == 1 ? "" : "s");
+    /* Without it, a resumed run's epoch number reads as its own. */
+    if (none_finished && loaded > 0)
+        fprintf(out, "fmnist: %d epoch%s loaded, and this run finished "
+                "none\n", loaded, loaded == 1 ? " was" : "s were");
+}
+
+void tui_print_summary(FILE *out, const TrainerStatus *st,
+                       const TuiSummary *summary)
+{
+    /* A signal after training ended, or while a model was explored, only
+     * closed the interface. */
+    int stopped_training = st->train_epochs > 0
+                           && st->state != TRAINER_FAILED
+                           && st->epochs_done < st->epochs;
+
+    if (summary->stop_printed && st->train_epochs > 0) {
+        print_stopped_progress(out, st);
+    } else if (summary->quit_signal != 0 && stopped_training) {
+        tui_print_stop(out, st, summary->quit_signal);
+        print_stopped_progress(out, st);
+    } else {
+        if (summary->quit_signal != 0)
+            fprintf(out, "fmnist: interface closed by %s\n",
+                    signal_name(summary->quit_signal));
         print_progress_summary(out, st);
-    print_results(out, st, log_path);
+    }
+    print_results(out, st, summary);
 }

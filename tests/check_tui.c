@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +13,26 @@
 #include "tests.h"
 #include "tui.h"
 
-/* Returns the summary of ST as one string; the caller frees it. */
-static char *summary_of(const TrainerStatus *st, const char *log_path)
+/* Returns the summary of ST with the settings SUMMARY as one string; the
+ * caller frees it. */
+static char *summary_with(const TrainerStatus *st, const TuiSummary *summary)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
 
     ck_assert_ptr_nonnull(out);
-    tui_print_summary(out, st, log_path);
+    tui_print_summary(out, st, summary);
     fclose(out);
     return text;
+}
+
+/* Returns the summary of ST as one string; the caller frees it. */
+static char *summary_of(const TrainerStatus *st, const char *log_path)
+{
+    TuiSummary summary = { .log_path = log_path };
+
+    return summary_with(st, &summary);
 }
 
 /* A run of 2 epochs that ended on its own, with an evaluation. */
@@ -162,7 +172,7 @@ START_TEST(test_tui_summary_loaded_partial_epoch)
 END_TEST
 
 /* A run that trained past its latest checkpoint reports what the file
- * has and how to save the final model. */
+ * has and summary to save the final model. */
 START_TEST(test_tui_summary_checkpoint_behind)
 {
     TrainerStatus st;
@@ -439,6 +449,89 @@ START_TEST(test_tui_summary_failed_after_save)
 }
 END_TEST
 
+/* A signal that stopped training is named where the run stopped, in the
+ * words of a headless run, and the usual lines on that place are left
+ * out. */
+START_TEST(test_tui_summary_signal_stopped_run)
+{
+    TrainerStatus st;
+    TuiSummary summary = { .quit_signal = SIGTERM };
+
+    finished_run(&st);
+    st.epochs = 5;
+    st.train_epochs = 5;
+    st.epoch = 3;
+    st.batch = 10;
+    char *text = summary_with(&st, &summary);
+    ck_assert_str_eq(text,
+                     "fmnist: stopped by SIGTERM in epoch 3 after 10 of 32 "
+                     "batches\n"
+                     "fmnist: training time 1m15s\n"
+                     "fmnist: test accuracy 81.13%, test loss 0.5008\n"
+                     "fmnist: no checkpoint written; --save FILE or the s "
+                     "key writes one\n");
+    free(text);
+
+    summary.quit_signal = SIGINT;
+    st.batch = 0;
+    text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: stopped by SIGINT after 2 of "
+                                       "5 epochs\n"));
+    free(text);
+}
+END_TEST
+
+/* A signal after training ended only closed the interface, and the
+ * summary's first line names it. */
+START_TEST(test_tui_summary_signal_after_end)
+{
+    TrainerStatus st;
+    TuiSummary summary = { .quit_signal = SIGINT };
+
+    finished_run(&st);
+    char *text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: interface closed by SIGINT\n"
+                                       "fmnist: finished after 2 of 2 "
+                                       "epochs;"));
+    ck_assert_ptr_null(strstr(text, "stopped"));
+    free(text);
+
+    explored_run(&st, 3, 0);
+    summary.quit_signal = SIGTERM;
+    text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: interface closed by "
+                                       "SIGTERM\nfmnist: explored"));
+    free(text);
+}
+END_TEST
+
+/* A resumed run stopped before it finished an epoch of its own notes
+ * that the earlier epochs were loaded. */
+START_TEST(test_tui_stop_resumed_none_finished)
+{
+    TrainerStatus st;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    ck_assert_ptr_nonnull(out);
+    finished_run(&st);
+    st.epochs = 9;
+    st.train_epochs = 5;
+    st.epochs_done = 4;
+    st.epoch = 5;
+    st.batch = 0;
+    tui_print_stop(out, &st, SIGTERM);
+    fclose(out);
+    ck_assert_str_eq(text,
+                     "fmnist: stopped by SIGTERM in epoch 5 of 9, before its "
+                     "first batch\n"
+                     "fmnist: 4 epochs were loaded, and this run finished "
+                     "none\n");
+    free(text);
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -462,6 +555,9 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_failed_run);
     tcase_add_test(tc, test_tui_summary_failed_after_save);
     tcase_add_test(tc, test_tui_summary_failed_keeps_loaded);
+    tcase_add_test(tc, test_tui_summary_signal_stopped_run);
+    tcase_add_test(tc, test_tui_summary_signal_after_end);
+    tcase_add_test(tc, test_tui_stop_resumed_none_finished);
     suite_add_tcase(s, tc);
     return s;
 }

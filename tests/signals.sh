@@ -6,7 +6,7 @@
 # afterwards:
 #   SIGINT in the UI and SIGTERM headless: exit 130 and 143, a checkpoint
 #     that --eval loads, icanon and echo back on, and a line saying where
-#     the headless run stopped;
+#     the signal stopped the run;
 #   SIGSEGV and SIGABRT: the crash handler restores the terminal;
 #   SIGHUP in the UI and headless, and a terminal closed under a process
 #     in another session: training goes on to the last epoch, saves, and
@@ -207,6 +207,9 @@ if expect_exit int 130 30; then
     expect_sane_tty int
     expect_checkpoint int "$tmp/int.ckpt"
     expect_resume int
+    # The interface's summary names the signal, as a headless run does.
+    grep -Eq '^fmnist: stopped by SIGINT (in epoch [0-9]+ after [0-9]+ of [0-9]+ batches|in epoch 1 of 1000, before its first batch|after [0-9]+ of 1000 epochs)$' \
+        "$tmp/joined" || fail "int: the summary does not name SIGINT: $(cat "$tmp/joined")"
 fi
 if expect_exit term 143 30; then
     expect_checkpoint term "$tmp/term.ckpt"
