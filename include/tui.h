@@ -66,6 +66,9 @@ typedef struct {
     /* The caller has printed the lines of tui_print_stop already, so the
      * summary gives only the training time in their place. */
     int stop_printed;
+    /* The terminal hung up before the end, so no key can save any more
+     * and advice names only options for the next run. */
+    int detached;
 } TuiSummary;
 
 /*

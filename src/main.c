@@ -1905,7 +1905,7 @@ static void note_summary(EpochSink *sink, const TrainerStatus *st,
 {
     FILE *text = tmpfile();
     TuiSummary summary = {
-        .stop_printed = stop_noted,
+        .stop_printed = stop_noted, .detached = 1,
     };
 
     if (text == NULL) {

@@ -1804,11 +1804,18 @@ static void print_results(FILE *out, const TrainerStatus *st,
                             sizeof saved);
             fprintf(out, "fmnist: it holds an earlier model, after %s\n",
                     saved);
-            fprintf(out, "fmnist: s before q, or --save FILE, saves the "
-                    "final model\n");
+            if (summary->detached)
+                fprintf(out, "fmnist: next time, --save FILE saves the "
+                        "final model\n");
+            else
+                fprintf(out, "fmnist: s before q, or --save FILE, saves "
+                        "the final model\n");
         }
     } else if (st->save_failed) {
         fprintf(out, "fmnist: no checkpoint written: every save failed\n");
+    } else if (st->train_epochs > 0 && summary->detached) {
+        fprintf(out, "fmnist: no checkpoint written; next time, --save "
+                "FILE writes one\n");
     } else if (st->train_epochs > 0) {
         fprintf(out, "fmnist: no checkpoint written; --save FILE or the "
                 "s key writes one\n");

@@ -532,6 +532,30 @@ START_TEST(test_tui_stop_resumed_none_finished)
 }
 END_TEST
 
+/* After a hangup no key works, so the advice names only --save. */
+START_TEST(test_tui_summary_detached_advice)
+{
+    TrainerStatus st;
+    TuiSummary summary = { .detached = 1 };
+
+    finished_run(&st);
+    char *text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: no checkpoint written; next "
+                                       "time, --save FILE writes one\n"));
+    ck_assert_ptr_null(strstr(text, "s key"));
+    free(text);
+
+    st.saved_path = "fmnist.ckpt";
+    st.saved_epochs = 1;
+    st.saved_behind = 1;
+    text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: next time, --save FILE saves "
+                                       "the final model\n"));
+    ck_assert_ptr_null(strstr(text, "s before q"));
+    free(text);
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -558,6 +582,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_signal_stopped_run);
     tcase_add_test(tc, test_tui_summary_signal_after_end);
     tcase_add_test(tc, test_tui_stop_resumed_none_finished);
+    tcase_add_test(tc, test_tui_summary_detached_advice);
     suite_add_tcase(s, tc);
     return s;
 }

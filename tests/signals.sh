@@ -317,6 +317,12 @@ if expect_exit hupterm 143 30; then
         && fail "hupterm: the summary repeats where the run stopped: $(cat "$tmp/hupterm.csv")"
     grep -q '^# fmnist: training time ' "$tmp/hupterm.csv" \
         || fail "hupterm: no training time in the log"
+    # No key can save after the hangup, so the advice names only --save.
+    grep -q '^# fmnist: no checkpoint written; next time, --save FILE writes one$' \
+        "$tmp/hupterm.csv" \
+        || fail "hupterm: no advice to use --save next time: $(cat "$tmp/hupterm.csv")"
+    grep -q 's key' "$tmp/hupterm.csv" \
+        && fail "hupterm: the log names the s key after the hangup: $(cat "$tmp/hupterm.csv")"
 fi
 kill -TERM -"$(cat "$tmp/hupterm.group")" 2>/dev/null
 
