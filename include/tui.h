@@ -69,15 +69,17 @@ typedef struct {
     /* The terminal hung up before the end, so no key can save any more
      * and advice names only options for the next run. */
     int detached;
+    /* A start-up warning to repeat in full, or NULL. */
+    const char *warning;
 } TuiSummary;
 
 /*
  * Writes a short summary of the run to OUT, for the shell after the
  * interface closed. It gives the epochs done, the training time, the
  * latest test accuracy (unless some test images have no prediction), the
- * latest checkpoint or why a save failed, and the --log file. A run that
- * SUMMARY->quit_signal stopped first gets the lines of tui_print_stop.
- * ST is the final status, taken after trainer_join.
+ * latest checkpoint or why a save failed, the --log file and the warning
+ * of SUMMARY. A run that SUMMARY->quit_signal stopped first gets the
+ * lines of tui_print_stop. ST is the final status, taken after trainer_join.
  */
 void tui_print_summary(FILE *out, const TrainerStatus *st,
                        const TuiSummary *summary);

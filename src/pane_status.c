@@ -209,8 +209,9 @@ static const char *shown_message(const Ui *ui)
  * a pending stop starts.
  * NOTE: a message that needs more than those two lines is cut at the end
  * of line 3, which then ends in "...". The summary after the interface
- * ends prints the reason of a failed run and a failed save in full, but
- * not the warning of TuiOptions.
+ * ends prints the reason of a failed run, a failed save and the warning
+ * about a preset's recipe in full, but not the warning about a read-only
+ * --load file.
  */
 static void draw_wrapped_message(WINDOW *w, const Ui *ui, const char *text,
                                  int end)

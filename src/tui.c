@@ -1827,6 +1827,9 @@ static void print_results(FILE *out, const TrainerStatus *st,
         print_escaped(out, "", st->message);
     if (summary->log_path != NULL)
         print_escaped(out, "log ", summary->log_path);
+    /* The status line showed the warning only for a few seconds. */
+    if (summary->warning != NULL)
+        print_escaped(out, "warning: ", summary->warning);
     fflush(out);
 }
 

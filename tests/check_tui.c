@@ -556,6 +556,32 @@ START_TEST(test_tui_summary_detached_advice)
 }
 END_TEST
 
+/* The start-up warning, which the status line showed for a few seconds,
+ * comes once at the end of the summary. */
+START_TEST(test_tui_summary_repeats_warning)
+{
+    TrainerStatus st;
+    TuiSummary summary = {
+        .log_path = "run.csv",
+        .warning = "--load b.ckpt has model best, but this run has no flips",
+    };
+
+    finished_run(&st);
+    char *text = summary_with(&st, &summary);
+    const char *line = "fmnist: warning: --load b.ckpt has model best, but "
+                       "this run has no flips\n";
+    char *found = strstr(text, line);
+    ck_assert_ptr_nonnull(found);
+    ck_assert_str_eq(found, line);
+    free(text);
+
+    summary.warning = NULL;
+    text = summary_with(&st, &summary);
+    ck_assert_ptr_null(strstr(text, "warning"));
+    free(text);
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -583,6 +609,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_signal_after_end);
     tcase_add_test(tc, test_tui_stop_resumed_none_finished);
     tcase_add_test(tc, test_tui_summary_detached_advice);
+    tcase_add_test(tc, test_tui_summary_repeats_warning);
     suite_add_tcase(s, tc);
     return s;
 }

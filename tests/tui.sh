@@ -196,30 +196,39 @@ if [ -n "$utf8" ]; then
     "$fmnist" --data "$data" --headless --model best --epochs 1 \
         --train-limit 200 --save "$tmp/best.ckpt" >/dev/null 2>&1 \
         || fail "recipe: training the best network failed"
-    # A name of one letter keeps the warning within the two lines it may
-    # take beside the state word at 80 columns.
-    cp "$tmp/best.ckpt" "$tmp/b.ckpt"
-    (cd "$tmp" && start recipe 80x24 "$utf8" --load b.ckpt --epochs 1 \
-        --train-limit 200 --optimizer sgd)
-    wait_for recipe 'add --preset best if that preset trained it' 30 \
-        || fail "recipe: no warning on the status line"
-    sed -n 3p "$tmp/screen" | grep -Eq '^ (evaluating|training) ' \
+    # Every field that the warning can list differs from the preset's,
+    # and the file name is longer than the preset's. The status line
+    # shows the short form, which must fit its two lines at 80 columns
+    # without the "..." of a cut, and the summary repeats the full
+    # warning once.
+    cp "$tmp/best.ckpt" "$tmp/best-run.ckpt"
+    (cd "$tmp" && start recipe 80x24 "$utf8" --load best-run.ckpt \
+        --epochs 1 --train-limit 200 --optimizer sgd --schedule step \
+        --weight-decay 0 --shift 2)
+    wait_for recipe 'add --preset best if it trained the loaded model$' 30 \
+        || fail "recipe: no warning on the status line, or a cut one"
+    sed -n 3p "$tmp/screen" | grep -Eq '^ (evaluating|training) +this run.s schedule, weight decay, flips and shifts differ' \
         || fail "recipe: the warning hides the state word: $(sed -n 3p "$tmp/screen")"
+    sed -n 3,4p "$tmp/screen" | grep -q '\.\.\.' \
+        && fail "recipe: the warning is cut"
     sleep 7
     capture recipe
-    grep -q 'add --preset best if that preset trained it' "$tmp/screen" \
+    grep -q 'add --preset best if it trained the loaded model' "$tmp/screen" \
         || fail "recipe: the warning went within 7 seconds"
     # The run may end while the warning is still shown.
     wait_for recipe '^ done .*train time' 40 \
         || fail "recipe: the times did not come back without a key"
-    grep -q 'add --preset best if that preset trained it' "$tmp/screen" \
+    grep -q 'add --preset best if it trained the loaded model' "$tmp/screen" \
         && fail "recipe: the warning is still there at the end"
     tm send-keys -t recipe q
     wait_exit recipe
+    tm capture-pane -p -J -t recipe -S -30 >"$tmp/joined" 2>/dev/null
+    [ "$(grep -c '^fmnist: warning: --load best-run.ckpt has model best, but this run has a step schedule, no weight decay, no flips and shifts up to 2 px; add --preset best if that preset trained it$' "$tmp/joined")" -eq 1 ] \
+        || fail "recipe: the summary does not repeat the warning once: $(cat "$tmp/joined")"
 
-    (cd "$tmp" && start recipekey 80x24 "$utf8" --load b.ckpt \
+    (cd "$tmp" && start recipekey 80x24 "$utf8" --load best-run.ckpt \
         --epochs 1 --train-limit 200 --optimizer sgd)
-    wait_for recipekey 'add --preset best if that preset trained it' 30 \
+    wait_for recipekey 'add --preset best if it trained the loaded model' 30 \
         || fail "recipe: no warning on the status line of the second run"
     tm send-keys -t recipekey Right
     wait_for recipekey 'was trained with adam, so' 5 \
