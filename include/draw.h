@@ -76,6 +76,15 @@ int draw_pane_at(const DrawLayout *layout, int y, int x);
 int draw_resample(const float *values, int n, int width, float *out);
 
 /*
+ * Writes each of the N values to OUT as a run of WIDTH / N copies, at most
+ * MAX_COPIES and at least 1, so a short series fills more of a sparkline
+ * of WIDTH columns. OUT needs room for max(N, WIDTH) floats. Returns the
+ * number of values written.
+ */
+int draw_spark_widen(const float *values, int n, int width, int max_copies,
+                     float *out);
+
+/*
  * Maps the N values to levels 1..NLEVELS between the series' minimum and
  * maximum. A flat series maps to the middle level, and a non-finite value
  * to 0 (nothing drawn). Stores the range in *MIN and *MAX when they are

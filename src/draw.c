@@ -174,6 +174,24 @@ int draw_resample(const float *values, int n, int width, float *out)
     return width;
 }
 
+int draw_spark_widen(const float *values, int n, int width, int max_copies,
+                     float *out)
+{
+    if (n <= 0)
+        return 0;
+
+    int copies = width / n;
+    if (copies > max_copies)
+        copies = max_copies;
+    if (copies < 1)
+        copies = 1;
+    for (int i = 0; i < n; i++) {
+        for (int c = 0; c < copies; c++)
+            out[i * copies + c] = values[i];
+    }
+    return n * copies;
+}
+
 int draw_spark_levels(const float *values, int n, int nlevels, int *levels,
                       float *min, float *max)
 {

@@ -8,7 +8,9 @@
  * series has three rows or more, the pane prints its min and max over the
  * whole run, which the trainer keeps apart from the merged history. A
  * series of one value, such as the test accuracy after one epoch, is a
- * mark at mid height with no min or max.
+ * mark at mid height with no min or max. With ASCII glyphs a short series
+ * takes up to ASCII_POINT_COLS columns per point, so a run of a few epochs
+ * reads as steps rather than as a few stray characters.
  */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 
 #define LABEL_COLS 12
 #define VALUE_COLS 8
+#define ASCII_POINT_COLS 3
 
 typedef struct {
     const char *label;
@@ -59,6 +62,15 @@ static int edge_style(const Ui *ui, int rows)
     return rows > 1 && ui->glyph->spark_edge[0] != NULL;
 }
 
+/* Returns the maximum number of columns of one point of a short series.
+ * ASCII glyphs are thin shapes, so a point one column wide reads as a
+ * stray character such as "_" or "#". The UTF-8 blocks are solid and read
+ * as bars at one column each. Only the ASCII table has edge glyphs. */
+static int max_point_cols(const Ui *ui)
+{
+    return ui->glyph->spark_edge[0] != NULL ? ASCII_POINT_COLS : 1;
+}
+
 /* Draws the glyph columns of one series in ROWS rows starting at Y, X. */
 static void draw_columns(WINDOW *w, const Ui *ui, const int *levels, int n,
                          int y, int x, int rows)
@@ -88,7 +100,7 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
     int width = getmaxx(w);
     int spark_x = 1 + LABEL_COLS;
     int spark_w = width - spark_x - 1 - VALUE_COLS - 1;
-    float buf[TRAINER_HISTORY];
+    float buf[TRAINER_HISTORY], wide[TRAINER_HISTORY];
     int levels[TRAINER_HISTORY];
     char value[32], lo_text[32], hi_text[32];
     float lo, hi;
@@ -101,19 +113,23 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
         return;
     }
 
-    int n = draw_resample(s->values, s->n, spark_w, buf);
+    int points = draw_resample(s->values, s->n, spark_w, buf);
+    int n = draw_spark_widen(buf, points, spark_w, max_point_cols(ui), wide);
     int per_row = edge_style(ui, rows) ? DRAW_SPARK_EDGE_LEVELS
                                        : ui->glyph->spark_levels;
-    int finite = draw_spark_levels(buf, n, rows * per_row, levels, &lo, &hi);
+    int finite = draw_spark_levels(wide, n, rows * per_row, levels, &lo, &hi);
     /* One value has no trend, and a column at the middle level would
      * read as a bar, so it gets a mark in the middle row. */
-    int single = s->n == 1 && finite == 1;
+    int single = s->n == 1 && finite > 0;
 
-    if (single)
-        pane_print(w, y + rows - 1 - draw_spark_mid_row(rows), spark_x,
-                   ui->attr[UI_SPARK], "%s", ui->glyph->spark_point);
-    else
+    if (single) {
+        int mid_y = y + rows - 1 - draw_spark_mid_row(rows);
+        for (int c = 0; c < n; c++)
+            pane_print(w, mid_y, spark_x + c, ui->attr[UI_SPARK], "%s",
+                       ui->glyph->spark_point);
+    } else {
         draw_columns(w, ui, levels, n, y, spark_x, rows);
+    }
 
     format_value(value, sizeof value, last_finite(s->values, s->n),
                  s->percent);

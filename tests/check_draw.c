@@ -168,6 +168,37 @@ START_TEST(test_draw_resample_nan_bucket)
 }
 END_TEST
 
+/* Three points in 27 columns take 3 columns each when 3 is the maximum. */
+START_TEST(test_draw_spark_widen_short_series)
+{
+    const float v[3] = {1, NAN, 3};
+    float out[27];
+
+    ck_assert_int_eq(draw_spark_widen(v, 3, 27, 3, out), 9);
+    for (int c = 0; c < 3; c++) {
+        ck_assert_float_eq(out[c], 1);
+        ck_assert(isnan(out[3 + c]));
+        ck_assert_float_eq(out[6 + c], 3);
+    }
+}
+END_TEST
+
+/* A width that cannot give every point two columns leaves one each, and
+ * a maximum of 1 leaves the series as it is. */
+START_TEST(test_draw_spark_widen_keeps_long_series)
+{
+    const float v[5] = {1, 2, 3, 4, 5};
+    float out[9];
+
+    ck_assert_int_eq(draw_spark_widen(v, 5, 9, 3, out), 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_float_eq(out[i], v[i]);
+    ck_assert_int_eq(draw_spark_widen(v, 2, 40, 1, out), 2);
+    ck_assert_float_eq(out[1], 2);
+    ck_assert_int_eq(draw_spark_widen(v, 0, 40, 3, out), 0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- image */
 
 START_TEST(test_draw_shade_ramp_ends)
@@ -954,6 +985,8 @@ Suite *draw_suite(void)
     tcase_add_test(tc, test_draw_resample_short_copies);
     tcase_add_test(tc, test_draw_resample_averages_buckets);
     tcase_add_test(tc, test_draw_resample_nan_bucket);
+    tcase_add_test(tc, test_draw_spark_widen_short_series);
+    tcase_add_test(tc, test_draw_spark_widen_keeps_long_series);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("image");

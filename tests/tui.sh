@@ -14,7 +14,8 @@
 # draw the wide occlusion legend, format the rates of the per-class view
 # alike and summarise too. An untrained network must say that nothing
 # trains, draw every empty cell as a dot and offer no Enter there. A run
-# with LANG=C must mark the focus and draw nothing but ASCII. A run that
+# with LANG=C must mark the focus and draw nothing but ASCII, and draw
+# each of a few test accuracies three columns wide. A run that
 # fails must show the whole reason at 80 columns. A run resumed for its
 # last epoch must take p and + while it tests the loaded model.
 # Skipped (exit 77) without tmux or the data package.
@@ -517,6 +518,18 @@ nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 tm send-keys -t ascii q
 wait_exit ascii
 echo "ASCII run: ok"
+
+# With ASCII glyphs each point of a short series takes three columns, so
+# the test accuracies of two epochs read as two steps such as "___###",
+# not as the two characters "_#".
+start fewpoints 80x24 C --model dense10 --train-limit 2000 --epochs 2
+wait_for fewpoints '^ done ' 60 || fail "fewpoints: the run did not finish"
+spark=$(sed -nE 's/.* test acc +([^ ]+) +[0-9.]+%$/\1/p' "$tmp/screen")
+echo "$spark" | grep -Eq '^(___###|###___|======)$' \
+    || fail "fewpoints: two test accuracies drawn as '$spark', expected '___###'"
+tm send-keys -t fewpoints q
+wait_exit fewpoints
+echo "fewpoints: ok"
 
 # ---------------------------------------------------------------- failed
 # A deep linear stack at --lr 9.9 gets a NaN loss within a few batches.
