@@ -987,9 +987,12 @@ static void poll_trainer(Tui *t, TrainerStatus *scratch)
         ui->dirty |= UI_DIRTY(DRAW_STATUS) | UI_DIRTY(DRAW_HINT);
     if (history_changed(&ui->status, scratch))
         ui->dirty |= UI_DIRTY(DRAW_SPARK);
+    /* The sparklines' test value can come from the evaluation of a
+     * loaded model rather than from the history. */
     if (scratch->eval_generation != ui->status.eval_generation
         || scratch->has_eval != ui->status.has_eval)
-        ui->dirty |= UI_DIRTY(DRAW_CONFUSION) | UI_DIRTY(DRAW_CLASSES);
+        ui->dirty |= UI_DIRTY(DRAW_CONFUSION) | UI_DIRTY(DRAW_CLASSES)
+                     | UI_DIRTY(DRAW_SPARK);
     memcpy(&ui->status, scratch, sizeof *scratch);
     sync_message(ui, util_now());
     end_save_notice(t);
