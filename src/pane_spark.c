@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "draw.h"
 #include "pane.h"
@@ -23,6 +24,9 @@
 #define LABEL_COLS 12
 #define VALUE_COLS 8
 #define ASCII_POINT_COLS 3
+/* Room for a formatted value, and for a note that contains one. */
+#define TEXT_LEN 32
+#define NOTE_LEN (TEXT_LEN + 16)
 
 typedef struct {
     const char *label;
@@ -31,6 +35,12 @@ typedef struct {
     const TrainerRange *range;  /* over the whole run */
     int percent;        /* show values x 100 with a % sign */
     const char *empty;  /* shown before the first point */
+    /* The value of a model that the history's last point does not
+     * measure, or NULL to show that point. */
+    const char *value;
+    /* Dim text before the value, or NULL, and a shorter form for a
+     * narrow pane. */
+    const char *note, *short_note;
 } Series;
 
 static void format_value(char *buf, size_t len, float v, int percent)
@@ -53,6 +63,36 @@ static float last_finite(const float *values, int n)
             return values[i];
     }
     return NAN;
+}
+
+/* Fills VALUE and both notes for the test accuracy when this run has
+ * evaluated only the network as loaded. The history's points then all
+ * come from the run that saved it, and a checkpoint saved within an
+ * epoch, or one whose model gives NaN predictions, differs from the last
+ * of them. VALUE is the loaded model's accuracy, "none" when some test
+ * images have no prediction, and NOTE and SHORT_NOTE name the loaded
+ * run's last point. VALUE has room for TEXT_LEN bytes and the notes for
+ * NOTE_LEN. Returns 0 when there is nothing to tell apart and the last
+ * point can stand. */
+static int describe_loaded_test(const TrainerStatus *st, char *value,
+                                char *note, char *short_note)
+{
+    char last[TEXT_LEN];
+
+    if (!st->loaded || !st->has_eval || st->eval_epoch_end
+        || st->n_test_history <= 0)
+        return 0;
+    format_value(last, sizeof last,
+                 last_finite(st->test_acc_history, st->n_test_history), 1);
+    if (st->test_nonfinite > 0)
+        snprintf(value, TEXT_LEN, "none");
+    else
+        format_value(value, TEXT_LEN, (float)st->test_acc, 1);
+    if (strcmp(value, last) == 0)
+        return 0;
+    snprintf(note, NOTE_LEN, "loaded run %s", last);
+    snprintf(short_note, NOTE_LEN, "loaded %s", last);
+    return 1;
 }
 
 /* Returns 1 when a sparkline of ROWS rows is drawn as its top edge over a
@@ -113,6 +153,17 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
         return;
     }
 
+    /* The note takes the right end of the sparkline's columns, as long as
+     * a few are left for the marks. */
+    const char *note = s->note;
+    if (note != NULL && spark_w - (int)strlen(note) - 1 < ASCII_POINT_COLS)
+        note = s->short_note;
+    if (note != NULL && spark_w - (int)strlen(note) - 1 >= ASCII_POINT_COLS) {
+        spark_w -= (int)strlen(note) + 1;
+        pane_print(w, y, spark_x + spark_w + 1, ui->attr[UI_DIM], "%s",
+                   note);
+    }
+
     int points = draw_resample(s->values, s->n, spark_w, buf);
     int n = draw_spark_widen(buf, points, spark_w, max_point_cols(ui), wide);
     int per_row = edge_style(ui, rows) ? DRAW_SPARK_EDGE_LEVELS
@@ -131,8 +182,11 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
         draw_columns(w, ui, levels, n, y, spark_x, rows);
     }
 
-    format_value(value, sizeof value, last_finite(s->values, s->n),
-                 s->percent);
+    if (s->value != NULL)
+        snprintf(value, sizeof value, "%s", s->value);
+    else
+        format_value(value, sizeof value, last_finite(s->values, s->n),
+                     s->percent);
     pane_print(w, y, width - 1 - VALUE_COLS, ui->attr[UI_VALUE], "%*s",
                VALUE_COLS, value);
 
@@ -154,14 +208,20 @@ void pane_spark_draw(WINDOW *w, const Ui *ui)
     const char *idle = st->epochs_done > 0 ? "no training in this run"
                                            : "untrained; no training runs";
     const int trains = st->train_epochs > 0;
+    char loaded_value[TEXT_LEN], loaded_note[NOTE_LEN];
+    char loaded_short_note[NOTE_LEN];
+    int loaded = describe_loaded_test(st, loaded_value, loaded_note,
+                                      loaded_short_note);
     const Series series[3] = {
         {"train loss", st->loss_history, st->n_history, &st->loss_range, 0,
-         trains ? "waiting for the first batches" : idle},
+         trains ? "waiting for the first batches" : idle, NULL, NULL, NULL},
         {"train acc", st->acc_history, st->n_history, &st->acc_range, 1,
-         trains ? "waiting for the first batches" : idle},
+         trains ? "waiting for the first batches" : idle, NULL, NULL, NULL},
         {"test acc", st->test_acc_history, st->n_test_history,
          &st->test_acc_range, 1,
-         trains ? "one point at the end of each epoch" : idle},
+         trains ? "one point at the end of each epoch" : idle,
+         loaded ? loaded_value : NULL, loaded ? loaded_note : NULL,
+         loaded ? loaded_short_note : NULL},
     };
 
     werase(w);

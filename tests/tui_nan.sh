@@ -1,8 +1,10 @@
 #!/bin/sh
 # The interface on a model that gives NaN predictions for 128 test images
 # (tests/nan_checkpoint.sh), in tmux at 100x40 on the real data. The
-# occlusion legend of such an image must report that there is no
-# prediction to explain, rather than follow class 0. Every class must keep
+# sparkline pane must tell the test accuracy of the loaded run's history
+# from the model's, which has none. The occlusion legend of such an image
+# must report that there is no prediction to explain, rather than follow
+# class 0. Every class must keep
 # its 1,000 test images as support, and Enter on a class without
 # mistakes must count its images without a prediction. q must exit with
 # status 1 and a summary without a test accuracy, as --eval and headless
@@ -20,6 +22,11 @@ make_nan_checkpoint "$tmp/nan.ckpt" \
 start nan 100x40 "${utf8:-C}" --load "$tmp/nan.ckpt" --epochs 0
 wait_for nan 'gives NaN predictions for 128 of 10000' 60 \
     || fail "the status does not report the NaN predictions"
+
+# The test accuracy curve is the saving run's, so its last point is not
+# this model's accuracy, which the value column gives as "none".
+wait_for nan ' test acc .* loaded( run)? [0-9]+\.[0-9]{2}% +none$' 5 \
+    || fail "the test accuracy does not tell the loaded run's value from the model's"
 
 # Image 37 has no prediction.
 tm send-keys -t nan g 3 7 Enter
