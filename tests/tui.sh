@@ -546,11 +546,5 @@ echo "$reason" | grep -Eq "$expected" \
     || fail "failed: the status shows the reason as '$reason'"
 # A failed run exits with status 1.
 tm send-keys -t failed q
-tries=100
-while [ ! -s "$tmp/failed.status" ] && [ "$tries" -gt 0 ]; do
-    tries=$((tries - 1))
-    sleep 0.2
-done
-[ "$(cat "$tmp/failed.status" 2>/dev/null)" = "exit=1" ] \
-    || fail "failed: q gave '$(cat "$tmp/failed.status" 2>/dev/null)', expected exit=1"
+wait_exit failed 20 1
 echo "failed run: ok"

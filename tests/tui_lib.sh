@@ -1,9 +1,10 @@
 # Shared set-up of the tests that run fmnist in tmux, sourced by
-# tests/tui.sh, tests/tui_explore.sh, tests/tui_quit.sh and
-# tests/signals.sh. The sourcing script sets tui_test to a short name for
-# its tmux socket first. Sourcing skips the test (exit 77) without tmux or
-# the data package, then provides a private tmux server and a temporary
-# directory, both removed on exit, and these functions:
+# tests/tui.sh, tests/tui_explore.sh, tests/tui_quit.sh, tests/tui_nan.sh,
+# tests/tui_status.sh and tests/signals.sh. The sourcing script sets
+# tui_test to a short name for its tmux socket first. Sourcing skips the
+# test (exit 77) without tmux or the data package, then provides a private
+# tmux server and a temporary directory, both removed on exit, and these
+# functions:
 #
 #   tm ARGS...                            runs tmux ARGS on that server
 #   start NAME COLSxLINES LOCALE ARGS...  runs fmnist ARGS in a new session
@@ -11,7 +12,9 @@
 #   capture NAME                          copies the screen to $tmp/screen
 #   capture_exited NAME                   the same with the lines scrolled
 #                                         off, after fmnist exited
-#   wait_exit NAME                        checks that fmnist exited with 0
+#   wait_exit NAME [SECONDS [STATUS [ACTION]]]
+#                                         waits for fmnist to exit and
+#                                         checks its status (default 0)
 #   fail MESSAGE                          prints MESSAGE and the last screen
 #   focus_on NAME TITLE SECONDS           polls until only the pane titled
 #                                         TITLE is marked as focused
@@ -128,18 +131,32 @@ start() {
         || fail "tmux could not start session $name"
 }
 
-# Waits up to SECONDS (default 20) for session NAME's fmnist to exit, then
-# checks that it exited with status 0: wait_exit NAME [SECONDS].
+# Waits up to SECONDS (default 20) for session NAME's fmnist to exit after
+# ACTION (default q) ended it, then checks that its exit status is STATUS
+# (default 0): wait_exit NAME [SECONDS [STATUS [ACTION]]]. An empty ACTION
+# leaves the cause out of the messages. Prints what fmnist wrote to
+# standard error. Returns 1 after a failure, for a test whose fail
+# returns, as the one of tests/signals.sh does.
 wait_exit() {
-    tries=$((${2:-20} * 5))
+    wait_seconds=${2:-20}
+    wait_status=exit=${3:-0}
+    wait_action=${4-q}
+    tries=$((wait_seconds * 5))
     while [ ! -s "$tmp/$1.status" ] && [ "$tries" -gt 0 ]; do
         tries=$((tries - 1))
         sleep 0.2
     done
-    [ -s "$tmp/$1.status" ] || fail "$1: fmnist did not exit after q"
-    cat "$tmp/$1.err"
-    [ "$(cat "$tmp/$1.status")" = "exit=0" ] \
-        || fail "$1: q gave $(cat "$tmp/$1.status"), expected exit=0"
+    if [ ! -s "$tmp/$1.status" ]; then
+        wait_after=${wait_action:+ after $wait_action}
+        fail "$1: fmnist did not exit within $wait_seconds s$wait_after"
+        return 1
+    fi
+    cat "$tmp/$1.err" 2>/dev/null
+    got=$(cat "$tmp/$1.status")
+    if [ "$got" != "$wait_status" ]; then
+        fail "$1: ${wait_action:-fmnist} gave $got, expected $wait_status"
+        return 1
+    fi
 }
 
 # The titles of the panes that take the focus, as extended regexes: the

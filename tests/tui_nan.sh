@@ -55,13 +55,7 @@ wait_for nan 'no misclassified test images of T-shirt/top, but [0-9]+ ha(s|ve) n
     || fail "Enter on T-shirt/top does not count its images without a prediction"
 
 tm send-keys -t nan q
-tries=100
-while [ ! -s "$tmp/nan.status" ] && [ "$tries" -gt 0 ]; do
-    tries=$((tries - 1))
-    sleep 0.2
-done
-[ "$(cat "$tmp/nan.status")" = "exit=1" ] \
-    || fail "q gave $(cat "$tmp/nan.status"), expected exit=1"
+wait_exit nan 20 1
 capture_exited nan
 grep -q 'test accuracy [0-9]' "$tmp/screen" \
     && fail "the summary gives a test accuracy"

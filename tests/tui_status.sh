@@ -231,13 +231,7 @@ if grep -Eq 'stop after this epoch|pause or resume training' "$tmp/screen"; then
 fi
 tm send-keys -t nanload Escape
 tm send-keys -t nanload q
-tries=100
-while [ ! -s "$tmp/nanload.status" ] && [ "$tries" -gt 0 ]; do
-    tries=$((tries - 1))
-    sleep 0.2
-done
-[ "$(cat "$tmp/nanload.status" 2>/dev/null)" = "exit=1" ] \
-    || fail "nanload: q gave '$(cat "$tmp/nanload.status" 2>/dev/null)', expected exit=1"
+wait_exit nanload 20 1
 grep -q 'its weights are too large for them; use an earlier checkpoint$' \
     "$tmp/nanload.err" || fail "nanload: the summary lacks the whole reason"
 exit 0
