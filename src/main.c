@@ -2372,7 +2372,8 @@ int main(int argc, char **argv)
     /* The interface shows both warnings, which rarely come together, and
      * the short form of the first, which its summary repeats in full. */
     char read_only[PATH_MAX + 192];
-    char warning[sizeof recipe_gap_screen + sizeof read_only];
+    char warning[sizeof recipe_gap_screen + sizeof ". Also, "
+                 + sizeof read_only];
     describe_read_only_load(&opt, cfg.load_path, read_only, sizeof read_only);
     snprintf(warning, sizeof warning, "%s%s%s", recipe_gap_screen,
              recipe_gap_screen[0] != '\0' && read_only[0] != '\0'
