@@ -1175,18 +1175,25 @@ static inline void phase_forward_avx2(const Phases *q, const int k,
 /*
  * phase_wgrad_avx512 for one filter with 8-float vectors, giving the
  * same sums bit for bit. Each half of the vectors of 16 is a pass of its
- * own. Instead of picking each tap's input, it multiplies the inputs of
- * all four outputs of a window by the gradient zeroed in the lanes where
- * that output lost or the window is blocked. Every lane then adds the
- * same nonzero products in the same order, and the zero products leave
- * its sums unchanged. That is four FMAs per tap and window, against two
- * blends and one FMA in phase_wgrad_block_picks_avx2, which is faster
- * where vblendvps is one operation (see gemm_fast_blendv).
+ * own. With PICKS set it picks the winner's input by two blends per tap,
+ * as phase_wgrad_avx512 does with masks, and makes one FMA. The blends
+ * take the codes' bits shifted to the sign bit as masks. Without PICKS
+ * it multiplies the inputs of all four outputs of a window by the
+ * gradient zeroed where that output lost or the window is blocked. Every
+ * lane then adds the same nonzero products in the same order, and the
+ * zero products leave its sums unchanged.
+ *
+ * Picks are faster where vblendvps is one operation (gemm_fast_blendv):
+ * on a Zen 4 the masked products took 10% longer with 3 x 3 kernels and
+ * 15% longer with 5 x 5 ones. On an Intel Xeon, whose vblendvps is two
+ * operations or more, an earlier version of the picks took 1.3 and 1.1
+ * times as long as the masked products.
  */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
                                           const int r0, const int tr,
-                                          const float *ph, const float *dp,
+                                          const int picks, const float *ph,
+                                          const float *dp,
                                           const uint8_t *codes,
                                           ptrdiff_t ahead, int next,
                                           float *sums, float *bias)
@@ -1211,20 +1218,54 @@ static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
                        ? _mm256_loadu_ps(dp + at)
                        : _mm256_maskload_ps(dp + at,
                                             row_mask8(q->pooled - at, 0));
-            __m256 g[4];
             __m256i code = load_codes_avx2(codes + at, q->pooled - at);
 
             if (r0 == 0 && next > 0) {
                 PREFETCH(dp + at + ahead);
                 PREFETCH(codes + at + ahead);
             }
-            if (r0 == 0) {
-                bacc = _mm256_add_ps(
-                    bacc, _mm256_and_ps(d, _mm256_castsi256_ps(
+            /* The gradient zeroed in blocked windows. The masked
+             * products use it for the bias sum only: keeping it in a
+             * register for them made 5 x 5 kernels 7% slower on a Zen 4. */
+            __m256 live = _mm256_and_ps(d, _mm256_castsi256_ps(
                                                _mm256_cmpgt_epi32(blocked,
-                                                                  code))));
-            }
+                                                                  code)));
+
+            if (picks)
+                d = live;
+            if (r0 == 0)
+                bacc = _mm256_add_ps(bacc, live);
             PIN(in);
+            if (picks) {
+                __m256 right =
+                    _mm256_castsi256_ps(_mm256_slli_epi32(code, 31));
+                __m256 below =
+                    _mm256_castsi256_ps(_mm256_slli_epi32(code, 30));
+
+                UNROLL for (int ky = r0; ky < r0 + rows; ky++) {
+                    __m256 left = _mm256_setzero_ps();
+
+                    UNROLL for (int b = 0; b < kp; b++) {
+                        const float *at_b = in + (ky * kp + b) * PHASE_LANES;
+                        __m256 pick = _mm256_blendv_ps(
+                            _mm256_load_ps(at_b),
+                            _mm256_load_ps(at_b + kp * PHASE_LANES), below);
+
+                        if (b > 0) {
+                            const int t = (ky - r0) * k + b - 1;
+
+                            acc[t] = _mm256_fmadd_ps(
+                                d, _mm256_blendv_ps(left, pick, right),
+                                acc[t]);
+                        }
+                        left = pick;
+                    }
+                }
+                continue;
+            }
+
+            __m256 g[4];
+
             UNROLL for (int o = 0; o < 4; o++)
                 g[o] = _mm256_and_ps(d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(
                                             code, _mm256_set1_epi32(o))));
@@ -1252,79 +1293,6 @@ static inline void phase_wgrad_block_avx2(const Phases *q, const int k,
     }
 }
 
-/*
- * phase_wgrad_block_avx2 with picks: the winner's input by two blends
- * per tap, as phase_wgrad_avx512 does with masks, and one FMA. The
- * blends take the codes' bits as sign bits. On a Zen 4 the masked
- * products took 10% longer with 3 x 3 kernels and 15% longer with 5 x 5
- * ones. On an Intel Xeon, whose vblendvps is two operations or more, an
- * earlier version of the picks took 1.3 and 1.1 times as long as them.
- */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void phase_wgrad_block_picks_avx2(
-    const Phases *q, const int k, const int r0, const int tr,
-    const float *ph, const float *dp, const uint8_t *codes, ptrdiff_t ahead,
-    int next, float *sums, float *bias)
-{
-    const int kp = k + 1, rows = k - r0 < tr ? k - r0 : tr;
-    const __m256i blocked = _mm256_set1_epi32(POOL_BLOCKED);
-
-    for (int half = 0; half < 2; half++) {
-        __m256 acc[REGS_256], bacc = _mm256_setzero_ps();
-        int c0 = 8 * half;
-
-        UNROLL for (int t = 0; t < rows * k; t++)
-            acc[t] = _mm256_load_ps(sums + PHASE_LANES * t + c0);
-        if (r0 == 0)
-            bacc = _mm256_load_ps(bias + c0);
-        for (int at = c0; at < q->pooled; at += PHASE_LANES) {
-            const float *in = ph + (size_t)(at / PHASE_LANES) * q->planes
-                                       * PHASE_LANES + c0;
-            /* A masked load only for the last vector: on a Zen 4,
-             * masked loads of every vector made the pass 7% longer. */
-            __m256 d = q->pooled - at >= 8
-                       ? _mm256_loadu_ps(dp + at)
-                       : _mm256_maskload_ps(dp + at,
-                                            row_mask8(q->pooled - at, 0));
-            __m256i code = load_codes_avx2(codes + at, q->pooled - at);
-            __m256 right = _mm256_castsi256_ps(_mm256_slli_epi32(code, 31));
-            __m256 below = _mm256_castsi256_ps(_mm256_slli_epi32(code, 30));
-
-            if (r0 == 0 && next > 0) {
-                PREFETCH(dp + at + ahead);
-                PREFETCH(codes + at + ahead);
-            }
-            d = _mm256_and_ps(d, _mm256_castsi256_ps(
-                                     _mm256_cmpgt_epi32(blocked, code)));
-            if (r0 == 0)
-                bacc = _mm256_add_ps(bacc, d);
-            PIN(in);
-            UNROLL for (int ky = r0; ky < r0 + rows; ky++) {
-                __m256 left = _mm256_setzero_ps();
-
-                UNROLL for (int b = 0; b < kp; b++) {
-                    const float *at_b = in + (ky * kp + b) * PHASE_LANES;
-                    __m256 pick = _mm256_blendv_ps(
-                        _mm256_load_ps(at_b),
-                        _mm256_load_ps(at_b + kp * PHASE_LANES), below);
-
-                    if (b > 0) {
-                        const int t = (ky - r0) * k + b - 1;
-
-                        acc[t] = _mm256_fmadd_ps(
-                            d, _mm256_blendv_ps(left, pick, right), acc[t]);
-                    }
-                    left = pick;
-                }
-            }
-        }
-        UNROLL for (int t = 0; t < rows * k; t++)
-            _mm256_store_ps(sums + PHASE_LANES * t + c0, acc[t]);
-        if (r0 == 0)
-            _mm256_store_ps(bias + c0, bacc);
-    }
-}
-
 /* phase_wgrad_avx512 for one filter with 8-float vectors, by picks when
  * PICKS is set and by masked gradients otherwise. */
 __attribute__((target("avx2,fma"), always_inline))
@@ -1334,16 +1302,10 @@ static inline void phase_wgrad_avx2(const Phases *q, const int k,
                                     const uint8_t *codes, ptrdiff_t ahead,
                                     int next, float *sums, float *bias)
 {
-    UNROLL for (int r0 = 0; r0 < k; r0 += tr) {
-        float *at = sums + (size_t)r0 * k * PHASE_LANES;
-
-        if (picks)
-            phase_wgrad_block_picks_avx2(q, k, r0, tr, ph, dp, codes, ahead,
-                                         next, at, bias);
-        else
-            phase_wgrad_block_avx2(q, k, r0, tr, ph, dp, codes, ahead, next,
-                                   at, bias);
-    }
+    UNROLL for (int r0 = 0; r0 < k; r0 += tr)
+        phase_wgrad_block_avx2(q, k, r0, tr, picks, ph, dp, codes, ahead,
+                               next, sums + (size_t)r0 * k * PHASE_LANES,
+                               bias);
 }
 
 /* Kernel rows per weight-gradient block: their taps' sums fit the
