@@ -152,8 +152,10 @@ typedef struct {
     unsigned message_eval;       /* status.eval_generation then */
     int message_shown;
     /* TuiOptions.warning until the first key or until it has been shown
-     * for a few seconds, else NULL. */
+     * for a few seconds, then TuiOptions.warning_next in the same way,
+     * else NULL. */
     const char *warning;
+    const char *warning_next;    /* shown after warning, or NULL */
     double warning_since;        /* util_now() time when a screen that
                                     fits first showed it; 0 before */
 

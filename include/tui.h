@@ -28,6 +28,8 @@ typedef struct {
      * of the trainer's messages, except errors, for 12 seconds on a screen
      * that fits or until the first key read while the interface fits. */
     const char *warning;
+    /* A second warning, or NULL, shown in the same way after the first. */
+    const char *warning_next;
 } TuiOptions;
 
 /* Results of tui_run besides -1. */
@@ -71,6 +73,10 @@ typedef struct {
     int detached;
     /* A start-up warning to repeat in full, or NULL. */
     const char *warning;
+    /* The warning about a read-only --load file to repeat, or NULL. */
+    const char *load_warning;
+    /* s could not save in this run, so advice names only --save. */
+    int save_key_blocked;
 } TuiSummary;
 
 /*

@@ -509,9 +509,9 @@ static void append(char *out, size_t size, const char *fmt, ...)
  * user can restart with --save before training much. OUT is ""
  * otherwise.
  */
-static void describe_read_only_load(const Options *opt,
-                                    const char *load_path, char *out,
-                                    size_t len)
+static int describe_read_only_load(const Options *opt,
+                                   const char *load_path, char *out,
+                                   size_t len)
 {
     char reason[PATH_MAX + 64];
 
@@ -519,15 +519,17 @@ static void describe_read_only_load(const Options *opt,
     if (opt->save_path != NULL || load_path == NULL || opt->epochs == 0
         || opt->headless || opt->eval
         || !util_read_only(load_path, reason, sizeof reason))
-        return;
+        return 0;
     /* "." is checked as a file and as its own directory. */
-    if (util_read_only(".", NULL, 0))
+    if (util_read_only(".", NULL, 0)) {
         snprintf(out, len, "%s, and the current directory is read-only "
                  "too, so s cannot save; quit and start again with --save "
                  "FILE", reason);
-    else
-        snprintf(out, len, "%s, so s saves to a new file such as "
-                 "fmnist.ckpt; --save FILE chooses the file", reason);
+        return 2;
+    }
+    snprintf(out, len, "%s, so s saves to a new file such as "
+             "fmnist.ckpt; --save FILE chooses the file", reason);
+    return 1;
 }
 
 /*
@@ -2369,15 +2371,17 @@ int main(int argc, char **argv)
         .evaluate_loaded = 1,
         .on_epoch = on_epoch, .on_save = on_save, .ctx = &sink,
     };
-    /* The interface shows both warnings, which rarely come together, and
-     * the short form of the first, which its summary repeats in full. */
+    /* The interface shows the short form of the preset warning, then
+     * the read-only one, and its summary repeats both in full. */
     char read_only[PATH_MAX + 192];
-    char warning[sizeof recipe_gap_screen + sizeof ". Also, "
-                 + sizeof read_only];
-    describe_read_only_load(&opt, cfg.load_path, read_only, sizeof read_only);
-    snprintf(warning, sizeof warning, "%s%s%s", recipe_gap_screen,
-             recipe_gap_screen[0] != '\0' && read_only[0] != '\0'
-             ? ". Also, " : "", read_only);
+    int save_key_blocked = describe_read_only_load(&opt, cfg.load_path,
+                                                   read_only,
+                                                   sizeof read_only) == 2;
+    const char *first_warning = recipe_gap_screen[0] != '\0'
+                                ? recipe_gap_screen
+                                : read_only[0] != '\0' ? read_only : NULL;
+    const char *next_warning = recipe_gap_screen[0] != '\0'
+                               && read_only[0] != '\0' ? read_only : NULL;
     sigset_t old_mask;
     block_signals(&old_mask);
     Trainer *tr = trainer_create(&cfg, opt.epochs > 0 ? &train : NULL, &test,
@@ -2457,7 +2461,8 @@ int main(int argc, char **argv)
             .train = &trained,
             .quit_signal = &quit_signal,
             .hangup = &hangup_signal,
-            .warning = warning[0] != '\0' ? warning : NULL,
+            .warning = first_warning,
+            .warning_next = next_warning,
         };
         char tui_err[256];
         int tui_rc = tui_run(tr, &test, &tui, tui_err, sizeof tui_err);
@@ -2544,6 +2549,8 @@ int main(int argc, char **argv)
         TuiSummary summary = {
             .log_path = opt.log_path, .quit_signal = quit_signal,
             .warning = recipe_gap[0] != '\0' ? recipe_gap : NULL,
+            .load_warning = read_only[0] != '\0' ? read_only : NULL,
+            .save_key_blocked = save_key_blocked,
         };
 
         tui_print_summary(stdout, st, &summary);

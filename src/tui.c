@@ -1265,7 +1265,10 @@ static void hide_warning(Ui *ui)
 {
     if (ui->warning == NULL)
         return;
-    ui->warning = NULL;
+    /* The second warning, if any, takes the line for its own full time. */
+    ui->warning = ui->warning_next;
+    ui->warning_next = NULL;
+    ui->warning_since = 0.0;
     ui->message_since = util_now();
     ui->dirty |= UI_DIRTY(DRAW_STATUS);
 }
@@ -1638,6 +1641,7 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
     t->ui.message_since = util_now();
     t->ui.message_eval = t->ui.status.eval_generation;
     t->ui.warning = opt->warning;
+    t->ui.warning_next = opt->warning != NULL ? opt->warning_next : NULL;
     apply_layout(t);
     /* The UI also works without the occlusion thread, and o then reports
      * that it did not start. */
@@ -1816,12 +1820,14 @@ static void print_results(FILE *out, const TrainerStatus *st,
         }
     } else if (st->save_failed) {
         fprintf(out, "fmnist: no checkpoint written: every save failed\n");
-    } else if (st->train_epochs > 0 && summary->detached) {
+    } else if (st->train_epochs > 0
+               && (summary->detached || summary->save_key_blocked)) {
         fprintf(out, "fmnist: no checkpoint written; next time, --save "
                 "FILE writes one\n");
     } else if (st->train_epochs > 0) {
-        fprintf(out, "fmnist: no checkpoint written; --save FILE or the "
-                "s key writes one\n");
+        /* The interface has closed, so the s key is for the next run. */
+        fprintf(out, "fmnist: no checkpoint written; next time, --save "
+                "FILE or the s key writes one\n");
     }
     /* The caller prints the reason for a failed run before the summary.
      * A failed save is repeated here, because the checkpoint above is
@@ -1830,9 +1836,11 @@ static void print_results(FILE *out, const TrainerStatus *st,
         print_escaped(out, "", st->message);
     if (summary->log_path != NULL)
         print_escaped(out, "log ", summary->log_path);
-    /* The status line showed the warning only for a few seconds. */
+    /* The status line showed the warnings only for a few seconds. */
     if (summary->warning != NULL)
         print_escaped(out, "warning: ", summary->warning);
+    if (summary->load_warning != NULL)
+        print_escaped(out, "warning: ", summary->load_warning);
     fflush(out);
 }
 

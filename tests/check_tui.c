@@ -468,8 +468,8 @@ START_TEST(test_tui_summary_signal_stopped_run)
                      "batches\n"
                      "fmnist: training time 1m15s\n"
                      "fmnist: test accuracy 81.13%, test loss 0.5008\n"
-                     "fmnist: no checkpoint written; --save FILE or the s "
-                     "key writes one\n");
+                     "fmnist: no checkpoint written; next time, --save FILE "
+                     "or the s key writes one\n");
     free(text);
 
     summary.quit_signal = SIGINT;
@@ -556,6 +556,34 @@ START_TEST(test_tui_summary_detached_advice)
 }
 END_TEST
 
+/* When s could not save (a read-only --load file in a read-only
+ * directory), the advice names only --save, and the read-only warning
+ * comes after the preset one. */
+START_TEST(test_tui_summary_save_key_blocked)
+{
+    TrainerStatus st;
+    TuiSummary summary = {
+        .warning = "--load b.ckpt has model best, but this run has no flips",
+        .load_warning = "b.ckpt is read-only, so s cannot save",
+        .save_key_blocked = 1,
+    };
+
+    finished_run(&st);
+    char *text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: no checkpoint written; next "
+                                       "time, --save FILE writes one\n"));
+    ck_assert_ptr_null(strstr(text, "s key"));
+    const char *both = "fmnist: warning: --load b.ckpt has model best, but "
+                       "this run has no flips\n"
+                       "fmnist: warning: b.ckpt is read-only, so s cannot "
+                       "save\n";
+    char *found = strstr(text, both);
+    ck_assert_ptr_nonnull(found);
+    ck_assert_str_eq(found, both);
+    free(text);
+}
+END_TEST
+
 /* The start-up warning, which the status line showed for a few seconds,
  * comes once at the end of the summary. */
 START_TEST(test_tui_summary_repeats_warning)
@@ -588,6 +616,7 @@ Suite *tui_suite(void)
     TCase *tc = tcase_create("summary");
 
     tcase_add_test(tc, test_tui_summary_finished_run);
+    tcase_add_test(tc, test_tui_summary_save_key_blocked);
     tcase_add_test(tc, test_tui_summary_stopped_mid_epoch);
     tcase_add_test(tc, test_tui_summary_eval_behind);
     tcase_add_test(tc, test_tui_summary_resumed_run);

@@ -236,6 +236,30 @@ if [ -n "$utf8" ]; then
         || fail "recipe: a key did not replace the warning with the next message"
     tm send-keys -t recipekey q
     wait_exit recipekey
+
+    # A read-only copy adds a second warning. It gets the status line,
+    # whole, after the first, and the summary repeats both.
+    mkdir "$tmp/ro2" && cp "$tmp/best.ckpt" "$tmp/ro2/best-ro.ckpt" \
+        && chmod a-w "$tmp/ro2/best-ro.ckpt" || exit 99
+    (cd "$tmp/ro2" && start recipero 80x24 "$utf8" --load best-ro.ckpt \
+        --epochs 1 --train-limit 200 --optimizer sgd)
+    wait_for recipero 'add --preset best if it trained the loaded model' 30 \
+        || fail "recipe: no preset warning before the read-only one"
+    tm send-keys -t recipero Right
+    wait_for recipero 'FILE chooses the file$' 5 \
+        || fail "recipe: a key did not bring the whole read-only warning: $(sed -n 3,4p "$tmp/screen")"
+    grep -q 'best-ro\.ckpt is read-only, so s saves to a new file such as' "$tmp/screen" \
+        || fail "recipe: the read-only warning is not whole: $(sed -n 3,4p "$tmp/screen")"
+    tm send-keys -t recipero Right
+    wait_for recipero 'was trained with adam, so' 5 \
+        || fail "recipe: a second key did not bring the next message"
+    tm send-keys -t recipero q
+    wait_exit recipero
+    tm capture-pane -p -J -t recipero -S -30 >"$tmp/joined" 2>/dev/null
+    [ "$(grep -c '^fmnist: warning: best-ro\.ckpt is read-only' "$tmp/joined")" -eq 1 ] \
+        || fail "recipe: the summary does not repeat the read-only warning once: $(cat "$tmp/joined")"
+    grep -q '^fmnist: warning: --load best-ro\.ckpt has model best' "$tmp/joined" \
+        || fail "recipe: the summary lost the preset warning: $(cat "$tmp/joined")"
     echo "recipe: ok"
 
     # --------------------------------------------------------- lastepoch
