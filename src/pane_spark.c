@@ -70,8 +70,9 @@ static float last_finite(const float *values, int n)
  * come from the run that saved it, and a checkpoint saved within an
  * epoch, or one whose model gives NaN predictions, differs from the last
  * of them. VALUE is the loaded model's accuracy, "none" when some test
- * images have no prediction, and NOTE and SHORT_NOTE name the loaded
- * run's last point. VALUE has room for TEXT_LEN bytes and the notes for
+ * images have no prediction. NOTE and SHORT_NOTE give the history's last
+ * point, measured at the end of epoch epochs_done, and end in "now" to
+ * lead into VALUE. VALUE has room for TEXT_LEN bytes and the notes for
  * NOTE_LEN. Returns 0 when there is nothing to tell apart and the last
  * point can stand. */
 static int describe_loaded_test(const TrainerStatus *st, char *value,
@@ -90,8 +91,8 @@ static int describe_loaded_test(const TrainerStatus *st, char *value,
         format_value(value, TEXT_LEN, (float)st->test_acc, 1);
     if (strcmp(value, last) == 0)
         return 0;
-    snprintf(note, NOTE_LEN, "loaded run %s", last);
-    snprintf(short_note, NOTE_LEN, "loaded %s", last);
+    snprintf(note, NOTE_LEN, "epoch %d %s, now", st->epochs_done, last);
+    snprintf(short_note, NOTE_LEN, "ep %d %s, now", st->epochs_done, last);
     return 1;
 }
 
@@ -212,13 +213,19 @@ void pane_spark_draw(WINDOW *w, const Ui *ui)
     char loaded_short_note[NOTE_LEN];
     int loaded = describe_loaded_test(st, loaded_value, loaded_note,
                                       loaded_short_note);
+    /* The max and min beside the curve cover the loaded model's accuracy
+     * in the value column too, so that max is never below it. */
+    TrainerRange test_range = st->test_acc_range;
+    if (loaded && st->test_nonfinite == 0) {
+        test_range.min = fminf(test_range.min, (float)st->test_acc);
+        test_range.max = fmaxf(test_range.max, (float)st->test_acc);
+    }
     const Series series[3] = {
         {"train loss", st->loss_history, st->n_history, &st->loss_range, 0,
          trains ? "waiting for the first batches" : idle, NULL, NULL, NULL},
         {"train acc", st->acc_history, st->n_history, &st->acc_range, 1,
          trains ? "waiting for the first batches" : idle, NULL, NULL, NULL},
-        {"test acc", st->test_acc_history, st->n_test_history,
-         &st->test_acc_range, 1,
+        {"test acc", st->test_acc_history, st->n_test_history, &test_range, 1,
          trains ? "one point at the end of each epoch" : idle,
          loaded ? loaded_value : NULL, loaded ? loaded_note : NULL,
          loaded ? loaded_short_note : NULL},

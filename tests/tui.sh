@@ -161,6 +161,23 @@ if [ -n "$utf8" ]; then
     start midexplore 80x24 "$utf8" --load "$tmp/resume.ckpt" --epochs 0
     wait_for midexplore '^ test accuracy [0-9.]+%.*\(loaded model\)$' 60 \
         || fail "exploring a checkpoint from within an epoch did not mark its accuracy"
+    # When the loaded model's accuracy differs from the curve's last
+    # point, the sparkline row names that point's epoch before the value.
+    # The two can round to the same 0.01%, and then no note is shown.
+    pct='[0-9]+\.[0-9]{2}%'
+    if grep -Eq " test acc .*%.* $pct\$" "$tmp/screen"; then
+        grep -Eq " test acc .* epoch 2 $pct, now +$pct\$" "$tmp/screen" \
+            || fail "midexplore: the test accuracy row does not name epoch 2"
+    fi
+    # At 132x43 the max beside the curve is never below the value shown.
+    tm resize-window -t midexplore -x 132 -y 43
+    wait_for midexplore ' max [0-9.]+% ' 5 \
+        || fail "midexplore: no max beside the test accuracy at 132x43"
+    awk '/ test acc / { value = $NF + 0; at = NR }
+         at && NR == at + 1 { for (i = 1; i < NF; i++)
+                                  if ($i == "max") max = $(i + 1) + 0 }
+         END { exit !(at && max >= value) }' "$tmp/screen" \
+        || fail "midexplore: the test accuracy's max is below its value"
     tm send-keys -t midexplore q
     wait_exit midexplore
 

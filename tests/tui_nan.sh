@@ -25,7 +25,7 @@ wait_for nan 'gives NaN predictions for 128 of 10000' 60 \
 
 # The test accuracy curve is the saving run's, so its last point is not
 # this model's accuracy, which the value column gives as "none".
-wait_for nan ' test acc .* loaded( run)? [0-9]+\.[0-9]{2}% +none$' 5 \
+wait_for nan ' test acc .* (epoch|ep) [0-9]+ [0-9]+\.[0-9]{2}%, now +none$' 5 \
     || fail "the test accuracy does not tell the loaded run's value from the model's"
 
 # Image 37 has no prediction.
