@@ -1780,11 +1780,11 @@ static void print_results(FILE *out, const TrainerStatus *st,
         fputc('\n', out);
         /* A run stopped within an epoch ends with an untested network. */
         if (st->eval_behind && st->eval_epoch_end)
-            fprintf(out, "fmnist: those are of the network after epoch %d, "
-                    "not the final one\n", st->epochs_done);
+            fprintf(out, "fmnist: measured on the network after epoch %d, "
+                    "not on the final network\n", st->epochs_done);
         else if (st->eval_behind)
-            fprintf(out, "fmnist: those are of the network as loaded, not "
-                    "the final one\n");
+            fprintf(out, "fmnist: measured on the network as loaded, not on "
+                    "the final network\n");
     } else if (st->n_test_history > 0) {
         /* A resumed run stopped before its first evaluation: the loaded
          * run's curve still shows where the model stood. */

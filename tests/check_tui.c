@@ -210,20 +210,21 @@ START_TEST(test_tui_summary_eval_behind)
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: test accuracy 81.13%, test "
                                        "loss 0.5008\n"
-                                       "fmnist: those are of the network "
-                                       "after epoch 2, not the final one\n"));
+                                       "fmnist: measured on the network "
+                                       "after epoch 2, not on the final "
+                                       "network\n"));
     free(text);
 
     st.eval_epoch_end = 0;
     st.loaded = 1;
     text = summary_of(&st, NULL);
-    ck_assert_ptr_nonnull(strstr(text, "fmnist: those are of the network as "
-                                       "loaded, not the final one\n"));
+    ck_assert_ptr_nonnull(strstr(text, "fmnist: measured on the network as "
+                                       "loaded, not on the final network\n"));
     free(text);
 
     st.eval_behind = 0;
     text = summary_of(&st, NULL);
-    ck_assert_ptr_null(strstr(text, "those are"));
+    ck_assert_ptr_null(strstr(text, "measured on"));
     free(text);
 }
 END_TEST
@@ -252,7 +253,7 @@ START_TEST(test_tui_summary_lines_under_80)
     st.eval_epoch_end = 1;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "(5000 loaded)"));
-    ck_assert_ptr_nonnull(strstr(text, "after epoch 9999, not the final"));
+    ck_assert_ptr_nonnull(strstr(text, "after epoch 9999, not on the final"));
     ck_assert_ptr_nonnull(strstr(text, "after 9998 epochs and 59998 batches"));
     ck_assert_ptr_nonnull(strstr(text, "59999 of 60000 batches"));
     for (char *line = text; *line != '\0';) {

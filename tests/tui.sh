@@ -150,7 +150,7 @@ if [ -n "$utf8" ]; then
         grep -qxF 'fmnist: 2 epochs were loaded, and this run finished none' \
             "$tmp/screen" \
             || fail "resume: the summary does not say that no epoch finished"
-        grep -qxF 'fmnist: those are of the network as loaded, not the final one' \
+        grep -qxF 'fmnist: measured on the network as loaded, not on the final network' \
             "$tmp/screen" \
             || fail "resume: the summary does not say whose test accuracy it gives"
     fi
