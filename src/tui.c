@@ -487,7 +487,7 @@ typedef struct {
 } Hint;
 
 enum {
-    HINT_RANK_ALWAYS,   /* help and quit */
+    HINT_RANK_ALWAYS,   /* help, quit, and p while paused */
     HINT_RANK_FOCUS,    /* Tab */
     HINT_RANK_PANE,     /* the keys of the focused pane */
     HINT_RANK_BACK,     /* Esc out of a list or the training set */
@@ -564,7 +564,11 @@ static int collect_hints(const Ui *ui, Hint *hints)
                               : ui->pause_pending         ? "cancel pause"
                                                           : "pause";
 
-        hints[n++] = (Hint){"p", p_label, HINT_RANK_PAUSE};
+        /* A paused run does nothing until p, so its key stays even
+         * when a notice or a long pane hint leaves little room. */
+        hints[n++] = (Hint){"p", p_label,
+                            st->state == TRAINER_PAUSED ? HINT_RANK_ALWAYS
+                                                        : HINT_RANK_PAUSE};
         hints[n++] = (Hint){"+/-", "lr", HINT_RANK_LR};
         hints[n++] = (Hint){"s", "save", HINT_RANK_SAVE};
         hints[n++] = (Hint){"x", st->stop_after_epoch ? "keep going"

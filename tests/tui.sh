@@ -556,6 +556,14 @@ wait_for ascii '>Confusion: rows true' 5 || fail "LANG=C: Tab did not mark the m
 grep -q '^ Test 1/10000' "$tmp/screen" || fail "LANG=C: the viewer is still marked"
 nonascii=$(LC_ALL=C tr -d '\000-\177' <"$tmp/screen" | wc -c)
 [ "$nonascii" -eq 0 ] || fail "LANG=C: $nonascii non-ASCII bytes on the screen"
+# While paused, the key bar keeps "p resume" even when the notice of o
+# and the matrix's keys leave room for little else.
+tm send-keys -t ascii p
+wait_for ascii '^ paused ' 20 || fail "LANG=C: p did not pause the run again"
+tm send-keys -t ascii o
+wait_for ascii '^ occlusion overlay on ' 5 || fail "LANG=C: o gave no notice"
+tail -n 1 "$tmp/screen" | grep -q ' p resume ' \
+    || fail "LANG=C: the key bar of a paused run lacks p resume"
 tm send-keys -t ascii q
 wait_exit ascii
 echo "ASCII run: ok"
