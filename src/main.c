@@ -1114,15 +1114,33 @@ static void check_log_header(const LogShape *shape, const char *path)
                 LOG_HEADER);
 }
 
+/* Returns the canonical form of SPEC (a preset name or layers, NULL for
+ * the default network) with presets expanded, malloc'd, or NULL when
+ * SPEC does not parse. */
+static char *canonical_model_spec(const char *spec)
+{
+    Net net;
+    char *canonical;
+
+    if (net_create(&net, spec, 1, DATASET_ROWS, DATASET_COLS,
+                   DATASET_CLASSES, NULL, 0) != 0)
+        return NULL;
+    canonical = xstrdup(net.spec);
+    net_free(&net);
+    return canonical;
+}
+
 /* Opens the --log file PATH for appending. A new file gets the CSV
  * header. A file with lines gets a "# fmnist: " line that marks where
- * this run starts, naming LOAD_PATH when the run resumes from it, after
- * a newline when its last line lacks one, and the header after it when
- * the file has only comments. Sets *SEVEN when the file has the columns
- * of LOG_HEADER_SEVEN. The file is read too, so it must be readable.
- * Exits with a usage error when the file is binary or has another
- * program's header. */
-static FILE *open_log(const char *path, const char *load_path, int *seven)
+ * this run starts, naming LOAD_PATH when the run resumes from it, the
+ * time and the model SPEC (canonical, or NULL to leave it out). The line
+ * comes after a newline when the file's last line lacks one, and the
+ * header after it when the file has only comments. Sets *SEVEN when the
+ * file has the columns of LOG_HEADER_SEVEN. The file is read too, so it
+ * must be readable. Exits with a usage error when the file is binary or
+ * has another program's header. */
+static FILE *open_log(const char *path, const char *load_path,
+                      const char *spec, int *seven)
 {
     FILE *log;
     LogShape shape;
@@ -1154,11 +1172,16 @@ static FILE *open_log(const char *path, const char *load_path, int *seven)
         if (load_path != NULL) {
             char *name = escape_alloc(load_path);
 
-            fprintf(log, "# fmnist: run resumed from %s%s\n", name, when);
+            fprintf(log, "# fmnist: run resumed from %s%s", name, when);
             free(name);
+        } else {
+            fprintf(log, "# fmnist: new run%s", when);
         }
-        else
-            fprintf(log, "# fmnist: new run%s\n", when);
+        /* The spec names no file and has no spaces, so it ends the line
+         * without quotes. */
+        if (spec != NULL)
+            fprintf(log, ", model %s", spec);
+        fputc('\n', log);
         if (!shape.has_header)
             fputs(LOG_HEADER "\n", log);
     }
@@ -2331,15 +2354,22 @@ int main(int argc, char **argv)
      * explores a model. */
     load_data(&opt, load_spec != NULL ? load_spec : opt.spec,
               opt.epochs > 0 || (!opt.headless && !opt.eval), &train, &test);
+    char *log_spec = NULL;
+    if (opt.log_path != NULL)
+        log_spec = canonical_model_spec(load_spec != NULL ? load_spec
+                                                          : opt.spec);
     free(load_spec);
     tty_quiet_end();
     if (quit_signal) {
+        free(log_spec);
         dataset_free(&train);
         dataset_free(&test);
         return 128 + quit_signal;
     }
     if (opt.log_path != NULL)
-        sink.log = open_log(opt.log_path, opt.load_path, &sink.log_seven);
+        sink.log = open_log(opt.log_path, opt.load_path, log_spec,
+                            &sink.log_seven);
+    free(log_spec);
     sink.log_path = opt.log_path;
     sink.saves_each_epoch = opt.save_path != NULL;
     atomic_store(&sink.print_lines, opt.headless);

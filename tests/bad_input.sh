@@ -601,6 +601,9 @@ for name in empty comments ten seven; do
     [ "$(grep -c '^1,' "$tmp/$name.csv")" -eq 1 ] \
         || fail "--log $name.csv: no epoch line: $(cat "$tmp/$name.csv")"
 done
+# The line that starts a run in a log with lines names the model spec.
+grep -Eqx "# fmnist: new run at [0-9-]+ [0-9:]+ UTC, model dense10" \
+    "$tmp/ten.csv" || fail "--log ten.csv: the new run's line: $(cat "$tmp/ten.csv")"
 # A write to --log that fails after the start (here past the file-size
 # limit, in the middle of the first epoch line) is reported once, the
 # run trains to its end, and it exits 1, because the log is incomplete.
@@ -614,9 +617,9 @@ if command -v prlimit >/dev/null 2>&1; then
             i=$((i + 1))
         done
     } >"$tmp/full.csv"
-    # The run's first line, "# fmnist: new run at DATE TIME UTC", is 45
-    # bytes, and 20 more bytes cut the first epoch line.
-    limit=$(($(wc -c <"$tmp/full.csv") + 45 + 20))
+    # The run's first line, "# fmnist: new run at DATE TIME UTC, model
+    # dense10", is 60 bytes, and 20 more bytes cut the first epoch line.
+    limit=$(($(wc -c <"$tmp/full.csv") + 60 + 20))
     prlimit --fsize="$limit" "$fmnist" --data "$data" --model dense10 \
         --batch 8 --headless --epochs 3 --log "$tmp/full.csv" \
         >"$tmp/out" 2>"$tmp/err"
@@ -643,7 +646,7 @@ cp "$tmp/ten.csv" "$tmp/names.csv"
 "$fmnist" --data "$data" --batch 8 --headless --epochs 1 \
     --load "$tmp/new${nl}1,fake.ckpt" --log "$tmp/names.csv" \
     >/dev/null 2>"$tmp/err" || fail "--load with a newline: $(cat "$tmp/err")"
-grep -Eqx "# fmnist: run resumed from $tmp/new\\\\n1,fake.ckpt at [0-9-]+ [0-9:]+ UTC" \
+grep -Eqx "# fmnist: run resumed from $tmp/new\\\\n1,fake.ckpt at [0-9-]+ [0-9:]+ UTC, model dense10" \
     "$tmp/names.csv" || fail "--load with a newline: the log got $(cat "$tmp/names.csv")"
 if command -v prlimit >/dev/null 2>&1; then
     prlimit --fsize=20000 "$fmnist" --data "$data" --model dense10 --batch 8 \

@@ -72,7 +72,8 @@ done
 grep -q '^epoch 2/2 ' "$tmp/out2" || { cat "$tmp/out2"; fail "resume did not run epoch 2"; }
 [ "$(grep -c '^[0-9]' "$tmp/log.csv")" -eq 2 ] \
     || fail "resume did not append one CSV line"
-grep -Eqx "# fmnist: run resumed from $tmp/model.ckpt at [0-9-]+ [0-9:]+ UTC" \
+spec='conv3x3x32:same,relu,pool2,conv3x3x64:same,relu,pool2,dense128,relu,dropout0.5,dense10'
+grep -Eqx "# fmnist: run resumed from $tmp/model.ckpt at [0-9-]+ [0-9:]+ UTC, model $spec" \
     "$tmp/log.csv" || fail "the log does not mark where the resumed run starts"
 
 # The training options: a validation split is reported on the epoch line,
