@@ -73,22 +73,26 @@ static float last_finite(const float *values, int n)
  * images have no prediction. NOTE and SHORT_NOTE give the history's last
  * point, measured at the end of epoch epochs_done, and end in "now" to
  * lead into VALUE. VALUE has room for TEXT_LEN bytes and the notes for
- * NOTE_LEN. Returns 0 when there is nothing to tell apart and the last
- * point can stand. */
+ * NOTE_LEN. The notes are empty when the history has no point, as after
+ * a save within the first epoch. Returns 0 when there is nothing to tell
+ * apart and the last point can stand. */
 static int describe_loaded_test(const TrainerStatus *st, char *value,
                                 char *note, char *short_note)
 {
     char last[TEXT_LEN];
 
-    if (!st->loaded || !st->has_eval || st->eval_epoch_end
-        || st->n_test_history <= 0)
+    if (!st->loaded || !st->has_eval || st->eval_epoch_end)
         return 0;
-    format_value(last, sizeof last,
-                 last_finite(st->test_acc_history, st->n_test_history), 1);
     if (st->test_nonfinite > 0)
         snprintf(value, TEXT_LEN, "none");
     else
         format_value(value, TEXT_LEN, (float)st->test_acc, 1);
+    /* Saved within its first epoch, the loaded run has no curve yet. */
+    note[0] = short_note[0] = '\0';
+    if (st->n_test_history <= 0)
+        return 1;
+    format_value(last, sizeof last,
+                 last_finite(st->test_acc_history, st->n_test_history), 1);
     if (strcmp(value, last) == 0)
         return 0;
     snprintf(note, NOTE_LEN, "epoch %d %s, now", st->epochs_done, last);
@@ -151,6 +155,9 @@ static void draw_series(WINDOW *w, const Ui *ui, const Series *s, int y,
         spark_w = TRAINER_HISTORY;
     if (s->n <= 0 || spark_w < 1) {
         pane_print(w, y, spark_x, ui->attr[UI_DIM], "%s", s->empty);
+        if (s->value != NULL)
+            pane_print(w, y, width - 1 - VALUE_COLS, ui->attr[UI_VALUE],
+                       "%*s", VALUE_COLS, s->value);
         return;
     }
 
@@ -206,8 +213,9 @@ void pane_spark_draw(WINDOW *w, const Ui *ui)
 {
     const TrainerStatus *st = &ui->status;
     /* A run that trains nothing never fills an empty series. */
-    const char *idle = st->epochs_done > 0 ? "no training in this run"
-                                           : "untrained; no training runs";
+    const char *idle = st->epochs_done > 0 || st->loaded_batch > 0
+                       ? "no training in this run"
+                       : "untrained; no training runs";
     const int trains = st->train_epochs > 0;
     char loaded_value[TEXT_LEN], loaded_note[NOTE_LEN];
     char loaded_short_note[NOTE_LEN];
@@ -227,8 +235,9 @@ void pane_spark_draw(WINDOW *w, const Ui *ui)
          trains ? "waiting for the first batches" : idle, NULL, NULL, NULL},
         {"test acc", st->test_acc_history, st->n_test_history, &test_range, 1,
          trains ? "one point at the end of each epoch" : idle,
-         loaded ? loaded_value : NULL, loaded ? loaded_note : NULL,
-         loaded ? loaded_short_note : NULL},
+         loaded ? loaded_value : NULL,
+         loaded && loaded_note[0] != '\0' ? loaded_note : NULL,
+         loaded && loaded_short_note[0] != '\0' ? loaded_short_note : NULL},
     };
 
     werase(w);

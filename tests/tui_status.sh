@@ -234,4 +234,26 @@ tm send-keys -t nanload q
 wait_exit nanload 20 1
 grep -q 'its weights are too large for them; use an earlier checkpoint$' \
     "$tmp/nanload.err" || fail "nanload: the summary lacks the whole reason"
+
+# ------------------------------------------------------------ firstepoch
+# A checkpoint saved within its first epoch has no test curve, but its
+# model is trained and tested: exploring it shows that accuracy, not
+# "untrained".
+start firstsave 80x24 "${utf8:-C}" --train-limit 20000 --epochs 1 \
+    --save "$tmp/first.ckpt"
+wait_for firstsave ' batch +[1-9][0-9]*/313' 60 \
+    || fail "firstepoch: no batch within 60 s"
+tm send-keys -t firstsave s
+wait_for firstsave 'saved ' 20 || fail "firstepoch: s did not save"
+tm send-keys -t firstsave q
+wait_exit firstsave
+start firstload 80x24 "${utf8:-C}" --load "$tmp/first.ckpt" --epochs 0
+wait_for firstload 'test accuracy [0-9.]+%' 60 \
+    || fail "firstepoch: the loaded model was not tested"
+wait_for firstload 'test acc +no training in this run +[0-9.]+%$' 5 \
+    || fail "firstepoch: no test accuracy in the sparkline pane: $(grep 'test acc' "$tmp/screen")"
+grep -q 'untrained' "$tmp/screen" \
+    && fail "firstepoch: a trained model is called untrained"
+tm send-keys -t firstload q
+wait_exit firstload
 exit 0
