@@ -17,7 +17,10 @@
 # with LANG=C must mark the focus and draw nothing but ASCII, and draw
 # each of a few test accuracies three columns wide. A run that
 # fails must show the whole reason at 80 columns. A run resumed for its
-# last epoch must take p and + while it tests the loaded model.
+# last epoch must take p and + while it tests the loaded model. Exploring
+# a checkpoint saved within an epoch must tell the curve's last epoch from
+# the model's accuracy, and a paused run must keep p on a full key bar.
+# Start-up warnings must come whole, one after the other.
 # Skipped (exit 77) without tmux or the data package.
 set -u
 
