@@ -21,11 +21,8 @@
 #define DATASET_PIXELS (DATASET_ROWS * DATASET_COLS)
 #define DATASET_CLASSES 10
 
-/* Length of error buffers for this module. The longest message is "data
- * not found" for --data or FMNIST_DATA: one directory, up to four paths
- * inside it with their reasons, and the lines around them.
- * NOTE: a name whose bytes are mostly escaped as \xHH takes four times
- * its length, and such a message can still be cut. */
+/* Length of the error buffers of dataset_load and the IDX readers. Their
+ * messages name at most two files of up to PATH_MAX bytes, unescaped. */
 #define DATASET_ERR_LEN (6 * PATH_MAX + 2048)
 
 #define IDX_MAGIC_IMAGES 0x00000803u
@@ -85,18 +82,20 @@ char *dataset_describe_unusable(const char *dir, const char *base);
 /*
  * Chooses the data directory: EXPLICIT when not NULL, else $FMNIST_DATA,
  * else ./data, else DATASET_SYSTEM_DIR; the first that holds all four files
- * wins. On failure ERR lists every directory tried, what was missing and
- * the apt-get command that installs the data, one item a line, with
- * unprintable characters in the names escaped by util_escape_unprintable.
+ * wins, and *DIR_OUT gets a malloc'd copy of it. On failure *ERR_OUT gets
+ * a malloc'd message, which the caller frees: every directory tried, what
+ * was missing and the apt-get command that installs the data, one item a
+ * line, with unprintable characters in the names escaped by
+ * util_escape_unprintable. On success *ERR_OUT is NULL.
  */
-int dataset_locate(const char *explicit_dir, char **dir_out,
-                   char *err, size_t errlen);
+int dataset_locate(const char *explicit_dir, char **dir_out, char **err_out);
 
 /* Searches the NDIRS directories in DIRS in order, as dataset_locate does
  * for its defaults: sets *DIR_OUT to a malloc'd copy of the first that
- * contains all four files, or fails with the same "not found" message. */
+ * contains all four files, or fails with the same "not found" message in
+ * *ERR_OUT. */
 int dataset_search(const char *const *dirs, int ndirs, char **dir_out,
-                   char *err, size_t errlen);
+                   char **err_out);
 
 /* Loads the training set (TRAIN != 0) or the test set from DIR, checking
  * that the image and label counts agree. */

@@ -682,30 +682,55 @@ static int check_dir(const char *dir, char *why, size_t whylen, int *missing)
     "files, or unset it to use the installed data (sudo apt-get "       \
     "install dataset-fashion-mnist)"
 
+/* Appends what FMT formats to the malloc'd string *MSG, which may be
+ * NULL, growing it to fit. FMT is declared nonnull for the reason that
+ * format_alloc gives. */
+__attribute__((format(printf, 2, 3), nonnull(1, 2)))
+static void append_alloc(char **msg, const char *fmt, ...)
+{
+    va_list ap;
+    size_t old = *msg != NULL ? strlen(*msg) : 0;
+    int len;
+
+    va_start(ap, fmt);
+    len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        util_fatal("append_alloc: invalid format");
+    *msg = xrealloc(*msg, old + (size_t)len + 1);
+    va_start(ap, fmt);
+    vsnprintf(*msg + old, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+}
+
 /*
  * Searches DIRS in order and sets *DIR_OUT to a copy of the first that
- * contains all four files. On failure ERR gets HEADING, one line per
- * directory with the reason it was rejected, and FIX.
+ * contains all four files. On failure *ERR_OUT gets a malloc'd message:
+ * HEADING, one line per directory with the reason it was rejected, and
+ * FIX. The message is allocated because an escaped name can take four
+ * times its length, and a fixed buffer would cut the names it lists.
  */
 static int search_dirs(const char *heading, const char *fix,
                        const char *const *dirs, int ndirs, char **dir_out,
-                       char *err, size_t errlen)
+                       char **err_out)
 {
     /* Room for four "PATH is a directory, expected a regular file". */
     char why[4 * (PATH_MAX + 64) + 256];
     int missing;
     int any_missing = 0;
-    size_t pos = 0;
+    char *msg = NULL;
 
     *dir_out = NULL;
-    append(err, errlen, &pos, "%s\n", heading);
+    *err_out = NULL;
+    append_alloc(&msg, "%s\n", heading);
     for (int i = 0; i < ndirs; i++) {
         if (check_dir(dirs[i], why, sizeof why, &missing)) {
             *dir_out = xstrdup(dirs[i]);
+            free(msg);
             return 0;
         }
-        /* The lines of ERR end in newlines, so a newline in the name
-         * or the reason is escaped to keep the lines apart. */
+        /* The lines of the message end in newlines, so a newline in the
+         * name or the reason is escaped to keep the lines apart. */
         size_t dir_len = util_escape_unprintable(dirs[i], NULL, 0);
         size_t why_len = util_escape_unprintable(why, NULL, 0);
         char *shown_dir = xmalloc(dir_len + 1);
@@ -713,26 +738,26 @@ static int search_dirs(const char *heading, const char *fix,
 
         util_escape_unprintable(dirs[i], shown_dir, dir_len + 1);
         util_escape_unprintable(why, shown_why, why_len + 1);
-        append(err, errlen, &pos, "  %s: %s\n", shown_dir, shown_why);
+        append_alloc(&msg, "  %s: %s\n", shown_dir, shown_why);
         free(shown_dir);
         free(shown_why);
         any_missing |= missing;
     }
     if (any_missing)
-        append(err, errlen, &pos, "(%s)\n", NAME_VARIANTS_NOTE);
-    append(err, errlen, &pos, "%s", fix);
+        append_alloc(&msg, "(%s)\n", NAME_VARIANTS_NOTE);
+    append_alloc(&msg, "%s", fix);
+    *err_out = msg;
     return -1;
 }
 
 int dataset_search(const char *const *dirs, int ndirs, char **dir_out,
-                   char *err, size_t errlen)
+                   char **err_out)
 {
     return search_dirs("Fashion-MNIST data not found. Directories tried:",
-                       FIX_DEFAULT, dirs, ndirs, dir_out, err, errlen);
+                       FIX_DEFAULT, dirs, ndirs, dir_out, err_out);
 }
 
-int dataset_locate(const char *explicit_dir, char **dir_out,
-                   char *err, size_t errlen)
+int dataset_locate(const char *explicit_dir, char **dir_out, char **err_out)
 {
     const char *env = getenv("FMNIST_DATA");
     const char *defaults[2] = {"./data", DATASET_SYSTEM_DIR};
@@ -742,13 +767,13 @@ int dataset_locate(const char *explicit_dir, char **dir_out,
     if (explicit_dir != NULL)
         return search_dirs("Fashion-MNIST data not found in the requested "
                            "data directory:", FIX_OPTION, &explicit_dir, 1,
-                           dir_out, err, errlen);
+                           dir_out, err_out);
     if (env != NULL && env[0] != '\0')
         return search_dirs("Fashion-MNIST data not found in FMNIST_DATA "
                            "(unset it to search ./data and "
                            DATASET_SYSTEM_DIR "):", FIX_ENV, &env, 1,
-                           dir_out, err, errlen);
-    return dataset_search(defaults, 2, dir_out, err, errlen);
+                           dir_out, err_out);
+    return dataset_search(defaults, 2, dir_out, err_out);
 }
 
 /* ---------------------------------------------------------------- loading */

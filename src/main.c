@@ -1715,11 +1715,12 @@ static void load_data(const Options *opt, const char *spec, int need_train,
                       Dataset *train, Dataset *test)
 {
     char err[DATASET_ERR_LEN];
-    char *dir = NULL;
+    char *dir = NULL, *not_found = NULL;
     int count;
 
-    if (dataset_locate(opt->data_dir, &dir, err, sizeof err) != 0) {
-        print_message_lines(stderr, err);
+    if (dataset_locate(opt->data_dir, &dir, &not_found) != 0) {
+        print_message_lines(stderr, not_found);
+        free(not_found);
         exit(1);
     }
     check_distinct_files(opt, dir);

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -891,13 +892,12 @@ static void touch_all_four(void)
 
 START_TEST(test_dataset_locate_env)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
 
     touch_all_four();
     setenv("FMNIST_DATA", dir, 1);
-    ck_assert_msg(dataset_locate(NULL, &found, err, sizeof err) == 0, "%s",
-                  err);
+    ck_assert_msg(dataset_locate(NULL, &found, &err) == 0, "%s", err);
     ck_assert_str_eq(found, dir);
     free(found);
 }
@@ -905,13 +905,12 @@ END_TEST
 
 START_TEST(test_dataset_locate_explicit_beats_env)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
 
     touch_all_four();
     setenv("FMNIST_DATA", "/nonexistent/fmnist-data", 1);
-    ck_assert_msg(dataset_locate(dir, &found, err, sizeof err) == 0, "%s",
-                  err);
+    ck_assert_msg(dataset_locate(dir, &found, &err) == 0, "%s", err);
     ck_assert_str_eq(found, dir);
     free(found);
 }
@@ -921,7 +920,7 @@ END_TEST
  * work, so put a complete ./data in the current directory. */
 START_TEST(test_dataset_locate_env_wrong_no_fallback)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
     char work_dir[PATH_MAX];
 
@@ -932,7 +931,7 @@ START_TEST(test_dataset_locate_env_wrong_no_fallback)
     touch_all_four();
 
     setenv("FMNIST_DATA", tcase_dir, 1);
-    ck_assert_int_eq(dataset_locate(NULL, &found, err, sizeof err), -1);
+    ck_assert_int_eq(dataset_locate(NULL, &found, &err), -1);
     ck_assert_ptr_null(found);
     ck_assert_contains(err, "not found in FMNIST_DATA");
     ck_assert_contains(err, tcase_dir);
@@ -940,23 +939,25 @@ START_TEST(test_dataset_locate_env_wrong_no_fallback)
     ck_assert_contains(err, "point FMNIST_DATA at a directory that holds "
                             "the four files, or unset it");
     ck_assert_contains(err, "sudo apt-get install dataset-fashion-mnist");
+    free(err);
 }
 END_TEST
 
 START_TEST(test_dataset_locate_explicit_missing)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
     char absent[PATH_MAX];
 
     join_path(absent, dir, "absent");
     unsetenv("FMNIST_DATA");
-    ck_assert_int_eq(dataset_locate(absent, &found, err, sizeof err), -1);
+    ck_assert_int_eq(dataset_locate(absent, &found, &err), -1);
     ck_assert_ptr_null(found);
     ck_assert_contains(err, absent);
     ck_assert_contains(err, "No such file or directory");
     ck_assert_contains(err, "check the --data path, or leave --data out");
     ck_assert_contains(err, "sudo apt-get install dataset-fashion-mnist");
+    free(err);
 }
 END_TEST
 
@@ -964,7 +965,7 @@ END_TEST
  * under a data file's name but cannot be one. */
 START_TEST(test_dataset_locate_unusable_entries)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
     char images[PATH_MAX], labels[PATH_MAX];
 
@@ -980,7 +981,7 @@ START_TEST(test_dataset_locate_unusable_entries)
     join_path(images, dir, "train-images-idx3-ubyte.gz");
 
     unsetenv("FMNIST_DATA");
-    ck_assert_int_eq(dataset_locate(dir, &found, err, sizeof err), -1);
+    ck_assert_int_eq(dataset_locate(dir, &found, &err), -1);
     ck_assert_ptr_null(found);
     ck_assert_contains(err, "missing t10k-images-idx3-ubyte; ");
     ck_assert_contains(err, images);
@@ -989,6 +990,7 @@ START_TEST(test_dataset_locate_unusable_entries)
     ck_assert_contains(err, " is a symbolic link loop, expected a regular "
                             "file");
     ck_assert_ptr_null(strstr(err, "missing train-"));
+    free(err);
 }
 END_TEST
 
@@ -996,7 +998,7 @@ END_TEST
  * file, keeps the whole reason and the line on how to fix it. */
 START_TEST(test_dataset_locate_long_path)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
     char deep[PATH_MAX], entry[PATH_MAX];
     char name[201];
@@ -1013,19 +1015,63 @@ START_TEST(test_dataset_locate_long_path)
     ck_assert_int_eq(mkdir(entry, 0700), 0);
 
     unsetenv("FMNIST_DATA");
-    ck_assert_int_eq(dataset_locate(deep, &found, err, sizeof err), -1);
+    ck_assert_int_eq(dataset_locate(deep, &found, &err), -1);
     ck_assert_ptr_null(found);
     ck_assert_contains(err, "missing train-labels-idx1-ubyte, "
                             "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte");
     ck_assert_contains(err, entry);
     ck_assert_contains(err, " is a directory, expected a regular file\n");
     ck_assert_contains(err, "check the --data path, or leave --data out");
+    free(err);
+}
+END_TEST
+
+/* A --data path near PATH_MAX whose bytes are mostly escaped as \xHH
+ * takes four times its length in the message, which still names every
+ * entry whole and ends with the line on how to fix it. */
+START_TEST(test_dataset_locate_escaped_long_path)
+{
+    char *err = NULL;
+    char *found = NULL;
+    char deep[PATH_MAX], entry[PATH_MAX], shown[4 * PATH_MAX];
+    char name[201];
+
+    /* Control bytes and bytes that start no UTF-8 character. */
+    for (size_t i = 0; i < sizeof name - 1; i++)
+        name[i] = i % 2 == 0 ? '\001' : '\377';
+    name[sizeof name - 1] = '\0';
+    snprintf(deep, sizeof deep, "%s", dir);
+    while (strlen(deep) + sizeof name < PATH_MAX - 300) {
+        join_path(entry, deep, name);
+        ck_assert_msg(mkdir(entry, 0700) == 0, "mkdir failed: %s",
+                      strerror(errno));
+        memcpy(deep, entry, sizeof deep);
+    }
+    for (int i = 0; i < 4; i++) {
+        join_path(entry, deep, dataset_file_bases[i]);
+        strcat(entry, ".gz");
+        ck_assert_int_eq(mkdir(entry, 0700), 0);
+    }
+
+    unsetenv("FMNIST_DATA");
+    ck_assert_int_eq(dataset_locate(deep, &found, &err), -1);
+    ck_assert_ptr_null(found);
+    util_escape_unprintable(entry, shown, sizeof shown);
+    /* The message is too long for Check to print, so only its length
+     * is. */
+    ck_assert_msg(strstr(err, shown) != NULL, "the %zu-byte message does "
+                  "not name the last entry whole", strlen(err));
+    ck_assert_msg(strstr(err, " is a directory, expected a regular file\n")
+                  != NULL, "the reason for the last entry is missing");
+    ck_assert_msg(strstr(err, "check the --data path, or leave --data out")
+                  != NULL, "the line on how to fix it is missing");
+    free(err);
 }
 END_TEST
 
 START_TEST(test_dataset_search_not_found)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
     char absent[PATH_MAX];
     const char *dirs[2];
@@ -1034,7 +1080,7 @@ START_TEST(test_dataset_search_not_found)
     dirs[0] = absent;
     dirs[1] = dir;
     write_file("t10k-labels-idx1-ubyte.gz", "", 0, 0);
-    ck_assert_int_eq(dataset_search(dirs, 2, &found, err, sizeof err), -1);
+    ck_assert_int_eq(dataset_search(dirs, 2, &found, &err), -1);
     ck_assert_ptr_null(found);
     ck_assert_contains(err, "Fashion-MNIST data not found");
     ck_assert_contains(err, absent);
@@ -1045,6 +1091,7 @@ START_TEST(test_dataset_search_not_found)
     ck_assert_ptr_null(strstr(err, "t10k-labels-idx1-ubyte\n"));
     ck_assert_contains(err, "install the data with: sudo apt-get install "
                             "dataset-fashion-mnist, or pass --data");
+    free(err);
 }
 END_TEST
 
@@ -1052,7 +1099,7 @@ END_TEST
  * package is installed; both outcomes are checked. */
 START_TEST(test_dataset_locate_defaults)
 {
-    char err[DATASET_ERR_LEN] = "";
+    char *err = NULL;
     char *found = NULL;
     char *probe = dataset_find_file(DATASET_SYSTEM_DIR,
                                     "t10k-images-idx3-ubyte");
@@ -1062,7 +1109,7 @@ START_TEST(test_dataset_locate_defaults)
     free(probe);
     unsetenv("FMNIST_DATA");
     ck_assert_int_eq(chdir(dir), 0);
-    rc = dataset_locate(NULL, &found, err, sizeof err);
+    rc = dataset_locate(NULL, &found, &err);
     if (installed && rc == 0) {
         ck_assert_str_eq(found, DATASET_SYSTEM_DIR);
         free(found);
@@ -1073,6 +1120,7 @@ START_TEST(test_dataset_locate_defaults)
     ck_assert_contains(err, DATASET_SYSTEM_DIR);
     ck_assert_contains(err, "install the data with: sudo apt-get install "
                             "dataset-fashion-mnist, or pass --data");
+    free(err);
 }
 END_TEST
 
@@ -1200,6 +1248,7 @@ Suite *dataset_suite(void)
     tcase_add_test(locate, test_dataset_locate_explicit_missing);
     tcase_add_test(locate, test_dataset_locate_unusable_entries);
     tcase_add_test(locate, test_dataset_locate_long_path);
+    tcase_add_test(locate, test_dataset_locate_escaped_long_path);
     tcase_add_test(locate, test_dataset_search_not_found);
     tcase_add_test(locate, test_dataset_locate_defaults);
 
