@@ -233,8 +233,9 @@ void trainer_post_message(Trainer *tr, int is_error, const char *text);
 /* Multiplies the learning rate by FACTOR from the next batch on. The rate
  * before any schedule does not leave [TRAINER_LR_MIN, TRAINER_LR_MAX], and
  * one that starts below TRAINER_LR_MIN is never raised by a FACTOR below
- * 1, nor lowered further. A schedule keeps applying on top of it. Once
- * the run is TRAINER_DONE or TRAINER_FAILED, the rate stays as it is.
+ * 1, nor lowered further. A schedule keeps applying on top of it, but a
+ * positive rate below FLT_MIN is raised to FLT_MIN. Once the run is
+ * TRAINER_DONE or TRAINER_FAILED, the rate stays as it is.
  * Returns the rate the next update will use, which the status also
  * shows. */
 float trainer_scale_lr(Trainer *tr, float factor);

@@ -297,6 +297,7 @@ struct Trainer {
     Progress progress;
     float base_lr;          /* learning rate before the schedule */
     float lr_user_scale;    /* copy of lr_scale for the current batch */
+    double opt_lr_raw;      /* opt.lr before lr_floor */
     int *order;             /* n_train indices, shuffled per epoch */
     Batch batch;
     EvalBuffers eval;
@@ -342,6 +343,8 @@ struct Trainer {
      * the training time leaves out. t_start is set when it ends. */
     int clock_waiting;
     float lr_scale;         /* product of the trainer_scale_lr factors */
+    double status_lr_raw;   /* status.lr before lr_floor, which
+                               trainer_scale_lr scales */
     int running;            /* the coordinator handles requests */
 
     /* Set by trainer_request_stop and never cleared. The workers read it
@@ -1389,17 +1392,29 @@ static void record_batch_time(Trainer *tr, double seconds, int n)
 }
 
 /* Returns the learning rate the schedule gives at the current position
- * of the run, counting the finished part of the epoch in progress. */
-static float scheduled_lr(const Trainer *tr)
+ * of the run, counting the finished part of the epoch in progress,
+ * before lr_floor. */
+static double scheduled_lr(const Trainer *tr)
 {
     const Progress *pr = &tr->progress;
     int n_epoch = tr->n_epoch > 0 ? tr->n_epoch : 1;
     double epoch = (double)pr->epochs_done
                    + (double)pr->epoch.samples / n_epoch;
 
-    return (float)(tr->base_lr * tr->lr_user_scale
-                   * schedule_factor(&tr->cfg.schedule, epoch,
-                                     (double)tr->epochs_end));
+    return tr->base_lr * tr->lr_user_scale
+           * schedule_factor(&tr->cfg.schedule, epoch, (double)tr->epochs_end);
+}
+
+/* Returns LR as the rate an update uses: FLT_MIN when LR is positive but
+ * rounds to a float below it, else LR as a float. The - key lowers the
+ * rate before the schedule, so together they can go below the smallest
+ * normal float, where the update on x86 reads the rate as zero (see
+ * optim.h). The 0 that the cosine schedule ends with stays 0. */
+static float lr_floor(double lr)
+{
+    float rate = (float)lr;
+
+    return lr > 0.0 && rate < FLT_MIN ? FLT_MIN : rate;
 }
 
 /* Writes VALUE to BUF as %g does, but a NaN as "NaN" and an infinity as
@@ -1548,7 +1563,8 @@ static int train_batch(Trainer *tr)
      * parameters and not others. */
     if (atomic_load(&tr->stopping))
         return abandon_batch(tr);
-    tr->opt.lr = scheduled_lr(tr);
+    tr->opt_lr_raw = scheduled_lr(tr);
+    tr->opt.lr = lr_floor(tr->opt_lr_raw);
     optim_begin_step(&tr->opt);
     pool_run(&tr->pool, JOB_UPDATE, n_slices);
     if (tr->net.n_stats > 0)
@@ -1621,6 +1637,7 @@ static void publish_progress(Trainer *tr)
     tr->status.train_loss = loss;
     tr->status.train_acc = acc;
     tr->status.lr = tr->opt.lr;
+    tr->status_lr_raw = tr->opt_lr_raw;
     if (tr->history_changed)
         history_publish(tr);
     pthread_mutex_unlock(&tr->lock);
@@ -1755,9 +1772,10 @@ static void apply_lr_scale(Trainer *tr)
 
     pthread_mutex_lock(&tr->job_lock);
     tr->lr_user_scale = scale;
-    float lr = scheduled_lr(tr);
+    double lr = scheduled_lr(tr);
     pthread_mutex_lock(&tr->lock);
-    tr->status.lr = lr;
+    tr->status.lr = lr_floor(lr);
+    tr->status_lr_raw = lr;
     pthread_mutex_unlock(&tr->lock);
     pthread_mutex_unlock(&tr->job_lock);
 }
@@ -2287,7 +2305,8 @@ static void init_status(Trainer *tr)
     st->eta = -1.0;
     st->epoch_eta = -1.0;
     st->threads = tr->n_threads;
-    st->lr = scheduled_lr(tr);
+    tr->status_lr_raw = scheduled_lr(tr);
+    st->lr = lr_floor(tr->status_lr_raw);
     if (samples > 0) {
         st->train_loss = pr->epoch.loss_sum / samples;
         st->train_acc = (double)pr->epoch.correct / samples;
@@ -2638,13 +2657,13 @@ float trainer_scale_lr(Trainer *tr, float factor)
      * beyond it stays where it is: a lowering never raises it. */
     if (factor > 1.0f && lr > TRAINER_LR_MAX)
         lr = old > TRAINER_LR_MAX ? old : TRAINER_LR_MAX;
-    /* NOTE: trainer_create checks a step schedule against FLT_MIN with
-     * the unscaled rate, so lowering it here can still take a long step
-     * schedule below FLT_MIN in its last epochs. */
     if (factor < 1.0f && lr < TRAINER_LR_MIN)
         lr = old < TRAINER_LR_MIN ? old : TRAINER_LR_MIN;
     tr->lr_scale = lr / tr->base_lr;
-    tr->status.lr *= tr->lr_scale / old_scale;
+    /* The schedule can take the new rate below FLT_MIN, where the next
+     * batch uses the floor. */
+    tr->status_lr_raw *= tr->lr_scale / old_scale;
+    tr->status.lr = lr_floor(tr->status_lr_raw);
     lr = (float)tr->status.lr;
     pthread_mutex_unlock(&tr->lock);
     return lr;

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -941,6 +942,52 @@ START_TEST(test_trainer_scale_lr)
 
     trainer_free(scaled);
     trainer_free(plain);
+    free_dataset(&train);
+    free_dataset(&test);
+}
+END_TEST
+
+/* The - key lowers the rate before the schedule, so a step schedule
+ * that trainer_create accepts for --lr can still take the lowered rate
+ * below FLT_MIN. The rate of every update stays a normal float. */
+START_TEST(test_trainer_scale_lr_schedule_floor)
+{
+    Dataset train, test;
+    TrainerConfig cfg = base_config();
+    EpochLog log = { 0 };
+    TrainerStatus st;
+    Trainer *tr;
+
+    make_dataset(&train, TRAIN_COUNT, 1);
+    make_dataset(&test, TEST_COUNT, 2);
+    /* Epoch 5 runs at 0.01 * 1e-32, but at TRAINER_LR_MIN * 1e-32, which
+     * is about 1e-39, after the - presses. */
+    cfg.epochs = 5;
+    cfg.schedule.kind = SCHEDULE_STEP;
+    cfg.schedule.step_epochs = 1;
+    cfg.schedule.gamma = 1e-8f;
+    cfg.on_epoch = log_epoch;
+    cfg.ctx = &log;
+    tr = create_ok(&cfg, &train, &test);
+    for (int i = 0; i < 40; i++)
+        trainer_scale_lr(tr, 0.5f);
+    ck_assert_float_eq_tol(trainer_scale_lr(tr, 0.5f), TRAINER_LR_MIN,
+                           TRAINER_LR_MIN * 1e-6f);
+    ck_assert_int_eq(trainer_start(tr), 0);
+    trainer_join(tr);
+
+    trainer_get_status(tr, &st);
+    ck_assert_int_eq(st.state, TRAINER_DONE);
+    ck_assert_int_eq(log.count, 5);
+    for (int i = 0; i < log.count; i++)
+        ck_assert_msg(log.records[i].lr >= FLT_MIN,
+                      "epoch %d ran at %g, below FLT_MIN", i + 1,
+                      log.records[i].lr);
+    ck_assert_msg(st.lr >= FLT_MIN, "the status shows %g", st.lr);
+    /* The last epoch's rate is the floor itself. */
+    ck_assert_float_eq((float)log.records[4].lr, FLT_MIN);
+
+    trainer_free(tr);
     free_dataset(&train);
     free_dataset(&test);
 }
@@ -2081,6 +2128,7 @@ Suite *trainer_suite(void)
     tcase_add_test(control, test_trainer_stop_abandons_batch);
     tcase_add_test(control, test_trainer_stop_after_epoch);
     tcase_add_test(control, test_trainer_scale_lr);
+    tcase_add_test(control, test_trainer_scale_lr_schedule_floor);
     tcase_add_test(control, test_trainer_scale_lr_after_end);
     tcase_add_test(control, test_trainer_sgd_step_uses_mean_gradient);
     tcase_add_test(control, test_trainer_copy_net_independent);
