@@ -60,6 +60,15 @@ int tui_run(Trainer *tr, const Dataset *test, const TuiOptions *opt,
  */
 int tui_format_failed_save(const TrainerStatus *st, char *buf, size_t len);
 
+/*
+ * Returns the key bar's text while the run of status ST stops after q or
+ * a stop signal. The text names what the stop waits for: the evaluation
+ * in progress, the batch in progress that it drops or the checkpoint it
+ * saves. A short form is returned when the long one is wider than WIDTH
+ * columns.
+ */
+const char *tui_stopping_notice(const TrainerStatus *st, int width);
+
 /* Settings of the summary besides the final status. */
 typedef struct {
     const char *log_path;   /* the --log file, or NULL */

@@ -849,6 +849,36 @@ static void draw_too_small(const char *hint)
     doupdate();
 }
 
+/* Returns 1 when the stopping run of status ST writes its --save file
+ * before it ends. It does not when the latest checkpoint, written there
+ * or by s to another file, contains the current position, as finish_run
+ * in trainer.c decides. */
+static int stop_will_save(const TrainerStatus *st)
+{
+    return st->save_path != NULL && st->train_epochs > 0
+           && !(st->saved_path != NULL && st->saved_epochs == st->epochs_done
+                && st->saved_batch == st->batch);
+}
+
+const char *tui_stopping_notice(const TrainerStatus *st, int width)
+{
+    const char *full = "stopping", *brief = "stopping";
+    int save = stop_will_save(st);
+
+    if (st->state == TRAINER_EVALUATING) {
+        full = "stopping after the evaluation";
+        brief = "stopping: evaluation";
+    } else if (st->state == TRAINER_TRAINING) {
+        full = save ? "stopping: dropping the batch in progress, then saving"
+                    : "stopping: dropping the batch in progress";
+        brief = save ? "stopping: batch, save" : "stopping: batch";
+    } else if (save) {
+        full = "stopping: saving the checkpoint";
+        brief = "stopping: save";
+    }
+    return draw_text_width(full) <= width ? full : brief;
+}
+
 static void (*const pane_draw[DRAW_PANES])(WINDOW *, const Ui *) = {
     [DRAW_STATUS] = pane_status_draw,
     [DRAW_SPARK] = pane_spark_draw,
@@ -870,8 +900,7 @@ static void draw_screen(Tui *t)
 
         /* After q, no key works until the run stops, so no key is named. */
         if (t->ui.stopping)
-            draw_too_small(st->state == TRAINER_EVALUATING
-                           ? "stopping after the evaluation" : "stopping");
+            draw_too_small(tui_stopping_notice(st, COLS));
         else
             draw_too_small(training ? "training goes on; q quits"
                                     : "q quits");
@@ -1587,9 +1616,10 @@ static void wait_for_stop(Tui *t)
 
         if (state == TRAINER_DONE || state == TRAINER_FAILED)
             break;
-        pane_notice(&t->ui, state == TRAINER_EVALUATING
-                            ? "stopping after the evaluation"
-                            : "stopping");
+        /* The key bar's text starts at column 1. */
+        int bar_width = t->layout.pane[DRAW_HINT].w - 1;
+
+        pane_notice(&t->ui, tui_stopping_notice(&t->ui.status, bar_width));
         draw_screen(t);
         /* Other keys are dropped, but a new size needs a new layout,
          * or the panes stay blank until the run ends. */

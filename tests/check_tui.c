@@ -611,6 +611,54 @@ START_TEST(test_tui_summary_repeats_warning)
 }
 END_TEST
 
+/* After q, the key bar says what the stop waits for, in a short form
+ * where the long one does not fit. */
+START_TEST(test_tui_stopping_notice_states)
+{
+    TrainerStatus st;
+
+    memset(&st, 0, sizeof st);
+    st.train_epochs = 2;
+    st.epochs_done = 1;
+    st.batch = 5;
+    st.state = TRAINER_EVALUATING;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping after the evaluation");
+    ck_assert_str_eq(tui_stopping_notice(&st, 20), "stopping: evaluation");
+    st.state = TRAINER_TRAINING;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping: dropping the batch in progress");
+    ck_assert_str_eq(tui_stopping_notice(&st, 39), "stopping: batch");
+    st.state = TRAINER_PAUSED;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79), "stopping");
+
+    /* With --save, the checkpoint of the current position follows. */
+    st.save_path = "run.ckpt";
+    st.state = TRAINER_TRAINING;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping: dropping the batch in progress, then "
+                     "saving");
+    ck_assert_str_eq(tui_stopping_notice(&st, 30), "stopping: batch, save");
+    st.state = TRAINER_PAUSED;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping: saving the checkpoint");
+    ck_assert_str_eq(tui_stopping_notice(&st, 30), "stopping: save");
+
+    /* A checkpoint of this position, here from s, is not written again. */
+    st.saved_path = "other.ckpt";
+    st.saved_epochs = 1;
+    st.saved_batch = 5;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79), "stopping");
+    st.state = TRAINER_TRAINING;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping: dropping the batch in progress");
+    st.saved_batch = 4;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping: dropping the batch in progress, then "
+                     "saving");
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -640,6 +688,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_stop_resumed_none_finished);
     tcase_add_test(tc, test_tui_summary_detached_advice);
     tcase_add_test(tc, test_tui_summary_repeats_warning);
+    tcase_add_test(tc, test_tui_stopping_notice_states);
     suite_add_tcase(s, tc);
     return s;
 }
