@@ -122,6 +122,28 @@ void util_stop_by_default(int sig);
  * call it. */
 double util_stopped_seconds(void);
 
+/*
+ * Returns when the latest SIGCONT came that no timed SIGTSTP stop
+ * accounts for, or 0 before any came while util_time_stops was on. Such
+ * a SIGCONT ends a stop by SIGSTOP, whose start no handler can time, or
+ * comes to a process that was running (kill -CONT). The time is on the
+ * clock util_now() - util_stopped_seconds(). Any thread may call it.
+ */
+double util_untimed_continue(void);
+
+/*
+ * Returns the seconds to count as running time for an interval from
+ * START to END, given CONTINUED, the time of util_untimed_continue, and
+ * EXPECTED, the seconds the interval's work usually takes (0 when
+ * unknown), all on one clock. Without a continue after START the
+ * interval counts whole, however slow. With one, the process stopped
+ * at an unknown time before it, so the interval counts the time after
+ * the continue, or EXPECTED when that is more, but never more than
+ * END - START.
+ */
+double util_running_seconds(double start, double end, double continued,
+                            double expected);
+
 /* Returns the number of online CPUs, at least 1. */
 int util_online_cpus(void);
 

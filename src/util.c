@@ -186,6 +186,9 @@ static atomic_uint stop_sequence;
 /* When the latest SIGCONT came: a stop ends then, not when the handler
  * of curses that follows has redrawn the screen. */
 static atomic_llong continued_ns;
+/* When the latest SIGCONT came that ended no timed stop, in nanoseconds
+ * on the clock now_ns() - stopped_ns. */
+static atomic_llong untimed_continue_ns;
 /* Set while the SIGTSTP handler runs. Curses unblocks the signal while
  * it stops and redraws, so a second Ctrl-Z can run the handler again
  * inside the first call, whose time then covers both stops. */
@@ -273,8 +276,18 @@ static void on_stop_signal(int sig)
 static void on_continue_signal(int sig)
 {
     int saved_errno = errno;
+    long long now = now_ns();
 
-    atomic_store(&continued_ns, now_ns());
+    atomic_store(&continued_ns, now);
+    /* A timed stop sets stop_began_ns before it stops the process and
+     * clears it after the SIGCONT, so a SIGCONT that ends it finds it
+     * set, at least when this handler runs in the thread that stopped.
+     * In another thread it may run after the clearing. That stop then
+     * counts as untimed too, which costs the trainer little: the batch
+     * it fell in counts the time after the SIGCONT or the usual batch
+     * time. stopped_ns is final whenever stop_began_ns is 0. */
+    if (atomic_load(&stop_began_ns) == 0)
+        atomic_store(&untimed_continue_ns, now - atomic_load(&stopped_ns));
     if (continue_previous.sa_handler != SIG_DFL
         && continue_previous.sa_handler != SIG_IGN
         && !(continue_previous.sa_flags & SA_SIGINFO))
@@ -321,6 +334,21 @@ double util_stopped_seconds(void)
     if (began != 0 && now > began)
         total += now - began;
     return (double)total * 1e-9;
+}
+
+double util_untimed_continue(void)
+{
+    return (double)atomic_load(&untimed_continue_ns) * 1e-9;
+}
+
+double util_running_seconds(double start, double end, double continued,
+                            double expected)
+{
+    double whole = end - start;
+
+    if (continued <= start || continued > end)
+        return whole;
+    return fmin(whole, fmax(end - continued, expected));
 }
 
 int util_online_cpus(void)

@@ -492,6 +492,78 @@ START_TEST(test_rate_one_slow_batch)
 }
 END_TEST
 
+/* An interval without an untimed SIGCONT in it counts whole, however
+ * slow: here 100 times the usual 0.01 s. */
+START_TEST(test_util_running_slow_counts_whole)
+{
+    /* No SIGCONT yet. */
+    ck_assert_double_eq(util_running_seconds(10.0, 11.0, 0.0, 0.01), 1.0);
+    /* The latest SIGCONT came before the interval, or at its start. */
+    ck_assert_double_eq(util_running_seconds(10.0, 11.0, 9.5, 0.01), 1.0);
+    ck_assert_double_eq(util_running_seconds(10.0, 11.0, 10.0, 0.01), 1.0);
+    /* A SIGCONT after the end belongs to a later interval. */
+    ck_assert_double_eq(util_running_seconds(10.0, 11.0, 11.5, 0.01), 1.0);
+}
+END_TEST
+
+/* An interval in which an untimed SIGCONT ended a stop leaves the stop
+ * out: it counts the time after the SIGCONT or the usual time, whichever
+ * is more, and never more than the whole interval. */
+START_TEST(test_util_running_leaves_out_stop)
+{
+    /* Stopped for most of 30 s, then 0.01 s of work after the SIGCONT. */
+    ck_assert_double_eq_tol(util_running_seconds(10.0, 40.0, 39.99, 0.01),
+                            0.01, 1e-9);
+    /* Half a second of work after it, on a slow machine. */
+    ck_assert_double_eq_tol(util_running_seconds(10.0, 40.0, 39.5, 0.01),
+                            0.5, 1e-9);
+    /* The usual time is more than the time after the SIGCONT. */
+    ck_assert_double_eq_tol(util_running_seconds(10.0, 40.0, 39.99, 0.2),
+                            0.2, 1e-9);
+    /* No usual time yet, as for the first batch of a run. */
+    ck_assert_double_eq_tol(util_running_seconds(10.0, 40.0, 39.99, 0.0),
+                            0.01, 1e-9);
+    /* A usual time longer than the interval. */
+    ck_assert_double_eq_tol(util_running_seconds(10.0, 10.5, 10.2, 5.0),
+                            0.5, 1e-9);
+}
+END_TEST
+
+/* Stands in for the SIGTSTP handler of curses when fg ends the stop:
+ * the SIGCONT comes while the handler runs. */
+static void hold_stop_continued(int sig)
+{
+    (void)sig;
+    held_calls++;
+    raise(SIGCONT);
+    hold_stop_busy();
+}
+
+/* A SIGCONT that ends a timed SIGTSTP stop leaves util_untimed_continue
+ * as it was. One that comes outside such a stop, as after SIGSTOP,
+ * moves it to the time it came. */
+START_TEST(test_util_continue_untimed_only)
+{
+    double before, after;
+
+    install_stop_handler(hold_stop_continued);
+    util_time_stops(1);
+    before = util_untimed_continue();
+    raise(SIGTSTP);
+    ck_assert_int_eq(held_calls, 1);
+    ck_assert_msg(util_untimed_continue() == before,
+                  "a SIGCONT during a timed stop moved the untimed "
+                  "continue from %g to %g", before, util_untimed_continue());
+
+    raise(SIGCONT);
+    after = util_untimed_continue();
+    util_time_stops(0);
+    ck_assert_msg(after > before, "a SIGCONT outside a timed stop left the "
+                  "untimed continue at %g", after);
+    ck_assert_double_le(after, util_now() - util_stopped_seconds());
+}
+END_TEST
+
 /* A batch that lasted a 30 s stop of the process counts as at most
  * RATE_MAX_SLOWDOWN normal batches, so the rate stays near its value. An
  * ordinary slow batch, and any batch before the first, count in full. */
@@ -864,6 +936,9 @@ Suite *util_suite(void)
     tcase_add_test(system, test_rate_short_span_plain_average);
     tcase_add_test(system, test_rate_follows_change_by_time);
     tcase_add_test(system, test_rate_one_slow_batch);
+    tcase_add_test(system, test_util_running_slow_counts_whole);
+    tcase_add_test(system, test_util_running_leaves_out_stop);
+    tcase_add_test(system, test_util_continue_untimed_only);
     tcase_add_test(system, test_rate_clip_stop);
     suite_add_tcase(s, system);
 
