@@ -164,17 +164,6 @@ void rate_add(RateAverage *r, double tau, double seconds, double n);
 /* Returns the items per second, or 0 before any time was recorded. */
 double rate_get(const RateAverage *r);
 
-/* The maximum slowdown, against the average's rate, at which rate_clip
- * lets an interval count. */
-#define RATE_MAX_SLOWDOWN 8.0
-
-/* Returns SECONDS for N items, or less when that is more than
- * RATE_MAX_SLOWDOWN times what R's rate expects. A process stopped for
- * a while (Ctrl-Z, SIGSTOP, a suspended virtual machine) resumes with one
- * interval that lasted the whole stop, which would otherwise wipe out the
- * average's history. */
-double rate_clip(const RateAverage *r, double seconds, double n);
-
 /*
  * Rng: xoshiro256** state. Every consumer owns its generator, so a run is
  * reproducible from its seed whatever the thread schedule.

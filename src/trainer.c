@@ -339,6 +339,10 @@ struct Trainer {
     double paused_seconds;  /* time spent paused in finished pauses */
     double paused_since;    /* run_clock() when the current pause began;
                                0 when not paused */
+    /* Time stopped without a timed SIGTSTP stop (SIGSTOP), as
+     * end_interval estimated it. Only the thread that trains or
+     * evaluates writes it, so that thread reads it without the lock. */
+    double untimed_stopped;
     /* Set while the loaded network is evaluated before training, which
      * the training time leaves out. t_start is set when it ends. */
     int clock_waiting;
@@ -396,12 +400,47 @@ static void set_message(Trainer *tr, int is_error, const char *fmt, ...)
     pthread_mutex_unlock(&tr->lock);
 }
 
-/* Returns the monotonic clock in seconds without the time the process
- * spent stopped (Ctrl-Z), during which no thread trains. Training time,
- * pauses and batch times are measured on it. */
-static double run_clock(void)
+/*
+ * Returns the monotonic clock in seconds without the time the process
+ * spent stopped, during which no thread trains: the stops by SIGTSTP
+ * (Ctrl-Z) that util_stopped_seconds times, and the other stops that
+ * end_interval estimated. Training time, pauses and batch times are
+ * measured on it. The thread that trains or evaluates calls it with or
+ * without tr->lock, and other threads hold the lock.
+ */
+static double run_clock(const Trainer *tr)
 {
-    return util_now() - util_stopped_seconds();
+    return util_now() - util_stopped_seconds() - tr->untimed_stopped;
+}
+
+/*
+ * Returns the seconds to count for an interval of the coordinator's
+ * work that began at START on run_clock and ends now, whose work usually
+ * takes EXPECTED seconds (0 when unknown). The interval counts whole,
+ * however slow the machine was, unless a SIGCONT that no timed SIGTSTP
+ * stop accounts for came during it. Then util_running_seconds leaves out
+ * the stop that SIGCONT ended, and the time left out moves to
+ * untimed_stopped, so the training time leaves it out too.
+ *
+ * A suspend of the whole system costs nothing, since CLOCK_MONOTONIC
+ * does not count it on Linux (clock_gettime(2)). A virtual machine that
+ * its hypervisor pauses gets no signal, so if its monotonic clock jumps
+ * on resume, which depends on the hypervisor, the jump counts whole.
+ * NOTE: a stop between intervals, such as during a checkpoint save,
+ * counts in the training time, though not in the speed.
+ */
+static double end_interval(Trainer *tr, double start, double expected)
+{
+    double continued = util_untimed_continue() - tr->untimed_stopped;
+    double end = run_clock(tr);
+    double counted = util_running_seconds(start, end, continued, expected);
+
+    if (counted < end - start) {
+        pthread_mutex_lock(&tr->lock);
+        tr->untimed_stopped += end - start - counted;
+        pthread_mutex_unlock(&tr->lock);
+    }
+    return counted;
 }
 
 /* Returns the seconds since trainer_start, or since the evaluation of
@@ -1325,14 +1364,14 @@ static void evaluate_and_publish(Trainer *tr, int epoch_end, EvalResult *res)
     pthread_mutex_unlock(&tr->lock);
 
     pthread_mutex_lock(&tr->job_lock);
-    t0 = run_clock();
+    t0 = run_clock(tr);
     res->has_val = epoch_end && tr->n_val > 0;
     res->val_nonfinite = 0;
     if (res->has_val)
         evaluate_val_locked(tr, &res->val_loss, &res->val_acc,
                             &res->val_nonfinite);
     evaluate_locked(tr, res);
-    tr->eval_seconds = run_clock() - t0;
+    tr->eval_seconds = end_interval(tr, t0, tr->eval_seconds);
     generation = ++tr->eval_count;
     tr->eval_step = tr->progress.step;
     publish_predictions(tr, generation);
@@ -1377,12 +1416,15 @@ static void gather_batch(Trainer *tr, int n)
     b->n = n;
 }
 
-/* Adds a batch of N samples that took SECONDS to the throughput
- * averages and the epoch's training time, clipped by rate_clip so that
- * a stopped process does not count its stop as training. */
-static void record_batch_time(Trainer *tr, double seconds, int n)
+/* Adds a batch of N samples that began at START on run_clock to the
+ * throughput averages and the epoch's training time. A slow batch counts
+ * whole, so that the speed shown is what the machine does now, but a
+ * stop of the process does not (see end_interval). */
+static void record_batch_time(Trainer *tr, double start, int n)
 {
-    seconds = rate_clip(&tr->rate_shown, seconds, n);
+    double rate = rate_get(&tr->rate_shown);
+    double seconds = end_interval(tr, start, rate > 0.0 ? n / rate : 0.0);
+
     rate_add(&tr->rate_shown, RATE_SHOWN_TAU, seconds, n);
     rate_add(&tr->rate_eta, RATE_ETA_TAU, seconds, n);
     tr->epoch_seconds += seconds;
@@ -1528,7 +1570,7 @@ static int train_batch(Trainer *tr)
     int n = remaining < tr->cfg.batch ? remaining : tr->cfg.batch;
     int n_shards = shard_count(tr, n);
     int n_slices = (int)((tr->net.n_params + REDUCE_SLICE - 1) / REDUCE_SLICE);
-    double loss = 0.0, t0 = run_clock();
+    double loss = 0.0, t0 = run_clock(tr);
     long correct = 0;
 
     pthread_mutex_lock(&tr->job_lock);
@@ -1586,7 +1628,7 @@ static int train_batch(Trainer *tr)
     history_sample(tr);
     pthread_mutex_unlock(&tr->job_lock);
 
-    record_batch_time(tr, run_clock() - t0, n);
+    record_batch_time(tr, t0, n);
     return 0;
 }
 
@@ -1633,7 +1675,7 @@ static void publish_progress(Trainer *tr)
     tr->status.images_per_sec = rate;
     tr->status.eta = eta;
     tr->status.epoch_eta = epoch_eta;
-    tr->status.elapsed = run_seconds(tr, run_clock());
+    tr->status.elapsed = run_seconds(tr, run_clock(tr));
     tr->status.train_loss = loss;
     tr->status.train_acc = acc;
     tr->status.lr = tr->opt.lr;
@@ -1666,7 +1708,7 @@ static int at_boundary(Trainer *tr)
             break;
         if (!paused) {
             tr->status.state = TRAINER_PAUSED;
-            tr->paused_since = run_clock();
+            tr->paused_since = run_clock(tr);
             paused = 1;
         }
         pthread_cond_wait(&tr->control, &tr->lock);
@@ -1674,7 +1716,7 @@ static int at_boundary(Trainer *tr)
     stop = tr->stop_requested;
     if (paused) {
         tr->status.state = TRAINER_TRAINING;
-        tr->paused_seconds += run_clock() - tr->paused_since;
+        tr->paused_seconds += run_clock(tr) - tr->paused_since;
         tr->paused_since = 0.0;
     }
     pthread_mutex_unlock(&tr->lock);
@@ -1751,7 +1793,7 @@ static int end_epoch(Trainer *tr)
     rec.val_acc = res.has_val ? res.val_acc : 0.0;
     rec.lr = tr->opt.lr;
     pthread_mutex_lock(&tr->lock);
-    rec.seconds = run_seconds(tr, run_clock());
+    rec.seconds = run_seconds(tr, run_clock(tr));
     pthread_mutex_unlock(&tr->lock);
     if (tr->cfg.on_epoch != NULL)
         tr->cfg.on_epoch(&rec, tr->cfg.ctx);
@@ -1849,7 +1891,7 @@ static void finish_run(Trainer *tr, int failed)
                               && tr->saved_ok_step != tr->progress.step;
     tr->status.eval_behind = tr->status.has_eval
                              && tr->eval_step != tr->progress.step;
-    tr->status.elapsed = run_seconds(tr, run_clock());
+    tr->status.elapsed = run_seconds(tr, run_clock(tr));
     tr->status.eta = 0.0;
     tr->running = 0;
     pending = tr->save_requested;
@@ -1930,7 +1972,7 @@ static void *coordinator_main(void *arg)
          * evaluation begins before the first batch, so it counts from
          * this clock too. */
         pthread_mutex_lock(&tr->lock);
-        tr->t_start = run_clock();
+        tr->t_start = run_clock(tr);
         tr->clock_waiting = 0;
         pthread_mutex_unlock(&tr->lock);
     }
@@ -2555,7 +2597,7 @@ int trainer_start(Trainer *tr)
 
     if (tr->started)
         return -1;
-    tr->t_start = run_clock();
+    tr->t_start = run_clock(tr);
     pthread_mutex_lock(&tr->lock);
     tr->clock_waiting = tr->cfg.epochs > 0 && tr->cfg.evaluate_loaded
                         && tr->cfg.load_path != NULL;
@@ -2707,7 +2749,7 @@ void trainer_get_status(Trainer *tr, TrainerStatus *out)
     if (tr->running) {
         double since;
 
-        out->elapsed = run_seconds(tr, run_clock());
+        out->elapsed = run_seconds(tr, run_clock(tr));
         since = out->elapsed - tr->status.elapsed;
         if (out->eta > 0.0)
             out->eta = fmax(out->eta - since, 0.0);

@@ -375,15 +375,6 @@ double rate_get(const RateAverage *r)
     return r->seconds > 0.0 ? r->items / r->seconds : 0.0;
 }
 
-double rate_clip(const RateAverage *r, double seconds, double n)
-{
-    double rate = rate_get(r);
-
-    if (rate <= 0.0 || seconds * rate <= RATE_MAX_SLOWDOWN * n)
-        return seconds;
-    return RATE_MAX_SLOWDOWN * n / rate;
-}
-
 /* ---------------------------------------------------------------- rng */
 
 static uint64_t splitmix64(uint64_t *x)

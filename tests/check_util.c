@@ -564,25 +564,6 @@ START_TEST(test_util_continue_untimed_only)
 }
 END_TEST
 
-/* A batch that lasted a 30 s stop of the process counts as at most
- * RATE_MAX_SLOWDOWN normal batches, so the rate stays near its value. An
- * ordinary slow batch, and any batch before the first, count in full. */
-START_TEST(test_rate_clip_stop)
-{
-    RateAverage r = {0};
-
-    ck_assert(rate_clip(&r, 30.0, 64) == 30.0);
-    for (int i = 0; i < 1000; i++)
-        rate_add(&r, 5.0, 0.01, 64);
-    ck_assert_double_eq_tol(rate_clip(&r, 0.05, 64), 0.05, 1e-12);
-
-    double clipped = rate_clip(&r, 30.0, 64);
-    ck_assert_double_eq_tol(clipped, RATE_MAX_SLOWDOWN * 0.01, 1e-6);
-    rate_add(&r, 5.0, clipped, 64);
-    ck_assert_double_gt(rate_get(&r), 0.9 * 6400.0);
-}
-END_TEST
-
 /* ---------------------------------------------------------------- rng */
 
 /* Reference outputs from state {1, 2, 3, 4}, as given by the C reference
@@ -939,7 +920,6 @@ Suite *util_suite(void)
     tcase_add_test(system, test_util_running_slow_counts_whole);
     tcase_add_test(system, test_util_running_leaves_out_stop);
     tcase_add_test(system, test_util_continue_untimed_only);
-    tcase_add_test(system, test_rate_clip_stop);
     suite_add_tcase(s, system);
 
     tcase_add_test(rng, test_rng_reference_outputs);
