@@ -2,9 +2,10 @@
 # End to end on the real data: a short headless run on 10,000 training
 # images must reach the accuracy floor below, write the CSV log and a
 # checkpoint, and the checkpoint must evaluate to the logged accuracy and
-# resume. Runs that diverge must keep no checkpoint, and a trained model
-# with huge weights must load. Skipped (exit 77) when the data package is
-# not installed.
+# resume. Runs that diverge must keep no checkpoint, a trained model
+# with huge weights must load, and a run stopped by SIGSTOP must leave
+# the stop out of its logged training time. Skipped (exit 77) when the
+# data package is not installed.
 set -u
 
 data=/usr/share/datasets/fashion-mnist
@@ -430,6 +431,41 @@ grep -Eq '^fmnist: stopped by SIGTERM in epoch 2 (after [0-9]+ of 938 batches|of
     "$tmp/stop.err" || fail "resumed and stopped: no line saying where: $(cat "$tmp/stop.err")"
 grep -qx 'fmnist: 1 epoch was loaded, and this run finished none' "$tmp/stop.err" \
     || fail "resumed and stopped: no line saying no epoch finished: $(cat "$tmp/stop.err")"
+
+# SIGSTOP, unlike Ctrl-Z, runs no handler, but the SIGCONT after it does:
+# a run stopped for 4 s after its first epoch must leave the stop out of
+# the logged training time. Counting it, the time from the first epoch's
+# line to the last would grow with the wall time, within a fraction of a
+# second, so it must grow by at least 2 s less. Its last epochs take
+# seconds on a busy machine, so the stop comes before the run ends.
+"$fmnist" --data "$data" --headless --epochs 3 --train-limit 3000 \
+    --log "$tmp/sigstop.csv" >/dev/null 2>"$tmp/sigstop.err" &
+pid=$!
+tries=600
+while [ "$(grep -c '^1,' "$tmp/sigstop.csv" 2>/dev/null)" != 1 ]; do
+    tries=$((tries - 1))
+    if [ "$tries" -eq 0 ] || ! kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        fail "SIGSTOP run: no first epoch within 60 s: $(cat "$tmp/sigstop.err")"
+    fi
+    sleep 0.1
+done
+began=$(date +%s.%N)
+kill -STOP "$pid"
+sleep 4
+kill -CONT "$pid"
+wait "$pid"
+rc=$?
+ended=$(date +%s.%N)
+[ "$rc" -eq 0 ] || fail "SIGSTOP run: status $rc: $(cat "$tmp/sigstop.err")"
+first=$(grep '^1,' "$tmp/sigstop.csv" | cut -d, -f6)
+last=$(grep '^3,' "$tmp/sigstop.csv" | cut -d, -f6)
+grew=$(awk -v f="$first" -v l="$last" 'BEGIN { print l - f }')
+wall=$(awk -v a="$began" -v b="$ended" 'BEGIN { print b - a }')
+awk -v f="$first" -v l="$last" -v g="$grew" -v w="$wall" \
+    'BEGIN { exit !(f != "" && l != "" && g <= w - 2) }' \
+    || fail "SIGSTOP run: the training time grew by $grew s (from '$first' to '$last') in $wall s, so it counts the 4 s stop"
+echo "SIGSTOP run: the training time grew by $grew s in $wall s with a 4 s stop"
 
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
