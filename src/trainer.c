@@ -414,13 +414,13 @@ static double run_clock(const Trainer *tr)
 }
 
 /*
- * Returns the seconds to count for an interval of the coordinator's
- * work that began at START on run_clock and ends now, whose work usually
- * takes EXPECTED seconds (0 when unknown). The interval counts whole,
- * however slow the machine was, unless a SIGCONT that no timed SIGTSTP
- * stop accounts for came during it. Then util_running_seconds leaves out
- * the stop that SIGCONT ended, and the time left out moves to
- * untimed_stopped, so the training time leaves it out too.
+ * Returns the seconds to count for a batch or an evaluation that began
+ * at START on run_clock and ends now, whose work usually takes EXPECTED
+ * seconds (0 when unknown). The interval counts whole, however slow the
+ * machine was, unless a SIGCONT that no timed SIGTSTP stop accounts for
+ * came during it. Then util_running_seconds leaves out the stop that
+ * SIGCONT ended, and the time left out moves to untimed_stopped, so the
+ * training time leaves it out too.
  *
  * A suspend of the whole system costs nothing, since CLOCK_MONOTONIC
  * does not count it on Linux (clock_gettime(2)). A virtual machine that
