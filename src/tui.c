@@ -866,8 +866,9 @@ const char *tui_stopping_notice(const TrainerStatus *st, int width)
     int save = stop_will_save(st);
 
     if (st->state == TRAINER_EVALUATING) {
-        full = "stopping after the evaluation";
-        brief = "stopping: evaluation";
+        full = save ? "stopping after the evaluation, then saving"
+                    : "stopping after the evaluation";
+        brief = save ? "stopping: evaluation, save" : "stopping: evaluation";
     } else if (st->state == TRAINER_TRAINING) {
         full = save ? "stopping: dropping the batch in progress, then saving"
                     : "stopping: dropping the batch in progress";

@@ -639,6 +639,11 @@ START_TEST(test_tui_stopping_notice_states)
                      "stopping: dropping the batch in progress, then "
                      "saving");
     ck_assert_str_eq(tui_stopping_notice(&st, 30), "stopping: batch, save");
+    st.state = TRAINER_EVALUATING;
+    ck_assert_str_eq(tui_stopping_notice(&st, 79),
+                     "stopping after the evaluation, then saving");
+    ck_assert_str_eq(tui_stopping_notice(&st, 30),
+                     "stopping: evaluation, save");
     st.state = TRAINER_PAUSED;
     ck_assert_str_eq(tui_stopping_notice(&st, 79),
                      "stopping: saving the checkpoint");
