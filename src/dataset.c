@@ -263,8 +263,8 @@ static int read_header(gzFile gz, const char *path, const IdxFormat *fmt,
         /* Short gzip data with a zlib error, usually "unexpected end of
          * file", is a stream cut off, not an empty or short IDX file. */
         set_error(err, errlen, path, "truncated: not a complete gzip stream "
-                  "(zlib: %s after %lld of the %zu %s header bytes); copy "
-                  "or download the file again",
+                  "(zlib: %s after %lld of the %zu %s header bytes); "
+                  DATA_FIX,
                   gz_error_text(gz, path, &errnum), got, need, fmt->kind);
         return -1;
     }
@@ -383,8 +383,8 @@ static int read_payload(gzFile gz, const char *path, const IdxFormat *fmt,
 
         if (zlib_text != NULL)
             set_error(err, errlen, path, "truncated: not a complete gzip "
-                      "stream (zlib: %s after %zu of %lu %s); copy or "
-                      "download the file again", zlib_text,
+                      "stream (zlib: %s after %zu of %lu %s); " DATA_FIX,
+                      zlib_text,
                       done / fmt->record_size, (unsigned long)count,
                       fmt->unit);
         else

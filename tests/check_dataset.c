@@ -754,6 +754,8 @@ START_TEST(test_idx_truncated_gzip)
                      -1);
     ck_assert_contains(err, path);
     ck_assert_contains(err, "unexpected end of file");
+    /* The same advice as for any other damaged data file. */
+    ck_assert_contains(err, "reinstall dataset-fashion-mnist");
 }
 END_TEST
 
@@ -773,6 +775,7 @@ START_TEST(test_idx_gzip_cut_before_header)
     ck_assert_ptr_null(labels);
     ck_assert_contains(err, path);
     ck_assert_contains(err, "truncated: not a complete gzip stream");
+    ck_assert_contains(err, "reinstall dataset-fashion-mnist");
     ck_assert_contains(err, "unexpected end of file");
     ck_assert_ptr_null(strstr(err, "empty"));
 }
