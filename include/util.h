@@ -165,6 +165,17 @@ void rate_add(RateAverage *r, double tau, double seconds, double n);
 double rate_get(const RateAverage *r);
 
 /*
+ * Returns R's rate with an interval of N items in progress, which began
+ * at BEGAN and is still running at NOW, given CONTINUED as for
+ * util_running_seconds: the rate R would have if the interval ended now,
+ * added with time constant TAU, when it has counted longer than R's rate
+ * expects for N items, and R's rate otherwise. So a rate shown while a
+ * machine suddenly slows down falls before the slow interval ends.
+ */
+double rate_in_progress(const RateAverage *r, double tau, double began,
+                        double now, double continued, double n);
+
+/*
  * Rng: xoshiro256** state. Every consumer owns its generator, so a run is
  * reproducible from its seed whatever the thread schedule.
  */

@@ -349,6 +349,12 @@ struct Trainer {
     float lr_scale;         /* product of the trainer_scale_lr factors */
     double status_lr_raw;   /* status.lr before lr_floor, which
                                trainer_scale_lr scales */
+    /* The batch in progress, for trainer_get_status: when it began on
+     * run_clock (0 between batches), its samples, and the averages as
+     * the latest finished batch left them. */
+    double live_began;
+    int live_n;
+    RateAverage live_shown, live_eta;
     int running;            /* the coordinator handles requests */
 
     /* Set by trainer_request_stop and never cleared. The workers read it
@@ -1573,6 +1579,10 @@ static int train_batch(Trainer *tr)
     double loss = 0.0, t0 = run_clock(tr);
     long correct = 0;
 
+    pthread_mutex_lock(&tr->lock);
+    tr->live_began = t0;
+    tr->live_n = n;
+    pthread_mutex_unlock(&tr->lock);
     pthread_mutex_lock(&tr->job_lock);
     gather_batch(tr, n);
     tr->batch.n_shards = n_shards;
@@ -1859,6 +1869,11 @@ static int run_epoch(Trainer *tr)
             return 1;
         apply_lr_scale(tr);
         rc = train_batch(tr);
+        pthread_mutex_lock(&tr->lock);
+        tr->live_began = 0.0;
+        tr->live_shown = tr->rate_shown;
+        tr->live_eta = tr->rate_eta;
+        pthread_mutex_unlock(&tr->lock);
         if (rc != 0)
             return rc;
         publish_progress(tr);
@@ -2739,6 +2754,36 @@ void trainer_free(Trainer *tr)
     destroy(tr);
 }
 
+/*
+ * Lowers the speed and raises the ETAs in OUT while the batch in progress
+ * has taken longer than the averages expect, to what they would be if it
+ * ended now. Otherwise a machine that suddenly became very slow would
+ * show its old speed until the first slow batch ended, which can take
+ * many seconds. The ETAs scale with the ETA's rate, since evaluations
+ * slow down as much as batches. A stop (see end_interval) does not count.
+ * Caller holds tr->lock.
+ */
+static void slow_batch_estimates(const Trainer *tr, TrainerStatus *out)
+{
+    double now = run_clock(tr);
+    double continued = util_untimed_continue() - tr->untimed_stopped;
+    double shown = rate_in_progress(&tr->live_shown, RATE_SHOWN_TAU,
+                                    tr->live_began, now, continued,
+                                    tr->live_n);
+    double eta = rate_in_progress(&tr->live_eta, RATE_ETA_TAU,
+                                  tr->live_began, now, continued, tr->live_n);
+    double slowdown = eta > 0.0 ? rate_get(&tr->live_eta) / eta : 1.0;
+
+    if (shown > 0.0)
+        out->images_per_sec = fmin(out->images_per_sec, shown);
+    if (slowdown <= 1.0)
+        return;
+    if (tr->status.eta > 0.0)
+        out->eta = fmax(out->eta, tr->status.eta * slowdown);
+    if (tr->status.epoch_eta > 0.0)
+        out->epoch_eta = fmax(out->epoch_eta, tr->status.epoch_eta * slowdown);
+}
+
 void trainer_get_status(Trainer *tr, TrainerStatus *out)
 {
     pthread_mutex_lock(&tr->lock);
@@ -2755,6 +2800,8 @@ void trainer_get_status(Trainer *tr, TrainerStatus *out)
             out->eta = fmax(out->eta - since, 0.0);
         if (out->epoch_eta > 0.0)
             out->epoch_eta = fmax(out->epoch_eta - since, 0.0);
+        if (out->state == TRAINER_TRAINING && tr->live_began > 0.0)
+            slow_batch_estimates(tr, out);
     }
     pthread_mutex_unlock(&tr->lock);
 

@@ -375,6 +375,22 @@ double rate_get(const RateAverage *r)
     return r->seconds > 0.0 ? r->items / r->seconds : 0.0;
 }
 
+double rate_in_progress(const RateAverage *r, double tau, double began,
+                        double now, double continued, double n)
+{
+    double rate = rate_get(r), expected, counted;
+    RateAverage with = *r;
+
+    if (rate <= 0.0)
+        return rate;
+    expected = n / rate;
+    counted = util_running_seconds(began, now, continued, expected);
+    if (counted <= expected)
+        return rate;
+    rate_add(&with, tau, counted, n);
+    return rate_get(&with);
+}
+
 /* ---------------------------------------------------------------- rng */
 
 static uint64_t splitmix64(uint64_t *x)

@@ -506,6 +506,35 @@ START_TEST(test_util_running_slow_counts_whole)
 }
 END_TEST
 
+/* A rate with an interval in progress: unchanged while the interval has
+ * not taken longer than the rate expects, then falling as it goes on, to
+ * the rate it would leave if it ended now; a stop in it does not count. */
+START_TEST(test_rate_in_progress_falls_when_slow)
+{
+    RateAverage r = {0}, ended;
+    double slow;
+
+    /* Nothing to lower before any rate is known. */
+    ck_assert_double_eq(rate_in_progress(&r, 5.0, 10.0, 20.0, 0.0, 64.0),
+                        0.0);
+    rate_add(&r, 5.0, 1.0, 1000.0);
+    /* 64 items take 0.064 s at 1000 per second. */
+    ck_assert_double_eq(rate_in_progress(&r, 5.0, 10.0, 10.05, 0.0, 64.0),
+                        1000.0);
+    slow = rate_in_progress(&r, 5.0, 10.0, 12.0, 0.0, 64.0);
+    ended = r;
+    rate_add(&ended, 5.0, 2.0, 64.0);
+    ck_assert_double_eq_tol(slow, rate_get(&ended), 1e-9);
+    ck_assert_double_lt(slow, 500.0);
+    ck_assert_double_lt(rate_in_progress(&r, 5.0, 10.0, 20.0, 0.0, 64.0),
+                        slow);
+    /* Stopped until 19.99 (an untimed SIGCONT then): only the time after
+     * it counts, which is less than expected. */
+    ck_assert_double_eq(rate_in_progress(&r, 5.0, 10.0, 20.0, 19.99, 64.0),
+                        1000.0);
+}
+END_TEST
+
 /* An interval in which an untimed SIGCONT ended a stop leaves the stop
  * out: it counts the time after the SIGCONT or the usual time, whichever
  * is more, and never more than the whole interval. */
@@ -919,6 +948,7 @@ Suite *util_suite(void)
     tcase_add_test(system, test_rate_one_slow_batch);
     tcase_add_test(system, test_util_running_slow_counts_whole);
     tcase_add_test(system, test_util_running_leaves_out_stop);
+    tcase_add_test(system, test_rate_in_progress_falls_when_slow);
     tcase_add_test(system, test_util_continue_untimed_only);
     suite_add_tcase(s, system);
 
