@@ -585,6 +585,30 @@ START_TEST(test_tui_summary_save_key_blocked)
 }
 END_TEST
 
+/* After s saved to a fresh name, the summary names that checkpoint and
+ * leaves out the read-only warning, which told where s would save. */
+START_TEST(test_tui_summary_read_only_after_save)
+{
+    TrainerStatus st;
+    TuiSummary summary = {
+        .load_warning = "shared.ckpt is read-only, so s saves to a new file "
+                        "such as fmnist.ckpt; --save FILE chooses the file",
+    };
+
+    finished_run(&st);
+    char *text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "shared.ckpt is read-only"));
+    free(text);
+
+    st.saved_path = "fmnist-2.ckpt";
+    st.saved_epochs = st.epochs_done;
+    text = summary_with(&st, &summary);
+    ck_assert_ptr_nonnull(strstr(text, "fmnist-2.ckpt"));
+    ck_assert_ptr_null(strstr(text, "read-only"));
+    free(text);
+}
+END_TEST
+
 /* The start-up warning, which the status line showed for a few seconds,
  * comes once at the end of the summary. */
 START_TEST(test_tui_summary_repeats_warning)
@@ -694,6 +718,7 @@ Suite *tui_suite(void)
     tcase_add_test(tc, test_tui_summary_detached_advice);
     tcase_add_test(tc, test_tui_summary_repeats_warning);
     tcase_add_test(tc, test_tui_stopping_notice_states);
+    tcase_add_test(tc, test_tui_summary_read_only_after_save);
     suite_add_tcase(s, tc);
     return s;
 }
