@@ -209,8 +209,9 @@ void pane_print_pending(WINDOW *w, const Ui *ui, int y)
                : "filled at the end of each epoch");
 }
 
-/* Writes a position in a run, such as "2 epochs and 58 batches", to BUF.
- * Returns 0 at the start of a run, where it writes "nothing". */
+/* Writes a position in a run, such as "2 epochs and 58 batches" or "58
+ * batches of epoch 1", to BUF. Returns 0 at the start of a run, where it
+ * writes "nothing". */
 static int format_position(int epochs, long batches, char *buf, size_t len)
 {
     if (epochs > 0 && batches > 0)
@@ -219,7 +220,8 @@ static int format_position(int epochs, long batches, char *buf, size_t len)
     else if (epochs > 0)
         snprintf(buf, len, "%d epoch%s", epochs, epochs == 1 ? "" : "s");
     else if (batches > 0)
-        snprintf(buf, len, "%ld batch%s", batches, batches == 1 ? "" : "es");
+        snprintf(buf, len, "%ld batch%s of epoch 1", batches,
+                 batches == 1 ? "" : "es");
     else
         snprintf(buf, len, "nothing");
     return epochs > 0 || batches > 0;

@@ -316,7 +316,8 @@ START_TEST(test_tui_summary_explore_partial_epoch)
     st.loaded = 1;
     char *text = summary_of(&st, NULL);
     ck_assert_ptr_nonnull(strstr(text, "fmnist: explored a model trained "
-                                       "58 batches; nothing was trained"));
+                                       "58 batches of epoch 1; nothing was "
+                                       "trained"));
     ck_assert_ptr_null(strstr(text, "untrained"));
     free(text);
 
