@@ -506,9 +506,10 @@ START_TEST(test_util_running_slow_counts_whole)
 }
 END_TEST
 
-/* A rate with an interval in progress: unchanged while the interval has
- * not taken longer than the rate expects, then falling as it goes on, to
- * the rate it would leave if it ended now; a stop in it does not count. */
+/* A rate with an interval in progress stays as it is until the interval
+ * has taken longer than the rate expects. Then it falls as the interval
+ * goes on, to the rate the interval would leave if it ended now. A stop
+ * in the interval does not count. */
 START_TEST(test_rate_in_progress_falls_when_slow)
 {
     RateAverage r = {0}, ended;
