@@ -131,6 +131,11 @@ double util_stopped_seconds(void);
  */
 double util_untimed_continue(void);
 
+/* Returns how many SIGCONTs the process has received while
+ * util_time_stops was on, whichever stop they ended, if any. The count
+ * wraps around. Any thread, and a signal handler, may call it. */
+unsigned util_continue_count(void);
+
 /*
  * Returns the seconds to count as running time for an interval from
  * START to END, given CONTINUED, the time of util_untimed_continue, and

@@ -189,6 +189,8 @@ static atomic_llong continued_ns;
 /* When the latest SIGCONT came that ended no timed stop, in nanoseconds
  * on the clock now_ns() - stopped_ns. */
 static atomic_llong untimed_continue_ns;
+/* SIGCONTs received while util_time_stops was on. */
+static atomic_uint continue_count;
 /* Set while the SIGTSTP handler runs. Curses unblocks the signal while
  * it stops and redraws, so a second Ctrl-Z can run the handler again
  * inside the first call, whose time then covers both stops. */
@@ -279,6 +281,7 @@ static void on_continue_signal(int sig)
     long long now = now_ns();
 
     atomic_store(&continued_ns, now);
+    atomic_fetch_add(&continue_count, 1);
     /* A timed stop sets stop_began_ns before it stops the process and
      * clears it after the SIGCONT, so a SIGCONT that ends it finds it
      * set, at least when this handler runs in the thread that stopped.
@@ -339,6 +342,11 @@ double util_stopped_seconds(void)
 double util_untimed_continue(void)
 {
     return (double)atomic_load(&untimed_continue_ns) * 1e-9;
+}
+
+unsigned util_continue_count(void)
+{
+    return atomic_load(&continue_count);
 }
 
 double util_running_seconds(double start, double end, double continued,
