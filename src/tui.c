@@ -25,8 +25,10 @@
 #include <limits.h>
 #include <locale.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,10 @@ typedef struct {
     int full_redraw;  /* repaint stdscr and every pane on the next draw */
     int fast_errors;  /* getch calls in a row that failed at once */
     int input_closed; /* standard input ended; keys are no longer read */
+    /* Set while the process is in the background with the screen not
+     * ended, as after SIGSTOP and kill -CONT, until it takes the
+     * terminal back. */
+    int in_background;
     /* Set by s until the next status message, which reports the save or
      * its failure. save_seq is status.message_seq at the request. */
     int save_pending;
@@ -313,6 +319,11 @@ static void setup_attributes(Ui *ui, int color)
  * which newterm installed. */
 static struct sigaction curses_stop_action;
 
+/* util_continue_count() when the interface last took the terminal back,
+ * or when on_stop handled a stop. A higher count means a SIGCONT that no
+ * SIGTSTP handler saw, as after SIGSTOP. */
+static atomic_uint handled_continues;
+
 /* Takes the terminal back after a stop, as the SIGTSTP handler of ncurses
  * does: drops the keys typed meanwhile, keeps the terminal modes that the
  * shell or stty set as the modes to restore at the end, and repaints the
@@ -322,6 +333,31 @@ static void resume_screen(void)
     flushinp();
     def_shell_mode();
     doupdate();
+}
+
+/*
+ * Takes the terminal back after a stop that left the screen up, such as
+ * one by SIGSTOP, which no handler can catch. The shell reset the
+ * terminal modes meanwhile, and a program run from it may have reset
+ * the keypad, mouse and cursor modes. So this puts back the program
+ * modes with the keypad mode (reset_prog_mode), turns the mouse reports
+ * off and on again, hides the cursor again, and makes the next doupdate
+ * repaint the whole screen. The shell modes that endwin restores stay
+ * those from the start, and keys typed after fg stay for the interface.
+ */
+static void retake_screen(void)
+{
+    mmask_t mask = 0;
+
+    reset_prog_mode();
+    mousemask(0, &mask);
+    if (mask != 0)
+        mousemask(mask, NULL);
+    /* curs_set sends nothing when the visibility it sets is the one it
+     * set last. */
+    curs_set(1);
+    curs_set(0);
+    clearok(curscr, TRUE);
 }
 
 /*
@@ -343,22 +379,42 @@ static void on_stop(int sig)
         endwin();
     }
     util_stop_by_default(sig);
+    atomic_store(&handled_continues, util_continue_count());
     if (isendwin() && tty_in_foreground(STDOUT_FILENO))
         resume_screen();
 }
 
-/* Returns 1 while a stop left the screen ended and the process in the
- * background, where drawing or reading a key would stop it again with
- * SIGTTOU or SIGTTIN. Once the process is back in the foreground (fg
- * after bg), takes the terminal again and marks the screen for a full
- * redraw. */
+/*
+ * Returns 1 while the process is in the background, where drawing would
+ * write over another job's output and reading a key would stop the
+ * process with SIGTTIN, or with SIGTTOU for a mode change. Back in the
+ * foreground, takes the terminal again when a stop gave it away and marks
+ * the screen for a full redraw. That stop either ended the screen
+ * (Ctrl-Z, then bg) or left it up (SIGSTOP, then fg or kill -CONT), and
+ * only the count of SIGCONTs shows the latter when the process went
+ * back to the foreground between two calls.
+ */
 static int screen_away(Tui *t)
 {
-    if (!isendwin())
-        return 0;
-    if (!tty_in_foreground(STDOUT_FILENO))
+    if (!tty_in_foreground(STDOUT_FILENO)) {
+        if (!isendwin())
+            t->in_background = 1;
         return 1;
-    resume_screen();
+    }
+
+    unsigned continues = util_continue_count();
+
+    if (isendwin()) {
+        atomic_store(&handled_continues, continues);
+        resume_screen();
+    } else if (t->in_background
+               || continues != atomic_load(&handled_continues)) {
+        atomic_store(&handled_continues, continues);
+        retake_screen();
+    } else {
+        return 0;
+    }
+    t->in_background = 0;
     t->full_redraw = 1;
     return 0;
 }
@@ -416,6 +472,7 @@ static int screen_start(Tui *t, char *err, size_t errlen)
     sigaction(SIGTSTP, &stop, &curses_stop_action);
     /* Chains to on_stop. */
     util_time_stops(1);
+    atomic_store(&handled_continues, util_continue_count());
     return 0;
 }
 
@@ -1510,6 +1567,29 @@ static int handle_key(Tui *t, int key)
 /* ---------------------------------------------------------------- loop */
 
 /*
+ * Returns the key that getch reads without waiting, or ERR. A SIGSTOP
+ * and a kill -CONT can move the process to the background right after
+ * the caller found it in the foreground. With SIGTTIN blocked, a read
+ * there fails with EIO (Linux, POSIX) instead of stopping the process,
+ * which after fg would have gone on reading in the shell's line mode.
+ */
+static int getch_in_foreground(void)
+{
+    sigset_t ttin, old;
+
+    sigemptyset(&ttin);
+    sigaddset(&ttin, SIGTTIN);
+    pthread_sigmask(SIG_BLOCK, &ttin, &old);
+    timeout(0);
+    errno = 0;
+    int key = getch();
+    int saved_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved_errno;
+    return key;
+}
+
+/*
  * Waits up to WAIT_MS for a key and returns it, or ERR. The wait is a
  * poll of standard input, and getch then only takes what is there. When
  * getch waited itself, its wait could see a key typed right after Ctrl-Z
@@ -1533,17 +1613,22 @@ static int read_key(Tui *t, int wait_ms, int *gone)
     }
     int ready = poll(&in, 1, wait_ms) > 0;
     /* A stop during the poll may have left the process in the
-     * background. */
+     * background, or in the foreground with the shell's terminal
+     * modes. */
     if (screen_away(t))
         return ERR;
-    timeout(0);
-    errno = 0;
-    int key = getch();
+    int key = getch_in_foreground();
+    int read_errno = errno;
+
     if (key != ERR) {
         t->fast_errors = 0;
         return key;
     }
-    if (!ready && errno != EIO) {
+    /* A read in the background fails with EIO too, and that is no sign
+     * of a closed terminal. */
+    if (screen_away(t))
+        return ERR;
+    if (!ready && read_errno != EIO) {
         t->fast_errors = 0;
         return ERR;
     }
