@@ -30,7 +30,12 @@
 #     modes, the cursor, the keypad, the mouse and the normal screen
 #     restored;
 #   kill %1 on an interface stopped with Ctrl-Z: exit 143 and a
-#     checkpoint, without an fg.
+#     checkpoint, without an fg;
+#   SIGSTOP from outside, then fg: the interface puts back its terminal
+#     modes, keypad, mouse and hidden cursor, redraws the screen and
+#     takes keys without Enter; and SIGSTOP, then kill -CONT: in the
+#     background it neither draws nor reads, and fg brings it back the
+#     same way.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -43,7 +48,7 @@ tui_test=signals
 # ends those processes through their recorded pids. A pid is signalled
 # only while it is still an fmnist, since it may have been reused.
 stop_recorded() {
-    for name in ctrlz ctrlzh quit killjob; do
+    for name in ctrlz ctrlzh quit killjob sigstop sigcont; do
         [ -s "$tmp/$name.pid" ] || continue
         pid=$(cat "$tmp/$name.pid")
         grep -q fmnist "/proc/$pid/cmdline" 2>/dev/null || continue
@@ -505,6 +510,34 @@ else
     echo "group 4 (failed checkpoint writes) done"
 fi
 
+# expect_retaken NAME WHEN: within 10 s, the pane of session NAME shows
+# the whole interface again and none of the shell's lines, and its
+# terminal is out of line mode, with keypad mode, mouse reports and a
+# hidden cursor.
+expect_retaken() {
+    tries=50
+    while [ "$tries" -gt 0 ]; do
+        capture "$1"
+        grep -Eq 'epoch [0-9]+/100000' "$tmp/screen" \
+            && grep -q ' q quit' "$tmp/screen" \
+            && ! grep -Eq 'Stopped|bash-|reset-42|typed-42' "$tmp/screen" \
+            && break
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    [ "$tries" -gt 0 ] || fail "$1: the screen was not redrawn $2"
+    stty -a <"$(tm display-message -p -t "$1" '#{pane_tty}')" \
+        >"$tmp/$1.stty" 2>&1
+    grep -Eq '(^| )-icanon( |$)' "$tmp/$1.stty" \
+        || fail "$1: the terminal is in line mode $2: $(cat "$tmp/$1.stty")"
+    grep -Eq '(^| )-echo( |$)' "$tmp/$1.stty" \
+        || fail "$1: the terminal echoes keys $2: $(cat "$tmp/$1.stty")"
+    modes=$(tm display-message -p -t "$1" \
+        'cursor=#{cursor_flag} keypad=#{keypad_cursor_flag} mouse=#{mouse_any_flag}')
+    [ "$modes" = "cursor=0 keypad=1 mouse=1" ] \
+        || fail "$1: terminal left with $modes $2"
+}
+
 # ---------------------------------------------------------------- group 5
 # Ctrl-Z and a key at once, as a fast typist or a paste sends them: the
 # shell reads the key while fmnist is stopped. After fg the status must
@@ -615,12 +648,79 @@ echo exit=\$? >quit.status; stty -a >quit.stty" Enter
         fail "killjob: no checkpoint after epoch 1"
     fi
 
+    # SIGSTOP runs no handler, so the interface cannot give the
+    # terminal back. bash reports the job stopped and sets its own
+    # terminal modes, line mode with echo, which fg leaves in place. In
+    # the stopped shell, printf turns off the keypad mode and the mouse
+    # reports and shows the cursor, as a program run meanwhile may. After
+    # fg the interface must take all of that back, redraw the screen
+    # over the shell's lines, and act on p without an Enter. In session
+    # sigcont, kill -CONT follows the SIGSTOP and the run goes on as a
+    # background job: it must leave the screen to the shell, a command
+    # typed there must not stop it (SIGTTIN), and fg must bring the
+    # interface back in the same way.
+    for name in sigstop sigcont; do
+        tm new-session -d -x 80 -y 24 -s $name \
+            "cd '$tmp' && exec bash --norc --noprofile -i"
+        tm send-keys -t $name \
+            "$record $name $fmnist $fast --epochs 100000" Enter
+    done
+    if wait_for sigstop 'epoch [0-9]+/100000' 30 \
+        && wait_for sigcont 'epoch [0-9]+/100000' 30; then
+        stop_pid=$(pid_of sigstop)
+        cont_pid=$(pid_of sigcont)
+        kill -STOP "$stop_pid" "$cont_pid"
+        wait_for sigstop 'Stopped' 10 || fail "sigstop: bash did not report the stop"
+        wait_for sigcont 'Stopped' 10 || fail "sigcont: bash did not report the stop"
+        kill -CONT "$cont_pid"
+
+        tm send-keys -t sigstop \
+            "printf '\\033[?1l\\033[?1000l\\033[?25h'; echo reset-\$((6 * 7))" \
+            Enter
+        wait_for sigstop '^reset-42' 10 || fail "sigstop: the shell did not run printf"
+        tm send-keys -t sigstop fg Enter
+        expect_retaken sigstop 'after SIGSTOP and fg'
+        tm send-keys -t sigstop p
+        wait_for sigstop '^ paused ' 10 \
+            || fail "sigstop: p did not pause without Enter after fg"
+
+        capture sigcont
+        cp "$tmp/screen" "$tmp/sigcont.before"
+        sleep 1.5
+        capture sigcont
+        cmp -s "$tmp/screen" "$tmp/sigcont.before" \
+            || fail "sigcont: the interface drew in the background"
+        tm send-keys -t sigcont "clear; echo typed-\$((6 * 7))" Enter
+        wait_for sigcont '^typed-42' 10 \
+            || fail "sigcont: the shell did not get the command"
+        sleep 1
+        state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' \
+            "/proc/$cont_pid/status")
+        [ "$state" != T ] \
+            || fail "sigcont: a key typed in the shell stopped the background run"
+        tm send-keys -t sigcont fg Enter
+        expect_retaken sigcont 'after kill -CONT and fg'
+        tm send-keys -t sigcont p
+        wait_for sigcont '^ paused ' 10 \
+            || fail "sigcont: p did not pause without Enter after fg"
+
+        for name in sigstop sigcont; do
+            tm send-keys -t $name q
+            wait_for $name 'fmnist: (stopped|epoch)' 30 \
+                || fail "$name: q did not end fmnist"
+        done
+    else
+        fail "sigstop: the interface did not start from bash"
+    fi
+
     stop_recorded
     tm kill-session -t ctrlz
     tm kill-session -t ctrlzh
     tm kill-session -t quit
     tm kill-session -t killjob
-    echo "group 5 (Ctrl-Z, Ctrl-\\, kill %1) done"
+    tm kill-session -t sigstop
+    tm kill-session -t sigcont
+    echo "group 5 (Ctrl-Z, Ctrl-\\, kill %1, SIGSTOP) done"
 fi
 
 [ "$failures" -eq 0 ] || exit 1
