@@ -53,6 +53,10 @@ void tty_disarm(void);
  * and tcgetpgrp is async-signal-safe, so a signal handler may call it. */
 int tty_in_foreground(int fd);
 
+/* Writes the size of terminal FD to *ROWS and *COLS and returns 0, or
+ * returns -1 when FD is no terminal or reports no size. */
+int tty_size(int fd, int *rows, int *cols);
+
 /* Returns 1 when writing to FD would stop the process with SIGTTOU: the
  * process is in the background of terminal FD, and its TOSTOP mode is on
  * (stty tostop). */

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -312,6 +313,18 @@ int tty_in_foreground(int fd)
     pid_t group = tcgetpgrp(fd);
 
     return group < 0 || group == getpgrp();
+}
+
+int tty_size(int fd, int *rows, int *cols)
+{
+    struct winsize size;
+
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0 || size.ws_row == 0
+        || size.ws_col == 0)
+        return -1;
+    *rows = size.ws_row;
+    *cols = size.ws_col;
+    return 0;
 }
 
 int tty_output_stops(int fd)

@@ -144,6 +144,9 @@ typedef struct {
      * ended, as after SIGSTOP and kill -CONT, until it takes the
      * terminal back. */
     int in_background;
+    /* Set when the terminal was found resized on taking it back, so that
+     * read_key returns KEY_RESIZE. */
+    int size_changed;
     /* Set by s until the next status message, which reports the save or
      * its failure. save_seq is status.message_seq at the request. */
     int save_pending;
@@ -416,7 +419,25 @@ static int screen_away(Tui *t)
     }
     t->in_background = 0;
     t->full_redraw = 1;
+    /* A resize while the shell had the terminal sent SIGWINCH to the
+     * shell, not to this process, so curses still has the old size. */
+    int rows, cols;
+
+    if (tty_size(STDOUT_FILENO, &rows, &cols) == 0
+        && (rows != LINES || cols != COLS)) {
+        resizeterm(rows, cols);
+        t->size_changed = 1;
+    }
     return 0;
+}
+
+/* Returns 1 once after screen_away found the terminal resized. */
+static int take_size_change(Tui *t)
+{
+    int changed = t->size_changed;
+
+    t->size_changed = 0;
+    return changed;
 }
 
 static int screen_start(Tui *t, char *err, size_t errlen)
@@ -1611,12 +1632,16 @@ static int read_key(Tui *t, int wait_ms, int *gone)
         napms(wait_ms);
         return ERR;
     }
+    if (take_size_change(t))
+        return KEY_RESIZE;
     int ready = poll(&in, 1, wait_ms) > 0;
     /* A stop during the poll may have left the process in the
      * background, or in the foreground with the shell's terminal
      * modes. */
     if (screen_away(t))
         return ERR;
+    if (take_size_change(t))
+        return KEY_RESIZE;
     int key = getch_in_foreground();
     int read_errno = errno;
 

@@ -538,6 +538,21 @@ expect_retaken() {
         || fail "$1: terminal left with $modes $2"
 }
 
+# expect_key_bar_row NAME ROW WHEN: within 10 s, the key bar of the
+# pane of session NAME is on row ROW, the last one of a pane resized
+# while the shell had the terminal, so the layout follows the new size.
+expect_key_bar_row() {
+    tries=50
+    while [ "$tries" -gt 0 ]; do
+        capture "$1"
+        row=$(grep -n ' q quit' "$tmp/screen" | cut -d: -f1 | tail -n 1)
+        [ "$row" = "$2" ] && return 0
+        tries=$((tries - 1))
+        sleep 0.2
+    done
+    fail "$1: the key bar is on row ${row:-none}, not $2, $3"
+}
+
 # ---------------------------------------------------------------- group 5
 # Ctrl-Z and a key at once, as a fast typist or a paste sends them: the
 # shell reads the key while fmnist is stopped. After fg the status must
@@ -678,8 +693,10 @@ echo exit=\$? >quit.status; stty -a >quit.stty" Enter
             "printf '\\033[?1l\\033[?1000l\\033[?25h'; echo reset-\$((6 * 7))" \
             Enter
         wait_for sigstop '^reset-42' 10 || fail "sigstop: the shell did not run printf"
+        tm resize-window -t sigstop -x 100 -y 30
         tm send-keys -t sigstop fg Enter
         expect_retaken sigstop 'after SIGSTOP and fg'
+        expect_key_bar_row sigstop 30 'after a resize while stopped'
         tm send-keys -t sigstop p
         wait_for sigstop '^ paused ' 10 \
             || fail "sigstop: p did not pause without Enter after fg"
@@ -698,8 +715,10 @@ echo exit=\$? >quit.status; stty -a >quit.stty" Enter
             "/proc/$cont_pid/status")
         [ "$state" != T ] \
             || fail "sigcont: a key typed in the shell stopped the background run"
+        tm resize-window -t sigcont -x 90 -y 28
         tm send-keys -t sigcont fg Enter
         expect_retaken sigcont 'after kill -CONT and fg'
+        expect_key_bar_row sigcont 28 'after a resize in the background'
         tm send-keys -t sigcont p
         wait_for sigcont '^ paused ' 10 \
             || fail "sigcont: p did not pause without Enter after fg"
