@@ -1731,8 +1731,10 @@ static void load_data(const Options *opt, const char *spec, int need_train,
         flush_stdout();
         tty_quiet_begin(STDIN_FILENO);
     }
+    /* A stop signal during the training set's load skips the test set's:
+     * the caller then exits without training. */
     if ((need_train && dataset_load(dir, 1, train, err, sizeof err) != 0)
-        || dataset_load(dir, 0, test, err, sizeof err) != 0) {
+        || (!quit_signal && dataset_load(dir, 0, test, err, sizeof err) != 0)) {
         print_message(stderr, "%s", err);
         free(dir);
         dataset_free(train);
@@ -2362,6 +2364,9 @@ int main(int argc, char **argv)
     free(load_spec);
     tty_quiet_end();
     if (quit_signal) {
+        print_message(stderr, "stopped by %s while loading the data; "
+                      "nothing was trained",
+                      quit_signal == SIGINT ? "SIGINT" : "SIGTERM");
         free(log_spec);
         dataset_free(&train);
         dataset_free(&test);

@@ -3,8 +3,9 @@
 # images must reach the accuracy floor below, write the CSV log and a
 # checkpoint, and the checkpoint must evaluate to the logged accuracy and
 # resume. Runs that diverge must keep no checkpoint, a trained model
-# with huge weights must load, and a run stopped by SIGSTOP must leave
-# the stop out of its logged training time. Skipped (exit 77) when the
+# with huge weights must load, a run stopped by SIGSTOP must leave the
+# stop out of its logged training time, and one interrupted while its
+# data loads must not train. Skipped (exit 77) when the
 # data package is not installed.
 set -u
 
@@ -466,6 +467,34 @@ awk -v f="$first" -v l="$last" -v g="$grew" -v w="$wall" \
     'BEGIN { exit !(f != "" && l != "" && g <= w - 2) }' \
     || fail "SIGSTOP run: the training time grew by $grew s (from '$first' to '$last') in $wall s, so it counts the 4 s stop"
 echo "SIGSTOP run: the training time grew by $grew s in $wall s with a 4 s stop"
+
+# SIGINT while the data loads: fmnist catches it from just before the
+# load (SigCgt in /proc shows the handler), and must then skip training
+# and say so, with status 130, instead of training and only then quitting.
+# Until the shell's child has run exec, /proc shows the shell's handlers,
+# so the check waits for fmnist's own name first.
+"$fmnist" --data "$data" --headless --epochs 1 >"$tmp/loadint.out" \
+    2>"$tmp/loadint.err" &
+pid=$!
+name=$(basename "$fmnist" | cut -c 1-15)
+tries=2000
+while :; do
+    caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && [ -n "$caught" ] \
+        && [ $((0x$caught & 2)) -ne 0 ] && break
+    tries=$((tries - 1))
+    [ "$tries" -gt 0 ] || fail "SIGINT while loading: fmnist never caught SIGINT"
+done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || fail "SIGINT while loading: status $rc, expected 130"
+grep -qx 'fmnist: stopped by SIGINT while loading the data; nothing was trained' \
+    "$tmp/loadint.err" \
+    || fail "SIGINT while loading: no line saying so: $(cat "$tmp/loadint.err")"
+grep -q '^epoch ' "$tmp/loadint.out" \
+    && fail "SIGINT while loading: the run trained anyway"
+echo "SIGINT while loading: stopped before training"
 
 # A missing data directory is reported with the path and the fix.
 "$fmnist" --data "$tmp/nowhere" --headless --epochs 1 >"$tmp/bad" 2>&1
