@@ -94,10 +94,9 @@ size_t util_escape_unprintable(const char *text, char *out, size_t size);
 size_t util_shell_quote(const char *text, char *out, size_t size);
 
 /* Writes VALUE to OUT as the shortest %g text that strtof reads back as
- * the same float, such as "0.9999999" where %g gives "1". SIZE of 16
- * holds any finite float. OUT is declared nonnull: without it, GCC 12
- * with the sanitizers warns of a null destination in the snprintf
- * inside. */
+ * the same float, such as "0.9999999" where %g gives "1". A SIZE of 16
+ * fits any finite float. OUT is declared nonnull because otherwise GCC
+ * 12 with the sanitizers warns of a null destination in its snprintf. */
 __attribute__((nonnull(2)))
 void util_format_float(float value, char *out, size_t size);
 

@@ -2767,15 +2767,17 @@ static void slow_batch_estimates(const Trainer *tr, TrainerStatus *out)
 {
     double now = run_clock(tr);
     double continued = util_untimed_continue() - tr->untimed_stopped;
-    double shown = rate_in_progress(&tr->live_shown, RATE_SHOWN_TAU,
-                                    tr->live_began, now, continued,
-                                    tr->live_n);
-    double eta = rate_in_progress(&tr->live_eta, RATE_ETA_TAU,
-                                  tr->live_began, now, continued, tr->live_n);
-    double slowdown = eta > 0.0 ? rate_get(&tr->live_eta) / eta : 1.0;
+    double shown_rate = rate_in_progress(&tr->live_shown, RATE_SHOWN_TAU,
+                                         tr->live_began, now, continued,
+                                         tr->live_n);
+    double eta_rate = rate_in_progress(&tr->live_eta, RATE_ETA_TAU,
+                                       tr->live_began, now, continued,
+                                       tr->live_n);
+    double slowdown = eta_rate > 0.0 ? rate_get(&tr->live_eta) / eta_rate
+                                     : 1.0;
 
-    if (shown > 0.0)
-        out->images_per_sec = fmin(out->images_per_sec, shown);
+    if (shown_rate > 0.0)
+        out->images_per_sec = fmin(out->images_per_sec, shown_rate);
     if (slowdown <= 1.0)
         return;
     if (tr->status.eta > 0.0)

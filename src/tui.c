@@ -1986,7 +1986,7 @@ static void print_results(FILE *out, const TrainerStatus *st,
     /* The status line showed the warnings only for a few seconds. */
     if (summary->warning != NULL)
         print_escaped(out, "warning: ", summary->warning);
-    /* Once s has saved, the checkpoint line above says where, and the
+    /* Once s has saved, the checkpoint line above names the file, so the
      * warning's "s saves to a new file such as ..." is out of date. */
     if (summary->load_warning != NULL && st->saved_path == NULL)
         print_escaped(out, "warning: ", summary->load_warning);

@@ -587,7 +587,7 @@ START_TEST(test_tui_summary_save_key_blocked)
 END_TEST
 
 /* After s saved to a fresh name, the summary names that checkpoint and
- * leaves out the read-only warning, which told where s would save. */
+ * leaves out the read-only warning about where s would save. */
 START_TEST(test_tui_summary_read_only_after_save)
 {
     TrainerStatus st;
@@ -636,7 +636,7 @@ START_TEST(test_tui_summary_repeats_warning)
 }
 END_TEST
 
-/* After q, the key bar says what the stop waits for, in a short form
+/* After q, the key bar shows what the stop waits for, in a short form
  * where the long one does not fit. */
 START_TEST(test_tui_stopping_notice_states)
 {

@@ -469,8 +469,8 @@ awk -v f="$first" -v l="$last" -v g="$grew" -v w="$wall" \
 echo "SIGSTOP run: the training time grew by $grew s in $wall s with a 4 s stop"
 
 # SIGINT while the data loads: fmnist catches it from just before the
-# load (SigCgt in /proc shows the handler), and must then skip training
-# and say so, with status 130, instead of training and only then quitting.
+# load (SigCgt in /proc shows the handler). It must then skip training,
+# print a message and exit with status 130.
 # Until the shell's child has run exec, /proc shows the shell's handlers,
 # so the check waits for fmnist's own name first.
 "$fmnist" --data "$data" --headless --epochs 1 >"$tmp/loadint.out" \

@@ -31,11 +31,11 @@
 #     restored;
 #   kill %1 on an interface stopped with Ctrl-Z: exit 143 and a
 #     checkpoint, without an fg;
-#   SIGSTOP from outside, then fg: the interface puts back its terminal
+#   SIGSTOP from outside, then fg: the interface restores its terminal
 #     modes, keypad, mouse and hidden cursor, redraws the screen and
-#     takes keys without Enter; and SIGSTOP, then kill -CONT: in the
-#     background it neither draws nor reads, and fg brings it back the
-#     same way.
+#     takes keys without Enter;
+#   SIGSTOP, then kill -CONT: in the background the interface neither
+#     draws nor reads, and fg restores it the same way.
 # Cases run in parallel groups to stay within about a minute. Skipped
 # (exit 77) without tmux or the data package.
 set -u
@@ -670,10 +670,10 @@ echo exit=\$? >quit.status; stty -a >quit.stty" Enter
     # reports and shows the cursor, as a program run meanwhile may. After
     # fg the interface must take all of that back, redraw the screen
     # over the shell's lines, and act on p without an Enter. In session
-    # sigcont, kill -CONT follows the SIGSTOP and the run goes on as a
-    # background job: it must leave the screen to the shell, a command
-    # typed there must not stop it (SIGTTIN), and fg must bring the
-    # interface back in the same way.
+    # sigcont, kill -CONT follows the SIGSTOP, so the run goes on as a
+    # background job. It must leave the screen to the shell, and a
+    # command typed there must not stop it with SIGTTIN. Then fg must
+    # restore the interface in the same way.
     for name in sigstop sigcont; do
         tm new-session -d -x 80 -y 24 -s $name \
             "cd '$tmp' && exec bash --norc --noprofile -i"
